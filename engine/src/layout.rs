@@ -1,0 +1,1 @@
+//! GitOps repository layout.
