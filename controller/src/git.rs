@@ -1,1 +1,540 @@
-//! Git delivery.
+//! Git delivery: writes a release's files into the project's GitOps repository as one commit.
+//!
+//! Every operation works on a bare cache of the remote under a caller-chosen directory, builds
+//! trees in memory (no work tree, no index on disk), writes the new objects as a single pack and
+//! pushes. History is only ever appended to: a rollback is a new commit ([`restore`]).
+//!
+//! The functions block (libgit2 is synchronous); reconcilers call them from
+//! `tokio::task::spawn_blocking`. Calls for the same remote and cache directory are serialised
+//! inside the process; across processes the design already gives every project one writer (one
+//! Lease per shard).
+//!
+//! Remotes: anything libgit2 can push to — `https://`, `ssh://`/scp-like, `git://`, `file://`
+//! and plain local paths. A local **non-bare** repository is accepted unless the target branch
+//! is checked out there: its work tree would silently go stale, so delivery refuses and asks
+//! for a bare repository or another branch.
+
+mod pack;
+mod remote;
+mod tree;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::{Oid, Repository};
+use gitopshq_engine::layout::{self, ParsedCommit, ReleaseLayout};
+
+pub use remote::Credentials;
+
+use tree::TreeEditor;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The repository and branch a project delivers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitRemote {
+    pub url: String,
+    pub branch: String,
+    pub credentials: Option<Credentials>,
+}
+
+impl GitRemote {
+    pub fn new(url: impl Into<String>, branch: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            branch: branch.into(),
+            credentials: None,
+        }
+    }
+
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+}
+
+/// Author and committer of a delivery commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// Message and identities of the commit a delivery creates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitMeta {
+    /// Usually [`layout::commit_message`].
+    pub message: String,
+    pub author: Identity,
+    /// `None`: the author commits.
+    pub committer: Option<Identity>,
+    /// Seconds since the epoch, UTC; `None`: now. Fixed times make commits reproducible.
+    pub time: Option<i64>,
+}
+
+/// What a delivery changes in the repository.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Repository-relative path → content, written as regular files.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Owned paths: one ending in `/` is a directory whose previous content is dropped before
+    /// `files` are written; any other is one file, dropped unless `files` holds it.
+    pub owned: Vec<String>,
+    /// Directories whose `kustomization.yaml` is recomputed from the resulting tree (it lists
+    /// the immediate subdirectories that hold one).
+    pub index_dirs: Vec<String>,
+    /// Written only where the tree has no file yet (the project skeleton).
+    pub seeds: BTreeMap<String, Vec<u8>>,
+}
+
+impl From<ReleaseLayout> for Change {
+    fn from(l: ReleaseLayout) -> Self {
+        Self {
+            files: l.files,
+            owned: l.owned,
+            index_dirs: l.index_dirs,
+            seeds: BTreeMap::new(),
+        }
+    }
+}
+
+/// Result of [`deliver`] or [`restore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    /// Full SHA of the branch head after the call (the new commit, or the unchanged head).
+    pub commit: String,
+    /// `false` when the tree already held exactly this content: no empty commit is made.
+    pub created: bool,
+    /// Push attempts, counting retries after another writer moved the branch.
+    pub attempts: u32,
+}
+
+/// How often to rebase and retry when another writer pushed first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// Waited after the n-th lost race: `n × backoff`.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One commit of the branch, newest first in [`log`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub commit: String,
+    pub parents: Vec<String>,
+    pub author: Identity,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    pub message: String,
+    /// Title, notes and GitOpsHQ trailers of the message.
+    pub parsed: ParsedCommit,
+}
+
+/// Delivery errors. Each names the remote and branch and says what to do next; variant names
+/// are stable (metric labels).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot use the local cache {path} of {url}: {source}; check that the cache directory is writable, or delete it to start afresh"
+    )]
+    Cache {
+        url: String,
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error(
+        "cannot fetch branch {branch} from {url}: {source}; check the repository URL, network access and the credentials Secret"
+    )]
+    Fetch {
+        url: String,
+        branch: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error(
+        "cannot push branch {branch} to {url}: {source}; check that the credentials grant write access to the repository"
+    )]
+    Push {
+        url: String,
+        branch: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error(
+        "{url} rejected the push to branch {branch}: {message}; check the repository's branch protection and server hooks"
+    )]
+    Rejected {
+        url: String,
+        branch: String,
+        message: String,
+    },
+    #[error(
+        "branch {branch} of {url} moved under each of {attempts} push attempts; another writer is busy on it, retry later"
+    )]
+    Contention {
+        url: String,
+        branch: String,
+        attempts: u32,
+    },
+    #[error(
+        "branch {branch} is checked out in the non-bare repository {url}; deliver to a bare repository (git init --bare) or to another branch"
+    )]
+    CheckedOut { url: String, branch: String },
+    #[error(
+        "invalid repository path {path:?} for {url} (branch {branch}): paths are relative, '/'-separated, without '.', '..' or .git"
+    )]
+    InvalidPath {
+        url: String,
+        branch: String,
+        path: String,
+    },
+    #[error(
+        "commit {commit} is not in the history of branch {branch} of {url}; pick a commit from `log`"
+    )]
+    UnknownCommit {
+        url: String,
+        branch: String,
+        commit: String,
+    },
+    #[error("git failed while {action} for {url} (branch {branch}): {source}")]
+    Git {
+        url: String,
+        branch: String,
+        action: &'static str,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+impl Error {
+    fn git<'a>(
+        remote: &'a GitRemote,
+        action: &'static str,
+    ) -> impl FnOnce(git2::Error) -> Error + 'a {
+        move |source| Error::Git {
+            url: remote.url.clone(),
+            branch: remote.branch.clone(),
+            action,
+            source,
+        }
+    }
+}
+
+/// Writes `change` on top of the branch head as one commit and pushes it; see the module docs.
+pub fn deliver(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    change: &Change,
+    meta: &CommitMeta,
+) -> Result<DeliveryOutcome> {
+    deliver_with(
+        remote,
+        cache_dir,
+        change,
+        meta,
+        &RetryPolicy::default(),
+        &mut |_| {},
+    )
+}
+
+/// [`deliver`] with an explicit retry policy and a callback run right before each push
+/// (attempt number from 1): where metrics are taken, and where tests inject a racing writer.
+pub fn deliver_with(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    change: &Change,
+    meta: &CommitMeta,
+    policy: &RetryPolicy,
+    before_push: &mut dyn FnMut(u32),
+) -> Result<DeliveryOutcome> {
+    for path in change
+        .files
+        .keys()
+        .chain(change.seeds.keys())
+        .chain(&change.owned)
+        .chain(&change.index_dirs)
+    {
+        tree::check_path(path.trim_end_matches('/')).map_err(|()| Error::InvalidPath {
+            url: remote.url.clone(),
+            branch: remote.branch.clone(),
+            path: path.clone(),
+        })?;
+    }
+    commit_loop(
+        remote,
+        cache_dir,
+        meta,
+        policy,
+        before_push,
+        &|_repo, editor| {
+            apply_change(editor, change).map_err(Error::git(remote, "applying the change"))
+        },
+    )
+}
+
+/// A new commit whose content under each of `prefixes` equals that at `from_commit` (a path
+/// absent there is removed). Paths outside the prefixes keep their current content; history is
+/// not rewritten. A prefix names a directory (with or without a trailing `/`) or a file.
+pub fn restore(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    from_commit: &str,
+    prefixes: &[String],
+    meta: &CommitMeta,
+) -> Result<DeliveryOutcome> {
+    for p in prefixes {
+        tree::check_path(p.trim_end_matches('/')).map_err(|()| Error::InvalidPath {
+            url: remote.url.clone(),
+            branch: remote.branch.clone(),
+            path: p.clone(),
+        })?;
+    }
+    let unknown = || Error::UnknownCommit {
+        url: remote.url.clone(),
+        branch: remote.branch.clone(),
+        commit: from_commit.to_string(),
+    };
+    commit_loop(
+        remote,
+        cache_dir,
+        meta,
+        &RetryPolicy::default(),
+        &mut |_| {},
+        &|repo, editor| {
+            let source = repo
+                .revparse_single(from_commit)
+                .and_then(|o| o.peel_to_tree())
+                .map_err(|_| unknown())?;
+            for p in prefixes {
+                let p = p.trim_end_matches('/');
+                let entry = source
+                    .get_path(Path::new(p))
+                    .ok()
+                    .map(|e| (e.id(), e.filemode()));
+                editor
+                    .graft(p, entry)
+                    .map_err(Error::git(remote, "reading the tree"))?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Every file under `prefix` (empty: the whole tree) at the branch head, keyed by
+/// repository-relative path. An empty remote gives an empty map.
+pub fn read_tree(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    prefix: &str,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let _guard = remote::lock(cache_dir, &remote.url);
+    let target = remote::target(remote, false)?;
+    let repo = remote::open(remote, cache_dir, &target)?;
+    let Some(head) = remote::head(&repo, remote, &target)? else {
+        return Ok(BTreeMap::new());
+    };
+    let read = || -> Result<BTreeMap<String, Vec<u8>>, git2::Error> {
+        let tree = repo.find_commit(head)?.tree()?;
+        let prefix = prefix.trim_matches('/');
+        let mut out = BTreeMap::new();
+        if prefix.is_empty() {
+            tree::collect_blobs(&repo, &tree, "", &mut out)?;
+            return Ok(out);
+        }
+        let Ok(entry) = tree.get_path(Path::new(prefix)) else {
+            return Ok(out);
+        };
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => {
+                let sub = repo.find_tree(entry.id())?;
+                tree::collect_blobs(&repo, &sub, prefix, &mut out)?;
+            }
+            Some(git2::ObjectType::Blob) => {
+                out.insert(
+                    prefix.to_string(),
+                    repo.find_blob(entry.id())?.content().to_vec(),
+                );
+            }
+            _ => {}
+        }
+        Ok(out)
+    };
+    read().map_err(Error::git(remote, "reading the tree"))
+}
+
+/// The newest `limit` commits of the branch (first-parent order), with parsed trailers.
+pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<LogEntry>> {
+    let _guard = remote::lock(cache_dir, &remote.url);
+    let target = remote::target(remote, false)?;
+    let repo = remote::open(remote, cache_dir, &target)?;
+    let Some(head) = remote::head(&repo, remote, &target)? else {
+        return Ok(Vec::new());
+    };
+    let walk = || -> Result<Vec<LogEntry>, git2::Error> {
+        let mut revwalk = repo.revwalk()?;
+        revwalk.push(head)?;
+        revwalk.simplify_first_parent()?;
+        let mut out = Vec::new();
+        for oid in revwalk.take(limit) {
+            let c = repo.find_commit(oid?)?;
+            let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
+            let author = c.author();
+            out.push(LogEntry {
+                commit: c.id().to_string(),
+                parents: c.parent_ids().map(|p| p.to_string()).collect(),
+                author: Identity {
+                    name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+                    email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+                },
+                time: c.time().seconds(),
+                parsed: layout::parse_commit_message(&message),
+                message,
+            });
+        }
+        Ok(out)
+    };
+    walk().map_err(Error::git(remote, "walking the history"))
+}
+
+type Apply<'a> = dyn Fn(&Repository, &mut TreeEditor<'_>) -> Result<()> + 'a;
+
+/// Fetch, edit the head's tree, commit, push; on a lost race start over from the new head.
+fn commit_loop(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    meta: &CommitMeta,
+    policy: &RetryPolicy,
+    before_push: &mut dyn FnMut(u32),
+    apply: &Apply<'_>,
+) -> Result<DeliveryOutcome> {
+    let _guard = remote::lock(cache_dir, &remote.url);
+    let target = remote::target(remote, true)?;
+    let attempts = policy.max_attempts.max(1);
+    for attempt in 1..=attempts {
+        // A fresh handle per attempt: the in-memory object store is attached to it.
+        let repo = remote::open(remote, cache_dir, &target)?;
+        let head = remote::head(&repo, remote, &target)?;
+        let built = pack::in_memory(&repo, |repo| {
+            let base = match head {
+                Some(h) => Some(
+                    repo.find_commit(h)
+                        .and_then(|c| c.tree())
+                        .map_err(Error::git(remote, "reading the branch head"))?
+                        .id(),
+                ),
+                None => None,
+            };
+            let mut editor = TreeEditor::new(repo, base);
+            apply(repo, &mut editor)?;
+            let tree = editor
+                .write()
+                .map_err(Error::git(remote, "writing trees"))?;
+            if head.is_some() && Some(tree) == base {
+                return Ok(None);
+            }
+            let commit = make_commit(repo, tree, head, meta)
+                .map_err(Error::git(remote, "creating the commit"))?;
+            Ok(Some(commit))
+        })
+        .map_err(|e| match e {
+            pack::Error::Build(e) => e,
+            pack::Error::Persist(source) => Error::Cache {
+                url: remote.url.clone(),
+                path: repo.path().to_path_buf(),
+                source,
+            },
+        })?;
+        let Some(commit) = built else {
+            let head = head.expect("an unchanged tree has a parent");
+            return Ok(DeliveryOutcome {
+                commit: head.to_string(),
+                created: false,
+                attempts: attempt,
+            });
+        };
+        before_push(attempt);
+        match remote::update(&repo, remote, &target, commit, head)? {
+            remote::Pushed::Done => {
+                tracing::info!(url = %remote.url, branch = %remote.branch, %commit, attempt, "delivered");
+                return Ok(DeliveryOutcome {
+                    commit: commit.to_string(),
+                    created: true,
+                    attempts: attempt,
+                });
+            }
+            remote::Pushed::Outdated => {}
+            remote::Pushed::Rejected(message) => {
+                // A rejection is a lost race only if the branch moved; otherwise the server
+                // refused this content (hook, protection) and retrying cannot help.
+                if remote::head(&repo, remote, &target)? == head {
+                    return Err(Error::Rejected {
+                        url: remote.url.clone(),
+                        branch: remote.branch.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        tracing::debug!(url = %remote.url, branch = %remote.branch, attempt, "branch moved during push; rebasing");
+        if attempt < attempts {
+            std::thread::sleep(policy.backoff * attempt);
+        }
+    }
+    Err(Error::Contention {
+        url: remote.url.clone(),
+        branch: remote.branch.clone(),
+        attempts,
+    })
+}
+
+fn apply_change(editor: &mut TreeEditor<'_>, change: &Change) -> Result<(), git2::Error> {
+    {
+        for owned in &change.owned {
+            editor.remove(owned.trim_end_matches('/'))?;
+        }
+        for (path, bytes) in &change.files {
+            editor.write_file(path, bytes)?;
+        }
+        for (path, bytes) in &change.seeds {
+            if editor.get(path)?.is_none() {
+                editor.write_file(path, bytes)?;
+            }
+        }
+        for dir in &change.index_dirs {
+            let dir = dir.trim_end_matches('/');
+            let subdirs = editor.subdirs_with(dir, layout::KUSTOMIZATION_FILE)?;
+            let body = layout::kustomization(subdirs.iter().map(String::as_str));
+            editor.write_file(&format!("{dir}/{}", layout::KUSTOMIZATION_FILE), &body)?;
+        }
+        Ok(())
+    }
+}
+
+fn make_commit(
+    repo: &Repository,
+    tree: Oid,
+    parent: Option<Oid>,
+    meta: &CommitMeta,
+) -> Result<Oid, git2::Error> {
+    let sig = |who: &Identity| match meta.time {
+        Some(t) => git2::Signature::new(&who.name, &who.email, &git2::Time::new(t, 0)),
+        None => git2::Signature::now(&who.name, &who.email),
+    };
+    let author = sig(&meta.author)?;
+    let committer = sig(meta.committer.as_ref().unwrap_or(&meta.author))?;
+    let tree = repo.find_tree(tree)?;
+    let parents = parent.map(|p| repo.find_commit(p)).transpose()?;
+    let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    repo.commit(None, &author, &committer, &meta.message, &tree, &parents)
+}
