@@ -1,0 +1,118 @@
+//! `ApprovalRequest`: the approvals of one release, created and owned by the controller.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, Time};
+
+/// Spec of an `ApprovalRequest` (namespaced, next to its Release). Approvers append a decision
+/// (`kubectl patch --type=json` add `/spec/decisions/-`, or `gitopshq approve`); the webhook
+/// stamps `user`, `groups` and `time` and denies edits of earlier decisions.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[kube(
+    group = "gitopshq.io",
+    version = "v1alpha1",
+    kind = "ApprovalRequest",
+    namespaced,
+    doc = "The approvals a release needs under an ApprovalPolicy. Approvers append to spec.decisions; identity is taken from the request.",
+    status = "ApprovalRequestStatus",
+    shortname = "ar",
+    category = "gitopshq",
+    derive = "PartialEq",
+    derive = "Default",
+    printcolumn(name = "Release", type_ = "string", json_path = ".spec.release"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Received", type_ = "integer", json_path = ".status.received"),
+    printcolumn(name = "Required", type_ = "integer", json_path = ".status.required"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequestSpec {
+    /// Release name (same namespace).
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("release is immutable"))]
+    pub release: String,
+    /// ApprovalPolicy name.
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("policy is immutable"))]
+    pub policy: String,
+    /// Decisions, in the order they were made. Only appending is allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("size(self) >= size(oldSelf)").message("decisions cannot be removed: append a new decision instead"))]
+    pub decisions: Vec<Decision>,
+}
+
+/// One approver's decision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// Approve or Reject.
+    pub decision: DecisionKind,
+    /// Why. Optional for approvals; customary for rejections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub comment: Option<String>,
+    /// Stamped by the webhook from the request's user; optional because clients leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Stamped by the webhook from the request's groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Stamped by the webhook at admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// An approver's answer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum DecisionKind {
+    Approve,
+    Reject,
+}
+
+/// Outcome of an approval request.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ApprovalPhase {
+    /// Quorum not reached, nobody rejected.
+    #[default]
+    Pending,
+    /// Quorum reached.
+    Approved,
+    /// An approver rejected.
+    Rejected,
+}
+
+/// Observed state of an `ApprovalRequest`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequestStatus {
+    /// Absent until the first reconciliation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<ApprovalPhase>,
+    /// Valid approvals received.
+    #[serde(default)]
+    pub received: i32,
+    /// Approvals needed.
+    #[serde(default)]
+    pub required: i32,
+    /// Progress and what is missing ("1 of 2 approvals received; needs a team other than
+    /// backend-team").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Standard conditions (`Ready`, `Approved`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,161 @@
+//! Every well-known string of the API in one place: group and version, the field manager, label
+//! and annotation keys, condition types and reasons, finalizers and Git commit trailers.
+//! Controllers, the webhook and the CLI use these constants instead of string literals.
+
+/// API group of every GitOpsHQ kind.
+pub const GROUP: &str = "gitopshq.io";
+/// API version served and stored.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` value of every GitOpsHQ object.
+pub const API_VERSION: &str = "gitopshq.io/v1alpha1";
+/// Category shared by every CRD: `kubectl get gitopshq` lists all GitOpsHQ objects.
+pub const CATEGORY: &str = "gitopshq";
+/// The one server-side apply field manager for everything the operator writes.
+pub const FIELD_MANAGER: &str = "gitopshq";
+/// Finalizer the controller puts on objects whose deletion needs cleanup (Project, Cluster …).
+pub const FINALIZER: &str = "gitopshq.io/finalizer";
+
+/// Label keys set on objects the operator creates (namespaces, RBAC, rendered manifests,
+/// ApprovalRequests) so that they can be found and pruned by selector.
+pub mod labels {
+    /// Name of the Project an object belongs to.
+    pub const PROJECT: &str = "gitopshq.io/project";
+    /// Name of the Release that produced an object.
+    pub const RELEASE: &str = "gitopshq.io/release";
+    /// Name of the Tenant an object was rendered for.
+    pub const TENANT: &str = "gitopshq.io/tenant";
+    /// Name of the Workload an object was rendered from.
+    pub const WORKLOAD: &str = "gitopshq.io/workload";
+    /// Name of the Environment an object targets.
+    pub const ENVIRONMENT: &str = "gitopshq.io/environment";
+    /// Name of the Promotion that created a batch Release.
+    pub const PROMOTION: &str = "gitopshq.io/promotion";
+    /// Marks objects created and owned by the operator; value [`MANAGED_BY_VALUE`].
+    pub const MANAGED_BY: &str = "gitopshq.io/managed-by";
+    /// Value of [`MANAGED_BY`].
+    pub const MANAGED_BY_VALUE: &str = "gitopshq";
+    /// The standard Kubernetes `app.kubernetes.io/managed-by` label.
+    pub const K8S_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+}
+
+/// Annotation keys.
+pub mod annotations {
+    /// Digest of the rendered manifests a delivered object came from.
+    pub const RENDERED_DIGEST: &str = "gitopshq.io/rendered-digest";
+    /// Commit SHA that delivered an object.
+    pub const COMMIT: &str = "gitopshq.io/commit";
+    /// Name of the BreakGlassSession an object was changed under.
+    pub const BREAK_GLASS: &str = "gitopshq.io/break-glass";
+    /// Set on a Release to ask the controller to retry a Failed or Blocked release; the value is
+    /// free text (a timestamp is customary) so that every change triggers one retry.
+    pub const RETRY: &str = "gitopshq.io/retry";
+}
+
+/// Condition types (`status.conditions[].type`).
+pub mod conditions {
+    /// The object is reconciled and usable.
+    pub const READY: &str = "Ready";
+    /// The spec is valid and every referenced object exists.
+    pub const VALID: &str = "Valid";
+    /// A Cluster answers through its kubeconfig.
+    pub const CONNECTED: &str = "Connected";
+    /// A Project's Git repository is reachable and its skeleton is committed.
+    pub const REPOSITORY_READY: &str = "RepositoryReady";
+    /// A Project's namespace and RBAC are in place.
+    pub const RBAC_READY: &str = "RBACReady";
+    /// A Policy's Rego module compiles.
+    pub const COMPILED: &str = "Compiled";
+    /// A Policy's embedded tests pass.
+    pub const TESTS_PASSED: &str = "TestsPassed";
+    /// An Environment is inside a freeze window.
+    pub const FROZEN: &str = "Frozen";
+    /// A Release passed its policies.
+    pub const POLICIES_PASSED: &str = "PoliciesPassed";
+    /// A Release has the approvals it needs.
+    pub const APPROVED: &str = "Approved";
+    /// A Release's commit is in the GitOps repository (or applied directly).
+    pub const DELIVERED: &str = "Delivered";
+    /// Delivered objects report healthy.
+    pub const HEALTHY: &str = "Healthy";
+    /// Live objects differ from the delivered manifests.
+    pub const DRIFTED: &str = "Drifted";
+    /// A BreakGlassSession is active.
+    pub const ACTIVE: &str = "Active";
+    /// A Promotion is progressing through its batches.
+    pub const PROGRESSING: &str = "Progressing";
+}
+
+/// Condition reasons (`status.conditions[].reason`, CamelCase as Kubernetes requires).
+pub mod reasons {
+    pub const RECONCILED: &str = "Reconciled";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const NOT_FOUND: &str = "NotFound";
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    pub const CONNECTED: &str = "Connected";
+    pub const UNREACHABLE: &str = "Unreachable";
+    pub const REPOSITORY_ERROR: &str = "RepositoryError";
+    pub const COMPILE_ERROR: &str = "CompileError";
+    pub const COMPILED: &str = "Compiled";
+    pub const TESTS_PASSED: &str = "TestsPassed";
+    pub const TESTS_FAILED: &str = "TestsFailed";
+    pub const FREEZE_ACTIVE: &str = "FreezeActive";
+    pub const NO_FREEZE: &str = "NoFreeze";
+    pub const DRAFT: &str = "Draft";
+    pub const RENDER_FAILED: &str = "RenderFailed";
+    pub const UNRESOLVED_VARIABLE: &str = "UnresolvedVariable";
+    pub const POLICY_DENIED: &str = "PolicyDenied";
+    pub const POLICY_WARNED: &str = "PolicyWarned";
+    pub const POLICIES_PASSED: &str = "PoliciesPassed";
+    pub const ENVIRONMENT_FROZEN: &str = "EnvironmentFrozen";
+    pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    pub const APPROVED: &str = "Approved";
+    pub const REJECTED: &str = "Rejected";
+    pub const NO_APPROVAL_NEEDED: &str = "NoApprovalNeeded";
+    pub const COMMITTED: &str = "Committed";
+    pub const NOTHING_TO_COMMIT: &str = "NothingToCommit";
+    pub const APPLIED: &str = "Applied";
+    pub const DELIVERY_FAILED: &str = "DeliveryFailed";
+    pub const HEALTHY: &str = "Healthy";
+    pub const DEGRADED: &str = "Degraded";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const SUPERSEDED: &str = "Superseded";
+    pub const DRIFT_DETECTED: &str = "DriftDetected";
+    pub const IN_SYNC: &str = "InSync";
+    pub const SESSION_ACTIVE: &str = "SessionActive";
+    pub const SESSION_CLOSED: &str = "SessionClosed";
+    pub const SESSION_EXPIRED: &str = "SessionExpired";
+    pub const BATCH_PROGRESSING: &str = "BatchProgressing";
+    pub const SOAKING: &str = "Soaking";
+    pub const PAUSED: &str = "Paused";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+}
+
+/// Git commit trailer names written on every delivery commit.
+pub mod trailers {
+    pub const RELEASE: &str = "GitOpsHQ-Release";
+    pub const ENVIRONMENT: &str = "GitOpsHQ-Environment";
+    pub const RENDERED_DIGEST: &str = "GitOpsHQ-Rendered-Digest";
+    pub const APPROVED_BY: &str = "GitOpsHQ-Approved-By";
+    pub const POLICY: &str = "GitOpsHQ-Policy";
+    pub const BREAK_GLASS: &str = "GitOpsHQ-Break-Glass";
+    pub const TENANT: &str = "GitOpsHQ-Tenant";
+    pub const WORKLOAD: &str = "GitOpsHQ-Workload";
+    pub const PREVIOUS_AUDIT: &str = "GitOpsHQ-Previous-Audit";
+}
+
+/// Defaults written into the schema (and used by the serde defaults of the Rust types).
+pub mod defaults {
+    /// `Project.spec.repository.branch`.
+    pub const REPOSITORY_BRANCH: &str = "main";
+    /// Prefix of the computed `Project.spec.repository.path` (`projects/<name>`).
+    pub const REPOSITORY_PATH_PREFIX: &str = "projects/";
+    /// `Cluster.spec.kubeconfigSecretRef.key`.
+    pub const KUBECONFIG_KEY: &str = "kubeconfig";
+    /// `NotificationChannel.spec.urlSecretRef.key`.
+    pub const URL_KEY: &str = "url";
+    /// `Workload.spec.imageUpdate.valuePath`.
+    pub const IMAGE_VALUE_PATH: &str = "image.tag";
+    /// Upper bound of `BreakGlassSession.spec.duration`.
+    pub const MAX_BREAK_GLASS_DURATION: &str = "4h";
+}
