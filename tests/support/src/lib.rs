@@ -1,1 +1,31 @@
 //! A real local Kubernetes control plane (etcd + kube-apiserver) for tests and the sandbox.
+//!
+//! [`TestEnv::start`] runs etcd and kube-apiserver built from the pinned Go modules in
+//! `tests/testenv/` (built once into a cache under `$HOME` by `tests/testenv/build.sh`), on free
+//! loopback ports, with generated certificates, RBAC, static-token test users, ServiceAccount
+//! tokens and an audit log, then installs the GitOpsHQ CRDs. Dropping the [`TestEnv`] stops both
+//! processes and removes their files; the processes also die with the process that started them,
+//! so a panicking or killed test leaves nothing running.
+//!
+//! ```no_run
+//! # async fn demo() -> gitopshq_testenv::Result<()> {
+//! let env = gitopshq_testenv::TestEnv::start().await?;
+//! let out = env.kubectl("alice").args(["auth", "can-i", "create", "namespaces"]).output()?;
+//! assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+//! # Ok(()) }
+//! ```
+
+mod binaries;
+mod crds;
+mod env;
+mod error;
+mod kubeconfig;
+mod pki;
+mod ports;
+mod process;
+mod users;
+
+pub use binaries::{Binaries, ensure_binaries};
+pub use env::{TestEnv, TestEnvBuilder};
+pub use error::{Error, Result};
+pub use users::{ADMIN, USERS, User};

@@ -1,0 +1,148 @@
+use std::{
+    fs::File,
+    io::{Read, Seek, SeekFrom},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, OnceLock, PoisonError, mpsc},
+};
+
+use crate::{Error, Result};
+
+/// A server process of the control plane, killed and reaped when dropped.
+#[derive(Debug)]
+pub(crate) struct Process {
+    component: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `cmd` with its stdout and stderr in `log`.
+    pub fn spawn(component: &'static str, mut cmd: Command, log: &Path) -> Result<Self> {
+        let out =
+            File::create(log).map_err(Error::io(format!("cannot create {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(Error::io("cannot duplicate a log file handle"))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        // Its own process group keeps a terminal's Ctrl-C from reaching the server before the
+        // parent has had the chance to stop it in order.
+        cmd.process_group(0);
+        die_with_parent(&mut cmd);
+        let child = spawn_from_long_lived_thread(cmd)
+            .map_err(Error::io(format!("cannot start {component}")))?;
+        Ok(Process {
+            component,
+            child,
+            log: log.to_owned(),
+        })
+    }
+
+    pub fn component(&self) -> &'static str {
+        self.component
+    }
+
+    /// The exit status, if the process is no longer running.
+    pub fn exit_status(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot tell: {e}")),
+        }
+    }
+
+    /// The last lines of the log, for error messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log, 40)
+    }
+
+    pub fn exited_error(&mut self) -> Option<Error> {
+        let status = self.exit_status()?;
+        Some(Error::Exited {
+            component: self.component,
+            status,
+            log_tail: self.log_tail(),
+        })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SIGKILL rather than a graceful stop: the data is thrown away anyway, and
+        // kube-apiserver's graceful shutdown waits for seconds.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    const MAX_BYTES: u64 = 16 * 1024;
+    let Ok(mut file) = File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(MAX_BYTES)));
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n");
+    format!("{tail}\n(full log: {})", path.display())
+}
+
+/// The parent-death signal fires when the *thread* that forked the child exits, not the process.
+/// Tests run on short-lived threads, and a `TestEnv` may outlive the thread that started it, so
+/// every child is forked from one thread that lives as long as the process.
+fn spawn_from_long_lived_thread(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("gitopshq-testenv-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("cannot start the process spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("the process spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the process spawner thread is gone"))?
+}
+
+/// Makes the kernel SIGKILL the child when this process dies, however it dies (a panic that
+/// aborts, SIGKILL from a test runner's timeout, Ctrl-C), so no server is ever left running.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed; it makes two raw syscalls (prctl, getppid), builds errors without
+    // allocating, and touches no lock or allocator state shared with the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl; the signal would then never come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere the processes are only stopped on drop.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
