@@ -3,6 +3,25 @@
 
 // Render pipeline: values layering, HQ variables, Handlebars, manifest validation and diff.
 // (modules owned by the render pipeline are declared below this line)
+pub mod diff;
+pub mod error;
+pub mod helpers;
+pub mod manifest;
+pub mod render;
+pub mod values;
+pub mod variables;
+
+pub use diff::{
+    FieldChange, ManifestDiff, ObjectChange, ObjectDiff, ObjectId, ValuesDiff, diff_manifests,
+    diff_objects, diff_values, unified_diff, unified_manifest_diff,
+};
+pub use error::{RenderError, SchemaViolation};
+pub use manifest::RenderedManifest;
+pub use render::{
+    ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
+};
+pub use values::{ValueLayer, ValuePath, merge_layers};
+pub use variables::{Scope, VariableScopes, VariableUse, resolve_variables, variable_uses};
 
 // GitOps repository layout: which files a release writes where.
 pub mod layout;

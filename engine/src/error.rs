@@ -1,0 +1,146 @@
+//! The one error type of the render pipeline. Every variant names what a chart author or a
+//! developer needs to find the fault: chart@version, template file and line, value path,
+//! variable, environment and tenant. Variant names are stable: they are metric labels.
+
+/// Shorthand used by every render-pipeline function.
+pub type Result<T, E = RenderError> = std::result::Result<T, E>;
+
+/// Why a chart could not be compiled or rendered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// A template is not valid Handlebars.
+    #[error("chart {chart}: template {template} does not compile{at}: {message}", at = at(*line, *column))]
+    TemplateCompile {
+        chart: String,
+        template: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+
+    /// A template failed while rendering (missing value path in strict mode, helper misuse …).
+    #[error("chart {chart}: template {template} failed to render{at}: {message}", at = at(*line, *column))]
+    TemplateRender {
+        chart: String,
+        template: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+
+    /// A value layer is neither a map nor empty, so it cannot be merged.
+    #[error("values from {source_label} must be a map of keys to values, found {found}")]
+    LayerNotAMap { source_label: String, found: String },
+
+    /// An `{{hq.var.NAME}}` reference found no definition in the scopes it may read.
+    #[error(
+        "HQ variable {variable} used at value path {path} is not defined for environment {environment}, tenant {tenant} (looked in {looked_in}); define it in a Variables object"
+    )]
+    UnresolvedVariable {
+        variable: String,
+        environment: String,
+        tenant: String,
+        path: String,
+        looked_in: String,
+    },
+
+    /// The chart's `valuesSchema` is itself not a valid JSON Schema.
+    #[error("chart {chart}: valuesSchema is not a valid JSON Schema: {message}")]
+    InvalidValuesSchema { chart: String, message: String },
+
+    /// The merged, resolved values break the chart's `valuesSchema`.
+    #[error(
+        "chart {chart}: values do not match valuesSchema: {}",
+        join_violations(violations)
+    )]
+    ValuesSchema {
+        chart: String,
+        violations: Vec<SchemaViolation>,
+    },
+
+    /// A rendered document is not YAML.
+    #[error("chart {chart}: template {template} document {document} is not valid YAML{at}: {message}", at = at(*line, *column))]
+    InvalidYaml {
+        chart: String,
+        template: String,
+        /// 1-based position of the document in the template's output.
+        document: usize,
+        /// Line in the rendered output of the template (not in the template source).
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+
+    /// A rendered document is not a Kubernetes object (apiVersion, kind, metadata.name).
+    #[error(
+        "chart {chart}: template {template} document {document} is not a Kubernetes object: {problem}"
+    )]
+    NotAnObject {
+        chart: String,
+        template: String,
+        document: usize,
+        problem: String,
+    },
+
+    /// `metadata.name` or `metadata.namespace` is not a valid Kubernetes name.
+    #[error("chart {chart}: template {template}: {kind} {field} {name:?} is invalid: {reason}")]
+    InvalidName {
+        chart: String,
+        template: String,
+        kind: String,
+        field: &'static str,
+        name: String,
+        reason: String,
+    },
+
+    /// Two documents describe the same object.
+    #[error(
+        "chart {chart}: {kind} {object} is rendered twice, by template {first_template} and by template {second_template}"
+    )]
+    DuplicateObject {
+        chart: String,
+        kind: String,
+        /// `namespace/name`, or `name` for cluster-scoped objects.
+        object: String,
+        first_template: String,
+        second_template: String,
+    },
+
+    /// A value could not be turned into YAML (should not happen for JSON values).
+    #[error("cannot serialise {what} to YAML: {message}")]
+    Serialize { what: String, message: String },
+}
+
+/// One `valuesSchema` violation, at a value path such as `image.tag` or `env[2].value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// Value path of the offending value; empty for the root.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "(root): {}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+fn join_violations(violations: &[SchemaViolation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!(" at line {line}, column {column}"),
+        (Some(line), None) => format!(" at line {line}"),
+        _ => String::new(),
+    }
+}
