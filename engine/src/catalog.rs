@@ -1,0 +1,103 @@
+//! The objects one decision looks at, gathered by a shell: the CLI fills it from YAML files,
+//! the controller from its watch caches. Lookups only; no decisions.
+
+use std::collections::BTreeMap;
+
+use gitopshq_crds::chart_version::ChartVersion;
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_crds::environment::Environment;
+use gitopshq_crds::project::Project;
+use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::variables::Variables;
+use gitopshq_crds::workload::Workload;
+use kube::ResourceExt;
+
+/// Secret data by (namespace, name) → key → value, for HQ variables backed by Secrets.
+pub type SecretData = BTreeMap<(String, String), BTreeMap<String, String>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub projects: Vec<Project>,
+    pub environments: Vec<Environment>,
+    pub clusters: Vec<Cluster>,
+    pub chart_versions: Vec<ChartVersion>,
+    pub workloads: Vec<Workload>,
+    pub tenants: Vec<Tenant>,
+    pub variables: Vec<Variables>,
+    pub releases: Vec<Release>,
+    pub secrets: SecretData,
+}
+
+impl Catalog {
+    pub fn project(&self, name: &str) -> Option<&Project> {
+        self.projects.iter().find(|p| p.name_any() == name)
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name_any() == name)
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name_any() == name)
+    }
+
+    /// The published version `<chart>@<version>`, found by its spec (not its object name), so a
+    /// misnamed object still resolves and the webhook can report the name separately.
+    pub fn chart_version(&self, chart: &str, version: &str) -> Option<&ChartVersion> {
+        self.chart_versions
+            .iter()
+            .find(|cv| cv.spec.chart == chart && cv.spec.version == version)
+    }
+
+    /// Namespaced objects of a project live in the namespace named after it.
+    pub fn workloads_of<'a, 'p>(
+        &'a self,
+        project: &'p str,
+    ) -> impl Iterator<Item = &'a Workload> + use<'a, 'p> {
+        self.workloads
+            .iter()
+            .filter(move |w| w.namespace().as_deref() == Some(project))
+    }
+
+    pub fn workload(&self, project: &str, name: &str) -> Option<&Workload> {
+        self.workloads_of(project).find(|w| w.name_any() == name)
+    }
+
+    pub fn tenants_of<'a, 'p>(
+        &'a self,
+        project: &'p str,
+    ) -> impl Iterator<Item = &'a Tenant> + use<'a, 'p> {
+        self.tenants
+            .iter()
+            .filter(move |t| t.namespace().as_deref() == Some(project))
+    }
+
+    pub fn tenant(&self, project: &str, name: &str) -> Option<&Tenant> {
+        self.tenants_of(project).find(|t| t.name_any() == name)
+    }
+
+    pub fn variables_of<'a, 'p>(
+        &'a self,
+        project: &'p str,
+    ) -> impl Iterator<Item = &'a Variables> + use<'a, 'p> {
+        self.variables
+            .iter()
+            .filter(move |v| v.namespace().as_deref() == Some(project))
+    }
+
+    pub fn release(&self, project: &str, name: &str) -> Option<&Release> {
+        self.releases
+            .iter()
+            .find(|r| r.namespace().as_deref() == Some(project) && r.name_any() == name)
+    }
+
+    /// Releases by name across projects: the CLI lets people name a release without its
+    /// namespace when the name is unique.
+    pub fn releases_named<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a Release> + use<'a, 'n> {
+        self.releases.iter().filter(move |r| r.name_any() == name)
+    }
+}

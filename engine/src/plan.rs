@@ -1,0 +1,835 @@
+//! Which (workload × tenant) pairs an environment or a release targets, and the render input of
+//! each: chart version choice, value layers, HQ variable scopes and template context.
+//!
+//! Layers, lowest first: chart values → Workload `spec.values` → Workload
+//! `spec.environments[env].values` → Release `spec.changes[].values` → Tenant `spec.values` →
+//! Tenant `spec.workloads[workload].values`. A release's change values sit under tenant
+//! overrides so a tenant's own customisation (its size, its region) survives every release.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gitopshq_crds::chart_version::ChartVersion;
+use gitopshq_crds::consts::labels;
+use gitopshq_crds::release::{Release, WorkloadChange};
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::variables::Variables;
+use gitopshq_crds::workload::Workload;
+use kube::ResourceExt;
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::error::RenderError;
+use crate::layout::{
+    ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RenderedFile,
+    RepositoryRef, TenantRender, WorkloadRender,
+};
+use crate::manifest::sorted;
+use crate::render::{
+    ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
+};
+use crate::selector::{self, SelectorError};
+use crate::values::ValueLayer;
+use crate::variables::VariableScopes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no Project found in the input: add the Project object (kind: Project) to the files")]
+    NoProject,
+    #[error("several projects are defined ({candidates}): pass --project to choose one")]
+    AmbiguousProject { candidates: String },
+    #[error("project {project:?} not found: apply its Project object or fix the name")]
+    ProjectNotFound { project: String },
+    #[error(
+        "environment {environment:?} is not an environment of project {project} ({known}): add it to the Project's spec.environments or pick one of those"
+    )]
+    EnvironmentNotInProject {
+        project: String,
+        environment: String,
+        known: String,
+    },
+    #[error(
+        "tenant {tenant:?} not found in project {project}: check the name (`kubectl get tenants -n {project}`)"
+    )]
+    TenantNotFound { project: String, tenant: String },
+    #[error(
+        "tenant {project}/{tenant} belongs to environment {tenant_environment}, not {environment}: pick a tenant of {environment}"
+    )]
+    TenantInOtherEnvironment {
+        project: String,
+        tenant: String,
+        tenant_environment: String,
+        environment: String,
+    },
+    #[error(
+        "tenant {project}/{tenant} is suspended: set spec.suspended to false or leave it out of {what}"
+    )]
+    TenantSuspended {
+        project: String,
+        tenant: String,
+        what: String,
+    },
+    #[error(
+        "workload {workload:?} not found in project {project}: apply the Workload or fix the name"
+    )]
+    WorkloadNotFound { project: String, workload: String },
+    #[error(
+        "tenant {project}/{tenant} does not run workload {workload}: add it to the Tenant's spec.workloads or leave the tenant out"
+    )]
+    TenantDoesNotRunWorkload {
+        project: String,
+        tenant: String,
+        workload: String,
+    },
+    #[error(
+        "workload {project}/{workload} in {environment} uses chart {chart}@{version}, which is not published: publish ChartVersion {chart}-{version} or pin a published version"
+    )]
+    ChartVersionNotFound {
+        project: String,
+        workload: String,
+        environment: String,
+        chart: String,
+        version: String,
+    },
+    #[error(
+        "HQ variable {name} is defined twice at {scope} scope, by Variables {first} and {second}: keep one definition"
+    )]
+    VariableConflict {
+        name: String,
+        scope: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "HQ variable {name} of Variables {project}/{variables} reads Secret {secret} key {key}, which is not available: create the Secret or fix spec.secretRefs"
+    )]
+    SecretMissing {
+        project: String,
+        variables: String,
+        name: String,
+        secret: String,
+        key: String,
+    },
+    #[error("release {release}: spec.tenantSelector is invalid: {source}")]
+    Selector {
+        release: String,
+        #[source]
+        source: SelectorError,
+    },
+    #[error(
+        "release {release} changes no workload: add spec.changes (workload and optional version/values)"
+    )]
+    NoChanges { release: String },
+    #[error(
+        "release {release} selects no tenant in {environment} running {workloads}: check spec.tenants / spec.tenantSelector and the tenants' environment"
+    )]
+    NoTargets {
+        release: String,
+        environment: String,
+        workloads: String,
+    },
+    #[error("{target}: {source}")]
+    Render {
+        target: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error("project {project}: {source}")]
+    Layout {
+        project: String,
+        #[source]
+        source: LayoutError,
+    },
+}
+
+pub type Result<T, E = PlanError> = std::result::Result<T, E>;
+
+/// One (workload × tenant) to render, with everything the render needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub project: String,
+    pub environment: String,
+    pub tenant: String,
+    pub cluster: String,
+    pub workload: String,
+    pub chart: String,
+    pub version: String,
+    pub input: RenderInput,
+}
+
+impl Target {
+    /// `project/environment/tenant/workload`, how errors and outputs name a target.
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.project, self.environment, self.tenant, self.workload
+        )
+    }
+}
+
+/// Whose overrides a target carries.
+#[derive(Debug, Clone, Copy)]
+pub enum TenantView<'a> {
+    /// A real tenant: its namespace, cluster, labels, values and variables.
+    Tenant(&'a Tenant),
+    /// The environment itself, without any tenant's overrides (environment compare).
+    Environment,
+}
+
+/// The project a command means: the one named, or the only one defined.
+pub fn resolve_project<'a>(catalog: &'a Catalog, name: Option<&str>) -> Result<&'a str> {
+    match name {
+        Some(name) => catalog
+            .project(name)
+            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+            .ok_or_else(|| PlanError::ProjectNotFound {
+                project: name.to_string(),
+            }),
+        None => match catalog.projects.as_slice() {
+            [] => Err(PlanError::NoProject),
+            [only] => Ok(only.metadata.name.as_deref().unwrap_or_default()),
+            many => Err(PlanError::AmbiguousProject {
+                candidates: many
+                    .iter()
+                    .map(|p| p.name_any())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        },
+    }
+}
+
+/// Errors unless `environment` is one of the project's environments.
+pub fn check_environment(catalog: &Catalog, project: &str, environment: &str) -> Result<()> {
+    let Some(p) = catalog.project(project) else {
+        return Err(PlanError::ProjectNotFound {
+            project: project.to_string(),
+        });
+    };
+    if p.spec.environments.iter().any(|e| e == environment) {
+        Ok(())
+    } else {
+        Err(PlanError::EnvironmentNotInProject {
+            project: project.to_string(),
+            environment: environment.to_string(),
+            known: p.spec.environments.join(", "),
+        })
+    }
+}
+
+/// Whether a tenant runs a workload: tenants listing workloads run exactly those; tenants
+/// listing none run every workload of their project.
+pub fn tenant_runs(tenant: &Tenant, workload: &str) -> bool {
+    tenant.spec.workloads.is_empty() || tenant.spec.workloads.contains_key(workload)
+}
+
+fn find_tenant<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Tenant> {
+    catalog
+        .tenant(project, name)
+        .ok_or_else(|| PlanError::TenantNotFound {
+            project: project.to_string(),
+            tenant: name.to_string(),
+        })
+}
+
+fn find_workload<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Workload> {
+    catalog
+        .workload(project, name)
+        .ok_or_else(|| PlanError::WorkloadNotFound {
+            project: project.to_string(),
+            workload: name.to_string(),
+        })
+}
+
+/// What an environment runs now: every non-suspended tenant of `environment` × every workload
+/// it runs, optionally narrowed to one tenant and/or one workload.
+pub fn environment_targets(
+    catalog: &Catalog,
+    project: &str,
+    environment: &str,
+    tenant: Option<&str>,
+    workload: Option<&str>,
+) -> Result<Vec<Target>> {
+    check_environment(catalog, project, environment)?;
+    let tenants: Vec<&Tenant> = match tenant {
+        Some(name) => {
+            let t = find_tenant(catalog, project, name)?;
+            if t.spec.environment != environment {
+                return Err(PlanError::TenantInOtherEnvironment {
+                    project: project.to_string(),
+                    tenant: name.to_string(),
+                    tenant_environment: t.spec.environment.clone(),
+                    environment: environment.to_string(),
+                });
+            }
+            vec![t]
+        }
+        None => sorted_tenants(catalog, project, environment),
+    };
+    let workloads: Vec<&Workload> = match workload {
+        Some(name) => vec![find_workload(catalog, project, name)?],
+        None => {
+            let mut all: Vec<&Workload> = catalog.workloads_of(project).collect();
+            all.sort_by_key(|w| w.name_any());
+            all
+        }
+    };
+    let release = ReleaseInfo {
+        release_type: "Deploy".into(),
+        ..ReleaseInfo::default()
+    };
+    let mut targets = Vec::new();
+    for t in tenants {
+        for w in &workloads {
+            if tenant_runs(t, &w.name_any()) {
+                targets.push(build_target(
+                    catalog,
+                    project,
+                    environment,
+                    TenantView::Tenant(t),
+                    w,
+                    None,
+                    &release,
+                )?);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+fn sorted_tenants<'a>(catalog: &'a Catalog, project: &str, environment: &str) -> Vec<&'a Tenant> {
+    let mut tenants: Vec<&Tenant> = catalog
+        .tenants_of(project)
+        .filter(|t| t.spec.environment == environment && !t.spec.suspended)
+        .collect();
+    tenants.sort_by_key(|t| t.name_any());
+    tenants
+}
+
+/// The tenants a release goes to: named ones (each must exist, be in the release's environment
+/// and not be suspended), or those its selector picks, or every tenant of the environment.
+pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Vec<&'a Tenant>> {
+    let project = release.namespace().unwrap_or_default();
+    let release_name = release.name_any();
+    let environment = &release.spec.environment;
+    if !release.spec.tenants.is_empty() {
+        let mut tenants = Vec::new();
+        for name in &release.spec.tenants {
+            let t = find_tenant(catalog, &project, name)?;
+            if &t.spec.environment != environment {
+                return Err(PlanError::TenantInOtherEnvironment {
+                    project: project.clone(),
+                    tenant: name.clone(),
+                    tenant_environment: t.spec.environment.clone(),
+                    environment: environment.clone(),
+                });
+            }
+            if t.spec.suspended {
+                return Err(PlanError::TenantSuspended {
+                    project: project.clone(),
+                    tenant: name.clone(),
+                    what: format!("release {release_name}'s spec.tenants"),
+                });
+            }
+            tenants.push(t);
+        }
+        tenants.sort_by_key(|t| t.name_any());
+        tenants.dedup_by_key(|t| t.name_any());
+        return Ok(tenants);
+    }
+    let candidates = sorted_tenants(catalog, &project, environment);
+    match &release.spec.tenant_selector {
+        None => Ok(candidates),
+        Some(sel) => {
+            let mut chosen = Vec::new();
+            for t in candidates {
+                let hit = selector::matches(sel, &t.spec.labels).map_err(|source| {
+                    PlanError::Selector {
+                        release: release_name.clone(),
+                        source,
+                    }
+                })?;
+                if hit {
+                    chosen.push(t);
+                }
+            }
+            Ok(chosen)
+        }
+    }
+}
+
+/// Every (workload × tenant) a Deploy or Promotion release delivers.
+pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Target>> {
+    let project = release.namespace().unwrap_or_default();
+    let release_name = release.name_any();
+    if catalog.project(&project).is_none() {
+        return Err(PlanError::ProjectNotFound { project });
+    }
+    check_environment(catalog, &project, &release.spec.environment)?;
+    if release.spec.changes.is_empty() {
+        return Err(PlanError::NoChanges {
+            release: release_name,
+        });
+    }
+    let tenants = release_tenants(catalog, release)?;
+    let info = ReleaseInfo {
+        name: release_name.clone(),
+        title: release.spec.title.clone(),
+        release_type: release_type_name(release.spec.type_).to_string(),
+    };
+    let explicit = !release.spec.tenants.is_empty();
+    let mut targets = Vec::new();
+    for change in &release.spec.changes {
+        let workload = find_workload(catalog, &project, &change.workload)?;
+        for t in &tenants {
+            if !tenant_runs(t, &change.workload) {
+                if explicit {
+                    return Err(PlanError::TenantDoesNotRunWorkload {
+                        project: project.clone(),
+                        tenant: t.name_any(),
+                        workload: change.workload.clone(),
+                    });
+                }
+                continue;
+            }
+            targets.push(build_target(
+                catalog,
+                &project,
+                &release.spec.environment,
+                TenantView::Tenant(t),
+                workload,
+                Some(change),
+                &info,
+            )?);
+        }
+    }
+    if targets.is_empty() {
+        return Err(PlanError::NoTargets {
+            release: release_name,
+            environment: release.spec.environment.clone(),
+            workloads: release
+                .spec
+                .changes
+                .iter()
+                .map(|c| c.workload.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    targets.sort_by(|a, b| (&a.tenant, &a.workload).cmp(&(&b.tenant, &b.workload)));
+    Ok(targets)
+}
+
+/// The chart version a workload uses in an environment: the release's change, else the
+/// environment's pin, else the workload's version.
+pub fn chart_version_for(
+    workload: &Workload,
+    environment: &str,
+    change: Option<&WorkloadChange>,
+) -> String {
+    change
+        .and_then(|c| c.version.clone())
+        .or_else(|| {
+            workload
+                .spec
+                .environments
+                .get(environment)
+                .and_then(|e| e.version.clone())
+        })
+        .unwrap_or_else(|| workload.spec.version.clone())
+}
+
+fn object_layer(source: String, values: &serde_json::Map<String, Value>) -> Option<ValueLayer> {
+    (!values.is_empty()).then(|| ValueLayer::new(source, Value::Object(values.clone())))
+}
+
+/// One target's render input. `view` decides whose overrides apply; with a tenant of another
+/// environment it answers "what would this tenant get in `environment`".
+pub fn build_target(
+    catalog: &Catalog,
+    project: &str,
+    environment: &str,
+    view: TenantView<'_>,
+    workload: &Workload,
+    change: Option<&WorkloadChange>,
+    release: &ReleaseInfo,
+) -> Result<Target> {
+    let workload_name = workload.name_any();
+    let version = chart_version_for(workload, environment, change);
+    let chart = workload.spec.chart.clone();
+    if catalog.chart_version(&chart, &version).is_none() {
+        return Err(PlanError::ChartVersionNotFound {
+            project: project.to_string(),
+            workload: workload_name,
+            environment: environment.to_string(),
+            chart,
+            version,
+        });
+    }
+    let mut layers: Vec<ValueLayer> = Vec::new();
+    layers.extend(object_layer(
+        format!("Workload {workload_name} spec.values"),
+        &workload.spec.values,
+    ));
+    if let Some(env) = workload.spec.environments.get(environment) {
+        layers.extend(object_layer(
+            format!("Workload {workload_name} spec.environments.{environment}.values"),
+            &env.values,
+        ));
+    }
+    if let Some(change) = change {
+        layers.extend(object_layer(
+            format!(
+                "Release {} spec.changes[{}].values",
+                release.name, change.workload
+            ),
+            &change.values,
+        ));
+    }
+    let target_namespace = workload.spec.target_namespace.clone();
+    let (tenant_info, tenant_name) = match view {
+        TenantView::Tenant(t) => {
+            let name = t.name_any();
+            layers.extend(object_layer(
+                format!("Tenant {name} spec.values"),
+                &t.spec.values,
+            ));
+            if let Some(tw) = t.spec.workloads.get(&workload_name) {
+                layers.extend(object_layer(
+                    format!("Tenant {name} spec.workloads.{workload_name}.values"),
+                    &tw.values,
+                ));
+            }
+            let info = TenantInfo {
+                name: name.clone(),
+                namespace: t.spec.namespace.clone(),
+                cluster: t.spec.cluster.clone(),
+                labels: t.spec.labels.clone(),
+            };
+            (info, Some(name))
+        }
+        TenantView::Environment => {
+            let namespace = target_namespace
+                .clone()
+                .unwrap_or_else(|| workload_name.clone());
+            let info = TenantInfo {
+                name: environment.to_string(),
+                namespace,
+                ..TenantInfo::default()
+            };
+            (info, None)
+        }
+    };
+    let variables = variable_scopes(catalog, project, environment, tenant_name.as_deref())?;
+    let workload_namespace = target_namespace.unwrap_or_else(|| tenant_info.namespace.clone());
+    Ok(Target {
+        project: project.to_string(),
+        environment: environment.to_string(),
+        tenant: tenant_info.name.clone(),
+        cluster: tenant_info.cluster.clone(),
+        workload: workload_name.clone(),
+        chart,
+        version,
+        input: RenderInput {
+            release: release.clone(),
+            project: project.to_string(),
+            environment: environment.to_string(),
+            tenant: tenant_info,
+            workload: WorkloadInfo {
+                name: workload_name,
+                namespace: workload_namespace,
+            },
+            layers,
+            variables,
+        },
+    })
+}
+
+/// HQ variables visible to a tenant (or, without one, to the environment): one map per scope.
+/// Several Variables objects may share a scope; defining one name twice there is an error.
+pub fn variable_scopes(
+    catalog: &Catalog,
+    project: &str,
+    environment: &str,
+    tenant: Option<&str>,
+) -> Result<VariableScopes> {
+    let mut objects: Vec<&Variables> = catalog.variables_of(project).collect();
+    objects.sort_by_key(|v| v.name_any());
+    let mut scopes = VariableScopes::default();
+    let mut owners: HashMap<(&'static str, String), String> = HashMap::new();
+    for v in objects {
+        let (scope, map) = match (v.spec.tenant.as_deref(), v.spec.environment.as_deref()) {
+            (Some(t), _) if !t.is_empty() => {
+                if Some(t) != tenant {
+                    continue;
+                }
+                ("tenant", &mut scopes.tenant)
+            }
+            (_, Some(e)) if !e.is_empty() => {
+                if e != environment {
+                    continue;
+                }
+                ("environment", &mut scopes.environment)
+            }
+            _ => ("project", &mut scopes.project),
+        };
+        let mut defined: BTreeMap<String, Value> = v.spec.values.clone().into_iter().collect();
+        for (name, reference) in &v.spec.secret_refs {
+            let secret = catalog
+                .secrets
+                .get(&(project.to_string(), reference.name.clone()))
+                .and_then(|data| data.get(&reference.key));
+            let Some(value) = secret else {
+                return Err(PlanError::SecretMissing {
+                    project: project.to_string(),
+                    variables: v.name_any(),
+                    name: name.clone(),
+                    secret: reference.name.clone(),
+                    key: reference.key.clone(),
+                });
+            };
+            defined.insert(name.clone(), Value::String(value.clone()));
+        }
+        for (name, value) in defined {
+            if let Some(first) = owners.insert((scope, name.clone()), v.name_any()) {
+                return Err(PlanError::VariableConflict {
+                    name,
+                    scope: scope.to_string(),
+                    first,
+                    second: v.name_any(),
+                });
+            }
+            map.insert(name, value);
+        }
+    }
+    Ok(scopes)
+}
+
+/// The engine's view of a published chart version.
+pub fn chart_source(cv: &ChartVersion) -> ChartSource {
+    ChartSource {
+        name: cv.spec.chart.clone(),
+        version: cv.spec.version.clone(),
+        templates: cv.spec.templates.clone(),
+        values: Value::Object(cv.spec.values.clone()),
+        values_schema: cv.spec.values_schema.clone(),
+    }
+}
+
+/// A target and what it rendered to.
+#[derive(Debug, Clone)]
+pub struct RenderedTarget {
+    pub target: Target,
+    pub output: RenderOutput,
+}
+
+/// Renders every target, compiling each chart version once. Every object gets the ownership
+/// labels (project, environment, tenant, workload, managed-by) that pruning and drift use.
+pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
+    let mut charts: HashMap<(String, String), CompiledChart> = HashMap::new();
+    let mut rendered = Vec::with_capacity(targets.len());
+    for target in targets {
+        let key = (target.chart.clone(), target.version.clone());
+        if !charts.contains_key(&key) {
+            let cv = catalog.chart_version(&key.0, &key.1).ok_or_else(|| {
+                PlanError::ChartVersionNotFound {
+                    project: target.project.clone(),
+                    workload: target.workload.clone(),
+                    environment: target.environment.clone(),
+                    chart: key.0.clone(),
+                    version: key.1.clone(),
+                }
+            })?;
+            let compiled =
+                CompiledChart::compile(&chart_source(cv)).map_err(|source| PlanError::Render {
+                    target: target.id(),
+                    source,
+                })?;
+            charts.insert(key.clone(), compiled);
+        }
+        let mut output =
+            charts[&key]
+                .render(&target.input)
+                .map_err(|source| PlanError::Render {
+                    target: target.id(),
+                    source,
+                })?;
+        label_ownership(&mut output, &target).map_err(|source| PlanError::Render {
+            target: target.id(),
+            source,
+        })?;
+        rendered.push(RenderedTarget { target, output });
+    }
+    Ok(rendered)
+}
+
+fn label_ownership(output: &mut RenderOutput, target: &Target) -> Result<(), RenderError> {
+    let owned = [
+        (labels::K8S_MANAGED_BY, labels::MANAGED_BY_VALUE),
+        (labels::PROJECT, target.project.as_str()),
+        (labels::ENVIRONMENT, target.environment.as_str()),
+        (labels::TENANT, target.tenant.as_str()),
+        (labels::WORKLOAD, target.workload.as_str()),
+    ];
+    for manifest in &mut output.manifests {
+        let Some(metadata) = manifest
+            .object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(labels) = labels.as_object_mut() {
+            for (key, value) in owned {
+                labels.insert(key.to_string(), Value::String(value.to_string()));
+            }
+        }
+        let canonical = sorted(Value::Object(std::mem::take(metadata)));
+        manifest.object["metadata"] = canonical;
+    }
+    output.digest = crate::render::digest(&output.manifests)?;
+    Ok(())
+}
+
+fn delivery_mode(mode: gitopshq_crds::project::DeliveryMode) -> DeliveryMode {
+    use gitopshq_crds::project::DeliveryMode as Api;
+    match mode {
+        Api::ArgoCD => DeliveryMode::ArgoCd,
+        Api::Flux => DeliveryMode::Flux,
+        Api::Direct => DeliveryMode::Direct,
+    }
+}
+
+/// The repository a project delivers to, with `url` overridden when the caller points
+/// elsewhere (`--repo`).
+pub fn repository_ref(
+    catalog: &Catalog,
+    project: &str,
+    url_override: Option<&str>,
+) -> Result<RepositoryRef> {
+    let p = catalog
+        .project(project)
+        .ok_or_else(|| PlanError::ProjectNotFound {
+            project: project.to_string(),
+        })?;
+    Ok(RepositoryRef {
+        url: url_override
+            .map(str::to_string)
+            .unwrap_or_else(|| p.spec.repository.url.clone()),
+        branch: p.spec.repository.branch.clone(),
+        path: p.spec.repository.path.clone(),
+    })
+}
+
+/// Groups rendered targets of one project and environment by tenant into the layout's request:
+/// what the GitOps repository must hold for them.
+pub fn layout_request(
+    catalog: &Catalog,
+    project: &str,
+    environment: &str,
+    rendered: &[RenderedTarget],
+    repository: RepositoryRef,
+    settings: GitOpsSettings,
+) -> Result<LayoutRequest> {
+    let p = catalog
+        .project(project)
+        .ok_or_else(|| PlanError::ProjectNotFound {
+            project: project.to_string(),
+        })?;
+    let mut tenants: BTreeMap<String, TenantRender> = BTreeMap::new();
+    for r in rendered {
+        let files = r
+            .output
+            .files()
+            .map_err(|source| PlanError::Render {
+                target: r.target.id(),
+                source,
+            })?
+            .into_iter()
+            .map(|(file_name, yaml)| RenderedFile {
+                file_name,
+                yaml: yaml.into_bytes(),
+            })
+            .collect();
+        let tenant = tenants
+            .entry(r.target.tenant.clone())
+            .or_insert_with(|| TenantRender {
+                name: r.target.tenant.clone(),
+                cluster: cluster_target(catalog, &r.target.cluster),
+                namespace: r.target.input.tenant.namespace.clone(),
+                workloads: Vec::new(),
+            });
+        tenant.workloads.push(WorkloadRender {
+            name: r.target.workload.clone(),
+            files,
+        });
+    }
+    Ok(LayoutRequest {
+        project: project.to_string(),
+        repository,
+        delivery: delivery_mode(p.spec.delivery),
+        environment: environment.to_string(),
+        tenants: tenants.into_values().collect(),
+        settings,
+    })
+}
+
+fn cluster_target(catalog: &Catalog, name: &str) -> ClusterTarget {
+    let secret = catalog.cluster(name).map(|c| crate::layout::SecretKeyRef {
+        name: c.spec.kubeconfig_secret_ref.name.clone(),
+        key: c.spec.kubeconfig_secret_ref.key.clone().into(),
+    });
+    ClusterTarget {
+        name: name.to_string(),
+        server: None,
+        kubeconfig_secret: secret,
+    }
+}
+
+/// `release.type` in templates and trailers: the API spelling.
+pub fn release_type_name(release_type: gitopshq_crds::release::ReleaseType) -> &'static str {
+    use gitopshq_crds::release::ReleaseType;
+    match release_type {
+        ReleaseType::Deploy => "Deploy",
+        ReleaseType::Rollback => "Rollback",
+        ReleaseType::Promotion => "Promotion",
+    }
+}
+
+/// The (tenant, workload) pairs a Rollback release restores: those the target release
+/// delivered, narrowed to the rollback's own changes (service-scoped rollback) and tenants
+/// when it names any.
+pub fn rollback_scope(
+    catalog: &Catalog,
+    rollback: &Release,
+    target: &Release,
+) -> Result<Vec<(String, String)>> {
+    let delivered = release_targets(catalog, target)?;
+    let workloads: Vec<&str> = rollback
+        .spec
+        .changes
+        .iter()
+        .map(|c| c.workload.as_str())
+        .collect();
+    let tenants: Vec<&str> = rollback.spec.tenants.iter().map(String::as_str).collect();
+    let scope: Vec<(String, String)> = delivered
+        .into_iter()
+        .filter(|t| workloads.is_empty() || workloads.contains(&t.workload.as_str()))
+        .filter(|t| tenants.is_empty() || tenants.contains(&t.tenant.as_str()))
+        .map(|t| (t.tenant, t.workload))
+        .collect();
+    if scope.is_empty() {
+        return Err(PlanError::NoTargets {
+            release: rollback.name_any(),
+            environment: rollback.spec.environment.clone(),
+            workloads: if workloads.is_empty() {
+                "any workload".into()
+            } else {
+                workloads.join(", ")
+            },
+        });
+    }
+    Ok(scope)
+}
