@@ -1,0 +1,76 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use gitopshq_engine::compare::{Side, compare};
+use gitopshq_engine::plan;
+
+use super::Inputs;
+use crate::load;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Left side: an environment, a tenant, or ENV/TENANT (a tenant seen in ENV).
+    pub left: String,
+    /// Right side, as LEFT.
+    pub right: String,
+    /// Compare this tenant's overrides as they would apply in both environments.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this workload.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Exit with status 1 when the sides differ (for CI checks).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let catalog = load::catalog(&args.inputs.files)?;
+    let project = plan::resolve_project(&catalog, args.inputs.project.as_deref())?.to_string();
+    let left = Side::parse(&catalog, &project, &args.left, args.tenant.as_deref())?;
+    let right = Side::parse(&catalog, &project, &args.right, args.tenant.as_deref())?;
+    let comparison = compare(&catalog, &project, left, right, args.workload.as_deref())?;
+    println!(
+        "project {project}: {} ← → {}",
+        comparison.left.label(),
+        comparison.right.label()
+    );
+    for w in &comparison.workloads {
+        let show = |c: &Option<String>| c.clone().unwrap_or_else(|| "(not running)".into());
+        println!();
+        println!(
+            "== workload {}: {} | {}",
+            w.workload,
+            show(&w.left_chart),
+            show(&w.right_chart)
+        );
+        println!("-- resolved values (left → right)");
+        print!("{}", indent(&w.values.to_string()));
+        println!("-- rendered manifests (left → right)");
+        print!("{}", indent(&w.manifests.to_string()));
+    }
+    if comparison.workloads.is_empty() {
+        println!("no workloads on either side");
+    }
+    let differ = !comparison.is_empty();
+    println!();
+    println!(
+        "{}",
+        if differ {
+            "the sides differ"
+        } else {
+            "the sides are identical"
+        }
+    );
+    Ok(if differ && args.exit_code {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   {l}\n")).collect()
+}

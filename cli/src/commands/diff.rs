@@ -1,0 +1,145 @@
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use gitopshq_controller::git;
+use gitopshq_crds::release::ReleaseType;
+use gitopshq_engine::{ObjectId, diff_objects, unified_diff};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Inputs;
+use crate::load;
+use crate::release_delivery::{RepoArgs, find_release, plan_release};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// The release to preview (NAME or PROJECT/NAME).
+    #[arg(long)]
+    pub release: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Also print a unified diff of every changed file.
+    #[arg(long)]
+    pub unified: bool,
+    /// Exit with status 1 when the release would change something (for CI checks).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let catalog = load::catalog(&args.inputs.files)?;
+    let release = find_release(&catalog, &args.release)?;
+    if release.spec.type_ == ReleaseType::Rollback {
+        anyhow::bail!(
+            "release {} is a Rollback: preview it with `gitopshq diff --release <the release it restores>` against the history, or deliver it; a rollback restores that release's committed content",
+            args.release
+        );
+    }
+    let planned = plan_release(&catalog, release, &args.repo)?;
+    let cache = args.repo.cache_dir();
+
+    // What the repository holds now under every path this release owns.
+    let mut current: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for owned in &planned.layout.owned {
+        let prefix = owned.trim_end_matches('/');
+        for (path, bytes) in git::read_tree(&planned.remote, &cache, prefix)? {
+            let inside = if owned.ends_with('/') {
+                path.starts_with(owned.as_str())
+            } else {
+                path == *owned
+            };
+            if inside {
+                current.insert(path, bytes);
+            }
+        }
+    }
+    let old = objects(&current)?;
+    let new = objects(&planned.layout.files)?;
+    let diff = diff_objects(
+        old.iter().map(|(id, v)| (id.clone(), v)),
+        new.iter().map(|(id, v)| (id.clone(), v)),
+    );
+    println!(
+        "release {} → {} {} ({} owned paths)",
+        args.release,
+        planned.remote.url,
+        planned.remote.branch,
+        planned.layout.owned.len()
+    );
+    print!("{diff}");
+    println!("{}", diff.summary());
+    if args.unified {
+        let mut paths: Vec<&String> = current.keys().chain(planned.layout.files.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        for path in paths {
+            let text = |m: &BTreeMap<String, Vec<u8>>| {
+                m.get(path)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default()
+            };
+            print!(
+                "{}",
+                unified_diff(
+                    &text(&current),
+                    &text(&planned.layout.files),
+                    &format!("a/{path}"),
+                    &format!("b/{path}")
+                )
+            );
+        }
+    }
+    Ok(if args.exit_code && !diff.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Kubernetes objects in a set of files, by identity; kustomization files count as objects
+/// too (kind Kustomization) so their changes show.
+fn objects(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<(ObjectId, Value)>> {
+    let mut out = Vec::new();
+    for (path, bytes) in files {
+        let text = String::from_utf8_lossy(bytes);
+        for document in yaml_serde::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document)
+                .map_err(|e| anyhow::anyhow!("{path} in the repository is not valid YAML: {e}"))?;
+            if value.is_null() {
+                continue;
+            }
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("File")
+                .to_string();
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| path.clone());
+            let namespace = value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            // Kustomizations have no name: the path identifies them.
+            let namespace = if kind == "Kustomization" && value.get("metadata").is_none() {
+                Some(path.clone())
+            } else {
+                namespace
+            };
+            out.push((
+                ObjectId {
+                    kind,
+                    namespace,
+                    name,
+                },
+                value,
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,87 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use gitopshq_engine::layout::{GitOpsSettings, release_layout};
+use gitopshq_engine::plan;
+
+use super::Inputs;
+use crate::load;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Environment to render.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this workload.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Write the tree the GitOps repository would hold (one file per object, kustomizations,
+    /// Argo CD / Flux objects) into this folder instead of printing YAML.
+    #[arg(short = 'o', long = "output-dir", value_name = "OUTDIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let catalog = load::catalog(&args.inputs.files)?;
+    let project = plan::resolve_project(&catalog, args.inputs.project.as_deref())?.to_string();
+    let targets = plan::environment_targets(
+        &catalog,
+        &project,
+        &args.environment,
+        args.tenant.as_deref(),
+        args.workload.as_deref(),
+    )?;
+    if targets.is_empty() {
+        eprintln!(
+            "nothing to render: project {project} has no tenant in {} running the selected workloads",
+            args.environment
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rendered = plan::render_targets(&catalog, targets)?;
+    match args.output_dir {
+        None => {
+            let mut out = String::new();
+            for r in &rendered {
+                for (file, yaml) in r.output.files()? {
+                    out.push_str(&format!("---\n# Source: {}/{file}\n{yaml}", r.target.id()));
+                }
+            }
+            print!("{out}");
+        }
+        Some(dir) => {
+            let repository = plan::repository_ref(&catalog, &project, None)?;
+            let request = plan::layout_request(
+                &catalog,
+                &project,
+                &args.environment,
+                &rendered,
+                repository,
+                GitOpsSettings::default(),
+            )?;
+            let layout = release_layout(&request)?;
+            for (path, bytes) in &layout.files {
+                let file = dir.join(path);
+                if let Some(parent) = file.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                std::fs::write(&file, bytes)
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+            }
+            eprintln!(
+                "rendered {} object files for {} tenant/workload pairs into {}",
+                layout.files.len(),
+                rendered.len(),
+                dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
