@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{kubectl_err, kubectl_ok};
+use common::{kubectl_err, kubectl_ok, with_stdin};
 use gitopshq_testenv::TestEnv;
 
 #[tokio::test]
@@ -117,4 +117,144 @@ async fn workload_cluster_is_independent() {
     );
     assert_eq!(out.trim(), "namespace/payments");
     assert!(workload.audit_log_path().is_none());
+}
+
+/// The workspace root, where `config/crd` and `examples/` live.
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[tokio::test]
+async fn gitopshq_crds_are_served_with_columns_and_schema() {
+    for kind in [
+        "environments",
+        "clusters",
+        "projects",
+        "charts",
+        "chartversions",
+        "releases",
+        "breakglasssessions",
+    ] {
+        let file = workspace_root().join(format!("config/crd/{kind}.gitopshq.io.yaml"));
+        assert!(file.is_file(), "{} is missing", file.display());
+    }
+    let env = TestEnv::start().await.expect("control plane starts");
+
+    let resources = kubectl_ok(env.kubectl("admin").args([
+        "api-resources",
+        "--api-group=gitopshq.io",
+        "--no-headers",
+    ]));
+    for kind in [
+        "Environment",
+        "Release",
+        "BreakGlassSession",
+        "ChartVersion",
+        "ApprovalRequest",
+    ] {
+        assert!(
+            resources.lines().any(|l| l.trim_end().ends_with(kind)),
+            "{kind} not served:\n{resources}"
+        );
+    }
+
+    // The newcomer's first command applies cleanly.
+    let bootstrap = workspace_root().join("examples/bootstrap");
+    kubectl_ok(env.kubectl("admin").arg("apply").arg("-f").arg(&bootstrap));
+
+    let table = kubectl_ok(env.kubectl("admin").args(["get", "environments"]));
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["NAME", "DISPLAY", "RANK", "FROZEN"] {
+        assert!(
+            header.split_whitespace().any(|c| c == column),
+            "no {column} column:\n{table}"
+        );
+    }
+    for name in ["development", "staging", "production"] {
+        assert!(
+            table.lines().any(|l| l.starts_with(name)),
+            "no {name} row:\n{table}"
+        );
+    }
+    let short = kubectl_ok(env.kubectl("admin").args(["get", "env", "-o", "name"]));
+    assert!(
+        short.contains("environment.gitopshq.io/production"),
+        "{short}"
+    );
+
+    let explain = kubectl_ok(
+        env.kubectl("admin")
+            .args(["explain", "release.spec.changes"]),
+    );
+    for field in ["workload", "version", "values"] {
+        assert!(explain.contains(field), "explain lacks {field}:\n{explain}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_objects_are_rejected_by_the_api_server() {
+    let env = TestEnv::start().await.expect("control plane starts");
+    kubectl_ok(
+        env.kubectl("admin")
+            .args(["create", "namespace", "payment-service"]),
+    );
+
+    let rejected = |manifest: &str| {
+        let out = with_stdin(env.kubectl("admin").args(["create", "-f", "-"]), manifest);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "accepted:\n{manifest}");
+        assert!(stderr.contains("is invalid"), "{stderr}");
+        stderr
+    };
+
+    let bad_enum = rejected(
+        "apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata: {name: bad-type, namespace: payment-service}
+spec:
+  title: Initial deployment
+  environment: development
+  type: Deployy
+  changes: [{workload: payment-api, version: 1.0.0}]
+",
+    );
+    assert!(
+        bad_enum.contains("spec.type") && bad_enum.contains("Unsupported value: \"Deployy\""),
+        "{bad_enum}"
+    );
+    assert!(
+        bad_enum.contains("\"Deploy\", \"Rollback\", \"Promotion\""),
+        "{bad_enum}"
+    );
+
+    let short_justification = rejected(
+        "apiVersion: gitopshq.io/v1alpha1
+kind: BreakGlassSession
+metadata: {name: too-short, namespace: payment-service}
+spec:
+  justification: db down
+  severity: SEV1
+  duration: 1h
+  scope: {environments: [production]}
+",
+    );
+    assert!(
+        short_justification.contains("spec.justification")
+            && short_justification.contains("at least 20 chars"),
+        "{short_justification}"
+    );
+
+    let not_semver = rejected(
+        "apiVersion: gitopshq.io/v1alpha1
+kind: ChartVersion
+metadata: {name: microservice-base-latest}
+spec:
+  chart: microservice-base
+  version: latest
+",
+    );
+    assert!(
+        not_semver.contains("spec.version") && not_semver.contains("should match"),
+        "{not_semver}"
+    );
 }
