@@ -71,7 +71,8 @@ fn known_releases(catalog: &Catalog) -> String {
 
 /// Rendered and laid-out content of a Deploy or Promotion release.
 pub struct PlannedRelease {
-    pub project: String,
+    /// `<root>/<environment>`: every path a release writes lies below it (seeds aside).
+    pub environment_dir: String,
     pub layout: ReleaseLayout,
     pub remote: GitRemote,
     /// `environments/<env>/values.yaml` skeleton files, written only where missing.
@@ -89,6 +90,8 @@ pub fn plan_release(
     let rendered = plan::render_targets(catalog, targets)?;
     let repository = plan::repository_ref(catalog, &project, Some(&remote.url))?;
     let path = repository.path.clone();
+    let root = layout::repository_root(&project, path.as_deref())?;
+    let environment_dir = format!("{root}/{}", release.spec.environment);
     let request = plan::layout_request(
         catalog,
         &project,
@@ -104,7 +107,7 @@ pub fn plan_release(
         .unwrap_or_default();
     let seeds = layout::project_skeleton(&project, path.as_deref(), &environments)?;
     Ok(PlannedRelease {
-        project,
+        environment_dir,
         layout,
         remote,
         seeds,

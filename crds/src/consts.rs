@@ -142,6 +142,12 @@ pub mod trailers {
     pub const TENANT: &str = "GitOpsHQ-Tenant";
     pub const WORKLOAD: &str = "GitOpsHQ-Workload";
     pub const PREVIOUS_AUDIT: &str = "GitOpsHQ-Previous-Audit";
+    /// Deploy, Rollback or Promotion.
+    pub const RELEASE_TYPE: &str = "GitOpsHQ-Release-Type";
+    /// The user who created the release, as stamped by the admission webhook.
+    pub const CREATED_BY: &str = "GitOpsHQ-Created-By";
+    /// For a rollback: `<namespace>/<release>@<commit>` whose content was restored.
+    pub const ROLLBACK_TO: &str = "GitOpsHQ-Rollback-To";
 }
 
 /// Defaults written into the schema (and used by the serde defaults of the Rust types).

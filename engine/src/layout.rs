@@ -429,3 +429,33 @@ fn yaml_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The tree that results from writing `layout` over `current` (path → content): owned paths
+/// replaced, new files written, index kustomizations recomputed from the result. The same
+/// rules the Git layer applies, for previews (`gitopshq diff`) that must not commit.
+pub fn apply(
+    current: &BTreeMap<String, Vec<u8>>,
+    layout: &ReleaseLayout,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut tree: BTreeMap<String, Vec<u8>> = current
+        .iter()
+        .filter(|(path, _)| {
+            !layout
+                .owned
+                .iter()
+                .any(|owned| match owned.strip_suffix('/') {
+                    Some(dir) => path.starts_with(&format!("{dir}/")),
+                    None => *path == owned,
+                })
+        })
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .collect();
+    tree.extend(layout.files.iter().map(|(p, b)| (p.clone(), b.clone())));
+    for dir in &layout.index_dirs {
+        let dir = dir.trim_end_matches('/');
+        let subdirs = kustomized_subdirs(dir, tree.keys().map(String::as_str));
+        let body = kustomization(subdirs.iter().map(String::as_str));
+        tree.insert(format!("{dir}/{KUSTOMIZATION_FILE}"), body);
+    }
+    tree
+}

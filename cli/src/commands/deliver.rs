@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use gitopshq_controller::git::{self, CommitMeta, Identity};
+use gitopshq_crds::consts::trailers;
 use gitopshq_crds::release::{Release, ReleaseType};
 use gitopshq_engine::layout::{self, CommitInfo, Trailers};
 use gitopshq_engine::plan;
@@ -9,12 +10,6 @@ use kube::ResourceExt;
 
 use super::Inputs;
 
-/// Trailer names beyond the engine's fixed set.
-mod trailers {
-    pub const RELEASE_TYPE: &str = "GitOpsHQ-Release-Type";
-    pub const CREATED_BY: &str = "GitOpsHQ-Created-By";
-    pub const ROLLBACK_TO: &str = "GitOpsHQ-Rollback-To";
-}
 use crate::load;
 use crate::release_delivery::{RepoArgs, find_release, plan_release, remote_for};
 
@@ -88,7 +83,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let meta = meta_for(
                 release,
                 &author,
-                format!("sha256:{}", delivered.commit),
+                delivered
+                    .parsed
+                    .trailers
+                    .as_ref()
+                    .map(|t| t.rendered_digest.clone())
+                    .unwrap_or_default(),
                 &[(
                     trailers::ROLLBACK_TO.to_string(),
                     format!("{target_id}@{}", delivered.commit),

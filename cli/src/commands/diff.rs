@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use gitopshq_controller::git;
 use gitopshq_crds::release::ReleaseType;
+use gitopshq_engine::layout;
 use gitopshq_engine::{ObjectId, diff_objects, unified_diff};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,23 +42,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let planned = plan_release(&catalog, release, &args.repo)?;
     let cache = args.repo.cache_dir();
 
-    // What the repository holds now under every path this release owns.
-    let mut current: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for owned in &planned.layout.owned {
-        let prefix = owned.trim_end_matches('/');
-        for (path, bytes) in git::read_tree(&planned.remote, &cache, prefix)? {
-            let inside = if owned.ends_with('/') {
-                path.starts_with(owned.as_str())
-            } else {
-                path == *owned
-            };
-            if inside {
-                current.insert(path, bytes);
-            }
-        }
-    }
+    // The environment's subtree before and after the release: owned paths replaced and tenant
+    // kustomizations recomputed exactly as delivery would.
+    let current = git::read_tree(&planned.remote, &cache, &planned.environment_dir)?;
+    let after = layout::apply(&current, &planned.layout);
     let old = objects(&current)?;
-    let new = objects(&planned.layout.files)?;
+    let new = objects(&after)?;
     let diff = diff_objects(
         old.iter().map(|(id, v)| (id.clone(), v)),
         new.iter().map(|(id, v)| (id.clone(), v)),
@@ -72,7 +62,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     print!("{diff}");
     println!("{}", diff.summary());
     if args.unified {
-        let mut paths: Vec<&String> = current.keys().chain(planned.layout.files.keys()).collect();
+        let mut paths: Vec<&String> = current.keys().chain(after.keys()).collect();
         paths.sort();
         paths.dedup();
         for path in paths {
@@ -125,12 +115,6 @@ fn objects(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<(ObjectId, Value)>> 
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            // Kustomizations have no name: the path identifies them.
-            let namespace = if kind == "Kustomization" && value.get("metadata").is_none() {
-                Some(path.clone())
-            } else {
-                namespace
-            };
             out.push((
                 ObjectId {
                     kind,

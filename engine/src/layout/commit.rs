@@ -132,6 +132,16 @@ pub fn commit_message(info: &CommitInfo) -> String {
         msg.push_str(&v);
         msg.push('\n');
     }
+    // Further trailers (release type, creator, rollback target …) follow the fixed ones; a key
+    // that is not a trailer token would break parsing, so such entries are left out.
+    for (k, v) in &info.trailers.other {
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            msg.push_str(k);
+            msg.push_str(": ");
+            msg.push_str(&one_line(v));
+            msg.push('\n');
+        }
+    }
     msg
 }
 

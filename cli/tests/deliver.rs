@@ -1,0 +1,278 @@
+//! `gitopshq diff` / `deliver` against a real bare Git repository: commit content, trailers,
+//! idempotence, a second release and a rollback restoring the first one's content.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    inputs: PathBuf,
+    repo: PathBuf,
+    cache: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("inputs");
+        std::fs::create_dir(&inputs).unwrap();
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bootstrap");
+        for entry in std::fs::read_dir(example).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), inputs.join(entry.file_name())).unwrap();
+        }
+        let repo = dir.path().join("gitops.git");
+        git(&[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            repo.to_str().unwrap(),
+        ]);
+        let cache = dir.path().join("cache");
+        Fixture {
+            _dir: dir,
+            inputs,
+            repo,
+            cache,
+        }
+    }
+
+    fn add(&self, file: &str, yaml: &str) {
+        std::fs::write(self.inputs.join(file), yaml).unwrap();
+    }
+
+    /// Runs `gitopshq SUBCOMMAND -f INPUTS --repo REPO ARGS…` with a private clone cache.
+    fn gitopshq(&self, args: &[&str]) -> Output {
+        let (subcommand, rest) = args.split_first().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_gitopshq"))
+            .arg(subcommand)
+            .arg("-f")
+            .arg(&self.inputs)
+            .arg("--repo")
+            .arg(&self.repo)
+            .args(rest)
+            .env("GITOPSHQ_CACHE_DIR", &self.cache)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.gitopshq(args);
+        assert!(
+            out.status.success(),
+            "gitopshq {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let mut all = vec!["--git-dir", self.repo.to_str().unwrap()];
+        all.extend_from_slice(args);
+        git(&all)
+    }
+}
+
+fn git(args: &[&str]) -> String {
+    let out = Command::new("git").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const DEPLOYMENT: &str = "main:projects/payment-service/development/eu-development/payment-api/deployment-payment-api.yaml";
+
+fn release(name: &str, title: &str, tag: &str) -> String {
+    format!(
+        "apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata:
+  name: {name}
+  namespace: payment-service
+spec:
+  title: {title}
+  environment: development
+  tenants: [eu-development]
+  changes:
+    - workload: payment-api
+      values:
+        image:
+          tag: {tag}
+  submitted: true
+  createdBy: alice
+"
+    )
+}
+
+#[test]
+fn deliver_commits_once_with_trailers_and_rollback_restores_as_a_new_commit() {
+    let f = Fixture::new();
+    let preview = f.ok(&["diff", "--release", "payment-api-v1-0-0-dev"]);
+    assert!(
+        preview.contains("+ Deployment payments-dev/payment-api (added)"),
+        "{preview}"
+    );
+
+    let first = f
+        .ok(&["deliver", "--release", "payment-api-v1-0-0-dev"])
+        .trim()
+        .to_string();
+    let message = f.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.starts_with("Initial deployment of payment-api v1.0.0\n"),
+        "{message}"
+    );
+    for trailer in [
+        "GitOpsHQ-Release: payment-service/payment-api-v1-0-0-dev",
+        "GitOpsHQ-Environment: development",
+        "GitOpsHQ-Rendered-Digest: sha256:",
+        "GitOpsHQ-Release-Type: Deploy",
+    ] {
+        assert!(message.contains(trailer), "missing {trailer}:\n{message}");
+    }
+    let files = f.git(&["ls-tree", "-r", "--name-only", "main"]);
+    for path in [
+        "projects/payment-service/development/_applications/eu-development.yaml",
+        "projects/payment-service/development/eu-development/kustomization.yaml",
+        "projects/payment-service/development/eu-development/payment-api/kustomization.yaml",
+        "projects/payment-service/environments/production/values.yaml",
+    ] {
+        assert!(files.lines().any(|l| l == path), "missing {path}:\n{files}");
+    }
+    assert!(f.git(&["show", DEPLOYMENT]).contains("payment-api:v1.0.0"));
+
+    // Same inputs: same commit, nothing new, and the preview is empty.
+    let again = f
+        .ok(&["deliver", "--release", "payment-api-v1-0-0-dev"])
+        .trim()
+        .to_string();
+    assert_eq!(first, again);
+    assert_eq!(f.git(&["rev-list", "--count", "main"]).trim(), "1");
+    assert!(
+        f.ok(&["diff", "--release", "payment-api-v1-0-0-dev"])
+            .contains("no changes")
+    );
+
+    // A second release changes the image; the preview names the field.
+    f.add(
+        "90-v2.yaml",
+        &release("payment-api-v2", "payment-api v2.0.0", "v2.0.0"),
+    );
+    let preview = f.ok(&["diff", "--release", "payment-api-v2"]);
+    assert!(
+        preview.contains("~ Deployment payments-dev/payment-api"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("\"registry.example.com/payment-api:v2.0.0\""),
+        "{preview}"
+    );
+    let second = f
+        .ok(&["deliver", "--release", "payment-api-v2"])
+        .trim()
+        .to_string();
+    assert_ne!(first, second);
+    assert!(f.git(&["show", DEPLOYMENT]).contains("payment-api:v2.0.0"));
+    assert!(
+        f.git(&["log", "-1", "--format=%B", "main"])
+            .contains("GitOpsHQ-Created-By: alice")
+    );
+
+    // Rolling back to the first release restores its content in a new commit.
+    f.add(
+        "91-rollback.yaml",
+        "apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata:
+  name: payment-api-rollback
+  namespace: payment-service
+spec:
+  title: Roll back payment-api to v1.0.0
+  environment: development
+  type: Rollback
+  rollbackTo:
+    release: payment-api-v1-0-0-dev
+  changes:
+    - workload: payment-api
+  submitted: true
+",
+    );
+    let third = f
+        .ok(&["deliver", "--release", "payment-api-rollback"])
+        .trim()
+        .to_string();
+    assert_ne!(third, second);
+    assert_eq!(
+        f.git(&["rev-list", "--count", "main"]).trim(),
+        "3",
+        "history is kept"
+    );
+    assert!(f.git(&["show", DEPLOYMENT]).contains("payment-api:v1.0.0"));
+    let restored = f.git(&[
+        "rev-parse",
+        &format!("{third}:projects/payment-service/development/eu-development/payment-api"),
+    ]);
+    let original = f.git(&[
+        "rev-parse",
+        &format!("{first}:projects/payment-service/development/eu-development/payment-api"),
+    ]);
+    assert_eq!(
+        restored, original,
+        "the workload tree is byte-identical to the first release's"
+    );
+    let message = f.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("GitOpsHQ-Release-Type: Rollback"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "GitOpsHQ-Rollback-To: payment-service/payment-api-v1-0-0-dev@{first}"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_release_names_the_known_ones() {
+    let f = Fixture::new();
+    let out = f.gitopshq(&["deliver", "--release", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("payment-service/payment-api-v1-0-0-dev"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rollback_to_an_undelivered_release_is_refused_with_the_next_step() {
+    let f = Fixture::new();
+    f.add(
+        "91-rollback.yaml",
+        "apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata:
+  name: rb
+  namespace: payment-service
+spec:
+  title: Roll back
+  environment: development
+  type: Rollback
+  rollbackTo:
+    release: payment-api-v1-0-0-dev
+  submitted: true
+",
+    );
+    let out = f.gitopshq(&["deliver", "--release", "rb"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no delivery commit") && err.contains("deliver it first"),
+        "{err}"
+    );
+}
