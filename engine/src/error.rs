@@ -41,7 +41,7 @@ pub enum RenderError {
         environment: String,
         tenant: String,
         path: String,
-        looked_in: String,
+        looked_in: &'static str,
     },
 
     /// The chart's `valuesSchema` is itself not a valid JSON Schema.
@@ -87,10 +87,11 @@ pub enum RenderError {
     InvalidName {
         chart: String,
         template: String,
-        kind: String,
-        field: &'static str,
+        kind: Box<str>,
+        field: NameField,
         name: String,
-        reason: String,
+        // Boxed to keep the error small: it travels through every render result.
+        reason: Box<str>,
     },
 
     /// Two documents describe the same object.
@@ -99,7 +100,7 @@ pub enum RenderError {
     )]
     DuplicateObject {
         chart: String,
-        kind: String,
+        kind: Box<str>,
         /// `namespace/name`, or `name` for cluster-scoped objects.
         object: String,
         first_template: String,
@@ -109,6 +110,22 @@ pub enum RenderError {
     /// A value could not be turned into YAML (should not happen for JSON values).
     #[error("cannot serialise {what} to YAML: {message}")]
     Serialize { what: String, message: String },
+}
+
+/// Which name of an object is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameField {
+    Name,
+    Namespace,
+}
+
+impl std::fmt::Display for NameField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameField::Name => "metadata.name",
+            NameField::Namespace => "metadata.namespace",
+        })
+    }
 }
 
 /// One `valuesSchema` violation, at a value path such as `image.tag` or `env[2].value`.

@@ -15,7 +15,7 @@ pub use diff::{
     FieldChange, ManifestDiff, ObjectChange, ObjectDiff, ObjectId, ValuesDiff, diff_manifests,
     diff_objects, diff_values, unified_diff, unified_manifest_diff,
 };
-pub use error::{RenderError, SchemaViolation};
+pub use error::{NameField, RenderError, SchemaViolation};
 pub use manifest::RenderedManifest;
 pub use render::{
     ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
@@ -25,9 +25,3 @@ pub use variables::{Scope, VariableScopes, VariableUse, resolve_variables, varia
 
 // GitOps repository layout: which files a release writes where.
 pub mod layout;
-
-// From API objects to render inputs and repository layouts, shared by the CLI and controller.
-pub mod catalog;
-pub mod compare;
-pub mod plan;
-pub mod selector;

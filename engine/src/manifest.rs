@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::error::{RenderError, Result};
+use crate::error::{NameField, RenderError, Result};
 
 /// Kinds installed first come first; kinds not listed sort after these, alphabetically.
 const KIND_ORDER: &[&str] = &[
@@ -175,19 +175,19 @@ pub(crate) fn to_manifest(
         }
         None => return Err(not_object(format!("{kind} has no metadata.name"))),
     };
-    let invalid = |field: &'static str, value: &str, reason: String| RenderError::InvalidName {
+    let invalid = |field: NameField, value: &str, reason: String| RenderError::InvalidName {
         chart: origin.chart.to_owned(),
         template: origin.template.to_owned(),
-        kind: kind.clone(),
+        kind: kind.as_str().into(),
         field,
         name: value.to_owned(),
-        reason,
+        reason: reason.into(),
     };
-    check_dns1123_subdomain(&name).map_err(|r| invalid("metadata.name", &name, r))?;
+    check_dns1123_subdomain(&name).map_err(|r| invalid(NameField::Name, &name, r))?;
 
     let namespace = match metadata.get("namespace") {
         Some(Value::String(ns)) => {
-            check_dns1123_label(ns).map_err(|r| invalid("metadata.namespace", ns, r))?;
+            check_dns1123_label(ns).map_err(|r| invalid(NameField::Namespace, ns, r))?;
             Some(ns.clone())
         }
         Some(Value::Null) | None => None,
@@ -415,7 +415,7 @@ mod tests {
                 matches!(
                     err,
                     RenderError::InvalidName {
-                        field: "metadata.name",
+                        field: NameField::Name,
                         ..
                     }
                 ),
@@ -435,7 +435,7 @@ mod tests {
             matches!(
                 err,
                 RenderError::InvalidName {
-                    field: "metadata.namespace",
+                    field: NameField::Namespace,
                     ..
                 }
             ),

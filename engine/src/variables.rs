@@ -203,9 +203,9 @@ impl Resolver<'_> {
                     path.to_string()
                 },
                 looked_in: if reference.pinned {
-                    "the environment scope only".to_owned()
+                    "the environment scope only"
                 } else {
-                    "tenant, environment and project scopes".to_owned()
+                    "tenant, environment and project scopes"
                 },
             })
     }
@@ -344,7 +344,7 @@ mod tests {
             panic!("unexpected error {err}");
         };
         assert_eq!(variable, "hq.var.env.DATABASE_PORT");
-        assert_eq!(looked_in, "the environment scope only");
+        assert_eq!(*looked_in, "the environment scope only");
     }
 
     #[test]
@@ -362,7 +362,7 @@ mod tests {
                 environment: "production".into(),
                 tenant: "eu-production".into(),
                 path: "env[2].value".into(),
-                looked_in: "tenant, environment and project scopes".into(),
+                looked_in: "tenant, environment and project scopes",
             }
         );
         let text = err.to_string();

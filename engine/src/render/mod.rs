@@ -259,7 +259,7 @@ impl CompiledChart {
         }) {
             return Err(RenderError::DuplicateObject {
                 chart: self.id.clone(),
-                kind: pair[0].kind.clone(),
+                kind: pair[0].kind.as_str().into(),
                 object: pair[0].display_name(),
                 first_template: pair[0].source_template.clone(),
                 second_template: pair[1].source_template.clone(),
