@@ -25,3 +25,9 @@ pub use variables::{Scope, VariableScopes, VariableUse, resolve_variables, varia
 
 // GitOps repository layout: which files a release writes where.
 pub mod layout;
+
+// From API objects to render inputs and repository layouts, shared by the CLI and controller.
+pub mod catalog;
+pub mod compare;
+pub mod plan;
+pub mod selector;
