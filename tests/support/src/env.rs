@@ -41,6 +41,31 @@ rules:
   - level: Metadata
 "#;
 
+const DIR_PREFIX: &str = "gitopshq-testenv-";
+const OWNER_FILE: &str = "owner.pid";
+
+/// A killed test process never runs its destructors, so its servers die with it (see
+/// `process.rs`) but its temporary folder stays. Each process removes the folders of owners that
+/// no longer exist before making its own.
+fn remove_folders_of_dead_owners() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        // No owner file yet: a folder being set up right now.
+        let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(owner.trim()).exists();
+        if !alive && cfg!(target_os = "linux") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A port taken by someone else between our probe and the server's bind makes a start fail;
 /// a new set of ports almost always succeeds.
 const START_ATTEMPTS: usize = 3;
@@ -146,14 +171,17 @@ impl TestEnvBuilder {
     }
 
     async fn start_once(&self, binaries: &Binaries) -> Result<TestEnv> {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(remove_folders_of_dead_owners);
         let dir = tempfile::Builder::new()
-            .prefix(&format!("gitopshq-testenv-{}-", self.cluster_name))
+            .prefix(&format!("{DIR_PREFIX}{}-", self.cluster_name))
             .tempdir()
             .map_err(Error::io("cannot create a temporary folder"))?;
         let path = |name: &str| dir.path().join(name);
         let write = |name: &str, contents: &str| {
             std::fs::write(path(name), contents).map_err(Error::io(format!("cannot write {name}")))
         };
+        write(OWNER_FILE, &std::process::id().to_string())?;
 
         let pki = Pki::generate(&self.cluster_name)?;
         write("ca.crt", &pki.ca_pem)?;
