@@ -8,7 +8,7 @@
 //! so a panicking or killed test leaves nothing running.
 //!
 //! ```no_run
-//! # async fn demo() -> gitopshq_testenv::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = gitopshq_testenv::TestEnv::start().await?;
 //! let out = env.kubectl("alice").args(["auth", "can-i", "create", "namespaces"]).output()?;
 //! assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
