@@ -5,6 +5,7 @@ mod crds;
 mod deliver;
 mod diff;
 mod render;
+mod sandbox;
 mod vars;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Render a release and commit it to the GitOps repository.
     Deliver(deliver::Args),
+    /// Start a local control plane (real kube-apiserver + etcd) with the bootstrap example.
+    Sandbox(sandbox::Args),
 }
 
 /// The YAML a user would `kubectl apply`, read offline.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => compare::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Deliver(args) => deliver::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     }
 }
 
