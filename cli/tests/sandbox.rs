@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,19 +22,33 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Stops the sandbox (and with it both control planes) even when an assertion fails.
+struct Sandbox(Child);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args(["sandbox", "--dir"])
-        .arg(dir.path())
-        .current_dir(root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut sandbox = Sandbox(
+        Command::new(env!("CARGO_BIN_EXE_gitopshq"))
+            .args(["sandbox", "--dir"])
+            .arg(dir.path())
+            .current_dir(root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = sandbox.0.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -48,10 +62,7 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
         match lines.recv_timeout(Duration::from_secs(1500)) {
             Ok(line) if line.starts_with("sandbox ready: export KUBECONFIG=") => break line,
             Ok(_) => continue,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("sandbox did not become ready: {e}");
-            }
+            Err(e) => panic!("sandbox did not become ready: {e}"),
         }
     };
     let kubeconfig = ready
@@ -81,18 +92,18 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
         alice.to_str().unwrap(),
         &["auth", "can-i", "create", "namespaces"],
     );
-    assert_eq!(out.trim(), "no");
+    assert_eq!(out.lines().next(), Some("no"), "{out}");
     assert!(
         dir.path().join("gitops.git/HEAD").is_file(),
         "GitOps repository created"
     );
 
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &sandbox.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = sandbox.0.wait().unwrap();
     assert!(exit.success(), "sandbox exits cleanly on Ctrl-C: {exit:?}");
     let (ok, _) = kubectl(
         &kubeconfig,
