@@ -1,5 +1,8 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+// kube's derive takes one `printcolumn(..)` per column; clippy reads the repeated keys inside
+// them (`type_ = ..`) as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 //! GitOpsHQ API types, group `gitopshq.io`, version `v1alpha1`: one module per kind, the
 //! well-known strings in [`consts`], and the generated CustomResourceDefinitions.
 //!

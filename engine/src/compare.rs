@@ -149,10 +149,10 @@ fn side_targets(
         if workload.is_some_and(|only| only != name) {
             continue;
         }
-        if let TenantView::Tenant(t) = view {
-            if !plan::tenant_runs(t, &name) {
-                continue;
-            }
+        if let TenantView::Tenant(t) = view
+            && !plan::tenant_runs(t, &name)
+        {
+            continue;
         }
         targets.push(plan::build_target(
             catalog,
@@ -194,7 +194,7 @@ fn evaluate(
             let compiled = CompiledChart::compile(&plan::chart_source(cv)).map_err(|source| {
                 PlanError::Render {
                     target: target.id(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             charts.insert(key.clone(), compiled);
@@ -204,13 +204,13 @@ fn evaluate(
             .values_for(&target.input)
             .map_err(|source| PlanError::Render {
                 target: target.id(),
-                source,
+                source: Box::new(source),
             })?;
         let output = chart
             .render(&target.input)
             .map_err(|source| PlanError::Render {
                 target: target.id(),
-                source,
+                source: Box::new(source),
             })?;
         out.insert(
             target.workload.clone(),

@@ -131,7 +131,7 @@ pub enum PlanError {
     Render {
         target: String,
         #[source]
-        source: RenderError,
+        source: Box<RenderError>,
     },
     #[error("project {project}: {source}")]
     Layout {
@@ -642,7 +642,7 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
             let compiled =
                 CompiledChart::compile(&chart_source(cv)).map_err(|source| PlanError::Render {
                     target: target.id(),
-                    source,
+                    source: Box::new(source),
                 })?;
             charts.insert(key.clone(), compiled);
         }
@@ -651,11 +651,11 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
                 .render(&target.input)
                 .map_err(|source| PlanError::Render {
                     target: target.id(),
-                    source,
+                    source: Box::new(source),
                 })?;
         label_ownership(&mut output, &target).map_err(|source| PlanError::Render {
             target: target.id(),
-            source,
+            source: Box::new(source),
         })?;
         rendered.push(RenderedTarget { target, output });
     }
@@ -745,7 +745,7 @@ pub fn layout_request(
             .files()
             .map_err(|source| PlanError::Render {
                 target: r.target.id(),
-                source,
+                source: Box::new(source),
             })?
             .into_iter()
             .map(|(file_name, yaml)| RenderedFile {
