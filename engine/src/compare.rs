@@ -2,15 +2,15 @@
 //! workload. A side is an environment (its own layers, no tenant's), a tenant, or a tenant seen
 //! in another environment (its overrides with that environment's layers and variables).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::diff::{ManifestDiff, ObjectId, ValuesDiff, diff_objects, diff_values};
-use crate::plan::{self, PlanError, Result, Target, TenantView};
-use crate::render::{CompiledChart, ReleaseInfo, RenderOutput};
+use crate::plan::{self, ChartCache, PlanError, Result, Target, TenantView};
+use crate::render::{ReleaseInfo, RenderOutput};
 
 /// One side of a comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,42 +176,17 @@ struct SideResult {
 fn evaluate(
     catalog: &Catalog,
     targets: Vec<Target>,
-    charts: &mut HashMap<(String, String), CompiledChart>,
+    charts: &mut ChartCache,
 ) -> Result<BTreeMap<String, SideResult>> {
     let mut out = BTreeMap::new();
     for target in targets {
-        let key = (target.chart.clone(), target.version.clone());
-        if !charts.contains_key(&key) {
-            let cv = catalog.chart_version(&key.0, &key.1).ok_or_else(|| {
-                PlanError::ChartVersionNotFound {
-                    project: target.project.clone(),
-                    workload: target.workload.clone(),
-                    environment: target.environment.clone(),
-                    chart: key.0.clone(),
-                    version: key.1.clone(),
-                }
-            })?;
-            let compiled = CompiledChart::compile(&plan::chart_source(cv)).map_err(|source| {
-                PlanError::Render {
-                    target: target.id(),
-                    source: Box::new(source),
-                }
-            })?;
-            charts.insert(key.clone(), compiled);
-        }
-        let chart = &charts[&key];
+        let chart = charts.get(catalog, &target)?;
         let values = chart
             .values_for(&target.input)
-            .map_err(|source| PlanError::Render {
-                target: target.id(),
-                source: Box::new(source),
-            })?;
+            .map_err(plan::render_failed(&target))?;
         let output = chart
             .render(&target.input)
-            .map_err(|source| PlanError::Render {
-                target: target.id(),
-                source: Box::new(source),
-            })?;
+            .map_err(plan::render_failed(&target))?;
         out.insert(
             target.workload.clone(),
             SideResult {
@@ -232,7 +207,7 @@ pub fn compare(
     right: Side,
     workload: Option<&str>,
 ) -> Result<Comparison> {
-    let mut charts = HashMap::new();
+    let mut charts = ChartCache::default();
     let left_results = evaluate(
         catalog,
         side_targets(catalog, project, &left, workload)?,

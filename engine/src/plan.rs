@@ -231,6 +231,25 @@ fn find_tenant<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'
         })
 }
 
+/// The named tenant, which must belong to `environment`.
+fn tenant_in<'a>(
+    catalog: &'a Catalog,
+    project: &str,
+    name: &str,
+    environment: &str,
+) -> Result<&'a Tenant> {
+    let t = find_tenant(catalog, project, name)?;
+    if t.spec.environment != environment {
+        return Err(PlanError::TenantInOtherEnvironment {
+            project: project.to_string(),
+            tenant: name.to_string(),
+            tenant_environment: t.spec.environment.clone(),
+            environment: environment.to_string(),
+        });
+    }
+    Ok(t)
+}
+
 fn find_workload<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Workload> {
     catalog
         .workload(project, name)
@@ -252,16 +271,7 @@ pub fn environment_targets(
     check_environment(catalog, project, environment)?;
     let tenants: Vec<&Tenant> = match tenant {
         Some(name) => {
-            let t = find_tenant(catalog, project, name)?;
-            if t.spec.environment != environment {
-                return Err(PlanError::TenantInOtherEnvironment {
-                    project: project.to_string(),
-                    tenant: name.to_string(),
-                    tenant_environment: t.spec.environment.clone(),
-                    environment: environment.to_string(),
-                });
-            }
-            vec![t]
+            vec![tenant_in(catalog, project, name, environment)?]
         }
         None => sorted_tenants(catalog, project, environment),
     };
@@ -314,15 +324,7 @@ pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Ve
     if !release.spec.tenants.is_empty() {
         let mut tenants = Vec::new();
         for name in &release.spec.tenants {
-            let t = find_tenant(catalog, &project, name)?;
-            if &t.spec.environment != environment {
-                return Err(PlanError::TenantInOtherEnvironment {
-                    project: project.clone(),
-                    tenant: name.clone(),
-                    tenant_environment: t.spec.environment.clone(),
-                    environment: environment.clone(),
-                });
-            }
+            let t = tenant_in(catalog, &project, name, environment)?;
             if t.spec.suspended {
                 return Err(PlanError::TenantSuspended {
                     project: project.clone(),
@@ -622,14 +624,17 @@ pub struct RenderedTarget {
     pub output: RenderOutput,
 }
 
-/// Renders every target, compiling each chart version once. Every object gets the ownership
-/// labels (project, environment, tenant, workload, managed-by) that pruning and drift use.
-pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
-    let mut charts: HashMap<(String, String), CompiledChart> = HashMap::new();
-    let mut rendered = Vec::with_capacity(targets.len());
-    for target in targets {
+/// Compiled chart versions, each compiled once however many targets use it.
+#[derive(Default)]
+pub struct ChartCache {
+    charts: HashMap<(String, String), CompiledChart>,
+}
+
+impl ChartCache {
+    /// The compiled chart version `target` renders with.
+    pub fn get(&mut self, catalog: &Catalog, target: &Target) -> Result<&CompiledChart> {
         let key = (target.chart.clone(), target.version.clone());
-        if !charts.contains_key(&key) {
+        if !self.charts.contains_key(&key) {
             let cv = catalog.chart_version(&key.0, &key.1).ok_or_else(|| {
                 PlanError::ChartVersionNotFound {
                     project: target.project.clone(),
@@ -640,23 +645,33 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
                 }
             })?;
             let compiled =
-                CompiledChart::compile(&chart_source(cv)).map_err(|source| PlanError::Render {
-                    target: target.id(),
-                    source: Box::new(source),
-                })?;
-            charts.insert(key.clone(), compiled);
+                CompiledChart::compile(&chart_source(cv)).map_err(render_failed(target))?;
+            self.charts.insert(key.clone(), compiled);
         }
-        let mut output =
-            charts[&key]
-                .render(&target.input)
-                .map_err(|source| PlanError::Render {
-                    target: target.id(),
-                    source: Box::new(source),
-                })?;
-        label_ownership(&mut output, &target).map_err(|source| PlanError::Render {
-            target: target.id(),
-            source: Box::new(source),
-        })?;
+        Ok(&self.charts[&key])
+    }
+}
+
+/// Wraps a render error with the target it happened in.
+pub fn render_failed(target: &Target) -> impl FnOnce(RenderError) -> PlanError + use<> {
+    let id = target.id();
+    move |source| PlanError::Render {
+        target: id,
+        source: Box::new(source),
+    }
+}
+
+/// Renders every target, compiling each chart version once. Every object gets the ownership
+/// labels (project, environment, tenant, workload, managed-by) that pruning and drift use.
+pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
+    let mut charts = ChartCache::default();
+    let mut rendered = Vec::with_capacity(targets.len());
+    for target in targets {
+        let mut output = charts
+            .get(catalog, &target)?
+            .render(&target.input)
+            .map_err(render_failed(&target))?;
+        label_ownership(&mut output, &target).map_err(render_failed(&target))?;
         rendered.push(RenderedTarget { target, output });
     }
     Ok(rendered)
