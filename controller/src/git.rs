@@ -2,7 +2,10 @@
 //!
 //! Every operation works on a bare cache of the remote under a caller-chosen directory, builds
 //! trees in memory (no work tree, no index on disk), writes the new objects as a single pack and
-//! pushes. History is only ever appended to: a rollback is a new commit ([`restore`]).
+//! pushes. A repository on this machine (`file://` or a plain path) needs no cache and no
+//! transport: the pack goes straight into its object store and the branch moves with a
+//! compare-and-swap, which fails exactly when a push would be rejected as non-fast-forward.
+//! History is only ever appended to: a rollback is a new commit ([`restore`]).
 //!
 //! The functions block (libgit2 is synchronous); reconcilers call them from
 //! `tokio::task::spawn_blocking`. Calls for the same remote and cache directory are serialised
@@ -425,7 +428,7 @@ fn commit_loop(
         // A fresh handle per attempt: the in-memory object store is attached to it.
         let repo = remote::open(remote, cache_dir, &target)?;
         let head = remote::head(&repo, remote, &target)?;
-        let built = pack::in_memory(&repo, |repo| {
+        let built = pack::in_memory(&repo, cache_dir, |repo| {
             let base = match head {
                 Some(h) => Some(
                     repo.find_commit(h)
@@ -437,7 +440,7 @@ fn commit_loop(
             };
             let mut editor = TreeEditor::new(repo, base);
             apply(repo, &mut editor)?;
-            let tree = editor
+            let (tree, mut objects) = editor
                 .write()
                 .map_err(Error::git(remote, "writing trees"))?;
             if head.is_some() && Some(tree) == base {
@@ -445,7 +448,11 @@ fn commit_loop(
             }
             let commit = make_commit(repo, tree, head, meta)
                 .map_err(Error::git(remote, "creating the commit"))?;
-            Ok(Some(commit))
+            objects.push(commit);
+            Ok(Some(pack::Built {
+                value: commit,
+                objects,
+            }))
         })
         .map_err(|e| match e {
             pack::Error::Build(e) => e,

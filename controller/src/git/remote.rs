@@ -246,12 +246,15 @@ fn is_outdated(message: &str) -> bool {
     .any(|s| m.contains(s))
 }
 
-/// Where commits are made. libgit2 cannot push into a non-bare repository, so a local
-/// non-bare repository is written directly: objects into its object store, the branch moved
-/// with a compare-and-swap, exactly what a push would do.
+/// Where commits are made. A repository on this machine (`file://` or a plain path, bare or
+/// not) is written directly: the new objects go into its object store as one pack and the
+/// branch moves with a compare-and-swap, exactly what a push would do, without building a
+/// second pack for the transport and indexing it again on the other side. libgit2 cannot push
+/// into a non-bare repository anyway. A lost compare-and-swap is a lost race, like a rejected
+/// non-fast-forward push.
 pub(super) enum Target {
     Remote,
-    LocalNonBare(PathBuf),
+    Local(PathBuf),
 }
 
 /// Picks the target; refuses a local non-bare repository whose work tree has the branch checked
@@ -265,7 +268,7 @@ pub(super) fn target(remote: &GitRemote, for_write: bool) -> Result<Target> {
         return Ok(Target::Remote); // Not a repository: the fetch reports it with the URL.
     };
     if repo.is_bare() {
-        return Ok(Target::Remote);
+        return Ok(Target::Local(path));
     }
     let head = repo
         .find_reference("HEAD")
@@ -277,13 +280,13 @@ pub(super) fn target(remote: &GitRemote, for_write: bool) -> Result<Target> {
             branch: remote.branch.clone(),
         });
     }
-    Ok(Target::LocalNonBare(path))
+    Ok(Target::Local(path))
 }
 
 pub(super) fn open(remote: &GitRemote, cache_dir: &Path, target: &Target) -> Result<Repository> {
     match target {
         Target::Remote => open_cache(remote, cache_dir),
-        Target::LocalNonBare(path) => Repository::open(path).map_err(|source| Error::Cache {
+        Target::Local(path) => Repository::open(path).map_err(|source| Error::Cache {
             url: remote.url.clone(),
             path: path.clone(),
             source,
@@ -295,17 +298,15 @@ pub(super) fn open(remote: &GitRemote, cache_dir: &Path, target: &Target) -> Res
 pub(super) fn head(repo: &Repository, remote: &GitRemote, target: &Target) -> Result<Option<Oid>> {
     match target {
         Target::Remote => fetch(repo, remote),
-        Target::LocalNonBare(_) => {
-            match repo.refname_to_id(&format!("refs/heads/{}", remote.branch)) {
-                Ok(oid) => Ok(Some(oid)),
-                Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-                Err(source) => Err(Error::Fetch {
-                    url: remote.url.clone(),
-                    branch: remote.branch.clone(),
-                    source,
-                }),
-            }
-        }
+        Target::Local(_) => match repo.refname_to_id(&format!("refs/heads/{}", remote.branch)) {
+            Ok(oid) => Ok(Some(oid)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(Error::Fetch {
+                url: remote.url.clone(),
+                branch: remote.branch.clone(),
+                source,
+            }),
+        },
     }
 }
 
@@ -317,7 +318,7 @@ pub(super) fn update(
     commit: Oid,
     expected: Option<Oid>,
 ) -> Result<Pushed> {
-    let Target::LocalNonBare(_) = target else {
+    let Target::Local(_) = target else {
         return push(repo, remote, commit);
     };
     let name = format!("refs/heads/{}", remote.branch);

@@ -66,6 +66,8 @@ pub(super) fn check_path(path: &str) -> Result<(), ()> {
 pub(super) struct TreeEditor<'r> {
     repo: &'r Repository,
     root: Dir,
+    /// Every object this editor wrote, for the pack (some may already have existed).
+    written: Vec<Oid>,
 }
 
 impl<'r> TreeEditor<'r> {
@@ -77,6 +79,7 @@ impl<'r> TreeEditor<'r> {
                 entries: None,
                 dirty: base.is_none(),
             },
+            written: Vec::new(),
         }
     }
 
@@ -108,6 +111,7 @@ impl<'r> TreeEditor<'r> {
 
     pub(super) fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), git2::Error> {
         let oid = self.repo.blob(bytes)?;
+        self.written.push(oid);
         let (parent, name) = Self::split(path);
         let repo = self.repo;
         let dir = self.dir(&parent, true)?.expect("created");
@@ -194,17 +198,23 @@ impl<'r> TreeEditor<'r> {
         Ok(out)
     }
 
-    /// Writes every changed directory and returns the root tree id.
-    pub(super) fn write(mut self) -> Result<Oid, git2::Error> {
-        match write_dir(self.repo, &mut self.root)? {
-            Some(oid) => Ok(oid),
-            None => self.repo.treebuilder(None)?.write(),
-        }
+    /// Writes every changed directory; returns the root tree id and every object written.
+    pub(super) fn write(mut self) -> Result<(Oid, Vec<Oid>), git2::Error> {
+        let root = match write_dir(self.repo, &mut self.root, &mut self.written)? {
+            Some(oid) => oid,
+            None => self.repo.treebuilder(None)?.write()?,
+        };
+        self.written.push(root);
+        Ok((root, self.written))
     }
 }
 
 /// `None` for a directory left empty: Git does not keep empty directories.
-fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Error> {
+fn write_dir(
+    repo: &Repository,
+    dir: &mut Dir,
+    written: &mut Vec<Oid>,
+) -> Result<Option<Oid>, git2::Error> {
     if !dir.dirty {
         return Ok(dir.base);
     }
@@ -213,7 +223,7 @@ fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Erro
     for (name, node) in dir.entries(repo)?.iter_mut() {
         let (oid, mode) = match node {
             Node::Leaf { oid, mode } => (*oid, *mode),
-            Node::Dir(sub) => match write_dir(repo, sub)? {
+            Node::Dir(sub) => match write_dir(repo, sub, written)? {
                 Some(oid) => (oid, FileMode::Tree.into()),
                 None => continue,
             },
@@ -224,7 +234,9 @@ fn write_dir(repo: &Repository, dir: &mut Dir) -> Result<Option<Oid>, git2::Erro
     if empty {
         return Ok(None);
     }
-    builder.write().map(Some)
+    let oid = builder.write()?;
+    written.push(oid);
+    Ok(Some(oid))
 }
 
 /// Every blob under `tree`, keyed by `prefix/`-joined path.

@@ -1,0 +1,308 @@
+//! Render and delivery end to end, through the same calls as `gitopshq deliver`: 1 project,
+//! 1 environment, 100 tenants × 100 workloads on the `microservice-base` chart of
+//! `examples/bootstrap/40-chart.yaml` (10,000 object sets), committed into a fresh local bare
+//! repository.
+//!
+//! `cargo bench -p gitopshq --bench render_deliver` (timings)
+//! `cargo bench -p gitopshq --bench render_deliver -- --memory` (one full run in its own
+//! process: phase times and peak RSS)
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion};
+use gitopshq_controller::git::{self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity};
+use gitopshq_crds::chart_version::ChartVersion;
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_crds::environment::Environment;
+use gitopshq_crds::project::Project;
+use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::variables::Variables;
+use gitopshq_crds::workload::Workload;
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::layout::{self, GitOpsSettings};
+use gitopshq_engine::plan;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+const PROJECT: &str = "bench";
+const ENVIRONMENT: &str = "production";
+const TENANTS: usize = 100;
+const WORKLOADS: usize = 100;
+
+fn object<T: DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("valid object")
+}
+
+/// The `microservice-base` ChartVersion of the bootstrap example.
+fn chart_version() -> ChartVersion {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bootstrap/40-chart.yaml");
+    let text = std::fs::read_to_string(&path).expect("examples/bootstrap/40-chart.yaml");
+    text.split("\n---")
+        .filter_map(|doc| {
+            let value: serde_json::Value = yaml_serde::from_str(doc).ok()?;
+            (value["kind"] == "ChartVersion").then(|| object::<ChartVersion>(value))
+        })
+        .find(|cv| cv.spec.chart == "microservice-base")
+        .expect("a microservice-base ChartVersion")
+}
+
+fn workload_name(w: usize) -> String {
+    format!("svc-{w:03}")
+}
+
+fn tenant_name(t: usize) -> String {
+    format!("tenant-{t:03}")
+}
+
+fn catalog(tenants: usize, workloads: usize) -> Catalog {
+    let project = object::<Project>(json!({
+        "apiVersion": "gitopshq.io/v1alpha1", "kind": "Project",
+        "metadata": {"name": PROJECT},
+        "spec": {
+            "displayName": "Bench",
+            "environments": [ENVIRONMENT],
+            "repository": {"url": "https://git.example.com/gitops.git", "branch": "main"},
+            "delivery": "ArgoCD",
+        },
+    }));
+    let environment = object::<Environment>(json!({
+        "apiVersion": "gitopshq.io/v1alpha1", "kind": "Environment",
+        "metadata": {"name": ENVIRONMENT},
+        "spec": {"displayName": "Production", "rank": 30},
+    }));
+    let clusters = (0..4)
+        .map(|c| {
+            object::<Cluster>(json!({
+                "apiVersion": "gitopshq.io/v1alpha1", "kind": "Cluster",
+                "metadata": {"name": format!("cluster-{c}")},
+                "spec": {
+                    "kubeconfigSecretRef": {"namespace": "gitopshq-system", "name": format!("cluster-{c}"), "key": "kubeconfig"},
+                    "environments": [ENVIRONMENT],
+                },
+            }))
+        })
+        .collect();
+    let workloads = (0..workloads)
+        .map(|w| {
+            let name = workload_name(w);
+            object::<Workload>(json!({
+                "apiVersion": "gitopshq.io/v1alpha1", "kind": "Workload",
+                "metadata": {"name": name, "namespace": PROJECT},
+                "spec": {
+                    "chart": "microservice-base",
+                    "version": "1.0.0",
+                    "values": {
+                        "image": {"repository": format!("registry.example.com/{name}"), "tag": format!("v1.{w}.0")},
+                        "containerPort": 8000 + w,
+                        "env": {
+                            "DATABASE_HOST": "{{hq.var.DATABASE_HOST}}",
+                            "DATABASE_URL": format!("postgres://{{{{hq.var.DATABASE_HOST}}}}:5432/{name}"),
+                            "LOG_LEVEL": "{{hq.var.LOG_LEVEL}}",
+                        },
+                        "ingress": {"enabled": w % 2 == 0, "host": format!("{name}.example.com")},
+                    },
+                    "environments": {
+                        ENVIRONMENT: {"values": {"resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}}},
+                    },
+                },
+            }))
+        })
+        .collect();
+    let tenants = (0..tenants)
+        .map(|t| {
+            object::<Tenant>(json!({
+                "apiVersion": "gitopshq.io/v1alpha1", "kind": "Tenant",
+                "metadata": {"name": tenant_name(t), "namespace": PROJECT},
+                "spec": {
+                    "environment": ENVIRONMENT,
+                    "cluster": format!("cluster-{}", t % 4),
+                    "namespace": tenant_name(t),
+                    "labels": {"region": if t % 2 == 0 { "eu" } else { "us" }},
+                    "values": {"env": {"TENANT": tenant_name(t)}},
+                },
+            }))
+        })
+        .collect();
+    let variables = vec![
+        object::<Variables>(json!({
+            "apiVersion": "gitopshq.io/v1alpha1", "kind": "Variables",
+            "metadata": {"name": "project", "namespace": PROJECT},
+            "spec": {"values": {"LOG_LEVEL": "info"}},
+        })),
+        object::<Variables>(json!({
+            "apiVersion": "gitopshq.io/v1alpha1", "kind": "Variables",
+            "metadata": {"name": ENVIRONMENT, "namespace": PROJECT},
+            "spec": {"environment": ENVIRONMENT, "values": {"DATABASE_HOST": "db.prod.internal"}},
+        })),
+    ];
+    Catalog {
+        projects: vec![project],
+        environments: vec![environment],
+        clusters,
+        chart_versions: vec![chart_version()],
+        workloads,
+        tenants,
+        variables,
+        ..Catalog::default()
+    }
+}
+
+fn release(tenants: usize, workloads: usize) -> Release {
+    object::<Release>(json!({
+        "apiVersion": "gitopshq.io/v1alpha1", "kind": "Release",
+        "metadata": {"name": "everything", "namespace": PROJECT},
+        "spec": {
+            "title": "Deploy everything",
+            "environment": ENVIRONMENT,
+            "tenants": (0..tenants).map(tenant_name).collect::<Vec<_>>(),
+            "type": "Deploy",
+            "changes": (0..workloads).map(|w| json!({"workload": workload_name(w), "version": "1.0.0"})).collect::<Vec<_>>(),
+            "submitted": true,
+        },
+    }))
+}
+
+/// What `gitopshq deliver` computes before it commits (cli/src/release_delivery.rs).
+fn plan_change(catalog: &Catalog, release: &Release, url: &str) -> Change {
+    let targets = plan::release_targets(catalog, release).expect("targets");
+    let rendered = plan::render_targets(catalog, targets).expect("renders");
+    let repository = plan::repository_ref(catalog, PROJECT, Some(url)).expect("repository");
+    let request = plan::layout_request(
+        catalog,
+        PROJECT,
+        ENVIRONMENT,
+        &rendered,
+        repository,
+        GitOpsSettings::default(),
+    )
+    .expect("layout request");
+    let layout = layout::release_layout(&request).expect("layout");
+    let environments = vec![ENVIRONMENT.to_string()];
+    let mut change = Change::from(layout);
+    change.seeds = layout::project_skeleton(PROJECT, None, &environments).expect("skeleton");
+    change
+}
+
+fn meta() -> CommitMeta {
+    CommitMeta {
+        message: "Deploy everything\n\nGitOpsHQ-Release: bench/everything\n".into(),
+        author: Identity {
+            name: "GitOpsHQ".into(),
+            email: "gitopshq@example.com".into(),
+        },
+        committer: None,
+        time: Some(1_767_225_600),
+    }
+}
+
+struct Repo {
+    _dir: tempfile::TempDir,
+    remote: GitRemote,
+    cache: PathBuf,
+}
+
+fn fresh_repo() -> Repo {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gitops.git");
+    git2::Repository::init_bare(&path).expect("bare repository");
+    Repo {
+        remote: GitRemote::new(format!("file://{}", path.display()), "main"),
+        cache: dir.path().join("cache"),
+        _dir: dir,
+    }
+}
+
+/// Render and commit `release` into `repo`.
+fn run(catalog: &Catalog, release: &Release, repo: &Repo) -> DeliveryOutcome {
+    let change = plan_change(catalog, release, &repo.remote.url);
+    git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers")
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One full run, nothing else in the process: phase times and peak resident memory.
+fn memory_run() {
+    let start = Instant::now();
+    let catalog = catalog(TENANTS, WORKLOADS);
+    let release = release(TENANTS, WORKLOADS);
+    let repo = fresh_repo();
+    let built = start.elapsed();
+
+    let t = Instant::now();
+    let change = plan_change(&catalog, &release, &repo.remote.url);
+    let planned = t.elapsed();
+    let files = change.files.len();
+
+    let t = Instant::now();
+    let out = git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers");
+    let delivered = t.elapsed();
+    assert!(out.created);
+
+    println!("catalog: {TENANTS} tenants × {WORKLOADS} workloads, built in {built:.2?}");
+    println!("render + layout: {planned:.2?} ({files} files)");
+    println!("deliver: {delivered:.2?} (commit {})", out.commit);
+    println!("render + deliver: {:.2?}", planned + delivered);
+    match vm_hwm_kib() {
+        Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak RSS (VmHWM): unavailable"),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let full_catalog = catalog(TENANTS, WORKLOADS);
+    let full_release = release(TENANTS, WORKLOADS);
+    let one_release = release(1, 1);
+
+    let mut g = c.benchmark_group("render_deliver");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function(
+        "100 tenants × 100 workloads into an empty bare repo",
+        |b| {
+            b.iter_batched(
+                fresh_repo,
+                |repo| {
+                    assert!(run(&full_catalog, &full_release, &repo).created);
+                    repo
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    g.finish();
+
+    let mut g = c.benchmark_group("render_single");
+    g.bench_function("1 tenant × 1 workload: plan + render + layout", |b| {
+        b.iter(|| plan_change(&full_catalog, &one_release, "file:///unused"))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("render_deliver_single");
+    g.sample_size(20);
+    g.bench_function("1 tenant × 1 workload into an empty bare repo", |b| {
+        b.iter_batched(
+            fresh_repo,
+            |repo| {
+                assert!(run(&full_catalog, &one_release, &repo).created);
+                repo
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--memory") {
+        memory_run();
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}
