@@ -661,9 +661,45 @@ pub fn render_failed(target: &Target) -> impl FnOnce(RenderError) -> PlanError +
     }
 }
 
-/// Renders every target, compiling each chart version once. Every object gets the ownership
-/// labels (project, environment, tenant, workload, managed-by) that pruning and drift use.
+/// Renders every target, compiling each chart version once per thread. Every object gets the
+/// ownership labels (project, environment, tenant, workload, managed-by) that pruning and drift
+/// use. Targets are rendered on every available core; the result keeps the targets' order, and
+/// on failure the error is that of the first failing target in order.
 pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || targets.len() < 2 * threads {
+        return render_chunk(catalog, targets);
+    }
+    let chunk = targets.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Target>> = Vec::with_capacity(threads);
+    let mut rest = targets;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let results: Vec<Result<Vec<RenderedTarget>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(move || render_chunk(catalog, c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut rendered = Vec::new();
+    for result in results {
+        rendered.extend(result?);
+    }
+    Ok(rendered)
+}
+
+fn render_chunk(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
     let mut charts = ChartCache::default();
     let mut rendered = Vec::with_capacity(targets.len());
     for target in targets {
@@ -847,4 +883,90 @@ pub fn rollback_scope(
         });
     }
     Ok(scope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        yaml_serde::from_str(yaml).unwrap()
+    }
+
+    fn catalog(tenants: usize) -> Catalog {
+        let mut catalog = Catalog::default();
+        catalog.projects.push(object(
+            "metadata: {name: shop}\nspec: {environments: [prod], repository: {url: file:///tmp/x}}",
+        ));
+        catalog.chart_versions.push(object(
+            "metadata: {name: web-1.0.0}
+spec:
+  chart: web
+  version: 1.0.0
+  values: {replicas: 1}
+  templates:
+    cm.yaml: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: {{workload.name}}
+      data:
+        tenant: {{tenant.name}}
+        replicas: {{quote values.replicas}}",
+        ));
+        for w in ["api", "worker"] {
+            catalog.workloads.push(object(&format!(
+                "metadata: {{name: {w}, namespace: shop}}\nspec: {{chart: web, version: 1.0.0}}"
+            )));
+        }
+        for t in 0..tenants {
+            catalog.tenants.push(object(&format!(
+                "metadata: {{name: t{t:02}, namespace: shop}}
+spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {t}}}}}"
+            )));
+        }
+        catalog
+    }
+
+    #[test]
+    fn parallel_rendering_keeps_order_and_bytes() {
+        let catalog = catalog(12);
+        let targets = environment_targets(&catalog, "shop", "prod", None, None).unwrap();
+        assert_eq!(targets.len(), 24);
+        let parallel = render_targets(&catalog, targets.clone()).unwrap();
+        let sequential = render_chunk(&catalog, targets).unwrap();
+        let ids = |r: &[RenderedTarget]| r.iter().map(|t| t.target.id()).collect::<Vec<_>>();
+        assert_eq!(ids(&parallel), ids(&sequential));
+        for (p, s) in parallel.iter().zip(&sequential) {
+            assert_eq!(
+                p.output.yaml_stream().unwrap(),
+                s.output.yaml_stream().unwrap()
+            );
+            assert_eq!(p.output.digest, s.output.digest);
+        }
+        let t05 = &parallel
+            .iter()
+            .find(|r| r.target.tenant == "t05")
+            .unwrap()
+            .output;
+        let yaml = t05.yaml_stream().unwrap();
+        assert!(
+            yaml.contains("replicas: '5'") && yaml.contains("namespace: ns-5"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("gitopshq.io/tenant: t05"), "{yaml}");
+    }
+
+    #[test]
+    fn parallel_rendering_reports_the_first_failing_target() {
+        let mut catalog = catalog(12);
+        // `null` deletes `replicas` for tenant t09; the strict template reads it.
+        catalog.tenants[9]
+            .spec
+            .values
+            .insert("replicas".into(), Value::Null);
+        let targets = environment_targets(&catalog, "shop", "prod", None, None).unwrap();
+        let err = render_targets(&catalog, targets).unwrap_err().to_string();
+        assert!(err.starts_with("shop/prod/t09/api:"), "{err}");
+    }
 }
