@@ -90,7 +90,7 @@ pub fn plan_release(
     let rendered = plan::render_targets(catalog, targets)?;
     let repository = plan::repository_ref(catalog, &project, Some(&remote.url))?;
     let path = repository.path.clone();
-    let root = layout::repository_root(&project, path.as_deref())?;
+    let root = plan::repository_root(catalog, &project)?;
     let environment_dir = format!("{root}/{}", release.spec.environment);
     let request = plan::layout_request(
         catalog,

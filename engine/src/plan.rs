@@ -363,9 +363,6 @@ pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Ve
 pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Target>> {
     let project = release.namespace().unwrap_or_default();
     let release_name = release.name_any();
-    if catalog.project(&project).is_none() {
-        return Err(PlanError::ProjectNotFound { project });
-    }
     check_environment(catalog, &project, &release.spec.environment)?;
     if release.spec.changes.is_empty() {
         return Err(PlanError::NoChanges {
@@ -771,6 +768,18 @@ pub fn repository_ref(
             .unwrap_or_else(|| p.spec.repository.url.clone()),
         branch: p.spec.repository.branch.clone(),
         path: p.spec.repository.path.clone(),
+    })
+}
+
+/// The folder of the repository a project writes to (`spec.repository.path`, default
+/// `projects/<project>`), validated.
+pub fn repository_root(catalog: &Catalog, project: &str) -> Result<String> {
+    let repository = repository_ref(catalog, project, None)?;
+    crate::layout::repository_root(project, repository.path.as_deref()).map_err(|source| {
+        PlanError::Layout {
+            project: project.to_string(),
+            source,
+        }
     })
 }
 

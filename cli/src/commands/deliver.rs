@@ -61,8 +61,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 })?;
             let remote = remote_for(&catalog, &project, &args.repo)?;
             let scope = plan::rollback_scope(&catalog, release, target_release)?;
-            let p = catalog.project(&project).context("project not found")?;
-            let root = layout::repository_root(&project, p.spec.repository.path.as_deref())?;
+            let root = plan::repository_root(&catalog, &project)?;
             let prefixes: Vec<String> = scope
                 .iter()
                 .map(|(tenant, workload)| {

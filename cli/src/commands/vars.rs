@@ -122,8 +122,7 @@ fn uses_of(
 ) -> Result<Vec<gitopshq_engine::VariableUse>> {
     let chart = catalog
         .chart_version(&target.chart, &target.version)
-        .map(plan::chart_source)
-        .map(|c| c.values)
+        .map(|cv| Value::Object(cv.spec.values.clone()))
         .unwrap_or(Value::Null);
     let merged = merge_layers(&chart, &target.input.layers)?;
     Ok(variable_uses(&merged, &target.input.variables))
