@@ -31,3 +31,8 @@ pub mod catalog;
 pub mod compare;
 pub mod plan;
 pub mod selector;
+
+// Governance: OPA policies, freeze windows and the admission rules built on them.
+pub mod admission;
+pub mod freeze;
+pub mod policy;

@@ -1,0 +1,1 @@
+//! Admission decisions: identity stamping, approvals, freezes, break-glass, immutability.

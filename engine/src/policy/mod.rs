@@ -1,0 +1,2 @@
+//! OPA policies with regorus: compile, cache, build inputs from rendered manifests, evaluate,
+//! run embedded tests.
