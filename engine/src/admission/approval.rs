@@ -1,0 +1,290 @@
+//! Approval decisions: identity stamped from the request, append-only, and the approval
+//! policy's rules (approver groups, no self-approval, distinct teams) applied to each new one.
+
+use std::collections::BTreeSet;
+
+use gitopshq_crds::approval_policy::ApprovalPolicy;
+use gitopshq_crds::approval_request::{ApprovalPhase, ApprovalRequest, Decision, DecisionKind};
+use gitopshq_crds::release::{ApprovalProgress, Approver, ReleasePhase};
+use kube::ResourceExt;
+use serde_json::json;
+
+use super::{Directory, Operation, Request, Rule, Verdict, format_time, teams};
+
+/// Stamps `user`, `groups` and `time` of every decision the request adds, whatever the client
+/// wrote there: a client cannot approve in someone else's name.
+pub fn mutate_approval_request(req: &Request<'_, ApprovalRequest>) -> Verdict {
+    let Some(object) = req.object else {
+        return Verdict::allow();
+    };
+    let first_new = match (req.operation, req.old) {
+        (Operation::Update, Some(old)) => old.spec.decisions.len(),
+        _ => 0,
+    };
+    let time = format_time(req.now);
+    let mut verdict = Verdict::allow();
+    for index in first_new..object.spec.decisions.len() {
+        let base = format!("/spec/decisions/{index}");
+        verdict = verdict
+            .set(&format!("{base}/user"), json!(req.user.username))
+            .set(&format!("{base}/groups"), json!(req.user.groups))
+            .set(&format!("{base}/time"), json!(time));
+    }
+    verdict
+}
+
+/// Append-only decisions, each by an eligible approver while the release waits for approval.
+pub fn validate_approval_request(
+    req: &Request<'_, ApprovalRequest>,
+    directory: &dyn Directory,
+) -> Verdict {
+    let Some(object) = req.object else {
+        return Verdict::allow();
+    };
+    let name = object.name_any();
+    let namespace = object.namespace().unwrap_or_default();
+    let denied = |rule: Rule, what: String| {
+        Verdict::deny(rule, format!("approvalrequest {name} denied: {what}"))
+    };
+    let earlier: &[Decision] = match (req.operation, req.old) {
+        (Operation::Update, Some(old)) => {
+            let kept = object.spec.decisions.get(..old.spec.decisions.len());
+            if kept != Some(old.spec.decisions.as_slice()) {
+                return denied(
+                    Rule::DecisionEdited,
+                    "earlier decisions cannot be edited or removed; append a new decision to spec.decisions (kubectl patch --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/decisions/-\",\"value\":{\"decision\":\"Approve\"}}]' or gitopshq approve)".into(),
+                );
+            }
+            &old.spec.decisions
+        }
+        _ => &[],
+    };
+    let added = &object.spec.decisions[earlier.len()..];
+    if added.is_empty() {
+        return Verdict::allow();
+    }
+    let release_name = &object.spec.release;
+    let Some(release) = directory.release(&namespace, release_name) else {
+        return denied(
+            Rule::NotFound,
+            format!("release {release_name} does not exist in namespace {namespace}"),
+        );
+    };
+    let phase = release
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    if phase != ReleasePhase::PendingApproval {
+        return denied(
+            Rule::NotPending,
+            format!(
+                "release {release_name} is {phase:?}, not PendingApproval; decisions are accepted only while a release waits for approval"
+            ),
+        );
+    }
+    let Some(policy) = directory.approval_policy(&object.spec.policy) else {
+        return denied(
+            Rule::NotFound,
+            format!(
+                "approval policy {} does not exist; ask a platform admin to restore it",
+                object.spec.policy
+            ),
+        );
+    };
+    let user = req.user;
+    let mut decided: Vec<&Decision> = earlier.iter().collect();
+    for decision in added {
+        if let Some(previous) = decided
+            .iter()
+            .find(|d| d.user.as_deref() == Some(&user.username))
+        {
+            return denied(
+                Rule::AlreadyDecided,
+                format!(
+                    "{} already decided ({:?}) on release {release_name}; a person counts once, ask another approver",
+                    user.username, previous.decision
+                ),
+            );
+        }
+        if !policy.spec.approver_groups.is_empty()
+            && !user
+                .groups
+                .iter()
+                .any(|g| policy.spec.approver_groups.contains(g))
+        {
+            return denied(
+                Rule::NotApprover,
+                format!(
+                    "{} (groups: {}) is not an approver under approval policy {}; decisions are accepted from members of {}",
+                    user.username,
+                    list_or_none(teams(&user.groups)),
+                    policy.name_any(),
+                    policy.spec.approver_groups.join(", ")
+                ),
+            );
+        }
+        if decision.decision == DecisionKind::Approve {
+            if policy.spec.forbid_self_approval
+                && release.spec.created_by.as_deref() == Some(user.username.as_str())
+            {
+                return denied(
+                    Rule::SelfApproval,
+                    format!(
+                        "{} created release {release_name} and cannot approve it (approval policy {} forbids self-approval); ask an approver from another team",
+                        user.username,
+                        policy.name_any()
+                    ),
+                );
+            }
+            if policy.spec.distinct_teams {
+                let approved = approving_teams(&policy, decided.iter().copied());
+                let mine = eligible_teams(&policy, &user.groups);
+                if mine.is_empty() || mine.is_subset(&approved) {
+                    let taken = list_or_none(approved.iter().map(String::as_str));
+                    return denied(
+                        Rule::SameTeam,
+                        format!(
+                            "release {release_name} needs approval from a team other than {taken} (approval policy {} requires distinct teams); {} counts for {}",
+                            policy.name_any(),
+                            user.username,
+                            list_or_none(mine.iter().map(String::as_str))
+                        ),
+                    );
+                }
+            }
+        }
+        decided.push(decision);
+    }
+    Verdict::allow().record(
+        "gitopshq.io/decision",
+        format!("{} by {}", release_name, user.username),
+    )
+}
+
+fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.collect();
+    if items.is_empty() {
+        "no team".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// The teams an approver can count for: their team groups, limited to the approver groups
+/// when the policy names any.
+fn eligible_teams(policy: &ApprovalPolicy, groups: &[String]) -> BTreeSet<String> {
+    teams(groups)
+        .filter(|g| {
+            policy.spec.approver_groups.is_empty()
+                || policy.spec.approver_groups.iter().any(|a| a == g)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn approving_teams<'a>(
+    policy: &ApprovalPolicy,
+    decisions: impl Iterator<Item = &'a Decision>,
+) -> BTreeSet<String> {
+    decisions
+        .filter(|d| d.decision == DecisionKind::Approve)
+        .flat_map(|d| eligible_teams(policy, &d.groups))
+        .collect()
+}
+
+/// Quorum progress of a release under an approval policy: counted approvals (one per person;
+/// one per team under distinct teams), what is missing, and the resulting phase. A rejection
+/// by an eligible approver rejects. The message is the one people read: "1 of 2 approvals
+/// received; needs a team other than backend-team".
+pub fn approval_progress(
+    policy: &ApprovalPolicy,
+    decisions: &[Decision],
+) -> (ApprovalPhase, ApprovalProgress, String) {
+    let required = policy.spec.min_approvals.max(1);
+    let mut people = BTreeSet::new();
+    let mut used_teams = BTreeSet::new();
+    let mut approvers = Vec::new();
+    let mut rejected_by = None;
+    for decision in decisions {
+        let Some(user) = decision.user.as_deref() else {
+            continue;
+        };
+        if !people.insert(user) {
+            continue;
+        }
+        let eligible = eligible_teams(policy, &decision.groups);
+        if !policy.spec.approver_groups.is_empty() && eligible.is_empty() {
+            continue;
+        }
+        match decision.decision {
+            DecisionKind::Reject => {
+                rejected_by.get_or_insert(user);
+            }
+            DecisionKind::Approve => {
+                if policy.spec.distinct_teams {
+                    // Each approval takes one team not used yet; sorted order keeps it stable.
+                    let Some(team) = eligible.iter().find(|t| !used_teams.contains(*t)) else {
+                        continue;
+                    };
+                    used_teams.insert(team.clone());
+                }
+                approvers.push(Approver {
+                    user: user.to_string(),
+                    groups: decision.groups.clone(),
+                    time: decision.time.clone().unwrap_or_else(|| {
+                        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                            jiff::Timestamp::UNIX_EPOCH,
+                        )
+                    }),
+                    comment: decision.comment.clone(),
+                });
+            }
+        }
+    }
+    let received = i32::try_from(approvers.len()).unwrap_or(i32::MAX);
+    let mut missing = Vec::new();
+    let outstanding = required - received;
+    if outstanding > 0 {
+        let from = if policy.spec.distinct_teams && !used_teams.is_empty() {
+            let taken: Vec<&str> = used_teams.iter().map(String::as_str).collect();
+            format!(" from a team other than {}", taken.join(", "))
+        } else if !policy.spec.approver_groups.is_empty() {
+            format!(" from {}", policy.spec.approver_groups.join(" or "))
+        } else {
+            String::new()
+        };
+        let noun = if outstanding == 1 {
+            "approval"
+        } else {
+            "approvals"
+        };
+        missing.push(format!("{outstanding} {noun}{from}"));
+    }
+    let (phase, message) = match rejected_by {
+        Some(user) => (ApprovalPhase::Rejected, format!("rejected by {user}")),
+        None if received >= required => (
+            ApprovalPhase::Approved,
+            format!("{received} of {required} approvals received"),
+        ),
+        None => {
+            let mut text = format!("{received} of {required} approvals received");
+            if policy.spec.distinct_teams && !used_teams.is_empty() {
+                let taken: Vec<&str> = used_teams.iter().map(String::as_str).collect();
+                text.push_str(&format!("; needs a team other than {}", taken.join(", ")));
+            }
+            (ApprovalPhase::Pending, text)
+        }
+    };
+    (
+        phase,
+        ApprovalProgress {
+            required,
+            received,
+            approvers,
+            missing,
+            summary: Some(format!("{received}/{required}")),
+        },
+        message,
+    )
+}

@@ -1,0 +1,401 @@
+//! Releases: the creator stamped from the request, a submitted spec frozen, freezes enforced
+//! unless a break-glass session covers the release, and OPA policies evaluated on submission.
+
+use std::sync::Arc;
+
+use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_crds::policy::EnforcementMode;
+use gitopshq_crds::release::{PolicyVerdict, Release, ReleaseType};
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use super::break_glass::{SessionScope, session_covers, session_is_active};
+use super::{Directory, Operation, Request, Rule, Settings, Verdict, format_time};
+use crate::catalog::Catalog;
+use crate::freeze::{FreezePeriod, freeze_state};
+use crate::plan;
+use crate::policy::{PolicyEngine, ReleaseSubject, SubjectTarget};
+
+/// A request that submits a release: created submitted, or turned from Draft to submitted.
+/// Freezes and policies apply at this moment; Drafts may be prepared during a freeze.
+pub fn is_submission(old: Option<&Release>, new: &Release) -> bool {
+    new.spec.submitted && !old.is_some_and(|o| o.spec.submitted)
+}
+
+/// The workloads a release touches: its changes, or for a Rollback without changes the
+/// workloads of the release it restores.
+pub fn release_workloads(
+    release: &Release,
+    directory: &dyn Directory,
+) -> Result<Vec<String>, Verdict> {
+    let mut workloads: Vec<String> = release
+        .spec
+        .changes
+        .iter()
+        .map(|c| c.workload.clone())
+        .collect();
+    if workloads.is_empty() && release.spec.type_ == ReleaseType::Rollback {
+        let namespace = release.namespace().unwrap_or_default();
+        let target = release
+            .spec
+            .rollback_to
+            .as_ref()
+            .map(|r| r.release.as_str())
+            .unwrap_or_default();
+        let Some(restored) = directory.release(&namespace, target) else {
+            return Err(Verdict::deny(
+                Rule::NotFound,
+                format!(
+                    "release {} denied: spec.rollbackTo.release {target:?} does not exist in namespace {namespace}; name a release that was delivered (kubectl get releases -n {namespace})",
+                    release.name_any()
+                ),
+            ));
+        };
+        workloads = restored
+            .spec
+            .changes
+            .iter()
+            .map(|c| c.workload.clone())
+            .collect();
+    }
+    workloads.sort();
+    workloads.dedup();
+    Ok(workloads)
+}
+
+/// Stamps `spec.createdBy` (the requester on creation, unchanged afterwards) and, when a
+/// submission meets a freeze, records the active break-glass session that covers it.
+pub fn mutate_release(
+    req: &Request<'_, Release>,
+    directory: &dyn Directory,
+    settings: &Settings,
+) -> Verdict {
+    let Some(release) = req.object else {
+        return Verdict::allow();
+    };
+    let mut verdict = Verdict::allow();
+    let created_by = match (req.operation, req.old) {
+        (Operation::Update, Some(old)) => old.spec.created_by.clone(),
+        _ => Some(req.user.username.clone()),
+    };
+    if release.spec.created_by != created_by {
+        verdict = verdict.set(
+            "/spec/createdBy",
+            created_by.map_or(Value::Null, Value::String),
+        );
+    }
+    if release.spec.break_glass_session.is_none() && is_submission(req.old, release) {
+        let Some(environment) = directory.environment(&release.spec.environment) else {
+            return verdict;
+        };
+        let frozen = freeze_state(&environment, req.now, &settings.default_time_zone)
+            .is_ok_and(|state| state.frozen());
+        if frozen
+            && let Ok(scope) = ReleaseScope::of(release, directory)
+            && let Some(session) = scope.covering_session(directory, req.now)
+        {
+            verdict = verdict.set("/spec/breakGlassSession", json!(session.name_any()));
+        }
+    }
+    verdict
+}
+
+/// Immutability of submitted releases, freezes and break-glass, and OPA policies.
+pub fn validate_release(
+    req: &Request<'_, Release>,
+    directory: &dyn Directory,
+    policies: &PolicyEngine,
+    settings: &Settings,
+) -> Verdict {
+    let Some(release) = req.object else {
+        return Verdict::allow();
+    };
+    let name = release.name_any();
+    let denied =
+        |rule: Rule, what: String| Verdict::deny(rule, format!("release {name} denied: {what}"));
+    if let (Operation::Update, Some(old)) = (req.operation, req.old)
+        && old.spec.submitted
+        && old.spec != release.spec
+    {
+        return denied(
+            Rule::Immutable,
+            "spec is immutable once submitted; create a new release with the change (or a Rollback release to undo one)".into(),
+        );
+    }
+    if !is_submission(req.old, release) {
+        return Verdict::allow();
+    }
+    let env_name = &release.spec.environment;
+    let Some(environment) = directory.environment(env_name) else {
+        return denied(
+            Rule::NotFound,
+            format!(
+                "spec.environment {env_name:?} does not exist; choose one of kubectl get environments"
+            ),
+        );
+    };
+    let scope = match ReleaseScope::of(release, directory) {
+        Ok(scope) => scope,
+        Err(verdict) => return verdict,
+    };
+    let state = match freeze_state(&environment, req.now, &settings.default_time_zone) {
+        Ok(state) => state,
+        Err(error) => {
+            return denied(
+                Rule::Invalid,
+                format!("{error}; fix the Environment before releasing into it"),
+            );
+        }
+    };
+    let mut verdict = Verdict::allow();
+    if let Some(freeze) = &state.active {
+        verdict = match admit_during_freeze(release, &scope, freeze, directory, req) {
+            Ok(verdict) => verdict,
+            Err(denial) => return denial,
+        };
+    } else if let Some(session) = &release.spec.break_glass_session {
+        verdict = verdict.record("gitopshq.io/break-glass-session", session.clone());
+    }
+    if release.spec.type_ != ReleaseType::Rollback {
+        verdict = match evaluate_policies(release, directory, policies, verdict) {
+            Ok(verdict) => verdict,
+            Err(denial) => return denial,
+        };
+    }
+    verdict
+}
+
+/// Where a release lands: environment, workloads and tenants.
+struct ReleaseScope {
+    namespace: String,
+    environment: String,
+    workloads: Vec<String>,
+    tenants: Vec<String>,
+}
+
+impl ReleaseScope {
+    fn of(release: &Release, directory: &dyn Directory) -> Result<Self, Verdict> {
+        let workloads = release_workloads(release, directory)?;
+        // Tenants matter only against sessions scoped to tenants; named ones are known without
+        // reading the project, and selectors are resolved only when a session needs them.
+        let tenants = if release.spec.tenant_selector.is_none() {
+            release.spec.tenants.clone()
+        } else {
+            let catalog = directory.project_catalog(&release.namespace().unwrap_or_default());
+            plan::release_tenants(&catalog, release)
+                .map(|ts| ts.iter().map(|t| t.name_any()).collect())
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            namespace: release.namespace().unwrap_or_default(),
+            environment: release.spec.environment.clone(),
+            workloads,
+            tenants,
+        })
+    }
+
+    fn as_session_scope(&self) -> SessionScope<'_> {
+        SessionScope {
+            environment: &self.environment,
+            workloads: &self.workloads,
+            tenants: &self.tenants,
+        }
+    }
+
+    /// The active session covering this scope that ends last (the most room to work).
+    fn covering_session(
+        &self,
+        directory: &dyn Directory,
+        now: jiff::Timestamp,
+    ) -> Option<Arc<BreakGlassSession>> {
+        let namespace_sessions = self.sessions(directory);
+        namespace_sessions
+            .into_iter()
+            .filter(|s| {
+                session_is_active(s, now).is_ok() && session_covers(s, &self.as_session_scope())
+            })
+            .max_by_key(|s| super::session_expires_at(s))
+    }
+
+    fn sessions(&self, directory: &dyn Directory) -> Vec<Arc<BreakGlassSession>> {
+        // Sessions live in the project's namespace, next to the release.
+        directory.break_glass_sessions(&self.namespace)
+    }
+}
+
+fn admit_during_freeze(
+    release: &Release,
+    scope: &ReleaseScope,
+    freeze: &FreezePeriod,
+    directory: &dyn Directory,
+    req: &Request<'_, Release>,
+) -> Result<Verdict, Verdict> {
+    let name = release.name_any();
+    let window = match &freeze.reason {
+        Some(reason) => format!("freeze window {:?}: {reason}", freeze.name),
+        None => format!("freeze window {:?}", freeze.name),
+    };
+    let wanted = scope.as_session_scope().describe();
+    let Some(session_name) = &release.spec.break_glass_session else {
+        return Err(Verdict::deny(
+            Rule::Frozen,
+            format!(
+                "release {name} denied: environment {} is frozen until {} ({window}); open a BreakGlassSession covering {wanted} or wait for the window to end",
+                scope.environment,
+                format_time(freeze.until),
+            ),
+        ));
+    };
+    let session = scope
+        .sessions(directory)
+        .into_iter()
+        .find(|s| &s.name_any() == session_name);
+    let problem = match &session {
+        None => Some(format!(
+            "break-glass session {session_name} does not exist in this namespace"
+        )),
+        Some(session) => match session_is_active(session, req.now) {
+            Err(reason) => Some(reason),
+            Ok(()) if !session_covers(session, &scope.as_session_scope()) => {
+                let s = &session.spec.scope;
+                let covered = SessionScope {
+                    environment: &s.environments.join(","),
+                    workloads: &s.workloads,
+                    tenants: &s.tenants,
+                }
+                .describe();
+                let tenants = if s.tenants.is_empty() {
+                    String::new()
+                } else {
+                    format!(" tenants {}", s.tenants.join(","))
+                };
+                Some(format!(
+                    "break-glass session {session_name} covers {covered}{tenants}, not {wanted}"
+                ))
+            }
+            Ok(()) => None,
+        },
+    };
+    match (problem, session) {
+        (None, Some(session)) => {
+            let expires = super::session_expires_at(&session)
+                .map(format_time)
+                .unwrap_or_default();
+            Ok(Verdict::allow()
+                .warn(format!(
+                    "environment {} is frozen ({window}); release {name} is admitted under break-glass session {session_name} ({:?}, requested by {}, expires {expires}): every action is recorded",
+                    scope.environment,
+                    session.spec.severity,
+                    session.spec.requested_by.as_deref().unwrap_or("unknown"),
+                ))
+                .record("gitopshq.io/break-glass-session", session_name.clone()))
+        }
+        (problem, _) => Err(Verdict::deny(
+            Rule::BreakGlass,
+            format!(
+                "release {name} denied: environment {} is frozen until {} ({window}) and {}; open a BreakGlassSession covering {wanted} or wait for the window to end",
+                scope.environment,
+                format_time(freeze.until),
+                problem.unwrap_or_default(),
+            ),
+        )),
+    }
+}
+
+/// Renders the release and evaluates the policies bound to its environment: Enforce denials
+/// deny the request, the rest come back as warnings.
+fn evaluate_policies(
+    release: &Release,
+    directory: &dyn Directory,
+    engine: &PolicyEngine,
+    mut verdict: Verdict,
+) -> Result<Verdict, Verdict> {
+    let name = release.name_any();
+    let policies: Vec<gitopshq_crds::policy::Policy> = directory
+        .policies()
+        .iter()
+        .filter(|p| {
+            p.spec.bindings.iter().any(|b| {
+                b.environments.is_empty() || b.environments.contains(&release.spec.environment)
+            })
+        })
+        .map(|p| (**p).clone())
+        .collect();
+    if policies.is_empty() {
+        return Ok(verdict);
+    }
+    let project = release.namespace().unwrap_or_default();
+    let catalog: Catalog = directory.project_catalog(&project);
+    let rendered = plan::release_targets(&catalog, release)
+        .and_then(|targets| plan::render_targets(&catalog, targets));
+    let rendered = match rendered {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            // The controller fails the release with the same error; policies cannot be judged
+            // on manifests that do not exist, and nothing is delivered either way.
+            return Ok(verdict.warn(format!(
+                "release {name}: policies were not evaluated because rendering failed: {error}"
+            )));
+        }
+    };
+    let subject = ReleaseSubject {
+        environment: &release.spec.environment,
+        project: &project,
+        release: &name,
+        changes: &release.spec.changes,
+        targets: rendered
+            .iter()
+            .map(|r| SubjectTarget {
+                tenant: &r.target.tenant,
+                workload: &r.target.workload,
+                manifests: &r.output.manifests,
+            })
+            .collect(),
+    };
+    let results = match engine.evaluate_release(&policies, &subject) {
+        Ok(results) => results,
+        Err(error) => {
+            return Err(Verdict::deny(
+                Rule::PolicyDenied,
+                format!("release {name} denied: policy evaluation failed: {error}"),
+            ));
+        }
+    };
+    let mut violations = Vec::new();
+    for result in &results {
+        let mode = match result.mode {
+            EnforcementMode::Warn => "Warn",
+            EnforcementMode::Enforce => "Enforce",
+        };
+        match result.verdict {
+            PolicyVerdict::Pass => {}
+            PolicyVerdict::Warn => {
+                for message in &result.messages {
+                    verdict = verdict.warn(format!("policy {} ({mode}): {message}", result.policy));
+                }
+            }
+            PolicyVerdict::Deny => {
+                for message in &result.messages {
+                    violations.push(format!("policy {} ({mode}): {message}", result.policy));
+                }
+            }
+        }
+    }
+    let summary: Vec<String> = results
+        .iter()
+        .map(|r| format!("{}={:?}", r.policy, r.verdict))
+        .collect();
+    if !violations.is_empty() {
+        let mut denial = Verdict::deny(
+            Rule::PolicyDenied,
+            format!(
+                "release {name} denied by {} policy violation(s): {}; fix the values and submit a new release",
+                violations.len(),
+                violations.join("; ")
+            ),
+        );
+        denial.warnings = verdict.warnings;
+        return Err(denial.record("gitopshq.io/policy-verdicts", summary.join(",")));
+    }
+    Ok(verdict.record("gitopshq.io/policy-verdicts", summary.join(",")))
+}

@@ -1,0 +1,55 @@
+//! Errors of the admission shell. Variant names are stable: they are metric labels.
+
+use kube::core::admission::SerializePatchError;
+
+/// A body the server cannot answer with an AdmissionResponse: answered with 400 and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the body is not an AdmissionReview (admission.k8s.io/v1): {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error("the AdmissionReview has no request")]
+    MissingRequest,
+    #[error("the response patch could not be encoded: {0}")]
+    Patch(#[source] SerializePatchError),
+}
+
+impl ReviewError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReviewError::Decode(_) => "Decode",
+            ReviewError::MissingRequest => "MissingRequest",
+            ReviewError::Patch(_) => "Patch",
+        }
+    }
+}
+
+/// Errors starting or running the webhook server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading TLS material {path}: {source}")]
+    ReadTls {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS configuration is not usable: {0}")]
+    Tls(String),
+    #[error("binding {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTPS: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("generating a certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error(
+        "the GitOpsHQ CRDs are not installed ({0}); install them with `gitopshq crds | kubectl apply --server-side -f -`"
+    )]
+    CrdsMissing(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

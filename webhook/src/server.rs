@@ -1,0 +1,162 @@
+//! The HTTPS admission server: a lean axum router behind rustls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tracing::{info, warn};
+
+use crate::Context;
+use crate::error::{Error, Result};
+use crate::review::{Endpoint, review};
+use crate::tls::{TlsMaterial, install_crypto_provider};
+
+/// The API server sends at most two objects of etcd's 1.5 MiB limit plus the envelope; more is
+/// not a real AdmissionReview and is refused before it is read into memory.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// `/validate`, `/mutate`, `/healthz`, `/readyz`, `/metrics`.
+pub fn router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+async fn validate(State(ctx): State<Arc<Context>>, body: Bytes) -> Response {
+    answer(ctx, body, Endpoint::Validate).await
+}
+
+async fn mutate(State(ctx): State<Arc<Context>>, body: Bytes) -> Response {
+    answer(ctx, body, Endpoint::Mutate).await
+}
+
+async fn answer(ctx: Arc<Context>, body: Bytes, endpoint: Endpoint) -> Response {
+    // Decisions may render a release or wait for an API lookup: off the async workers.
+    let worker = Arc::clone(&ctx);
+    let result = tokio::task::spawn_blocking(move || review(&body, endpoint, &worker)).await;
+    match result {
+        Ok(Ok(outcome)) => {
+            if outcome.verdict != "allowed" {
+                info!(
+                    kind = %outcome.kind,
+                    operation = outcome.operation,
+                    verdict = outcome.verdict,
+                    endpoint = endpoint.as_str(),
+                    "admission decision"
+                );
+            }
+            match serde_json::to_vec(&outcome.review) {
+                Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+                Err(error) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+                }
+            }
+        }
+        Ok(Err(error)) => {
+            ctx.metrics.reject(error.label());
+            warn!(endpoint = endpoint.as_str(), %error, "unreadable admission request");
+            (StatusCode::BAD_REQUEST, error.to_string()).into_response()
+        }
+        Err(join) => {
+            ctx.metrics.reject("Panic");
+            warn!(endpoint = endpoint.as_str(), error = %join, "admission decision failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the admission decision failed; see the webhook's log",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn readyz(State(ctx): State<Arc<Context>>) -> Response {
+    if ctx.is_ready() {
+        "ok".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "watch caches are still loading",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ctx.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// A running HTTPS server.
+pub struct Running {
+    pub address: SocketAddr,
+    handle: Handle<SocketAddr>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight reviews finish (up to 5 s) and waits for the server.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(result) => result.map_err(Error::Serve),
+            Err(join) => Err(Error::Serve(std::io::Error::other(join))),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// Serves `router` over HTTPS on `address` (port 0 picks a free one).
+pub async fn serve(router: Router, address: SocketAddr, tls: &TlsMaterial) -> Result<Running> {
+    install_crypto_provider();
+    let config = RustlsConfig::from_pem(
+        tls.cert_pem.clone().into_bytes(),
+        tls.key_pem.clone().into_bytes(),
+    )
+    .await
+    .map_err(|error| Error::Tls(error.to_string()))?;
+    let handle = Handle::new();
+    let server = axum_server::bind_rustls(address, config).handle(handle.clone());
+    let task = tokio::spawn(server.serve(router.into_make_service()));
+    let Some(address) = handle.listening().await else {
+        let error = match task.await {
+            Ok(Err(error)) => error,
+            _ => std::io::Error::other("the server stopped before listening"),
+        };
+        return Err(Error::Bind {
+            address: address.to_string(),
+            source: error,
+        });
+    };
+    Ok(Running {
+        address,
+        handle,
+        task: Some(task),
+    })
+}
