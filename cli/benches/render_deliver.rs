@@ -30,6 +30,7 @@ const PROJECT: &str = "bench";
 const ENVIRONMENT: &str = "production";
 const TENANTS: usize = 100;
 const WORKLOADS: usize = 100;
+const REPOSITORY_URL: &str = "https://git.example.com/gitops.git";
 
 fn object<T: DeserializeOwned>(value: serde_json::Value) -> T {
     serde_json::from_value(value).expect("valid object")
@@ -63,7 +64,7 @@ fn catalog(tenants: usize, workloads: usize) -> Catalog {
         "spec": {
             "displayName": "Bench",
             "environments": [ENVIRONMENT],
-            "repository": {"url": "https://git.example.com/gitops.git", "branch": "main"},
+            "repository": {"url": REPOSITORY_URL, "branch": "main"},
             "delivery": "ArgoCD",
         },
     }));
@@ -167,18 +168,18 @@ fn release(tenants: usize, workloads: usize) -> Release {
 /// What `gitopshq deliver` computes before it commits (cli/src/release_delivery.rs).
 fn plan_change(catalog: &Catalog, release: &Release, url: &str) -> Change {
     let targets = plan::release_targets(catalog, release).expect("targets");
-    let rendered = plan::render_targets(catalog, targets).expect("renders");
+    let rendered = plan::render_target_files(catalog, targets).expect("renders");
     let repository = plan::repository_ref(catalog, PROJECT, Some(url)).expect("repository");
     let request = plan::layout_request(
         catalog,
         PROJECT,
         ENVIRONMENT,
-        &rendered,
+        rendered,
         repository,
         GitOpsSettings::default(),
     )
     .expect("layout request");
-    let layout = layout::release_layout(&request).expect("layout");
+    let layout = layout::release_layout_owned(request).expect("layout");
     let environments = vec![ENVIRONMENT.to_string()];
     let mut change = Change::from(layout);
     change.seeds = layout::project_skeleton(PROJECT, None, &environments).expect("skeleton");
@@ -198,7 +199,7 @@ fn meta() -> CommitMeta {
 }
 
 struct Repo {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     remote: GitRemote,
     cache: PathBuf,
 }
@@ -210,7 +211,7 @@ fn fresh_repo() -> Repo {
     Repo {
         remote: GitRemote::new(format!("file://{}", path.display()), "main"),
         cache: dir.path().join("cache"),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -234,8 +235,10 @@ fn memory_run() {
     let repo = fresh_repo();
     let built = start.elapsed();
 
+    // The Applications name the Project's URL (not the temporary directory), so the commit id
+    // is the same on every run and every revision that writes the same bytes.
     let t = Instant::now();
-    let change = plan_change(&catalog, &release, &repo.remote.url);
+    let change = plan_change(&catalog, &release, REPOSITORY_URL);
     let planned = t.elapsed();
     let files = change.files.len();
 
@@ -251,6 +254,23 @@ fn memory_run() {
     match vm_hwm_kib() {
         Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS (VmHWM): unavailable"),
+    }
+    let packs = repo.dir.path().join("gitops.git/objects/pack");
+    let bytes: u64 = std::fs::read_dir(&packs)
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    println!(
+        "objects on disk: {:.1} MiB",
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    if let Some(keep) = std::env::var_os("GITOPSHQ_BENCH_KEEP") {
+        // Left for inspection (`git -C <dir> fsck`).
+        let _ = std::fs::rename(repo.dir.path().join("gitops.git"), keep);
     }
 }
 

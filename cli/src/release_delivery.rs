@@ -87,7 +87,7 @@ pub fn plan_release(
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(catalog, &project, repo)?;
     let targets = plan::release_targets(catalog, release)?;
-    let rendered = plan::render_targets(catalog, targets)?;
+    let rendered = plan::render_target_files(catalog, targets)?;
     let repository = plan::repository_ref(catalog, &project, Some(&remote.url))?;
     let path = repository.path.clone();
     let root = plan::repository_root(catalog, &project)?;
@@ -96,11 +96,11 @@ pub fn plan_release(
         catalog,
         &project,
         &release.spec.environment,
-        &rendered,
+        rendered,
         repository,
         GitOpsSettings::default(),
     )?;
-    let layout = layout::release_layout(&request)?;
+    let layout = layout::release_layout_owned(request)?;
     let environments = catalog
         .project(&project)
         .map(|p| p.spec.environments.clone())
@@ -136,9 +136,10 @@ fn local_url(url: &str) -> String {
 }
 
 impl PlannedRelease {
-    pub fn change(&self) -> Change {
-        let mut change = Change::from(self.layout.clone());
-        change.seeds = self.seeds.clone();
-        change
+    /// What the delivery writes; the layout's files are moved, not copied.
+    pub fn into_change(self) -> (GitRemote, Change) {
+        let mut change = Change::from(self.layout);
+        change.seeds = self.seeds;
+        (self.remote, change)
     }
 }

@@ -262,6 +262,31 @@ pub fn kustomized_subdirs<'a>(
 /// release alone; the Git layer replaces it with the one computed from the resulting tree
 /// (see [`ReleaseLayout::index_dirs`]).
 pub fn release_layout(req: &LayoutRequest) -> Result<ReleaseLayout, LayoutError> {
+    layout_with(req, |_, _, w| w.files.clone())
+}
+
+/// [`release_layout`], consuming the request: the rendered files move into the layout instead
+/// of being copied.
+pub fn release_layout_owned(mut req: LayoutRequest) -> Result<ReleaseLayout, LayoutError> {
+    let mut files: Vec<Vec<Vec<RenderedFile>>> = req
+        .tenants
+        .iter_mut()
+        .map(|t| {
+            t.workloads
+                .iter_mut()
+                .map(|w| std::mem::take(&mut w.files))
+                .collect()
+        })
+        .collect();
+    layout_with(&req, |t, w, _| std::mem::take(&mut files[t][w]))
+}
+
+/// The layout of `req`, with the files of the `w`-th workload of the `t`-th tenant given by
+/// `files(t, w, workload)`.
+fn layout_with(
+    req: &LayoutRequest,
+    mut files: impl FnMut(usize, usize, &WorkloadRender) -> Vec<RenderedFile>,
+) -> Result<ReleaseLayout, LayoutError> {
     check_name("project", &req.project)?;
     check_name("environment", &req.environment)?;
     let root = repository_root(&req.project, req.repository.path.as_deref())?;
@@ -276,7 +301,7 @@ pub fn release_layout(req: &LayoutRequest) -> Result<ReleaseLayout, LayoutError>
     let mut owned = BTreeSet::new();
     let mut seen_tenants = BTreeSet::new();
 
-    for tenant in &req.tenants {
+    for (t, tenant) in req.tenants.iter().enumerate() {
         check_name("tenant", &tenant.name)?;
         if !seen_tenants.insert(tenant.name.as_str()) {
             return Err(LayoutError::Duplicate {
@@ -286,7 +311,7 @@ pub fn release_layout(req: &LayoutRequest) -> Result<ReleaseLayout, LayoutError>
         }
         let tdir = tenant_dir(&root, env, &tenant.name);
         let mut seen_workloads = BTreeSet::new();
-        for workload in &tenant.workloads {
+        for (w, workload) in tenant.workloads.iter().enumerate() {
             check_name("workload", &workload.name)?;
             if !seen_workloads.insert(workload.name.as_str()) {
                 return Err(LayoutError::Duplicate {
@@ -296,20 +321,21 @@ pub fn release_layout(req: &LayoutRequest) -> Result<ReleaseLayout, LayoutError>
             }
             let wdir = workload_dir(&root, env, &tenant.name, &workload.name);
             let mut names = BTreeSet::new();
-            for file in &workload.files {
-                if !valid_object_file(&file.file_name) || !names.insert(file.file_name.as_str()) {
+            for file in files(t, w, workload) {
+                if !valid_object_file(&file.file_name) || names.contains(&file.file_name) {
                     return Err(LayoutError::InvalidFileName {
                         tenant: tenant.name.clone(),
                         workload: workload.name.clone(),
-                        file: file.file_name.clone(),
+                        file: file.file_name,
                     });
                 }
                 out.files
-                    .insert(format!("{wdir}/{}", file.file_name), file.yaml.clone());
+                    .insert(format!("{wdir}/{}", file.file_name), file.yaml);
+                names.insert(file.file_name);
             }
             out.files.insert(
                 format!("{wdir}/{KUSTOMIZATION_FILE}"),
-                kustomization(names.iter().copied()),
+                kustomization(names.iter().map(String::as_str)),
             );
             owned.insert(format!("{wdir}/"));
         }

@@ -96,15 +96,32 @@ pub struct RenderedManifest {
     pub source_template: String,
     /// The whole object, keys in canonical order.
     pub object: Value,
+    /// `object` as YAML, serialised once when the object was rendered.
+    rendered: String,
 }
 
 impl RenderedManifest {
-    /// The object as YAML, keys in canonical order, ending with a newline.
+    /// The object as YAML, keys in canonical order, ending with a newline. Serialises
+    /// [`RenderedManifest::object`] as it is now; [`RenderedManifest::rendered_yaml`] gives the
+    /// same text without serialising again for an object left as rendered.
     pub fn yaml(&self) -> Result<String> {
-        yaml_serde::to_string(&self.object).map_err(|e| RenderError::Serialize {
-            what: format!("{} {}", self.kind, self.display_name()),
-            message: e.to_string(),
-        })
+        serialize(
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+            &self.object,
+        )
+    }
+
+    /// The YAML of the object as rendered (what [`RenderedManifest::yaml`] returns until
+    /// `object` is changed): the bytes of its file and of the render digest.
+    pub fn rendered_yaml(&self) -> &str {
+        &self.rendered
+    }
+
+    /// The rendered YAML, consuming the manifest (no copy).
+    pub fn into_rendered_yaml(self) -> String {
+        self.rendered
     }
 
     /// `deployment-payment-api.yaml`: lowercase kind, then name.
@@ -139,11 +156,24 @@ pub(crate) struct DocumentOrigin<'a> {
     pub document: usize,
 }
 
+fn serialize(kind: &str, namespace: Option<&str>, name: &str, object: &Value) -> Result<String> {
+    yaml_serde::to_string(object).map_err(|e| RenderError::Serialize {
+        what: match namespace {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        },
+        message: e.to_string(),
+    })
+}
+
 /// Checks that `doc` is a Kubernetes object, defaults its namespace to `default_namespace`
-/// unless its kind is cluster-scoped, and puts its keys in canonical order.
+/// unless its kind is cluster-scoped, sets `labels` in its `metadata.labels` (over the
+/// template's own; a `labels` that is not a map is left alone), puts its keys in canonical order
+/// and serialises it.
 pub(crate) fn to_manifest(
     doc: Value,
     default_namespace: &str,
+    labels: &[(&str, &str)],
     origin: &DocumentOrigin<'_>,
 ) -> Result<RenderedManifest> {
     let not_object = |problem: String| RenderError::NotAnObject {
@@ -206,14 +236,26 @@ pub(crate) fn to_manifest(
         metadata.insert("namespace".to_owned(), Value::String(ns.clone()));
         Some(ns)
     };
+    if !labels.is_empty()
+        && let Value::Object(existing) = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()))
+    {
+        for (key, value) in labels {
+            existing.insert((*key).to_owned(), Value::String((*value).to_owned()));
+        }
+    }
 
+    let object = canonical_object(map);
+    let rendered = serialize(&kind, namespace.as_deref(), &name, &object)?;
     Ok(RenderedManifest {
         api_version,
         kind,
         namespace,
         name,
         source_template: origin.template.to_owned(),
-        object: canonical_object(map),
+        object,
+        rendered,
     })
 }
 
@@ -323,6 +365,7 @@ mod tests {
         let m = to_manifest(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}),
             "payments",
+            &[],
             &origin(),
         )
         .unwrap();
@@ -335,6 +378,7 @@ mod tests {
         let m = to_manifest(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "other"}}),
             "payments",
+            &[],
             &origin(),
         )
         .unwrap();
@@ -355,6 +399,7 @@ mod tests {
             let m = to_manifest(
                 json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": "stray"}}),
                 "payments",
+                &[],
                 &origin(),
             )
             .unwrap();
@@ -386,7 +431,7 @@ mod tests {
             (json!("text"), "found a string"),
         ];
         for (doc, needle) in cases {
-            let err = to_manifest(doc, "ns", &origin()).unwrap_err();
+            let err = to_manifest(doc, "ns", &[], &origin()).unwrap_err();
             assert!(matches!(err, RenderError::NotAnObject { .. }), "{err}");
             let text = err.to_string();
             assert!(text.contains(needle), "{text} lacks {needle}");
@@ -408,6 +453,7 @@ mod tests {
             let err = to_manifest(
                 json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}}),
                 "ns",
+                &[],
                 &origin(),
             )
             .unwrap_err();
@@ -428,6 +474,7 @@ mod tests {
         let err = to_manifest(
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "Bad.NS"}}),
             "ns",
+            &[],
             &origin(),
         )
         .unwrap_err();
@@ -448,6 +495,7 @@ mod tests {
         let m = to_manifest(
             json!({"spec": {"b": 1, "a": {"z": 1, "y": 2}}, "data": 1, "metadata": {"name": "x"}, "kind": "Thing", "apiVersion": "v1"}),
             "ns",
+            &[],
             &origin(),
         )
         .unwrap();
@@ -456,6 +504,43 @@ mod tests {
             "apiVersion: v1\nkind: Thing\nmetadata:\n  name: x\n  namespace: ns\ndata: 1\nspec:\n  a:\n    y: 2\n    z: 1\n  b: 1\n"
         );
         assert_eq!(m.file_name(), "thing-x.yaml");
+    }
+
+    #[test]
+    fn labels_are_set_over_the_templates_and_sorted() {
+        let labels = [("gitopshq.io/tenant", "acme"), ("app", "from-caller")];
+        let m = to_manifest(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": {"z": "1", "app": "from-template"}}}),
+            "ns",
+            &labels,
+            &origin(),
+        )
+        .unwrap();
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    app: from-caller\n    gitopshq.io/tenant: acme\n    z: '1'\n  name: cfg\n  namespace: ns\n";
+        assert_eq!(m.rendered_yaml(), text);
+        assert_eq!(m.yaml().unwrap(), text);
+
+        let m = to_manifest(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}),
+            "ns",
+            &labels,
+            &origin(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.object["metadata"]["labels"],
+            json!({"app": "from-caller", "gitopshq.io/tenant": "acme"})
+        );
+
+        // A `labels` that is not a map is the template's problem; it is left as written.
+        let m = to_manifest(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": null}}),
+            "ns",
+            &labels,
+            &origin(),
+        )
+        .unwrap();
+        assert_eq!(m.object["metadata"]["labels"], Value::Null);
     }
 
     #[test]

@@ -23,7 +23,6 @@ use crate::layout::{
     ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RenderedFile,
     RepositoryRef, TenantRender, WorkloadRender,
 };
-use crate::manifest::sorted;
 use crate::render::{
     ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
 };
@@ -658,14 +657,99 @@ pub fn render_failed(target: &Target) -> impl FnOnce(RenderError) -> PlanError +
     }
 }
 
+/// A target's rendered objects as files, without the parsed objects: what a delivery writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFiles {
+    pub project: String,
+    pub environment: String,
+    pub tenant: String,
+    pub cluster: String,
+    /// The tenant's namespace, the default namespace of its objects.
+    pub namespace: String,
+    pub workload: String,
+    /// One file per object, as [`RenderOutput::files`] names them.
+    pub files: Vec<RenderedFile>,
+    /// The render digest ([`RenderOutput::digest`]).
+    pub digest: String,
+}
+
+impl RenderedFiles {
+    /// `project/environment/tenant/workload`, as [`Target::id`].
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.project, self.environment, self.tenant, self.workload
+        )
+    }
+}
+
+impl From<RenderedTarget> for RenderedFiles {
+    fn from(r: RenderedTarget) -> Self {
+        let Target {
+            project,
+            environment,
+            tenant,
+            cluster,
+            workload,
+            input,
+            ..
+        } = r.target;
+        let digest = r.output.digest.clone();
+        let files = r
+            .output
+            .into_files()
+            .into_iter()
+            .map(|(file_name, yaml)| RenderedFile {
+                file_name,
+                yaml: yaml.into_bytes(),
+            })
+            .collect();
+        RenderedFiles {
+            project,
+            environment,
+            tenant,
+            cluster,
+            namespace: input.tenant.namespace,
+            workload,
+            files,
+            digest,
+        }
+    }
+}
+
 /// Renders every target, compiling each chart version once per thread. Every object gets the
 /// ownership labels (project, environment, tenant, workload, managed-by) that pruning and drift
 /// use. Targets are rendered on every available core; the result keeps the targets' order, and
 /// on failure the error is that of the first failing target in order.
 pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
+    render_parallel(catalog, targets, render_one)
+}
+
+/// [`render_targets`], keeping only each target's files: the parsed objects and values are
+/// dropped as soon as each target is rendered, so a large release holds its YAML and nothing
+/// more.
+pub fn render_target_files(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedFiles>> {
+    render_parallel(catalog, targets, |charts, catalog, target| {
+        render_one(charts, catalog, target).map(RenderedFiles::from)
+    })
+}
+
+fn render_parallel<T: Send>(
+    catalog: &Catalog,
+    targets: Vec<Target>,
+    render: impl Fn(&mut ChartCache, &Catalog, Target) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let chunk_of = |targets: Vec<Target>| -> Result<Vec<T>> {
+        let mut charts = ChartCache::default();
+        let mut out = Vec::with_capacity(targets.len());
+        for target in targets {
+            out.push(render(&mut charts, catalog, target)?);
+        }
+        Ok(out)
+    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if threads < 2 || targets.len() < 2 * threads {
-        return render_chunk(catalog, targets);
+        return chunk_of(targets);
     }
     let chunk = targets.len().div_ceil(threads);
     let mut chunks: Vec<Vec<Target>> = Vec::with_capacity(threads);
@@ -676,10 +760,11 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
         rest = tail;
     }
     chunks.push(rest);
-    let results: Vec<Result<Vec<RenderedTarget>>> = std::thread::scope(|scope| {
+    let chunk_of = &chunk_of;
+    let results: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|c| scope.spawn(move || render_chunk(catalog, c)))
+            .map(|c| scope.spawn(move || chunk_of(c)))
             .collect();
         handles
             .into_iter()
@@ -696,21 +781,21 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
     Ok(rendered)
 }
 
+#[cfg(test)]
 fn render_chunk(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
     let mut charts = ChartCache::default();
-    let mut rendered = Vec::with_capacity(targets.len());
-    for target in targets {
-        let mut output = charts
-            .get(catalog, &target)?
-            .render(&target.input)
-            .map_err(render_failed(&target))?;
-        label_ownership(&mut output, &target).map_err(render_failed(&target))?;
-        rendered.push(RenderedTarget { target, output });
-    }
-    Ok(rendered)
+    targets
+        .into_iter()
+        .map(|t| render_one(&mut charts, catalog, t))
+        .collect()
 }
 
-fn label_ownership(output: &mut RenderOutput, target: &Target) -> Result<(), RenderError> {
+/// One target rendered with its ownership labels.
+fn render_one(
+    charts: &mut ChartCache,
+    catalog: &Catalog,
+    target: Target,
+) -> Result<RenderedTarget> {
     let owned = [
         (labels::K8S_MANAGED_BY, labels::MANAGED_BY_VALUE),
         (labels::PROJECT, target.project.as_str()),
@@ -718,27 +803,11 @@ fn label_ownership(output: &mut RenderOutput, target: &Target) -> Result<(), Ren
         (labels::TENANT, target.tenant.as_str()),
         (labels::WORKLOAD, target.workload.as_str()),
     ];
-    for manifest in &mut output.manifests {
-        let Some(metadata) = manifest
-            .object
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
-        let labels = metadata
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(labels) = labels.as_object_mut() {
-            for (key, value) in owned {
-                labels.insert(key.to_string(), Value::String(value.to_string()));
-            }
-        }
-        let canonical = sorted(Value::Object(std::mem::take(metadata)));
-        manifest.object["metadata"] = canonical;
-    }
-    output.digest = crate::render::digest(&output.manifests)?;
-    Ok(())
+    let output = charts
+        .get(catalog, &target)?
+        .render_labelled(&target.input, &owned)
+        .map_err(render_failed(&target))?;
+    Ok(RenderedTarget { target, output })
 }
 
 fn delivery_mode(mode: gitopshq_crds::project::DeliveryMode) -> DeliveryMode {
@@ -784,12 +853,12 @@ pub fn repository_root(catalog: &Catalog, project: &str) -> Result<String> {
 }
 
 /// Groups rendered targets of one project and environment by tenant into the layout's request:
-/// what the GitOps repository must hold for them.
+/// what the GitOps repository must hold for them. The files are moved into the request.
 pub fn layout_request(
     catalog: &Catalog,
     project: &str,
     environment: &str,
-    rendered: &[RenderedTarget],
+    rendered: impl IntoIterator<Item = RenderedFiles>,
     repository: RepositoryRef,
     settings: GitOpsSettings,
 ) -> Result<LayoutRequest> {
@@ -800,30 +869,18 @@ pub fn layout_request(
         })?;
     let mut tenants: BTreeMap<String, TenantRender> = BTreeMap::new();
     for r in rendered {
-        let files = r
-            .output
-            .files()
-            .map_err(|source| PlanError::Render {
-                target: r.target.id(),
-                source: Box::new(source),
-            })?
-            .into_iter()
-            .map(|(file_name, yaml)| RenderedFile {
-                file_name,
-                yaml: yaml.into_bytes(),
-            })
-            .collect();
-        let tenant = tenants
-            .entry(r.target.tenant.clone())
-            .or_insert_with(|| TenantRender {
-                name: r.target.tenant.clone(),
-                cluster: cluster_target(catalog, &r.target.cluster),
-                namespace: r.target.input.tenant.namespace.clone(),
+        let tenant = match tenants.get_mut(&r.tenant) {
+            Some(t) => t,
+            None => tenants.entry(r.tenant.clone()).or_insert(TenantRender {
+                name: r.tenant,
+                cluster: cluster_target(catalog, &r.cluster),
+                namespace: r.namespace,
                 workloads: Vec::new(),
-            });
+            }),
+        };
         tenant.workloads.push(WorkloadRender {
-            name: r.target.workload.clone(),
-            files,
+            name: r.workload,
+            files: r.files,
         });
     }
     Ok(LayoutRequest {

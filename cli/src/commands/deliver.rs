@@ -99,7 +99,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let planned = plan_release(&catalog, release, &args.repo)?;
             let digest = layout::rendered_digest(&planned.layout.files);
             let meta = meta_for(release, &author, digest, &[]);
-            git::deliver(&planned.remote, &cache, &planned.change(), &meta)?
+            let (remote, change) = planned.into_change();
+            git::deliver(&remote, &cache, &change, &meta)?
         }
     };
     if outcome.created {

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use gitopshq_engine::layout::{GitOpsSettings, release_layout};
+use gitopshq_engine::layout::{GitOpsSettings, release_layout_owned};
 use gitopshq_engine::plan;
 
 use super::Inputs;
@@ -44,28 +44,35 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let rendered = plan::render_targets(&catalog, targets)?;
+    let rendered = plan::render_target_files(&catalog, targets)?;
     match args.output_dir {
         None => {
             let mut out = String::new();
             for r in &rendered {
-                for (file, yaml) in r.output.files()? {
-                    out.push_str(&format!("---\n# Source: {}/{file}\n{yaml}", r.target.id()));
+                let id = r.id();
+                for file in &r.files {
+                    out.push_str("---\n# Source: ");
+                    out.push_str(&id);
+                    out.push('/');
+                    out.push_str(&file.file_name);
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(&file.yaml));
                 }
             }
             print!("{out}");
         }
         Some(dir) => {
             let repository = plan::repository_ref(&catalog, &project, None)?;
+            let pairs = rendered.len();
             let request = plan::layout_request(
                 &catalog,
                 &project,
                 &args.environment,
-                &rendered,
+                rendered,
                 repository,
                 GitOpsSettings::default(),
             )?;
-            let layout = release_layout(&request)?;
+            let layout = release_layout_owned(request)?;
             for (path, bytes) in &layout.files {
                 let file = dir.join(path);
                 if let Some(parent) = file.parent() {
@@ -78,7 +85,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             eprintln!(
                 "rendered {} object files for {} tenant/workload pairs into {}",
                 layout.files.len(),
-                rendered.len(),
+                pairs,
                 dir.display()
             );
         }

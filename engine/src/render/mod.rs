@@ -10,7 +10,8 @@
 //!        4. run each template (strict mode, no HTML escaping) over the context
 //!           {values, release, project, environment, tenant, workload, chart}
 //!        5. split into YAML documents, drop empty ones, check each is an object,
-//!           default its namespace, canonicalise keys              (manifest.rs)
+//!           default its namespace, set the caller's labels (render_labelled),
+//!           canonicalise keys, serialise once                     (manifest.rs)
 //!        6. sort in install order, reject duplicates, digest the YAML stream
 //! ```
 //!
@@ -71,26 +72,36 @@ impl RenderOutput {
     /// `(file name, YAML)` per object. Names are `kind-name.yaml`; when two objects would share
     /// one (same kind and name in different namespaces), theirs become `kind-namespace-name.yaml`.
     pub fn files(&self) -> Result<Vec<(String, String)>> {
-        let mut names: Vec<String> = self
-            .manifests
-            .iter()
-            .map(RenderedManifest::file_name)
-            .collect();
-        let clashes: Vec<bool> = names
-            .iter()
-            .map(|n| names.iter().filter(|m| *m == n).count() > 1)
-            .collect();
-        for ((name, clash), m) in names.iter_mut().zip(clashes).zip(&self.manifests) {
-            if let (true, Some(ns)) = (clash, &m.namespace) {
-                *name = format!("{}-{ns}-{}.yaml", m.kind.to_ascii_lowercase(), m.name);
-            }
-        }
-        names
+        Ok(file_names(&self.manifests)
             .into_iter()
             .zip(&self.manifests)
-            .map(|(name, m)| Ok((name, m.yaml()?)))
+            .map(|(name, m)| (name, m.rendered_yaml().to_owned()))
+            .collect())
+    }
+
+    /// [`RenderOutput::files`], consuming the output: the YAML is moved, not copied, and the
+    /// parsed objects are dropped.
+    pub fn into_files(self) -> Vec<(String, String)> {
+        file_names(&self.manifests)
+            .into_iter()
+            .zip(self.manifests)
+            .map(|(name, m)| (name, m.into_rendered_yaml()))
             .collect()
     }
+}
+
+fn file_names(manifests: &[RenderedManifest]) -> Vec<String> {
+    let mut names: Vec<String> = manifests.iter().map(RenderedManifest::file_name).collect();
+    let clashes: Vec<bool> = names
+        .iter()
+        .map(|n| names.iter().filter(|m| *m == n).count() > 1)
+        .collect();
+    for ((name, clash), m) in names.iter_mut().zip(clashes).zip(manifests) {
+        if let (true, Some(ns)) = (clash, &m.namespace) {
+            *name = format!("{}-{ns}-{}.yaml", m.kind.to_ascii_lowercase(), m.name);
+        }
+    }
+    names
 }
 
 /// Every object as one YAML stream, each document introduced by `---\n`.
@@ -98,16 +109,19 @@ pub fn yaml_stream(manifests: &[RenderedManifest]) -> Result<String> {
     let mut out = String::new();
     for m in manifests {
         out.push_str("---\n");
-        out.push_str(&m.yaml()?);
+        out.push_str(m.rendered_yaml());
     }
     Ok(out)
 }
 
 /// SHA-256 (lowercase hex) of [`yaml_stream`]: equal digests mean byte-identical output.
 pub fn digest(manifests: &[RenderedManifest]) -> Result<String> {
-    Ok(hex::encode(Sha256::digest(
-        yaml_stream(manifests)?.as_bytes(),
-    )))
+    let mut hasher = Sha256::new();
+    for m in manifests {
+        hasher.update(b"---\n");
+        hasher.update(m.rendered_yaml().as_bytes());
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 impl CompiledChart {
@@ -211,8 +225,18 @@ impl CompiledChart {
 
     /// Renders every template for `input`.
     pub fn render(&self, input: &RenderInput) -> Result<RenderOutput> {
+        self.render_labelled(input, &[])
+    }
+
+    /// [`CompiledChart::render`], with `labels` set in every object's `metadata.labels` (over
+    /// the template's own) before the objects are serialised and digested.
+    pub fn render_labelled(
+        &self,
+        input: &RenderInput,
+        labels: &[(&str, &str)],
+    ) -> Result<RenderOutput> {
         let values = self.values_for(input)?;
-        let context = Context::wraps(json!({
+        let mut context = Context::wraps(json!({
             "values": values,
             "release": input.release,
             "project": {"name": input.project},
@@ -249,7 +273,12 @@ impl CompiledChart {
                 if parsed.is_null() {
                     continue;
                 }
-                manifests.push(to_manifest(parsed, &input.tenant.namespace, &origin)?);
+                manifests.push(to_manifest(
+                    parsed,
+                    &input.tenant.namespace,
+                    labels,
+                    &origin,
+                )?);
             }
         }
 
@@ -268,7 +297,7 @@ impl CompiledChart {
         let digest = digest(&manifests)?;
         Ok(RenderOutput {
             manifests,
-            values: context.data()["values"].clone(),
+            values: std::mem::take(&mut context.data_mut()["values"]),
             digest,
         })
     }
