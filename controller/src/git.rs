@@ -17,19 +17,23 @@
 //! is checked out there: its work tree would silently go stale, so delivery refuses and asks
 //! for a bare repository or another branch.
 
+mod codec;
 mod pack;
 mod remote;
 mod tree;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use git2::{Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 use gitopshq_engine::layout::{self, ParsedCommit, ReleaseLayout};
 
 pub use remote::Credentials;
 
+use pack::Object;
 use tree::TreeEditor;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -274,6 +278,9 @@ pub fn deliver_with(
             path: path.clone(),
         })?;
     }
+    // Blob ids once, on every core, for every attempt.
+    let contents: Vec<&[u8]> = change.files.values().map(Vec::as_slice).collect();
+    let ids = pack::hash_blobs(&contents).map_err(Error::git(remote, "hashing the files"))?;
     commit_loop(
         remote,
         cache_dir,
@@ -281,7 +288,7 @@ pub fn deliver_with(
         policy,
         before_push,
         &|_repo, editor| {
-            apply_change(editor, change).map_err(Error::git(remote, "applying the change"))
+            apply_change(editor, change, &ids).map_err(Error::git(remote, "applying the change"))
         },
     )
 }
@@ -410,66 +417,55 @@ pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<Log
     walk().map_err(Error::git(remote, "walking the history"))
 }
 
-type Apply<'a> = dyn Fn(&Repository, &mut TreeEditor<'_>) -> Result<()> + 'a;
+type Apply<'a> = dyn Fn(&Repository, &mut TreeEditor<'_, 'a>) -> Result<()> + 'a;
 
 /// Fetch, edit the head's tree, commit, push; on a lost race start over from the new head.
-fn commit_loop(
+fn commit_loop<'a>(
     remote: &GitRemote,
     cache_dir: &Path,
     meta: &CommitMeta,
     policy: &RetryPolicy,
     before_push: &mut dyn FnMut(u32),
-    apply: &Apply<'_>,
+    apply: &Apply<'a>,
 ) -> Result<DeliveryOutcome> {
     let _guard = remote::lock(cache_dir, &remote.url);
     let target = remote::target(remote, true)?;
     let attempts = policy.max_attempts.max(1);
     for attempt in 1..=attempts {
-        // A fresh handle per attempt: the in-memory object store is attached to it.
         let repo = remote::open(remote, cache_dir, &target)?;
         let head = remote::head(&repo, remote, &target)?;
-        let built = pack::in_memory(&repo, cache_dir, |repo| {
-            let base = match head {
-                Some(h) => Some(
-                    repo.find_commit(h)
-                        .and_then(|c| c.tree())
-                        .map_err(Error::git(remote, "reading the branch head"))?
-                        .id(),
-                ),
-                None => None,
-            };
-            let mut editor = TreeEditor::new(repo, base);
-            apply(repo, &mut editor)?;
-            let (tree, mut objects) = editor
-                .write()
-                .map_err(Error::git(remote, "writing trees"))?;
-            if head.is_some() && Some(tree) == base {
-                return Ok(None);
-            }
-            let commit = make_commit(repo, tree, head, meta)
-                .map_err(Error::git(remote, "creating the commit"))?;
-            objects.push(commit);
-            Ok(Some(pack::Built {
-                value: commit,
-                objects,
-            }))
-        })
-        .map_err(|e| match e {
-            pack::Error::Build(e) => e,
-            pack::Error::Persist(source) => Error::Cache {
-                url: remote.url.clone(),
-                path: repo.path().to_path_buf(),
-                source,
-            },
-        })?;
-        let Some(commit) = built else {
-            let head = head.expect("an unchanged tree has a parent");
+        let base = match head {
+            Some(h) => Some(
+                repo.find_commit(h)
+                    .and_then(|c| c.tree())
+                    .map_err(Error::git(remote, "reading the branch head"))?
+                    .id(),
+            ),
+            None => None,
+        };
+        let mut editor = TreeEditor::new(&repo, base);
+        apply(&repo, &mut editor)?;
+        let (tree, mut objects) = editor
+            .write()
+            .map_err(Error::git(remote, "writing trees"))?;
+        if let Some(head) = head
+            && Some(tree) == base
+        {
             return Ok(DeliveryOutcome {
                 commit: head.to_string(),
                 created: false,
                 attempts: attempt,
             });
-        };
+        }
+        let commit_object =
+            commit_object(tree, head, meta).map_err(Error::git(remote, "creating the commit"))?;
+        let commit = commit_object.id;
+        objects.push(commit_object);
+        pack::write(&repo, objects).map_err(|source| Error::Cache {
+            url: remote.url.clone(),
+            path: repo.path().to_path_buf(),
+            source,
+        })?;
         before_push(attempt);
         match remote::update(&repo, remote, &target, commit, head)? {
             remote::Pushed::Done => {
@@ -505,13 +501,23 @@ fn commit_loop(
     })
 }
 
-fn apply_change(editor: &mut TreeEditor<'_>, change: &Change) -> Result<(), git2::Error> {
+/// `ids`: those of `change.files`, in order.
+fn apply_change<'a>(
+    editor: &mut TreeEditor<'_, 'a>,
+    change: &'a Change,
+    ids: &[Oid],
+) -> Result<(), git2::Error> {
     {
         for owned in &change.owned {
             editor.remove(owned.trim_end_matches('/'))?;
         }
-        for (path, bytes) in &change.files {
-            editor.write_file(path, bytes)?;
+        for ((path, bytes), id) in change.files.iter().zip(ids) {
+            let blob = Object {
+                id: *id,
+                kind: ObjectType::Blob,
+                data: Cow::Borrowed(bytes),
+            };
+            editor.put_blob(path, blob)?;
         }
         for (path, bytes) in &change.seeds {
             if editor.get(path)?.is_none() {
@@ -528,20 +534,59 @@ fn apply_change(editor: &mut TreeEditor<'_>, change: &Change) -> Result<(), git2
     }
 }
 
-fn make_commit(
-    repo: &Repository,
+/// The commit object of `tree` on `parent`, byte for byte as libgit2 writes it.
+fn commit_object(
     tree: Oid,
     parent: Option<Oid>,
     meta: &CommitMeta,
-) -> Result<Oid, git2::Error> {
+) -> Result<Object<'static>, git2::Error> {
     let sig = |who: &Identity| match meta.time {
         Some(t) => git2::Signature::new(&who.name, &who.email, &git2::Time::new(t, 0)),
         None => git2::Signature::now(&who.name, &who.email),
     };
     let author = sig(&meta.author)?;
     let committer = sig(meta.committer.as_ref().unwrap_or(&meta.author))?;
-    let tree = repo.find_tree(tree)?;
-    let parents = parent.map(|p| repo.find_commit(p)).transpose()?;
-    let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    repo.commit(None, &author, &committer, &meta.message, &tree, &parents)
+    if meta.message.contains('\0') {
+        return Err(git2::Error::from_str(
+            "the commit message contains a NUL byte",
+        ));
+    }
+    let mut out = Vec::with_capacity(256 + meta.message.len());
+    let io = |e: std::io::Error| git2::Error::from_str(&e.to_string());
+    writeln!(out, "tree {tree}").map_err(io)?;
+    if let Some(parent) = parent {
+        writeln!(out, "parent {parent}").map_err(io)?;
+    }
+    signature_line(&mut out, "author ", &author).map_err(io)?;
+    signature_line(&mut out, "committer ", &committer).map_err(io)?;
+    out.push(b'\n');
+    out.extend_from_slice(meta.message.as_bytes());
+    Object::new(ObjectType::Commit, Cow::Owned(out))
+}
+
+/// `<header><name> <<email>> <seconds> <+|-><hhmm>`, as libgit2's signature writer.
+fn signature_line(
+    out: &mut Vec<u8>,
+    header: &str,
+    sig: &git2::Signature<'_>,
+) -> std::io::Result<()> {
+    let when = sig.when();
+    let offset = when.offset_minutes();
+    let sign = if offset < 0 || when.sign() == '-' {
+        '-'
+    } else {
+        '+'
+    };
+    let offset = offset.unsigned_abs();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(sig.name_bytes());
+    out.extend_from_slice(b" <");
+    out.extend_from_slice(sig.email_bytes());
+    writeln!(
+        out,
+        "> {} {sign}{:02}{:02}",
+        when.seconds() as u32,
+        offset / 60,
+        offset % 60
+    )
 }

@@ -1,9 +1,17 @@
 //! An editable view of a Git tree that loads directories only when a path goes through them and
 //! rewrites only the directories that changed: untouched tenants keep their tree ids.
+//!
+//! Nothing is written to the repository here: new blobs and trees are collected as
+//! [`Object`]s for one pack (see [`super::pack`]), tree objects serialised exactly as Git and
+//! libgit2 write them.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
+
+use super::pack::Object;
 
 enum Node {
     Leaf { oid: Oid, mode: i32 },
@@ -63,14 +71,14 @@ pub(super) fn check_path(path: &str) -> Result<(), ()> {
     if ok { Ok(()) } else { Err(()) }
 }
 
-pub(super) struct TreeEditor<'r> {
+pub(super) struct TreeEditor<'r, 'a> {
     repo: &'r Repository,
     root: Dir,
-    /// Every object this editor wrote, for the pack (some may already have existed).
-    written: Vec<Oid>,
+    /// Every object this editor made, for the pack (some may already exist).
+    objects: Vec<Object<'a>>,
 }
 
-impl<'r> TreeEditor<'r> {
+impl<'r, 'a> TreeEditor<'r, 'a> {
     pub(super) fn new(repo: &'r Repository, base: Option<Oid>) -> Self {
         Self {
             repo,
@@ -79,7 +87,7 @@ impl<'r> TreeEditor<'r> {
                 entries: None,
                 dirty: base.is_none(),
             },
-            written: Vec::new(),
+            objects: Vec::new(),
         }
     }
 
@@ -109,9 +117,16 @@ impl<'r> TreeEditor<'r> {
         (parts, name)
     }
 
+    /// Writes `bytes` at `path`.
     pub(super) fn write_file(&mut self, path: &str, bytes: &[u8]) -> Result<(), git2::Error> {
-        let oid = self.repo.blob(bytes)?;
-        self.written.push(oid);
+        let blob = Object::new(ObjectType::Blob, Cow::Owned(bytes.to_vec()))?;
+        self.put_blob(path, blob)
+    }
+
+    /// Writes the blob `blob` (id computed by the caller) at `path`.
+    pub(super) fn put_blob(&mut self, path: &str, blob: Object<'a>) -> Result<(), git2::Error> {
+        let oid = blob.id;
+        self.objects.push(blob);
         let (parent, name) = Self::split(path);
         let repo = self.repo;
         let dir = self.dir(&parent, true)?.expect("created");
@@ -198,44 +213,73 @@ impl<'r> TreeEditor<'r> {
         Ok(out)
     }
 
-    /// Writes every changed directory; returns the root tree id and every object written.
-    pub(super) fn write(mut self) -> Result<(Oid, Vec<Oid>), git2::Error> {
-        let root = match write_dir(self.repo, &mut self.root, &mut self.written)? {
+    /// Builds every changed directory; returns the root tree id and every object made (blobs
+    /// and trees; some may already exist).
+    pub(super) fn write(mut self) -> Result<(Oid, Vec<Object<'a>>), git2::Error> {
+        let root = match write_dir(self.repo, &mut self.root, &mut self.objects)? {
             Some(oid) => oid,
-            None => self.repo.treebuilder(None)?.write()?,
+            None => {
+                let empty = Object::new(ObjectType::Tree, Cow::Borrowed(&[]))?;
+                let oid = empty.id;
+                self.objects.push(empty);
+                oid
+            }
         };
-        self.written.push(root);
-        Ok((root, self.written))
+        Ok((root, self.objects))
     }
+}
+
+/// Git's order of tree entries: by name, a directory's name compared as if it ended in `/`.
+fn entry_order(a: &(&str, Oid, i32), b: &(&str, Oid, i32)) -> Ordering {
+    let tree = i32::from(FileMode::Tree);
+    let (a_name, b_name) = (a.0.as_bytes(), b.0.as_bytes());
+    let common = a_name.len().min(b_name.len());
+    a_name[..common].cmp(&b_name[..common]).then_with(|| {
+        let next =
+            |name: &[u8], mode: i32| name.get(common).copied().or((mode == tree).then_some(b'/'));
+        next(a_name, a.2).cmp(&next(b_name, b.2))
+    })
+}
+
+/// The tree object of `entries`: `<octal mode> <name>\0<20-byte id>` each, in Git's order.
+fn tree_bytes(entries: &mut [(&str, Oid, i32)]) -> Vec<u8> {
+    entries.sort_unstable_by(entry_order);
+    let mut out = Vec::with_capacity(entries.iter().map(|e| e.0.len() + 28).sum());
+    for (name, oid, mode) in entries.iter() {
+        out.extend_from_slice(format!("{mode:o} ").as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(oid.as_bytes());
+    }
+    out
 }
 
 /// `None` for a directory left empty: Git does not keep empty directories.
 fn write_dir(
     repo: &Repository,
     dir: &mut Dir,
-    written: &mut Vec<Oid>,
+    objects: &mut Vec<Object<'_>>,
 ) -> Result<Option<Oid>, git2::Error> {
     if !dir.dirty {
         return Ok(dir.base);
     }
-    let mut builder = repo.treebuilder(None)?;
-    let mut empty = true;
+    let mut entries: Vec<(&str, Oid, i32)> = Vec::new();
     for (name, node) in dir.entries(repo)?.iter_mut() {
         let (oid, mode) = match node {
             Node::Leaf { oid, mode } => (*oid, *mode),
-            Node::Dir(sub) => match write_dir(repo, sub, written)? {
+            Node::Dir(sub) => match write_dir(repo, sub, objects)? {
                 Some(oid) => (oid, FileMode::Tree.into()),
                 None => continue,
             },
         };
-        builder.insert(name, oid, mode)?;
-        empty = false;
+        entries.push((name, oid, mode));
     }
-    if empty {
+    if entries.is_empty() {
         return Ok(None);
     }
-    let oid = builder.write()?;
-    written.push(oid);
+    let tree = Object::new(ObjectType::Tree, Cow::Owned(tree_bytes(&mut entries)))?;
+    let oid = tree.id;
+    objects.push(tree);
     Ok(Some(oid))
 }
 
@@ -269,4 +313,50 @@ pub(super) fn collect_blobs(
         }
     })?;
     walk_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trees built here have the ids libgit2's tree builder gives them, whatever the names.
+    #[test]
+    fn trees_match_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let blob = repo.blob(b"x\n").unwrap();
+        let sub = {
+            let mut b = repo.treebuilder(None).unwrap();
+            b.insert("f", blob, FileMode::Blob.into()).unwrap();
+            b.write().unwrap()
+        };
+        let names: &[(&str, bool)] = &[
+            ("a", true),
+            ("a-b", false),
+            ("a.b", true),
+            ("a0", false),
+            ("a.yaml", false),
+            ("kustomization.yaml", false),
+            ("b", false),
+            ("b.c", true),
+            ("_applications", true),
+            ("Z", false),
+        ];
+        let mut builder = repo.treebuilder(None).unwrap();
+        let mut entries = Vec::new();
+        for (name, is_dir) in names {
+            let (oid, mode) = if *is_dir {
+                (sub, i32::from(FileMode::Tree))
+            } else {
+                (blob, i32::from(FileMode::Blob))
+            };
+            builder.insert(name, oid, mode).unwrap();
+            entries.push((*name, oid, mode));
+        }
+        let expected = builder.write().unwrap();
+        let ours = Object::new(ObjectType::Tree, Cow::Owned(tree_bytes(&mut entries))).unwrap();
+        assert_eq!(ours.id, expected);
+        let odb = repo.odb().unwrap();
+        assert_eq!(&ours.data[..], odb.read(expected).unwrap().data());
+    }
 }
