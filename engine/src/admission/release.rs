@@ -177,17 +177,25 @@ impl ReleaseScope {
     fn of(release: &Release, directory: &dyn Directory) -> Result<Self, Verdict> {
         let workloads = release_workloads(release, directory)?;
         // Tenants matter only against sessions scoped to tenants; named ones are known without
-        // reading the project, and selectors are resolved only when a session needs them.
-        let tenants = if release.spec.tenant_selector.is_none() {
+        // reading the project. A selector, or no selection at all (every tenant of the
+        // environment), is resolved only when such a session exists.
+        let namespace = release.namespace().unwrap_or_default();
+        let tenants = if !release.spec.tenants.is_empty() {
             release.spec.tenants.clone()
-        } else {
-            let catalog = directory.project_catalog(&release.namespace().unwrap_or_default());
+        } else if directory
+            .break_glass_sessions(&namespace)
+            .iter()
+            .any(|s| !s.spec.scope.tenants.is_empty())
+        {
+            let catalog = directory.project_catalog(&namespace);
             plan::release_tenants(&catalog, release)
                 .map(|ts| ts.iter().map(|t| t.name_any()).collect())
                 .unwrap_or_default()
+        } else {
+            Vec::new()
         };
         Ok(Self {
-            namespace: release.namespace().unwrap_or_default(),
+            namespace,
             environment: release.spec.environment.clone(),
             workloads,
             tenants,
