@@ -141,11 +141,17 @@ pub fn validate_approval_request(
                 let approved = approving_teams(&policy, decided.iter().copied());
                 let mine = eligible_teams(&policy, &user.groups);
                 if mine.is_empty() || mine.is_subset(&approved) {
-                    let taken = list_or_none(approved.iter().map(String::as_str));
+                    // Nobody approved yet: the approver counts for no team at all.
+                    let wanted = if approved.is_empty() {
+                        "a team".to_string()
+                    } else {
+                        let taken: Vec<&str> = approved.iter().map(String::as_str).collect();
+                        format!("a team other than {}", taken.join(", "))
+                    };
                     return denied(
                         Rule::SameTeam,
                         format!(
-                            "release {release_name} needs approval from a team other than {taken} (approval policy {} requires distinct teams); {} counts for {}",
+                            "release {release_name} needs approval from {wanted} (approval policy {} requires distinct teams); {} counts for {}",
                             policy.name_any(),
                             user.username,
                             list_or_none(mine.iter().map(String::as_str))

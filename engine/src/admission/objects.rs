@@ -121,9 +121,7 @@ pub fn validate_policy(req: &Request<'_, Policy>, engine: &PolicyEngine) -> Verd
     if let Err(error) = &check.compiled {
         return Verdict::deny(
             Rule::PolicyInvalid,
-            format!(
-                "policy {name} denied: {error}; fix the Rego (gitopshq policy test -f FILE shows the same error)"
-            ),
+            format!("policy {name} denied: {error}"),
         );
     }
     let failures = &check.tests.failures;
