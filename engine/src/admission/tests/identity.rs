@@ -1,0 +1,253 @@
+//! Identity (mutating): who created a release, who opened a session and who decided on an
+//! approval come from the API server's authentication, never from the client.
+
+use super::*;
+
+fn set_created_by(verdict: &Verdict, user: Value) {
+    assert_eq!(
+        verdict.mutations,
+        vec![Mutation {
+            path: "/spec/createdBy".into(),
+            value: user,
+        }]
+    );
+}
+
+#[test]
+fn release_creator_is_the_requester_on_create_whatever_the_client_sent() {
+    let directory = Snapshot::default();
+    let alice = person("alice", &["backend-team"]);
+    let settings = Settings::default();
+
+    let forged = release("payment-api-v2").created_by("mallory");
+    let verdict = mutate_release(&create(&alice, &forged), &directory, &settings);
+    assert_allowed(&verdict);
+    set_created_by(&verdict, json!("alice"));
+    assert_eq!(
+        apply(&forged, &verdict).spec.created_by.as_deref(),
+        Some("alice")
+    );
+
+    let unset = release("payment-api-v2");
+    let verdict = mutate_release(&create(&alice, &unset), &directory, &settings);
+    set_created_by(&verdict, json!("alice"));
+
+    // Already right: nothing to patch.
+    let honest = release("payment-api-v2").created_by("alice");
+    let verdict = mutate_release(&create(&alice, &honest), &directory, &settings);
+    assert_eq!(verdict, Verdict::allow());
+}
+
+#[test]
+fn release_creator_is_kept_from_the_old_object_on_update() {
+    let directory = Snapshot::default();
+    let bob = person("bob", &["backend-team"]);
+    let settings = Settings::default();
+    let old = release("payment-api-v2").created_by("alice");
+
+    let rewritten = release("payment-api-v2").created_by("bob");
+    let verdict = mutate_release(&update(&bob, &old, &rewritten), &directory, &settings);
+    assert_allowed(&verdict);
+    set_created_by(&verdict, json!("alice"));
+
+    let dropped = release("payment-api-v2");
+    let verdict = mutate_release(&update(&bob, &old, &dropped), &directory, &settings);
+    set_created_by(&verdict, json!("alice"));
+
+    let kept = release("payment-api-v2").created_by("alice");
+    let verdict = mutate_release(&update(&bob, &old, &kept), &directory, &settings);
+    assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
+}
+
+#[test]
+fn release_creator_cannot_be_added_when_the_old_object_had_none() {
+    let directory = Snapshot::default();
+    let mallory = person("mallory", &[]);
+    let old = release("payment-api-v2");
+    let claimed = release("payment-api-v2").created_by("mallory");
+    let verdict = mutate_release(
+        &update(&mallory, &old, &claimed),
+        &directory,
+        &Settings::default(),
+    );
+    set_created_by(&verdict, Value::Null);
+    assert_eq!(apply(&claimed, &verdict).spec.created_by, None);
+
+    let verdict = mutate_release(
+        &update(&mallory, &old, &old),
+        &directory,
+        &Settings::default(),
+    );
+    assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
+}
+
+#[test]
+fn session_requester_is_stamped_on_create_and_kept_on_update() {
+    let oncall = person("oncall", &["sre-team"]);
+    let mallory = person("mallory", &[]);
+
+    let mut forged = session("bgs-checkout");
+    forged.spec.requested_by = Some("someone-else".into());
+    let verdict = mutate_break_glass_session(&create(&oncall, &forged));
+    assert_allowed(&verdict);
+    assert_eq!(
+        verdict.mutations,
+        vec![Mutation {
+            path: "/spec/requestedBy".into(),
+            value: json!("oncall"),
+        }]
+    );
+
+    let mut unset = session("bgs-checkout");
+    unset.spec.requested_by = None;
+    let verdict = mutate_break_glass_session(&create(&oncall, &unset));
+    assert_eq!(
+        mutation(&verdict, "/spec/requestedBy"),
+        Some(&json!("oncall"))
+    );
+
+    let honest = session("bgs-checkout");
+    assert_eq!(
+        mutate_break_glass_session(&create(&oncall, &honest)),
+        Verdict::allow()
+    );
+
+    // Updates keep the old requester, whoever sends them.
+    let old = session("bgs-checkout");
+    let mut rewritten = session("bgs-checkout");
+    rewritten.spec.requested_by = Some("mallory".into());
+    let verdict = mutate_break_glass_session(&update(&mallory, &old, &rewritten));
+    assert_eq!(
+        mutation(&verdict, "/spec/requestedBy"),
+        Some(&json!("oncall"))
+    );
+    let closing = session("bgs-checkout").closed_with(Some("rolled back checkout"));
+    let verdict = mutate_break_glass_session(&update(&mallory, &old, &closing));
+    assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
+
+    // An old object without a requester cannot gain one.
+    let mut anonymous = session("bgs-checkout");
+    anonymous.spec.requested_by = None;
+    let verdict = mutate_break_glass_session(&update(&mallory, &anonymous, &rewritten));
+    assert_eq!(
+        verdict.mutations,
+        vec![Mutation {
+            path: "/spec/requestedBy".into(),
+            value: Value::Null,
+        }]
+    );
+}
+
+#[test]
+fn every_decision_of_a_new_approval_request_is_stamped() {
+    let bob = person("bob", &["sre-team", "system:authenticated"]);
+    let mut forged = sent(DecisionKind::Approve);
+    forged.user = Some("alice".into());
+    forged.groups = vec!["release-managers".into()];
+    forged.time = Some(k8s_time("2020-01-01T00:00:00Z"));
+    let request = approval_request("payment-api-v2", vec![forged]);
+
+    let verdict = mutate_approval_request(&create(&bob, &request));
+    assert_allowed(&verdict);
+    assert_eq!(
+        verdict.mutations,
+        vec![
+            Mutation {
+                path: "/spec/decisions/0/user".into(),
+                value: json!("bob"),
+            },
+            Mutation {
+                path: "/spec/decisions/0/groups".into(),
+                value: json!(["sre-team", "system:authenticated"]),
+            },
+            Mutation {
+                path: "/spec/decisions/0/time".into(),
+                value: json!("2026-11-25T14:00:00Z"),
+            },
+        ]
+    );
+    let stamped = apply(&request, &verdict);
+    assert_eq!(
+        stamped.spec.decisions[0],
+        Decision {
+            decision: DecisionKind::Approve,
+            comment: Some("looks good".into()),
+            user: Some("bob".into()),
+            groups: vec!["sre-team".into(), "system:authenticated".into()],
+            time: Some(k8s_time(NOW)),
+        }
+    );
+}
+
+#[test]
+fn only_decisions_appended_by_the_request_are_stamped() {
+    let carol = person("carol", &["frontend-team"]);
+    let earlier = vec![approve("bob", &["backend-team"])];
+    let old = approval_request("payment-api-v2", earlier.clone());
+    let mut forged = sent(DecisionKind::Approve);
+    forged.user = Some("bob".into());
+    let mut decisions = earlier.clone();
+    decisions.push(forged);
+    decisions.push(sent(DecisionKind::Reject));
+    let new = approval_request("payment-api-v2", decisions);
+
+    let verdict = mutate_approval_request(&update(&carol, &old, &new));
+    let paths: Vec<&str> = verdict.mutations.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/spec/decisions/1/user",
+            "/spec/decisions/1/groups",
+            "/spec/decisions/1/time",
+            "/spec/decisions/2/user",
+            "/spec/decisions/2/groups",
+            "/spec/decisions/2/time",
+        ]
+    );
+    assert_eq!(
+        mutation(&verdict, "/spec/decisions/1/user"),
+        Some(&json!("carol"))
+    );
+    assert_eq!(
+        mutation(&verdict, "/spec/decisions/2/groups"),
+        Some(&json!(["frontend-team"]))
+    );
+    let stamped = apply(&new, &verdict);
+    assert_eq!(
+        stamped.spec.decisions[0], earlier[0],
+        "earlier decisions untouched"
+    );
+    assert_eq!(stamped.spec.decisions[1].user.as_deref(), Some("carol"));
+
+    // Nothing appended (a status or metadata update): nothing stamped.
+    let verdict = mutate_approval_request(&update(&carol, &old, &old));
+    assert_eq!(verdict, Verdict::allow());
+}
+
+#[test]
+fn decision_time_is_the_request_time_in_whole_seconds() {
+    let bob = person("bob", &["sre-team"]);
+    let request = approval_request("payment-api-v2", vec![sent(DecisionKind::Approve)]);
+    let verdict = mutate_approval_request(&at(create(&bob, &request), "2026-11-25T14:00:00.4Z"));
+    assert_eq!(
+        mutation(&verdict, "/spec/decisions/0/time"),
+        Some(&json!("2026-11-25T14:00:00Z"))
+    );
+}
+
+#[test]
+fn deletes_are_not_mutated() {
+    let alice = person("alice", &[]);
+    let old = release("payment-api-v2").created_by("alice");
+    let delete = Request {
+        operation: Operation::Delete,
+        user: &alice,
+        object: None,
+        old: Some(&old),
+        now: ts(NOW),
+    };
+    assert_eq!(
+        mutate_release(&delete, &Snapshot::default(), &Settings::default()),
+        Verdict::allow()
+    );
+}
