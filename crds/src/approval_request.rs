@@ -47,8 +47,9 @@ pub struct ApprovalRequestSpec {
     #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("policy is immutable"))]
     pub policy: String,
-    /// Decisions, in the order they were made. Only appending is allowed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Decisions, in the order they were made. Only appending is allowed. Always written, even
+    /// empty, so approvers can append with a JSON patch `add /spec/decisions/-`.
+    #[serde(default)]
     #[schemars(length(max = 64))]
     #[x_kube(validation = Rule::new("size(self) >= size(oldSelf)").message("decisions cannot be removed: append a new decision instead"))]
     pub decisions: Vec<Decision>,

@@ -169,3 +169,55 @@ pub fn service_manifests_yaml(namespace: &str, service: &str, certificate: &str)
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed kustomize/Helm input must match what the code generates.
+    #[test]
+    fn committed_manifests_are_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/webhook/manifests.yaml");
+        let generated =
+            service_manifests_yaml("gitopshq-system", "gitopshq-webhook", "gitopshq-webhook");
+        if std::env::var_os("GITOPSHQ_UPDATE_MANIFESTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: run GITOPSHQ_UPDATE_MANIFESTS=1 cargo test -p gitopshq-webhook config",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn governance_fails_closed_and_catalog_stays_writable() {
+        let (mutating, validating) = webhook_configurations(
+            &Endpoint::Url("https://127.0.0.1:9443/".into()),
+            Some(b"CA"),
+            &BTreeMap::new(),
+        );
+        let m = &mutating.webhooks.unwrap()[0];
+        assert_eq!(m.failure_policy.as_deref(), Some("Fail"));
+        assert_eq!(m.side_effects, "None");
+        assert_eq!(m.match_policy.as_deref(), Some("Equivalent"));
+        assert_eq!(
+            m.client_config.url.as_deref(),
+            Some("https://127.0.0.1:9443/mutate")
+        );
+        let v = validating.webhooks.unwrap();
+        assert_eq!(v[0].failure_policy.as_deref(), Some("Fail"));
+        assert!(
+            v[0].rules.as_ref().unwrap()[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .contains(&"approvalrequests".to_string())
+        );
+        assert_eq!(v[1].failure_policy.as_deref(), Some("Ignore"));
+        assert!(v.iter().all(|w| w.timeout_seconds.unwrap() <= 10));
+    }
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod local;
 pub mod metrics;
 pub mod review;
+pub mod run;
 pub mod server;
 pub mod tls;
 

@@ -24,7 +24,7 @@ pub struct Args {
     pub no_wait: bool,
 }
 
-const STEPS: usize = 6;
+const STEPS: usize = 7;
 
 fn step(n: usize, what: &str) {
     eprintln!("[{n}/{STEPS}] {what}");
@@ -64,6 +64,18 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
 
     step(
         3,
+        "starting the admission webhook (HTTPS on 127.0.0.1) and registering it with the API server",
+    );
+    let webhook = gitopshq_webhook::local::LocalWebhook::start(
+        management.client().await?,
+        gitopshq_engine::admission::Settings::default(),
+    )
+    .await
+    .context("starting the admission webhook")?;
+    eprintln!("      https://{} ready", webhook.address);
+
+    step(
+        4,
         "starting a second kube-apiserver as workload cluster eu-west-1",
     );
     let workload = TestEnv::start_workload_cluster()
@@ -76,7 +88,7 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     );
 
     step(
-        4,
+        5,
         "creating the GitOps repository the bootstrap Project points at",
     );
     let repo = args.dir.join("gitops.git");
@@ -92,13 +104,13 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     }
     eprintln!("      {}", repo.display());
 
-    step(5, &format!("kubectl apply -f {}", args.apply.display()));
+    step(6, &format!("kubectl apply -f {}", args.apply.display()));
     kubectl_ok(
         &management,
         &["apply", "-f", &args.apply.display().to_string()],
     )?;
 
-    step(6, "writing kubeconfigs");
+    step(7, "writing kubeconfigs");
     let kubeconfig = args
         .kubeconfig_out
         .clone()
@@ -141,6 +153,7 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     eprintln!("running until Ctrl-C");
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: removing both control planes");
+    webhook.stop().await.ok();
     drop(workload);
     drop(management);
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,101 @@
+//! `gitopshq webhook`: the HTTPS admission server, and the configuration that routes to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use gitopshq_engine::admission::Settings;
+use gitopshq_webhook::tls::TlsMaterial;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub serve: Serve,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Print the Mutating/ValidatingWebhookConfiguration for an in-cluster Service (YAML).
+    Manifests(Manifests),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Serve {
+    /// Serving certificate (PEM).
+    #[arg(
+        long,
+        env = "GITOPSHQ_WEBHOOK_CERT",
+        value_name = "PATH",
+        default_value = "/tls/tls.crt"
+    )]
+    pub cert: PathBuf,
+    /// Private key of the serving certificate (PEM).
+    #[arg(
+        long,
+        env = "GITOPSHQ_WEBHOOK_KEY",
+        value_name = "PATH",
+        default_value = "/tls/tls.key"
+    )]
+    pub key: PathBuf,
+    /// HTTPS port.
+    #[arg(long, env = "GITOPSHQ_WEBHOOK_PORT", default_value_t = 8443)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "GITOPSHQ_WEBHOOK_BIND", default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+    /// Time zone of recurring freeze windows that name none.
+    #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    pub default_time_zone: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Manifests {
+    /// Namespace of the webhook Service.
+    #[arg(long, default_value = "gitopshq-system")]
+    pub namespace: String,
+    /// Name of the webhook Service.
+    #[arg(long, default_value = "gitopshq-webhook")]
+    pub service: String,
+    /// cert-manager Certificate whose CA is injected as caBundle.
+    #[arg(long, default_value = "gitopshq-webhook")]
+    pub certificate: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Some(Sub::Manifests(m)) => {
+            print!(
+                "{}",
+                gitopshq_webhook::config::service_manifests_yaml(
+                    &m.namespace,
+                    &m.service,
+                    &m.certificate
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => serve(args.serve),
+    }
+}
+
+fn serve(args: Serve) -> Result<ExitCode> {
+    let tls = TlsMaterial::from_files(&args.cert, &args.key)?;
+    let address = SocketAddr::new(args.bind, args.port);
+    let settings = Settings {
+        default_time_zone: args.default_time_zone,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .context("no Kubernetes configuration: set KUBECONFIG or run in a cluster")?;
+        gitopshq_webhook::run::run(client, tls, address, settings).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,564 @@
+//! Governance on the real API server: the admission webhook runs next to it and `kubectl`, as
+//! the people of the scenarios, is allowed or refused exactly as the rules say.
+//!
+//! Until the controllers exist, the test plays their part where it must (a release's phase,
+//! the ApprovalRequest the controller would create), always as the admin.
+
+mod common;
+
+use std::path::Path;
+
+use common::{kubectl_err, kubectl_ok, with_stdin};
+use gitopshq_engine::admission::Settings;
+use gitopshq_testenv::TestEnv;
+use gitopshq_webhook::local::LocalWebhook;
+
+const NS: &str = "payment-service";
+
+/// Teams get edit rights on GitOpsHQ objects, as the Project controller will grant them.
+const TEAM_ACCESS: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: gitopshq-e2e-team}
+rules:
+  - apiGroups: [gitopshq.io]
+    resources: ["*"]
+    verbs: [get, list, watch, create, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: gitopshq-e2e-team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: gitopshq-e2e-team}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: backend-team}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: sre-team}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: platform-team}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: frontend-team}
+"#;
+
+fn bootstrap() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/bootstrap")
+        .display()
+        .to_string()
+}
+
+/// Applies YAML from stdin as `user`; returns (success, stdout, stderr).
+fn apply_as(env: &TestEnv, user: &str, yaml: &str) -> (bool, String, String) {
+    let out = with_stdin(env.kubectl(user).args(["apply", "-f", "-"]), yaml);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn apply_ok(env: &TestEnv, user: &str, yaml: &str) -> String {
+    let (ok, stdout, stderr) = apply_as(env, user, yaml);
+    assert!(ok, "{user} could not apply:\n{yaml}\n{stderr}");
+    stdout + &stderr
+}
+
+fn apply_denied(env: &TestEnv, user: &str, yaml: &str) -> String {
+    let (ok, stdout, stderr) = apply_as(env, user, yaml);
+    assert!(
+        !ok,
+        "{user} applied but should have been refused:\n{yaml}\n{stdout}\n{stderr}"
+    );
+    stderr
+}
+
+fn get(env: &TestEnv, kind: &str, name: &str, path: &str) -> String {
+    kubectl_ok(env.kubectl("admin").args([
+        "-n",
+        NS,
+        "get",
+        kind,
+        name,
+        "-o",
+        &format!("jsonpath={path}"),
+    ]))
+}
+
+async fn governed_env() -> (TestEnv, LocalWebhook) {
+    let env = TestEnv::start().await.expect("control plane starts");
+    let webhook = LocalWebhook::start(env.client().await.expect("client"), Settings::default())
+        .await
+        .expect("webhook starts and is registered");
+    apply_ok(&env, "admin", TEAM_ACCESS);
+    kubectl_ok(env.kubectl("admin").args(["apply", "-f", &bootstrap()]));
+    (env, webhook)
+}
+
+fn rollback_release(name: &str, session: Option<&str>) -> String {
+    let session = session
+        .map(|s| format!("  breakGlassSession: {s}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  title: Roll checkout-service back to checkout-v1
+  environment: production
+  type: Rollback
+  rollbackTo: {{release: checkout-v1}}
+  changes: [{{workload: checkout-service}}]
+  submitted: true
+{session}"#
+    )
+}
+
+fn session(name: &str, workload: &str, duration: &str) -> String {
+    format!(
+        r#"apiVersion: gitopshq.io/v1alpha1
+kind: BreakGlassSession
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  justification: "P1 incident: checkout-service returns 500 errors at 40% since 14:35 UTC"
+  severity: SEV1
+  scope: {{environments: [production], workloads: [{workload}]}}
+  duration: {duration}
+  incidentUrl: https://status.example.com/incidents/2847
+  requestedBy: mallory
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_denies_and_break_glass_admits_only_its_scope() {
+    let (env, _webhook) = governed_env().await;
+    apply_ok(
+        &env,
+        "admin",
+        &format!(
+            r#"apiVersion: gitopshq.io/v1alpha1
+kind: Workload
+metadata: {{name: checkout-service, namespace: {NS}}}
+spec:
+  chart: microservice-base
+  version: 1.0.0
+  targetNamespace: payments
+  values: {{image: {{repository: registry.example.com/checkout, tag: v3.1.0}}}}
+---
+apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata: {{name: checkout-v1, namespace: {NS}}}
+spec:
+  title: checkout-service v3.1.0
+  environment: production
+  changes: [{{workload: checkout-service, version: 1.0.0}}]
+  submitted: true
+"#
+        ),
+    );
+
+    // Production freezes for a maintenance window around now.
+    let now = jiff::Timestamp::now();
+    let start = now - jiff::SignedDuration::from_hours(1);
+    let end = (now + jiff::SignedDuration::from_hours(2))
+        .round(jiff::Unit::Second)
+        .unwrap();
+    kubectl_ok(env.kubectl("admin").args([
+        "patch",
+        "environment",
+        "production",
+        "--type=merge",
+        "-p",
+        &format!(
+            r#"{{"spec":{{"freezeWindows":[{{"name":"db-upgrade","start":"{start:.0}","end":"{end:.0}","reason":"Database upgrade"}}]}}}}"#
+        ),
+    ]));
+
+    // A rollback during the freeze is gated, with the window, its end and the next step.
+    let denied = apply_denied(&env, "bob", &rollback_release("rollback-1", None));
+    let until = end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert!(
+        denied.contains(&format!("environment production is frozen until {until}"))
+            && denied.contains("db-upgrade")
+            && denied.contains(
+                "open a BreakGlassSession covering production/checkout-service or wait for the window to end"
+            ),
+        "{denied}"
+    );
+
+    // A session for another workload does not cover it; the requester is stamped, not claimed.
+    let opened = apply_ok(
+        &env,
+        "bob",
+        &session("payment-incident", "payment-api", "1h"),
+    );
+    assert!(
+        opened.contains("Warning:") && opened.contains("every action"),
+        "{opened}"
+    );
+    assert_eq!(
+        get(
+            &env,
+            "breakglasssession",
+            "payment-incident",
+            "{.spec.requestedBy}"
+        ),
+        "bob"
+    );
+    let denied = apply_denied(
+        &env,
+        "bob",
+        &rollback_release("rollback-2", Some("payment-incident")),
+    );
+    assert!(
+        denied.contains("covers production/payment-api, not production/checkout-service"),
+        "{denied}"
+    );
+
+    // A session scoped to production/checkout-service admits it and is recorded on the release.
+    apply_ok(
+        &env,
+        "bob",
+        &session("checkout-incident", "checkout-service", "1h"),
+    );
+    let admitted = apply_ok(&env, "bob", &rollback_release("rollback-3", None));
+    assert!(
+        admitted.contains("admitted under break-glass session checkout-incident"),
+        "{admitted}"
+    );
+    assert_eq!(
+        get(&env, "release", "rollback-3", "{.spec.breakGlassSession}"),
+        "checkout-incident"
+    );
+    assert_eq!(
+        get(&env, "release", "rollback-3", "{.spec.createdBy}"),
+        "bob"
+    );
+
+    // Closing needs a note; a closed session is sealed and covers nothing any more.
+    let denied = kubectl_err(env.kubectl("bob").args([
+        "-n",
+        NS,
+        "patch",
+        "breakglasssession",
+        "checkout-incident",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"closed":true}}"#,
+    ]));
+    assert!(denied.contains("requires spec.closingNote"), "{denied}");
+    kubectl_ok(env.kubectl("bob").args([
+        "-n",
+        NS,
+        "patch",
+        "breakglasssession",
+        "checkout-incident",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"closed":true,"closingNote":"Rolled back to checkout-v1; error rate at baseline"}}"#,
+    ]));
+    let denied = kubectl_err(env.kubectl("bob").args([
+        "-n",
+        NS,
+        "patch",
+        "breakglasssession",
+        "checkout-incident",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"closingNote":"rewritten later"}}"#,
+    ]));
+    assert!(denied.contains("closed and sealed"), "{denied}");
+    let denied = apply_denied(
+        &env,
+        "bob",
+        &rollback_release("rollback-4", Some("checkout-incident")),
+    );
+    assert!(denied.contains("checkout-incident is closed"), "{denied}");
+
+    // An expired session no longer admits anything.
+    apply_ok(
+        &env,
+        "bob",
+        &session("short-incident", "checkout-service", "2s"),
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let denied = apply_denied(
+        &env,
+        "bob",
+        &rollback_release("rollback-5", Some("short-incident")),
+    );
+    assert!(denied.contains("short-incident expired at"), "{denied}");
+    let denied = apply_denied(&env, "bob", &rollback_release("rollback-6", None));
+    assert!(denied.contains("is frozen until"), "{denied}");
+
+    // Sessions longer than 4h are refused by the API (schema) and the webhook alike.
+    let denied = apply_denied(&env, "bob", &session("too-long", "checkout-service", "5h"));
+    assert!(denied.contains("4h"), "{denied}");
+}
+
+const SEED_POLICY: &str = r#"package gitopshq.workload
+
+deny[msg] {
+  input.environment == "production"
+  container := input.spec.containers[_]
+  not container.resources.limits
+  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
+}
+"#;
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .map(|l| format!("{pad}{l}\n"))
+        .collect::<String>()
+}
+
+fn production_release(name: &str, values: &str) -> String {
+    format!(
+        r#"apiVersion: gitopshq.io/v1alpha1
+kind: Release
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  title: payment-api v1.1.0
+  environment: production
+  tenants: [eu-production]
+  changes:
+    - workload: payment-api
+      version: 1.0.0
+      values: {values}
+  submitted: true
+  createdBy: bob
+"#
+    )
+}
+
+fn decide(env: &TestEnv, user: &str, decision: &str, comment: &str) -> std::process::Output {
+    env.kubectl(user)
+        .args([
+            "-n",
+            NS,
+            "patch",
+            "approvalrequest",
+            "payment-api-v1-1",
+            "--type=json",
+            "-p",
+            &format!(
+                r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"{decision}","comment":"{comment}","user":"carol","groups":["platform-team"]}}}}]"#
+            ),
+        ])
+        .output()
+        .expect("kubectl runs")
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_and_approvals_are_enforced_per_identity() {
+    let (env, _webhook) = governed_env().await;
+
+    // A Policy that does not compile is refused with its line.
+    let broken = apply_denied(
+        &env,
+        "carol",
+        "apiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {name: broken}\nspec:\n  rego: |\n    package gitopshq.workload\n\n    deny[msg] {\n      msg := \n    }\n",
+    );
+    assert!(
+        broken.contains("policy broken denied") && broken.contains("line"),
+        "{broken}"
+    );
+
+    // The seed policy verbatim: Enforce in production; a stricter one warns in staging.
+    apply_ok(
+        &env,
+        "carol",
+        &format!(
+            "apiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {{name: require-limits}}\nspec:\n  bindings:\n    - {{environments: [production], mode: Enforce}}\n  rego: |\n{}  tests:\n    - name: missing limits denied\n      input: {{environment: production, spec: {{containers: [{{name: api}}]}}}}\n      expect: {{deny: [\"Container 'api' in production must have resource limits\"]}}\n    - name: limits pass\n      input: {{environment: production, spec: {{containers: [{{name: api, resources: {{limits: {{cpu: '1'}}}}}}]}}}}\n---\napiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {{name: limits-everywhere}}\nspec:\n  bindings:\n    - {{environments: [staging], mode: Warn}}\n  rego: |\n    package gitopshq.workload\n\n    warn[msg] {{\n      container := input.spec.containers[_]\n      not container.resources.limits\n      msg := sprintf(\"Container '%s' has no resource limits\", [container.name])\n    }}\n",
+            indent(SEED_POLICY, 4)
+        ),
+    );
+    apply_ok(
+        &env,
+        "carol",
+        "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalPolicy\nmetadata: {name: production-two-teams}\nspec:\n  environments: [production]\n  minApprovals: 2\n  distinctTeams: true\n  forbidSelfApproval: true\n",
+    );
+
+    // Staging: the Warn policy's message comes back as a kubectl warning; the release is admitted.
+    let staged = apply_ok(
+        &env,
+        "alice",
+        &format!(
+            "apiVersion: gitopshq.io/v1alpha1\nkind: Release\nmetadata: {{name: payment-api-staging, namespace: {NS}}}\nspec:\n  title: payment-api to staging\n  environment: staging\n  changes: [{{workload: payment-api, version: 1.0.0}}]\n  submitted: true\n"
+        ),
+    );
+    assert!(
+        staged.contains("Warning:")
+            && staged.contains("policy limits-everywhere (Warn)")
+            && staged.contains("has no resource limits"),
+        "{staged}"
+    );
+
+    // Production without limits: the Enforce policy blocks it, naming the container; the same
+    // release with limits in its values is admitted.
+    apply_ok(
+        &env,
+        "alice",
+        &format!(
+            "apiVersion: gitopshq.io/v1alpha1\nkind: Workload\nmetadata: {{name: ledger-worker, namespace: {NS}}}\nspec:\n  chart: microservice-base\n  version: 1.0.0\n  values: {{image: {{repository: registry.example.com/ledger-worker, tag: v0.9.0}}, ingress: {{enabled: false}}, env: {{}}}}\n---\napiVersion: gitopshq.io/v1alpha1\nkind: Tenant\nmetadata: {{name: eu-batch, namespace: {NS}}}\nspec:\n  environment: production\n  cluster: eu-west-1\n  namespace: batch\n  workloads: {{ledger-worker: {{}}}}\n"
+        ),
+    );
+    let ledger_release = |name: &str, values: &str| {
+        format!(
+            "apiVersion: gitopshq.io/v1alpha1\nkind: Release\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  title: ledger-worker v0.9.0\n  environment: production\n  tenants: [eu-batch]\n  changes:\n    - workload: ledger-worker\n      values: {values}\n  submitted: true\n"
+        )
+    };
+    let blocked = apply_denied(&env, "alice", &ledger_release("ledger-nolimits", "{}"));
+    assert!(
+        blocked.contains("policy require-limits (Enforce)")
+            && blocked
+                .contains("Container 'ledger-worker' in production must have resource limits"),
+        "{blocked}"
+    );
+    apply_ok(
+        &env,
+        "alice",
+        &ledger_release(
+            "ledger-limits",
+            "{resources: {limits: {cpu: '1', memory: 512Mi}}}",
+        ),
+    );
+
+    // With limits it is admitted, and the creator is alice whatever the YAML claimed.
+    apply_ok(
+        &env,
+        "alice",
+        &production_release("payment-api-v1-1", "{image: {tag: v1.1.0}}"),
+    );
+    assert_eq!(
+        get(&env, "release", "payment-api-v1-1", "{.spec.createdBy}"),
+        "alice"
+    );
+    let denied = kubectl_err(env.kubectl("alice").args([
+        "-n",
+        NS,
+        "patch",
+        "release",
+        "payment-api-v1-1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"title":"something else"}}"#,
+    ]));
+    assert!(denied.contains("immutable once submitted"), "{denied}");
+
+    // The controller's part: the release waits for approval under the policy.
+    kubectl_ok(env.kubectl("admin").args([
+        "-n",
+        NS,
+        "patch",
+        "release",
+        "payment-api-v1-1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"PendingApproval"}}"#,
+    ]));
+    apply_ok(
+        &env,
+        "admin",
+        &format!(
+            "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalRequest\nmetadata: {{name: payment-api-v1-1, namespace: {NS}}}\nspec:\n  release: payment-api-v1-1\n  policy: production-two-teams\n  decisions: []\n"
+        ),
+    );
+
+    // alice cannot approve her own release.
+    let own = decide(&env, "alice", "Approve", "lgtm");
+    assert!(!own.status.success());
+    assert!(
+        stderr_of(&own).contains("alice created release payment-api-v1-1 and cannot approve it"),
+        "{}",
+        stderr_of(&own)
+    );
+
+    // bob approves; his identity is stamped over what the client claimed.
+    let first = decide(&env, "bob", "Approve", "checked the diff");
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    assert_eq!(
+        get(
+            &env,
+            "approvalrequest",
+            "payment-api-v1-1",
+            "{.spec.decisions[0].user}"
+        ),
+        "bob"
+    );
+    assert!(
+        get(
+            &env,
+            "approvalrequest",
+            "payment-api-v1-1",
+            "{.spec.decisions[0].groups}"
+        )
+        .contains("sre-team")
+    );
+    assert!(
+        !get(
+            &env,
+            "approvalrequest",
+            "payment-api-v1-1",
+            "{.spec.decisions[0].time}"
+        )
+        .is_empty()
+    );
+
+    // frank is in the same team as bob: no distinct-team quorum.
+    let same_team = decide(&env, "frank", "Approve", "+1");
+    assert!(!same_team.status.success());
+    assert!(
+        stderr_of(&same_team).contains("needs approval from a team other than sre-team"),
+        "{}",
+        stderr_of(&same_team)
+    );
+
+    // Earlier decisions cannot be edited.
+    let edited = kubectl_err(env.kubectl("bob").args([
+        "-n",
+        NS,
+        "patch",
+        "approvalrequest",
+        "payment-api-v1-1",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/decisions/0/comment","value":"never mind"}]"#,
+    ]));
+    assert!(edited.contains("cannot be edited or removed"), "{edited}");
+
+    // carol of platform-team completes the quorum.
+    let second = decide(&env, "carol", "Approve", "approved for platform");
+    assert!(second.status.success(), "{}", stderr_of(&second));
+    assert_eq!(
+        get(
+            &env,
+            "approvalrequest",
+            "payment-api-v1-1",
+            "{.spec.decisions[1].user}"
+        ),
+        "carol"
+    );
+
+    // Once approved, further decisions are refused.
+    kubectl_ok(env.kubectl("admin").args([
+        "-n",
+        NS,
+        "patch",
+        "release",
+        "payment-api-v1-1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Approved"}}"#,
+    ]));
+    let late = decide(&env, "dave", "Reject", "too late");
+    assert!(!late.status.success());
+    assert!(
+        stderr_of(&late).contains("not PendingApproval"),
+        "{}",
+        stderr_of(&late)
+    );
+}

@@ -1,0 +1,71 @@
+//! `gitopshq webhook`: the server as it runs in a cluster, until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gitopshq_crds::release::Release;
+use gitopshq_engine::admission::Settings;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tracing::info;
+
+use crate::Context;
+use crate::directory::WatchDirectory;
+use crate::error::{Error, Result};
+use crate::server::{router, serve};
+use crate::tls::TlsMaterial;
+
+/// Checks the CRDs, starts the watches, serves `/healthz` at once and `/readyz` once the caches
+/// are loaded, and stops gracefully on SIGTERM or Ctrl-C.
+pub async fn run(
+    client: Client,
+    tls: TlsMaterial,
+    address: SocketAddr,
+    settings: Settings,
+) -> Result<()> {
+    Api::<Release>::all(client.clone())
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .map_err(|error| Error::CrdsMissing(error.to_string()))?;
+    let (directory, driver) = WatchDirectory::start(client);
+    let directory = Arc::new(directory);
+    let context = Arc::new(Context::new(directory.clone(), settings));
+    let server = serve(router(Arc::clone(&context)), address, &tls).await?;
+    info!(address = %server.address, "admission webhook listening");
+    let watches = tokio::spawn(driver);
+    let ready = {
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            directory.wait_ready().await;
+            context.set_ready();
+            info!("watch caches loaded; ready");
+        })
+    };
+    shutdown_signal().await;
+    info!("shutting down");
+    ready.abort();
+    watches.abort();
+    server.shutdown().await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
