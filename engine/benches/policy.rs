@@ -1,0 +1,311 @@
+//! Policy evaluation (issue 5): the seed policy on one object, and a release of 20 tenants ×
+//! microservice-base (80 objects, 20 Deployments) under 50 bound `.workload` policies —
+//! 1,000 evaluations — with a cold evaluation cache (first evaluation) and a warm one (the same
+//! release again). Compiled modules are cached in both cases, as in a running webhook.
+//!
+//! `cargo bench -p gitopshq-engine --bench policy` (criterion)
+//! `cargo bench -p gitopshq-engine --bench policy -- --percentiles` (mean, p50, p99, max of
+//! each case; what BENCHMARKS.md reports against the p99 targets)
+//! `cargo bench -p gitopshq-engine --bench policy -- --export DIR` (writes the same policies
+//! and inputs as files, for `scripts/bench-opa.sh` to run them through `opa bench`)
+
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use gitopshq_crds::policy::{EnforcementMode, Policy, PolicyBinding, PolicySpec};
+use gitopshq_engine::policy::{
+    CompiledPolicy, EvalLimits, PolicyEngine, ReleaseSubject, SubjectTarget, pod_spec,
+    workload_input,
+};
+use gitopshq_engine::{CompiledChart, RenderOutput};
+use serde_json::Value;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+const SEED: &str = r#"package gitopshq.workload
+
+deny[msg] {
+  input.environment == "production"
+  container := input.spec.containers[_]
+  not container.resources.limits
+  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
+}
+"#;
+
+const TENANTS: usize = 20;
+const POLICIES: usize = 50;
+
+/// 50 different policies (five kinds of checks, v0 and v1), each in its own package so that
+/// OPA can load them side by side; messages carry the index so no two texts are equal.
+fn bench_rego(i: usize) -> String {
+    let package = format!("package gitopshq.p{i:02}.workload");
+    match i % 5 {
+        0 => format!(
+            "{package}\n\ndeny[msg] {{\n  input.environment == \"production\"\n  c := input.spec.containers[_]\n  not c.resources.limits\n  msg := sprintf(\"[{i}] container '%s' needs resource limits\", [c.name])\n}}\n"
+        ),
+        1 => format!(
+            "{package}\nimport rego.v1\n\ndeny contains msg if {{\n  some c in input.spec.containers\n  not c.resources.requests.memory\n  msg := sprintf(\"[{i}] container '%s' needs a memory request\", [c.name])\n}}\n"
+        ),
+        2 => format!(
+            "{package}\nimport rego.v1\n\nwarn contains msg if {{\n  some c in input.spec.containers\n  endswith(c.image, \":latest\")\n  msg := sprintf(\"[{i}] container '%s' uses the latest tag\", [c.name])\n}}\n"
+        ),
+        3 => format!(
+            "{package}\n\ndeny[msg] {{\n  c := input.spec.containers[_]\n  c.securityContext.privileged == true\n  msg := sprintf(\"[{i}] container '%s' must not be privileged\", [c.name])\n}}\n\nwarn[msg] {{\n  not input.spec.securityContext.runAsNonRoot\n  msg := sprintf(\"[{i}] %s %s should run as non-root\", [input.kind, input.metadata.name])\n}}\n"
+        ),
+        _ => format!(
+            "{package}\nimport rego.v1\n\ndeny contains msg if {{\n  required := {{\"app.kubernetes.io/name\", \"team\"}}\n  some label in required\n  not input.metadata.labels[label]\n  msg := sprintf(\"[{i}] %s %s needs label %s\", [input.kind, input.metadata.name, label])\n}}\n"
+        ),
+    }
+}
+
+fn policy(name: &str, rego: String) -> Policy {
+    Policy::new(
+        name,
+        PolicySpec {
+            description: None,
+            rego,
+            bindings: vec![PolicyBinding {
+                environments: vec!["production".into()],
+                mode: EnforcementMode::Enforce,
+            }],
+            tests: Vec::new(),
+        },
+    )
+}
+
+struct Fixture {
+    rendered: Vec<(String, RenderOutput)>,
+    policies: Vec<Policy>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let chart = CompiledChart::compile(&common::microservice_base()).expect("chart compiles");
+        let rendered = (0..TENANTS)
+            .map(|t| {
+                let mut input = common::payment_api_production();
+                input.tenant.name = format!("tenant-{t:02}");
+                let output = chart.render(&input).expect("renders");
+                (input.tenant.name, output)
+            })
+            .collect();
+        let policies = (0..POLICIES)
+            .map(|i| policy(&format!("p{i:02}"), bench_rego(i)))
+            .collect();
+        Fixture { rendered, policies }
+    }
+
+    fn subject(&self) -> ReleaseSubject<'_> {
+        ReleaseSubject {
+            environment: "production",
+            project: "payment-service",
+            release: "payment-api-v2",
+            changes: &[],
+            targets: self
+                .rendered
+                .iter()
+                .map(|(tenant, output)| SubjectTarget {
+                    tenant,
+                    workload: "payment-api",
+                    manifests: &output.manifests,
+                })
+                .collect(),
+        }
+    }
+
+    /// The workload input of the first tenant's Deployment.
+    fn one_input(&self) -> Value {
+        let subject = self.subject();
+        let target = &subject.targets[0];
+        let manifest = target
+            .manifests
+            .iter()
+            .find(|m| pod_spec(&m.object).is_some())
+            .expect("the chart renders a Deployment");
+        let spec = pod_spec(&manifest.object).expect("pod spec");
+        workload_input(&subject, target, manifest, spec)
+    }
+}
+
+struct Prepared {
+    engine: PolicyEngine,
+    fixture: Fixture,
+    seed: std::sync::Arc<CompiledPolicy>,
+    compiled: Vec<std::sync::Arc<CompiledPolicy>>,
+    input: Value,
+}
+
+fn prepare() -> Prepared {
+    let engine = PolicyEngine::new(EvalLimits::default());
+    let fixture = Fixture::new();
+    let seed = engine
+        .compile("require-limits", SEED)
+        .expect("seed compiles");
+    let compiled = fixture
+        .policies
+        .iter()
+        .map(|p| {
+            engine
+                .compile(p.metadata.name.as_deref().unwrap_or_default(), &p.spec.rego)
+                .expect("bench policy compiles")
+        })
+        .collect();
+    let input = fixture.one_input();
+    // Sanity: the release is evaluated as described (and denied by the label policies).
+    let reports = engine
+        .evaluate_release_reports(&fixture.policies, &fixture.subject())
+        .expect("release evaluates");
+    assert_eq!(reports.len(), POLICIES);
+    assert!(reports.iter().all(|r| r.evaluations == TENANTS));
+    Prepared {
+        engine,
+        fixture,
+        seed,
+        compiled,
+        input,
+    }
+}
+
+impl Prepared {
+    fn seed_cold(&self) {
+        self.engine.clear_evaluation_cache();
+        std::hint::black_box(
+            self.engine
+                .evaluate(&self.seed, &self.input)
+                .expect("evaluates"),
+        );
+    }
+
+    fn seed_warm(&self) {
+        std::hint::black_box(
+            self.engine
+                .evaluate(&self.seed, &self.input)
+                .expect("evaluates"),
+        );
+    }
+
+    fn fifty_one_input_cold(&self) {
+        self.engine.clear_evaluation_cache();
+        for compiled in &self.compiled {
+            std::hint::black_box(
+                self.engine
+                    .evaluate(compiled, &self.input)
+                    .expect("evaluates"),
+            );
+        }
+    }
+
+    fn release_cold(&self, subject: &ReleaseSubject<'_>) {
+        self.engine.clear_evaluation_cache();
+        self.release_warm(subject);
+    }
+
+    fn release_warm(&self, subject: &ReleaseSubject<'_>) {
+        std::hint::black_box(
+            self.engine
+                .evaluate_release(&self.fixture.policies, subject)
+                .expect("evaluates"),
+        );
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let p = prepare();
+    let subject = p.fixture.subject();
+    let mut g = c.benchmark_group("policy");
+    g.bench_function("seed policy, one object, cold", |b| {
+        b.iter(|| p.seed_cold())
+    });
+    g.bench_function("seed policy, one object, warm", |b| {
+        b.iter(|| p.seed_warm())
+    });
+    g.bench_function("50 policies, one object, cold", |b| {
+        b.iter(|| p.fifty_one_input_cold())
+    });
+    g.bench_function("release 50 policies x 20 objects, cold", |b| {
+        b.iter(|| p.release_cold(&subject))
+    });
+    g.bench_function("release 50 policies x 20 objects, warm", |b| {
+        b.iter(|| p.release_warm(&subject))
+    });
+    g.bench_function("compile seed policy", |b| {
+        b.iter(|| {
+            let engine = PolicyEngine::new(EvalLimits::default());
+            std::hint::black_box(engine.compile("require-limits", SEED).expect("compiles"));
+        })
+    });
+    g.finish();
+}
+
+/// Mean and percentiles of `iterations` runs of `f`, after a warm-up.
+fn percentiles(name: &str, iterations: usize, mut f: impl FnMut()) {
+    for _ in 0..iterations / 10 + 1 {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "regorus {name:<42} n={iterations:<6} mean_ns={:<10} p50_ns={:<10} p99_ns={:<10} max_ns={}",
+        mean.as_nanos(),
+        at(0.50).as_nanos(),
+        at(0.99).as_nanos(),
+        samples[samples.len() - 1].as_nanos()
+    );
+}
+
+fn percentiles_run() {
+    let p = prepare();
+    let subject = p.fixture.subject();
+    percentiles("seed-one-object-cold", 20_000, || p.seed_cold());
+    percentiles("seed-one-object-warm", 20_000, || p.seed_warm());
+    percentiles("fifty-policies-one-object-cold", 2_000, || {
+        p.fifty_one_input_cold()
+    });
+    percentiles("release-50x20-cold", 500, || p.release_cold(&subject));
+    percentiles("release-50x20-warm", 2_000, || p.release_warm(&subject));
+}
+
+/// The policies and one input as files: `seed.rego`, `policies/pNN.rego`, `input.json`.
+fn export(dir: &std::path::Path) -> std::io::Result<()> {
+    let fixture = Fixture::new();
+    std::fs::create_dir_all(dir.join("policies"))?;
+    std::fs::write(dir.join("seed.rego"), SEED)?;
+    for p in &fixture.policies {
+        let name = p.metadata.name.as_deref().unwrap_or_default();
+        std::fs::write(dir.join(format!("policies/{name}.rego")), &p.spec.rego)?;
+    }
+    let input =
+        serde_json::to_string_pretty(&fixture.one_input()).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("input.json"), input)?;
+    println!(
+        "exported {} policies and input.json to {}",
+        POLICIES,
+        dir.display()
+    );
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--export") {
+        let dir = args.get(i + 1).expect("--export needs a directory");
+        export(std::path::Path::new(dir)).expect("export");
+        return;
+    }
+    if args.iter().any(|a| a == "--percentiles") {
+        percentiles_run();
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,199 @@
+//! Bounded caches keyed by content digests, shared by every thread of a [`super::PolicyEngine`].
+//!
+//! Eviction is "two generations" rather than exact LRU: entries go into the current map; when it
+//! holds half the capacity it becomes the previous generation and a new current map starts. A hit
+//! in the previous generation moves the entry forward. Whatever is not used for a whole
+//! generation is dropped with it. This keeps memory at most `capacity` entries, costs O(1) per
+//! operation with no per-entry bookkeeping, and keeps the working set of a busy webhook (the same
+//! policies over the same rendered objects) resident.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+/// SHA-256 of some content.
+pub type Digest = [u8; 32];
+
+/// Hit and miss counts of one cache, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    pub hits: u64,
+    pub misses: u64,
+    /// Entries held now.
+    pub entries: usize,
+}
+
+/// Counters of both caches of a [`super::PolicyEngine`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Compiled modules, by digest of the Rego text.
+    pub compiled: CacheCounters,
+    /// Evaluation outcomes, by (policy digest, input digest).
+    pub evaluations: CacheCounters,
+}
+
+pub(crate) struct BoundedCache<K, V> {
+    generations: Mutex<Generations<K, V>>,
+    /// Size of one generation: half the configured capacity, at least 1.
+    generation_size: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct Generations<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
+}
+
+impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        BoundedCache {
+            generations: Mutex::new(Generations {
+                current: HashMap::new(),
+                previous: HashMap::new(),
+            }),
+            generation_size: (capacity / 2).max(1),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let mut generations = self.lock();
+        let found = match generations.current.get(key) {
+            Some(value) => Some(value.clone()),
+            None => match generations.previous.remove_entry(key) {
+                Some((key, value)) => {
+                    let found = value.clone();
+                    self.insert_locked(&mut generations, key, value);
+                    Some(found)
+                }
+                None => None,
+            },
+        };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub(crate) fn insert(&self, key: K, value: V) {
+        let mut generations = self.lock();
+        self.insert_locked(&mut generations, key, value);
+    }
+
+    fn insert_locked(&self, generations: &mut Generations<K, V>, key: K, value: V) {
+        generations.current.insert(key, value);
+        if generations.current.len() >= self.generation_size {
+            generations.previous = std::mem::take(&mut generations.current);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut generations = self.lock();
+        generations.current.clear();
+        generations.previous.clear();
+    }
+
+    pub(crate) fn counters(&self) -> CacheCounters {
+        let generations = self.lock();
+        CacheCounters {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: generations.current.len() + generations.previous.len(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<K, V>> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // for a cache (at worst an entry is missing), so a poisoned lock is simply reused.
+        self.generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Incremental SHA-256 over several fields. Strings are length-prefixed so that
+/// ("ab", "c") and ("a", "bc") never give the same digest.
+pub(crate) struct Hasher(Sha256);
+
+impl Hasher {
+    /// Starts a digest in a domain, so that digests of differently shaped inputs never collide.
+    pub(crate) fn new(domain: &str) -> Self {
+        let mut hasher = Hasher(Sha256::new());
+        hasher.str(domain);
+        hasher
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
+        self.0.update((s.len() as u64).to_le_bytes());
+        self.0.update(s.as_bytes());
+        self
+    }
+
+    /// Adds a JSON value in its serialised form, length-terminated by a separator byte that
+    /// cannot appear in JSON text.
+    pub(crate) fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> &mut Self {
+        // Serialising into the hasher needs no buffer; serde_json cannot fail on these types
+        // (string keys only), and a failure would only make the digest differ, never collide.
+        let _ = serde_json::to_writer(&mut *self, value);
+        self.0.update([0xff]);
+        self
+    }
+
+    pub(crate) fn finish(self) -> Digest {
+        self.0.finalize().into()
+    }
+}
+
+impl io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// SHA-256 of a text.
+pub(crate) fn digest_text(text: &str) -> Digest {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_stays_bounded_and_hot_entries_survive() {
+        let cache = BoundedCache::new(8);
+        for i in 0..100u32 {
+            cache.insert(i, i);
+            // Key 0 is used all the time: it moves forward with every generation.
+            assert_eq!(cache.get(&0), Some(0));
+            assert!(cache.counters().entries <= 8);
+        }
+        assert_eq!(cache.get(&1), None, "a cold entry is evicted");
+        assert_eq!(cache.get(&99), Some(99));
+        let counters = cache.counters();
+        assert_eq!((counters.hits, counters.misses), (101, 1));
+    }
+
+    #[test]
+    fn field_boundaries_change_the_digest() {
+        let mut a = Hasher::new("t");
+        a.str("ab").str("c");
+        let mut b = Hasher::new("t");
+        b.str("a").str("bc");
+        assert_ne!(a.finish(), b.finish());
+    }
+}

@@ -1,0 +1,188 @@
+//! The OPA workbench: compile a `Policy` and run its embedded test cases, for the webhook (reject
+//! a policy whose tests fail), the controller (`status`) and `gitopshq policy test`.
+
+use std::sync::Arc;
+
+use gitopshq_crds::policy::{
+    Policy, PolicyMessages, PolicyStatus, PolicyTest, PolicyTestFailure, PolicyTestResults,
+};
+
+use super::PolicyEngine;
+use super::compile::{CompiledPolicy, package_of_text};
+use super::error::PolicyError;
+use super::evaluate::PolicyOutcome;
+use super::release::policy_name;
+
+/// A policy checked: compiled, and its `spec.tests` run.
+#[derive(Debug, Clone)]
+pub struct PolicyCheck {
+    /// Name of the policy.
+    pub name: String,
+    /// Package of the module; read from the text when it does not compile.
+    pub package: Option<String>,
+    pub compiled: Result<Arc<CompiledPolicy>, PolicyError>,
+    /// Counts and failures, as `status.tests` holds them.
+    pub tests: PolicyTestResults,
+    /// Every case in `spec.tests` order, passing or not.
+    pub cases: Vec<TestCaseReport>,
+}
+
+/// One embedded test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCaseReport {
+    pub name: String,
+    pub passed: bool,
+    /// `expect`, sorted and deduplicated.
+    pub expected: PolicyMessages,
+    /// What the rules produced.
+    pub got: PolicyMessages,
+    /// `print()` output of the rules.
+    pub prints: Vec<String>,
+    /// The evaluation failed (or the policy did not compile) instead of producing messages.
+    pub error: Option<PolicyError>,
+}
+
+impl PolicyCheck {
+    /// Compiles and every test passes: what the webhook requires to admit a `Policy`.
+    pub fn is_ok(&self) -> bool {
+        self.compiled.is_ok() && self.tests.failed == 0
+    }
+
+    /// A one-line reason for a rejection, naming the first problem and the next step.
+    pub fn problem(&self) -> Option<String> {
+        if let Err(error) = &self.compiled {
+            return Some(error.to_string());
+        }
+        let case = self.cases.iter().find(|c| !c.passed)?;
+        Some(match &case.error {
+            Some(error) => format!("policy {} test {:?} failed: {error}", self.name, case.name),
+            None => format!(
+                "policy {} test {:?} failed: expected deny {:?} and warn {:?}, got deny {:?} and warn {:?}; fix the rule or the test's expect, and run `gitopshq policy test -f <file>`",
+                self.name,
+                case.name,
+                case.expected.deny,
+                case.expected.warn,
+                case.got.deny,
+                case.got.warn
+            ),
+        })
+    }
+
+    /// `Policy.status` without conditions (the controller adds those).
+    pub fn status(&self) -> PolicyStatus {
+        PolicyStatus {
+            compiled: self.compiled.is_ok(),
+            error: self
+                .compiled
+                .as_ref()
+                .err()
+                .map(PolicyError::status_message),
+            package: self.package.clone(),
+            tests: Some(self.tests.clone()),
+            conditions: Vec::new(),
+        }
+    }
+}
+
+impl PolicyEngine {
+    /// Compiles `policy.spec.rego` and runs `policy.spec.tests` (each test's `input` is the
+    /// document the rules see, as is). Test expectations match exactly, in any order.
+    pub fn check(&self, policy: &Policy) -> PolicyCheck {
+        let name = policy_name(policy);
+        let compiled = self.compile(name, &policy.spec.rego);
+        let package = match &compiled {
+            Ok(c) => Some(c.package().to_string()),
+            Err(_) => package_of_text(&policy.spec.rego),
+        };
+        let cases: Vec<TestCaseReport> = policy
+            .spec
+            .tests
+            .iter()
+            .map(|test| match &compiled {
+                Ok(c) => self.run_test(c, test),
+                Err(error) => TestCaseReport {
+                    name: test.name.clone(),
+                    passed: false,
+                    expected: normalised(&test.expect),
+                    got: PolicyMessages::default(),
+                    prints: Vec::new(),
+                    error: Some(error.clone()),
+                },
+            })
+            .collect();
+        let failures: Vec<PolicyTestFailure> = cases
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| PolicyTestFailure {
+                name: c.name.clone(),
+                expected: c.expected.clone(),
+                got: c.got.clone(),
+                error: c.error.as_ref().map(|e| match e {
+                    PolicyError::Compile { .. } => {
+                        format!(
+                            "not run: the policy does not compile ({})",
+                            e.status_message()
+                        )
+                    }
+                    other => other.to_string(),
+                }),
+            })
+            .collect();
+        let tests = PolicyTestResults {
+            passed: count(cases.iter().filter(|c| c.passed).count()),
+            failed: count(failures.len()),
+            failures,
+        };
+        PolicyCheck {
+            name: name.to_string(),
+            package,
+            compiled,
+            tests,
+            cases,
+        }
+    }
+
+    fn run_test(&self, compiled: &CompiledPolicy, test: &PolicyTest) -> TestCaseReport {
+        let expected = normalised(&test.expect);
+        let input = serde_json::Value::Object(test.input.clone());
+        let context = format!("test case {:?}", test.name);
+        match self.evaluate_in(compiled, &input, &context) {
+            Ok(PolicyOutcome { deny, warn, prints }) => {
+                let got = PolicyMessages { deny, warn };
+                TestCaseReport {
+                    name: test.name.clone(),
+                    passed: got == expected,
+                    expected,
+                    got,
+                    prints,
+                    error: None,
+                }
+            }
+            Err(error) => TestCaseReport {
+                name: test.name.clone(),
+                passed: false,
+                expected,
+                got: PolicyMessages::default(),
+                prints: Vec::new(),
+                error: Some(error),
+            },
+        }
+    }
+}
+
+fn normalised(messages: &PolicyMessages) -> PolicyMessages {
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v.dedup();
+        v
+    };
+    PolicyMessages {
+        deny: sorted(&messages.deny),
+        warn: sorted(&messages.warn),
+    }
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
