@@ -4,6 +4,7 @@ mod compare;
 mod crds;
 mod deliver;
 mod diff;
+mod policy;
 mod render;
 mod sandbox;
 mod vars;
@@ -43,6 +44,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Render a release and commit it to the GitOps repository.
     Deliver(deliver::Args),
+    /// Test and evaluate OPA policies offline (the OPA workbench).
+    Policy(policy::Args),
     /// Start a local control plane (real kube-apiserver + etcd) with the bootstrap example.
     Sandbox(sandbox::Args),
 }
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => compare::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Deliver(args) => deliver::run(args),
+        Command::Policy(args) => policy::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     }
 }
