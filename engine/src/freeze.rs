@@ -102,7 +102,8 @@ enum Schedule {
         until: Timestamp,
     },
     Recurring {
-        cron: Cron,
+        // Boxed: a parsed cron pattern is far larger than two timestamps.
+        cron: Box<Cron>,
         length: SignedDuration,
         zone: TimeZone,
     },
@@ -211,7 +212,11 @@ fn recurring_schedule(
         window: window.name.clone(),
         time_zone: zone_name.to_string(),
     })?;
-    Ok(Schedule::Recurring { cron, length, zone })
+    Ok(Schedule::Recurring {
+        cron: Box::new(cron),
+        length,
+        zone,
+    })
 }
 
 /// A Go-style duration (`90m`, `2h30m`, `1.5h`) as Kubernetes and the CRD schema write them.

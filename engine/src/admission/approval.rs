@@ -238,11 +238,12 @@ pub fn approval_progress(
                 approvers.push(Approver {
                     user: user.to_string(),
                     groups: decision.groups.clone(),
-                    time: decision.time.clone().unwrap_or_else(|| {
+                    // Stamped decisions always carry a time; the epoch marks one that was not.
+                    time: decision.time.clone().unwrap_or(
                         k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                             jiff::Timestamp::UNIX_EPOCH,
-                        )
-                    }),
+                        ),
+                    ),
                     comment: decision.comment.clone(),
                 });
             }
