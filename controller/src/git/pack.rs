@@ -130,8 +130,10 @@ fn entry_header(out: &mut Vec<u8>, code: u8, size: usize) {
 /// repository's view of its packs.
 pub(super) fn write(repo: &Repository, objects: Vec<Object<'_>>) -> Result<(), git2::Error> {
     let odb = repo.odb()?;
+    // Once, for packs written since the handle was opened (a fetch, another writer); then no
+    // refresh per lookup: a miss would rescan the pack directory for every new object.
+    odb.refresh()?;
     let mut seen = HashSet::with_capacity(objects.len());
-    // No refresh: a miss would rescan the pack directory for every new object.
     let objects: Vec<Object<'_>> = objects
         .into_iter()
         .filter(|o| seen.insert(o.id) && !odb.exists_ext(o.id, OdbLookupFlags::NO_REFRESH))
