@@ -80,6 +80,34 @@ fn get(env: &TestEnv, kind: &str, name: &str, path: &str) -> String {
     ]))
 }
 
+/// `kubectl -n payment-service patch KIND/NAME --type=TYPE -p BODY` as `user`.
+fn patch(
+    env: &TestEnv,
+    user: &str,
+    target: &str,
+    patch_type: &str,
+    body: &str,
+) -> std::process::Command {
+    let mut cmd = env.kubectl(user);
+    cmd.args([
+        "-n",
+        NS,
+        "patch",
+        target,
+        &format!("--type={patch_type}"),
+        "-p",
+        body,
+    ]);
+    cmd
+}
+
+/// The controller's part until it exists: the admin writes a status.
+fn patch_status(env: &TestEnv, user: &str, target: &str, body: &str) -> std::process::Command {
+    let mut cmd = patch(env, user, target, "merge", body);
+    cmd.arg("--subresource=status");
+    cmd
+}
+
 async fn governed_env() -> (TestEnv, LocalWebhook) {
     let env = TestEnv::start().await.expect("control plane starts");
     let webhook = LocalWebhook::start(env.client().await.expect("client"), Settings::default())
@@ -232,37 +260,28 @@ spec:
     );
 
     // Closing needs a note; a closed session is sealed and covers nothing any more.
-    let denied = kubectl_err(env.kubectl("bob").args([
-        "-n",
-        NS,
-        "patch",
-        "breakglasssession",
-        "checkout-incident",
-        "--type=merge",
-        "-p",
+    let denied = kubectl_err(&mut patch(
+        &env,
+        "bob",
+        "breakglasssession/checkout-incident",
+        "merge",
         r#"{"spec":{"closed":true}}"#,
-    ]));
+    ));
     assert!(denied.contains("requires spec.closingNote"), "{denied}");
-    kubectl_ok(env.kubectl("bob").args([
-        "-n",
-        NS,
-        "patch",
-        "breakglasssession",
-        "checkout-incident",
-        "--type=merge",
-        "-p",
+    kubectl_ok(&mut patch(
+        &env,
+        "bob",
+        "breakglasssession/checkout-incident",
+        "merge",
         r#"{"spec":{"closed":true,"closingNote":"Rolled back to checkout-v1; error rate at baseline"}}"#,
-    ]));
-    let denied = kubectl_err(env.kubectl("bob").args([
-        "-n",
-        NS,
-        "patch",
-        "breakglasssession",
-        "checkout-incident",
-        "--type=merge",
-        "-p",
+    ));
+    let denied = kubectl_err(&mut patch(
+        &env,
+        "bob",
+        "breakglasssession/checkout-incident",
+        "merge",
         r#"{"spec":{"closingNote":"rewritten later"}}"#,
-    ]));
+    ));
     assert!(denied.contains("closed and sealed"), "{denied}");
     let denied = apply_denied(
         &env,
@@ -329,19 +348,11 @@ spec:
 }
 
 fn decide(env: &TestEnv, user: &str, decision: &str, comment: &str) -> std::process::Output {
-    env.kubectl(user)
-        .args([
-            "-n",
-            NS,
-            "patch",
-            "approvalrequest",
-            "payment-api-v1-1",
-            "--type=json",
-            "-p",
-            &format!(
-                r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"{decision}","comment":"{comment}","user":"carol","groups":["platform-team"]}}}}]"#
-            ),
-        ])
+    // The client claims to be carol; the webhook stamps who really sent it.
+    let body = format!(
+        r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"{decision}","comment":"{comment}","user":"carol","groups":["platform-team"]}}}}]"#
+    );
+    patch(env, user, "approvalrequest/payment-api-v1-1", "json", &body)
         .output()
         .expect("kubectl runs")
 }
@@ -435,30 +446,22 @@ async fn policies_and_approvals_are_enforced_per_identity() {
         get(&env, "release", "payment-api-v1-1", "{.spec.createdBy}"),
         "alice"
     );
-    let denied = kubectl_err(env.kubectl("alice").args([
-        "-n",
-        NS,
-        "patch",
-        "release",
-        "payment-api-v1-1",
-        "--type=merge",
-        "-p",
+    let denied = kubectl_err(&mut patch(
+        &env,
+        "alice",
+        "release/payment-api-v1-1",
+        "merge",
         r#"{"spec":{"title":"something else"}}"#,
-    ]));
+    ));
     assert!(denied.contains("immutable once submitted"), "{denied}");
 
     // The controller's part: the release waits for approval under the policy.
-    kubectl_ok(env.kubectl("admin").args([
-        "-n",
-        NS,
-        "patch",
-        "release",
-        "payment-api-v1-1",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
+    kubectl_ok(&mut patch_status(
+        &env,
+        "admin",
+        "release/payment-api-v1-1",
         r#"{"status":{"phase":"PendingApproval"}}"#,
-    ]));
+    ));
     apply_ok(
         &env,
         "admin",
@@ -517,16 +520,13 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     );
 
     // Earlier decisions cannot be edited.
-    let edited = kubectl_err(env.kubectl("bob").args([
-        "-n",
-        NS,
-        "patch",
-        "approvalrequest",
-        "payment-api-v1-1",
-        "--type=json",
-        "-p",
+    let edited = kubectl_err(&mut patch(
+        &env,
+        "bob",
+        "approvalrequest/payment-api-v1-1",
+        "json",
         r#"[{"op":"replace","path":"/spec/decisions/0/comment","value":"never mind"}]"#,
-    ]));
+    ));
     assert!(edited.contains("cannot be edited or removed"), "{edited}");
 
     // carol of platform-team completes the quorum.
@@ -543,17 +543,12 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     );
 
     // Once approved, further decisions are refused.
-    kubectl_ok(env.kubectl("admin").args([
-        "-n",
-        NS,
-        "patch",
-        "release",
-        "payment-api-v1-1",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
+    kubectl_ok(&mut patch_status(
+        &env,
+        "admin",
+        "release/payment-api-v1-1",
         r#"{"status":{"phase":"Approved"}}"#,
-    ]));
+    ));
     let late = decide(&env, "dave", "Reject", "too late");
     assert!(!late.status.success());
     assert!(
