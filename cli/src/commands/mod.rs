@@ -8,6 +8,7 @@ mod policy;
 mod render;
 mod sandbox;
 mod vars;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ pub enum Command {
     Policy(policy::Args),
     /// Start a local control plane (real kube-apiserver + etcd) with the bootstrap example.
     Sandbox(sandbox::Args),
+    /// Run the HTTPS admission webhook (or print its configuration with `webhook manifests`).
+    Webhook(webhook::Args),
 }
 
 /// The YAML a user would `kubectl apply`, read offline.
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deliver(args) => deliver::run(args),
         Command::Policy(args) => policy::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Webhook(args) => webhook::run(args),
     }
 }
 
