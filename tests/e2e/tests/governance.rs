@@ -36,9 +36,10 @@ subjects:
   - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: frontend-team}
 "#;
 
-fn bootstrap() -> String {
+fn example(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/bootstrap")
+        .join("../../examples")
+        .join(path)
         .display()
         .to_string()
 }
@@ -114,7 +115,10 @@ async fn governed_env() -> (TestEnv, LocalWebhook) {
         .await
         .expect("webhook starts and is registered");
     apply_ok(&env, "admin", TEAM_ACCESS);
-    kubectl_ok(env.kubectl("admin").args(["apply", "-f", &bootstrap()]));
+    kubectl_ok(
+        env.kubectl("admin")
+            .args(["apply", "-f", &example("bootstrap")]),
+    );
     (env, webhook)
 }
 
@@ -311,23 +315,6 @@ spec:
     assert!(denied.contains("4h"), "{denied}");
 }
 
-const SEED_POLICY: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
-
-fn indent(text: &str, by: usize) -> String {
-    let pad = " ".repeat(by);
-    text.lines()
-        .map(|l| format!("{pad}{l}\n"))
-        .collect::<String>()
-}
-
 fn production_release(name: &str, values: &str) -> String {
     format!(
         r#"apiVersion: gitopshq.io/v1alpha1
@@ -376,19 +363,20 @@ async fn policies_and_approvals_are_enforced_per_identity() {
         "{broken}"
     );
 
-    // The seed policy verbatim: Enforce in production; a stricter one warns in staging.
+    // The scenario's policies as committed in examples/governance: the seed policy verbatim
+    // (Enforce in production) and two approvals from distinct teams; a stricter policy warns in
+    // staging.
+    kubectl_ok(env.kubectl("carol").args([
+        "apply",
+        "-f",
+        &example("governance/policy-require-limits.yaml"),
+        "-f",
+        &example("governance/approval-policy.yaml"),
+    ]));
     apply_ok(
         &env,
         "carol",
-        &format!(
-            "apiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {{name: require-limits}}\nspec:\n  bindings:\n    - {{environments: [production], mode: Enforce}}\n  rego: |\n{}  tests:\n    - name: missing limits denied\n      input: {{environment: production, spec: {{containers: [{{name: api}}]}}}}\n      expect: {{deny: [\"Container 'api' in production must have resource limits\"]}}\n    - name: limits pass\n      input: {{environment: production, spec: {{containers: [{{name: api, resources: {{limits: {{cpu: '1'}}}}}}]}}}}\n---\napiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {{name: limits-everywhere}}\nspec:\n  bindings:\n    - {{environments: [staging], mode: Warn}}\n  rego: |\n    package gitopshq.workload\n\n    warn[msg] {{\n      container := input.spec.containers[_]\n      not container.resources.limits\n      msg := sprintf(\"Container '%s' has no resource limits\", [container.name])\n    }}\n",
-            indent(SEED_POLICY, 4)
-        ),
-    );
-    apply_ok(
-        &env,
-        "carol",
-        "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalPolicy\nmetadata: {name: production-two-teams}\nspec:\n  environments: [production]\n  minApprovals: 2\n  distinctTeams: true\n  forbidSelfApproval: true\n",
+        "apiVersion: gitopshq.io/v1alpha1\nkind: Policy\nmetadata: {name: limits-everywhere}\nspec:\n  bindings:\n    - {environments: [staging], mode: Warn}\n  rego: |\n    package gitopshq.workload\n\n    warn[msg] {\n      container := input.spec.containers[_]\n      not container.resources.limits\n      msg := sprintf(\"Container '%s' has no resource limits\", [container.name])\n    }\n",
     );
 
     // Staging: the Warn policy's message comes back as a kubectl warning; the release is admitted.
@@ -408,33 +396,27 @@ async fn policies_and_approvals_are_enforced_per_identity() {
 
     // Production without limits: the Enforce policy blocks it, naming the container; the same
     // release with limits in its values is admitted.
-    apply_ok(
-        &env,
-        "alice",
-        &format!(
-            "apiVersion: gitopshq.io/v1alpha1\nkind: Workload\nmetadata: {{name: ledger-worker, namespace: {NS}}}\nspec:\n  chart: microservice-base\n  version: 1.0.0\n  values: {{image: {{repository: registry.example.com/ledger-worker, tag: v0.9.0}}, ingress: {{enabled: false}}, env: {{}}}}\n---\napiVersion: gitopshq.io/v1alpha1\nkind: Tenant\nmetadata: {{name: eu-batch, namespace: {NS}}}\nspec:\n  environment: production\n  cluster: eu-west-1\n  namespace: batch\n  workloads: {{ledger-worker: {{}}}}\n"
-        ),
-    );
-    let ledger_release = |name: &str, values: &str| {
-        format!(
-            "apiVersion: gitopshq.io/v1alpha1\nkind: Release\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  title: ledger-worker v0.9.0\n  environment: production\n  tenants: [eu-batch]\n  changes:\n    - workload: ledger-worker\n      values: {values}\n  submitted: true\n"
-        )
-    };
-    let blocked = apply_denied(&env, "alice", &ledger_release("ledger-nolimits", "{}"));
+    kubectl_ok(env.kubectl("alice").args([
+        "apply",
+        "-f",
+        &example("governance/releases/ledger-worker.yaml"),
+    ]));
+    let blocked = kubectl_err(env.kubectl("alice").args([
+        "apply",
+        "-f",
+        &example("governance/releases/1-without-limits.yaml"),
+    ]));
     assert!(
-        blocked.contains("policy require-limits (Enforce)")
+        blocked.contains("policy require-resource-limits (Enforce)")
             && blocked
                 .contains("Container 'ledger-worker' in production must have resource limits"),
         "{blocked}"
     );
-    apply_ok(
-        &env,
-        "alice",
-        &ledger_release(
-            "ledger-limits",
-            "{resources: {limits: {cpu: '1', memory: 512Mi}}}",
-        ),
-    );
+    kubectl_ok(env.kubectl("alice").args([
+        "apply",
+        "-f",
+        &example("governance/releases/2-with-limits.yaml"),
+    ]));
 
     // With limits it is admitted, and the creator is alice whatever the YAML claimed.
     apply_ok(
