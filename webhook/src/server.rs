@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,15 +35,37 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .with_state(ctx)
 }
 
-async fn validate(State(ctx): State<Arc<Context>>, body: Bytes) -> Response {
+async fn validate(
+    State(ctx): State<Arc<Context>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     answer(ctx, body, Endpoint::Validate).await
 }
 
-async fn mutate(State(ctx): State<Arc<Context>>, body: Bytes) -> Response {
+async fn mutate(State(ctx): State<Arc<Context>>, body: Result<Bytes, BytesRejection>) -> Response {
     answer(ctx, body, Endpoint::Mutate).await
 }
 
-async fn answer(ctx: Arc<Context>, body: Bytes, endpoint: Endpoint) -> Response {
+async fn answer(
+    ctx: Arc<Context>,
+    body: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            // Over MAX_BODY_BYTES (413), or a body that could not be read: counted like the
+            // bodies that are not AdmissionReviews.
+            let reason = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "TooLarge"
+            } else {
+                "Unreadable"
+            };
+            ctx.metrics.reject(reason);
+            warn!(endpoint = endpoint.as_str(), error = %rejection.body_text(), "admission request body refused");
+            return rejection.into_response();
+        }
+    };
     // Decisions may render a release or wait for an API lookup: off the async workers.
     let worker = Arc::clone(&ctx);
     let result = tokio::task::spawn_blocking(move || review(&body, endpoint, &worker)).await;

@@ -527,23 +527,35 @@ async fn a_body_over_3_mib_is_refused_without_hanging() {
     .await
     .expect("answered, not hung")
     .expect("the raw client ran");
-    assert!(
-        answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
-        "{answer}"
-    );
+    // As above, the server may reset the connection once it refused the body, and a reset can
+    // discard its 413 before the client reads it: a reset is an answer, a timeout is not.
+    match answer {
+        Ok(answer) => assert!(
+            answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+            "{answer}"
+        ),
+        Err(kind) => assert!(
+            matches!(
+                kind,
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "no answer, the connection ended with {kind:?}"
+        ),
+    }
     assert_healthy(&server).await;
 }
 
 /// POSTs `chunks` chunks of `size` spaces with `Transfer-Encoding: chunked` over a fresh TLS
 /// connection and returns what the server answered (head and body as text). Write errors after
-/// the server stopped reading are expected; the answer is read anyway.
+/// the server stopped reading are expected; the answer is read anyway. Without any answer, the
+/// error that ended the read.
 fn chunked_post(
     address: std::net::SocketAddr,
     ca_pem: &str,
     path: &str,
     chunks: usize,
     size: usize,
-) -> String {
+) -> Result<String, std::io::ErrorKind> {
     use std::io::{Read, Write};
     use std::sync::Arc;
 
@@ -598,10 +610,11 @@ fn chunked_post(
                     break;
                 }
             }
+            Err(error) if answer.is_empty() => return Err(error.kind()),
             Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&answer).into_owned()
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,24 +63,37 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<V> {
+        self.get_many([key]).pop().flatten()
+    }
+
+    /// [`Self::get`] for many keys under one lock: a warm release looks up a thousand outcomes.
+    pub(crate) fn get_many<'k>(&self, keys: impl IntoIterator<Item = &'k K>) -> Vec<Option<V>>
+    where
+        K: 'k,
+    {
         let mut generations = self.lock();
-        let found = match generations.current.get(key) {
-            Some(value) => Some(value.clone()),
-            None => match generations.previous.remove_entry(key) {
-                Some((key, value)) => {
-                    let found = value.clone();
-                    self.insert_locked(&mut generations, key, value);
-                    Some(found)
-                }
-                None => None,
-            },
-        };
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let mut hits = 0;
+        let found: Vec<Option<V>> = keys
+            .into_iter()
+            .map(|key| {
+                let found = match generations.current.get(key) {
+                    Some(value) => Some(value.clone()),
+                    None => match generations.previous.remove_entry(key) {
+                        Some((key, value)) => {
+                            let found = value.clone();
+                            self.insert_locked(&mut generations, key, value);
+                            Some(found)
+                        }
+                        None => None,
+                    },
+                };
+                hits += u64::from(found.is_some());
+                found
+            })
+            .collect();
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses
+            .fetch_add(found.len() as u64 - hits, Ordering::Relaxed);
         found
     }
 

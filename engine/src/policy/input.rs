@@ -44,24 +44,43 @@ const POD_TEMPLATE_KINDS: &[&str] = &[
     "Job",
 ];
 
+const POD: &[&str] = &["spec"];
+const TEMPLATE: &[&str] = &["spec", "template", "spec"];
+const CRON_JOB: &[&str] = &["spec", "jobTemplate", "spec", "template", "spec"];
+
 /// The pod spec of an object that runs pods, if it has one: `Pod` → `spec`; Deployment,
 /// StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job → `spec.template.spec`;
 /// CronJob → `spec.jobTemplate.spec.template.spec`. Other kinds count when they carry a pod
 /// template with containers at `spec.template.spec` (Argo Rollouts, Knative …).
 pub fn pod_spec(object: &Value) -> Option<&Value> {
+    pod_spec_path(object).and_then(|path| follow(object, path))
+}
+
+/// Where [`pod_spec`] is, as keys from the object's root.
+fn pod_spec_path(object: &Value) -> Option<&'static [&'static str]> {
     let kind = object
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let spec = match kind {
-        "Pod" => object.get("spec"),
-        "CronJob" => object.pointer("/spec/jobTemplate/spec/template/spec"),
-        k if POD_TEMPLATE_KINDS.contains(&k) => object.pointer("/spec/template/spec"),
-        _ => object
-            .pointer("/spec/template/spec")
-            .filter(|spec| spec.get("containers").is_some_and(Value::is_array)),
+    let path = match kind {
+        "Pod" => POD,
+        "CronJob" => CRON_JOB,
+        k if POD_TEMPLATE_KINDS.contains(&k) => TEMPLATE,
+        _ => {
+            let spec = follow(object, TEMPLATE)?;
+            if !spec.get("containers").is_some_and(Value::is_array) {
+                return None;
+            }
+            TEMPLATE
+        }
     };
-    spec.filter(|s| s.is_object())
+    follow(object, path).map(|_| path)
+}
+
+fn follow<'v>(object: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter()
+        .try_fold(object, |value, key| value.get(*key))
+        .filter(|spec| spec.is_object())
 }
 
 /// Input of a `.workload` policy for one object (which must have a pod spec).
@@ -89,6 +108,64 @@ pub fn workload_input(
     input.insert("spec".into(), pod_spec.clone());
     input.insert("object".into(), manifest.object.clone());
     Value::Object(input)
+}
+
+/// [`workload_input`] in regorus's value model, built around the object converted once
+/// (`object_value`): `metadata`, `spec` and `object` share it instead of converting the object's
+/// JSON twice. `None` when the object has no pod spec.
+pub(crate) fn rego_workload_input(
+    subject: &ReleaseSubject<'_>,
+    target: &SubjectTarget<'_>,
+    manifest: &RenderedManifest,
+    object_value: &regorus::Value,
+) -> Option<regorus::Value> {
+    let path = pod_spec_path(&manifest.object)?;
+    let spec = path
+        .iter()
+        .fold(object_value, |value, key| &value[*key])
+        .clone();
+    let metadata = match &object_value["metadata"] {
+        regorus::Value::Undefined => regorus::Value::new_object(),
+        other => other.clone(),
+    };
+    let fields = [
+        ("environment", regorus::Value::from(subject.environment)),
+        ("project", regorus::Value::from(subject.project)),
+        ("tenant", regorus::Value::from(target.tenant)),
+        ("workload", regorus::Value::from(target.workload)),
+        ("release", regorus::Value::from(subject.release)),
+        ("kind", regorus::Value::from(manifest.kind.as_str())),
+        ("metadata", metadata),
+        ("spec", spec),
+        ("object", object_value.clone()),
+    ];
+    Some(regorus::Value::from(
+        fields
+            .into_iter()
+            .map(|(k, v)| (regorus::Value::from(k), v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    ))
+}
+
+/// [`release_input`] in regorus's value model, from the objects converted once.
+pub(crate) fn rego_release_input(
+    subject: &ReleaseSubject<'_>,
+    objects: Vec<regorus::Value>,
+) -> Result<regorus::Value, String> {
+    let changes = serde_json::to_value(subject.changes).map_err(|e| e.to_string())?;
+    let fields = [
+        ("environment", regorus::Value::from(subject.environment)),
+        ("project", regorus::Value::from(subject.project)),
+        ("release", regorus::Value::from(subject.release)),
+        ("manifests", regorus::Value::from(objects)),
+        ("changes", super::evaluate::to_rego(&changes)?),
+    ];
+    Ok(regorus::Value::from(
+        fields
+            .into_iter()
+            .map(|(k, v)| (regorus::Value::from(k), v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    ))
 }
 
 /// Digest of [`workload_input`]: everything the input is made of (kind, metadata and spec come

@@ -31,6 +31,9 @@ pub struct EvalLimits {
     pub compiled_cache_entries: usize,
     /// Evaluation outcomes kept (by policy digest and input digest).
     pub eval_cache_entries: usize,
+    /// Threads one release evaluation may use for its cache misses: 0 = every core, 1 = only
+    /// the calling thread. Small batches always stay on the calling thread.
+    pub parallelism: usize,
 }
 
 impl Default for EvalLimits {
@@ -45,6 +48,9 @@ impl Default for EvalLimits {
             compiled_cache_entries: 512,
             // About 100 bytes per entry without messages: a few MiB at most.
             eval_cache_entries: 32_768,
+            // A first evaluation of a release is latency the user waits for (the webhook, a
+            // `kubectl apply`); warm ones never spawn threads.
+            parallelism: 0,
         }
     }
 }

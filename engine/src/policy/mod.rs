@@ -122,19 +122,16 @@ impl PolicyEngine {
         context: &str,
     ) -> Result<PolicyOutcome, PolicyError> {
         let digest = input::input_digest(input);
-        let converted = std::cell::OnceCell::new();
-        self.cached_run(
-            policy,
-            digest,
-            || {
-                converted
-                    .get_or_init(|| evaluate::to_rego(input))
-                    .as_ref()
-                    .map_err(Clone::clone)
-            },
-            None,
-            &|| context.to_string(),
-        )
+        if let Some(outcome) = self.evaluations.get(&(policy.module.digest, digest)) {
+            return Ok(outcome);
+        }
+        let value = evaluate::to_rego(input).map_err(|message| PolicyError::Evaluation {
+            policy: policy.name.clone(),
+            context: context.to_string(),
+            position: SourcePosition::default(),
+            message,
+        })?;
+        self.run_and_store(policy, digest, &value, None, &|| context.to_string())
     }
 
     /// `Release.status.policyResults` for a release: see [`Self::evaluate_release_reports`],

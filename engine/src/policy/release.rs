@@ -2,21 +2,21 @@
 //! evaluation per object or per release depending on the package, messages tagged with the
 //! object they came from, and the verdict per policy.
 
-use std::cell::OnceCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use gitopshq_crds::policy::{EnforcementMode, Policy};
 use gitopshq_crds::release::{PolicyResult, PolicyVerdict};
-use serde_json::Value;
 
 use super::PolicyEngine;
 use super::cache::Digest;
-use super::compile::PolicyScope;
+use super::compile::{CompiledPolicy, PolicyScope};
 use super::error::PolicyError;
 use super::evaluate::{PolicyOutcome, to_rego};
 use super::input::{
-    ReleaseSubject, SubjectTarget, object_origin, pod_spec, release_input, release_input_digest,
-    workload_input, workload_input_digest,
+    ReleaseSubject, SubjectTarget, object_origin, pod_spec, rego_release_input,
+    rego_workload_input, release_input_digest, workload_input_digest,
 };
 use crate::manifest::RenderedManifest;
 
@@ -80,29 +80,120 @@ pub(crate) fn policy_name(policy: &Policy) -> &str {
     policy.metadata.name.as_deref().unwrap_or("<unnamed>")
 }
 
-/// One input of a release, its digest computed up front and its documents built on first need.
-struct LazyInput<'s> {
-    digest: Digest,
-    origin: String,
-    build: Box<dyn Fn() -> Value + 's>,
-    rego: OnceCell<Result<regorus::Value, String>>,
+/// The release's objects, each converted to regorus's value model at most once and shared by
+/// every input built from it.
+struct Objects<'s> {
+    entries: Vec<(&'s SubjectTarget<'s>, &'s RenderedManifest)>,
+    converted: Vec<OnceLock<Result<regorus::Value, String>>>,
 }
 
-impl LazyInput<'_> {
-    fn rego(&self) -> Result<&regorus::Value, String> {
-        self.rego
-            .get_or_init(|| to_rego(&(self.build)()))
+impl<'s> Objects<'s> {
+    fn new(subject: &'s ReleaseSubject<'s>) -> Self {
+        let entries: Vec<_> = subject
+            .targets
+            .iter()
+            .flat_map(|t| t.manifests.iter().map(move |m| (t, m)))
+            .collect();
+        let converted = entries.iter().map(|_| OnceLock::new()).collect();
+        Objects { entries, converted }
+    }
+
+    fn value(&self, index: usize) -> Result<&regorus::Value, String> {
+        self.converted[index]
+            .get_or_init(|| to_rego(&self.entries[index].1.object))
             .as_ref()
             .map_err(Clone::clone)
     }
 }
 
-/// The release's time budget: how long the next evaluation may take.
+/// Which document an input is.
+enum Source {
+    /// The `.workload` input of the object at this index of [`Objects`].
+    Object(usize),
+    /// The release-level input.
+    Release,
+}
+
+/// One input of a release: its digest computed up front, its document built on first need.
+struct LazyInput {
+    digest: Digest,
+    origin: String,
+    source: Source,
+    rego: OnceLock<Result<regorus::Value, String>>,
+}
+
+/// Every input of a release. Digests are computed once per release and shared by every policy
+/// of the same scope; documents only when some policy misses the cache.
+struct Inputs<'s> {
+    subject: &'s ReleaseSubject<'s>,
+    objects: Objects<'s>,
+    workload: OnceLock<Vec<LazyInput>>,
+    release: OnceLock<LazyInput>,
+}
+
+impl<'s> Inputs<'s> {
+    fn new(subject: &'s ReleaseSubject<'s>) -> Self {
+        Inputs {
+            subject,
+            objects: Objects::new(subject),
+            workload: OnceLock::new(),
+            release: OnceLock::new(),
+        }
+    }
+
+    fn for_scope(&self, scope: PolicyScope) -> &[LazyInput] {
+        match scope {
+            PolicyScope::Workload => self.workload.get_or_init(|| {
+                self.objects
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, manifest))| pod_spec(&manifest.object).is_some())
+                    .map(|(index, (target, manifest))| LazyInput {
+                        digest: workload_input_digest(self.subject, target, manifest),
+                        origin: object_origin(manifest, target.tenant),
+                        source: Source::Object(index),
+                        rego: OnceLock::new(),
+                    })
+                    .collect()
+            }),
+            PolicyScope::Release => std::slice::from_ref(self.release.get_or_init(|| LazyInput {
+                digest: release_input_digest(self.subject),
+                origin: format!("release {}", self.subject.release),
+                source: Source::Release,
+                rego: OnceLock::new(),
+            })),
+        }
+    }
+
+    fn document<'i>(&self, input: &'i LazyInput) -> Result<&'i regorus::Value, String> {
+        input
+            .rego
+            .get_or_init(|| match input.source {
+                Source::Object(index) => {
+                    let value = self.objects.value(index)?;
+                    let (target, manifest) = self.objects.entries[index];
+                    rego_workload_input(self.subject, target, manifest, value)
+                        .ok_or_else(|| "the object has no pod spec".to_string())
+                }
+                Source::Release => {
+                    let objects = (0..self.objects.entries.len())
+                        .map(|i| self.objects.value(i).cloned())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    rego_release_input(self.subject, objects)
+                }
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// The release's time budget, shared by the threads evaluating it.
 pub(crate) struct Budget<'a> {
-    pub(crate) release: &'a str,
-    pub(crate) started: Instant,
-    pub(crate) total: Duration,
-    pub(crate) evaluated: usize,
+    release: &'a str,
+    started: Instant,
+    total: Duration,
+    evaluated: AtomicUsize,
 }
 
 impl Budget<'_> {
@@ -112,14 +203,35 @@ impl Budget<'_> {
             policy: policy.to_string(),
             context: context.to_string(),
             limit: self.total,
-            evaluated: self.evaluated,
+            evaluated: self.evaluated.load(Ordering::Relaxed),
         }
     }
 }
 
+/// A bound policy, compiled, with an outcome or a pending evaluation per input.
+struct Planned<'p> {
+    name: &'p str,
+    mode: EnforcementMode,
+    compiled: Result<Arc<CompiledPolicy>, PolicyError>,
+    inputs: &'p [LazyInput],
+    slots: Vec<Slot>,
+}
+
+enum Slot {
+    Cached(PolicyOutcome),
+    /// Index into the list of evaluations to run.
+    Pending(usize),
+}
+
+/// Below this many evaluations per thread, spawning threads costs more than it saves.
+const MIN_EVALUATIONS_PER_THREAD: usize = 32;
+
 impl PolicyEngine {
     /// Every policy bound in the subject's environment, evaluated on the release: one
     /// [`PolicyReport`] per bound policy, sorted by policy name. Unbound policies are skipped.
+    ///
+    /// Cost: cached outcomes are looked up first, under one lock; only the misses are evaluated,
+    /// spread over [`super::EvalLimits::parallelism`] threads when there are many.
     ///
     /// Errors: a policy bound `Enforce` that does not compile or fails fails the whole call (the
     /// caller must not admit what it could not check); one bound `Warn` reports the error as a
@@ -135,45 +247,79 @@ impl PolicyEngine {
             .collect();
         bound.sort_by(|a, b| policy_name(a.0).cmp(policy_name(b.0)));
 
-        let mut budget = Budget {
+        let inputs = Inputs::new(subject);
+        let budget = Budget {
             release: subject.release,
             started: Instant::now(),
             total: self.limits.time_per_release,
-            evaluated: 0,
+            evaluated: AtomicUsize::new(0),
         };
-        // Inputs are shared by every policy of the same scope: digests are computed once per
-        // release, documents only when some policy misses the cache.
-        let objects: OnceCell<Vec<LazyInput<'_>>> = OnceCell::new();
-        let whole: OnceCell<LazyInput<'_>> = OnceCell::new();
 
-        let mut reports = Vec::with_capacity(bound.len());
+        // Compile (cached) and look every outcome up.
+        let mut pending: Vec<(Arc<CompiledPolicy>, &LazyInput)> = Vec::new();
+        let mut plans: Vec<Planned<'_>> = Vec::with_capacity(bound.len());
         for (policy, mode) in bound {
             let name = policy_name(policy);
-            let outcome = self.compile(name, &policy.spec.rego).and_then(|compiled| {
-                let inputs: &[LazyInput<'_>] = match compiled.scope() {
-                    PolicyScope::Workload => objects.get_or_init(|| object_inputs(subject)),
-                    PolicyScope::Release => {
-                        std::slice::from_ref(whole.get_or_init(|| whole_input(subject)))
-                    }
-                };
+            let compiled = self.compile(name, &policy.spec.rego);
+            let (inputs, slots) = match &compiled {
+                Ok(compiled) => {
+                    let inputs = inputs.for_scope(compiled.scope());
+                    let keys: Vec<_> = inputs
+                        .iter()
+                        .map(|i| (compiled.module.digest, i.digest))
+                        .collect();
+                    let slots = self
+                        .evaluations
+                        .get_many(&keys)
+                        .into_iter()
+                        .zip(inputs)
+                        .map(|(cached, input)| match cached {
+                            Some(outcome) => Slot::Cached(outcome),
+                            None => {
+                                pending.push((compiled.clone(), input));
+                                Slot::Pending(pending.len() - 1)
+                            }
+                        })
+                        .collect();
+                    (inputs, slots)
+                }
+                Err(_) => (&[][..], Vec::new()),
+            };
+            plans.push(Planned {
+                name,
+                mode,
+                compiled,
+                inputs,
+                slots,
+            });
+        }
+
+        let results = self.run_pending(&pending, &inputs, &budget);
+
+        let mut reports = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let outcome = plan.compiled.and_then(|_| {
                 let mut deny = Vec::new();
                 let mut warn = Vec::new();
-                for input in inputs {
-                    let outcome = self.cached_run(
-                        &compiled,
-                        input.digest,
-                        || input.rego(),
-                        Some(&mut budget),
-                        &|| input.origin.clone(),
-                    )?;
+                for (slot, input) in plan.slots.iter().zip(plan.inputs) {
+                    let outcome = match slot {
+                        Slot::Cached(outcome) => outcome,
+                        Slot::Pending(index) => match results[*index].get() {
+                            Some(Ok(outcome)) => outcome,
+                            Some(Err(error)) => return Err(error.clone()),
+                            None => return Err(budget.exceeded(plan.name, &input.origin)),
+                        },
+                    };
                     let tag = |m: &String| format!("{m} ({})", input.origin);
                     deny.extend(outcome.deny.iter().map(tag));
                     warn.extend(outcome.warn.iter().map(tag));
                 }
-                Ok((deny, warn, inputs.len()))
+                Ok((deny, warn))
             });
-            let report = match outcome {
-                Ok((mut deny, mut warn, evaluations)) => {
+            let name = plan.name;
+            let mode = plan.mode;
+            reports.push(match outcome {
+                Ok((mut deny, mut warn)) => {
                     deny.sort();
                     deny.dedup();
                     warn.sort();
@@ -189,7 +335,7 @@ impl PolicyEngine {
                         verdict,
                         deny,
                         warn,
-                        evaluations,
+                        evaluations: plan.inputs.len(),
                         error: None,
                     }
                 }
@@ -206,57 +352,99 @@ impl PolicyEngine {
                     evaluations: 0,
                     error: Some(error),
                 },
-            };
-            reports.push(report);
+            });
         }
         Ok(reports)
     }
 
-    /// One evaluation through the evaluation cache. `budget` bounds the time of a release's
-    /// evaluations together; `context` names the input in errors.
-    pub(crate) fn cached_run<'i>(
+    /// Evaluates the cache misses of a release, on several threads when there are many. A slot
+    /// left empty means the budget ran out before its turn.
+    fn run_pending(
         &self,
-        compiled: &super::CompiledPolicy,
+        pending: &[(Arc<CompiledPolicy>, &LazyInput)],
+        inputs: &Inputs<'_>,
+        budget: &Budget<'_>,
+    ) -> Vec<OnceLock<Result<PolicyOutcome, PolicyError>>> {
+        let results: Vec<OnceLock<Result<PolicyOutcome, PolicyError>>> =
+            pending.iter().map(|_| OnceLock::new()).collect();
+        let stop = AtomicBool::new(false);
+        let next = AtomicUsize::new(0);
+        let work = || {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= pending.len() || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (compiled, input) = &pending[index];
+                let result = match inputs.document(input) {
+                    Ok(value) => {
+                        self.run_and_store(compiled, input.digest, value, Some(budget), &|| {
+                            input.origin.clone()
+                        })
+                    }
+                    Err(message) => Err(PolicyError::Evaluation {
+                        policy: compiled.name.clone(),
+                        context: input.origin.clone(),
+                        position: Default::default(),
+                        message,
+                    }),
+                };
+                if matches!(result, Err(PolicyError::ReleaseBudgetExceeded { .. })) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                let _ = results[index].set(result);
+            }
+        };
+        let threads = match self.limits.parallelism {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(pending.len() / MIN_EVALUATIONS_PER_THREAD)
+        .max(1);
+        if threads == 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(work);
+                }
+                work();
+            });
+        }
+        results
+    }
+
+    /// Evaluates one input and stores the outcome in the evaluation cache. `budget` bounds the
+    /// time of a release's evaluations together.
+    pub(crate) fn run_and_store(
+        &self,
+        compiled: &CompiledPolicy,
         input_digest: Digest,
-        input: impl FnOnce() -> Result<&'i regorus::Value, String>,
-        budget: Option<&mut Budget<'_>>,
+        value: &regorus::Value,
+        budget: Option<&Budget<'_>>,
         context: &dyn Fn() -> String,
     ) -> Result<PolicyOutcome, PolicyError> {
-        let key = (compiled.module.digest, input_digest);
-        if let Some(outcome) = self.evaluations.get(&key) {
-            return Ok(outcome);
-        }
-        let value = input().map_err(|message| PolicyError::Evaluation {
-            policy: compiled.name.clone(),
-            context: context(),
-            position: Default::default(),
-            message,
-        })?;
         let per_evaluation = self.limits.time_per_evaluation;
-        let outcome = match budget {
-            None => super::evaluate::run(
+        let run = |limit| {
+            super::evaluate::run(
                 &compiled.module,
                 value,
-                per_evaluation,
+                limit,
                 &compiled.name,
                 context,
                 &self.limits,
-            )?,
+            )
+        };
+        let outcome = match budget {
+            None => run(per_evaluation)?,
             Some(budget) => {
                 let remaining = budget.total.saturating_sub(budget.started.elapsed());
                 if remaining.is_zero() {
                     return Err(budget.exceeded(&compiled.name, &context()));
                 }
                 let limit = remaining.min(per_evaluation);
-                let result = super::evaluate::run(
-                    &compiled.module,
-                    value,
-                    limit,
-                    &compiled.name,
-                    context,
-                    &self.limits,
-                );
-                budget.evaluated += 1;
+                let result = run(limit);
+                budget.evaluated.fetch_add(1, Ordering::Relaxed);
                 match result {
                     Err(PolicyError::TimeLimitExceeded { context, .. })
                         if limit < per_evaluation =>
@@ -267,42 +455,8 @@ impl PolicyEngine {
                 }
             }
         };
-        self.evaluations.insert(key, outcome.clone());
+        self.evaluations
+            .insert((compiled.module.digest, input_digest), outcome.clone());
         Ok(outcome)
-    }
-}
-
-fn object_inputs<'s>(subject: &'s ReleaseSubject<'s>) -> Vec<LazyInput<'s>> {
-    let mut inputs = Vec::new();
-    for target in &subject.targets {
-        for manifest in target.manifests {
-            if let Some(spec) = pod_spec(&manifest.object) {
-                inputs.push(object_input(subject, target, manifest, spec));
-            }
-        }
-    }
-    inputs
-}
-
-fn object_input<'s>(
-    subject: &'s ReleaseSubject<'s>,
-    target: &'s SubjectTarget<'s>,
-    manifest: &'s RenderedManifest,
-    spec: &'s Value,
-) -> LazyInput<'s> {
-    LazyInput {
-        digest: workload_input_digest(subject, target, manifest),
-        origin: object_origin(manifest, target.tenant),
-        build: Box::new(move || workload_input(subject, target, manifest, spec)),
-        rego: OnceCell::new(),
-    }
-}
-
-fn whole_input<'s>(subject: &'s ReleaseSubject<'s>) -> LazyInput<'s> {
-    LazyInput {
-        digest: release_input_digest(subject),
-        origin: format!("release {}", subject.release),
-        build: Box::new(move || release_input(subject)),
-        rego: OnceCell::new(),
     }
 }

@@ -828,3 +828,68 @@ fn one_engine_serves_many_threads() {
         }
     });
 }
+
+#[test]
+fn inputs_built_for_regorus_match_the_documented_json() {
+    let manifests = [
+        deployment("payment-api", false),
+        service("payment-api"),
+        manifest(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "report"},
+            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec":
+                {"containers": [{"name": "report", "image": "report:1"}]}}}}}})),
+    ];
+    let changes = [WorkloadChange {
+        workload: "payment-api".into(),
+        version: Some("2.0.0".into()),
+        values: Default::default(),
+    }];
+    let mut subject = subject("production", vec![target("acme", &manifests)]);
+    subject.changes = &changes;
+    let target = &subject.targets[0];
+    let mut objects = Vec::new();
+    for manifest in &manifests {
+        let object = evaluate::to_rego(&manifest.object).unwrap();
+        let built = input::rego_workload_input(&subject, target, manifest, &object);
+        match pod_spec(&manifest.object) {
+            Some(spec) => {
+                let expected = workload_input(&subject, target, manifest, spec);
+                assert_eq!(built, Some(evaluate::to_rego(&expected).unwrap()));
+            }
+            None => assert_eq!(built, None),
+        }
+        objects.push(object);
+    }
+    assert_eq!(
+        input::rego_release_input(&subject, objects).unwrap(),
+        evaluate::to_rego(&release_input(&subject)).unwrap()
+    );
+}
+
+#[test]
+fn parallel_and_sequential_evaluation_agree() {
+    let manifests: Vec<_> = (0..40)
+        .map(|i| deployment(&format!("api-{i:02}"), i % 3 == 0))
+        .collect();
+    let subject = subject("production", vec![target("acme", &manifests)]);
+    let policies: Vec<Policy> = (0..5)
+        .map(|i| {
+            let rego = format!(
+                "package gitopshq.p{i}.workload\nimport rego.v1\n\ndeny contains msg if {{\n  some c in input.spec.containers\n  not c.resources.limits\n  msg := sprintf(\"[{i}] %s\", [input.metadata.name])\n}}\n"
+            );
+            policy(&format!("p{i}"), &rego, &[(&[], EnforcementMode::Enforce)])
+        })
+        .collect();
+    let run = |parallelism| {
+        PolicyEngine::new(EvalLimits {
+            parallelism,
+            ..EvalLimits::default()
+        })
+        .evaluate_release(&policies, &subject)
+        .unwrap()
+    };
+    let sequential = run(1);
+    assert_eq!(sequential.len(), 5);
+    assert_eq!(sequential[0].messages.len(), 26);
+    assert_eq!(run(4), sequential);
+}
