@@ -220,6 +220,14 @@ pub struct ReleaseStatus {
     /// Name of the ApprovalRequest created for this release (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_request: Option<String>,
+    /// The last `gitopshq.io/retry` annotation value the controller acted on (addition): a new
+    /// value retries a Failed or Blocked release once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_retry: Option<String>,
+    /// When delivery last changed what runs: the commit was made or the objects applied
+    /// (addition). Soak times and supersession are counted from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<Time>,
     /// Standard conditions (`Ready`, `PoliciesPassed`, `Approved`, `Delivered`, `Healthy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
@@ -334,6 +342,9 @@ pub struct TenantRollout {
     /// Health of the delivered objects.
     #[serde(default)]
     pub health: Health,
+    /// What the tenant's cluster reports, or why delivery failed there (addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Delivery phase of a release on one tenant.

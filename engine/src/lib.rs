@@ -36,3 +36,10 @@ pub mod selector;
 pub mod admission;
 pub mod freeze;
 pub mod policy;
+
+// The operator's lifecycles: conditions, releases, health and drift, project RBAC.
+pub mod conditions;
+pub mod health;
+pub mod lifecycle;
+pub mod rbac;
+pub mod sessions;

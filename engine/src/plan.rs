@@ -132,6 +132,12 @@ pub enum PlanError {
         #[source]
         source: Box<RenderError>,
     },
+    #[error(
+        "release {release:?} not found in project {project}: name an existing release (kubectl get releases -n {project})"
+    )]
+    ReleaseNotFound { project: String, release: String },
+    #[error("release {release}: policies could not be evaluated: {reason}")]
+    Policy { release: String, reason: String },
     #[error("project {project}: {source}")]
     Layout {
         project: String,

@@ -21,7 +21,10 @@ pub use directory::{Directory, Snapshot};
 pub use objects::{
     validate_chart_version, validate_environment, validate_policy, validate_workload,
 };
-pub use release::{is_submission, mutate_release, release_workloads, validate_release};
+pub use release::{
+    FreezeCheck, delivery_freeze, is_submission, mutate_release, release_workloads,
+    validate_release,
+};
 
 use jiff::Timestamp;
 use serde_json::Value;

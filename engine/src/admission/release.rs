@@ -165,6 +165,76 @@ pub fn validate_release(
     verdict
 }
 
+/// Why a release may not be delivered now, and until when: its environment is frozen and no
+/// active break-glass session covers it (the one it names, or any other of its project).
+/// `Ok(None)` when delivery may go on; with a covering session, its name.
+pub fn delivery_freeze(
+    release: &Release,
+    directory: &dyn Directory,
+    now: jiff::Timestamp,
+    settings: &Settings,
+) -> Result<FreezeCheck, String> {
+    let env_name = &release.spec.environment;
+    let Some(environment) = directory.environment(env_name) else {
+        return Err(format!(
+            "environment {env_name} does not exist; create it or fix spec.environment"
+        ));
+    };
+    let state = freeze_state(&environment, now, &settings.default_time_zone)
+        .map_err(|e| format!("{e}; fix the Environment before releasing into it"))?;
+    let Some(freeze) = state.active else {
+        return Ok(FreezeCheck::Open);
+    };
+    let scope = ReleaseScope::of(release, directory).map_err(|v| {
+        v.denial
+            .map(|d| d.message)
+            .unwrap_or_else(|| "the release's scope cannot be resolved".into())
+    })?;
+    let named = release
+        .spec
+        .break_glass_session
+        .as_deref()
+        .and_then(|name| {
+            scope
+                .sessions(directory)
+                .into_iter()
+                .find(|s| s.name_any() == name)
+                .filter(|s| {
+                    session_is_active(s, now).is_ok()
+                        && session_covers(s, &scope.as_session_scope())
+                })
+        });
+    if let Some(session) = named.or_else(|| scope.covering_session(directory, now)) {
+        return Ok(FreezeCheck::BreakGlass(session.name_any()));
+    }
+    let window = match &freeze.reason {
+        Some(reason) => format!("freeze window {:?}: {reason}", freeze.name),
+        None => format!("freeze window {:?}", freeze.name),
+    };
+    Ok(FreezeCheck::Frozen {
+        until: freeze.until,
+        message: format!(
+            "environment {env_name} is frozen until {} ({window}); delivery waits for the window to end, or open a BreakGlassSession covering {}",
+            format_time(freeze.until),
+            scope.as_session_scope().describe()
+        ),
+    })
+}
+
+/// Outcome of [`delivery_freeze`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreezeCheck {
+    /// Not frozen.
+    Open,
+    /// Frozen, but this active session covers the release.
+    BreakGlass(String),
+    /// Frozen: wait until `until`.
+    Frozen {
+        until: jiff::Timestamp,
+        message: String,
+    },
+}
+
 /// Where a release lands: environment, workloads and tenants.
 struct ReleaseScope {
     namespace: String,

@@ -1,0 +1,351 @@
+//! The release lifecycle: Draft → PendingApproval → Approved → Deploying → Deployed → Healthy,
+//! or Rejected / Blocked / Failed / Degraded / Superseded.
+//!
+//! The controller reads the world (the release, its ApprovalRequest, policy verdicts, the
+//! delivery outcome, live health), asks these functions what the release's next state is and
+//! writes it. Every phase change leaves a timeline entry naming its actor, and the standard
+//! conditions follow the phase, so `kubectl wait --for=condition=Ready` works on releases.
+
+use std::collections::BTreeSet;
+
+use gitopshq_crds::approval_policy::ApprovalPolicy;
+use gitopshq_crds::common::Time;
+use gitopshq_crds::consts::{conditions as types, reasons};
+use gitopshq_crds::policy::EnforcementMode;
+use gitopshq_crds::release::{
+    PolicyResult, PolicyVerdict, Release, ReleasePhase, ReleaseStatus, ReleaseType, TimelineEntry,
+};
+use jiff::Timestamp;
+use kube::ResourceExt;
+
+use crate::conditions::{self, Status};
+
+/// The actor of transitions the controller makes on its own.
+pub const CONTROLLER: &str = "gitopshq-controller";
+
+/// Timeline entries kept per release: a release that flaps between Healthy and Degraded for
+/// weeks must not grow without bound (the API server refuses objects over 1.5 MiB).
+pub const MAX_TIMELINE: usize = 100;
+
+/// A state the release enters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub phase: ReleasePhase,
+    /// CamelCase reason (`consts::reasons`).
+    pub reason: &'static str,
+    /// What happened and the next step, for people.
+    pub message: String,
+    /// Who caused it: a user, or [`CONTROLLER`].
+    pub actor: String,
+}
+
+impl Step {
+    pub fn new(phase: ReleasePhase, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            phase,
+            reason,
+            message: message.into(),
+            actor: CONTROLLER.to_string(),
+        }
+    }
+
+    pub fn by(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+}
+
+/// Whether a phase ends the release's life: nothing moves it any more (a retry of a Failed or
+/// Blocked release is an explicit request, see [`retry_requested`]).
+pub fn is_terminal(phase: ReleasePhase) -> bool {
+    matches!(phase, ReleasePhase::Rejected | ReleasePhase::Superseded)
+}
+
+/// Whether the release's content is (being) in the repository or on the cluster.
+pub fn is_delivered(phase: ReleasePhase) -> bool {
+    matches!(
+        phase,
+        ReleasePhase::Deployed | ReleasePhase::Healthy | ReleasePhase::Degraded
+    )
+}
+
+/// Enters `step`: phase, reason and message; the conditions that follow from it; and a timeline
+/// entry when the phase or its reason changes. Returns whether the status changed.
+pub fn enter(
+    status: &mut ReleaseStatus,
+    step: &Step,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> bool {
+    let new_state =
+        status.phase != Some(step.phase) || status.reason.as_deref() != Some(step.reason);
+    let changed = new_state || status.message.as_deref() != Some(step.message.as_str());
+    if new_state {
+        status.timeline.push(TimelineEntry {
+            time: Time(now),
+            phase: step.phase,
+            message: Some(step.message.clone()),
+            actor: Some(step.actor.clone()),
+        });
+        if status.timeline.len() > MAX_TIMELINE {
+            // Keep the first entry (submission) and the newest ones.
+            let excess = status.timeline.len() - MAX_TIMELINE;
+            status.timeline.drain(1..=excess);
+        }
+    }
+    status.phase = Some(step.phase);
+    status.reason = Some(step.reason.to_string());
+    status.message = Some(step.message.clone());
+    let conditions_changed = phase_conditions(status, step, generation, now);
+    changed || conditions_changed
+}
+
+fn phase_conditions(
+    status: &mut ReleaseStatus,
+    step: &Step,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> bool {
+    let c = &mut status.conditions;
+    let message = step.message.as_str();
+    let mut set = |type_: &str, s: Status, reason: &str, message: &str| {
+        conditions::set(c, type_, s, reason, message, generation, now)
+    };
+    let mut changed = false;
+    use ReleasePhase as P;
+    match step.phase {
+        P::PendingApproval => {
+            changed |= set(
+                types::APPROVED,
+                Status::Unknown,
+                reasons::AWAITING_APPROVAL,
+                message,
+            );
+        }
+        P::Approved => {
+            changed |= set(types::APPROVED, Status::True, step.reason, message);
+        }
+        P::Rejected => {
+            changed |= set(types::APPROVED, Status::False, reasons::REJECTED, message);
+        }
+        P::Deploying => {
+            changed |= set(
+                types::DELIVERED,
+                Status::Unknown,
+                reasons::PROGRESSING,
+                message,
+            );
+        }
+        P::Deployed => {
+            changed |= set(types::DELIVERED, Status::True, step.reason, message);
+            changed |= set(
+                types::HEALTHY,
+                Status::Unknown,
+                reasons::PROGRESSING,
+                message,
+            );
+        }
+        P::Healthy => {
+            changed |= set(types::HEALTHY, Status::True, reasons::HEALTHY, message);
+        }
+        P::Degraded => {
+            changed |= set(types::HEALTHY, Status::False, reasons::DEGRADED, message);
+        }
+        P::Failed if step.reason == reasons::DELIVERY_FAILED => {
+            changed |= set(types::DELIVERED, Status::False, step.reason, message);
+        }
+        P::Blocked if step.reason == reasons::POLICY_DENIED => {
+            changed |= set(types::POLICIES_PASSED, Status::False, step.reason, message);
+        }
+        P::Draft | P::Failed | P::Blocked | P::Superseded => {}
+    }
+    let ready = step.phase == P::Healthy;
+    changed |= set(types::READY, Status::from_bool(ready), step.reason, message);
+    changed
+}
+
+/// Records the policy verdicts in `status.policyResults` and the `PoliciesPassed` condition.
+pub fn record_policies(
+    status: &mut ReleaseStatus,
+    results: Vec<PolicyResult>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let denied = results
+        .iter()
+        .filter(|r| r.verdict == PolicyVerdict::Deny)
+        .count();
+    let warned = results
+        .iter()
+        .filter(|r| r.verdict == PolicyVerdict::Warn)
+        .count();
+    let (s, reason, message) = if denied > 0 {
+        (
+            Status::False,
+            reasons::POLICY_DENIED,
+            format!("{denied} of {} policies deny the release", results.len()),
+        )
+    } else if warned > 0 {
+        (
+            Status::True,
+            reasons::POLICY_WARNED,
+            format!("{warned} of {} policies warn (not blocking)", results.len()),
+        )
+    } else {
+        (
+            Status::True,
+            reasons::POLICIES_PASSED,
+            format!("{} policies pass", results.len()),
+        )
+    };
+    conditions::set(
+        &mut status.conditions,
+        types::POLICIES_PASSED,
+        s,
+        reason,
+        &message,
+        generation,
+        now,
+    );
+    status.policy_results = results;
+}
+
+/// `Blocked` when an `Enforce` policy denies: the message lists every violation and says what
+/// to do. `None` when the release may go on.
+pub fn policy_gate(release: &str, results: &[PolicyResult]) -> Option<Step> {
+    let violations: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict == PolicyVerdict::Deny && r.mode == EnforcementMode::Enforce)
+        .flat_map(|r| {
+            r.messages
+                .iter()
+                .map(move |m| format!("policy {} (Enforce): {m}", r.policy))
+        })
+        .collect();
+    if violations.is_empty() {
+        return None;
+    }
+    Some(Step::new(
+        ReleasePhase::Blocked,
+        reasons::POLICY_DENIED,
+        format!(
+            "release {release} is blocked by {} policy violation(s): {}; fix the values and submit a new release",
+            violations.len(),
+            violations.join("; ")
+        ),
+    ))
+}
+
+/// The ApprovalPolicy that governs a release: bound to its environment and type. When several
+/// bind, the strictest (most approvals, then distinct teams) governs, by name on a tie so the
+/// choice is stable.
+pub fn governing_approval_policy<'a>(
+    policies: impl IntoIterator<Item = &'a ApprovalPolicy>,
+    release: &Release,
+) -> Option<&'a ApprovalPolicy> {
+    policies
+        .into_iter()
+        .filter(|p| binds(p, &release.spec.environment, release.spec.type_))
+        .max_by(|a, b| {
+            (a.spec.min_approvals, a.spec.distinct_teams)
+                .cmp(&(b.spec.min_approvals, b.spec.distinct_teams))
+                .then_with(|| b.name_any().cmp(&a.name_any()))
+        })
+}
+
+/// Whether an approval policy applies to releases of `release_type` into `environment`.
+pub fn binds(policy: &ApprovalPolicy, environment: &str, release_type: ReleaseType) -> bool {
+    policy.spec.environments.iter().any(|e| e == environment)
+        && (policy.spec.release_types.is_empty()
+            || policy.spec.release_types.contains(&release_type))
+}
+
+/// What a release touches: for supersession, which (tenant, workload) pairs it delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footprint {
+    pub name: String,
+    pub environment: String,
+    pub created: Timestamp,
+    pub phase: ReleasePhase,
+    pub pairs: BTreeSet<(String, String)>,
+}
+
+/// The newer delivered release(s) whose pairs cover all of `older`'s: the first of them by
+/// name, or `None`. A release still waiting would overwrite newer content if delivered; a
+/// delivered one no longer describes what runs. Releases in flight (Deploying) and finished
+/// ones are left alone.
+pub fn superseded_by<'a>(older: &Footprint, others: &'a [Footprint]) -> Option<&'a str> {
+    let eligible = matches!(
+        older.phase,
+        ReleasePhase::PendingApproval
+            | ReleasePhase::Approved
+            | ReleasePhase::Blocked
+            | ReleasePhase::Deployed
+            | ReleasePhase::Healthy
+            | ReleasePhase::Degraded
+    );
+    if !eligible || older.pairs.is_empty() {
+        return None;
+    }
+    let newer: Vec<&Footprint> = others
+        .iter()
+        .filter(|o| {
+            o.name != older.name
+                && o.environment == older.environment
+                && is_delivered(o.phase)
+                && (o.created, &o.name) > (older.created, &older.name)
+                && !o.pairs.is_disjoint(&older.pairs)
+        })
+        .collect();
+    let covered: BTreeSet<&(String, String)> = newer.iter().flat_map(|o| &o.pairs).collect();
+    if !older.pairs.iter().all(|p| covered.contains(p)) {
+        return None;
+    }
+    newer.iter().map(|o| o.name.as_str()).min()
+}
+
+/// `Superseded` by `newer`.
+pub fn superseded_step(newer: &str) -> Step {
+    Step::new(
+        ReleasePhase::Superseded,
+        reasons::SUPERSEDED,
+        format!(
+            "release {newer} delivered newer content to every tenant and workload of this release"
+        ),
+    )
+}
+
+/// Whether the `gitopshq.io/retry` annotation asks for a retry that has not been handled yet.
+pub fn retry_requested(annotation: Option<&str>, handled: Option<&str>) -> bool {
+    annotation.is_some_and(|a| Some(a) != handled)
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Evaluates every policy bound to the release's environment on its rendered targets: the
+/// `status.policyResults` of the release (empty when none binds).
+pub fn evaluate_policies(
+    engine: &crate::policy::PolicyEngine,
+    policies: &[gitopshq_crds::policy::Policy],
+    release: &Release,
+    rendered: &[crate::plan::RenderedTarget],
+) -> Result<Vec<PolicyResult>, crate::policy::PolicyError> {
+    let project = release.namespace().unwrap_or_default();
+    let name = release.name_any();
+    let subject = crate::policy::ReleaseSubject {
+        environment: &release.spec.environment,
+        project: &project,
+        release: &name,
+        changes: &release.spec.changes,
+        targets: rendered
+            .iter()
+            .map(|r| crate::policy::SubjectTarget {
+                tenant: &r.target.tenant,
+                workload: &r.target.workload,
+                manifests: &r.output.manifests,
+            })
+            .collect(),
+    };
+    engine.evaluate_release(policies, &subject)
+}

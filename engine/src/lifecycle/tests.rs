@@ -1,0 +1,317 @@
+use gitopshq_crds::approval_policy::{ApprovalPolicy, ApprovalPolicySpec};
+use gitopshq_crds::release::{PolicyResult, PolicyVerdict, Release, ReleaseSpec, ReleaseType};
+
+use super::*;
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+}
+
+fn condition<'s>(status: &'s ReleaseStatus, type_: &str) -> (&'s str, &'s str) {
+    let c = conditions::get(&status.conditions, type_).expect(type_);
+    (c.status.as_str(), c.reason.as_str())
+}
+
+#[test]
+fn each_phase_change_is_one_timeline_entry_with_its_actor() {
+    let mut status = ReleaseStatus::default();
+    let pending = Step::new(
+        ReleasePhase::PendingApproval,
+        reasons::AWAITING_APPROVAL,
+        "0 of 2 approvals received",
+    );
+    assert!(enter(&mut status, &pending, Some(1), at(0)));
+    // Progress within a phase changes the message, not the timeline.
+    let progress = Step::new(
+        ReleasePhase::PendingApproval,
+        reasons::AWAITING_APPROVAL,
+        "1 of 2 approvals received",
+    );
+    assert!(enter(&mut status, &progress, Some(1), at(1)));
+    assert!(!enter(&mut status, &progress, Some(1), at(2)));
+    let approved = Step::new(
+        ReleasePhase::Approved,
+        reasons::APPROVED,
+        "2 of 2 approvals received",
+    )
+    .by("frank");
+    enter(&mut status, &approved, Some(1), at(3));
+    assert_eq!(status.timeline.len(), 2);
+    assert_eq!(status.timeline[1].actor.as_deref(), Some("frank"));
+    assert_eq!(status.timeline[1].phase, ReleasePhase::Approved);
+    assert_eq!(status.message.as_deref(), Some("2 of 2 approvals received"));
+    assert_eq!(
+        condition(&status, types::APPROVED),
+        ("True", reasons::APPROVED)
+    );
+    assert_eq!(
+        condition(&status, types::READY),
+        ("False", reasons::APPROVED)
+    );
+}
+
+#[test]
+fn conditions_follow_delivery_and_health() {
+    let mut status = ReleaseStatus::default();
+    enter(
+        &mut status,
+        &Step::new(
+            ReleasePhase::Deployed,
+            reasons::COMMITTED,
+            "committed abc1234",
+        ),
+        None,
+        at(0),
+    );
+    assert_eq!(
+        condition(&status, types::DELIVERED),
+        ("True", reasons::COMMITTED)
+    );
+    assert_eq!(
+        condition(&status, types::HEALTHY),
+        ("Unknown", reasons::PROGRESSING)
+    );
+    enter(
+        &mut status,
+        &Step::new(
+            ReleasePhase::Healthy,
+            reasons::HEALTHY,
+            "1 of 1 tenants healthy",
+        ),
+        None,
+        at(5),
+    );
+    assert_eq!(condition(&status, types::READY), ("True", reasons::HEALTHY));
+    enter(
+        &mut status,
+        &Step::new(
+            ReleasePhase::Degraded,
+            reasons::DEGRADED,
+            "2 of 5 pods CrashLoopBackOff",
+        ),
+        None,
+        at(9),
+    );
+    assert_eq!(
+        condition(&status, types::HEALTHY),
+        ("False", reasons::DEGRADED)
+    );
+    assert_eq!(
+        condition(&status, types::READY),
+        ("False", reasons::DEGRADED)
+    );
+}
+
+#[test]
+fn the_timeline_is_bounded_and_keeps_the_first_entry() {
+    let mut status = ReleaseStatus::default();
+    for i in 0..(MAX_TIMELINE as i64 + 20) {
+        let phase = if i % 2 == 0 {
+            ReleasePhase::Healthy
+        } else {
+            ReleasePhase::Degraded
+        };
+        enter(
+            &mut status,
+            &Step::new(
+                phase,
+                if i % 2 == 0 {
+                    reasons::HEALTHY
+                } else {
+                    reasons::DEGRADED
+                },
+                format!("{i}"),
+            ),
+            None,
+            at(i),
+        );
+    }
+    assert_eq!(status.timeline.len(), MAX_TIMELINE);
+    assert_eq!(status.timeline[0].message.as_deref(), Some("0"));
+    assert_eq!(
+        status.timeline.last().unwrap().message.as_deref(),
+        Some(&*format!("{}", MAX_TIMELINE + 19))
+    );
+}
+
+fn result(
+    policy: &str,
+    mode: EnforcementMode,
+    verdict: PolicyVerdict,
+    messages: &[&str],
+) -> PolicyResult {
+    PolicyResult {
+        policy: policy.into(),
+        mode,
+        verdict,
+        messages: messages.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+#[test]
+fn only_enforced_denials_block_and_every_violation_is_listed() {
+    let results = [
+        result(
+            "limits",
+            EnforcementMode::Enforce,
+            PolicyVerdict::Deny,
+            &[
+                "Container 'api' must have resource limits",
+                "Container 'sidecar' must have resource limits",
+            ],
+        ),
+        result(
+            "labels",
+            EnforcementMode::Warn,
+            PolicyVerdict::Warn,
+            &["missing team label"],
+        ),
+    ];
+    let step = policy_gate("api-v2", &results).unwrap();
+    assert_eq!(step.phase, ReleasePhase::Blocked);
+    assert!(
+        step.message.contains("2 policy violation(s)"),
+        "{}",
+        step.message
+    );
+    assert!(
+        step.message.contains("Container 'sidecar'"),
+        "{}",
+        step.message
+    );
+    assert!(
+        step.message
+            .ends_with("fix the values and submit a new release")
+    );
+    assert!(policy_gate("api-v2", &results[1..]).is_none());
+
+    let mut status = ReleaseStatus::default();
+    record_policies(&mut status, results.to_vec(), Some(1), at(0));
+    assert_eq!(
+        condition(&status, types::POLICIES_PASSED),
+        ("False", reasons::POLICY_DENIED)
+    );
+    record_policies(&mut status, results[1..].to_vec(), Some(1), at(0));
+    assert_eq!(
+        condition(&status, types::POLICIES_PASSED),
+        ("True", reasons::POLICY_WARNED)
+    );
+}
+
+fn approval_policy(
+    name: &str,
+    environments: &[&str],
+    types_: &[ReleaseType],
+    min: i32,
+    distinct: bool,
+) -> ApprovalPolicy {
+    ApprovalPolicy::new(
+        name,
+        ApprovalPolicySpec {
+            environments: environments.iter().map(|e| e.to_string()).collect(),
+            release_types: types_.to_vec(),
+            min_approvals: min,
+            distinct_teams: distinct,
+            forbid_self_approval: true,
+            approver_groups: vec![],
+        },
+    )
+}
+
+fn release(environment: &str, type_: ReleaseType) -> Release {
+    Release::new(
+        "r",
+        ReleaseSpec {
+            title: "t".into(),
+            environment: environment.into(),
+            type_,
+            ..ReleaseSpec::default()
+        },
+    )
+}
+
+#[test]
+fn the_strictest_bound_approval_policy_governs() {
+    let policies = [
+        approval_policy("prod-one", &["production"], &[], 1, false),
+        approval_policy(
+            "prod-two-teams",
+            &["production"],
+            &[ReleaseType::Deploy],
+            2,
+            true,
+        ),
+        approval_policy("staging", &["staging"], &[], 3, false),
+    ];
+    let governing =
+        |env, t| governing_approval_policy(&policies, &release(env, t)).map(|p| p.name_any());
+    assert_eq!(
+        governing("production", ReleaseType::Deploy).as_deref(),
+        Some("prod-two-teams")
+    );
+    assert_eq!(
+        governing("production", ReleaseType::Rollback).as_deref(),
+        Some("prod-one")
+    );
+    assert_eq!(governing("development", ReleaseType::Deploy), None);
+}
+
+fn footprint(name: &str, created: i64, phase: ReleasePhase, pairs: &[(&str, &str)]) -> Footprint {
+    Footprint {
+        name: name.into(),
+        environment: "production".into(),
+        created: at(created),
+        phase,
+        pairs: pairs
+            .iter()
+            .map(|(t, w)| (t.to_string(), w.to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_release_is_superseded_only_when_newer_deliveries_cover_all_it_touches() {
+    let older = footprint(
+        "v1",
+        0,
+        ReleasePhase::Healthy,
+        &[("alpha", "api"), ("beta", "api")],
+    );
+    let alpha = footprint("v2-alpha", 10, ReleasePhase::Healthy, &[("alpha", "api")]);
+    let beta = footprint("v2-beta", 20, ReleasePhase::Deployed, &[("beta", "api")]);
+    let waiting = footprint(
+        "v3",
+        30,
+        ReleasePhase::PendingApproval,
+        &[("alpha", "api"), ("beta", "api")],
+    );
+    assert_eq!(
+        superseded_by(&older, &[alpha.clone(), waiting.clone()]),
+        None
+    );
+    assert_eq!(
+        superseded_by(&older, &[alpha.clone(), beta.clone(), waiting.clone()]),
+        Some("v2-alpha")
+    );
+    // Older releases never supersede newer ones; in-flight ones are left alone.
+    assert_eq!(superseded_by(&alpha, &[older.clone()]), None);
+    let deploying = footprint("v0", -5, ReleasePhase::Deploying, &[("alpha", "api")]);
+    assert_eq!(superseded_by(&deploying, &[alpha.clone()]), None);
+    // A release waiting for approval is superseded by a newer delivered one.
+    let stale = footprint("v1b", 1, ReleasePhase::PendingApproval, &[("alpha", "api")]);
+    assert_eq!(superseded_by(&stale, &[alpha]), Some("v2-alpha"));
+}
+
+#[test]
+fn a_retry_is_requested_once_per_annotation_value() {
+    assert!(!retry_requested(None, None));
+    assert!(retry_requested(Some("2026-12-01T10:00:00Z"), None));
+    assert!(!retry_requested(
+        Some("2026-12-01T10:00:00Z"),
+        Some("2026-12-01T10:00:00Z")
+    ));
+    assert!(retry_requested(
+        Some("2026-12-01T11:00:00Z"),
+        Some("2026-12-01T10:00:00Z")
+    ));
+}

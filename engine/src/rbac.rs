@@ -1,0 +1,379 @@
+//! The RBAC a Project's team grants become: one Role and one RoleBinding per grant in the
+//! project's namespace, and read access to the shared catalog for every team of the project.
+//!
+//! Kubernetes RBAC cannot look inside an object, so the gated actions are custom verbs on the
+//! `environments` resource, the way `escalate`, `bind` and `impersonate` are verbs Kubernetes
+//! checks itself: `release` (submit a Deploy or Promotion), `rollback` (submit a Rollback),
+//! `approve` (append an approval decision), `break-glass` (open a session). A grant limited to
+//! some environments lists them as `resourceNames`. The admission webhook asks the API server
+//! (SubjectAccessReview) whether the requester holds the verb for the release's environment in
+//! the project's namespace, so ServiceAccounts bound to these Roles by hand work the same way.
+
+use std::collections::BTreeMap;
+
+use gitopshq_crds::consts::{GROUP, labels};
+use gitopshq_crds::project::{Project, TeamGrant, TeamRole};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+use sha2::{Digest, Sha256};
+
+/// Custom verbs on `environments`, checked by the admission webhook.
+pub mod verbs {
+    /// Submit a Deploy or Promotion release into the environment.
+    pub const RELEASE: &str = "release";
+    /// Submit a Rollback release into the environment.
+    pub const ROLLBACK: &str = "rollback";
+    /// Append an approval decision for a release of the environment.
+    pub const APPROVE: &str = "approve";
+    /// Open a BreakGlassSession covering the environment.
+    pub const BREAK_GLASS: &str = "break-glass";
+}
+
+/// The ClusterRole every team of some project is bound to: read the shared catalog.
+pub const CATALOG_READER: &str = "gitopshq:catalog-reader";
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
+/// Namespaced GitOpsHQ kinds (plural resource names).
+const PROJECT_RESOURCES: &[&str] = &[
+    "workloads",
+    "tenants",
+    "variables",
+    "releases",
+    "approvalrequests",
+    "breakglasssessions",
+    "promotions",
+];
+
+/// Cluster-scoped kinds every team may read.
+const CATALOG_RESOURCES: &[&str] = &[
+    "projects",
+    "environments",
+    "clusters",
+    "charts",
+    "chartversions",
+    "policies",
+    "approvalpolicies",
+];
+
+/// Roles and RoleBindings in the project's namespace, one pair per grant, plus the
+/// ClusterRoleBinding that lets the project's teams read the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRbac {
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub catalog_binding: Option<ClusterRoleBinding>,
+}
+
+/// The RBAC objects for `project`'s team grants.
+pub fn project_rbac(project: &Project) -> ProjectRbac {
+    let name = project.name_any();
+    let namespace = project.namespace_name();
+    let mut roles = Vec::new();
+    let mut role_bindings = Vec::new();
+    for grant in &project.spec.teams {
+        let object_name = grant_object_name(grant);
+        let meta = ObjectMeta {
+            name: Some(object_name.clone()),
+            namespace: Some(namespace.clone()),
+            labels: Some(owned_labels(&name)),
+            ..ObjectMeta::default()
+        };
+        roles.push(Role {
+            metadata: meta.clone(),
+            rules: Some(rules_for(grant)),
+        });
+        role_bindings.push(RoleBinding {
+            metadata: meta,
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: object_name,
+            },
+            subjects: Some(vec![group_subject(&grant.group)]),
+        });
+    }
+    let mut groups: Vec<&str> = project
+        .spec
+        .teams
+        .iter()
+        .map(|g| g.group.as_str())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let catalog_binding = (!groups.is_empty()).then(|| ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("gitopshq:{name}:catalog-readers")),
+            labels: Some(owned_labels(&name)),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: CATALOG_READER.into(),
+        },
+        subjects: Some(groups.into_iter().map(group_subject).collect()),
+    });
+    ProjectRbac {
+        roles,
+        role_bindings,
+        catalog_binding,
+    }
+}
+
+/// The ClusterRole behind [`CATALOG_READER`].
+pub fn catalog_reader() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(CATALOG_READER.into()),
+            labels: Some(BTreeMap::from([(
+                labels::MANAGED_BY.to_string(),
+                labels::MANAGED_BY_VALUE.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![rule(CATALOG_RESOURCES, READ, &[])]),
+        ..ClusterRole::default()
+    }
+}
+
+/// What a grant allows, as rules.
+pub fn rules_for(grant: &TeamGrant) -> Vec<PolicyRule> {
+    let envs = &grant.environments;
+    let events = PolicyRule {
+        api_groups: Some(vec![String::new(), "events.k8s.io".into()]),
+        resources: Some(vec!["events".into()]),
+        verbs: strings(READ),
+        ..PolicyRule::default()
+    };
+    let mut rules = vec![rule(PROJECT_RESOURCES, READ, &[]), events];
+    let gated = |verbs: &[&str]| environment_rule(verbs, envs);
+    match grant.role {
+        TeamRole::Viewer => {}
+        TeamRole::Developer => {
+            rules.push(rule(
+                &["workloads", "tenants", "variables", "releases"],
+                WRITE,
+                &[],
+            ));
+        }
+        TeamRole::ReleaseManager => {
+            rules.push(rule(&["releases", "promotions"], WRITE, &[]));
+            rules.push(gated(&[verbs::RELEASE, verbs::ROLLBACK]));
+        }
+        TeamRole::Approver => {
+            rules.push(rule(&["approvalrequests"], &["update", "patch"], &[]));
+            rules.push(rule(&["releases", "breakglasssessions"], WRITE, &[]));
+            rules.push(gated(&[
+                verbs::APPROVE,
+                verbs::ROLLBACK,
+                verbs::BREAK_GLASS,
+            ]));
+        }
+        TeamRole::Admin => {
+            rules.push(rule(PROJECT_RESOURCES, WRITE, &[]));
+            rules.push(PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["secrets".into()]),
+                verbs: strings(WRITE),
+                ..PolicyRule::default()
+            });
+            rules.push(gated(&[
+                verbs::RELEASE,
+                verbs::ROLLBACK,
+                verbs::APPROVE,
+                verbs::BREAK_GLASS,
+            ]));
+        }
+    }
+    rules
+}
+
+fn environment_rule(verbs: &[&str], environments: &[String]) -> PolicyRule {
+    let names: Vec<&str> = environments.iter().map(String::as_str).collect();
+    rule(&["environments"], verbs, &names)
+}
+
+fn rule(resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![GROUP.to_string()]),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        ..PolicyRule::default()
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn group_subject(group: &str) -> Subject {
+    Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "Group".into(),
+        name: group.to_string(),
+        namespace: None,
+    }
+}
+
+fn owned_labels(project: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::PROJECT.to_string(), project.to_string()),
+        (
+            labels::MANAGED_BY.to_string(),
+            labels::MANAGED_BY_VALUE.to_string(),
+        ),
+    ])
+}
+
+/// `gitopshq:<role>:<group>`, with the group reduced to characters RBAC names accept; a short
+/// digest of the grant keeps two grants of one group and role apart when their environments
+/// differ, and altered group names unique.
+pub fn grant_object_name(grant: &TeamGrant) -> String {
+    let role = match grant.role {
+        TeamRole::Viewer => "viewer",
+        TeamRole::Developer => "developer",
+        TeamRole::ReleaseManager => "release-manager",
+        TeamRole::Approver => "approver",
+        TeamRole::Admin => "admin",
+    };
+    let clean: String = grant
+        .group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_') {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(160)
+        .collect();
+    let mut name = format!("gitopshq:{role}:{clean}");
+    if clean != grant.group || !grant.environments.is_empty() {
+        let mut hasher = Sha256::new();
+        hasher.update(grant.group.as_bytes());
+        for env in &grant.environments {
+            hasher.update(b"\0");
+            hasher.update(env.as_bytes());
+        }
+        name.push('-');
+        name.push_str(&hex::encode(&hasher.finalize()[..4]));
+    }
+    name
+}
+
+/// The kinds of access a person asks for, in words, for denials: "submit releases to production".
+pub fn describe_verb(verb: &str) -> &'static str {
+    match verb {
+        verbs::RELEASE => "submit releases to",
+        verbs::ROLLBACK => "submit rollbacks to",
+        verbs::APPROVE => "approve releases of",
+        verbs::BREAK_GLASS => "open break-glass sessions for",
+        _ => "act on",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gitopshq_crds::project::ProjectSpec;
+
+    use super::*;
+
+    fn project() -> Project {
+        let spec: ProjectSpec = yaml_serde::from_str(
+            "environments: [development, staging, production]
+repository: {url: file:///tmp/x}
+teams:
+  - {group: backend-team, role: Developer}
+  - {group: backend-team, role: ReleaseManager, environments: [development, staging]}
+  - {group: sre-team, role: Approver}
+  - {group: 'oidc:Platform Team', role: Admin}",
+        )
+        .unwrap();
+        Project::new("payment-service", spec)
+    }
+
+    #[test]
+    fn one_role_and_binding_per_grant_in_the_project_namespace() {
+        let rbac = project_rbac(&project());
+        let names: Vec<_> = rbac.roles.iter().map(|r| r.name_any()).collect();
+        assert_eq!(names.len(), 4);
+        assert_eq!(names[0], "gitopshq:developer:backend-team");
+        assert!(
+            names[1].starts_with("gitopshq:release-manager:backend-team-"),
+            "{}",
+            names[1]
+        );
+        assert!(
+            names[3].starts_with("gitopshq:admin:oidc:platform-team-"),
+            "{}",
+            names[3]
+        );
+        for (role, binding) in rbac.roles.iter().zip(&rbac.role_bindings) {
+            assert_eq!(role.namespace().as_deref(), Some("payment-service"));
+            assert_eq!(binding.role_ref.name, role.name_any());
+        }
+        assert_eq!(
+            rbac.role_bindings[3].subjects.as_ref().unwrap()[0].name,
+            "oidc:Platform Team"
+        );
+        let catalog = rbac.catalog_binding.unwrap();
+        let groups: Vec<_> = catalog
+            .subjects
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(groups, ["backend-team", "oidc:Platform Team", "sre-team"]);
+    }
+
+    #[test]
+    fn gated_verbs_are_limited_to_the_granted_environments() {
+        let rbac = project_rbac(&project());
+        let gated = |role: &Role| {
+            role.rules
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|r| r.resources.as_deref() == Some(&["environments".to_string()][..]))
+                .cloned()
+        };
+        assert_eq!(gated(&rbac.roles[0]), None, "developers hold no gated verb");
+        let release_manager = gated(&rbac.roles[1]).unwrap();
+        assert_eq!(release_manager.verbs, ["release", "rollback"]);
+        assert_eq!(
+            release_manager.resource_names.unwrap(),
+            ["development", "staging"]
+        );
+        let approver = gated(&rbac.roles[2]).unwrap();
+        assert_eq!(approver.verbs, ["approve", "rollback", "break-glass"]);
+        assert_eq!(
+            approver.resource_names, None,
+            "no environments: every environment"
+        );
+    }
+
+    #[test]
+    fn grant_names_are_stable_and_distinct() {
+        let a = TeamGrant {
+            group: "team".into(),
+            role: TeamRole::Approver,
+            environments: vec![],
+        };
+        let b = TeamGrant {
+            environments: vec!["production".into()],
+            ..a.clone()
+        };
+        assert_eq!(grant_object_name(&a), "gitopshq:approver:team");
+        assert_ne!(grant_object_name(&a), grant_object_name(&b));
+        assert_eq!(grant_object_name(&b), grant_object_name(&b.clone()));
+    }
+}
