@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use gitopshq_controller::git::{Change, GitRemote};
+use gitopshq_controller::delivery;
+use gitopshq_controller::git::GitRemote;
 use gitopshq_crds::release::Release;
 use gitopshq_engine::catalog::Catalog;
-use gitopshq_engine::layout::{self, GitOpsSettings, ReleaseLayout};
-use gitopshq_engine::plan;
+use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -28,13 +28,9 @@ pub struct RepoArgs {
 
 impl RepoArgs {
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
-            base.join("gitopshq").join("git")
-        })
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(gitopshq_controller::config::default_cache_dir)
     }
 }
 
@@ -69,16 +65,9 @@ fn known_releases(catalog: &Catalog) -> String {
     }
 }
 
-/// Rendered and laid-out content of a Deploy or Promotion release.
-pub struct PlannedRelease {
-    /// `<root>/<environment>`: every path a release writes lies below it (seeds aside).
-    pub environment_dir: String,
-    pub layout: ReleaseLayout,
-    pub remote: GitRemote,
-    /// `environments/<env>/values.yaml` skeleton files, written only where missing.
-    pub seeds: std::collections::BTreeMap<String, Vec<u8>>,
-}
+pub use gitopshq_controller::delivery::PlannedRelease;
 
+/// Renders and lays out a Deploy or Promotion release for the repository `repo` points at.
 pub fn plan_release(
     catalog: &Catalog,
     release: &Release,
@@ -86,41 +75,20 @@ pub fn plan_release(
 ) -> Result<PlannedRelease> {
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(catalog, &project, repo)?;
-    let targets = plan::release_targets(catalog, release)?;
-    let rendered = plan::render_target_files(catalog, targets)?;
-    let repository = plan::repository_ref(catalog, &project, Some(&remote.url))?;
-    let path = repository.path.clone();
-    let root = plan::repository_root(catalog, &project)?;
-    let environment_dir = format!("{root}/{}", release.spec.environment);
-    let request = plan::layout_request(
+    Ok(delivery::plan_release(
         catalog,
-        &project,
-        &release.spec.environment,
-        rendered,
-        repository,
-        GitOpsSettings::default(),
-    )?;
-    let layout = layout::release_layout_owned(request)?;
-    let environments = catalog
-        .project(&project)
-        .map(|p| p.spec.environments.clone())
-        .unwrap_or_default();
-    let seeds = layout::project_skeleton(&project, path.as_deref(), &environments)?;
-    Ok(PlannedRelease {
-        environment_dir,
-        layout,
+        release,
         remote,
-        seeds,
-    })
+        GitOpsSettings::default(),
+    )?)
 }
 
 pub fn remote_for(catalog: &Catalog, project: &str, repo: &RepoArgs) -> Result<GitRemote> {
-    let reference = plan::repository_ref(catalog, project, repo.repo.as_deref())?;
-    if reference.url.is_empty() {
-        bail!("project {project} has no spec.repository.url: set it or pass --repo");
-    }
-    let branch = repo.branch.clone().unwrap_or(reference.branch);
-    Ok(GitRemote::new(local_url(&reference.url), branch))
+    let url = repo.repo.as_deref().map(local_url);
+    let mut remote =
+        delivery::remote_for(catalog, project, url.as_deref(), repo.branch.as_deref())?;
+    remote.url = local_url(&remote.url);
+    Ok(remote)
 }
 
 /// Relative local paths are made absolute so the cache key does not depend on the working
@@ -133,13 +101,4 @@ fn local_url(url: &str) -> String {
     std::fs::canonicalize(url)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| url.to_string())
-}
-
-impl PlannedRelease {
-    /// What the delivery writes; the layout's files are moved, not copied.
-    pub fn into_change(self) -> (GitRemote, Change) {
-        let mut change = Change::from(self.layout);
-        change.seeds = self.seeds;
-        (self.remote, change)
-    }
 }

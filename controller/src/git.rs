@@ -348,14 +348,35 @@ pub fn read_tree(
     cache_dir: &Path,
     prefix: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
+    read_tree_at(remote, cache_dir, None, prefix)
+}
+
+/// [`read_tree`] at `commit` (a SHA of the branch's history) instead of the head.
+pub fn read_tree_at(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    commit: Option<&str>,
+    prefix: &str,
+) -> Result<BTreeMap<String, Vec<u8>>> {
     let _guard = remote::lock(cache_dir, &remote.url);
     let target = remote::target(remote, false)?;
     let repo = remote::open(remote, cache_dir, &target)?;
     let Some(head) = remote::head(&repo, remote, &target)? else {
         return Ok(BTreeMap::new());
     };
+    let at = match commit {
+        None => head,
+        Some(sha) => Oid::from_str(sha)
+            .ok()
+            .filter(|oid| repo.find_commit(*oid).is_ok())
+            .ok_or_else(|| Error::UnknownCommit {
+                url: remote.url.clone(),
+                branch: remote.branch.clone(),
+                commit: sha.to_string(),
+            })?,
+    };
     let read = || -> Result<BTreeMap<String, Vec<u8>>, git2::Error> {
-        let tree = repo.find_commit(head)?.tree()?;
+        let tree = repo.find_commit(at)?.tree()?;
         let prefix = prefix.trim_matches('/');
         let mut out = BTreeMap::new();
         if prefix.is_empty() {

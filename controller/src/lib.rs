@@ -1,4 +1,22 @@
-//! The Kubernetes shell of GitOpsHQ: reconcilers, Git delivery, remote cluster access.
+//! The Kubernetes shell of GitOpsHQ: the reconcilers of every kind, Git delivery, remote
+//! cluster access, metrics and leader election. Decisions are the engine's; this crate reads
+//! the API, calls the engine and writes the results.
 #![forbid(unsafe_code)]
 
+pub mod clusters;
+pub mod config;
+pub mod context;
+pub mod delivery;
+pub mod error;
 pub mod git;
+pub mod index;
+pub mod metrics;
+pub mod reconcilers;
+pub mod remote;
+pub mod run;
+pub mod runner;
+pub mod server;
+
+pub use config::{ControllerArgs, Settings, Shard};
+pub use context::Context;
+pub use run::{Running, start};

@@ -1,6 +1,7 @@
 //! Subcommands of `gitopshq`, one module each.
 
 mod compare;
+mod controller;
 mod crds;
 mod deliver;
 mod diff;
@@ -49,6 +50,8 @@ pub enum Command {
     Policy(policy::Args),
     /// Start a local control plane (real kube-apiserver + etcd) with the bootstrap example.
     Sandbox(sandbox::Args),
+    /// Run the controllers (reconcile every GitOpsHQ kind; leader election, metrics).
+    Controller(controller::Args),
     /// Run the HTTPS admission webhook (or print its configuration with `webhook manifests`).
     Webhook(webhook::Args),
 }
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(args) => policy::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Webhook(args) => webhook::run(args),
+        Command::Controller(args) => controller::run(args),
     }
 }
 

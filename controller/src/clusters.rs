@@ -1,0 +1,182 @@
+//! Clients of the registered workload clusters, built from their kubeconfig Secrets and kept
+//! while the Secret does not change.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gitopshq_crds::cluster::Cluster;
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+
+/// How long a request to a workload cluster may take before it counts as unreachable.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a cluster cannot be used. Each names the Secret or the server and what to do.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterError {
+    #[error(
+        "kubeconfig Secret {namespace}/{name} not found; create it (gitopshq cluster register {cluster} --context CTX) or fix spec.kubeconfigSecretRef"
+    )]
+    SecretNotFound {
+        cluster: String,
+        namespace: String,
+        name: String,
+    },
+    #[error(
+        "kubeconfig Secret {namespace}/{name} has no key {key:?}; store the kubeconfig under that key or set spec.kubeconfigSecretRef.key"
+    )]
+    KeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "kubeconfig in Secret {namespace}/{name} (key {key:?}) is invalid: {reason}; re-register the cluster"
+    )]
+    InvalidKubeconfig {
+        namespace: String,
+        name: String,
+        key: String,
+        reason: String,
+    },
+    #[error(
+        "cannot read kubeconfig Secret {namespace}/{name}: {reason}; check that the controller may read Secrets there"
+    )]
+    SecretUnreadable {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
+    #[error(
+        "API server of cluster {cluster} does not answer: {reason}; check the network path and the credentials in the kubeconfig"
+    )]
+    Unreachable { cluster: String, reason: String },
+}
+
+impl ClusterError {
+    /// The condition reason for this error (`consts::reasons`).
+    pub fn reason(&self) -> &'static str {
+        use gitopshq_crds::consts::reasons;
+        match self {
+            ClusterError::SecretNotFound { .. } => reasons::SECRET_NOT_FOUND,
+            ClusterError::KeyMissing { .. }
+            | ClusterError::InvalidKubeconfig { .. }
+            | ClusterError::SecretUnreadable { .. } => reasons::INVALID_SPEC,
+            ClusterError::Unreachable { .. } => reasons::UNREACHABLE,
+        }
+    }
+}
+
+struct Entry {
+    /// The Secret's resourceVersion the client was built from.
+    version: String,
+    client: Client,
+}
+
+/// Clients per cluster name.
+pub struct ClusterPool {
+    management: Client,
+    clients: Mutex<HashMap<String, Entry>>,
+}
+
+impl ClusterPool {
+    pub fn new(management: Client) -> Self {
+        Self {
+            management,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A client of `cluster`, rebuilt when its kubeconfig Secret changed.
+    pub async fn client(&self, cluster: &Cluster) -> Result<Client, ClusterError> {
+        let reference = &cluster.spec.kubeconfig_secret_ref;
+        let api: Api<Secret> = Api::namespaced(self.management.clone(), &reference.namespace);
+        let secret = api
+            .get_opt(&reference.name)
+            .await
+            .map_err(|e| ClusterError::SecretUnreadable {
+                namespace: reference.namespace.clone(),
+                name: reference.name.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| ClusterError::SecretNotFound {
+                cluster: cluster.name_any(),
+                namespace: reference.namespace.clone(),
+                name: reference.name.clone(),
+            })?;
+        let version = secret.resource_version().unwrap_or_default();
+        let name = cluster.name_any();
+        if let Some(entry) = self.lock().get(&name)
+            && entry.version == version
+        {
+            return Ok(entry.client.clone());
+        }
+        let invalid = |reason: String| ClusterError::InvalidKubeconfig {
+            namespace: reference.namespace.clone(),
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+            reason,
+        };
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&reference.key))
+            .map(|b| b.0.clone())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(&reference.key))
+                    .map(|s| s.clone().into_bytes())
+            })
+            .ok_or_else(|| ClusterError::KeyMissing {
+                namespace: reference.namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
+        let kubeconfig = Kubeconfig::from_yaml(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| invalid(e.to_string()))?;
+        config.connect_timeout = Some(REQUEST_TIMEOUT);
+        config.read_timeout = Some(REQUEST_TIMEOUT);
+        config.write_timeout = Some(REQUEST_TIMEOUT);
+        let client = Client::try_from(config).map_err(|e| invalid(e.to_string()))?;
+        self.lock().insert(
+            name,
+            Entry {
+                version,
+                client: client.clone(),
+            },
+        );
+        Ok(client)
+    }
+
+    /// Asks the cluster's API server for its version: the heartbeat.
+    pub async fn probe(&self, cluster: &Cluster) -> Result<String, ClusterError> {
+        let client = self.client(cluster).await?;
+        let info = tokio::time::timeout(REQUEST_TIMEOUT, client.apiserver_version())
+            .await
+            .map_err(|_| ClusterError::Unreachable {
+                cluster: cluster.name_any(),
+                reason: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
+            })?
+            .map_err(|e| ClusterError::Unreachable {
+                cluster: cluster.name_any(),
+                reason: e.to_string(),
+            })?;
+        Ok(info.git_version)
+    }
+
+    /// Forgets a deleted cluster.
+    pub fn remove(&self, cluster: &str) {
+        self.lock().remove(cluster);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,195 @@
+//! `gitopshq controller` options: flags with environment fallbacks, as the Helm chart sets them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::git::Identity;
+use crate::index::Scope;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// Reconcile only the project whose namespace this is (namespaced kinds are watched there
+    /// only). Without it, every project (`--watch-all`).
+    #[arg(long, env = "GITOPSHQ_NAMESPACE", conflicts_with = "watch_all")]
+    pub namespace: Option<String>,
+    /// Reconcile every project (the default; spelled out for clarity in manifests).
+    #[arg(long, env = "GITOPSHQ_WATCH_ALL")]
+    pub watch_all: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "GITOPSHQ_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_address: SocketAddr,
+    /// Bare clones of remote GitOps repositories live here.
+    #[arg(long, env = "GITOPSHQ_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Author name of delivery commits.
+    #[arg(long, env = "GITOPSHQ_AUTHOR_NAME", default_value = "GitOpsHQ")]
+    pub author_name: String,
+    /// Author e-mail of delivery commits.
+    #[arg(
+        long,
+        env = "GITOPSHQ_AUTHOR_EMAIL",
+        default_value = "gitopshq@localhost"
+    )]
+    pub author_email: String,
+    /// Time zone of recurring freeze windows that name none.
+    #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    pub default_time_zone: String,
+    /// Namespace of the Argo CD `Application`s the operator writes.
+    #[arg(long, env = "GITOPSHQ_ARGOCD_NAMESPACE", default_value = "argocd")]
+    pub argocd_namespace: String,
+    /// Namespace of the Flux objects the operator writes.
+    #[arg(long, env = "GITOPSHQ_FLUX_NAMESPACE", default_value = "flux-system")]
+    pub flux_namespace: String,
+    /// Hold a Lease before reconciling, so only one replica (per shard) works.
+    #[arg(long, env = "GITOPSHQ_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(
+        long,
+        env = "GITOPSHQ_LEASE_NAMESPACE",
+        default_value = "gitopshq-system"
+    )]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (the pod name in a cluster).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// This replica's shard: it reconciles the projects whose name hashes to it.
+    #[arg(long, env = "GITOPSHQ_SHARD_INDEX", default_value_t = 0)]
+    pub shard_index: u32,
+    /// How many shards split the projects.
+    #[arg(long, env = "GITOPSHQ_SHARD_COUNT", default_value_t = 1)]
+    pub shard_count: u32,
+    /// Seconds between health and drift checks of delivered releases.
+    #[arg(long, env = "GITOPSHQ_HEALTH_INTERVAL", default_value_t = 15)]
+    pub health_interval: u64,
+    /// Reconciliations run at once, per controller.
+    #[arg(long, env = "GITOPSHQ_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+}
+
+impl ControllerArgs {
+    /// What the index watches.
+    pub fn scope(&self) -> Scope {
+        match &self.namespace {
+            Some(ns) => Scope::Namespace(ns.clone()),
+            None => Scope::All,
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            cache_dir: self.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            author: Identity {
+                name: self.author_name.clone(),
+                email: self.author_email.clone(),
+            },
+            default_time_zone: self.default_time_zone.clone(),
+            argocd_namespace: self.argocd_namespace.clone(),
+            flux_namespace: self.flux_namespace.clone(),
+            health_interval: Duration::from_secs(self.health_interval.max(1)),
+            shard: Shard {
+                index: self.shard_index,
+                count: self.shard_count.max(1),
+            },
+            concurrency: self.concurrency.max(1),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/gitopshq/git`, or `~/.cache/gitopshq/git`.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("gitopshq").join("git")
+}
+
+/// Which projects this replica reconciles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether `project` belongs to this shard (a stable hash of the name, the same on every
+    /// replica and release of the operator).
+    pub fn owns(&self, project: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        if self.count <= 1 {
+            return true;
+        }
+        let digest = Sha256::digest(project.as_bytes());
+        let value = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        value % self.count == self.index
+    }
+
+    /// Cluster-scoped objects that belong to no project are the first shard's.
+    pub fn owns_shared(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// What the reconcilers need to know besides the API.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cache_dir: PathBuf,
+    pub author: Identity,
+    pub default_time_zone: String,
+    pub argocd_namespace: String,
+    pub flux_namespace: String,
+    pub health_interval: Duration,
+    pub shard: Shard,
+    pub concurrency: u16,
+}
+
+impl Settings {
+    /// Settings for tests and the sandbox: every project, caches under `cache_dir`.
+    pub fn local(cache_dir: PathBuf) -> Self {
+        Self {
+            cache_dir,
+            author: Identity {
+                name: "GitOpsHQ".into(),
+                email: "gitopshq@localhost".into(),
+            },
+            default_time_zone: "UTC".into(),
+            argocd_namespace: "argocd".into(),
+            flux_namespace: "flux-system".into(),
+            health_interval: Duration::from_secs(2),
+            shard: Shard::ALL,
+            concurrency: 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_project_has_exactly_one_shard() {
+        for project in [
+            "payment-service",
+            "web-app",
+            "infra-configs",
+            "a",
+            "order-service",
+        ] {
+            let owners = (0..3)
+                .filter(|i| {
+                    Shard {
+                        index: *i,
+                        count: 3,
+                    }
+                    .owns(project)
+                })
+                .count();
+            assert_eq!(owners, 1, "{project}");
+        }
+        assert!(Shard::ALL.owns("anything"));
+    }
+}

@@ -1,0 +1,410 @@
+//! A release's content into its project's GitOps repository: render and lay out a Deploy or
+//! Promotion release, restore what an earlier release delivered for a Rollback, and commit with
+//! the audit trailers. Shared by the release controller and `gitopshq deliver` / `diff`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gitopshq_crds::consts::trailers;
+use gitopshq_crds::release::{Release, ReleaseType};
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::layout::{
+    self, CommitInfo, GitOpsSettings, LayoutError, PolicyTrailer, ReleaseLayout, Trailers,
+};
+use gitopshq_engine::plan::{self, PlanError};
+use kube::ResourceExt;
+
+use crate::git::{self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry};
+
+pub type Result<T, E = DeliveryError> = std::result::Result<T, E>;
+
+/// How far back the history is searched for a release's delivery commit.
+pub const HISTORY_DEPTH: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cannot lay out release {release}: {source}")]
+    Layout {
+        release: String,
+        #[source]
+        source: LayoutError,
+    },
+    #[error(transparent)]
+    Git(#[from] git::Error),
+    #[error("project {project} has no spec.repository.url: set it (or pass --repo)")]
+    NoRepository { project: String },
+    #[error(
+        "release {release} is a Rollback without spec.rollbackTo.release: name the release whose content to restore"
+    )]
+    NoRollbackTarget { release: String },
+    #[error(
+        "rollback target release {project}/{target} does not exist: name a release of this project (kubectl get releases -n {project})"
+    )]
+    RollbackTargetMissing { project: String, target: String },
+    #[error(
+        "release {target} has no delivery commit in {url} (branch {branch}): deliver it first or roll back to another release"
+    )]
+    RollbackTargetNotDelivered {
+        target: String,
+        url: String,
+        branch: String,
+    },
+}
+
+impl DeliveryError {
+    /// Whether retrying the same delivery later can succeed (a network or contention error)
+    /// rather than needing a change of the inputs.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DeliveryError::Git(e) => matches!(
+                e,
+                git::Error::Fetch { .. }
+                    | git::Error::Push { .. }
+                    | git::Error::Contention { .. }
+                    | git::Error::Cache { .. }
+                    | git::Error::Git { .. }
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Rendered and laid-out content of a Deploy or Promotion release.
+pub struct PlannedRelease {
+    /// `<root>/<environment>`: every path a release writes lies below it (seeds aside).
+    pub environment_dir: String,
+    pub layout: ReleaseLayout,
+    pub remote: GitRemote,
+    /// `environments/<env>/values.yaml` skeleton files, written only where missing.
+    pub seeds: BTreeMap<String, Vec<u8>>,
+    /// `sha256:…` over the laid-out files: the same inputs give the same digest.
+    pub digest: String,
+}
+
+impl PlannedRelease {
+    /// What the delivery writes; the layout's files are moved, not copied.
+    pub fn into_change(self) -> (GitRemote, Change) {
+        let mut change = Change::from(self.layout);
+        change.seeds = self.seeds;
+        (self.remote, change)
+    }
+}
+
+/// The repository and branch a project delivers to; `url` and `branch` override the Project's.
+pub fn remote_for(
+    catalog: &Catalog,
+    project: &str,
+    url: Option<&str>,
+    branch: Option<&str>,
+) -> Result<GitRemote> {
+    let reference = plan::repository_ref(catalog, project, url)?;
+    if reference.url.is_empty() {
+        return Err(DeliveryError::NoRepository {
+            project: project.to_string(),
+        });
+    }
+    let branch = branch.map(str::to_string).unwrap_or(reference.branch);
+    Ok(GitRemote::new(reference.url, branch))
+}
+
+/// Renders and lays out a Deploy or Promotion release for `remote`.
+pub fn plan_release(
+    catalog: &Catalog,
+    release: &Release,
+    remote: GitRemote,
+    settings: GitOpsSettings,
+) -> Result<PlannedRelease> {
+    let project = release.namespace().unwrap_or_default();
+    let targets = plan::release_targets(catalog, release)?;
+    let rendered = plan::render_target_files(catalog, targets)?;
+    let repository = plan::repository_ref(catalog, &project, Some(&remote.url))?;
+    let path = repository.path.clone();
+    let root = plan::repository_root(catalog, &project)?;
+    let environment_dir = format!("{root}/{}", release.spec.environment);
+    let request = plan::layout_request(
+        catalog,
+        &project,
+        &release.spec.environment,
+        rendered,
+        repository,
+        settings,
+    )?;
+    let layout_error = |source| DeliveryError::Layout {
+        release: release.name_any(),
+        source,
+    };
+    let layout = layout::release_layout_owned(request).map_err(layout_error)?;
+    let environments = catalog
+        .project(&project)
+        .map(|p| p.spec.environments.clone())
+        .unwrap_or_default();
+    let seeds =
+        layout::project_skeleton(&project, path.as_deref(), &environments).map_err(layout_error)?;
+    let digest = layout::rendered_digest(&layout.files);
+    Ok(PlannedRelease {
+        environment_dir,
+        layout,
+        remote,
+        seeds,
+        digest,
+    })
+}
+
+/// `<namespace>/<name>`, as the `GitOpsHQ-Release` trailer names a release.
+pub fn release_id(release: &Release) -> String {
+    format!(
+        "{}/{}",
+        release.namespace().unwrap_or_default(),
+        release.name_any()
+    )
+}
+
+/// The newest commit of `history` that delivered `release_id` (with `digest`, when given).
+pub fn find_delivery<'h>(
+    history: &'h [LogEntry],
+    release_id: &str,
+    digest: Option<&str>,
+) -> Option<&'h LogEntry> {
+    let digest = digest.map(|d| d.strip_prefix("sha256:").unwrap_or(d));
+    history.iter().find(|entry| {
+        entry.parsed.trailers.as_ref().is_some_and(|t| {
+            t.release == release_id && digest.is_none_or(|d| t.rendered_digest == d)
+        })
+    })
+}
+
+/// The audit facts a controller adds to a delivery commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    pub approved_by: Vec<String>,
+    pub policies: Vec<PolicyTrailer>,
+    pub break_glass: Option<String>,
+}
+
+/// The commit message and identities of a release's delivery.
+pub fn commit_meta(
+    release: &Release,
+    author: &Identity,
+    rendered_digest: String,
+    audit: &Audit,
+    extra: &[(String, String)],
+) -> CommitMeta {
+    let mut other: Vec<(String, String)> = vec![(
+        trailers::RELEASE_TYPE.to_string(),
+        plan::release_type_name(release.spec.type_).to_string(),
+    )];
+    if let Some(by) = &release.spec.created_by {
+        other.push((trailers::CREATED_BY.to_string(), by.clone()));
+    }
+    other.extend(extra.iter().cloned());
+    let break_glass = audit
+        .break_glass
+        .clone()
+        .or_else(|| release.spec.break_glass_session.clone())
+        .map(|s| {
+            if s.contains('/') {
+                s
+            } else {
+                format!("{}/{s}", release.namespace().unwrap_or_default())
+            }
+        });
+    let info = CommitInfo {
+        title: release.spec.title.clone(),
+        notes: release.spec.notes.clone(),
+        trailers: Trailers {
+            release: release_id(release),
+            environment: release.spec.environment.clone(),
+            rendered_digest,
+            approved_by: audit.approved_by.clone(),
+            policies: audit.policies.clone(),
+            break_glass,
+            previous_audit: None,
+            other,
+        },
+    };
+    CommitMeta {
+        message: layout::commit_message(&info),
+        author: author.clone(),
+        committer: None,
+        time: None,
+    }
+}
+
+/// What a Rollback restores: the target's delivery commit and the workload folders in scope.
+pub struct RollbackPlan {
+    pub remote: GitRemote,
+    pub target_id: String,
+    pub target_commit: String,
+    /// The digest recorded on the target's commit.
+    pub target_digest: String,
+    /// `(tenant, workload)` pairs restored.
+    pub scope: Vec<(String, String)>,
+    /// Workload folders (ending in `/`) restored.
+    pub prefixes: Vec<String>,
+}
+
+/// Finds what a Rollback release restores.
+pub fn plan_rollback(
+    catalog: &Catalog,
+    release: &Release,
+    remote: GitRemote,
+    cache_dir: &Path,
+) -> Result<RollbackPlan> {
+    let project = release.namespace().unwrap_or_default();
+    let target =
+        release
+            .spec
+            .rollback_to
+            .as_ref()
+            .ok_or_else(|| DeliveryError::NoRollbackTarget {
+                release: release.name_any(),
+            })?;
+    let target_release = catalog.release(&project, &target.release).ok_or_else(|| {
+        DeliveryError::RollbackTargetMissing {
+            project: project.clone(),
+            target: target.release.clone(),
+        }
+    })?;
+    let scope = plan::rollback_scope(catalog, release, target_release)?;
+    let root = plan::repository_root(catalog, &project)?;
+    let prefixes: Vec<String> = scope
+        .iter()
+        .map(|(tenant, workload)| {
+            format!(
+                "{}/",
+                layout::workload_dir(&root, &release.spec.environment, tenant, workload)
+            )
+        })
+        .collect();
+    let target_id = format!("{project}/{}", target.release);
+    let history = git::log(&remote, cache_dir, HISTORY_DEPTH)?;
+    let delivered = find_delivery(&history, &target_id, None).ok_or_else(|| {
+        DeliveryError::RollbackTargetNotDelivered {
+            target: target_id.clone(),
+            url: remote.url.clone(),
+            branch: remote.branch.clone(),
+        }
+    })?;
+    let target_digest = delivered
+        .parsed
+        .trailers
+        .as_ref()
+        .map(|t| t.rendered_digest.clone())
+        .unwrap_or_default();
+    Ok(RollbackPlan {
+        target_commit: delivered.commit.clone(),
+        remote,
+        target_id,
+        target_digest,
+        scope,
+        prefixes,
+    })
+}
+
+/// Delivers a release: renders and commits a Deploy or Promotion, restores for a Rollback.
+/// The same content gives no new commit.
+pub fn deliver_release(
+    catalog: &Catalog,
+    release: &Release,
+    remote: GitRemote,
+    cache_dir: &Path,
+    author: &Identity,
+    audit: &Audit,
+    settings: GitOpsSettings,
+) -> Result<(DeliveryOutcome, String)> {
+    match release.spec.type_ {
+        ReleaseType::Rollback => {
+            let rollback = plan_rollback(catalog, release, remote, cache_dir)?;
+            let meta = commit_meta(
+                release,
+                author,
+                rollback.target_digest.clone(),
+                audit,
+                &[(
+                    trailers::ROLLBACK_TO.to_string(),
+                    format!("{}@{}", rollback.target_id, rollback.target_commit),
+                )],
+            );
+            let outcome = git::restore(
+                &rollback.remote,
+                cache_dir,
+                &rollback.target_commit,
+                &rollback.prefixes,
+                &meta,
+            )?;
+            Ok((outcome, rollback.target_digest))
+        }
+        ReleaseType::Deploy | ReleaseType::Promotion => {
+            let planned = plan_release(catalog, release, remote, settings)?;
+            let digest = planned.digest.clone();
+            let meta = commit_meta(release, author, digest.clone(), audit, &[]);
+            let (remote, change) = planned.into_change();
+            Ok((git::deliver(&remote, cache_dir, &change, &meta)?, digest))
+        }
+    }
+}
+
+/// Git credentials from a Secret's data, accepting the key names Argo CD and Flux use:
+/// `bearerToken` or `token`; `username` + `password`; `sshPrivateKey`, `identity` or
+/// `ssh-privatekey` (with optional `username`, default `git`, and `passphrase`).
+pub fn credentials_from_secret(
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Option<crate::git::Credentials> {
+    use crate::git::Credentials;
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|v| String::from_utf8(v.clone()).ok())
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(key) = ["sshPrivateKey", "identity", "ssh-privatekey"]
+        .iter()
+        .find_map(|k| text(k))
+    {
+        return Some(Credentials::SshKey {
+            username: text("username").unwrap_or_else(|| "git".into()),
+            private_key: key,
+            passphrase: text("passphrase"),
+        });
+    }
+    if let Some(token) = text("bearerToken").or_else(|| text("token")) {
+        return Some(Credentials::Token(token));
+    }
+    match (text("username"), text("password")) {
+        (Some(username), Some(password)) => Some(Credentials::UserPassword { username, password }),
+        (None, Some(password)) => Some(Credentials::Token(password)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn credentials_follow_argo_cd_and_flux_key_names() {
+        use crate::git::Credentials;
+        assert!(matches!(
+            credentials_from_secret(&data(&[("username", "ci"), ("password", "s3cret\n")])),
+            Some(Credentials::UserPassword { username, password }) if username == "ci" && password == "s3cret"
+        ));
+        assert!(matches!(
+            credentials_from_secret(&data(&[("bearerToken", "ghp_x")])),
+            Some(Credentials::Token(t)) if t == "ghp_x"
+        ));
+        assert!(matches!(
+            credentials_from_secret(&data(&[("identity", "-----BEGIN OPENSSH PRIVATE KEY-----")])),
+            Some(Credentials::SshKey { username, .. }) if username == "git"
+        ));
+        assert!(credentials_from_secret(&data(&[("known_hosts", "x")])).is_none());
+    }
+}

@@ -1,0 +1,293 @@
+//! One watch per kind, shared by every controller: each kind's reflector fills an in-memory
+//! store that reconcilers read instead of the API, and hands each event to the controllers that
+//! subscribed to it. The watches start with [`Index::run`], after every controller subscribed.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use gitopshq_crds::approval_policy::ApprovalPolicy;
+use gitopshq_crds::approval_request::ApprovalRequest;
+use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_crds::chart::Chart;
+use gitopshq_crds::chart_version::ChartVersion;
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_crds::environment::Environment;
+use gitopshq_crds::policy::Policy;
+use gitopshq_crds::project::Project;
+use gitopshq_crds::promotion::Promotion;
+use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::variables::Variables;
+use gitopshq_crds::workload::Workload;
+use gitopshq_engine::catalog::Catalog;
+use kube::runtime::reflector::{self, ReflectHandle, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+/// How many events a slow subscriber may lag behind before the watch waits for it.
+const SUBSCRIBE_BUFFER: usize = 1024;
+
+/// A store and, until the watches start, the writer that fills it.
+pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
+    pub store: Store<K>,
+    writer: Option<Writer<K>>,
+}
+
+impl<K> Shared<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    fn new() -> Self {
+        let (store, writer) = reflector::store_shared(SUBSCRIBE_BUFFER);
+        Self {
+            store,
+            writer: Some(writer),
+        }
+    }
+
+    /// Every event of this kind, for one controller.
+    ///
+    /// # Panics
+    /// After [`Index::run`]: subscriptions are made while the controllers are built.
+    pub fn subscribe(&self) -> ReflectHandle<K> {
+        self.writer
+            .as_ref()
+            .and_then(Writer::subscribe)
+            .expect("subscribe before the index runs")
+    }
+
+    fn drive(
+        &mut self,
+        api: Api<K>,
+        config: watcher::Config,
+        watches: &mut Vec<BoxFuture<'static, ()>>,
+    ) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        let stream = watcher(api, config)
+            .default_backoff()
+            .reflect_shared(writer)
+            .for_each(|event| async move {
+                if let Err(error) = event {
+                    warn!(kind = %K::kind(&()), %error, "watch failed; retrying with backoff");
+                }
+            });
+        watches.push(Box::pin(stream));
+    }
+}
+
+/// Where the controllers watch: every namespace, or one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    All,
+    /// Namespaced kinds only in this namespace (one project); cluster-scoped kinds are always
+    /// watched whole, and only this project is reconciled.
+    Namespace(String),
+}
+
+/// The stores of every GitOpsHQ kind.
+pub struct Index {
+    pub environments: Shared<Environment>,
+    pub clusters: Shared<Cluster>,
+    pub projects: Shared<Project>,
+    pub charts: Shared<Chart>,
+    pub chart_versions: Shared<ChartVersion>,
+    pub policies: Shared<Policy>,
+    pub approval_policies: Shared<ApprovalPolicy>,
+    pub workloads: Shared<Workload>,
+    pub tenants: Shared<Tenant>,
+    pub variables: Shared<Variables>,
+    pub releases: Shared<Release>,
+    pub approval_requests: Shared<ApprovalRequest>,
+    pub sessions: Shared<BreakGlassSession>,
+    pub promotions: Shared<Promotion>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Index {
+    pub fn new() -> Self {
+        Self {
+            environments: Shared::new(),
+            clusters: Shared::new(),
+            projects: Shared::new(),
+            charts: Shared::new(),
+            chart_versions: Shared::new(),
+            policies: Shared::new(),
+            approval_policies: Shared::new(),
+            workloads: Shared::new(),
+            tenants: Shared::new(),
+            variables: Shared::new(),
+            releases: Shared::new(),
+            approval_requests: Shared::new(),
+            sessions: Shared::new(),
+            promotions: Shared::new(),
+        }
+    }
+
+    /// Starts every watch; the returned future drives them and never ends.
+    pub fn run(&mut self, client: &Client, scope: &Scope) -> BoxFuture<'static, ()> {
+        let mut watches = Vec::new();
+        let config = watcher::Config::default();
+        macro_rules! cluster_scoped {
+            ($($field:ident),*) => {$(
+                self.$field.drive(Api::all(client.clone()), config.clone(), &mut watches);
+            )*};
+        }
+        cluster_scoped!(
+            environments,
+            clusters,
+            projects,
+            charts,
+            chart_versions,
+            policies,
+            approval_policies
+        );
+        macro_rules! namespaced {
+            ($($field:ident),*) => {$(
+                let api = match scope {
+                    Scope::All => Api::all(client.clone()),
+                    Scope::Namespace(namespace) => Api::namespaced(client.clone(), namespace),
+                };
+                self.$field.drive(api, config.clone(), &mut watches);
+            )*};
+        }
+        namespaced!(
+            workloads,
+            tenants,
+            variables,
+            releases,
+            approval_requests,
+            sessions,
+            promotions
+        );
+        Box::pin(async move {
+            futures::future::join_all(watches).await;
+        })
+    }
+
+    /// Waits until every store holds its first full list.
+    pub async fn wait_ready(&self) {
+        let _ = tokio::join!(
+            self.environments.store.wait_until_ready(),
+            self.clusters.store.wait_until_ready(),
+            self.projects.store.wait_until_ready(),
+            self.charts.store.wait_until_ready(),
+            self.chart_versions.store.wait_until_ready(),
+            self.policies.store.wait_until_ready(),
+            self.approval_policies.store.wait_until_ready(),
+            self.workloads.store.wait_until_ready(),
+            self.tenants.store.wait_until_ready(),
+            self.variables.store.wait_until_ready(),
+            self.releases.store.wait_until_ready(),
+            self.approval_requests.store.wait_until_ready(),
+            self.sessions.store.wait_until_ready(),
+            self.promotions.store.wait_until_ready(),
+        );
+    }
+
+    /// Everything a release of project `namespace` renders from, except Secret values (the
+    /// caller reads the Secrets that [`secret_names`] lists).
+    pub fn catalog(&self, namespace: &str) -> Catalog {
+        let workloads = in_namespace(&self.workloads.store, namespace);
+        let charts: BTreeSet<&str> = workloads.iter().map(|w| w.spec.chart.as_str()).collect();
+        Catalog {
+            projects: all(&self.projects.store)
+                .into_iter()
+                .filter(|p| p.name_any() == namespace)
+                .collect(),
+            environments: all(&self.environments.store),
+            clusters: all(&self.clusters.store),
+            chart_versions: all(&self.chart_versions.store)
+                .into_iter()
+                .filter(|cv| charts.contains(cv.spec.chart.as_str()))
+                .collect(),
+            tenants: in_namespace(&self.tenants.store, namespace),
+            releases: in_namespace(&self.releases.store, namespace),
+            variables: in_namespace(&self.variables.store, namespace),
+            workloads,
+            secrets: Default::default(),
+        }
+    }
+}
+
+/// The Secrets (name, in the project's namespace) that a catalog's Variables reference.
+pub fn secret_names(catalog: &Catalog) -> BTreeSet<String> {
+    catalog
+        .variables
+        .iter()
+        .flat_map(|v| v.spec.secret_refs.values().map(|r| r.name.clone()))
+        .collect()
+}
+
+fn all<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
+    store.state().iter().map(|o| (**o).clone()).collect()
+}
+
+/// Objects of `store` in `namespace`.
+pub fn in_namespace<K>(store: &Store<K>, namespace: &str) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone,
+    K::DynamicType: Eq + Hash,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .map(|o| (*o).clone())
+        .collect()
+}
+
+impl gitopshq_engine::admission::Directory for Index {
+    fn environment(&self, name: &str) -> Option<std::sync::Arc<Environment>> {
+        self.environments
+            .store
+            .get(&reflector::ObjectRef::new(name))
+    }
+
+    fn release(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<Release>> {
+        self.releases
+            .store
+            .get(&reflector::ObjectRef::new(name).within(namespace))
+    }
+
+    fn approval_policy(&self, name: &str) -> Option<std::sync::Arc<ApprovalPolicy>> {
+        self.approval_policies
+            .store
+            .get(&reflector::ObjectRef::new(name))
+    }
+
+    fn chart_version(&self, name: &str) -> Option<std::sync::Arc<ChartVersion>> {
+        self.chart_versions
+            .store
+            .get(&reflector::ObjectRef::new(name))
+    }
+
+    fn break_glass_sessions(&self, namespace: &str) -> Vec<std::sync::Arc<BreakGlassSession>> {
+        self.sessions
+            .store
+            .state()
+            .into_iter()
+            .filter(|s| s.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    fn policies(&self) -> Vec<std::sync::Arc<Policy>> {
+        self.policies.store.state()
+    }
+
+    fn project_catalog(&self, namespace: &str) -> Catalog {
+        self.catalog(namespace)
+    }
+}

@@ -1,0 +1,8 @@
+//! One reconciler per kind.
+
+pub mod break_glass;
+pub mod cluster;
+pub mod environment;
+pub mod policy;
+pub mod project;
+pub mod release;

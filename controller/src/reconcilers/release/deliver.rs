@@ -1,0 +1,398 @@
+//! Approved → Deploying → Deployed: the freeze gate (with break-glass), then one commit in the
+//! GitOps repository with the audit trailers, and for `delivery: Direct` the server-side apply
+//! of the same objects to each tenant's cluster with pruning.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitopshq_crds::common::Time;
+use gitopshq_crds::consts::reasons;
+use gitopshq_crds::project::DeliveryMode;
+use gitopshq_crds::release::{
+    PolicyVerdict, Release, ReleasePhase, ReleaseType, TenantRolloutPhase,
+};
+use gitopshq_engine::admission::{FreezeCheck, Settings as AdmissionSettings, delivery_freeze};
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::layout::{self, PolicyTrailer};
+use gitopshq_engine::lifecycle::Step;
+
+use super::{Next, Work};
+use crate::context::Context;
+use crate::delivery::{self, Audit, DeliveryError, HISTORY_DEPTH};
+use crate::error::Result;
+use crate::git::{self, DeliveryOutcome, GitRemote};
+use crate::reconcilers::environment::until;
+use crate::remote;
+
+/// How long a delivery that failed for a transient reason waits before the next attempt.
+const RETRY: Duration = Duration::from_secs(10);
+
+/// Approved (or Blocked by a freeze): may the release be delivered now?
+pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    let now = ctx.now();
+    let settings = AdmissionSettings {
+        default_time_zone: ctx.settings.default_time_zone.clone(),
+    };
+    match delivery_freeze(&work.release, ctx.index.as_ref(), now, &settings) {
+        Err(problem) => {
+            let step = Step::new(ReleasePhase::Blocked, reasons::INVALID_SPEC, problem);
+            work.enter(ctx, step).await?;
+            return Ok(Next::Requeue(Duration::from_secs(60)));
+        }
+        Ok(FreezeCheck::Frozen {
+            until: end,
+            message,
+        }) => {
+            let step = Step::new(ReleasePhase::Blocked, reasons::ENVIRONMENT_FROZEN, message);
+            work.enter(ctx, step).await?;
+            return Ok(Next::Requeue(until(Some(end), now)));
+        }
+        Ok(FreezeCheck::BreakGlass(session)) => {
+            work.status.break_glass_session = Some(session);
+        }
+        Ok(FreezeCheck::Open) => {}
+    }
+    let step = Step::new(
+        ReleasePhase::Deploying,
+        reasons::PROGRESSING,
+        format!(
+            "delivering to {} tenant(s) of {}",
+            work.status.tenants.len(),
+            work.release.spec.environment
+        ),
+    );
+    for tenant in &mut work.status.tenants {
+        tenant.phase = TenantRolloutPhase::Deploying;
+    }
+    work.enter(ctx, step).await?;
+    Ok(Next::Continue)
+}
+
+/// What one delivery did.
+struct Delivered {
+    outcome: DeliveryOutcome,
+    digest: String,
+    /// The commit already held this release (a restart after the commit, before the status).
+    found_in_history: bool,
+    /// For Direct delivery: (tenant, workload) → files at the new commit and at its parent.
+    direct: Vec<DirectTarget>,
+}
+
+struct DirectTarget {
+    tenant: String,
+    current: Vec<serde_json::Value>,
+    previous: Vec<serde_json::Value>,
+}
+
+pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    let namespace = work.namespace();
+    let catalog = Arc::new(ctx.project_catalog(&namespace).await?);
+    let Some(project) = catalog.project(&namespace).cloned() else {
+        let step = Step::new(
+            ReleasePhase::Failed,
+            reasons::DELIVERY_FAILED,
+            format!(
+                "project {namespace} does not exist; apply the Project, then retry (annotate gitopshq.io/retry)"
+            ),
+        );
+        work.enter(ctx, step).await?;
+        return Ok(Next::Wait);
+    };
+    let remote = match ctx.git_remote(&project).await {
+        Ok(remote) => remote,
+        Err(problem) => return retry_later(work, ctx, problem).await,
+    };
+    let audit = audit_of(work);
+    let started = Instant::now();
+    let direct = project.spec.delivery == DeliveryMode::Direct;
+    let delivered = {
+        let ctx = Arc::clone(ctx);
+        let release = work.release.clone();
+        let catalog = Arc::clone(&catalog);
+        tokio::task::spawn_blocking(move || {
+            commit(&ctx, &catalog, &release, remote, &audit, direct)
+        })
+        .await?
+    };
+    let delivered = match delivered {
+        Ok(delivered) => delivered,
+        Err(error) if error.is_transient() => {
+            ctx.metrics.delivered("Failed", started.elapsed());
+            return retry_later(work, ctx, error.to_string()).await;
+        }
+        Err(error) => {
+            ctx.metrics.delivered("Failed", started.elapsed());
+            let step = Step::new(
+                ReleasePhase::Failed,
+                reasons::DELIVERY_FAILED,
+                format!(
+                    "delivery of release {} failed: {error}; fix it and retry (annotate gitopshq.io/retry)",
+                    work.name()
+                ),
+            );
+            work.enter(ctx, step).await?;
+            return Ok(Next::Wait);
+        }
+    };
+    let commit = delivered.outcome.commit.clone();
+    let short = commit[..commit.len().min(7)].to_string();
+    let mut reason = if delivered.outcome.created || delivered.found_in_history {
+        reasons::COMMITTED
+    } else {
+        reasons::NOTHING_TO_COMMIT
+    };
+    let mut message = match (delivered.outcome.created, delivered.found_in_history) {
+        (true, _) => format!(
+            "committed {short} to {} of {}",
+            project.spec.repository.branch, project.spec.repository.url
+        ),
+        (false, true) => format!("commit {short} already holds this release"),
+        (false, false) => {
+            format!("the repository already holds exactly this content (at {short}); no new commit")
+        }
+    };
+    if direct {
+        match apply_direct(ctx, &catalog, &namespace, &delivered.direct).await {
+            Ok(summary) => {
+                reason = reasons::APPLIED;
+                message = format!("{message}; {summary}");
+            }
+            Err(problem) => {
+                ctx.metrics.delivered("Failed", started.elapsed());
+                work.status.commit = Some(commit.clone());
+                work.status.short_commit = Some(short);
+                return retry_later(work, ctx, problem).await;
+            }
+        }
+    }
+    ctx.metrics.delivered(reason, started.elapsed());
+    work.status.commit = Some(commit);
+    work.status.short_commit = Some(short);
+    work.status.rendered_digest = Some(delivered.digest);
+    work.status.delivered_at = Some(Time(ctx.now()));
+    for tenant in &mut work.status.tenants {
+        tenant.phase = TenantRolloutPhase::Deployed;
+        tenant.message = None;
+    }
+    work.enter(ctx, Step::new(ReleasePhase::Deployed, reason, message))
+        .await?;
+    Ok(Next::Requeue(Duration::from_millis(500)))
+}
+
+/// Records a transient failure on the release (phase stays Deploying) and retries later.
+async fn retry_later(work: &mut Work, ctx: &Context, problem: String) -> Result<Next> {
+    let step = Step::new(
+        ReleasePhase::Deploying,
+        reasons::DELIVERY_FAILED,
+        format!(
+            "delivery failed, retrying in {}s: {problem}",
+            RETRY.as_secs()
+        ),
+    );
+    work.enter(ctx, step).await?;
+    Ok(Next::Requeue(RETRY))
+}
+
+/// The approvals, policy verdicts and break-glass session the commit records.
+fn audit_of(work: &Work) -> Audit {
+    Audit {
+        approved_by: work
+            .status
+            .approvals
+            .iter()
+            .flat_map(|p| &p.approvers)
+            .map(|a| a.user.clone())
+            .collect(),
+        policies: work
+            .status
+            .policy_results
+            .iter()
+            .map(|r| PolicyTrailer {
+                policy: r.policy.clone(),
+                verdict: match r.verdict {
+                    PolicyVerdict::Pass => "Pass",
+                    PolicyVerdict::Warn => "Warn",
+                    PolicyVerdict::Deny => "Deny",
+                }
+                .into(),
+            })
+            .collect(),
+        break_glass: work
+            .status
+            .break_glass_session
+            .clone()
+            .map(|s| format!("{}/{s}", work.namespace())),
+    }
+}
+
+/// The commit (or the one found in history), blocking: libgit2 is synchronous.
+fn commit(
+    ctx: &Context,
+    catalog: &Catalog,
+    release: &Release,
+    remote: GitRemote,
+    audit: &Audit,
+    direct: bool,
+) -> Result<Delivered, DeliveryError> {
+    let cache = &ctx.settings.cache_dir;
+    let id = delivery::release_id(release);
+    let history = git::log(&remote, cache, HISTORY_DEPTH)?;
+    let (expected_digest, prefixes) = match release.spec.type_ {
+        ReleaseType::Rollback => {
+            let plan = delivery::plan_rollback(catalog, release, remote.clone(), cache)?;
+            (None, plan.scope_prefixes())
+        }
+        ReleaseType::Deploy | ReleaseType::Promotion => {
+            let planned =
+                delivery::plan_release(catalog, release, remote.clone(), ctx.gitops_settings())?;
+            let prefixes = planned.workload_prefixes();
+            (Some(planned.digest), prefixes)
+        }
+    };
+    let found = delivery::find_delivery(&history, &id, expected_digest.as_deref());
+    let (outcome, digest, found_in_history) = match found {
+        Some(entry) => {
+            let digest = entry
+                .parsed
+                .trailers
+                .as_ref()
+                .map(|t| format!("sha256:{}", t.rendered_digest))
+                .unwrap_or_default();
+            let outcome = DeliveryOutcome {
+                commit: entry.commit.clone(),
+                created: false,
+                attempts: 0,
+            };
+            (outcome, digest, true)
+        }
+        None => {
+            let (outcome, digest) = delivery::deliver_release(
+                catalog,
+                release,
+                remote.clone(),
+                cache,
+                &ctx.settings.author,
+                audit,
+                ctx.gitops_settings(),
+            )?;
+            (outcome, digest, false)
+        }
+    };
+    let mut direct_targets = Vec::new();
+    if direct {
+        let after = git::log(&remote, cache, HISTORY_DEPTH)?;
+        let parent = after
+            .iter()
+            .find(|e| e.commit == outcome.commit)
+            .and_then(|e| e.parents.first().cloned());
+        for (tenant, prefix) in prefixes {
+            let current = objects_of(&git::read_tree_at(
+                &remote,
+                cache,
+                Some(&outcome.commit),
+                &prefix,
+            )?);
+            let previous = match &parent {
+                Some(p) => objects_of(&git::read_tree_at(&remote, cache, Some(p), &prefix)?),
+                None => Vec::new(),
+            };
+            direct_targets.push(DirectTarget {
+                tenant,
+                current,
+                previous,
+            });
+        }
+    }
+    Ok(Delivered {
+        outcome,
+        digest,
+        found_in_history,
+        direct: direct_targets,
+    })
+}
+
+/// The Kubernetes objects of a workload folder (its `kustomization.yaml` aside).
+pub(crate) fn objects_of(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .filter(|(path, _)| !path.ends_with(layout::KUSTOMIZATION_FILE))
+        .filter_map(|(_, bytes)| yaml_serde::from_slice::<serde_json::Value>(bytes).ok())
+        .filter(|v| v.get("kind").is_some())
+        .collect()
+}
+
+/// Applies each tenant's objects to its cluster and prunes what the previous delivery owned.
+async fn apply_direct(
+    ctx: &Context,
+    catalog: &Catalog,
+    project: &str,
+    targets: &[DirectTarget],
+) -> std::result::Result<String, String> {
+    let mut applied = 0;
+    let mut pruned = 0;
+    for target in targets {
+        let tenant = catalog
+            .tenant(project, &target.tenant)
+            .ok_or_else(|| format!("tenant {project}/{} no longer exists", target.tenant))?;
+        let cluster_name = &tenant.spec.cluster;
+        let cluster = catalog.cluster(cluster_name).ok_or_else(|| {
+            format!(
+                "cluster {cluster_name} of tenant {} is not registered",
+                target.tenant
+            )
+        })?;
+        let client = ctx
+            .clusters
+            .client(cluster)
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = remote::apply(
+            &ctx.discovery,
+            cluster_name,
+            &client,
+            &tenant.spec.namespace,
+            &target.current,
+        )
+        .await
+        .map_err(|e| format!("cluster {cluster_name}: {e}"))?;
+        applied += keys.len();
+        let previous: Vec<_> = target
+            .previous
+            .iter()
+            .filter_map(gitopshq_engine::health::ObjectKey::of)
+            .collect();
+        pruned += remote::prune(&ctx.discovery, cluster_name, &client, &previous, &keys)
+            .await
+            .map_err(|e| format!("cluster {cluster_name}: {e}"))?
+            .len();
+    }
+    Ok(format!("applied {applied} object(s), pruned {pruned}"))
+}
+
+impl delivery::RollbackPlan {
+    /// `(tenant, workload folder)` restored.
+    fn scope_prefixes(&self) -> Vec<(String, String)> {
+        self.scope
+            .iter()
+            .zip(&self.prefixes)
+            .map(|((tenant, _), prefix)| (tenant.clone(), prefix.clone()))
+            .collect()
+    }
+}
+
+impl delivery::PlannedRelease {
+    /// `(tenant, workload folder)` of every rendered target.
+    fn workload_prefixes(&self) -> Vec<(String, String)> {
+        let base = format!("{}/", self.environment_dir);
+        self.layout
+            .owned
+            .iter()
+            .filter(|path| path.ends_with('/'))
+            .filter_map(|path| {
+                let tenant = path.strip_prefix(&base)?.split('/').next()?;
+                Some((tenant.to_string(), path.clone()))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,170 @@
+//! Release: Draft → (render, policies) → PendingApproval → Approved → Deploying → Deployed →
+//! Healthy, or Rejected / Blocked / Failed / Degraded / Superseded.
+//!
+//! Each reconciliation moves the release as far as it can, writing the status after every
+//! step, so a restart at any point resumes from the last written phase. The only step with an
+//! effect outside the API, the Git commit, is looked up in the repository history (by release
+//! and rendered digest) before it is made: a second commit is never created.
+
+mod approval;
+mod deliver;
+mod evaluate;
+mod observe;
+
+pub(crate) use observe::read_objects;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitopshq_crds::consts::{annotations, reasons};
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseStatus};
+use gitopshq_engine::lifecycle::{self, Step};
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use crate::context::Context;
+use crate::error::Result;
+
+/// Steps taken in one reconciliation before yielding to other objects.
+const MAX_STEPS: usize = 8;
+
+/// What to do after a step.
+pub(crate) enum Next {
+    /// The status moved on; take the next step now.
+    Continue,
+    /// Look again after this long.
+    Requeue(Duration),
+    /// Nothing to do until the release or something it watches changes.
+    Wait,
+}
+
+/// A release being reconciled: the object as read and the status being built.
+pub(crate) struct Work {
+    pub release: Release,
+    pub status: ReleaseStatus,
+}
+
+impl Work {
+    pub fn phase(&self) -> Option<ReleasePhase> {
+        self.status.phase
+    }
+
+    pub fn name(&self) -> String {
+        self.release.name_any()
+    }
+
+    pub fn namespace(&self) -> String {
+        self.release.namespace().unwrap_or_default()
+    }
+
+    /// Enters `step` and writes the status; an Event marks each phase change.
+    pub async fn enter(&mut self, ctx: &Context, step: Step) -> Result<()> {
+        let before = (self.status.phase, self.status.reason.clone());
+        let changed = lifecycle::enter(
+            &mut self.status,
+            &step,
+            self.release.metadata.generation,
+            ctx.now(),
+        );
+        if changed {
+            self.write(ctx).await?;
+        }
+        if before != (Some(step.phase), Some(step.reason.to_string())) {
+            let warning = matches!(
+                step.phase,
+                ReleasePhase::Blocked
+                    | ReleasePhase::Failed
+                    | ReleasePhase::Rejected
+                    | ReleasePhase::Degraded
+            );
+            ctx.event(&self.release, warning, step.reason, step.message.clone())
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Writes the status as it is now.
+    pub async fn write(&mut self, ctx: &Context) -> Result<()> {
+        let written = ctx.patch_status(&self.release, &self.status).await?;
+        self.release = written;
+        Ok(())
+    }
+}
+
+pub async fn reconcile(release: Arc<Release>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = release.namespace().unwrap_or_default();
+    if !ctx.settings.shard.owns(&namespace) || release.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let mut work = Work {
+        status: release.status.clone().unwrap_or_default(),
+        release: (*release).clone(),
+    };
+    if !work.release.spec.submitted {
+        let step = Step::new(
+            ReleasePhase::Draft,
+            reasons::DRAFT,
+            "Draft: set spec.submitted to true (or `gitopshq release submit`) to render, check and deliver it",
+        );
+        work.enter(&ctx, step).await?;
+        return Ok(Action::await_change());
+    }
+    retry_if_requested(&mut work);
+    for _ in 0..MAX_STEPS {
+        let next = step(&mut work, &ctx).await?;
+        match next {
+            Next::Continue => continue,
+            Next::Requeue(after) => return Ok(Action::requeue(after)),
+            Next::Wait => return Ok(Action::await_change()),
+        }
+    }
+    Ok(Action::requeue(Duration::from_millis(100)))
+}
+
+/// A new `gitopshq.io/retry` value sends a Failed or Blocked release back to the start.
+fn retry_if_requested(work: &mut Work) {
+    let annotation = work.release.annotations().get(annotations::RETRY).cloned();
+    if !lifecycle::retry_requested(annotation.as_deref(), work.status.observed_retry.as_deref()) {
+        return;
+    }
+    work.status.observed_retry = annotation;
+    if matches!(
+        work.phase(),
+        Some(ReleasePhase::Failed | ReleasePhase::Blocked)
+    ) {
+        // A failed delivery is retried as a delivery; anything else is judged again.
+        let delivering = work.status.reason.as_deref() == Some(reasons::DELIVERY_FAILED);
+        work.status.phase = Some(if delivering {
+            ReleasePhase::Deploying
+        } else {
+            ReleasePhase::Draft
+        });
+    }
+}
+
+async fn step(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    if let Some(newer) = observe::superseded_by(work, ctx) {
+        work.enter(ctx, lifecycle::superseded_step(&newer)).await?;
+        return Ok(Next::Wait);
+    }
+    match work.phase() {
+        None | Some(ReleasePhase::Draft) => evaluate::evaluate(work, ctx).await,
+        Some(ReleasePhase::PendingApproval) => approval::check(work, ctx).await,
+        Some(ReleasePhase::Approved) => deliver::start(work, ctx).await,
+        Some(ReleasePhase::Blocked)
+            if work.status.reason.as_deref() == Some(reasons::ENVIRONMENT_FROZEN) =>
+        {
+            deliver::start(work, ctx).await
+        }
+        Some(ReleasePhase::Deploying) => deliver::deliver(work, ctx).await,
+        Some(ReleasePhase::Deployed | ReleasePhase::Healthy | ReleasePhase::Degraded) => {
+            observe::observe(work, ctx).await
+        }
+        Some(
+            ReleasePhase::Blocked
+            | ReleasePhase::Failed
+            | ReleasePhase::Rejected
+            | ReleasePhase::Superseded,
+        ) => Ok(Next::Wait),
+    }
+}

@@ -1,0 +1,415 @@
+//! Deployed → Healthy / Degraded: the delivered objects as each tenant's cluster runs them,
+//! their health and drift; the tenant and workload status that follow; and supersession by
+//! newer releases.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use gitopshq_crds::common::Health;
+use gitopshq_crds::consts::{conditions as types, reasons};
+use gitopshq_crds::project::DeliveryMode;
+use gitopshq_crds::release::{Release, ReleasePhase, TenantRolloutPhase};
+use gitopshq_crds::workload::WorkloadEnvironmentStatus;
+use gitopshq_engine::admission::release_workloads;
+use gitopshq_engine::conditions::{self, Status};
+use gitopshq_engine::health::{self, ObjectKey, TenantHealth};
+use gitopshq_engine::layout;
+use gitopshq_engine::lifecycle::{self, Footprint, Step};
+use kube::ResourceExt;
+
+use super::deliver::objects_of;
+use super::{Next, Work};
+use crate::context::Context;
+use crate::error::Result;
+use crate::git;
+use crate::remote;
+
+/// The (tenant, workload) pairs a release delivers.
+fn footprint(release: &Release, ctx: &Context) -> Footprint {
+    let workloads = release_workloads(release, ctx.index.as_ref()).unwrap_or_default();
+    let status = release.status.clone().unwrap_or_default();
+    let pairs = status
+        .tenants
+        .iter()
+        .flat_map(|t| workloads.iter().map(move |w| (t.name.clone(), w.clone())))
+        .collect();
+    Footprint {
+        name: release.name_any(),
+        environment: release.spec.environment.clone(),
+        created: release
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+        phase: status.phase.unwrap_or_default(),
+        pairs,
+    }
+}
+
+/// The newer delivered release that replaced this one everywhere, if any.
+pub(crate) fn superseded_by(work: &Work, ctx: &Context) -> Option<String> {
+    let phase = work.phase()?;
+    if lifecycle::is_terminal(phase) {
+        return None;
+    }
+    let namespace = work.namespace();
+    let mut current = work.release.clone();
+    current.status = Some(work.status.clone());
+    let this = footprint(&current, ctx);
+    let others: Vec<Footprint> = ctx
+        .index
+        .releases
+        .store
+        .state()
+        .iter()
+        .filter(|r| {
+            r.namespace().as_deref() == Some(namespace.as_str()) && r.name_any() != this.name
+        })
+        .map(|r| footprint(r, ctx))
+        .collect();
+    lifecycle::superseded_by(&this, &others).map(str::to_string)
+}
+
+pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    let interval = ctx.settings.health_interval;
+    let namespace = work.namespace();
+    let catalog = ctx.index.catalog(&namespace);
+    let Some(project) = catalog.project(&namespace).cloned() else {
+        return Ok(Next::Requeue(interval));
+    };
+    let Some(commit) = work.status.commit.clone() else {
+        return Ok(Next::Requeue(interval));
+    };
+    let remote = match ctx.git_remote(&project).await {
+        Ok(remote) => remote,
+        Err(_) => return Ok(Next::Requeue(interval)),
+    };
+    let root = layout::repository_root(&namespace, project.spec.repository.path.as_deref())
+        .unwrap_or_default();
+    let workloads = release_workloads(&work.release, ctx.index.as_ref()).unwrap_or_default();
+    let was_healthy = work
+        .status
+        .timeline
+        .iter()
+        .any(|t| t.phase == ReleasePhase::Healthy);
+    let gitops = project.spec.delivery != DeliveryMode::Direct;
+
+    let mut reports: Vec<(String, Health, String)> = Vec::new();
+    let mut drifted: Vec<String> = Vec::new();
+    let tenants: Vec<String> = work.status.tenants.iter().map(|t| t.name.clone()).collect();
+    for tenant_name in &tenants {
+        let report = tenant_report(
+            ctx,
+            &catalog,
+            &namespace,
+            tenant_name,
+            &remote,
+            &commit,
+            &root,
+            &work.release.spec.environment,
+            &workloads,
+        )
+        .await;
+        let (health, message) = match report {
+            Ok(mut report) => {
+                if !report.drift.is_empty() {
+                    let first = describe_drift(&report);
+                    if was_healthy {
+                        drifted.push(format!("{tenant_name}: {first}"));
+                    } else if gitops && report.health != Health::Degraded {
+                        // Not synced yet: what runs is still the previous content.
+                        report.health = Health::Progressing;
+                        report.message = format!(
+                            "waiting for {} to sync commit {}: {first}",
+                            if project.spec.delivery == DeliveryMode::Flux {
+                                "Flux"
+                            } else {
+                                "Argo CD"
+                            },
+                            &commit[..commit.len().min(7)]
+                        );
+                    }
+                }
+                if report.health == Health::Missing && was_healthy {
+                    report.health = Health::Degraded;
+                }
+                (report.health, report.message)
+            }
+            Err(problem) => (Health::Unknown, problem),
+        };
+        if let Some(rollout) = work
+            .status
+            .tenants
+            .iter_mut()
+            .find(|t| &t.name == tenant_name)
+        {
+            rollout.health = health;
+            rollout.message = Some(message.clone());
+            rollout.phase = match health {
+                Health::Healthy => TenantRolloutPhase::Healthy,
+                Health::Degraded => TenantRolloutPhase::Degraded,
+                _ => TenantRolloutPhase::Deployed,
+            };
+        }
+        reports.push((tenant_name.clone(), health, message));
+    }
+
+    record_drift(work, ctx, &drifted).await;
+    let (overall, message) = health::overall(&reports);
+    let current = work.phase().unwrap_or(ReleasePhase::Deployed);
+    let step = match overall {
+        Health::Healthy => Step::new(ReleasePhase::Healthy, reasons::HEALTHY, message),
+        Health::Degraded => {
+            let rollback = rollback_hint(work, ctx);
+            Step::new(
+                ReleasePhase::Degraded,
+                reasons::DEGRADED,
+                format!("{message}{rollback}"),
+            )
+        }
+        _ => {
+            // Still rolling out, or not observable: keep the phase, refresh the message.
+            let reason = match current {
+                ReleasePhase::Healthy => reasons::HEALTHY,
+                ReleasePhase::Degraded => reasons::DEGRADED,
+                _ => work
+                    .status
+                    .reason
+                    .as_deref()
+                    .and_then(known_reason)
+                    .unwrap_or(reasons::PROGRESSING),
+            };
+            Step::new(current, reason, message)
+        }
+    };
+    work.enter(ctx, step).await?;
+    update_tenants_and_workloads(work, ctx, &reports).await;
+    Ok(Next::Requeue(interval))
+}
+
+/// The reasons a Deployed release keeps while it waits for health.
+fn known_reason(reason: &str) -> Option<&'static str> {
+    [
+        reasons::COMMITTED,
+        reasons::NOTHING_TO_COMMIT,
+        reasons::APPLIED,
+        reasons::PROGRESSING,
+    ]
+    .into_iter()
+    .find(|r| *r == reason)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn tenant_report(
+    ctx: &Context,
+    catalog: &gitopshq_engine::catalog::Catalog,
+    project: &str,
+    tenant_name: &str,
+    remote: &git::GitRemote,
+    commit: &str,
+    root: &str,
+    environment: &str,
+    workloads: &[String],
+) -> std::result::Result<TenantHealth, String> {
+    let tenant = catalog
+        .tenant(project, tenant_name)
+        .ok_or_else(|| format!("tenant {project}/{tenant_name} no longer exists"))?;
+    let cluster = catalog
+        .cluster(&tenant.spec.cluster)
+        .ok_or_else(|| format!("cluster {} is not registered", tenant.spec.cluster))?;
+    let mut delivered = Vec::new();
+    for workload in workloads {
+        let prefix = layout::workload_dir(root, environment, tenant_name, workload);
+        delivered.extend(
+            ctx.delivered_objects(remote, commit, &prefix)
+                .await?
+                .iter()
+                .cloned(),
+        );
+    }
+    let client = ctx
+        .clusters
+        .client(cluster)
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys: Vec<ObjectKey> = delivered.iter().filter_map(ObjectKey::of).collect();
+    let live = remote::live_objects(&ctx.discovery, &tenant.spec.cluster, &client, &keys)
+        .await
+        .map_err(|e| format!("cluster {}: {e}", tenant.spec.cluster))?;
+    let pods = remote::pods(&client, &tenant.spec.namespace)
+        .await
+        .map_err(|e| format!("cluster {}: {e}", tenant.spec.cluster))?;
+    Ok(health::tenant_health(&delivered, &live, &pods))
+}
+
+fn describe_drift(report: &TenantHealth) -> String {
+    report
+        .drift
+        .iter()
+        .map(|(key, fields)| {
+            let shown: Vec<String> = fields.iter().take(3).map(|f| f.describe()).collect();
+            let more = fields.len().saturating_sub(3);
+            let more = if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            };
+            format!("{} differs: {}{more}", key.describe(), shown.join("; "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `Drifted` condition and a `DriftDetected` Event when live objects stop matching.
+async fn record_drift(work: &mut Work, ctx: &Context, drifted: &[String]) {
+    let generation = work.release.metadata.generation;
+    let now = ctx.now();
+    let was = conditions::is_true(&work.status.conditions, types::DRIFTED);
+    if drifted.is_empty() {
+        if conditions::get(&work.status.conditions, types::DRIFTED).is_some() {
+            conditions::set(
+                &mut work.status.conditions,
+                types::DRIFTED,
+                Status::False,
+                reasons::IN_SYNC,
+                "live objects match the delivered ones",
+                generation,
+                now,
+            );
+        }
+        return;
+    }
+    let message = drifted.join("; ");
+    conditions::set(
+        &mut work.status.conditions,
+        types::DRIFTED,
+        Status::True,
+        reasons::DRIFT_DETECTED,
+        &message,
+        generation,
+        now,
+    );
+    if !was {
+        ctx.event(&work.release, true, reasons::DRIFT_DETECTED, message)
+            .await;
+    }
+}
+
+/// "; roll back with: gitopshq rollback W --to R" naming the newest earlier delivered release.
+fn rollback_hint(work: &Work, ctx: &Context) -> String {
+    let namespace = work.namespace();
+    let workloads: BTreeSet<String> = release_workloads(&work.release, ctx.index.as_ref())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let created = work
+        .release
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0);
+    let previous = ctx
+        .index
+        .releases
+        .store
+        .state()
+        .into_iter()
+        .filter(|r| {
+            r.namespace().as_deref() == Some(namespace.as_str())
+                && r.name_any() != work.name()
+                && r.spec.environment == work.release.spec.environment
+                && r.status.as_ref().is_some_and(|s| s.commit.is_some())
+                && r.metadata.creation_timestamp.as_ref().map(|t| t.0) < created
+                && r.spec
+                    .changes
+                    .iter()
+                    .any(|c| workloads.contains(&c.workload))
+        })
+        .max_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    match (previous, workloads.iter().next()) {
+        (Some(previous), Some(workload)) => format!(
+            "; roll back with: gitopshq rollback {workload} --to {} -n {namespace}",
+            previous.name_any()
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Tenant `status.{lastRelease, commit, health}` and Workload
+/// `status.environments[env]` follow the release that runs there.
+async fn update_tenants_and_workloads(
+    work: &Work,
+    ctx: &Context,
+    reports: &[(String, Health, String)],
+) {
+    let namespace = work.namespace();
+    let name = work.name();
+    let commit = work.status.commit.clone();
+    for (tenant_name, health, _) in reports {
+        let Some(tenant) = ctx
+            .index
+            .tenants
+            .store
+            .get(&kube::runtime::reflector::ObjectRef::new(tenant_name).within(&namespace))
+        else {
+            continue;
+        };
+        let mut status = tenant.status.clone().unwrap_or_default();
+        status.last_release = Some(name.clone());
+        status.commit = commit.clone();
+        status.health = Some(*health);
+        if tenant.status.as_ref() != Some(&status)
+            && let Err(error) = ctx.patch_status(tenant.as_ref(), &status).await
+        {
+            tracing::warn!(%error, tenant = %tenant_name, "could not update the tenant's status");
+        }
+    }
+    let (overall, _) = health::overall(reports);
+    for change in &work.release.spec.changes {
+        let Some(workload) =
+            ctx.index.workloads.store.get(
+                &kube::runtime::reflector::ObjectRef::new(&change.workload).within(&namespace),
+            )
+        else {
+            continue;
+        };
+        let mut status = workload.status.clone().unwrap_or_default();
+        let version = change
+            .version
+            .clone()
+            .or_else(|| {
+                workload
+                    .spec
+                    .environments
+                    .get(&work.release.spec.environment)
+                    .and_then(|e| e.version.clone())
+            })
+            .unwrap_or_else(|| workload.spec.version.clone());
+        status.environments.insert(
+            work.release.spec.environment.clone(),
+            WorkloadEnvironmentStatus {
+                version: Some(version),
+                release: Some(name.clone()),
+                commit: commit.clone(),
+                health: overall,
+            },
+        );
+        if workload.status.as_ref() != Some(&status)
+            && let Err(error) = ctx.patch_status(workload.as_ref(), &status).await
+        {
+            tracing::warn!(%error, workload = %change.workload, "could not update the workload's status");
+        }
+    }
+}
+
+/// Used by [`Context::delivered_objects`]: the objects of a workload folder at a commit.
+pub(crate) fn read_objects(
+    remote: &git::GitRemote,
+    cache: &std::path::Path,
+    commit: &str,
+    prefix: &str,
+) -> std::result::Result<Vec<serde_json::Value>, String> {
+    git::read_tree_at(remote, cache, Some(commit), prefix)
+        .map(|files| objects_of(&files))
+        .map_err(|e| e.to_string())
+}

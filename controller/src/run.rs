@@ -1,0 +1,316 @@
+//! Starting the controllers: every reconciler over the shared watches, the metrics server, and
+//! (in a cluster) leader election so that one replica per shard works while others stand by.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use gitopshq_crds::release::Release;
+use gitopshq_engine::lifecycle;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{ControllerArgs, Settings};
+use crate::context::Context;
+use crate::index::{Index, Scope};
+use crate::metrics::Metrics;
+use crate::reconcilers::{break_glass, cluster, environment, policy, project, release};
+use crate::runner::controller;
+
+/// Controllers running on the current runtime. Dropping it stops them.
+pub struct Running {
+    pub context: Arc<Context>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops every controller (in-flight reconciliations finish) and waits for them.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .is_err()
+        {
+            warn!("controllers did not stop within 30s");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the watches and every controller, and waits until the caches are filled.
+pub async fn start(client: Client, settings: Settings, scope: Scope) -> Running {
+    start_with(
+        client,
+        settings,
+        scope,
+        Arc::new(Metrics::default()),
+        jiff::Timestamp::now,
+    )
+    .await
+}
+
+/// [`start`] with the metrics registry and the clock to use.
+pub async fn start_with(
+    client: Client,
+    settings: Settings,
+    scope: Scope,
+    metrics: Arc<Metrics>,
+    clock: fn() -> jiff::Timestamp,
+) -> Running {
+    let (stop, stopped) = watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut index = Index::new();
+    // Subscriptions are made while the controllers are built, before the watches start.
+    let controllers = build(&mut index, shutdown);
+    let watches = index.run(&client, &scope);
+    let mut context = Context::new(client.clone(), Arc::new(index), settings, metrics);
+    context.clock = clock;
+    let context = Arc::new(context);
+    let ready = Arc::clone(&context);
+    let ctx = Arc::clone(&context);
+    let task = tokio::spawn(async move {
+        let watch_task = tokio::spawn(watches);
+        let runs: Vec<_> = controllers
+            .into_iter()
+            .map(|c| c(Arc::clone(&ctx)))
+            .collect();
+        futures::future::join_all(runs).await;
+        watch_task.abort();
+    });
+    ready.index.wait_ready().await;
+    info!("controllers started");
+    Running {
+        context,
+        stop,
+        task: Some(task),
+    }
+}
+
+type Start = Box<dyn FnOnce(Arc<Context>) -> BoxFuture<'static, ()> + Send>;
+
+/// Every controller, subscribed to the watches it needs; each starts once the context exists.
+fn build<S, F>(index: &mut Index, shutdown: S) -> Vec<Start>
+where
+    S: Fn() -> F,
+    F: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let mut all: Vec<Start> = Vec::new();
+    macro_rules! plain {
+        ($name:literal, $field:ident, $reconcile:path) => {{
+            let feed = index.$field.subscribe();
+            let store = index.$field.store.clone();
+            let stop = shutdown();
+            all.push(Box::new(move |ctx| {
+                controller($name, feed, store, ctx, |c| c, stop, $reconcile)
+            }));
+        }};
+    }
+    plain!("environment", environments, environment::reconcile);
+    plain!("cluster", clusters, cluster::reconcile);
+    plain!("project", projects, project::reconcile);
+    plain!("policy", policies, policy::reconcile);
+
+    // Sessions record the releases made under them.
+    let feed = index.sessions.subscribe();
+    let store = index.sessions.store.clone();
+    let releases = index.releases.subscribe();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "break-glass",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_shared_stream(releases, |r: Arc<Release>| {
+                    let ns = r.namespace().unwrap_or_default();
+                    let named = r.spec.break_glass_session.clone();
+                    let recorded = r
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.break_glass_session.clone());
+                    named
+                        .into_iter()
+                        .chain(recorded)
+                        .map(move |s| ObjectRef::new(&s).within(&ns))
+                        .collect::<Vec<_>>()
+                })
+            },
+            stop,
+            break_glass::reconcile,
+        )
+    }));
+
+    // Releases follow their ApprovalRequests, and older releases of an environment look again
+    // when a newer one is delivered (supersession).
+    let feed = index.releases.subscribe();
+    let store = index.releases.store.clone();
+    let requests = index.approval_requests.subscribe();
+    let deliveries = index.releases.subscribe();
+    let siblings = index.releases.store.clone();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "release",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.owns_shared_stream(requests).watches_shared_stream(
+                    deliveries,
+                    move |r: Arc<Release>| {
+                        let delivered = r
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase)
+                            .is_some_and(lifecycle::is_delivered);
+                        if !delivered {
+                            return Vec::new();
+                        }
+                        let ns = r.namespace();
+                        siblings
+                            .state()
+                            .into_iter()
+                            .filter(|o| {
+                                o.namespace() == ns
+                                    && o.name_any() != r.name_any()
+                                    && o.spec.environment == r.spec.environment
+                                    && !o
+                                        .status
+                                        .as_ref()
+                                        .and_then(|s| s.phase)
+                                        .is_some_and(lifecycle::is_terminal)
+                            })
+                            .map(|o| ObjectRef::from_obj(o.as_ref()))
+                            .collect()
+                    },
+                )
+            },
+            stop,
+            release::reconcile,
+        )
+    }));
+    all
+}
+
+/// `gitopshq controller`: checks the CRDs, serves metrics and health, takes the Lease (unless
+/// disabled) and runs every controller until SIGTERM / Ctrl-C or the Lease is lost.
+pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Client)?;
+    crate::server::check_crds(&client).await?;
+    let settings = args.settings();
+    let metrics = Arc::new(Metrics::default());
+    let health = crate::server::Health::default();
+    let server = crate::server::serve(args.metrics_address, Arc::clone(&metrics), health.clone())
+        .await
+        .map_err(RunError::Serve)?;
+    info!(address = %server, "serving /metrics, /healthz and /readyz");
+
+    let mut leadership = None;
+    if args.leader_election {
+        let identity = args
+            .identity
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("gitopshq-{}", std::process::id()));
+        let lease = match settings.shard.count {
+            1 => "gitopshq-controller".to_string(),
+            _ => format!("gitopshq-controller-shard-{}", settings.shard.index),
+        };
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &lease)
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .map_err(|e| RunError::Lease(e.to_string()))?;
+        let (mut leader, task) = manager.watch().await;
+        info!(%lease, %identity, "waiting for the Lease");
+        tokio::select! {
+            got = leader.wait_for(|l| *l) => { got.map_err(|e| RunError::Lease(e.to_string()))?; }
+            _ = shutdown_signal() => { return Ok(()); }
+        }
+        info!(%lease, %identity, "holding the Lease: reconciling");
+        leadership = Some((leader, task));
+    }
+    let running = start_with(
+        client,
+        settings,
+        args.scope(),
+        Arc::clone(&metrics),
+        jiff::Timestamp::now,
+    )
+    .await;
+    health.set_ready(Arc::clone(&running.context));
+    let lost = async {
+        match &mut leadership {
+            Some((leader, _)) => {
+                let _ = leader.wait_for(|l| !*l).await;
+            }
+            None => futures::future::pending::<()>().await,
+        }
+    };
+    let result = tokio::select! {
+        _ = shutdown_signal() => { info!("shutting down"); Ok(()) }
+        _ = lost => { error!("lost the Lease; stopping so that the new holder works alone"); Err(RunError::LeaseLost) }
+    };
+    running.stop().await;
+    drop(leadership);
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Why `gitopshq controller` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {0}")]
+    Client(#[source] kube::Error),
+    #[error("{0}")]
+    Crds(String),
+    #[error("cannot serve metrics: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("leader election failed: {0}")]
+    Lease(String),
+    #[error("lost the leader Lease")]
+    LeaseLost,
+}
