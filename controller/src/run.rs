@@ -16,7 +16,7 @@ use crate::config::{ControllerArgs, Settings};
 use crate::context::Context;
 use crate::index::{Index, Scope};
 use crate::metrics::Metrics;
-use crate::reconcilers::{break_glass, cluster, environment, policy, project, release};
+use crate::reconcilers::{break_glass, cluster, environment, policy, project, promotion, release};
 use crate::runner::controller;
 
 /// Controllers running on the current runtime. Dropping it stops them.
@@ -155,6 +155,42 @@ where
             },
             stop,
             break_glass::reconcile,
+        )
+    }));
+
+    // Promotions follow the releases of their batches and their source release.
+    let feed = index.promotions.subscribe();
+    let store = index.promotions.store.clone();
+    let batch_releases = index.releases.subscribe();
+    let promotions = index.promotions.store.clone();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "promotion",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_shared_stream(batch_releases, move |r: Arc<Release>| {
+                    let ns = r.namespace();
+                    let name = r.name_any();
+                    let owner = r
+                        .labels()
+                        .get(gitopshq_crds::consts::labels::PROMOTION)
+                        .cloned();
+                    promotions
+                        .state()
+                        .into_iter()
+                        .filter(|p| {
+                            p.namespace() == ns
+                                && (p.spec.release == name || Some(p.name_any()) == owner)
+                        })
+                        .map(|p| ObjectRef::from_obj(p.as_ref()))
+                        .collect::<Vec<_>>()
+                })
+            },
+            stop,
+            promotion::reconcile,
         )
     }));
 

@@ -49,6 +49,10 @@ pub mod annotations {
     /// Set on a Release to ask the controller to retry a Failed or Blocked release; the value is
     /// free text (a timestamp is customary) so that every change triggers one retry.
     pub const RETRY: &str = "gitopshq.io/retry";
+    /// `"true"` on a Release makes it wait for approval even when no ApprovalPolicy binds its
+    /// type (a Promotion batch with `requireApproval`): the strictest policy bound to its
+    /// environment for any type governs. Opt-in only: nothing on a Release can skip a policy.
+    pub const REQUIRE_APPROVAL: &str = "gitopshq.io/require-approval";
 }
 
 /// Condition types (`status.conditions[].type`).

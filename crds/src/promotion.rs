@@ -150,4 +150,16 @@ pub struct BatchStatus {
     /// When the batch became healthy (soak starts here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_at: Option<Time>,
+    /// When the batch finished its soak (addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded_at: Option<Time>,
+    /// Who approved the batch's release (addition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Tenants of the batch (addition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// What the batch is waiting for, or why it stopped (addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use gitopshq_crds::common::Health;
+use gitopshq_crds::common::{Health, LabelSelector};
 use serde_json::Value;
 
 /// Container waiting reasons that mean the workload is broken, not starting.
@@ -311,38 +311,22 @@ fn pod_failure(pod: &Value) -> (Option<&str>, bool) {
     (failing, !statuses.is_empty())
 }
 
-/// Whether a pod is selected by `selector` (`spec.selector` of a workload: matchLabels and
-/// matchExpressions).
+/// Whether a pod is selected by `selector` (`spec.selector` of a workload), with the label
+/// selector rules of [`crate::selector`]. A selector that does not parse selects nothing.
 pub fn selects(selector: &Value, pod: &Value) -> bool {
-    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
-    let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
-    let labels_match = selector
-        .get("matchLabels")
+    let Ok(selector) = serde_json::from_value::<LabelSelector>(selector.clone()) else {
+        return false;
+    };
+    let labels: BTreeMap<String, String> = pod
+        .pointer("/metadata/labels")
         .and_then(Value::as_object)
-        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
-    let expressions_match = selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .is_none_or(|exprs| {
-            exprs.iter().all(|e| {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-                let values: Vec<&str> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|v| v.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                match e.get("operator").and_then(Value::as_str) {
-                    Some("In") => label(key).is_some_and(|v| values.contains(&v)),
-                    Some("NotIn") => label(key).is_none_or(|v| !values.contains(&v)),
-                    Some("Exists") => label(key).is_some(),
-                    Some("DoesNotExist") => label(key).is_none(),
-                    _ => false,
-                }
-            })
-        });
-    let has_terms =
-        selector.get("matchLabels").is_some() || selector.get("matchExpressions").is_some();
-    has_terms && labels_match && expressions_match
+        .map(|l| {
+            l.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::selector::matches(&selector, &labels).unwrap_or(false)
 }
 
 /// What one tenant's delivered objects look like on its cluster.

@@ -41,5 +41,6 @@ pub mod policy;
 pub mod conditions;
 pub mod health;
 pub mod lifecycle;
+pub mod promotion;
 pub mod rbac;
 pub mod sessions;

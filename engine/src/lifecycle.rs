@@ -238,19 +238,38 @@ pub fn policy_gate(release: &str, results: &[PolicyResult]) -> Option<Step> {
 
 /// The ApprovalPolicy that governs a release: bound to its environment and type. When several
 /// bind, the strictest (most approvals, then distinct teams) governs, by name on a tie so the
-/// choice is stable.
+/// choice is stable. A release annotated `gitopshq.io/require-approval: "true"` that no policy
+/// binds by type falls back to the policies bound to its environment for any type.
 pub fn governing_approval_policy<'a>(
     policies: impl IntoIterator<Item = &'a ApprovalPolicy>,
     release: &Release,
 ) -> Option<&'a ApprovalPolicy> {
-    policies
-        .into_iter()
-        .filter(|p| binds(p, &release.spec.environment, release.spec.type_))
-        .max_by(|a, b| {
-            (a.spec.min_approvals, a.spec.distinct_teams)
-                .cmp(&(b.spec.min_approvals, b.spec.distinct_teams))
-                .then_with(|| b.name_any().cmp(&a.name_any()))
-        })
+    let policies: Vec<&ApprovalPolicy> = policies.into_iter().collect();
+    let strictest = |filter: &dyn Fn(&ApprovalPolicy) -> bool| {
+        policies
+            .iter()
+            .copied()
+            .filter(|p| filter(p))
+            .max_by(|a, b| {
+                (a.spec.min_approvals, a.spec.distinct_teams)
+                    .cmp(&(b.spec.min_approvals, b.spec.distinct_teams))
+                    .then_with(|| b.name_any().cmp(&a.name_any()))
+            })
+    };
+    let environment = &release.spec.environment;
+    strictest(&|p| binds(p, environment, release.spec.type_)).or_else(|| {
+        approval_required(release)
+            .then(|| strictest(&|p| p.spec.environments.iter().any(|e| e == environment)))
+            .flatten()
+    })
+}
+
+/// Whether the release asks for approval whatever the policies' release types say.
+pub fn approval_required(release: &Release) -> bool {
+    release
+        .annotations()
+        .get(gitopshq_crds::consts::annotations::REQUIRE_APPROVAL)
+        .is_some_and(|v| v == "true")
 }
 
 /// Whether an approval policy applies to releases of `release_type` into `environment`.

@@ -22,7 +22,12 @@ etcd_version="$(mod_version go.etcd.io/etcd/server/v3)"
 
 bin="${GITOPSHQ_TESTENV_BIN:-$HOME/.cache/gitopshq/testenv/${k8s_version}-etcd${etcd_version#v}/bin}"
 stamp="$bin/.stamp"
-want="kube-apiserver ${k8s_version} etcd ${etcd_version} $(sha256sum go.sum | cut -c1-16)"
+# Version stamping as the Kubernetes release build does it (hack/lib/version.sh): without it the
+# API server reports v0.0.0-master, which clients and `Cluster.status.serverVersion` would show.
+minor="${k8s_version#v1.}"; minor="${minor%%.*}"
+version_pkg=k8s.io/component-base/version
+stamp_flags="-X ${version_pkg}.gitVersion=${k8s_version} -X ${version_pkg}.gitMajor=1 -X ${version_pkg}.gitMinor=${minor} -X ${version_pkg}.gitTreeState=clean"
+want="kube-apiserver ${k8s_version} etcd ${etcd_version} $(sha256sum go.sum | cut -c1-16) $(echo "$stamp_flags" | sha256sum | cut -c1-8)"
 
 if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "$bin"
@@ -41,7 +46,7 @@ rm -f "$stamp"
 
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -mod=readonly"
-flags=(-trimpath -ldflags "-s -w")
+flags=(-trimpath -ldflags "-s -w ${stamp_flags}")
 
 build() { # name version package
     local start=$SECONDS

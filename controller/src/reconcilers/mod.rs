@@ -5,4 +5,5 @@ pub mod cluster;
 pub mod environment;
 pub mod policy;
 pub mod project;
+pub mod promotion;
 pub mod release;

@@ -1,1 +1,456 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! The platform an end-to-end scenario runs on, as a platform team would set it up: a
+//! management cluster (real kube-apiserver + etcd) with the GitOpsHQ CRDs, the admission
+//! webhook and the controllers; a second API server as the workload cluster, registered
+//! through a kubeconfig Secret; and a bare Git repository as the GitOps remote. People act with
+//! the machine's `kubectl`; tests play Argo CD (apply the committed tree to the workload
+//! cluster) and the kubelet (write Deployment and Pod status).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use gitopshq_controller::Running;
+use gitopshq_controller::index::Scope;
+use gitopshq_engine::admission::Settings;
+use gitopshq_testenv::TestEnv;
+use gitopshq_webhook::local::LocalWebhook;
+
+/// The repository URL the examples name; scenarios point it at their own bare repository.
+pub const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
+/// How long a scenario waits for the controllers to reach a state.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub struct Platform {
+    pub management: TestEnv,
+    pub workload: TestEnv,
+    pub webhook: Option<LocalWebhook>,
+    pub controllers: Option<Running>,
+    /// Bare repository, the GitOps remote.
+    pub repository: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Platform {
+    /// Both clusters, the webhook, the controllers and an empty GitOps repository.
+    pub async fn start() -> Self {
+        let management = TestEnv::start()
+            .await
+            .expect("management control plane starts");
+        let workload = TestEnv::start_workload_cluster()
+            .await
+            .expect("workload control plane starts");
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let repository = dir.path().join("gitops.git");
+        git(
+            dir.path(),
+            &[
+                "init",
+                "--bare",
+                "-b",
+                "main",
+                &repository.display().to_string(),
+            ],
+        );
+        let webhook = LocalWebhook::start(
+            management.client().await.expect("client"),
+            Settings::default(),
+        )
+        .await
+        .expect("webhook starts and is registered");
+        let mut settings = gitopshq_controller::Settings::local(dir.path().join("git-cache"));
+        settings.health_interval = Duration::from_secs(1);
+        let controllers = gitopshq_controller::start(
+            management.client().await.expect("client"),
+            settings,
+            Scope::All,
+        )
+        .await;
+        let platform = Self {
+            management,
+            workload,
+            webhook: Some(webhook),
+            controllers: Some(controllers),
+            repository,
+            dir,
+        };
+        platform.register_workload_cluster("eu-west-1");
+        platform
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `file://` URL of the GitOps repository.
+    pub fn repository_url(&self) -> String {
+        format!("file://{}", self.repository.display())
+    }
+
+    /// Stores the workload cluster's kubeconfig in `gitopshq-system/cluster-<name>`, where the
+    /// examples' Cluster objects expect it.
+    pub fn register_workload_cluster(&self, name: &str) {
+        let file = self.dir().join(format!("cluster-{name}.kubeconfig"));
+        std::fs::write(
+            &file,
+            self.workload.admin_kubeconfig_yaml().expect("kubeconfig"),
+        )
+        .expect("write");
+        let _ = self
+            .admin()
+            .args(["create", "namespace", "gitopshq-system"])
+            .output();
+        ok(self.admin().args([
+            "-n",
+            "gitopshq-system",
+            "create",
+            "secret",
+            "generic",
+            &format!("cluster-{name}"),
+            &format!("--from-file=kubeconfig={}", file.display()),
+        ]));
+    }
+
+    /// `kubectl` on the management cluster as `user`.
+    pub fn kubectl(&self, user: &str) -> Command {
+        self.management.kubectl(user)
+    }
+
+    /// `kubectl` on the management cluster as the admin.
+    pub fn admin(&self) -> Command {
+        self.management.kubectl("admin")
+    }
+
+    /// `kubectl` on the workload cluster as its admin.
+    pub fn workload_admin(&self) -> Command {
+        self.workload.kubectl("admin")
+    }
+
+    /// The YAML of `paths` (files or folders of `examples/`), with the example repository URL
+    /// replaced by this platform's.
+    pub fn example(&self, paths: &[&str]) -> String {
+        let mut out = String::new();
+        for path in paths {
+            let full = examples_dir().join(path);
+            let mut files: Vec<PathBuf> = if full.is_dir() {
+                std::fs::read_dir(&full)
+                    .expect("example folder")
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                    .collect()
+            } else {
+                vec![full]
+            };
+            files.sort();
+            for file in files {
+                out.push_str(&std::fs::read_to_string(&file).expect("example file"));
+                out.push_str("\n---\n");
+            }
+        }
+        out.replace(EXAMPLE_REPOSITORY, &self.repository_url())
+    }
+
+    /// Applies YAML as `user`; returns the output (stdout + stderr, where warnings go).
+    pub fn apply(&self, user: &str, yaml: &str) -> String {
+        let out = with_stdin(self.kubectl(user).args(["apply", "-f", "-"]), yaml);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "{user} could not apply:\n{yaml}\n{text}"
+        );
+        text
+    }
+
+    /// Applies YAML as `user`, which must be refused; returns kubectl's error output.
+    pub fn apply_refused(&self, user: &str, yaml: &str) -> String {
+        let out = with_stdin(self.kubectl(user).args(["apply", "-f", "-"]), yaml);
+        assert!(
+            !out.status.success(),
+            "{user} applied but should have been refused:\n{yaml}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `kubectl get KIND NAME -o jsonpath=PATH` on the management cluster (`-n NS` when given).
+    pub fn get(&self, namespace: Option<&str>, kind: &str, name: &str, path: &str) -> String {
+        let mut cmd = self.admin();
+        if let Some(ns) = namespace {
+            cmd.args(["-n", ns]);
+        }
+        cmd.args(["get", kind, name, "-o", &format!("jsonpath={path}")]);
+        let out = cmd.output().expect("kubectl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `get(..)` returns `want`; panics with the last value and `context()` after
+    /// [`WAIT`].
+    pub fn wait_for(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+        name: &str,
+        path: &str,
+        want: &str,
+    ) {
+        self.wait_until(namespace, kind, name, path, |v| v == want, want);
+    }
+
+    /// Waits until `get(..)` satisfies `done`.
+    pub fn wait_until(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+        name: &str,
+        path: &str,
+        done: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.get(namespace, kind, name, path);
+            if done(&value) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let status = self.get(namespace, kind, name, "{.status}");
+                panic!("{kind} {name}: {path} is {value:?}, waited for {what}; status: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Plays Argo CD: checks the GitOps repository out and applies the tenant's folder to the
+    /// workload cluster with kustomize, as an Argo CD Application would sync it (creating the
+    /// destination namespace, as its `CreateNamespace=true` sync option asks).
+    pub fn sync_tenant(&self, tenant_dir: &str, namespace: &str) {
+        let exists = self
+            .workload_admin()
+            .args(["get", "namespace", namespace])
+            .output()
+            .expect("kubectl runs");
+        if !exists.status.success() {
+            ok(self
+                .workload_admin()
+                .args(["create", "namespace", namespace]));
+        }
+        let checkout = self
+            .dir()
+            .join(format!("checkout-{}", tenant_dir.replace('/', "-")));
+        let _ = std::fs::remove_dir_all(&checkout);
+        git(
+            self.dir(),
+            &[
+                "clone",
+                "-q",
+                &self.repository.display().to_string(),
+                &checkout.display().to_string(),
+            ],
+        );
+        let folder = checkout.join(tenant_dir);
+        assert!(folder.is_dir(), "{tenant_dir} is not in the repository");
+        ok(self.workload_admin().args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            &folder.display().to_string(),
+        ]));
+    }
+
+    /// Plays the Deployment controller and the kubelet: every Deployment of `namespace` on the
+    /// workload cluster reports all its replicas updated and available.
+    pub fn report_deployments_available(&self, namespace: &str) {
+        for name in self.workload_names(namespace, "deployments") {
+            let generation =
+                self.workload_get(namespace, "deployment", &name, "{.metadata.generation}");
+            let replicas = self.workload_get(namespace, "deployment", &name, "{.spec.replicas}");
+            let replicas: i64 = replicas.parse().unwrap_or(1);
+            let status = format!(
+                r#"{{"status":{{"observedGeneration":{generation},"replicas":{replicas},"updatedReplicas":{replicas},"readyReplicas":{replicas},"availableReplicas":{replicas}}}}}"#
+            );
+            ok(self.workload_admin().args([
+                "-n",
+                namespace,
+                "patch",
+                "deployment",
+                &name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ]));
+        }
+    }
+
+    /// Pods of `app` in `namespace` on the workload cluster, `crashing` of them waiting in
+    /// CrashLoopBackOff and the rest running.
+    pub fn report_pods(&self, namespace: &str, app: &str, total: usize, crashing: usize) {
+        for i in 0..total {
+            let name = format!("{app}-{i}");
+            let _ = self
+                .workload_admin()
+                .args([
+                    "-n",
+                    namespace,
+                    "delete",
+                    "pod",
+                    &name,
+                    "--ignore-not-found",
+                ])
+                .output();
+            let pod = format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app.kubernetes.io/name":"{app}","app":"{app}"}}}},"spec":{{"containers":[{{"name":"{app}","image":"{app}"}}]}}}}"#
+            );
+            let out = with_stdin(self.workload_admin().args(["create", "-f", "-"]), &pod);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let state = if i < crashing {
+                r#"{"waiting":{"reason":"CrashLoopBackOff","message":"back-off restarting failed container"}}"#
+            } else {
+                r#"{"running":{"startedAt":"2026-01-01T00:00:00Z"}}"#
+            };
+            let status = format!(
+                r#"{{"status":{{"phase":"Running","containerStatuses":[{{"name":"{app}","image":"{app}","imageID":"","ready":{},"restartCount":{},"state":{state}}}]}}}}"#,
+                i >= crashing,
+                if i < crashing { 5 } else { 0 }
+            );
+            ok(self.workload_admin().args([
+                "-n",
+                namespace,
+                "patch",
+                "pod",
+                &name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ]));
+        }
+    }
+
+    fn workload_names(&self, namespace: &str, kind: &str) -> Vec<String> {
+        let out = ok(self.workload_admin().args([
+            "-n",
+            namespace,
+            "get",
+            kind,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]));
+        out.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn workload_get(&self, namespace: &str, kind: &str, name: &str, path: &str) -> String {
+        ok(self.workload_admin().args([
+            "-n",
+            namespace,
+            "get",
+            kind,
+            name,
+            "-o",
+            &format!("jsonpath={path}"),
+        ]))
+    }
+
+    /// `git log` of the GitOps repository's main branch: full messages, newest first.
+    pub fn commits(&self) -> Vec<String> {
+        let out = git(
+            self.dir(),
+            &[
+                "--git-dir",
+                &self.repository.display().to_string(),
+                "log",
+                "--format=%H%n%B%x00",
+                "main",
+            ],
+        );
+        out.split('\0')
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    }
+
+    /// A file of the repository at the head of main.
+    pub fn file(&self, path: &str) -> String {
+        git(
+            self.dir(),
+            &[
+                "--git-dir",
+                &self.repository.display().to_string(),
+                "show",
+                &format!("main:{path}"),
+            ],
+        )
+    }
+
+    /// Stops the controllers and the webhook before the clusters go.
+    pub async fn stop(mut self) {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.stop().await;
+        }
+        if let Some(webhook) = self.webhook.take() {
+            let _ = webhook.stop().await;
+        }
+    }
+}
+
+/// `examples/` of the repository.
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Runs the machine's `git` in `dir`; returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must succeed; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command with `stdin` as its input.
+pub fn with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("command finishes")
+}

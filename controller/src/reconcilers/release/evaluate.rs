@@ -116,6 +116,20 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             work.enter(ctx, step).await?;
             approval::ensure_request(work, ctx, &policy.name_any()).await?;
         }
+        None if lifecycle::approval_required(&work.release) => {
+            let step = Step::new(
+                ReleasePhase::Blocked,
+                reasons::NOT_FOUND,
+                format!(
+                    "release {} requires approval, but no ApprovalPolicy binds environment {}; create one (kubectl apply -f approval-policy.yaml), then retry (annotate gitopshq.io/retry)",
+                    work.name(),
+                    work.release.spec.environment
+                ),
+            )
+            .by(actor);
+            work.enter(ctx, step).await?;
+            return Ok(Next::Wait);
+        }
         None => {
             let step = Step::new(
                 ReleasePhase::Approved,
