@@ -290,4 +290,17 @@ impl gitopshq_engine::admission::Directory for Index {
     fn project_catalog(&self, namespace: &str) -> Catalog {
         self.catalog(namespace)
     }
+
+    /// The controllers never judge people's grants: the admission webhook does.
+    fn permits(
+        &self,
+        _user: &gitopshq_engine::admission::Requester,
+        _namespace: &str,
+        _verb: &str,
+        _environment: &str,
+    ) -> gitopshq_engine::admission::Permission {
+        gitopshq_engine::admission::Permission::Unknown(
+            "grants are checked at admission, not by the controllers".into(),
+        )
+    }
 }

@@ -16,7 +16,9 @@ use crate::config::{ControllerArgs, Settings};
 use crate::context::Context;
 use crate::index::{Index, Scope};
 use crate::metrics::Metrics;
-use crate::reconcilers::{break_glass, cluster, environment, policy, project, promotion, release};
+use crate::reconcilers::{
+    break_glass, chart, cluster, environment, policy, project, promotion, release,
+};
 use crate::runner::controller;
 
 /// Controllers running on the current runtime. Dropping it stops them.
@@ -126,6 +128,84 @@ where
     plain!("cluster", clusters, cluster::reconcile);
     plain!("project", projects, project::reconcile);
     plain!("policy", policies, policy::reconcile);
+
+    // The registry: versions follow the workloads that use them, charts their versions, and
+    // workloads the versions they use (deprecation).
+    let feed = index.chart_versions.subscribe();
+    let store = index.chart_versions.store.clone();
+    let users = index.workloads.subscribe();
+    let versions = index.chart_versions.store.clone();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "chart-version",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_shared_stream(users, move |w: Arc<gitopshq_crds::workload::Workload>| {
+                    versions
+                        .state()
+                        .into_iter()
+                        .filter(|cv| cv.spec.chart == w.spec.chart)
+                        .map(|cv| ObjectRef::from_obj(cv.as_ref()))
+                        .collect::<Vec<_>>()
+                })
+            },
+            stop,
+            chart::reconcile_version,
+        )
+    }));
+    let feed = index.charts.subscribe();
+    let store = index.charts.store.clone();
+    let chart_versions = index.chart_versions.subscribe();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "chart",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_shared_stream(
+                    chart_versions,
+                    |cv: Arc<gitopshq_crds::chart_version::ChartVersion>| {
+                        Some(ObjectRef::new(&cv.spec.chart))
+                    },
+                )
+            },
+            stop,
+            chart::reconcile_chart,
+        )
+    }));
+    let feed = index.workloads.subscribe();
+    let store = index.workloads.store.clone();
+    let used = index.chart_versions.subscribe();
+    let workloads = index.workloads.store.clone();
+    let stop = shutdown();
+    all.push(Box::new(move |ctx| {
+        controller(
+            "workload",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_shared_stream(
+                    used,
+                    move |cv: Arc<gitopshq_crds::chart_version::ChartVersion>| {
+                        workloads
+                            .state()
+                            .into_iter()
+                            .filter(|w| w.spec.chart == cv.spec.chart)
+                            .map(|w| ObjectRef::from_obj(w.as_ref()))
+                            .collect::<Vec<_>>()
+                    },
+                )
+            },
+            stop,
+            chart::reconcile_workload,
+        )
+    }));
 
     // Sessions record the releases made under them.
     let feed = index.sessions.subscribe();

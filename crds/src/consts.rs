@@ -87,6 +87,8 @@ pub mod conditions {
     pub const ACTIVE: &str = "Active";
     /// A Promotion is progressing through its batches.
     pub const PROGRESSING: &str = "Progressing";
+    /// A ChartVersion is deprecated, or a Workload uses a deprecated one.
+    pub const DEPRECATED: &str = "Deprecated";
 }
 
 /// Condition reasons (`status.conditions[].reason`, CamelCase as Kubernetes requires).
@@ -133,6 +135,10 @@ pub mod reasons {
     pub const PAUSED: &str = "Paused";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const FAILED: &str = "Failed";
+    pub const PUBLISHED: &str = "Published";
+    pub const PUBLICATION_FAILED: &str = "PublicationFailed";
+    pub const CHART_DEPRECATED: &str = "ChartVersionDeprecated";
+    pub const CURRENT: &str = "Current";
 }
 
 /// Git commit trailer names written on every delivery commit.

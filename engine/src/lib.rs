@@ -38,6 +38,7 @@ pub mod freeze;
 pub mod policy;
 
 // The operator's lifecycles: conditions, releases, health and drift, project RBAC.
+pub mod charts;
 pub mod conditions;
 pub mod health;
 pub mod lifecycle;

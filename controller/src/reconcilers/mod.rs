@@ -1,6 +1,7 @@
 //! One reconciler per kind.
 
 pub mod break_glass;
+pub mod chart;
 pub mod cluster;
 pub mod environment;
 pub mod policy;

@@ -155,9 +155,13 @@ fn selectors_with_expressions() {
         &p
     ));
     assert!(
-        !selects(&json!({}), &p),
-        "an empty selector selects nothing here"
+        selects(&json!({}), &p),
+        "an empty selector selects everything, as in Kubernetes"
     );
+    assert!(!selects(
+        &json!({"matchExpressions": [{"key": "app", "operator": "Bogus"}]}),
+        &p
+    ));
 }
 
 #[test]
