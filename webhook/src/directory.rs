@@ -1,10 +1,10 @@
 //! A [`Directory`] over watch caches: every lookup a decision makes is an in-memory read.
 //! A name the cache has not seen yet (an object created a moment ago) is read from the API.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -19,7 +19,11 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
-use gitopshq_engine::admission::Directory;
+use gitopshq_engine::admission::{Directory, Permission, Requester};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::PostParams;
 use gitopshq_engine::catalog::{Catalog, SecretData};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -31,6 +35,12 @@ use tracing::warn;
 
 /// How long a cache miss may wait for the API before the decision goes on without the object.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long an answer of the API server's authorizer is reused, as the API server's own
+/// webhook authorizer caches (it sees RBAC changes after at most this long).
+const PERMISSION_TTL: Duration = Duration::from_secs(10);
+
+type PermissionKey = (String, Vec<String>, String, String, String);
 
 /// Watch caches of every kind admission decisions read.
 #[derive(Clone)]
@@ -48,6 +58,7 @@ pub struct WatchDirectory {
     workloads: Store<Workload>,
     tenants: Store<Tenant>,
     variables: Store<Variables>,
+    permissions: Arc<Mutex<HashMap<PermissionKey, (Instant, bool)>>>,
 }
 
 type Watches = Vec<BoxFuture<'static, ()>>;
@@ -87,6 +98,7 @@ impl WatchDirectory {
             workloads: watch(&client, &mut watches),
             tenants: watch(&client, &mut watches),
             variables: watch(&client, &mut watches),
+            permissions: Arc::new(Mutex::new(HashMap::new())),
             client,
         };
         let driver = Box::pin(async move {
@@ -227,6 +239,66 @@ impl Directory for WatchDirectory {
 
     fn policies(&self) -> Vec<Arc<Policy>> {
         self.policies.state()
+    }
+
+    fn permits(
+        &self,
+        user: &Requester,
+        namespace: &str,
+        verb: &str,
+        environment: &str,
+    ) -> Permission {
+        let key: PermissionKey = (
+            user.username.clone(),
+            user.groups.clone(),
+            namespace.to_string(),
+            verb.to_string(),
+            environment.to_string(),
+        );
+        {
+            let mut cache = self.permissions.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() > 4096 {
+                cache.retain(|_, (at, _)| at.elapsed() < PERMISSION_TTL);
+            }
+            if let Some((at, allowed)) = cache.get(&key)
+                && at.elapsed() < PERMISSION_TTL
+            {
+                return if *allowed { Permission::Allowed } else { Permission::Denied };
+            }
+        }
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.username.clone()),
+                groups: Some(user.groups.clone()),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.to_string()),
+                    verb: Some(verb.to_string()),
+                    group: Some(gitopshq_crds::consts::GROUP.to_string()),
+                    resource: Some("environments".to_string()),
+                    name: Some(environment.to_string()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let answer = self.runtime.block_on(async move {
+            tokio::time::timeout(LOOKUP_TIMEOUT, api.create(&PostParams::default(), &review)).await
+        });
+        let allowed = match answer {
+            Ok(Ok(review)) => review.status.is_some_and(|s| s.allowed),
+            Ok(Err(error)) => {
+                warn!(%error, "SubjectAccessReview failed");
+                return Permission::Unknown(format!("the API server refused the access review: {error}"));
+            }
+            Err(_) => return Permission::Unknown("the access review timed out".into()),
+        };
+        self.permissions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (Instant::now(), allowed));
+        if allowed { Permission::Allowed } else { Permission::Denied }
     }
 
     fn project_catalog(&self, namespace: &str) -> Catalog {

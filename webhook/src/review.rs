@@ -135,7 +135,7 @@ fn decide(request: &AdmissionRequest<DynamicObject>, endpoint: Endpoint, ctx: &C
         }
         ("BreakGlassSession", Endpoint::Validate) => {
             typed!(BreakGlassSession, |req| {
-                admission::validate_break_glass_session(&req)
+                admission::admit_break_glass_session(&req, directory)
             })
         }
         ("ChartVersion", Endpoint::Validate) => {

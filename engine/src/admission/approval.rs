@@ -70,6 +70,16 @@ pub fn validate_approval_request(
             format!("release {release_name} does not exist in namespace {namespace}"),
         );
     };
+    if let Err(denial) = super::require(
+        req,
+        directory,
+        &namespace,
+        crate::rbac::verbs::APPROVE,
+        std::slice::from_ref(&release.spec.environment),
+        &format!("approvalrequest {name}"),
+    ) {
+        return denial;
+    }
     let phase = release
         .status
         .as_ref()
@@ -168,7 +178,7 @@ pub fn validate_approval_request(
     )
 }
 
-fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
+pub(super) fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let items: Vec<&str> = items.collect();
     if items.is_empty() {
         "no team".into()

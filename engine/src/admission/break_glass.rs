@@ -97,6 +97,29 @@ pub fn mutate_break_glass_session(req: &Request<'_, BreakGlassSession>) -> Verdi
 
 /// Bounded duration, real justification, closing needs a note, a closed session is sealed,
 /// and an open session may only be closed (not widened or extended).
+/// A session may be opened only by someone holding the `break-glass` grant for every
+/// environment of its scope; then [`validate_break_glass_session`] applies.
+pub fn admit_break_glass_session(
+    req: &Request<'_, BreakGlassSession>,
+    directory: &dyn super::Directory,
+) -> Verdict {
+    if let (Operation::Create, Some(session)) = (req.operation, req.object) {
+        let namespace = session.namespace().unwrap_or_default();
+        let object = format!("breakglasssession {}", session.name_any());
+        if let Err(denial) = super::require(
+            req,
+            directory,
+            &namespace,
+            crate::rbac::verbs::BREAK_GLASS,
+            &session.spec.scope.environments,
+            &object,
+        ) {
+            return denial;
+        }
+    }
+    validate_break_glass_session(req)
+}
+
 pub fn validate_break_glass_session(req: &Request<'_, BreakGlassSession>) -> Verdict {
     let Some(session) = req.object else {
         return Verdict::allow();

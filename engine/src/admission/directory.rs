@@ -25,6 +25,35 @@ pub trait Directory {
     fn policies(&self) -> Vec<Arc<Policy>>;
     /// Everything needed to render releases of the project whose namespace is `namespace`.
     fn project_catalog(&self, namespace: &str) -> Catalog;
+    /// Whether `user` holds `verb` on environment `environment` in `namespace` (a project's
+    /// team grant, see [`crate::rbac`]). The webhook asks the API server (SubjectAccessReview).
+    fn permits(
+        &self,
+        user: &super::Requester,
+        namespace: &str,
+        verb: &str,
+        environment: &str,
+    ) -> Permission;
+}
+
+/// Answer of [`Directory::permits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permission {
+    Allowed,
+    Denied,
+    /// The check could not be made (the API server did not answer): the request is refused,
+    /// with this reason.
+    Unknown(String),
+}
+
+/// One permission of a [`Snapshot`]: `subject` (a user name or a group) holds `verb` on
+/// `environment` (`*` for every one) in `namespace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub subject: String,
+    pub namespace: String,
+    pub verb: String,
+    pub environment: String,
 }
 
 /// A [`Directory`] over plain vectors: tests, the CLI, and anything without watch caches.
@@ -34,6 +63,8 @@ pub struct Snapshot {
     pub approval_policies: Vec<Arc<ApprovalPolicy>>,
     pub break_glass_sessions: Vec<Arc<BreakGlassSession>>,
     pub policies: Vec<Arc<Policy>>,
+    /// `None`: every permission is held (tests about other rules). `Some`: only these.
+    pub grants: Option<Vec<Grant>>,
 }
 
 impl Directory for Snapshot {
@@ -80,5 +111,28 @@ impl Directory for Snapshot {
 
     fn project_catalog(&self, _namespace: &str) -> Catalog {
         self.catalog.clone()
+    }
+
+    fn permits(
+        &self,
+        user: &super::Requester,
+        namespace: &str,
+        verb: &str,
+        environment: &str,
+    ) -> Permission {
+        let Some(grants) = &self.grants else {
+            return Permission::Allowed;
+        };
+        let held = grants.iter().any(|g| {
+            (g.subject == user.username || user.groups.contains(&g.subject))
+                && g.namespace == namespace
+                && g.verb == verb
+                && (g.environment == "*" || g.environment == environment)
+        });
+        if held {
+            Permission::Allowed
+        } else {
+            Permission::Denied
+        }
     }
 }

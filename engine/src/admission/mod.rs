@@ -10,17 +10,20 @@ mod approval;
 mod break_glass;
 mod directory;
 mod objects;
+mod permission;
 mod release;
 
 pub use approval::{approval_progress, mutate_approval_request, validate_approval_request};
 pub use break_glass::{
-    MAX_SESSION_DURATION, MIN_JUSTIFICATION, SessionScope, mutate_break_glass_session,
-    session_covers, session_expires_at, session_is_active, validate_break_glass_session,
+    MAX_SESSION_DURATION, MIN_JUSTIFICATION, SessionScope, admit_break_glass_session,
+    mutate_break_glass_session, session_covers, session_expires_at, session_is_active,
+    validate_break_glass_session,
 };
-pub use directory::{Directory, Snapshot};
+pub use directory::{Directory, Grant, Permission, Snapshot};
 pub use objects::{
     validate_chart_version, validate_environment, validate_policy, validate_workload,
 };
+pub use permission::require;
 pub use release::{
     FreezeCheck, delivery_freeze, is_submission, mutate_release, release_workloads,
     validate_release,
@@ -134,6 +137,9 @@ pub enum Rule {
     NotFound,
     /// The object is well-formed but not acceptable (duration, justification, windows …).
     Invalid,
+    /// The requester holds no project grant for this action in this environment (the RBAC
+    /// verbs of [`crate::rbac::verbs`]).
+    NotPermitted,
 }
 
 impl Rule {
@@ -152,6 +158,7 @@ impl Rule {
             Rule::PolicyInvalid => "PolicyInvalid",
             Rule::NotFound => "NotFound",
             Rule::Invalid => "Invalid",
+            Rule::NotPermitted => "NotPermitted",
         }
     }
 
@@ -159,7 +166,11 @@ impl Rule {
     /// 409 when the state of things gates it for now, 422 when the object itself is wrong.
     pub fn status_code(self) -> u16 {
         match self {
-            Rule::SelfApproval | Rule::SameTeam | Rule::NotApprover | Rule::AlreadyDecided => 403,
+            Rule::SelfApproval
+            | Rule::SameTeam
+            | Rule::NotApprover
+            | Rule::AlreadyDecided
+            | Rule::NotPermitted => 403,
             Rule::Frozen
             | Rule::BreakGlass
             | Rule::Immutable

@@ -125,6 +125,21 @@ pub fn validate_release(
     if !is_submission(req.old, release) {
         return Verdict::allow();
     }
+    let verb = match release.spec.type_ {
+        ReleaseType::Rollback => crate::rbac::verbs::ROLLBACK,
+        ReleaseType::Deploy | ReleaseType::Promotion => crate::rbac::verbs::RELEASE,
+    };
+    let namespace = release.namespace().unwrap_or_default();
+    if let Err(denial) = super::require(
+        req,
+        directory,
+        &namespace,
+        verb,
+        std::slice::from_ref(&release.spec.environment),
+        &format!("release {name}"),
+    ) {
+        return denial;
+    }
     let env_name = &release.spec.environment;
     let Some(environment) = directory.environment(env_name) else {
         return denied(

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod freeze;
+mod grants;
 mod identity;
 mod immutability;
 mod policies;

@@ -1,8 +1,10 @@
 //! Governance on the real API server: the admission webhook runs next to it and `kubectl`, as
 //! the people of the scenarios, is allowed or refused exactly as the rules say.
 //!
-//! Until the controllers exist, the test plays their part where it must (a release's phase,
-//! the ApprovalRequest the controller would create), always as the admin.
+//! The controllers do not run here: the test plays their part where it must (a release's
+//! phase, the ApprovalRequest the controller would create), always as the admin, so that each
+//! admission rule is seen on its own. The scenarios with the controllers are in
+//! `governance_delivery.rs` and `break_glass.rs`.
 
 mod common;
 
@@ -15,7 +17,8 @@ use gitopshq_webhook::local::LocalWebhook;
 
 const NS: &str = "payment-service";
 
-/// Teams get edit rights on GitOpsHQ objects, as the Project controller will grant them.
+/// Every team may edit GitOpsHQ objects and holds every gated verb in every environment: these
+/// tests are about the rules the webhook adds on top (team grants are `team_rbac.rs`'s).
 const TEAM_ACCESS: &str = r#"
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -24,6 +27,9 @@ rules:
   - apiGroups: [gitopshq.io]
     resources: ["*"]
     verbs: [get, list, watch, create, update, patch]
+  - apiGroups: [gitopshq.io]
+    resources: [environments]
+    verbs: [release, rollback, approve, break-glass]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
