@@ -6,9 +6,11 @@
 //!   and the rustls listener;
 //! - [`directory`] keeps watch caches of the objects decisions read;
 //! - [`config`] generates the Mutating/ValidatingWebhookConfiguration;
+//! - [`certs`] keeps a self-managed serving certificate in a Secret and the caBundle in step;
 //! - [`local`] runs all of it next to a local API server (sandbox and end-to-end tests).
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod config;
 pub mod directory;
 pub mod error;

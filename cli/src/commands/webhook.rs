@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use gitopshq_engine::admission::Settings;
+use gitopshq_webhook::certs::{self, SecretRef};
 use gitopshq_webhook::tls::TlsMaterial;
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +51,15 @@ pub struct Serve {
     /// Time zone of recurring freeze windows that name none.
     #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
     pub default_time_zone: String,
+    /// Manage the serving certificate in this Secret (`NAME` alone: the webhook's namespace)
+    /// instead of reading --cert/--key: issue and renew it, and set the caBundle of the webhook
+    /// configurations.
+    #[arg(
+        long,
+        env = "GITOPSHQ_WEBHOOK_TLS_SECRET",
+        value_name = "NAMESPACE/NAME"
+    )]
+    pub tls_secret: Option<SecretRef>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +93,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn serve(args: Serve) -> Result<ExitCode> {
-    let tls = TlsMaterial::from_files(&args.cert, &args.key)?;
     let address = SocketAddr::new(args.bind, args.port);
     let settings = Settings {
         default_time_zone: args.default_time_zone,
@@ -95,7 +104,19 @@ fn serve(args: Serve) -> Result<ExitCode> {
         let client = kube::Client::try_default()
             .await
             .context("no Kubernetes configuration: set KUBECONFIG or run in a cluster")?;
-        gitopshq_webhook::run::run(client, tls, address, settings).await?;
+        let Some(secret) = args.tls_secret else {
+            let tls = TlsMaterial::from_files(&args.cert, &args.key)?;
+            gitopshq_webhook::run::run(client, tls, address, settings).await?;
+            return Ok(ExitCode::SUCCESS);
+        };
+        let tls = certs::ensure(&client, &secret).await?;
+        tokio::select! {
+            served = gitopshq_webhook::run::run(client.clone(), tls.clone(), address, settings) => served?,
+            () = certs::watch(client, secret, tls) => {
+                // Exit so that Kubernetes restarts the webhook with the renewed certificate.
+                tracing::info!("exiting to serve the renewed certificate after the restart");
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
