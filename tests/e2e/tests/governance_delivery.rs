@@ -1,0 +1,211 @@
+//! Seed scenario 4 with the controllers: the seed policy blocks a production release without
+//! limits; the fixed release waits for two approvals from different teams (the creator and a
+//! second member of the same team are refused), is committed with the approvers and policy
+//! verdicts in its trailers, and becomes Healthy.
+
+use gitopshq_e2e::{Platform, ok};
+
+const NS: &str = "payment-service";
+const RELEASE: &str = "ledger-worker-v0-9-0-limits";
+
+fn approve(platform: &Platform, user: &str, comment: &str) -> std::process::Output {
+    let body = format!(
+        r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"Approve","comment":"{comment}"}}}}]"#
+    );
+    platform
+        .kubectl(user)
+        .args([
+            "-n",
+            NS,
+            "patch",
+            "approvalrequest",
+            RELEASE,
+            "--type=json",
+            "-p",
+            &body,
+        ])
+        .output()
+        .expect("kubectl runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_and_delivered() {
+    let platform = Platform::start().await;
+    platform.apply(
+        "admin",
+        &platform.example(&["bootstrap", "governance/project.yaml"]),
+    );
+    // The platform team installs the policies.
+    platform.apply(
+        "admin",
+        &platform.example(&[
+            "governance/policy-require-limits.yaml",
+            "governance/approval-policy.yaml",
+        ]),
+    );
+    platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
+    platform.wait_for(
+        None,
+        "policy",
+        "require-resource-limits",
+        "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
+        "True",
+    );
+
+    // A developer adds the workload and its tenant (Developer grant).
+    platform.apply(
+        "alice",
+        &platform.example(&["governance/releases/ledger-worker.yaml"]),
+    );
+
+    // Without limits: refused, naming the container and the next step.
+    let refused = platform.apply_refused(
+        "alice",
+        &platform.example(&["governance/releases/1-without-limits.yaml"]),
+    );
+    assert!(
+        refused.contains("Container 'ledger-worker' in production must have resource limits")
+            && refused.contains("fix the values and submit a new release"),
+        "{refused}"
+    );
+
+    // With limits: admitted, then waits for two teams.
+    platform.apply(
+        "alice",
+        &platform.example(&["governance/releases/2-with-limits.yaml"]),
+    );
+    platform.wait_for(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.phase}",
+        "PendingApproval",
+    );
+    assert_eq!(
+        platform.get(Some(NS), "release", RELEASE, "{.status.approvals.summary}"),
+        "0/2"
+    );
+    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    assert!(
+        message.starts_with("0 of 2 approvals received"),
+        "{message}"
+    );
+    platform.wait_for(
+        Some(NS),
+        "approvalrequest",
+        RELEASE,
+        "{.spec.policy}",
+        "production-two-teams",
+    );
+
+    // The creator's team holds no Approver grant: RBAC refuses before the webhook is asked.
+    let own = approve(&platform, "alice", "looks good to me");
+    assert!(!own.status.success());
+    let own = String::from_utf8_lossy(&own.stderr);
+    assert!(own.contains("Forbidden") && own.contains("alice"), "{own}");
+
+    assert!(
+        approve(&platform, "bob", "limits set, rollout plan fine")
+            .status
+            .success()
+    );
+    platform.wait_until(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.approvals.summary}",
+        |s| s == "1/2",
+        "1/2",
+    );
+    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    assert!(
+        message.contains("1 of 2 approvals received; needs a team other than sre-team"),
+        "{message}"
+    );
+
+    // A second sre-team approval does not make a distinct-team quorum.
+    let same_team = approve(&platform, "frank", "+1");
+    assert!(!same_team.status.success());
+    let same_team = String::from_utf8_lossy(&same_team.stderr);
+    assert!(
+        same_team.contains("needs approval from a team other than sre-team"),
+        "{same_team}"
+    );
+
+    assert!(
+        approve(&platform, "carol", "approved for the platform team")
+            .status
+            .success()
+    );
+    platform.wait_until(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.phase}",
+        |p| p == "Deployed",
+        "Deployed",
+    );
+    assert_eq!(
+        platform.get(Some(NS), "release", RELEASE, "{.status.approvals.summary}"),
+        "2/2"
+    );
+    assert_eq!(
+        platform.get(Some(NS), "approvalrequest", RELEASE, "{.status.phase}"),
+        "Approved"
+    );
+
+    let delivery = &platform.commits()[0];
+    for trailer in [
+        "GitOpsHQ-Release: payment-service/ledger-worker-v0-9-0-limits",
+        "GitOpsHQ-Environment: production",
+        "GitOpsHQ-Approved-By: bob",
+        "GitOpsHQ-Approved-By: carol",
+        "GitOpsHQ-Policy: require-resource-limits=Pass",
+        "GitOpsHQ-Created-By: alice",
+    ] {
+        assert!(
+            delivery.contains(trailer),
+            "{trailer} missing in\n{delivery}"
+        );
+    }
+
+    platform.sync_tenant("projects/payment-service/production/eu-batch", "batch");
+    platform.report_deployments_available("batch");
+    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
+
+    // One trail: who submitted, who approved, the policy verdict, the outcome.
+    let phases = platform.get(Some(NS), "release", RELEASE, "{.status.timeline[*].phase}");
+    assert_eq!(
+        phases,
+        "PendingApproval Approved Deploying Deployed Healthy"
+    );
+    let actors = platform.get(Some(NS), "release", RELEASE, "{.status.timeline[*].actor}");
+    assert!(actors.starts_with("alice carol "), "{actors}");
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            RELEASE,
+            "{.status.policyResults[0].verdict}"
+        ),
+        "Pass"
+    );
+    let events = ok(platform.admin().args([
+        "-n",
+        NS,
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={RELEASE}"),
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]));
+    assert!(
+        events.contains("AwaitingApproval")
+            && events.contains("Approved")
+            && events.contains("Committed")
+            && events.contains("Healthy"),
+        "{events}"
+    );
+    platform.stop().await;
+}
