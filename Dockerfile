@@ -12,7 +12,8 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 # git2 builds libgit2 and libssh2 from their bundled sources and links OpenSSL (https) from the
-# system, which distroless/cc provides at run time; zlib, which distroless lacks, is linked in.
+# system, which distroless/cc provides at run time (libssl3, glibc, libgcc_s: what
+# `ldd target/release/gitopshq` lists); zlib, which distroless lacks, is linked in statically.
 ENV LIBZ_SYS_STATIC=1 \
     CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
@@ -42,7 +43,9 @@ LABEL org.opencontainers.image.title="gitopshq" \
 COPY --from=build /out/gitopshq /usr/local/bin/gitopshq
 # Git clones live here; in Kubernetes an emptyDir is mounted over it (readOnlyRootFilesystem).
 COPY --from=build --chown=65532:65532 /out/cache /var/cache/gitopshq
-ENV GITOPSHQ_CACHE_DIR=/var/cache/gitopshq
+# HTTPS Git remotes are verified against the image's CA certificates.
+ENV GITOPSHQ_CACHE_DIR=/var/cache/gitopshq \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/gitopshq"]
 CMD ["controller"]
