@@ -164,6 +164,19 @@ impl Platform {
         text
     }
 
+    /// Applies YAML as `user` with server-side apply: unlike client-side `kubectl apply`, it
+    /// keeps `null` values (which delete a key in values layering).
+    pub fn apply_server_side(&self, user: &str, yaml: &str) -> String {
+        let out = with_stdin(self.kubectl(user).args(["apply", "--server-side", "-f", "-"]), yaml);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{user} could not apply:\n{yaml}\n{text}");
+        text
+    }
+
     /// Applies YAML as `user`, which must be refused; returns kubectl's error output.
     pub fn apply_refused(&self, user: &str, yaml: &str) -> String {
         let out = with_stdin(self.kubectl(user).args(["apply", "-f", "-"]), yaml);
@@ -286,9 +299,11 @@ impl Platform {
         }
     }
 
-    /// Pods of `app` in `namespace` on the workload cluster, `crashing` of them waiting in
-    /// CrashLoopBackOff and the rest running.
-    pub fn report_pods(&self, namespace: &str, app: &str, total: usize, crashing: usize) {
+    /// Pods of `workload` for `tenant` in `namespace` on the workload cluster (labelled as the
+    /// chart's selector picks them), `crashing` of them waiting in CrashLoopBackOff and the
+    /// rest running.
+    pub fn report_pods(&self, namespace: &str, workload: &str, tenant: &str, total: usize, crashing: usize) {
+        let app = workload;
         for i in 0..total {
             let name = format!("{app}-{i}");
             let _ = self
@@ -303,7 +318,7 @@ impl Platform {
                 ])
                 .output();
             let pod = format!(
-                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app.kubernetes.io/name":"{app}","app":"{app}"}}}},"spec":{{"containers":[{{"name":"{app}","image":"{app}"}}]}}}}"#
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app.kubernetes.io/name":"{app}","app.kubernetes.io/instance":"{app}-{tenant}"}}}},"spec":{{"containers":[{{"name":"{app}","image":"{app}"}}]}}}}"#
             );
             let out = with_stdin(self.workload_admin().args(["create", "-f", "-"]), &pod);
             assert!(

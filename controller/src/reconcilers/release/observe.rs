@@ -116,8 +116,8 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
                     let first = describe_drift(&report);
                     if was_healthy {
                         drifted.push(format!("{tenant_name}: {first}"));
-                    } else if gitops && report.health != Health::Degraded {
-                        // Not synced yet: what runs is still the previous content.
+                    } else if gitops {
+                        // Not synced yet: what runs (and crashes, maybe) is the previous content.
                         report.health = Health::Progressing;
                         report.message = format!(
                             "waiting for {} to sync commit {}: {first}",
@@ -295,7 +295,8 @@ async fn record_drift(work: &mut Work, ctx: &Context, drifted: &[String]) {
     }
 }
 
-/// "; roll back with: gitopshq rollback W --to R" naming the newest earlier delivered release.
+/// "; roll back with: gitopshq rollback W --to R" naming the newest earlier release of the
+/// workload that was delivered and Healthy.
 fn rollback_hint(work: &Work, ctx: &Context) -> String {
     let namespace = work.namespace();
     let workloads: BTreeSet<String> = release_workloads(&work.release, ctx.index.as_ref())
@@ -318,7 +319,9 @@ fn rollback_hint(work: &Work, ctx: &Context) -> String {
             r.namespace().as_deref() == Some(namespace.as_str())
                 && r.name_any() != work.name()
                 && r.spec.environment == work.release.spec.environment
-                && r.status.as_ref().is_some_and(|s| s.commit.is_some())
+                && r.status.as_ref().is_some_and(|s| {
+                    s.commit.is_some() && s.timeline.iter().any(|t| t.phase == ReleasePhase::Healthy)
+                })
                 && r.metadata.creation_timestamp.as_ref().map(|t| t.0) < created
                 && r.spec
                     .changes
