@@ -219,11 +219,23 @@ fn walk(path: &ValuePath, old: Option<&Value>, new: Option<&Value>, out: &mut Ve
                 walk(&path.key(key), o.get(key), n.get(key), out);
             }
         }
-        (Some(Value::Array(o)), Some(Value::Array(n))) => {
-            for i in 0..o.len().max(n.len()) {
-                walk(&path.index(i), o.get(i), n.get(i), out);
+        (Some(Value::Array(o)), Some(Value::Array(n))) => match (names(o), names(n)) {
+            // Lists of named objects (containers, env, ports, volumes) pair up by name, as
+            // Kubernetes merges them: a removed entry is one change, not a shift of all others.
+            (Some(old_names), Some(new_names)) => {
+                let mut all: Vec<&str> = old_names.iter().chain(&new_names).copied().collect();
+                let mut seen = std::collections::BTreeSet::new();
+                all.retain(|name| seen.insert(*name));
+                for name in all {
+                    walk(&path.named(name), named(o, name), named(n, name), out);
+                }
             }
-        }
+            _ => {
+                for i in 0..o.len().max(n.len()) {
+                    walk(&path.index(i), o.get(i), n.get(i), out);
+                }
+            }
+        },
         (o, n) if o != n => out.push(FieldChange {
             path: path.clone(),
             old: o.cloned(),
@@ -231,6 +243,22 @@ fn walk(path: &ValuePath, old: Option<&Value>, new: Option<&Value>, out: &mut Ve
         }),
         _ => {}
     }
+}
+
+fn named<'v>(items: &'v [Value], name: &str) -> Option<&'v Value> {
+    items
+        .iter()
+        .find(|i| i.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// The `name` of every element when all are objects with distinct string names.
+fn names(items: &[Value]) -> Option<Vec<&str>> {
+    let names: Vec<&str> = items
+        .iter()
+        .map(|i| i.get("name").and_then(Value::as_str))
+        .collect::<Option<_>>()?;
+    let distinct: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    (!names.is_empty() && distinct.len() == names.len()).then_some(names)
 }
 
 /// A unified diff (3 lines of context) of two texts, for people: `--- old_label` / `+++

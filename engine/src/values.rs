@@ -115,10 +115,13 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 pub enum PathSegment {
     Key(String),
     Index(usize),
+    /// The element of a list of named objects (containers, env, ports) with this `name`.
+    Named(String),
 }
 
 /// Where a value sits in a values tree or an object, written the way people read it:
-/// `database.host`, `env[2].value`, `metadata.labels["app.kubernetes.io/name"]`.
+/// `database.host`, `env[2].value`, `metadata.labels["app.kubernetes.io/name"]`, and for lists
+/// of named objects `containers[api].env[LOG_LEVEL]`.
 /// The root is the empty path and displays as an empty string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ValuePath(pub Vec<PathSegment>);
@@ -137,6 +140,12 @@ impl ValuePath {
     pub fn index(&self, index: usize) -> Self {
         let mut next = self.clone();
         next.0.push(PathSegment::Index(index));
+        next
+    }
+
+    pub fn named(&self, name: &str) -> Self {
+        let mut next = self.clone();
+        next.0.push(PathSegment::Named(name.to_owned()));
         next
     }
 
@@ -181,6 +190,7 @@ impl fmt::Display for ValuePath {
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
                 PathSegment::Index(index) => write!(f, "[{index}]")?,
+                PathSegment::Named(name) => write!(f, "[{name}]")?,
                 PathSegment::Key(key) if is_plain_key(key) => {
                     if i > 0 {
                         f.write_str(".")?;
