@@ -46,8 +46,11 @@ pub struct Context {
     /// The time decisions use; tests move it.
     pub clock: fn() -> Timestamp,
     /// Delivered objects by (commit, workload folder): immutable, so cached.
-    delivered: Mutex<HashMap<(String, String), Arc<Vec<serde_json::Value>>>>,
+    delivered: Mutex<DeliveredObjects>,
 }
+
+/// (commit, workload folder) → the objects the commit holds there.
+type DeliveredObjects = HashMap<(String, String), Arc<Vec<serde_json::Value>>>;
 
 /// Entries of the delivered-objects cache before it starts over.
 const DELIVERED_CACHE_ENTRIES: usize = 4096;
@@ -121,9 +124,7 @@ impl Context {
         Ok(objects)
     }
 
-    fn lock_delivered(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Vec<serde_json::Value>>>> {
+    fn lock_delivered(&self) -> std::sync::MutexGuard<'_, DeliveredObjects> {
         self.delivered.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -24,7 +24,7 @@ pub const HISTORY_DEPTH: usize = 10_000;
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    Plan(Box<PlanError>),
     #[error("cannot lay out release {release}: {source}")]
     Layout {
         release: String,
@@ -51,6 +51,12 @@ pub enum DeliveryError {
         url: String,
         branch: String,
     },
+}
+
+impl From<PlanError> for DeliveryError {
+    fn from(error: PlanError) -> Self {
+        DeliveryError::Plan(Box::new(error))
+    }
 }
 
 impl DeliveryError {

@@ -39,8 +39,11 @@ pub enum RemoteError {
 /// Resolved API resources, per cluster and kind.
 #[derive(Default)]
 pub struct Discovery {
-    resolved: Mutex<HashMap<(String, String, String), (ApiResource, ApiCapabilities)>>,
+    resolved: Mutex<Resolved>,
 }
+
+/// (cluster, apiVersion, kind) → how the cluster serves that kind.
+type Resolved = HashMap<(String, String, String), (ApiResource, ApiCapabilities)>;
 
 impl Discovery {
     async fn resolve(
@@ -87,10 +90,7 @@ impl Discovery {
         })
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), (ApiResource, ApiCapabilities)>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Resolved> {
         self.resolved.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

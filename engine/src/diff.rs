@@ -355,13 +355,16 @@ mod tests {
         let paths: Vec<String> = fields.iter().map(|f| f.path.to_string()).collect();
         assert_eq!(
             paths,
-            vec!["spec.replicas", "spec.template.spec.containers[0].env[1]"]
+            vec![
+                "spec.replicas",
+                "spec.template.spec.containers[app].env[CACHE_ENDPOINT]"
+            ]
         );
         assert_eq!(fields[1].new, None);
         let text = diff.to_string();
         assert_eq!(
             text,
-            "~ Deployment payments/api\n    spec.replicas: 2 → 3\n    spec.template.spec.containers[0].env[1]: {\"name\":\"CACHE_ENDPOINT\",\"value\":\"redis\"} → (absent)\n+ HorizontalPodAutoscaler payments/api (added)\n- Service payments/api (removed)\n"
+            "~ Deployment payments/api\n    spec.replicas: 2 → 3\n    spec.template.spec.containers[app].env[CACHE_ENDPOINT]: {\"name\":\"CACHE_ENDPOINT\",\"value\":\"redis\"} → (absent)\n+ HorizontalPodAutoscaler payments/api (added)\n- Service payments/api (removed)\n"
         );
     }
 

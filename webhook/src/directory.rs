@@ -20,12 +20,12 @@ use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
 use gitopshq_engine::admission::{Directory, Permission, Requester};
+use gitopshq_engine::catalog::{Catalog, SecretData};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use kube::api::PostParams;
-use gitopshq_engine::catalog::{Catalog, SecretData};
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -263,7 +263,11 @@ impl Directory for WatchDirectory {
             if let Some((at, allowed)) = cache.get(&key)
                 && at.elapsed() < PERMISSION_TTL
             {
-                return if *allowed { Permission::Allowed } else { Permission::Denied };
+                return if *allowed {
+                    Permission::Allowed
+                } else {
+                    Permission::Denied
+                };
             }
         }
         let review = SubjectAccessReview {
@@ -290,7 +294,9 @@ impl Directory for WatchDirectory {
             Ok(Ok(review)) => review.status.is_some_and(|s| s.allowed),
             Ok(Err(error)) => {
                 warn!(%error, "SubjectAccessReview failed");
-                return Permission::Unknown(format!("the API server refused the access review: {error}"));
+                return Permission::Unknown(format!(
+                    "the API server refused the access review: {error}"
+                ));
             }
             Err(_) => return Permission::Unknown("the access review timed out".into()),
         };
@@ -298,7 +304,11 @@ impl Directory for WatchDirectory {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, (Instant::now(), allowed));
-        if allowed { Permission::Allowed } else { Permission::Denied }
+        if allowed {
+            Permission::Allowed
+        } else {
+            Permission::Denied
+        }
     }
 
     fn project_catalog(&self, namespace: &str) -> Catalog {

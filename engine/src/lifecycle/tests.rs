@@ -294,9 +294,12 @@ fn a_release_is_superseded_only_when_newer_deliveries_cover_all_it_touches() {
         Some("v2-alpha")
     );
     // Older releases never supersede newer ones; in-flight ones are left alone.
-    assert_eq!(superseded_by(&alpha, &[older.clone()]), None);
+    assert_eq!(superseded_by(&alpha, std::slice::from_ref(&older)), None);
     let deploying = footprint("v0", -5, ReleasePhase::Deploying, &[("alpha", "api")]);
-    assert_eq!(superseded_by(&deploying, &[alpha.clone()]), None);
+    assert_eq!(
+        superseded_by(&deploying, std::slice::from_ref(&alpha)),
+        None
+    );
     // A release waiting for approval is superseded by a newer delivered one.
     let stale = footprint("v1b", 1, ReleasePhase::PendingApproval, &[("alpha", "api")]);
     assert_eq!(superseded_by(&stale, &[alpha]), Some("v2-alpha"));

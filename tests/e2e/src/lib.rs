@@ -167,13 +167,20 @@ impl Platform {
     /// Applies YAML as `user` with server-side apply: unlike client-side `kubectl apply`, it
     /// keeps `null` values (which delete a key in values layering).
     pub fn apply_server_side(&self, user: &str, yaml: &str) -> String {
-        let out = with_stdin(self.kubectl(user).args(["apply", "--server-side", "-f", "-"]), yaml);
+        let out = with_stdin(
+            self.kubectl(user)
+                .args(["apply", "--server-side", "-f", "-"]),
+            yaml,
+        );
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "{user} could not apply:\n{yaml}\n{text}");
+        assert!(
+            out.status.success(),
+            "{user} could not apply:\n{yaml}\n{text}"
+        );
         text
     }
 
@@ -302,7 +309,14 @@ impl Platform {
     /// Pods of `workload` for `tenant` in `namespace` on the workload cluster (labelled as the
     /// chart's selector picks them), `crashing` of them waiting in CrashLoopBackOff and the
     /// rest running.
-    pub fn report_pods(&self, namespace: &str, workload: &str, tenant: &str, total: usize, crashing: usize) {
+    pub fn report_pods(
+        &self,
+        namespace: &str,
+        workload: &str,
+        tenant: &str,
+        total: usize,
+        crashing: usize,
+    ) {
         let app = workload;
         for i in 0..total {
             let name = format!("{app}-{i}");

@@ -12,18 +12,28 @@ const ROLLBACK: &str = "rollback-checkout-v3-2-0";
 const TENANT_DIR: &str = "projects/payment-service/production/eu-checkout";
 
 fn deployment_at(platform: &Platform, commit: &str) -> String {
-    git(platform.dir(), &[
-        "--git-dir",
-        &platform.repository.display().to_string(),
-        "show",
-        &format!("{commit}:{TENANT_DIR}/checkout-service/deployment-checkout-service.yaml"),
-    ])
+    git(
+        platform.dir(),
+        &[
+            "--git-dir",
+            &platform.repository.display().to_string(),
+            "show",
+            &format!("{commit}:{TENANT_DIR}/checkout-service/deployment-checkout-service.yaml"),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     let platform = Platform::start().await;
-    platform.apply("admin", &platform.example(&["bootstrap", "incident-rollback/10-checkout-service.yaml", "incident-rollback/30-approval-policy.yaml"]));
+    platform.apply(
+        "admin",
+        &platform.example(&[
+            "bootstrap",
+            "incident-rollback/10-checkout-service.yaml",
+            "incident-rollback/30-approval-policy.yaml",
+        ]),
+    );
 
     platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Deployed");
     platform.sync_tenant(TENANT_DIR, "checkout");
@@ -33,7 +43,10 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     let good = platform.get(Some(NS), "release", GOOD, "{.status.commit}");
 
     // The bad release: delivered, synced, and 2 of 5 pods crash.
-    platform.apply_server_side("admin", &platform.example(&["incident-rollback/20-bad-release.yaml"]));
+    platform.apply_server_side(
+        "admin",
+        &platform.example(&["incident-rollback/20-bad-release.yaml"]),
+    );
     platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Deployed");
     let bad = platform.get(Some(NS), "release", BAD, "{.status.commit}");
     assert!(!deployment_at(&platform, &bad).contains("CACHE_ENDPOINT"));
@@ -49,14 +62,43 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
         |m| m.contains("2 of 5 pods CrashLoopBackOff"),
         "2 of 5 pods CrashLoopBackOff",
     );
-    assert_eq!(platform.get(Some(NS), "release", BAD, "{.status.phase}"), "Degraded");
-    assert!(message.contains(&format!("gitopshq rollback checkout-service --to {GOOD}")), "{message}");
-    assert_eq!(platform.get(Some(NS), "release", BAD, "{.status.conditions[?(@.type==\"Healthy\")].reason}"), "Degraded");
-    platform.wait_for(Some(NS), "tenant", "eu-checkout", "{.status.health}", "Degraded");
+    assert_eq!(
+        platform.get(Some(NS), "release", BAD, "{.status.phase}"),
+        "Degraded"
+    );
+    assert!(
+        message.contains(&format!("gitopshq rollback checkout-service --to {GOOD}")),
+        "{message}"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            BAD,
+            "{.status.conditions[?(@.type==\"Healthy\")].reason}"
+        ),
+        "Degraded"
+    );
+    platform.wait_for(
+        Some(NS),
+        "tenant",
+        "eu-checkout",
+        "{.status.health}",
+        "Degraded",
+    );
 
     // bob (sre-team) rolls back; the policy wants one approval from sre-team, not his own.
-    platform.apply("bob", &platform.example(&["incident-rollback/40-rollback.yaml"]));
-    platform.wait_for(Some(NS), "release", ROLLBACK, "{.status.phase}", "PendingApproval");
+    platform.apply(
+        "bob",
+        &platform.example(&["incident-rollback/40-rollback.yaml"]),
+    );
+    platform.wait_for(
+        Some(NS),
+        "release",
+        ROLLBACK,
+        "{.status.phase}",
+        "PendingApproval",
+    );
     let approve = |user: &str| {
         platform
             .kubectl(user)
@@ -67,14 +109,29 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     };
     let own = approve("bob");
     assert!(!own.status.success());
-    assert!(String::from_utf8_lossy(&own.stderr).contains("cannot approve"), "{}", String::from_utf8_lossy(&own.stderr));
+    assert!(
+        String::from_utf8_lossy(&own.stderr).contains("cannot approve"),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
     assert!(approve("frank").status.success());
     platform.wait_for(Some(NS), "release", ROLLBACK, "{.status.phase}", "Deployed");
     let restored = platform.get(Some(NS), "release", ROLLBACK, "{.status.commit}");
-    assert_eq!(deployment_at(&platform, &restored), deployment_at(&platform, &good), "exactly what checkout-v3-1-0 delivered");
+    assert_eq!(
+        deployment_at(&platform, &restored),
+        deployment_at(&platform, &good),
+        "exactly what checkout-v3-1-0 delivered"
+    );
     let delivery = &platform.commits()[0];
-    for trailer in ["GitOpsHQ-Release-Type: Rollback", "GitOpsHQ-Approved-By: frank", &format!("GitOpsHQ-Rollback-To: payment-service/{GOOD}@{good}")] {
-        assert!(delivery.contains(trailer), "{trailer} missing in\n{delivery}");
+    for trailer in [
+        "GitOpsHQ-Release-Type: Rollback",
+        "GitOpsHQ-Approved-By: frank",
+        &format!("GitOpsHQ-Rollback-To: payment-service/{GOOD}@{good}"),
+    ] {
+        assert!(
+            delivery.contains(trailer),
+            "{trailer} missing in\n{delivery}"
+        );
     }
     platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Superseded");
 
@@ -83,8 +140,17 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     platform.report_deployments_available("checkout");
     platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 0);
     platform.wait_for(Some(NS), "release", ROLLBACK, "{.status.phase}", "Healthy");
-    platform.wait_for(Some(NS), "tenant", "eu-checkout", "{.status.health}", "Healthy");
+    platform.wait_for(
+        Some(NS),
+        "tenant",
+        "eu-checkout",
+        "{.status.health}",
+        "Healthy",
+    );
     let actors = platform.get(Some(NS), "release", ROLLBACK, "{.status.timeline[*].actor}");
-    assert!(actors.starts_with("bob frank "), "who asked, who approved: {actors}");
+    assert!(
+        actors.starts_with("bob frank "),
+        "who asked, who approved: {actors}"
+    );
     platform.stop().await;
 }

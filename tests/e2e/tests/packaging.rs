@@ -956,7 +956,10 @@ async fn kustomize_install_applies_with_least_privilege() {
     let kustomized = kustomize(&root().join("config/default"));
     let env = TestEnv::start().await.expect("control plane starts");
     // A server-side dry run creates nothing, so the namespace its objects go to must exist.
-    kubectl_ok(env.kubectl("admin").args(["create", "namespace", NAMESPACE]));
+    kubectl_ok(
+        env.kubectl("admin")
+            .args(["create", "namespace", NAMESPACE]),
+    );
     apply(&env, &kustomized, &["--server-side", "--dry-run=server"]);
     let out = apply(&env, &kustomized, &["--server-side"]);
     assert!(

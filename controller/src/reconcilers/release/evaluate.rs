@@ -55,7 +55,7 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             tenants
         }
         Err(error) => {
-            let reason = match &error {
+            let reason = match error.as_ref() {
                 PlanError::Render { source, .. }
                     if matches!(**source, RenderError::UnresolvedVariable { .. }) =>
                 {
@@ -157,7 +157,7 @@ fn judge(
     ctx: &Context,
     catalog: &gitopshq_engine::catalog::Catalog,
     release: &gitopshq_crds::release::Release,
-) -> std::result::Result<Judged, PlanError> {
+) -> std::result::Result<Judged, Box<PlanError>> {
     if release.spec.type_ == ReleaseType::Rollback {
         let namespace = release.namespace().unwrap_or_default();
         let target_name = release

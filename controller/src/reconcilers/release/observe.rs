@@ -320,7 +320,8 @@ fn rollback_hint(work: &Work, ctx: &Context) -> String {
                 && r.name_any() != work.name()
                 && r.spec.environment == work.release.spec.environment
                 && r.status.as_ref().is_some_and(|s| {
-                    s.commit.is_some() && s.timeline.iter().any(|t| t.phase == ReleasePhase::Healthy)
+                    s.commit.is_some()
+                        && s.timeline.iter().any(|t| t.phase == ReleasePhase::Healthy)
                 })
                 && r.metadata.creation_timestamp.as_ref().map(|t| t.0) < created
                 && r.spec
