@@ -638,6 +638,14 @@ fn controller_checks() -> Vec<(bool, String)> {
             "create approvalrequests.gitopshq.io -n payment-service",
         ),
         (true, "patch promotions.gitopshq.io -n payment-service"),
+        (
+            true,
+            "release environments.gitopshq.io/production -n payment-service",
+        ),
+        (
+            false,
+            "approve environments.gitopshq.io/production -n payment-service",
+        ),
         (false, "create workloads.gitopshq.io -n payment-service"),
         (false, "patch releases.gitopshq.io -n payment-service"),
         (true, "create namespaces"),
