@@ -86,11 +86,13 @@ pub fn batch_tenants(
         .collect()
 }
 
-/// The name of the release of batch `index`: `<promotion>-<batch>`.
+/// The name of the release of batch `index`: `<promotion>-b<n>-<batch>` (n from 1), unlikely to
+/// meet a release people named.
 pub fn batch_release_name(promotion: &Promotion, index: usize) -> String {
     format!(
-        "{}-{}",
+        "{}-b{}-{}",
         promotion.name_any(),
+        index + 1,
         promotion.spec.batches[index].name
     )
 }
@@ -253,6 +255,13 @@ pub fn decide(
                     ),
                 );
             };
+            let ours = release.labels().get(labels::PROMOTION) == Some(&promotion.name_any());
+            if !ours {
+                break 'decide Outcome::failed(format!(
+                    "release {} exists and does not belong to this promotion; delete or rename it, then recreate the promotion",
+                    release.name_any()
+                ));
+            }
             let release_status = release.status.clone().unwrap_or_default();
             entry.approvers = release_status
                 .approvals

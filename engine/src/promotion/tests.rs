@@ -64,6 +64,7 @@ fn release(name: &str, phase: ReleasePhase) -> Release {
         },
     );
     r.metadata.namespace = Some("shop".into());
+    r.metadata.labels = Some([(labels::PROMOTION.to_string(), "checkout-v2".to_string())].into());
     r.status = Some(ReleaseStatus {
         phase: Some(phase),
         message: Some(format!("{phase:?}")),
@@ -132,7 +133,7 @@ fn the_first_batch_starts_once_the_source_is_healthy() {
     let Action::Create(created) = d.action else {
         panic!("{:?}", d.action)
     };
-    assert_eq!(created.name_any(), "checkout-v2-canary");
+    assert_eq!(created.name_any(), "checkout-v2-b1-canary");
     assert_eq!(created.spec.tenants, ["alpha"]);
     assert_eq!(created.spec.type_, ReleaseType::Promotion);
     assert!(
@@ -251,6 +252,29 @@ fn a_degraded_batch_pauses_once_and_resumes_when_unpaused_and_healthy() {
         d.status.batches[0].healthy_at,
         Some(Time(at(4))),
         "the soak starts over"
+    );
+}
+
+#[test]
+fn a_release_of_another_owner_is_not_taken_for_a_batch() {
+    let mut p = promotion(false);
+    let source = release("checkout-v2-canary", ReleasePhase::Healthy);
+    p.status = Some(decide(&p, Some(&source), &tenants(), &[None, None, None], at(0)).status);
+    let mut stranger = release("checkout-v2-b1-canary", ReleasePhase::Healthy);
+    stranger.metadata.labels = None;
+    let d = decide(
+        &p,
+        Some(&source),
+        &tenants(),
+        &[Some(&stranger), None, None],
+        at(1),
+    );
+    assert_eq!(d.status.phase, Some(PromotionPhase::Failed));
+    assert!(
+        d.status
+            .message
+            .unwrap()
+            .contains("does not belong to this promotion")
     );
 }
 
