@@ -45,3 +45,7 @@ pub mod lifecycle;
 pub mod promotion;
 pub mod rbac;
 pub mod sessions;
+
+// The audit trail and its hash chain; how command outcomes are told to people and CI.
+pub mod audit;
+pub mod outcome;

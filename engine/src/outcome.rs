@@ -1,0 +1,535 @@
+//! How a command's outcome is told to people and to CI: what kind of refusal an API error is,
+//! and when waiting for a release is over.
+//!
+//! The access checklist asks every denial to say which kind it is:
+//!
+//! - **not permitted**: RBAC refused the request (403 from the API server itself), or the
+//!   admission webhook refused it for who is asking (403: no team grant, self-approval, same
+//!   team). The message says which permission is missing and who grants it.
+//! - **permitted but gated**: the webhook refused it for the state of things (409: frozen,
+//!   not pending, immutable, policy), or the release stands Blocked / PendingApproval / Rejected.
+//!   The rule's own message carries the next step.
+//! - **runtime failure**: the API server is unreachable, overloaded or timed out; retrying later
+//!   can succeed.
+//!
+//! Each kind has its own exit code so that CI can tell them apart.
+
+use gitopshq_crds::release::ReleasePhase;
+
+/// What kind of outcome a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// RBAC or an identity rule refuses this requester.
+    NotPermitted,
+    /// The credentials were not accepted (expired or wrong token).
+    NotAuthenticated,
+    /// Allowed in principle, but a gate (freeze, approval, policy, state) stops it now.
+    Gated,
+    /// The object or the request is wrong (422, 400, bad flags).
+    Invalid,
+    /// The object does not exist.
+    NotFound,
+    /// The object already exists, or changed under the request.
+    Conflict,
+    /// The release ended in a failing phase (Failed, Degraded, Superseded).
+    Failed,
+    /// The API server could not be reached or answered with a server error; or a timeout.
+    Runtime,
+}
+
+impl Kind {
+    /// The process exit code: 1 failed/invalid, 3 not permitted, 4 gated, 5 runtime failure
+    /// (2 is clap's usage error).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Failed | Kind::Invalid | Kind::NotFound | Kind::Conflict => 1,
+            Kind::NotPermitted | Kind::NotAuthenticated => 3,
+            Kind::Gated => 4,
+            Kind::Runtime => 5,
+        }
+    }
+
+    /// How the kind is named in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::NotPermitted => "not permitted",
+            Kind::NotAuthenticated => "not authenticated",
+            Kind::Gated => "permitted but gated",
+            Kind::Invalid => "invalid",
+            Kind::NotFound => "not found",
+            Kind::Conflict => "conflict",
+            Kind::Failed => "failed",
+            Kind::Runtime => "runtime failure",
+        }
+    }
+}
+
+/// What the command was doing when the API answered, to name the missing permission.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attempt {
+    /// RBAC verb (`create`, `patch`, `get`, `watch` …).
+    pub verb: String,
+    /// Plural resource, with its group for non-core ones (`releases.gitopshq.io`).
+    pub resource: String,
+    pub namespace: Option<String>,
+    /// `kind name` of the object, when there is one (`release payment-api-v2`).
+    pub object: Option<String>,
+}
+
+impl Attempt {
+    pub fn new(verb: &str, resource: &str, namespace: Option<&str>) -> Self {
+        Self {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.map(str::to_string),
+            object: None,
+        }
+    }
+
+    pub fn on(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
+        self
+    }
+}
+
+/// A classified failure: the kind, what happened, and the next step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub kind: Kind,
+    pub message: String,
+    pub next_step: Option<String>,
+}
+
+impl std::fmt::Display for Classified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.label(), self.message)?;
+        if let Some(next) = &self.next_step {
+            write!(f, "\n  next: {next}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The parts of an RBAC refusal message: `<res> is forbidden: User "<user>" cannot <verb>
+/// resource "<resource>" in API group "<group>" in the namespace "<ns>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbacDenial {
+    pub user: String,
+    pub verb: String,
+    pub resource: String,
+    pub group: String,
+    pub namespace: Option<String>,
+}
+
+/// Reads an API server RBAC refusal; `None` for any other message.
+pub fn parse_rbac_denial(message: &str) -> Option<RbacDenial> {
+    let quoted = |after: &str| -> Option<String> {
+        let start = message.find(after)? + after.len();
+        let rest = &message[start..];
+        let rest = rest.strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    let user = quoted("User ").or_else(|| quoted("user "))?;
+    let after_user = &message[message.find("cannot ")? + "cannot ".len()..];
+    let verb = after_user.split_whitespace().next()?.to_string();
+    let resource = quoted("resource ")?;
+    let group = quoted("in API group ").unwrap_or_default();
+    let namespace = quoted("in the namespace ");
+    Some(RbacDenial {
+        user,
+        verb,
+        resource,
+        group,
+        namespace,
+    })
+}
+
+/// The GitOpsHQ project role that grants `verb` on `resource` (plural, without group).
+pub fn role_granting(verb: &str, resource: &str) -> Option<&'static str> {
+    let write = matches!(verb, "create" | "update" | "patch" | "delete");
+    match resource {
+        "approvalrequests" if write => Some("Approver"),
+        "breakglasssessions" if write => Some("Approver"),
+        "releases" if write => Some("ReleaseManager (or Developer for drafts)"),
+        "promotions" if write => Some("ReleaseManager"),
+        "workloads" | "tenants" | "variables" if write => Some("Developer"),
+        "releases" | "approvalrequests" | "breakglasssessions" | "promotions" | "workloads"
+        | "tenants" | "variables" | "events" => Some("Viewer"),
+        "environments" => match verb {
+            "release" => Some("ReleaseManager"),
+            "rollback" => Some("ReleaseManager or Approver"),
+            "approve" | "break-glass" => Some("Approver"),
+            _ => Some("Viewer"),
+        },
+        _ => None,
+    }
+}
+
+/// Classifies an API error from its HTTP status code, its `reason` and its message.
+pub fn classify(code: u16, reason: &str, message: &str, attempt: &Attempt) -> Classified {
+    let webhook = message.contains("admission webhook");
+    // The webhook's own text ("release x denied: …") without the API server's wrapper.
+    let denial = message
+        .split_once("denied the request: ")
+        .map(|(_, m)| m.to_string())
+        .unwrap_or_else(|| message.to_string());
+    let what = attempt
+        .object
+        .clone()
+        .unwrap_or_else(|| attempt.resource.clone());
+    match code {
+        401 => Classified {
+            kind: Kind::NotAuthenticated,
+            message: format!("the API server did not accept the credentials: {message}"),
+            next_step: Some(
+                "check the token or client certificate of your kubeconfig context (a ServiceAccount token may have expired: kubectl create token SA -n NAMESPACE)".into(),
+            ),
+        },
+        403 if webhook => Classified {
+            kind: Kind::NotPermitted,
+            message: denial,
+            next_step: None,
+        },
+        403 => match parse_rbac_denial(message) {
+            Some(rbac) => {
+                let resource = if rbac.group.is_empty() {
+                    rbac.resource.clone()
+                } else {
+                    format!("{}.{}", rbac.resource, rbac.group)
+                };
+                let place = rbac
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" in namespace {n}"))
+                    .unwrap_or_else(|| " cluster-wide".into());
+                let ns_flag = rbac
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" -n {n}"))
+                    .unwrap_or_default();
+                let who = match (role_granting(&rbac.verb, &rbac.resource), &rbac.namespace) {
+                    (Some(role), Some(ns)) => format!(
+                        "ask an Admin of project {ns} for a team grant with the {role} role (Project spec.teams), or your cluster administrator for a RoleBinding"
+                    ),
+                    _ => "ask your cluster administrator for a Role or ClusterRole that grants it".into(),
+                };
+                Classified {
+                    kind: Kind::NotPermitted,
+                    message: format!(
+                        "RBAC denies {} to {} {resource}{place} (needed to {} {what})",
+                        rbac.user, rbac.verb, attempt.verb
+                    ),
+                    next_step: Some(format!(
+                        "{who}; check with: kubectl auth can-i {} {resource}{ns_flag}",
+                        rbac.verb
+                    )),
+                }
+            }
+            None => Classified {
+                kind: Kind::NotPermitted,
+                message: message.to_string(),
+                next_step: Some(format!(
+                    "ask for {} on {}{}",
+                    attempt.verb,
+                    attempt.resource,
+                    attempt
+                        .namespace
+                        .as_deref()
+                        .map(|n| format!(" in namespace {n}"))
+                        .unwrap_or_default()
+                )),
+            },
+        },
+        409 if webhook => Classified {
+            kind: Kind::Gated,
+            message: denial,
+            next_step: None,
+        },
+        409 if reason == "AlreadyExists" => Classified {
+            kind: Kind::Conflict,
+            message: format!("{what} already exists"),
+            next_step: Some(
+                "pick another name: submitted objects are immutable, so a new change is a new object"
+                    .into(),
+            ),
+        },
+        409 => Classified {
+            kind: Kind::Conflict,
+            message: message.to_string(),
+            next_step: Some("the object changed meanwhile; run the command again".into()),
+        },
+        404 => Classified {
+            kind: Kind::NotFound,
+            message: format!(
+                "{what} not found{}",
+                attempt
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" in project {n}"))
+                    .unwrap_or_default()
+            ),
+            next_step: Some(format!(
+                "check the name and the project (-n); list them with kubectl get {}{}",
+                attempt.resource,
+                attempt
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" -n {n}"))
+                    .unwrap_or_default()
+            )),
+        },
+        400 | 422 => Classified {
+            kind: Kind::Invalid,
+            message: denial,
+            next_step: None,
+        },
+        408 | 429 | 500..=599 => Classified {
+            kind: Kind::Runtime,
+            message: format!("the API server could not answer ({code} {reason}): {message}"),
+            next_step: Some("retry in a moment; if it persists, check the API server and the GitOpsHQ webhook (gitopshq-system)".into()),
+        },
+        _ => Classified {
+            kind: Kind::Invalid,
+            message: format!("{code} {reason}: {message}"),
+            next_step: None,
+        },
+    }
+}
+
+/// Where a release stands relative to the phase someone waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitVerdict {
+    /// The phase (or one past it on the way to Healthy) is reached.
+    Reached,
+    /// Not yet; keep waiting.
+    Waiting,
+    /// It will not get there: stop with this kind.
+    Stop(Kind),
+}
+
+/// The happy path, in order.
+const PATH: [ReleasePhase; 6] = [
+    ReleasePhase::Draft,
+    ReleasePhase::PendingApproval,
+    ReleasePhase::Approved,
+    ReleasePhase::Deploying,
+    ReleasePhase::Deployed,
+    ReleasePhase::Healthy,
+];
+
+fn rank(phase: ReleasePhase) -> Option<usize> {
+    PATH.iter().position(|p| *p == phase)
+}
+
+/// Whether waiting for `target` is over with `phase` (`None`: not reconciled yet).
+///
+/// A phase further along the happy path counts as reached (waiting for `Deployed` is done when
+/// the release is already `Healthy`, or `Degraded`, which is delivered too). Rejected and
+/// Blocked stop as gated; Failed, Superseded, and Degraded when waiting for Healthy stop as
+/// failed. Waiting for a phase off the happy path (`--for Degraded`) ends only there, or on any
+/// other terminal phase.
+pub fn wait_verdict(target: ReleasePhase, phase: Option<ReleasePhase>) -> WaitVerdict {
+    let Some(phase) = phase else {
+        return WaitVerdict::Waiting;
+    };
+    if phase == target {
+        return WaitVerdict::Reached;
+    }
+    if let (Some(want), Some(have)) = (rank(target), rank(phase)) {
+        return if have >= want {
+            WaitVerdict::Reached
+        } else {
+            WaitVerdict::Waiting
+        };
+    }
+    match phase {
+        ReleasePhase::Degraded
+            if rank(target).is_some_and(|r| r <= rank(ReleasePhase::Deployed).unwrap_or(0)) =>
+        {
+            WaitVerdict::Reached
+        }
+        ReleasePhase::Rejected | ReleasePhase::Blocked => WaitVerdict::Stop(Kind::Gated),
+        ReleasePhase::Failed | ReleasePhase::Superseded | ReleasePhase::Degraded => {
+            WaitVerdict::Stop(Kind::Failed)
+        }
+        // Waiting for an off-path phase while the release still moves along the path.
+        _ => WaitVerdict::Waiting,
+    }
+}
+
+/// The kind of a wait that timed out in `phase`: a release still waiting for approval, or a
+/// Draft nobody submitted, is gated; anything else is a runtime failure (too slow).
+pub fn timed_out_kind(phase: Option<ReleasePhase>) -> Kind {
+    match phase {
+        Some(ReleasePhase::PendingApproval | ReleasePhase::Draft | ReleasePhase::Blocked) => {
+            Kind::Gated
+        }
+        _ => Kind::Runtime,
+    }
+}
+
+/// The rollback command a Degraded release's message carries ("…; roll back with: gitopshq
+/// rollback W --to R -n NS").
+pub fn rollback_command(message: &str) -> Option<&str> {
+    let start = message.find("gitopshq rollback ")?;
+    let rest = &message[start..];
+    let end = rest.find(';').unwrap_or(rest.len());
+    Some(rest[..end].trim_end_matches(['.', ' ']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RBAC: &str = r#"approvalrequests.gitopshq.io "api-v2" is forbidden: User "alice" cannot patch resource "approvalrequests" in API group "gitopshq.io" in the namespace "payment-service""#;
+
+    #[test]
+    fn rbac_refusals_name_the_permission_and_who_grants_it() {
+        let attempt = Attempt::new(
+            "patch",
+            "approvalrequests.gitopshq.io",
+            Some("payment-service"),
+        )
+        .on("approval request api-v2");
+        let c = classify(403, "Forbidden", RBAC, &attempt);
+        assert_eq!(c.kind, Kind::NotPermitted);
+        assert_eq!(
+            c.message,
+            "RBAC denies alice to patch approvalrequests.gitopshq.io in namespace payment-service (needed to patch approval request api-v2)"
+        );
+        let next = c.next_step.unwrap();
+        assert!(next.contains("Approver role"), "{next}");
+        assert!(
+            next.contains(
+                "kubectl auth can-i patch approvalrequests.gitopshq.io -n payment-service"
+            ),
+            "{next}"
+        );
+        assert_eq!(Kind::NotPermitted.exit_code(), 3);
+    }
+
+    #[test]
+    fn rbac_messages_parse_for_service_accounts_and_cluster_scope() {
+        let sa = parse_rbac_denial(r#"releases.gitopshq.io is forbidden: User "system:serviceaccount:payment-service:ci-deployer" cannot create resource "releases" in API group "gitopshq.io" in the namespace "payment-service""#).unwrap();
+        assert_eq!(sa.user, "system:serviceaccount:payment-service:ci-deployer");
+        assert_eq!(
+            (sa.verb.as_str(), sa.resource.as_str()),
+            ("create", "releases")
+        );
+        let cluster = parse_rbac_denial(r#"secrets "x" is forbidden: User "bob" cannot get resource "secrets" in API group "" in the namespace "gitopshq-system""#).unwrap();
+        assert_eq!(cluster.group, "");
+        let scoped = parse_rbac_denial(r#"nodes is forbidden: User "bob" cannot list resource "nodes" in API group "" at the cluster scope"#).unwrap();
+        assert_eq!(scoped.namespace, None);
+        assert!(parse_rbac_denial("something else").is_none());
+    }
+
+    #[test]
+    fn webhook_refusals_keep_the_rules_message() {
+        let attempt = Attempt::new("patch", "approvalrequests.gitopshq.io", Some("shop"));
+        let same_team = classify(
+            403,
+            "Forbidden",
+            r#"admission webhook "validate.gitopshq.io" denied the request: approval of release r denied: frank (sre-team) cannot approve: needs approval from a team other than sre-team"#,
+            &attempt,
+        );
+        assert_eq!(same_team.kind, Kind::NotPermitted);
+        assert!(
+            same_team
+                .message
+                .starts_with("approval of release r denied:")
+        );
+        let frozen = classify(
+            409,
+            "Conflict",
+            r#"admission webhook "validate.gitopshq.io" denied the request: release r denied: environment production is frozen until 2026-11-25T18:00:00Z; open a BreakGlassSession or wait"#,
+            &attempt,
+        );
+        assert_eq!(frozen.kind, Kind::Gated);
+        assert_eq!(frozen.kind.exit_code(), 4);
+        assert!(frozen.to_string().starts_with(
+            "permitted but gated: release r denied: environment production is frozen"
+        ));
+        let invalid = classify(
+            422,
+            "Invalid",
+            r#"admission webhook "v" denied the request: session s denied: justification too short"#,
+            &attempt,
+        );
+        assert_eq!(invalid.kind, Kind::Invalid);
+    }
+
+    #[test]
+    fn other_statuses() {
+        let attempt = Attempt::new("create", "releases.gitopshq.io", Some("shop")).on("release r");
+        assert_eq!(
+            classify(409, "AlreadyExists", "exists", &attempt).kind,
+            Kind::Conflict
+        );
+        assert_eq!(
+            classify(409, "Conflict", "the object has been modified", &attempt).kind,
+            Kind::Conflict
+        );
+        let missing = classify(404, "NotFound", "not found", &attempt);
+        assert_eq!(missing.message, "release r not found in project shop");
+        assert_eq!(
+            classify(401, "Unauthorized", "Unauthorized", &attempt).kind,
+            Kind::NotAuthenticated
+        );
+        for code in [429, 500, 503, 504] {
+            let c = classify(code, "ServiceUnavailable", "x", &attempt);
+            assert_eq!(c.kind, Kind::Runtime);
+            assert_eq!(c.kind.exit_code(), 5);
+        }
+    }
+
+    #[test]
+    fn waiting_for_healthy() {
+        use ReleasePhase::*;
+        let v = |p| wait_verdict(Healthy, Some(p));
+        assert_eq!(wait_verdict(Healthy, None), WaitVerdict::Waiting);
+        for p in [Draft, PendingApproval, Approved, Deploying, Deployed] {
+            assert_eq!(v(p), WaitVerdict::Waiting, "{p:?}");
+        }
+        assert_eq!(v(Healthy), WaitVerdict::Reached);
+        assert_eq!(v(Rejected), WaitVerdict::Stop(Kind::Gated));
+        assert_eq!(v(Blocked), WaitVerdict::Stop(Kind::Gated));
+        for p in [Failed, Superseded, Degraded] {
+            assert_eq!(v(p), WaitVerdict::Stop(Kind::Failed), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn waiting_for_earlier_or_off_path_phases() {
+        use ReleasePhase::*;
+        assert_eq!(wait_verdict(Deployed, Some(Healthy)), WaitVerdict::Reached);
+        assert_eq!(wait_verdict(Deployed, Some(Degraded)), WaitVerdict::Reached);
+        assert_eq!(
+            wait_verdict(PendingApproval, Some(Approved)),
+            WaitVerdict::Reached
+        );
+        assert_eq!(
+            wait_verdict(Approved, Some(Rejected)),
+            WaitVerdict::Stop(Kind::Gated)
+        );
+        assert_eq!(wait_verdict(Degraded, Some(Deployed)), WaitVerdict::Waiting);
+        assert_eq!(wait_verdict(Degraded, Some(Degraded)), WaitVerdict::Reached);
+        assert_eq!(wait_verdict(Blocked, Some(Blocked)), WaitVerdict::Reached);
+        assert_eq!(
+            wait_verdict(Blocked, Some(Failed)),
+            WaitVerdict::Stop(Kind::Failed)
+        );
+        assert_eq!(timed_out_kind(Some(PendingApproval)), Kind::Gated);
+        assert_eq!(timed_out_kind(Some(Deployed)), Kind::Runtime);
+        assert_eq!(timed_out_kind(None), Kind::Runtime);
+    }
+
+    #[test]
+    fn the_rollback_command_is_read_from_the_message() {
+        let m = "2 of 5 pods CrashLoopBackOff; roll back with: gitopshq rollback checkout-service --to checkout-v3-1-0 -n payment-service";
+        assert_eq!(
+            rollback_command(m),
+            Some("gitopshq rollback checkout-service --to checkout-v3-1-0 -n payment-service")
+        );
+        assert_eq!(rollback_command("Healthy"), None);
+    }
+}
