@@ -197,6 +197,23 @@ pub fn commit_meta(
     audit: &Audit,
     extra: &[(String, String)],
 ) -> CommitMeta {
+    let info = commit_info(release, rendered_digest, audit, extra);
+    CommitMeta {
+        message: layout::commit_message(&info),
+        author: author.clone(),
+        committer: None,
+        time: None,
+    }
+}
+
+/// Title, notes and trailers of a release's delivery commit (without the audit chain value,
+/// which depends on the commit it will sit on; see [`chained_message`]).
+pub fn commit_info(
+    release: &Release,
+    rendered_digest: String,
+    audit: &Audit,
+    extra: &[(String, String)],
+) -> CommitInfo {
     let mut other: Vec<(String, String)> = vec![(
         trailers::RELEASE_TYPE.to_string(),
         plan::release_type_name(release.spec.type_).to_string(),
@@ -216,7 +233,7 @@ pub fn commit_meta(
                 format!("{}/{s}", release.namespace().unwrap_or_default())
             }
         });
-    let info = CommitInfo {
+    CommitInfo {
         title: release.spec.title.clone(),
         notes: release.spec.notes.clone(),
         trailers: Trailers {
@@ -229,13 +246,14 @@ pub fn commit_meta(
             previous_audit: None,
             other,
         },
-    };
-    CommitMeta {
-        message: layout::commit_message(&info),
-        author: author.clone(),
-        committer: None,
-        time: None,
     }
+}
+
+/// The message of `info` with `GitOpsHQ-Previous-Audit: <previous_audit>`.
+pub fn chained_message(info: &CommitInfo, previous_audit: &str) -> String {
+    let mut info = info.clone();
+    info.trailers.previous_audit = Some(previous_audit.to_string());
+    layout::commit_message(&info)
 }
 
 /// What a Rollback restores: the target's delivery commit and the workload folders in scope.
@@ -310,7 +328,8 @@ pub fn plan_rollback(
 }
 
 /// Delivers a release: renders and commits a Deploy or Promotion, restores for a Rollback.
-/// The same content gives no new commit.
+/// The same content gives no new commit. The commit carries `GitOpsHQ-Previous-Audit`, the
+/// audit chain value of the commit it sits on (see `gitopshq_engine::audit`).
 pub fn deliver_release(
     catalog: &Catalog,
     release: &Release,
@@ -323,22 +342,25 @@ pub fn deliver_release(
     match release.spec.type_ {
         ReleaseType::Rollback => {
             let rollback = plan_rollback(catalog, release, remote, cache_dir)?;
+            let extra = [(
+                trailers::ROLLBACK_TO.to_string(),
+                format!("{}@{}", rollback.target_id, rollback.target_commit),
+            )];
             let meta = commit_meta(
                 release,
                 author,
                 rollback.target_digest.clone(),
                 audit,
-                &[(
-                    trailers::ROLLBACK_TO.to_string(),
-                    format!("{}@{}", rollback.target_id, rollback.target_commit),
-                )],
+                &extra,
             );
-            let outcome = git::restore(
+            let info = commit_info(release, rollback.target_digest.clone(), audit, &extra);
+            let outcome = git::restore_chained(
                 &rollback.remote,
                 cache_dir,
                 &rollback.target_commit,
                 &rollback.prefixes,
                 &meta,
+                &|previous| chained_message(&info, previous),
             )?;
             Ok((outcome, rollback.target_digest))
         }
@@ -346,8 +368,12 @@ pub fn deliver_release(
             let planned = plan_release(catalog, release, remote, settings)?;
             let digest = planned.digest.clone();
             let meta = commit_meta(release, author, digest.clone(), audit, &[]);
+            let info = commit_info(release, digest.clone(), audit, &[]);
             let (remote, change) = planned.into_change();
-            Ok((git::deliver(&remote, cache_dir, &change, &meta)?, digest))
+            let outcome = git::deliver_chained(&remote, cache_dir, &change, &meta, &|previous| {
+                chained_message(&info, previous)
+            })?;
+            Ok((outcome, digest))
         }
     }
 }

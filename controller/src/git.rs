@@ -139,6 +139,8 @@ impl Default for RetryPolicy {
 pub struct LogEntry {
     pub commit: String,
     pub parents: Vec<String>,
+    /// Id of the commit's tree (the audit chain covers it).
+    pub tree: String,
     pub author: Identity,
     /// Commit time, seconds since the epoch.
     pub time: i64,
@@ -265,6 +267,44 @@ pub fn deliver_with(
     policy: &RetryPolicy,
     before_push: &mut dyn FnMut(u32),
 ) -> Result<DeliveryOutcome> {
+    deliver_inner(remote, cache_dir, change, meta, None, policy, before_push)
+}
+
+/// The message of a chained commit, given the `GitOpsHQ-Previous-Audit` value for the commit
+/// it will sit on.
+pub type ChainedMessage<'a> = dyn Fn(&str) -> String + 'a;
+
+/// [`deliver`] of a delivery commit that carries the audit chain: `message` is asked for the
+/// commit message with the chain value ([`gitopshq_engine::audit::chain_value`]) of the commit
+/// it will actually sit on, on every attempt, so a rebase after a lost race chains correctly.
+/// `meta.message` is not used.
+pub fn deliver_chained(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    change: &Change,
+    meta: &CommitMeta,
+    message: &ChainedMessage<'_>,
+) -> Result<DeliveryOutcome> {
+    deliver_inner(
+        remote,
+        cache_dir,
+        change,
+        meta,
+        Some(message),
+        &RetryPolicy::default(),
+        &mut |_| {},
+    )
+}
+
+fn deliver_inner(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    change: &Change,
+    meta: &CommitMeta,
+    message: Option<&ChainedMessage<'_>>,
+    policy: &RetryPolicy,
+    before_push: &mut dyn FnMut(u32),
+) -> Result<DeliveryOutcome> {
     for path in change
         .files
         .keys()
@@ -285,6 +325,7 @@ pub fn deliver_with(
         remote,
         cache_dir,
         meta,
+        message,
         policy,
         before_push,
         &|_repo, editor| {
@@ -303,6 +344,36 @@ pub fn restore(
     prefixes: &[String],
     meta: &CommitMeta,
 ) -> Result<DeliveryOutcome> {
+    restore_inner(remote, cache_dir, from_commit, prefixes, meta, None)
+}
+
+/// [`restore`] as a chained delivery commit; see [`deliver_chained`].
+pub fn restore_chained(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    from_commit: &str,
+    prefixes: &[String],
+    meta: &CommitMeta,
+    message: &ChainedMessage<'_>,
+) -> Result<DeliveryOutcome> {
+    restore_inner(
+        remote,
+        cache_dir,
+        from_commit,
+        prefixes,
+        meta,
+        Some(message),
+    )
+}
+
+fn restore_inner(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    from_commit: &str,
+    prefixes: &[String],
+    meta: &CommitMeta,
+    message: Option<&ChainedMessage<'_>>,
+) -> Result<DeliveryOutcome> {
     for p in prefixes {
         tree::check_path(p.trim_end_matches('/')).map_err(|()| Error::InvalidPath {
             url: remote.url.clone(),
@@ -319,6 +390,7 @@ pub fn restore(
         remote,
         cache_dir,
         meta,
+        message,
         &RetryPolicy::default(),
         &mut |_| {},
         &|repo, editor| {
@@ -424,6 +496,7 @@ pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<Log
             out.push(LogEntry {
                 commit: c.id().to_string(),
                 parents: c.parent_ids().map(|p| p.to_string()).collect(),
+                tree: c.tree_id().to_string(),
                 author: Identity {
                     name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
                     email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
@@ -445,6 +518,7 @@ fn commit_loop<'a>(
     remote: &GitRemote,
     cache_dir: &Path,
     meta: &CommitMeta,
+    message: Option<&ChainedMessage<'_>>,
     policy: &RetryPolicy,
     before_push: &mut dyn FnMut(u32),
     apply: &Apply<'a>,
@@ -478,6 +552,19 @@ fn commit_loop<'a>(
                 attempts: attempt,
             });
         }
+        let chained;
+        let meta = match message {
+            None => meta,
+            Some(message) => {
+                let value = chain_value(&repo, head)
+                    .map_err(Error::git(remote, "reading the audit chain"))?;
+                chained = CommitMeta {
+                    message: message(&value),
+                    ..meta.clone()
+                };
+                &chained
+            }
+        };
         let commit_object =
             commit_object(tree, head, meta).map_err(Error::git(remote, "creating the commit"))?;
         let commit = commit_object.id;
@@ -520,6 +607,33 @@ fn commit_loop<'a>(
         branch: remote.branch.clone(),
         attempts,
     })
+}
+
+/// The `GitOpsHQ-Previous-Audit` value of a commit on `parent`: it covers the parent and the
+/// nearest delivery commit (one with the GitOpsHQ trailer block) of the parent's first-parent
+/// history, as [`gitopshq_engine::audit::verify_chain`] recomputes it.
+fn chain_value(repo: &Repository, parent: Option<Oid>) -> Result<String, git2::Error> {
+    use gitopshq_engine::audit::{self, ChainLink};
+    let Some(parent) = parent else {
+        return Ok(audit::chain_value(None, None));
+    };
+    let mut walk = repo.revwalk()?;
+    walk.push(parent)?;
+    walk.simplify_first_parent()?;
+    for oid in walk {
+        let c = repo.find_commit(oid?)?;
+        let parsed = layout::parse_commit_message(&String::from_utf8_lossy(c.message_bytes()));
+        if let Some(trailers) = parsed.trailers {
+            let (commit, tree) = (c.id().to_string(), c.tree_id().to_string());
+            let link = ChainLink {
+                commit: &commit,
+                tree: &tree,
+                previous_audit: trailers.previous_audit.as_deref(),
+            };
+            return Ok(audit::chain_value(Some(&parent.to_string()), Some(link)));
+        }
+    }
+    Ok(audit::chain_value(Some(&parent.to_string()), None))
 }
 
 /// `ids`: those of `change.files`, in order.
