@@ -59,8 +59,9 @@ pub fn publication_check(cv: &ChartVersion) -> Result<usize, String> {
     Ok(output.manifests.len())
 }
 
-/// Every (project, workload, environment) that uses `cv`, sorted. A workload uses a version in
-/// each environment of its project where its version (or the environment's pin) names it.
+/// Every (project, workload, environment) that uses `cv`, sorted. A workload uses the version
+/// it runs in an environment (its status, once a release delivered there), else the one its
+/// spec names (the environment's pin or its version).
 pub fn consumers(
     cv: &ChartVersion,
     workloads: &[&Workload],
@@ -75,7 +76,7 @@ pub fn consumers(
             .map(|p| p.spec.environments.clone())
             .unwrap_or_default();
         for environment in environments {
-            if chart_version_for(workload, &environment, None) == cv.spec.version {
+            if version_in(workload, &environment) == cv.spec.version {
                 out.push(ChartConsumer {
                     project: project.clone(),
                     workload: workload.name_any(),
@@ -88,6 +89,16 @@ pub fn consumers(
         (&a.project, &a.workload, &a.environment).cmp(&(&b.project, &b.workload, &b.environment))
     });
     out
+}
+
+/// The chart version a workload runs in `environment`: the delivered one when known.
+pub fn version_in(workload: &Workload, environment: &str) -> String {
+    workload
+        .status
+        .as_ref()
+        .and_then(|s| s.environments.get(environment))
+        .and_then(|e| e.version.clone())
+        .unwrap_or_else(|| chart_version_for(workload, environment, None))
 }
 
 /// The Chart's status: its versions, highest semver first, with deprecation and consumer
@@ -128,7 +139,7 @@ pub fn deprecations(
     environments
         .iter()
         .filter_map(|environment| {
-            let version = chart_version_for(workload, environment, None);
+            let version = version_in(workload, environment);
             let cv = versions
                 .iter()
                 .find(|cv| cv.spec.chart == workload.spec.chart && cv.spec.version == version)?;
@@ -272,6 +283,23 @@ mod tests {
             ]
         );
         assert_eq!(consumers(&v11, &w, &p).len(), 1);
+
+        // Once a release delivered 1.1.0 to staging, staging counts for 1.1.0.
+        let mut upgraded = workloads[0].clone();
+        upgraded.status = Some(gitopshq_crds::workload::WorkloadStatus {
+            environments: [(
+                "staging".to_string(),
+                gitopshq_crds::workload::WorkloadEnvironmentStatus {
+                    version: Some("1.1.0".into()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            ..Default::default()
+        });
+        let both = [&upgraded, &workloads[1]];
+        assert_eq!(consumers(&v11, &both, &p).len(), 2);
+        assert_eq!(consumers(&v1, &both, &p).len(), 2);
 
         let status = chart_status(&[(&v1, 3), (&v11, 1)]);
         assert_eq!(status.latest.as_deref(), Some("1.1.0"));
