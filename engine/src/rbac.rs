@@ -78,7 +78,14 @@ pub fn project_rbac(project: &Project) -> ProjectRbac {
     let mut roles = Vec::new();
     let mut role_bindings = Vec::new();
     for grant in &project.spec.teams {
-        let object_name = grant_object_name(grant);
+        let shared = project
+            .spec
+            .teams
+            .iter()
+            .filter(|g| g.role == grant.role && g.group == grant.group)
+            .count()
+            > 1;
+        let object_name = grant_object_name(grant, shared);
         let meta = ObjectMeta {
             name: Some(object_name.clone()),
             namespace: Some(namespace.clone()),
@@ -233,10 +240,12 @@ fn owned_labels(project: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// `gitopshq:<role>:<group>`, with the group reduced to characters RBAC names accept; a short
-/// digest of the grant keeps two grants of one group and role apart when their environments
-/// differ, and altered group names unique.
-pub fn grant_object_name(grant: &TeamGrant) -> String {
+/// `gitopshq:<role>:<group>`, a name people can bind a ServiceAccount to (`kubectl create
+/// rolebinding ci --role=gitopshq:release-manager:backend-team …`). The group is reduced to the
+/// characters RBAC names accept; a short digest of the grant is added when that altered the
+/// group, or when the project grants the same role to the group more than once (`shared`), so
+/// names stay distinct.
+pub fn grant_object_name(grant: &TeamGrant, shared: bool) -> String {
     let role = match grant.role {
         TeamRole::Viewer => "viewer",
         TeamRole::Developer => "developer",
@@ -257,7 +266,7 @@ pub fn grant_object_name(grant: &TeamGrant) -> String {
         .take(160)
         .collect();
     let mut name = format!("gitopshq:{role}:{clean}");
-    if clean != grant.group || !grant.environments.is_empty() {
+    if clean != grant.group || shared {
         let mut hasher = Sha256::new();
         hasher.update(grant.group.as_bytes());
         for env in &grant.environments {
@@ -307,11 +316,7 @@ teams:
         let names: Vec<_> = rbac.roles.iter().map(|r| r.name_any()).collect();
         assert_eq!(names.len(), 4);
         assert_eq!(names[0], "gitopshq:developer:backend-team");
-        assert!(
-            names[1].starts_with("gitopshq:release-manager:backend-team-"),
-            "{}",
-            names[1]
-        );
+        assert_eq!(names[1], "gitopshq:release-manager:backend-team");
         assert!(
             names[3].starts_with("gitopshq:admin:oidc:platform-team-"),
             "{}",
@@ -372,8 +377,12 @@ teams:
             environments: vec!["production".into()],
             ..a.clone()
         };
-        assert_eq!(grant_object_name(&a), "gitopshq:approver:team");
-        assert_ne!(grant_object_name(&a), grant_object_name(&b));
-        assert_eq!(grant_object_name(&b), grant_object_name(&b.clone()));
+        assert_eq!(grant_object_name(&a, false), "gitopshq:approver:team");
+        assert_eq!(grant_object_name(&b, false), "gitopshq:approver:team");
+        assert_ne!(grant_object_name(&a, true), grant_object_name(&b, true));
+        assert_eq!(
+            grant_object_name(&b, true),
+            grant_object_name(&b.clone(), true)
+        );
     }
 }
