@@ -3,25 +3,42 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod kube_client;
 mod load;
 mod release_delivery;
+mod set_values;
 mod table;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    let cli = parse();
     init_tracing(cli.verbose);
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
             // `{:#}` prints the whole context chain on one line: what failed, then why.
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            kube_client::exit_code_of(&error)
         }
     }
+}
+
+/// Invoked as `kubectl-gitopshq` (kubectl's plugin lookup for `kubectl gitopshq …`), the same
+/// commands, with help and usage naming `kubectl gitopshq`.
+fn parse() -> commands::Cli {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let as_plugin = std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("kubectl-gitopshq"));
+    let mut command = commands::Cli::command();
+    if as_plugin {
+        command = command.bin_name("kubectl gitopshq");
+    }
+    let matches = command.get_matches();
+    commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn init_tracing(verbose: u8) {

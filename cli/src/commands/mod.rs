@@ -1,14 +1,22 @@
 //! Subcommands of `gitopshq`, one module each.
 
+mod approve;
+mod audit;
+mod breakglass;
 mod compare;
 mod controller;
 mod crds;
 mod deliver;
 mod diff;
+mod logs;
 mod policy;
+mod release;
 mod render;
+mod rollback;
 mod sandbox;
+pub(crate) mod status;
 mod vars;
+mod wait;
 mod webhook;
 
 use std::path::PathBuf;
@@ -54,6 +62,25 @@ pub enum Command {
     Controller(controller::Args),
     /// Run the HTTPS admission webhook (or print its configuration with `webhook manifests`).
     Webhook(webhook::Args),
+    /// Create or submit a Release (for people and CI).
+    Release(release::Args),
+    /// Approve a release: append your decision to its ApprovalRequest.
+    Approve(approve::ApproveArgs),
+    /// Reject a release, with a comment.
+    Reject(approve::RejectArgs),
+    /// Where a release stands: phase, quorum, policies, tenants, timeline, commit, next step.
+    Status(status::Args),
+    /// Wait until a release reaches a phase (Healthy by default); non-zero if it cannot.
+    Wait(wait::Args),
+    /// Roll a workload back to what an earlier release delivered (a new commit).
+    Rollback(rollback::Args),
+    /// Open or close a break-glass session (an audited exception to freezes).
+    #[command(name = "breakglass", visible_alias = "break-glass")]
+    BreakGlass(breakglass::Args),
+    /// Pod logs of a release or workload on its tenants' clusters, with stated limits.
+    Logs(logs::Args),
+    /// The audit trail (who changed what, when, why), or `audit verify` of the repository.
+    Audit(audit::Args),
 }
 
 /// The YAML a user would `kubectl apply`, read offline.
@@ -79,6 +106,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Release(args) => release::run(args),
+        Command::Approve(args) => approve::run_approve(args),
+        Command::Reject(args) => approve::run_reject(args),
+        Command::Status(args) => status::run(args),
+        Command::Wait(args) => wait::run(args),
+        Command::Rollback(args) => rollback::run(args),
+        Command::BreakGlass(args) => breakglass::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

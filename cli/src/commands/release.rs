@@ -1,0 +1,266 @@
+//! `gitopshq release create|submit`: a Release from flags, for people and CI.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use gitopshq_crds::release::{Release, ReleaseSpec, ReleaseType, WorkloadChange};
+use gitopshq_engine::outcome::{Attempt, Kind};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Map, json};
+
+use crate::kube_client::{Failure, KubeArgs, Session, block_on, resources};
+use crate::set_values;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: ReleaseCommand,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReleaseCommand {
+    /// Create a Release for one workload (a Draft, or submitted with --submit).
+    #[command(disable_version_flag = true)]
+    Create(Box<CreateArgs>),
+    /// Submit a Draft release: admission checks freezes, policies and grants now.
+    Submit(SubmitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Release name (DNS name; CI usually puts the commit SHA in it).
+    pub name: String,
+    /// Target environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// The workload the release changes.
+    #[arg(long)]
+    pub workload: String,
+    /// Chart version to deliver; default: the workload's.
+    #[arg(long = "version", value_name = "SEMVER")]
+    pub version: Option<String>,
+    /// Values for this release, Helm style: image.tag=v2.4.0 (repeat, or separate with commas).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Like --set, but every value stays a string.
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    pub set_string: Vec<String>,
+    /// Target tenants by name (repeat); default: every tenant of the environment running it.
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// One-line summary; default: "<workload> to <env>" with the values set.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Longer description (Markdown): the CI build link, the commit, the ticket.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// A BreakGlassSession to release under (to pass a freeze).
+    #[arg(long = "break-glass", value_name = "SESSION")]
+    pub break_glass: Option<String>,
+    /// Submit at once (admission decides now) instead of leaving a Draft.
+    #[arg(long)]
+    pub submit: bool,
+    /// Print the created object instead of its name.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Output {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// Release name.
+    pub name: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    block_on(async move {
+        let session = args.kube.connect().await?;
+        match args.command {
+            ReleaseCommand::Create(create) => run_create(&session, *create).await,
+            ReleaseCommand::Submit(submit) => run_submit(&session, submit).await,
+        }
+    })?
+}
+
+/// The Release the flags describe.
+pub fn release_from(args: &CreateArgs, namespace: &str) -> Result<Release> {
+    let mut values = Map::new();
+    for expr in &args.set {
+        set_values::apply(&mut values, expr, true)?;
+    }
+    for expr in &args.set_string {
+        set_values::apply(&mut values, expr, false)?;
+    }
+    let title = args.title.clone().unwrap_or_else(|| {
+        let mut title = format!("{} to {}", args.workload, args.environment);
+        let sets: Vec<&str> = args
+            .set
+            .iter()
+            .chain(&args.set_string)
+            .map(String::as_str)
+            .collect();
+        if let Some(version) = &args.version {
+            title = format!("{} {version} to {}", args.workload, args.environment);
+        }
+        if !sets.is_empty() {
+            title.push_str(&format!(" ({})", sets.join(", ")));
+        }
+        title.chars().take(200).collect()
+    });
+    let mut release = Release::new(
+        &args.name,
+        ReleaseSpec {
+            title,
+            notes: args.notes.clone(),
+            environment: args.environment.clone(),
+            tenants: args.tenants.clone(),
+            changes: vec![WorkloadChange {
+                workload: args.workload.clone(),
+                version: args.version.clone(),
+                values,
+            }],
+            type_: ReleaseType::Deploy,
+            break_glass_session: args.break_glass.clone(),
+            submitted: args.submit,
+            ..ReleaseSpec::default()
+        },
+    );
+    release.metadata.namespace = Some(namespace.to_string());
+    Ok(release)
+}
+
+async fn run_create(session: &Session, args: CreateArgs) -> Result<ExitCode> {
+    let release = release_from(&args, &session.namespace)?;
+    let api: Api<Release> = Api::namespaced(session.client.clone(), &session.namespace);
+    let attempt = Attempt::new("create", resources::RELEASES, Some(&session.namespace))
+        .on(format!("release {}", args.name));
+    let created = session
+        .call(attempt, api.create(&PostParams::default(), &release))
+        .await?;
+    match args.output {
+        Some(Output::Yaml) => print!("{}", yaml_serde::to_string(&created)?),
+        Some(Output::Json) => println!("{}", serde_json::to_string_pretty(&created)?),
+        None => println!("release.gitopshq.io/{} created", created.name_any()),
+    }
+    if args.submit {
+        eprintln!(
+            "submitted; follow it with: gitopshq wait {} -n {} --for Healthy",
+            created.name_any(),
+            session.namespace
+        );
+    } else {
+        eprintln!(
+            "a Draft: submit it with: gitopshq release submit {} -n {}",
+            created.name_any(),
+            session.namespace
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_submit(session: &Session, args: SubmitArgs) -> Result<ExitCode> {
+    let api: Api<Release> = Api::namespaced(session.client.clone(), &session.namespace);
+    let object = format!("release {}", args.name);
+    let current = session
+        .call(
+            Attempt::new("get", resources::RELEASES, Some(&session.namespace)).on(&object),
+            api.get(&args.name),
+        )
+        .await?;
+    if current.spec.submitted {
+        let phase = current
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "not reconciled yet".into());
+        return Err(Failure::new(
+            Kind::Conflict,
+            format!("{object} is already submitted (phase {phase})"),
+            Some(format!(
+                "follow it with: gitopshq status {} -n {}",
+                args.name, session.namespace
+            )),
+        )
+        .into());
+    }
+    let patch = json!({"spec": {"submitted": true}});
+    session
+        .call(
+            Attempt::new("patch", resources::RELEASES, Some(&session.namespace)).on(&object),
+            api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )
+        .await?;
+    println!("release.gitopshq.io/{} submitted", args.name);
+    eprintln!(
+        "follow it with: gitopshq wait {} -n {} --for Healthy",
+        args.name, session.namespace
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: CreateArgs,
+    }
+
+    #[test]
+    fn flags_become_a_release() {
+        let t = T::parse_from([
+            "t",
+            "api-abc123",
+            "--env",
+            "staging",
+            "--workload",
+            "payment-api",
+            "--set",
+            "image.tag=abc123,replicaCount=3",
+            "--set-string",
+            "build=42",
+            "--tenant",
+            "eu-staging",
+            "--notes",
+            "https://ci.example.com/build/42",
+            "--submit",
+        ]);
+        let release = release_from(&t.args, "payment-service").unwrap();
+        assert_eq!(
+            release.metadata.namespace.as_deref(),
+            Some("payment-service")
+        );
+        assert_eq!(release.spec.environment, "staging");
+        assert_eq!(release.spec.tenants, ["eu-staging"]);
+        assert!(release.spec.submitted);
+        assert_eq!(
+            release.spec.title,
+            "payment-api to staging (image.tag=abc123,replicaCount=3, build=42)"
+        );
+        let change = &release.spec.changes[0];
+        assert_eq!(change.workload, "payment-api");
+        assert_eq!(
+            serde_json::Value::Object(change.values.clone()),
+            json!({"image": {"tag": "abc123"}, "replicaCount": 3, "build": "42"})
+        );
+    }
+
+    #[test]
+    fn bad_set_values_are_refused() {
+        let t = T::parse_from(["t", "r", "--env", "dev", "--workload", "w", "--set", "oops"]);
+        let err = release_from(&t.args, "p").unwrap_err();
+        assert!(err.to_string().contains("expected key=value"), "{err}");
+    }
+}
