@@ -1,0 +1,1212 @@
+//! The `gitopshq` CLI (also as `kubectl gitopshq`) on the real platform, as people and CI use
+//! it: a CI ServiceAccount creates and submits a release and waits for it to be Healthy; two
+//! teams approve a production release and a third user is refused; a rejection; status with
+//! quorum, policies, timeline and commit; a Degraded release's rollback command, the rollback
+//! itself and break-glass under a freeze; pod logs through the workload cluster's API server
+//! from a kubelet the test serves; the audit trail with the commit trailers; and `audit verify`
+//! passing on the repository and failing after a history rewrite.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gitopshq_e2e::{Platform, git, ok, with_stdin};
+
+const NS: &str = "payment-service";
+
+/// The `gitopshq` binary of this workspace, built once per test process (a no-op when fresh).
+fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "gitopshq",
+                "--bin",
+                "gitopshq",
+                "--message-format=json-render-diagnostics",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo build -p gitopshq failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "gitopshq")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the gitopshq executable")
+    })
+}
+
+/// Runs the CLI: no kubeconfig but what `env` says (a clean HOME, no KUBECONFIG).
+struct Cli<'p> {
+    platform: &'p Platform,
+    home: PathBuf,
+}
+
+impl<'p> Cli<'p> {
+    fn new(platform: &'p Platform) -> Self {
+        let home = platform.dir().join("cli-home");
+        std::fs::create_dir_all(&home).expect("home");
+        Self { platform, home }
+    }
+
+    fn bare(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.env_remove("KUBECONFIG")
+            .env_remove("GITOPSHQ_PROJECT")
+            .env_remove("GITOPSHQ_TOKEN")
+            .env("HOME", &self.home)
+            .env("GITOPSHQ_CACHE_DIR", self.platform.dir().join("cli-cache"));
+        cmd
+    }
+
+    /// `gitopshq ARGS --kubeconfig <user's>`.
+    fn as_user(&self, user: &str, args: &[&str]) -> Output {
+        let kubeconfig = self
+            .platform
+            .management
+            .kubeconfig_for(user)
+            .expect("a test user");
+        self.bare()
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .output()
+            .expect("gitopshq runs")
+    }
+
+    /// `kubectl gitopshq ARGS` with KUBECONFIG of `user`: the plugin found on PATH.
+    fn plugin(&self, user: &str, args: &[&str]) -> Output {
+        let dir = self.platform.dir().join("plugins");
+        let link = dir.join("kubectl-gitopshq");
+        if !link.exists() {
+            std::fs::create_dir_all(&dir).expect("plugin folder");
+            std::os::unix::fs::symlink(binary(), &link).expect("plugin link");
+        }
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let kubeconfig = self
+            .platform
+            .management
+            .kubeconfig_for(user)
+            .expect("a test user");
+        Command::new(std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into()))
+            .arg("gitopshq")
+            .args(args)
+            .env("PATH", path)
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", &self.home)
+            .env("GITOPSHQ_CACHE_DIR", self.platform.dir().join("cli-cache"))
+            .output()
+            .expect("kubectl runs")
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+#[track_caller]
+fn exited(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stderr(out)
+}
+
+/// A kubeconfig for a CI job: the API server, its CA and a ServiceAccount token, written with
+/// kubectl the way docs/ci.md shows; the context's namespace is the project.
+fn ci_kubeconfig(platform: &Platform, token: &str) -> PathBuf {
+    let dir = platform.dir();
+    let ca = dir.join("ci-ca.crt");
+    std::fs::write(&ca, platform.management.ca_pem()).expect("ca");
+    let file = dir.join("ci.kubeconfig");
+    let kubectl = |args: &[&str]| {
+        ok(
+            Command::new(std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into()))
+                .env("KUBECONFIG", &file)
+                .args(args),
+        )
+    };
+    kubectl(&[
+        "config",
+        "set-cluster",
+        "management",
+        &format!("--server={}", platform.management.server_url()),
+        &format!("--certificate-authority={}", ca.display()),
+        "--embed-certs=true",
+    ]);
+    kubectl(&[
+        "config",
+        "set-credentials",
+        "ci-deployer",
+        &format!("--token={token}"),
+    ]);
+    kubectl(&[
+        "config",
+        "set-context",
+        "ci",
+        "--cluster=management",
+        "--user=ci-deployer",
+        &format!("--namespace={NS}"),
+    ]);
+    kubectl(&["config", "use-context", "ci"]);
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
+    let platform = Platform::start().await;
+    let cli = Cli::new(&platform);
+    platform.apply(
+        "admin",
+        &platform.example(&[
+            "bootstrap",
+            "governance/project.yaml",
+            "governance/policy-require-limits.yaml",
+            "governance/approval-policy.yaml",
+            "team-rbac/20-ci-deployer.yaml",
+        ]),
+    );
+    platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
+    platform.wait_for(
+        None,
+        "policy",
+        "require-resource-limits",
+        "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
+        "True",
+    );
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "payment-api-v1-0-0-dev",
+        "{.status.phase}",
+        "Deployed",
+    );
+
+    // CI: a ServiceAccount token bound to the ReleaseManager Role, in a kubeconfig of its own.
+    let token = ok(platform
+        .admin()
+        .args(["-n", NS, "create", "token", "ci-deployer"]));
+    let ci = ci_kubeconfig(&platform, token.trim());
+    let ci_run = |args: &[&str]| {
+        cli.bare()
+            .env("KUBECONFIG", &ci)
+            .args(args)
+            .output()
+            .expect("gitopshq runs")
+    };
+    let created = succeeded(ci_run(&[
+        "release",
+        "create",
+        "payment-api-abc1234",
+        "--env",
+        "staging",
+        "--workload",
+        "payment-api",
+        "--set",
+        "image.tag=abc1234",
+        "--tenant",
+        "eu-staging",
+        "--notes",
+        "CI build https://ci.example.com/builds/42, commit abc1234",
+        "--submit",
+    ]));
+    assert_eq!(
+        stdout(&created).trim(),
+        "release.gitopshq.io/payment-api-abc1234 created"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            "payment-api-abc1234",
+            "{.spec.createdBy}"
+        ),
+        "system:serviceaccount:payment-service:ci-deployer"
+    );
+    // `wait` as CI, with --server/--token and no kubeconfig at all, while Argo CD syncs.
+    let ca = platform.dir().join("ci-ca.crt");
+    let waiting = cli
+        .bare()
+        .args([
+            "wait",
+            "payment-api-abc1234",
+            "-n",
+            NS,
+            "--for",
+            "Healthy",
+            "--timeout",
+            "5m",
+            "--server",
+            platform.management.server_url(),
+            "--certificate-authority",
+        ])
+        .arg(&ca)
+        .env("GITOPSHQ_TOKEN", token.trim())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gitopshq runs");
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "payment-api-abc1234",
+        "{.status.phase}",
+        "Deployed",
+    );
+    platform.sync_tenant(
+        "projects/payment-service/staging/eu-staging",
+        "payments-staging",
+    );
+    platform.report_deployments_available("payments-staging");
+    let waited = succeeded(waiting.wait_with_output().expect("wait finishes"));
+    let commit = platform.get(
+        Some(NS),
+        "release",
+        "payment-api-abc1234",
+        "{.status.shortCommit}",
+    );
+    assert_eq!(
+        stdout(&waited).trim(),
+        format!("release payment-api-abc1234 is Healthy (commit {commit})")
+    );
+    assert!(stderr(&waited).contains("release payment-api-abc1234: Deployed"));
+
+    // Not permitted, by RBAC (dave has no grant at all) and by the project grant (sre-team may
+    // not submit releases); each says what is missing and exits 3.
+    let dave = cli.as_user(
+        "dave",
+        &[
+            "release",
+            "create",
+            "dave-try",
+            "-n",
+            NS,
+            "--env",
+            "staging",
+            "--workload",
+            "payment-api",
+        ],
+    );
+    let refused = exited(&dave, 3);
+    assert!(
+        refused.contains("not permitted: RBAC denies dave to create releases.gitopshq.io in namespace payment-service")
+            && refused.contains("kubectl auth can-i create releases.gitopshq.io -n payment-service"),
+        "{refused}"
+    );
+    let bob = cli.as_user(
+        "bob",
+        &[
+            "release",
+            "create",
+            "bob-try",
+            "-n",
+            NS,
+            "--env",
+            "staging",
+            "--workload",
+            "payment-api",
+            "--submit",
+        ],
+    );
+    let refused = exited(&bob, 3);
+    assert!(
+        refused.contains("not permitted: release bob-try denied: bob (groups: sre-team) may not submit releases to staging")
+            && refused.contains("ReleaseManager"),
+        "{refused}"
+    );
+
+    // A production release from the backend team needs two teams.
+    succeeded(cli.as_user(
+        "alice",
+        &[
+            "release",
+            "create",
+            "payment-api-v1-1-0",
+            "-n",
+            NS,
+            "--env",
+            "production",
+            "--workload",
+            "payment-api",
+            "--set",
+            "image.tag=v1.1.0",
+            "--title",
+            "payment-api v1.1.0 to production",
+            "--submit",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "payment-api-v1-1-0",
+        "{.status.phase}",
+        "PendingApproval",
+    );
+    platform.wait_for(
+        Some(NS),
+        "approvalrequest",
+        "payment-api-v1-1-0",
+        "{.spec.policy}",
+        "production-two-teams",
+    );
+    // Waiting on it now is gated, not a failure of the platform: exit 4 with the quorum.
+    let gated = cli.as_user(
+        "alice",
+        &[
+            "wait",
+            "payment-api-v1-1-0",
+            "-n",
+            NS,
+            "--timeout",
+            "2s",
+            "-q",
+        ],
+    );
+    let text = exited(&gated, 4);
+    assert!(
+        text.contains("permitted but gated: timed out after 2s waiting for release payment-api-v1-1-0 to be Healthy; it is PendingApproval: 0 of 2 approvals received")
+            && text.contains("gitopshq approve payment-api-v1-1-0 -n payment-service"),
+        "{text}"
+    );
+
+    let approved = succeeded(cli.plugin(
+        "bob",
+        &[
+            "approve",
+            "payment-api-v1-1-0",
+            "-n",
+            NS,
+            "--comment",
+            "limits set, rollout plan fine",
+        ],
+    ));
+    assert_eq!(
+        stdout(&approved).trim(),
+        "release payment-api-v1-1-0 approved by bob (sre-team)"
+    );
+    platform.wait_until(
+        Some(NS),
+        "release",
+        "payment-api-v1-1-0",
+        "{.status.approvals.summary}",
+        |s| s == "1/2",
+        "1/2",
+    );
+    // A second sre-team approval is refused by the webhook, as is CI's (RBAC: no Approver).
+    let frank = cli.plugin(
+        "frank",
+        &["approve", "payment-api-v1-1-0", "-n", NS, "--comment", "+1"],
+    );
+    let refused = exited(&frank, 3);
+    assert!(
+        refused.contains("needs approval from a team other than sre-team"),
+        "{refused}"
+    );
+    let ci_approve = ci_run(&["approve", "payment-api-v1-1-0"]);
+    let refused = exited(&ci_approve, 3);
+    assert!(
+        refused.contains("RBAC denies system:serviceaccount:payment-service:ci-deployer to patch approvalrequests.gitopshq.io")
+            && refused.contains("Approver role"),
+        "{refused}"
+    );
+
+    let status = stdout(&succeeded(
+        cli.as_user("alice", &["status", "payment-api-v1-1-0", "-n", NS]),
+    ));
+    for want in [
+        "Release:     payment-service/payment-api-v1-1-0",
+        "Phase:       PendingApproval",
+        "Approvals:   1 of 2 approvals received",
+        "1 of 2 approvals received; needs a team other than sre-team",
+        "  approved:  bob (sre-team) at ",
+        "\"limits set, rollout plan fine\"",
+        "require-resource-limits   Enforce   Pass",
+        "PendingApproval   alice",
+        "Created by:  alice",
+    ] {
+        assert!(status.contains(want), "missing {want:?} in\n{status}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&stdout(&succeeded(cli.as_user(
+        "alice",
+        &["status", "payment-api-v1-1-0", "-n", NS, "-o", "json"],
+    ))))
+    .expect("json");
+    assert_eq!(json["approvals"], "1 of 2 approvals received");
+    assert_eq!(json["status"]["policyResults"][0]["verdict"], "Pass");
+
+    succeeded(cli.plugin(
+        "carol",
+        &[
+            "approve",
+            "payment-api-v1-1-0",
+            "-n",
+            NS,
+            "--comment",
+            "approved for the platform team",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "payment-api-v1-1-0",
+        "{.status.phase}",
+        "Deployed",
+    );
+    platform.sync_tenant(
+        "projects/payment-service/production/eu-production",
+        "payments",
+    );
+    platform.report_deployments_available("payments");
+    succeeded(cli.as_user(
+        "alice",
+        &[
+            "wait",
+            "payment-api-v1-1-0",
+            "-n",
+            NS,
+            "--for",
+            "healthy",
+            "--timeout",
+            "3m",
+        ],
+    ));
+    let full_commit = platform.get(
+        Some(NS),
+        "release",
+        "payment-api-v1-1-0",
+        "{.status.commit}",
+    );
+    let status = stdout(&succeeded(
+        cli.as_user("alice", &["status", "payment-api-v1-1-0", "-n", NS]),
+    ));
+    assert!(
+        status.contains(&format!("Commit:      {full_commit}")),
+        "{status}"
+    );
+    assert!(status.contains("Phase:       Healthy"), "{status}");
+    assert!(status.contains("eu-production   Healthy"), "{status}");
+
+    // A rejection: it stops the release, and waiting on it says so (gated, exit 4).
+    succeeded(cli.as_user(
+        "alice",
+        &[
+            "release",
+            "create",
+            "payment-api-v1-2-0",
+            "-n",
+            NS,
+            "--env",
+            "production",
+            "--workload",
+            "payment-api",
+            "--set",
+            "image.tag=v1.2.0",
+            "--submit",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "approvalrequest",
+        "payment-api-v1-2-0",
+        "{.spec.policy}",
+        "production-two-teams",
+    );
+    let no_comment = cli.as_user("bob", &["reject", "payment-api-v1-2-0", "-n", NS]);
+    exited(&no_comment, 2);
+    succeeded(cli.as_user(
+        "bob",
+        &[
+            "reject",
+            "payment-api-v1-2-0",
+            "-n",
+            NS,
+            "--comment",
+            "not during the sale",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "payment-api-v1-2-0",
+        "{.status.phase}",
+        "Rejected",
+    );
+    let rejected = cli.as_user(
+        "alice",
+        &["wait", "payment-api-v1-2-0", "-n", NS, "--timeout", "1m"],
+    );
+    let text = exited(&rejected, 4);
+    assert!(
+        text.contains("release payment-api-v1-2-0 is Rejected, it will not become Healthy"),
+        "{text}"
+    );
+
+    // The audit trail, as a developer of the project.
+    let repo = platform.repository.display().to_string();
+    let trail: Vec<serde_json::Value> = serde_json::from_str(&stdout(&succeeded(cli.as_user(
+        "alice",
+        &[
+            "audit",
+            "-n",
+            NS,
+            "--workload",
+            "payment-api",
+            "--since",
+            "2h",
+            "-o",
+            "json",
+            "--repo",
+            &repo,
+        ],
+    ))))
+    .expect("json");
+    let has = |source: &str, actor: &str, action: &str, object: &str| {
+        trail.iter().any(|e| {
+            e["source"] == source
+                && e["actor"] == actor
+                && e["action"] == action
+                && e["object"] == object
+        })
+    };
+    assert!(
+        has("Release", "alice", "Created", "release/payment-api-v1-1-0"),
+        "{trail:#?}"
+    );
+    assert!(has(
+        "Approval",
+        "bob",
+        "Approve",
+        "release/payment-api-v1-1-0"
+    ));
+    assert!(has(
+        "Approval",
+        "carol",
+        "Approve",
+        "release/payment-api-v1-1-0"
+    ));
+    assert!(has(
+        "Approval",
+        "bob",
+        "Reject",
+        "release/payment-api-v1-2-0"
+    ));
+    assert!(has(
+        "Release",
+        "system:serviceaccount:payment-service:ci-deployer",
+        "Created",
+        "release/payment-api-abc1234"
+    ));
+    assert!(
+        has(
+            "Event",
+            "gitopshq-controller",
+            "Committed",
+            "release/payment-api-v1-1-0"
+        ),
+        "{trail:#?}"
+    );
+    let delivery = trail
+        .iter()
+        .find(|e| e["source"] == "Commit" && e["object"] == "release/payment-api-v1-1-0")
+        .expect("the delivery commit is in the trail");
+    assert_eq!(delivery["actor"], "alice");
+    assert_eq!(delivery["commit"], full_commit.as_str());
+    let detail = delivery["message"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("approved by bob, carol")
+            && detail.contains("policies require-resource-limits=Pass"),
+        "{detail}"
+    );
+    let times: Vec<&str> = trail.iter().filter_map(|e| e["time"].as_str()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "chronological");
+    let bobs = stdout(&succeeded(cli.as_user(
+        "alice",
+        &["audit", "-n", NS, "--user", "bob", "--repo", &repo],
+    )));
+    let rows: Vec<&str> = bobs.lines().skip(1).collect();
+    assert!(bobs.starts_with("TIME"), "{bobs}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.contains("bob")),
+        "{bobs}"
+    );
+
+    // The chain holds on the real repository ...
+    let verify = || {
+        cli.bare()
+            .args(["audit", "verify", "--repo", &repo])
+            .output()
+            .expect("runs")
+    };
+    let verified = stdout(&succeeded(verify()));
+    let deliveries = platform
+        .commits()
+        .iter()
+        .filter(|c| c.contains("GitOpsHQ-Release:"))
+        .count();
+    assert!(deliveries >= 3, "{deliveries}");
+    assert!(
+        verified.starts_with(&format!("{deliveries} delivery commits verified")),
+        "{verified}"
+    );
+    assert!(platform.commits()[0].contains("GitOpsHQ-Previous-Audit: sha256:"));
+
+    // ... and breaks when someone drops the CI release's commit and force-pushes the rest.
+    let ci_commit = platform.get(
+        Some(NS),
+        "release",
+        "payment-api-abc1234",
+        "{.status.commit}",
+    );
+    let clone = platform.dir().join("rewrite");
+    git(
+        platform.dir(),
+        &["clone", "-q", &repo, &clone.display().to_string()],
+    );
+    let identity = [
+        "-c",
+        "user.name=Mallory",
+        "-c",
+        "user.email=mallory@example.com",
+    ];
+    let parent = format!("{ci_commit}^");
+    let mut rebase = identity.to_vec();
+    rebase.extend(["rebase", "-q", "--onto", &parent, &ci_commit, "main"]);
+    git(&clone, &rebase);
+    git(&clone, &["push", "-q", "--force", "origin", "main"]);
+    let broken = verify();
+    let text = exited(&broken, 1);
+    let first_replayed = git(
+        &clone,
+        &["rev-list", "--reverse", &format!("{ci_commit}^..main")],
+    )
+    .lines()
+    .map(str::to_string)
+    .find(|c| git(&clone, &["log", "-1", "--format=%B", c]).contains("GitOpsHQ-Release:"))
+    .expect("a replayed delivery commit");
+    assert!(
+        text.contains(&format!("chain breaks at commit {first_replayed}"))
+            && text.contains("was rewritten or removed"),
+        "{text}"
+    );
+    // The cluster still knows the commit the CI release was delivered as.
+    let after = succeeded(cli.as_user("alice", &["audit", "-n", NS, "--repo", &repo]));
+    assert!(
+        stderr(&after).contains(&format!(
+            "release payment-api-abc1234 was delivered as commit {ci_commit}"
+        )),
+        "{}",
+        stderr(&after)
+    );
+    platform.stop().await;
+}
+
+/// Plays the kubelet's log endpoint: `/containerLogs/{ns}/{pod}/{container}` answers ten fixed
+/// lines (the last `tailLines` of them) and records every query it gets.
+struct Kubelet {
+    server: gitopshq_webhook::server::Running,
+    queries: Arc<Mutex<Vec<String>>>,
+}
+
+impl Kubelet {
+    async fn start() -> Self {
+        use axum::extract::{Path as UrlPath, RawQuery};
+        let queries: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = Arc::clone(&queries);
+        let router = axum::Router::new().route(
+            "/containerLogs/{namespace}/{pod}/{container}",
+            axum::routing::get(
+                move |UrlPath((namespace, pod, container)): UrlPath<(String, String, String)>,
+                      RawQuery(query): RawQuery| {
+                    let seen = Arc::clone(&seen);
+                    async move {
+                        let query = query.unwrap_or_default();
+                        seen.lock().unwrap().push(format!("{namespace}/{pod}/{container}?{query}"));
+                        let params: BTreeMap<String, String> =
+                            query_pairs(&query).into_iter().collect();
+                        let mut lines: Vec<String> = (1..=9)
+                            .map(|i| format!("{pod} {container} line {i}: request served"))
+                            .collect();
+                        lines.push(format!(
+                            "{pod} {container} line 10: ERROR cache endpoint CACHE_ENDPOINT is not set"
+                        ));
+                        let tail: usize = params
+                            .get("tailLines")
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(lines.len());
+                        let start = lines.len().saturating_sub(tail);
+                        let mut body = lines[start..].join("\n");
+                        body.push('\n');
+                        body
+                    }
+                },
+            ),
+        );
+        let tls = gitopshq_webhook::tls::TlsMaterial::generate(&["127.0.0.1"]).expect("tls");
+        let server = gitopshq_webhook::server::serve(router, ([127, 0, 0, 1], 0).into(), &tls)
+            .await
+            .expect("kubelet serves");
+        Self { server, queries }
+    }
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `10-freeze.yaml` with its window moved around now.
+fn freeze_now(platform: &Platform) -> String {
+    let now = jiff::Timestamp::now();
+    let start = now - jiff::SignedDuration::from_hours(1);
+    let end = now + jiff::SignedDuration::from_hours(2);
+    platform
+        .example(&["break-glass/10-freeze.yaml"])
+        .replace(
+            "2026-11-25T12:00:00Z",
+            &start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+        .replace(
+            "2026-11-25T18:00:00Z",
+            &end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
+    const GOOD: &str = "checkout-v3-1-0";
+    const BAD: &str = "checkout-v3-2-0";
+    const TENANT_DIR: &str = "projects/payment-service/production/eu-checkout";
+    let platform = Platform::start().await;
+    let cli = Cli::new(&platform);
+    let kubelet = Kubelet::start().await;
+    platform.apply(
+        "admin",
+        &platform.example(&[
+            "bootstrap",
+            "incident-rollback/10-checkout-service.yaml",
+            "incident-rollback/30-approval-policy.yaml",
+        ]),
+    );
+    platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Deployed");
+    platform.sync_tenant(TENANT_DIR, "checkout");
+    platform.report_deployments_available("checkout");
+    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 0);
+    platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Healthy");
+
+    platform.apply_server_side(
+        "admin",
+        &platform.example(&["incident-rollback/20-bad-release.yaml"]),
+    );
+    platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Deployed");
+    platform.sync_tenant(TENANT_DIR, "checkout");
+    platform.report_deployments_available("checkout");
+    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 2);
+    platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Degraded");
+
+    // The release says what is wrong and how to roll back; waiting for Healthy gives up (exit 1).
+    let status = stdout(&succeeded(cli.as_user("bob", &["status", BAD, "-n", NS])));
+    assert!(status.contains("Phase:       Degraded"), "{status}");
+    assert!(
+        status.contains(&format!(
+            "Next:        roll back: gitopshq rollback checkout-service --to {GOOD} -n {NS}"
+        )),
+        "{status}"
+    );
+    let waited = cli.as_user("bob", &["wait", BAD, "-n", NS, "--for", "Healthy", "-q"]);
+    let text = exited(&waited, 1);
+    assert!(
+        text.contains(&format!(
+            "failed: release {BAD} is Degraded, it will not become Healthy"
+        )) && text.contains("CrashLoopBackOff"),
+        "{text}"
+    );
+
+    // Logs: the pods run on a node whose kubelet is the test's server; the workload cluster's
+    // API server proxies each log request to it.
+    let port = kubelet.server.address.port();
+    let node = format!(
+        r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"node-1"}},"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{port}}}}}}}}}"#
+    );
+    let out = with_stdin(platform.workload_admin().args(["create", "-f", "-"]), &node);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node_status = format!(
+        r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{port}}}}}}}}}"#
+    );
+    ok(platform.workload_admin().args([
+        "patch",
+        "node",
+        "node-1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &node_status,
+    ]));
+    for i in 0..5 {
+        let binding = format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"checkout-service-{i}","namespace":"checkout"}},"target":{{"apiVersion":"v1","kind":"Node","name":"node-1"}}}}"#
+        );
+        let out = with_stdin(
+            platform.workload_admin().args(["create", "-f", "-"]),
+            &binding,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logs = succeeded(cli.as_user(
+        "admin",
+        &[
+            "logs", BAD, "-n", NS, "--tail", "2", "--since", "30m", "--grep", "ERROR",
+        ],
+    ));
+    assert!(
+        stderr(&logs).starts_with(
+            "showing the last 2 lines per container of 5 pods (5 containers) since 30m in eu-checkout (cluster eu-west-1, namespace checkout); only lines containing \"ERROR\" among them; use --tail/--since to change"
+        ),
+        "{}",
+        stderr(&logs)
+    );
+    let lines: Vec<String> = stdout(&logs).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "[eu-checkout/checkout-service-0/checkout-service] checkout-service-0 checkout-service line 10: ERROR cache endpoint CACHE_ENDPOINT is not set"
+    );
+    {
+        let queries = kubelet.queries.lock().unwrap();
+        assert_eq!(queries.len(), 5, "{queries:?}");
+        assert!(
+            queries.iter().all(|q| q.contains("tailLines=2")
+                && q.contains("sinceSeconds=1800")
+                && q.contains("limitBytes=")),
+            "{queries:?}"
+        );
+    }
+    // By workload, one container, the last line only.
+    let one = stdout(&succeeded(cli.as_user(
+        "admin",
+        &[
+            "logs",
+            "checkout-service",
+            "-n",
+            NS,
+            "--tenant",
+            "eu-checkout",
+            "-c",
+            "checkout-service",
+            "--tail",
+            "1",
+        ],
+    )));
+    assert_eq!(one.lines().count(), 5, "{one}");
+    // Unbounded requests are refused before anything is asked; reading the cluster's
+    // kubeconfig is for platform administrators only.
+    let unbounded = cli.as_user("admin", &["logs", BAD, "-n", NS, "--tail", "-1"]);
+    assert!(exited(&unbounded, 2).contains("unbounded"));
+    let bob_logs = cli.as_user("bob", &["logs", BAD, "-n", NS]);
+    let refused = exited(&bob_logs, 3);
+    assert!(
+        refused
+            .contains("not permitted: RBAC denies bob to get secrets in namespace gitopshq-system")
+            && refused.contains("kubeconfig"),
+        "{refused}"
+    );
+
+    // Without a kubelet nothing confirms the deletion of a bound pod: remove them at once, and
+    // put the crashing pods back as they were.
+    let pods: Vec<String> = (0..5).map(|i| format!("checkout-service-{i}")).collect();
+    let mut delete = vec![
+        "-n",
+        "checkout",
+        "delete",
+        "pod",
+        "--grace-period=0",
+        "--force",
+    ];
+    delete.extend(pods.iter().map(String::as_str));
+    let _ = platform.workload_admin().args(&delete).output();
+    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 2);
+
+    // The rollback: bob asks, frank (same team, not bob) approves, the pods recover.
+    let rolled = succeeded(cli.as_user(
+        "bob",
+        &["rollback", "checkout-service", "--to", GOOD, "-n", NS],
+    ));
+    let rollback = stdout(&rolled)
+        .trim()
+        .strip_prefix("release.gitopshq.io/")
+        .and_then(|s| s.strip_suffix(" created"))
+        .expect("the rollback release's name")
+        .to_string();
+    assert!(
+        rollback.starts_with("rollback-checkout-service-"),
+        "{rollback}"
+    );
+    assert_eq!(
+        platform.get(Some(NS), "release", &rollback, "{.spec.type}"),
+        "Rollback"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            &rollback,
+            "{.spec.changes[0].workload}"
+        ),
+        "checkout-service"
+    );
+    platform.wait_for(
+        Some(NS),
+        "release",
+        &rollback,
+        "{.status.phase}",
+        "PendingApproval",
+    );
+    let own = cli.plugin("bob", &["approve", &rollback, "-n", NS]);
+    assert!(exited(&own, 3).contains("cannot approve"));
+    succeeded(cli.plugin(
+        "frank",
+        &[
+            "approve",
+            &rollback,
+            "-n",
+            NS,
+            "--comment",
+            "matches the incident timeline",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "release",
+        &rollback,
+        "{.status.phase}",
+        "Deployed",
+    );
+    let delivery = &platform.commits()[0];
+    assert!(
+        delivery.contains("GitOpsHQ-Release-Type: Rollback"),
+        "{delivery}"
+    );
+    assert!(
+        delivery.contains("GitOpsHQ-Approved-By: frank"),
+        "{delivery}"
+    );
+    platform.sync_tenant(TENANT_DIR, "checkout");
+    platform.report_deployments_available("checkout");
+    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 0);
+    succeeded(cli.as_user(
+        "bob",
+        &["wait", &rollback, "-n", NS, "--timeout", "3m", "-q"],
+    ));
+
+    // Under a freeze the next rollback is gated (exit 4) until a break-glass session covers it.
+    platform.apply("admin", &freeze_now(&platform));
+    platform.wait_for(
+        None,
+        "environment",
+        "production",
+        "{.status.frozen}",
+        "true",
+    );
+    let frozen = cli.as_user(
+        "bob",
+        &[
+            "rollback",
+            "checkout-service",
+            "--to",
+            GOOD,
+            "-n",
+            NS,
+            "--name",
+            "rollback-frozen",
+        ],
+    );
+    let text = exited(&frozen, 4);
+    assert!(
+        text.contains("permitted but gated: release rollback-frozen denied:")
+            && text.contains("frozen")
+            && text.contains("BreakGlassSession"),
+        "{text}"
+    );
+    succeeded(cli.as_user(
+        "bob",
+        &[
+            "breakglass",
+            "open",
+            "inc-1042",
+            "-n",
+            NS,
+            "--env",
+            "production",
+            "--workload",
+            "checkout-service",
+            "--severity",
+            "SEV1",
+            "--justification",
+            "checkout pods crash after v3.2.0; the maintenance freeze blocks the fix",
+            "--duration",
+            "1h",
+            "--incident",
+            "https://status.example.com/incidents/1042",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "breakglasssession",
+        "inc-1042",
+        "{.status.phase}",
+        "Active",
+    );
+    succeeded(cli.as_user(
+        "bob",
+        &[
+            "rollback",
+            "checkout-service",
+            "--to",
+            GOOD,
+            "-n",
+            NS,
+            "--name",
+            "rollback-frozen",
+            "--break-glass",
+            "inc-1042",
+        ],
+    ));
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            "rollback-frozen",
+            "{.spec.breakGlassSession}"
+        ),
+        "inc-1042"
+    );
+    let no_note = cli.as_user("bob", &["breakglass", "close", "inc-1042", "-n", NS]);
+    exited(&no_note, 2);
+    succeeded(cli.as_user(
+        "bob",
+        &[
+            "breakglass",
+            "close",
+            "inc-1042",
+            "-n",
+            NS,
+            "--note",
+            "rolled back to v3.1.0; cache endpoint restored",
+        ],
+    ));
+    platform.wait_for(
+        Some(NS),
+        "breakglasssession",
+        "inc-1042",
+        "{.status.phase}",
+        "Closed",
+    );
+
+    // The next day's review: one trail for the workload.
+    let repo = platform.repository.display().to_string();
+    let trail = stdout(&succeeded(cli.as_user(
+        "bob",
+        &[
+            "audit",
+            "-n",
+            NS,
+            "--workload",
+            "checkout-service",
+            "--since",
+            "2h",
+            "--repo",
+            &repo,
+        ],
+    )));
+    let row = |source: &str, actor: &str, action: &str| {
+        trail.lines().find(|l| {
+            let cells: Vec<&str> = l
+                .split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            cells.get(1) == Some(&source)
+                && cells.get(2) == Some(&actor)
+                && cells.get(3) == Some(&action)
+        })
+    };
+    assert!(
+        row("release", "gitopshq-controller", "Degraded").is_some(),
+        "{trail}"
+    );
+    assert!(row("approval", "frank", "Approve").is_some(), "{trail}");
+    let opened = row("break-glass", "bob", "Opened").expect("opened");
+    assert!(
+        opened.contains("SEV1 for production/checkout-service, 1h"),
+        "{opened}"
+    );
+    let closed = row("break-glass", "-", "Closed").expect("closed");
+    assert!(
+        closed.contains("closing note: rolled back to v3.1.0"),
+        "{closed}"
+    );
+    let commit = row("commit", "bob", "RolledBack").expect("the rollback commit");
+    assert!(
+        commit.contains("approved by frank")
+            && commit.contains(&format!("restores payment-service/{GOOD}@")),
+        "{commit}"
+    );
+    assert!(
+        !trail.contains("payment-api"),
+        "only checkout-service:\n{trail}"
+    );
+    let verified = stdout(&succeeded(
+        cli.bare()
+            .args(["audit", "verify", "--repo", &repo])
+            .output()
+            .expect("runs"),
+    ));
+    assert!(verified.contains("delivery commits verified"), "{verified}");
+    drop(kubelet);
+    platform.stop().await;
+}
