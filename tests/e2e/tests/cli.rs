@@ -943,6 +943,22 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         ],
     )));
     assert_eq!(one.lines().count(), 5, "{one}");
+    // Following: the kubelet sends what it has and ends each stream, which ends the command.
+    let followed =
+        succeeded(cli.as_user("admin", &["logs", BAD, "-n", NS, "--tail", "3", "--follow"]));
+    assert!(
+        stderr(&followed).contains("then following new lines until interrupted"),
+        "{}",
+        stderr(&followed)
+    );
+    let lines = stdout(&followed);
+    assert_eq!(lines.lines().count(), 15, "{lines}");
+    assert!(lines.contains("[eu-checkout/checkout-service-4/checkout-service] checkout-service-4 checkout-service line 8: request served"));
+    {
+        let queries = kubelet.queries.lock().unwrap();
+        let follows = queries.iter().filter(|q| q.contains("follow=true")).count();
+        assert_eq!(follows, 5, "{queries:?}");
+    }
     // Unbounded requests are refused before anything is asked; reading the cluster's
     // kubeconfig is for platform administrators only.
     let unbounded = cli.as_user("admin", &["logs", BAD, "-n", NS, "--tail", "-1"]);
