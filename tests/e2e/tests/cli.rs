@@ -306,9 +306,10 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
 
     // Not permitted, by RBAC (dave has no grant at all) and by the project grant (sre-team may
     // not submit releases); each says what is missing and exits 3.
-    let dave = cli.as_user(
-        "dave",
-        &[
+    // (dave through his context of the shared kubeconfig: --context picks the identity.)
+    let dave = cli
+        .bare()
+        .args([
             "release",
             "create",
             "dave-try",
@@ -318,8 +319,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
             "staging",
             "--workload",
             "payment-api",
-        ],
-    );
+            "--context",
+            "dave",
+        ])
+        .env("KUBECONFIG", platform.management.kubeconfig_path())
+        .output()
+        .expect("gitopshq runs");
     let refused = exited(&dave, 3);
     assert!(
         refused.contains("not permitted: RBAC denies dave to create releases.gitopshq.io in namespace payment-service")
