@@ -217,9 +217,13 @@ impl Context {
             None => Api::all_with(self.client.clone(), &resource),
         };
         let name = object.name_any();
+        // The resourceVersion read makes the write conditional: a decision taken on a copy the
+        // cache had not refreshed yet (our own previous write still on its way) is refused
+        // with a conflict and taken again on the fresh object, instead of overwriting it.
         let body = serde_json::json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
+            "metadata": {"resourceVersion": object.resource_version()},
             "status": status,
         });
         let written = api
@@ -229,10 +233,14 @@ impl Context {
                 &Patch::Apply(body),
             )
             .await
-            .map_err(kube_error(format!(
-                "writing the status of {} {name}",
-                K::kind(&())
-            )))?;
+            .map_err(|error| match error {
+                kube::Error::Api(status) if status.code == 409 => crate::error::Error::Conflict {
+                    object: format!("{} {name}", K::kind(&())),
+                },
+                error => {
+                    kube_error(format!("writing the status of {} {name}", K::kind(&())))(error)
+                }
+            })?;
         written
             .try_parse::<K>()
             .map_err(|e| crate::error::Error::Decode {

@@ -15,6 +15,8 @@ pub enum Error {
     Git(#[from] crate::git::Error),
     #[error("cluster {cluster} is not usable: {reason}")]
     Cluster { cluster: String, reason: String },
+    #[error("{object} changed while it was reconciled; reconciling it again")]
+    Conflict { object: String },
     #[error("cannot decode {what}: {reason}")]
     Decode { what: String, reason: String },
     #[error("a blocking task failed: {0}")]
@@ -29,6 +31,7 @@ impl Error {
             Error::Git(_) => "Git",
             Error::Cluster { .. } => "Cluster",
             Error::Decode { .. } => "Decode",
+            Error::Conflict { .. } => "Conflict",
             Error::Join(_) => "Join",
         }
     }

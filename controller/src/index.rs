@@ -108,6 +108,7 @@ pub struct Index {
     pub approval_requests: Shared<ApprovalRequest>,
     pub sessions: Shared<BreakGlassSession>,
     pub promotions: Shared<Promotion>,
+    ready: tokio::sync::OnceCell<()>,
 }
 
 impl Default for Index {
@@ -133,6 +134,7 @@ impl Index {
             approval_requests: Shared::new(),
             sessions: Shared::new(),
             promotions: Shared::new(),
+            ready: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -177,24 +179,70 @@ impl Index {
         })
     }
 
-    /// Waits until every store holds its first full list.
+    /// Waits until every store holds its first full list, saying which ones it still waits for
+    /// when that takes long (a watch the API server refuses, a missing CRD). Any number of tasks
+    /// may wait: one of them polls the stores, the others wait for it.
     pub async fn wait_ready(&self) {
-        let _ = tokio::join!(
-            self.environments.store.wait_until_ready(),
-            self.clusters.store.wait_until_ready(),
-            self.projects.store.wait_until_ready(),
-            self.charts.store.wait_until_ready(),
-            self.chart_versions.store.wait_until_ready(),
-            self.policies.store.wait_until_ready(),
-            self.approval_policies.store.wait_until_ready(),
-            self.workloads.store.wait_until_ready(),
-            self.tenants.store.wait_until_ready(),
-            self.variables.store.wait_until_ready(),
-            self.releases.store.wait_until_ready(),
-            self.approval_requests.store.wait_until_ready(),
-            self.sessions.store.wait_until_ready(),
-            self.promotions.store.wait_until_ready(),
-        );
+        self.ready.get_or_init(|| self.load()).await;
+    }
+
+    async fn load(&self) {
+        let all = async {
+            let _ = tokio::join!(
+                self.environments.store.wait_until_ready(),
+                self.clusters.store.wait_until_ready(),
+                self.projects.store.wait_until_ready(),
+                self.charts.store.wait_until_ready(),
+                self.chart_versions.store.wait_until_ready(),
+                self.policies.store.wait_until_ready(),
+                self.approval_policies.store.wait_until_ready(),
+                self.workloads.store.wait_until_ready(),
+                self.tenants.store.wait_until_ready(),
+                self.variables.store.wait_until_ready(),
+                self.releases.store.wait_until_ready(),
+                self.approval_requests.store.wait_until_ready(),
+                self.sessions.store.wait_until_ready(),
+                self.promotions.store.wait_until_ready(),
+            );
+        };
+        tokio::pin!(all);
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), &mut all).await {
+                Ok(()) => return,
+                Err(_) => warn!(waiting = ?self.not_ready(), "watch caches are still loading"),
+            }
+        }
+    }
+
+    /// The kinds whose store has not received its first full list.
+    fn not_ready(&self) -> Vec<&'static str> {
+        macro_rules! pending {
+            ($($field:ident),*) => {{
+                let mut out = Vec::new();
+                $(
+                    if futures::FutureExt::now_or_never(self.$field.store.wait_until_ready()).is_none() {
+                        out.push(stringify!($field));
+                    }
+                )*
+                out
+            }};
+        }
+        pending!(
+            environments,
+            clusters,
+            projects,
+            charts,
+            chart_versions,
+            policies,
+            approval_policies,
+            workloads,
+            tenants,
+            variables,
+            releases,
+            approval_requests,
+            sessions,
+            promotions
+        )
     }
 
     /// Everything a release of project `namespace` renders from, except Secret values (the

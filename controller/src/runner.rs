@@ -24,6 +24,8 @@ use kube::runtime::reflector::{ReflectHandle, Store};
 /// First retry after an error; doubles per consecutive failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// After a write conflict: the watch delivers the fresh object within milliseconds.
+const CONFLICT_RETRY: Duration = Duration::from_millis(300);
 
 /// Consecutive failures per object, for the backoff.
 #[derive(Default)]
@@ -88,6 +90,9 @@ where
                 },
             );
             async move {
+                // Decisions read every cache: none is made on a partly filled one (at start-up
+                // or after a restart), where a missing object would look deleted.
+                ctx.index.wait_ready().await;
                 let started = Instant::now();
                 let key = key_of(object.as_ref());
                 let result = reconcile(object, Arc::clone(&ctx)).await;
@@ -101,6 +106,11 @@ where
         },
         move |object: Arc<K>, error: &Error, ctx: Arc<Context>| {
             ctx.metrics.failed(name, error.metric_label());
+            if let Error::Conflict { .. } = error {
+                // Not a failure: the cache was behind; the fresh object is a moment away.
+                tracing::debug!(controller = name, %error, "stale copy; reconciling again");
+                return Action::requeue(CONFLICT_RETRY);
+            }
             let delay = failures.failed(&key_of(object.as_ref()));
             warn!(
                 controller = name,

@@ -33,6 +33,13 @@ pub struct Platform {
 impl Platform {
     /// Both clusters, the webhook, the controllers and an empty GitOps repository.
     pub async fn start() -> Self {
+        // GITOPSHQ_TEST_LOG=debug shows what the controllers and the webhook do.
+        if let Ok(filter) = std::env::var("GITOPSHQ_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let management = TestEnv::start()
             .await
             .expect("management control plane starts");
@@ -79,6 +86,19 @@ impl Platform {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the controllers, as a crash or a rollout of the operator would.
+    pub async fn stop_controllers(&mut self) {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.stop().await;
+        }
+    }
+
+    /// Starts the controllers again (after [`Self::stop_controllers`]), with the same caches.
+    pub async fn start_controllers(&mut self) {
+        assert!(self.controllers.is_none(), "the controllers are running");
+        self.controllers = Some(start_controllers(&self.management, self.dir.path()).await);
     }
 
     /// `file://` URL of the GitOps repository.
@@ -428,6 +448,17 @@ impl Platform {
             let _ = webhook.stop().await;
         }
     }
+}
+
+async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
+    let mut settings = gitopshq_controller::Settings::local(dir.join("git-cache"));
+    settings.health_interval = Duration::from_secs(1);
+    gitopshq_controller::start(
+        management.client().await.expect("client"),
+        settings,
+        Scope::All,
+    )
+    .await
 }
 
 /// `examples/` of the repository.
