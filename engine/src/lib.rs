@@ -30,6 +30,7 @@ pub mod layout;
 pub mod catalog;
 pub mod compare;
 pub mod plan;
+pub mod render_cache;
 pub mod selector;
 
 // Governance: OPA policies, freeze windows and the admission rules built on them.

@@ -740,6 +740,31 @@ pub fn render_target_files(catalog: &Catalog, targets: Vec<Target>) -> Result<Ve
     })
 }
 
+/// Renders `targets` with `render`, on every core for large releases (the [`render_targets`]
+/// machinery, for other render strategies such as [`crate::render_cache::RenderCache`]).
+pub(crate) fn render_each<T: Send>(
+    catalog: &Catalog,
+    targets: Vec<Target>,
+    render: impl Fn(&mut ChartCache, &Catalog, Target) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    render_parallel(catalog, targets, render)
+}
+
+/// Renders one target with an already compiled chart.
+pub(crate) fn render_with(chart: &CompiledChart, target: Target) -> Result<RenderedTarget> {
+    let owned = [
+        (labels::K8S_MANAGED_BY, labels::MANAGED_BY_VALUE),
+        (labels::PROJECT, target.project.as_str()),
+        (labels::ENVIRONMENT, target.environment.as_str()),
+        (labels::TENANT, target.tenant.as_str()),
+        (labels::WORKLOAD, target.workload.as_str()),
+    ];
+    let output = chart
+        .render_labelled(&target.input, &owned)
+        .map_err(render_failed(&target))?;
+    Ok(RenderedTarget { target, output })
+}
+
 fn render_parallel<T: Send>(
     catalog: &Catalog,
     targets: Vec<Target>,
@@ -802,18 +827,8 @@ fn render_one(
     catalog: &Catalog,
     target: Target,
 ) -> Result<RenderedTarget> {
-    let owned = [
-        (labels::K8S_MANAGED_BY, labels::MANAGED_BY_VALUE),
-        (labels::PROJECT, target.project.as_str()),
-        (labels::ENVIRONMENT, target.environment.as_str()),
-        (labels::TENANT, target.tenant.as_str()),
-        (labels::WORKLOAD, target.workload.as_str()),
-    ];
-    let output = charts
-        .get(catalog, &target)?
-        .render_labelled(&target.input, &owned)
-        .map_err(render_failed(&target))?;
-    Ok(RenderedTarget { target, output })
+    let chart = charts.get(catalog, &target)?;
+    render_with(chart, target)
 }
 
 fn delivery_mode(mode: gitopshq_crds::project::DeliveryMode) -> DeliveryMode {

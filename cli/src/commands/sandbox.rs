@@ -24,7 +24,12 @@ pub struct Args {
     pub no_wait: bool,
 }
 
-const STEPS: usize = 7;
+const STEPS: usize = 9;
+
+/// The GitOps repository the examples' Projects name; the sandbox points them at its own.
+const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
+/// The release of examples/bootstrap the sandbox waits for.
+const FIRST_RELEASE: (&str, &str) = ("payment-service", "payment-api-v1-0-0-dev");
 
 fn step(n: usize, what: &str) {
     eprintln!("[{n}/{STEPS}] {what}");
@@ -104,19 +109,36 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     }
     eprintln!("      {}", repo.display());
 
-    step(6, &format!("kubectl apply -f {}", args.apply.display()));
-    kubectl_ok(
-        &management,
-        &["apply", "-f", &args.apply.display().to_string()],
-    )?;
+    step(
+        6,
+        "starting the controllers (projects, clusters, releases, promotions, charts, sessions)",
+    );
+    let controllers = gitopshq_controller::start(
+        management.client().await?,
+        gitopshq_controller::Settings::local(args.dir.join("git-cache")),
+        gitopshq_controller::index::Scope::All,
+    )
+    .await;
+    eprintln!("      watching every GitOpsHQ kind");
 
-    step(7, "writing kubeconfigs");
+    step(7, &format!("kubectl apply -f {}", args.apply.display()));
+    let yaml = example_yaml(
+        &args.apply,
+        &format!("file://{}", repo.canonicalize()?.display()),
+    )?;
+    kubectl_apply(&management, &yaml)?;
+
+    step(8, "waiting for the bootstrap release to be delivered");
+    let delivered = wait_for_delivery(&management).await;
+    eprintln!("      {delivered}");
+
+    step(9, "writing kubeconfigs");
     let kubeconfig = args
         .kubeconfig_out
         .clone()
         .unwrap_or_else(|| args.dir.join("kubeconfig"));
     copy_file(management.kubeconfig_path(), &kubeconfig)?;
-    for user in ["alice", "bob", "carol"] {
+    for user in ["alice", "erin", "bob", "frank", "carol", "dave"] {
         copy_file(
             management.kubeconfig_for(user)?,
             &args.dir.join(format!("kubeconfig-{user}")),
@@ -131,20 +153,37 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     let dir = args.dir.display();
     println!("sandbox ready: export KUBECONFIG={kc}");
     println!();
+    println!("{delivered}");
+    println!();
     println!("Try:");
-    println!("  kubectl get environments,projects,releases -A");
+    println!("  kubectl get environments,clusters,projects");
+    println!("  kubectl -n payment-service get releases,tenants,workloads");
+    println!("  gitopshq status payment-api-v1-0-0-dev -n payment-service");
+    println!(
+        "  git --git-dir {} log --format='%h %s%n%b' -1",
+        repo.display()
+    );
     println!("  kubectl explain release.spec.changes");
     println!(
-        "  kubectl --kubeconfig {dir}/kubeconfig-alice auth can-i create namespaces   # alice@backend-team: no"
-    );
-    println!(
-        "  gitopshq deliver -f {} --release payment-api-v1-0-0-dev --repo {}",
-        args.apply.display(),
-        repo.display()
+        "  kubectl --kubeconfig {dir}/kubeconfig-alice auth can-i create workloads.gitopshq.io -n payment-service   # alice@backend-team: yes"
     );
     println!();
     println!(
-        "Users: {dir}/kubeconfig-{{alice,bob,carol}}; workload cluster: {dir}/kubeconfig-workload"
+        "The workload cluster has no nodes: play Argo CD and the kubelet to see the release turn Healthy:"
+    );
+    println!(
+        "  git clone -q {} {dir}/checkout && kubectl --kubeconfig {dir}/kubeconfig-workload create namespace payments-dev",
+        repo.display()
+    );
+    println!(
+        "  kubectl --kubeconfig {dir}/kubeconfig-workload apply -k {dir}/checkout/projects/payment-service/development/eu-development"
+    );
+    println!(
+        "  kubectl --kubeconfig {dir}/kubeconfig-workload -n payments-dev patch deployment payment-api --subresource=status --type=merge -p '{{\"status\":{{\"observedGeneration\":1,\"replicas\":1,\"updatedReplicas\":1,\"availableReplicas\":1}}}}'"
+    );
+    println!();
+    println!(
+        "Users: {dir}/kubeconfig-{{alice,erin}} (backend-team), -{{bob,frank}} (sre-team), -carol (platform-team), -dave (frontend-team); workload cluster: {dir}/kubeconfig-workload"
     );
     std::io::stdout().flush()?;
     if args.no_wait {
@@ -153,6 +192,7 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     eprintln!("running until Ctrl-C");
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: removing both control planes");
+    controllers.stop().await;
     webhook.stop().await.ok();
     drop(workload);
     drop(management);
@@ -192,6 +232,94 @@ fn register_workload_cluster(management: &TestEnv, workload: &TestEnv) -> Result
         management,
         &["apply", "-f", &manifest_file.display().to_string()],
     )
+}
+
+/// Every YAML file of `folder` (sorted, as `kubectl apply -f` reads them), with the examples'
+/// repository URL replaced by the sandbox's own.
+fn example_yaml(folder: &Path, repository: &str) -> Result<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("cannot read {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let mut yaml = String::new();
+    for file in files {
+        yaml.push_str(
+            &std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        );
+        yaml.push_str("\n---\n");
+    }
+    Ok(yaml.replace(EXAMPLE_REPOSITORY, repository))
+}
+
+fn kubectl_apply(env: &TestEnv, yaml: &str) -> Result<()> {
+    use std::process::Stdio;
+    let mut child = env
+        .kubectl(ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running kubectl: is it on PATH?")?;
+    child
+        .stdin
+        .take()
+        .context("kubectl's stdin")?
+        .write_all(yaml.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprint!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
+    Ok(())
+}
+
+/// "release payment-service/payment-api-v1-0-0-dev: Deployed (commit abc1234)", or what it is
+/// waiting for after a minute.
+async fn wait_for_delivery(env: &TestEnv) -> String {
+    let (namespace, name) = FIRST_RELEASE;
+    let started = std::time::Instant::now();
+    loop {
+        let out = env
+            .kubectl(ADMIN)
+            .args([
+                "-n",
+                namespace,
+                "get",
+                "release",
+                name,
+                "-o",
+                "jsonpath={.status.phase} {.status.shortCommit} {.status.message}",
+            ])
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut parts = text.splitn(3, ' ');
+        let phase = parts.next().unwrap_or_default();
+        let commit = parts.next().unwrap_or_default();
+        let message = parts.next().unwrap_or_default();
+        if matches!(phase, "Deployed" | "Healthy") {
+            return format!("release {namespace}/{name}: {phase} (commit {commit})");
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            return format!(
+                "release {namespace}/{name} is {}: {message}",
+                if phase.is_empty() {
+                    "not reconciled yet"
+                } else {
+                    phase
+                }
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 fn kubectl_ok(env: &TestEnv, args: &[&str]) -> Result<()> {

@@ -420,7 +420,7 @@ fn evaluate_policies(
     let project = release.namespace().unwrap_or_default();
     let catalog: Catalog = directory.project_catalog(&project);
     let rendered = plan::release_targets(&catalog, release)
-        .and_then(|targets| plan::render_targets(&catalog, targets));
+        .and_then(|targets| engine.renders().render_targets(&catalog, targets));
     let rendered = match rendered {
         Ok(rendered) => rendered,
         Err(error) => {

@@ -11,7 +11,7 @@
 //! per module (see [`compile`]). Rules read: `deny` and `warn` in the module's package; a missing
 //! rule gives no messages.
 
-mod cache;
+pub(crate) mod cache;
 mod compile;
 mod error;
 mod evaluate;
@@ -45,6 +45,9 @@ pub struct PolicyEngine {
     limits: EvalLimits,
     compiled: BoundedCache<Digest, Result<Arc<CompiledModule>, CompileFailure>>,
     evaluations: BoundedCache<(Digest, Digest), PolicyOutcome>,
+    /// The rendered objects policies are evaluated on, by content
+    /// ([`crate::render_cache::RenderCache`]).
+    renders: crate::render_cache::RenderCache,
 }
 
 impl Default for PolicyEngine {
@@ -68,7 +71,14 @@ impl PolicyEngine {
             limits,
             compiled: BoundedCache::new(limits.compiled_cache_entries),
             evaluations: BoundedCache::new(limits.eval_cache_entries),
+            renders: crate::render_cache::RenderCache::default(),
         }
+    }
+
+    /// Renders of releases judged by this engine, cached by content: judging the same release
+    /// again renders nothing.
+    pub fn renders(&self) -> &crate::render_cache::RenderCache {
+        &self.renders
     }
 
     pub fn limits(&self) -> &EvalLimits {

@@ -180,7 +180,7 @@ fn judge(
         });
     }
     let targets = plan::release_targets(catalog, release)?;
-    let rendered = plan::render_targets(catalog, targets)?;
+    let rendered = ctx.policies.renders().render_targets(catalog, targets)?;
     let tenants: BTreeSet<String> = rendered.iter().map(|r| r.target.tenant.clone()).collect();
     let policies: Vec<Policy> = ctx
         .index
