@@ -34,6 +34,8 @@ pub mod labels {
     pub const MANAGED_BY: &str = "gitopshq.io/managed-by";
     /// Value of [`MANAGED_BY`].
     pub const MANAGED_BY_VALUE: &str = "gitopshq";
+    /// `"true"` on a Release an image update policy created.
+    pub const IMAGE_UPDATE: &str = "gitopshq.io/image-update";
     /// The standard Kubernetes `app.kubernetes.io/managed-by` label.
     pub const K8S_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 }
@@ -53,6 +55,14 @@ pub mod annotations {
     /// type (a Promotion batch with `requireApproval`): the strictest policy bound to its
     /// environment for any type governs. Opt-in only: nothing on a Release can skip a policy.
     pub const REQUIRE_APPROVAL: &str = "gitopshq.io/require-approval";
+    /// On a Release an image update created: the image tag it delivers.
+    pub const IMAGE_TAG: &str = "gitopshq.io/image-tag";
+    /// On a Release an image update created: the pushed image's digest.
+    pub const IMAGE_DIGEST: &str = "gitopshq.io/image-digest";
+    /// On a Release an image update created: the CI build that produced the image.
+    pub const BUILD_URL: &str = "gitopshq.io/build-url";
+    /// On a Release an image update created: the source commit of the image.
+    pub const SOURCE_COMMIT: &str = "gitopshq.io/source-commit";
 }
 
 /// Condition types (`status.conditions[].type`).
@@ -139,6 +149,10 @@ pub mod reasons {
     pub const PUBLICATION_FAILED: &str = "PublicationFailed";
     pub const CHART_DEPRECATED: &str = "ChartVersionDeprecated";
     pub const CURRENT: &str = "Current";
+    /// A NotificationChannel's last delivery succeeded.
+    pub const SENT: &str = "Sent";
+    /// A NotificationChannel gave a delivery up after its attempts.
+    pub const DEAD_LETTER: &str = "DeadLetter";
 }
 
 /// Git commit trailer names written on every delivery commit.

@@ -47,6 +47,11 @@ pub mod promotion;
 pub mod rbac;
 pub mod sessions;
 
+// Integrations: registry push events → image updates and auto releases; notifications.
+pub mod image_update;
+pub mod notifications;
+pub mod registry_events;
+
 // The audit trail and its hash chain; how command outcomes are told to people and CI.
 pub mod audit;
 pub mod outcome;
