@@ -389,7 +389,16 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
         _ = lost => { error!("lost the Lease; stopping so that the new holder works alone"); Err(RunError::LeaseLost) }
     };
     running.stop().await;
-    drop(leadership);
+    if let Some((leader, task)) = leadership {
+        // Hand the Lease over at once instead of letting it expire: the standby takes over in
+        // a moment rather than after the Lease duration.
+        drop(leader);
+        if let Ok(Ok(manager)) = task.await
+            && let Err(error) = manager.release().await
+        {
+            warn!(%error, "could not release the Lease; it expires on its own");
+        }
+    }
     result
 }
 

@@ -328,7 +328,8 @@ impl Platform {
 
     /// Pods of `workload` for `tenant` in `namespace` on the workload cluster (labelled as the
     /// chart's selector picks them), `crashing` of them waiting in CrashLoopBackOff and the
-    /// rest running.
+    /// rest running. The crashing ones get their status first, so a look in between sees
+    /// some of them crashing out of `total`, never fewer pods.
     pub fn report_pods(
         &self,
         namespace: &str,
@@ -360,6 +361,11 @@ impl Platform {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+        // Statuses only once every pod exists, as a ReplicaSet creates them: whoever looks in
+        // between counts all of them.
+        for i in 0..total {
+            let name = format!("{app}-{i}");
             let state = if i < crashing {
                 r#"{"waiting":{"reason":"CrashLoopBackOff","message":"back-off restarting failed container"}}"#
             } else {
@@ -494,6 +500,17 @@ pub fn ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail; returns its stderr, where kubectl says why.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        !out.status.success(),
+        "{cmd:?} succeeded but should have failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs a command with `stdin` as its input.

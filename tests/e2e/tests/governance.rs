@@ -6,11 +6,9 @@
 //! admission rule is seen on its own. The scenarios with the controllers are in
 //! `governance_delivery.rs` and `break_glass.rs`.
 
-mod common;
-
 use std::path::Path;
 
-use common::{kubectl_err, kubectl_ok, with_stdin};
+use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
 use gitopshq_engine::admission::Settings;
 use gitopshq_testenv::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;

@@ -7,14 +7,12 @@
 //! real), and its RBAC is checked both ways with `kubectl auth can-i` and by acting with the
 //! ServiceAccounts' own tokens.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{kubectl_err, kubectl_ok, with_stdin};
+use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
 use gitopshq_testenv::TestEnv;
 use gitopshq_webhook::certs::{self, SecretRef};
 use k8s_openapi::api::admissionregistration::v1::{

@@ -3,9 +3,7 @@
 //! Each test starts its own etcd + kube-apiserver (a few seconds); the first run on a machine
 //! also builds them, which takes several minutes and is cached under `$HOME`.
 
-mod common;
-
-use common::{kubectl_err, kubectl_ok, with_stdin};
+use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
 use gitopshq_testenv::TestEnv;
 
 #[tokio::test]
