@@ -411,11 +411,14 @@ fn manifest_diff_between_chart_versions() {
     assert_eq!(diff.summary(), "0 added, 0 removed, 2 changed");
     let text = diff.to_string();
     assert!(
-        text.contains("~ Service payments/payment-api\n    spec.ports[0].port: 80 → 8080"),
+        text.contains("~ Service payments/payment-api\n    spec.ports[http].port: 80 → 8080"),
         "{text}"
     );
     assert!(
-        text.contains("spec.template.spec.containers[0].env[6]"),
+        // Named list items pair up by name: the removed variable is one change, not a shift.
+        text.contains(
+            "spec.template.spec.containers[payment-api].env[REGION]: {\"name\":\"REGION\",\"value\":\"eu-west-1\"} → (absent)"
+        ),
         "{text}"
     );
     let unified = gitopshq_engine::unified_manifest_diff(&old.manifests, &new.manifests).unwrap();
