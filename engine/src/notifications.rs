@@ -229,6 +229,125 @@ pub fn for_session(
     })
 }
 
+/// A notifiable thing that happened to an object, at the time it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occurrence {
+    pub event: NotificationEvent,
+    /// The release phase entered (release events).
+    pub phase: Option<ReleasePhase>,
+    pub time: Timestamp,
+    /// What drifted (drift).
+    pub message: Option<String>,
+}
+
+impl Occurrence {
+    /// The identity of this occurrence for one channel: the same transition always gives the
+    /// same key, a later transition into the same phase (Degraded, then Healthy again) another.
+    pub fn key(&self, channel_uid: &str, object_uid: &str) -> String {
+        format!(
+            "{channel_uid}/{object_uid}/{:?}/{}",
+            self.event,
+            self.time.as_nanosecond()
+        )
+    }
+}
+
+/// The notifiable transitions of a release: each timeline entry that enters a phase raising
+/// an event (an entry that repeats the previous entry's phase with another reason is no
+/// transition), and `DriftDetected` when the `Drifted` condition turned True.
+pub fn release_occurrences(status: &ReleaseStatus) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    let mut previous: Option<ReleasePhase> = None;
+    for entry in &status.timeline {
+        if previous != Some(entry.phase)
+            && let Some(event) = release_event(entry.phase)
+        {
+            out.push(Occurrence {
+                event,
+                phase: Some(entry.phase),
+                time: entry.time.0,
+                message: None,
+            });
+        }
+        previous = Some(entry.phase);
+    }
+    if let Some(drift) = conditions::get(&status.conditions, types::DRIFTED)
+        && drift.status == Status::True.as_str()
+    {
+        out.push(Occurrence {
+            event: NotificationEvent::DriftDetected,
+            phase: None,
+            time: drift.last_transition_time.0,
+            message: Some(drift.message.clone()),
+        });
+    }
+    out
+}
+
+/// `BreakGlassOpened` at activation and `BreakGlassClosed` when it ended (closed or expired).
+pub fn session_occurrences(status: &BreakGlassSessionStatus) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    if let Some(at) = &status.activated_at {
+        out.push(Occurrence {
+            event: NotificationEvent::BreakGlassOpened,
+            phase: None,
+            time: at.0,
+            message: None,
+        });
+    }
+    if matches!(
+        status.phase,
+        Some(BreakGlassPhase::Closed | BreakGlassPhase::Expired)
+    ) && let Some(at) = status.ended_at.as_ref().or(status.expires_at.as_ref())
+    {
+        out.push(Occurrence {
+            event: NotificationEvent::BreakGlassClosed,
+            phase: None,
+            time: at.0,
+            message: None,
+        });
+    }
+    out
+}
+
+/// The notification of `occurrence` on `release` (its phase as entered, the rest as now).
+pub fn for_release_occurrence(
+    occurrence: &Occurrence,
+    release: &Release,
+    status: &ReleaseStatus,
+    link: Option<String>,
+) -> Notification {
+    let mut n = for_release(occurrence.event, release, status, link, occurrence.time);
+    if let Some(phase) = occurrence.phase {
+        n.phase = Some(format!("{phase:?}"));
+        if status.phase != Some(phase) {
+            // The message was about the phase it is in now.
+            n.message = None;
+        }
+    }
+    if occurrence.event == NotificationEvent::DriftDetected {
+        n.message = occurrence.message.clone();
+    }
+    n
+}
+
+/// The notification of `occurrence` on `session`.
+pub fn for_session_occurrence(
+    occurrence: &Occurrence,
+    session: &BreakGlassSession,
+    status: &BreakGlassSessionStatus,
+) -> Option<Notification> {
+    let phase = match occurrence.event {
+        NotificationEvent::BreakGlassOpened => BreakGlassPhase::Active,
+        _ => status.phase.unwrap_or(BreakGlassPhase::Closed),
+    };
+    let as_then = BreakGlassSessionStatus {
+        phase: Some(phase),
+        ..status.clone()
+    };
+    for_session(session, &as_then, occurrence.time)
+}
+
 /// Whether a channel subscribes to the notification's event and project.
 pub fn wants(channel: &NotificationChannelSpec, notification: &Notification) -> bool {
     channel.events.contains(&notification.event)

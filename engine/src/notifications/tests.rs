@@ -402,3 +402,101 @@ fn failures_record_the_error_and_dead_letter_when_given_up() {
     );
     assert_eq!(ready.last_transition_time, Time(later));
 }
+
+#[test]
+fn occurrences_are_the_transitions_of_the_timeline_and_drift() {
+    let at = |s: i64| Time(now() + jiff::SignedDuration::from_secs(s));
+    let entry = |s, phase| TimelineEntry {
+        time: at(s),
+        phase,
+        message: None,
+        actor: None,
+    };
+    let mut status = ReleaseStatus {
+        phase: Some(ReleasePhase::Healthy),
+        timeline: vec![
+            entry(0, ReleasePhase::PendingApproval),
+            // Same phase, another reason (an approval arrived): no new transition.
+            entry(5, ReleasePhase::PendingApproval),
+            entry(9, ReleasePhase::Approved),
+            entry(10, ReleasePhase::Deployed),
+            entry(20, ReleasePhase::Healthy),
+            entry(30, ReleasePhase::Degraded),
+            entry(40, ReleasePhase::Healthy),
+        ],
+        ..ReleaseStatus::default()
+    };
+    conditions::set(
+        &mut status.conditions,
+        types::DRIFTED,
+        Status::True,
+        reasons::DRIFT_DETECTED,
+        "eu-production: Deployment payments/payment-api replicas 3 → 1",
+        None,
+        at(50).0,
+    );
+    let got: Vec<(NotificationEvent, i64)> = release_occurrences(&status)
+        .iter()
+        .map(|o| (o.event, o.time.duration_since(now()).as_secs()))
+        .collect();
+    use NotificationEvent as E;
+    assert_eq!(
+        got,
+        [
+            (E::ReleasePendingApproval, 0),
+            (E::ReleaseDeployed, 10),
+            (E::ReleaseHealthy, 20),
+            (E::ReleaseFailed, 30),
+            (E::ReleaseHealthy, 40),
+            (E::DriftDetected, 50),
+        ]
+    );
+    let all = release_occurrences(&status);
+    let keys: std::collections::BTreeSet<String> =
+        all.iter().map(|o| o.key("chan", "rel")).collect();
+    assert_eq!(keys.len(), all.len(), "two Healthy transitions, two keys");
+    assert_eq!(
+        all[0].key("chan", "rel"),
+        release_occurrences(&status)[0].key("chan", "rel")
+    );
+
+    // Told as it was entered, not as the release is now.
+    let n = for_release_occurrence(&all[0], &release(), &status, None);
+    assert_eq!(n.event, E::ReleasePendingApproval);
+    assert_eq!(n.phase.as_deref(), Some("PendingApproval"));
+    assert_eq!(n.time, now());
+    let drift = for_release_occurrence(&all[5], &release(), &status, None);
+    assert_eq!(
+        drift.message.as_deref(),
+        Some("eu-production: Deployment payments/payment-api replicas 3 → 1")
+    );
+}
+
+#[test]
+fn sessions_occur_at_activation_and_at_their_end() {
+    let at = |s: i64| Time(now() + jiff::SignedDuration::from_secs(s));
+    let status = BreakGlassSessionStatus {
+        phase: Some(BreakGlassPhase::Closed),
+        activated_at: Some(at(0)),
+        expires_at: Some(at(3600)),
+        ended_at: Some(at(600)),
+        ..BreakGlassSessionStatus::default()
+    };
+    let got: Vec<(NotificationEvent, i64)> = session_occurrences(&status)
+        .iter()
+        .map(|o| (o.event, o.time.duration_since(now()).as_secs()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (NotificationEvent::BreakGlassOpened, 0),
+            (NotificationEvent::BreakGlassClosed, 600)
+        ]
+    );
+    let active = BreakGlassSessionStatus {
+        phase: Some(BreakGlassPhase::Active),
+        ended_at: None,
+        ..status
+    };
+    assert_eq!(session_occurrences(&active).len(), 1);
+}
