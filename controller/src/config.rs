@@ -4,8 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gitopshq_engine::notifications::Backoff;
+
 use crate::git::Identity;
 use crate::index::Scope;
+use crate::notifier::NotifierSettings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ControllerArgs {
@@ -66,6 +69,19 @@ pub struct ControllerArgs {
     /// Reconciliations run at once, per controller.
     #[arg(long, env = "GITOPSHQ_CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
+    /// Serve the container registry webhook receiver (`POST /registry/<source>`) on this
+    /// address (e.g. 0.0.0.0:8081); off without it.
+    #[arg(long, env = "GITOPSHQ_RECEIVER_ADDRESS")]
+    pub receiver_address: Option<SocketAddr>,
+    #[command(flatten)]
+    pub receiver: crate::receiver::ReceiverOptions,
+    /// Namespace of notification URL Secrets whose `urlSecretRef` names none (default: the
+    /// Lease namespace, where the operator runs).
+    #[arg(long, env = "GITOPSHQ_NOTIFICATION_NAMESPACE")]
+    pub notification_namespace: Option<String>,
+    /// Attempts of one notification before it is dead-lettered.
+    #[arg(long, env = "GITOPSHQ_NOTIFICATION_ATTEMPTS", default_value_t = 5)]
+    pub notification_attempts: u32,
 }
 
 impl ControllerArgs {
@@ -93,6 +109,16 @@ impl ControllerArgs {
                 count: self.shard_count.max(1),
             },
             concurrency: self.concurrency.max(1),
+            notifications: NotifierSettings {
+                secret_namespace: self
+                    .notification_namespace
+                    .clone()
+                    .unwrap_or_else(|| self.lease_namespace.clone()),
+                backoff: Backoff {
+                    attempts: self.notification_attempts.max(1),
+                    ..Backoff::default()
+                },
+            },
         }
     }
 }
@@ -145,6 +171,8 @@ pub struct Settings {
     pub health_interval: Duration,
     pub shard: Shard,
     pub concurrency: u16,
+    /// Where notification URL Secrets are and how deliveries are retried.
+    pub notifications: NotifierSettings,
 }
 
 impl Settings {
@@ -162,6 +190,15 @@ impl Settings {
             health_interval: Duration::from_secs(2),
             shard: Shard::ALL,
             concurrency: 4,
+            // Retries in a fraction of a second, so a local run shows a dead letter quickly.
+            notifications: NotifierSettings {
+                backoff: Backoff {
+                    attempts: 3,
+                    initial: Duration::from_millis(200),
+                    max: Duration::from_secs(5),
+                },
+                ..NotifierSettings::default()
+            },
         }
     }
 }

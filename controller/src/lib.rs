@@ -11,6 +11,8 @@ pub mod error;
 pub mod git;
 pub mod index;
 pub mod metrics;
+pub mod notifier;
+pub mod receiver;
 pub mod reconcilers;
 pub mod remote;
 pub mod run;

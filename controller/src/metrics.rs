@@ -28,6 +28,28 @@ pub struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistryEventLabels {
+    /// `harbor`, `github`, … (`unknown` for a path naming no source).
+    pub source: String,
+    /// `accepted`, `ignored`, `unsigned`, `bad_signature`, `replayed`, `bad_payload`,
+    /// `too_large`, `no_secret`, `unknown_source` or `error`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `Slack`, `Teams` or `Webhook`.
+    pub channel_type: &'static str,
+    /// `sent`, `retried`, `dead_letter` or `dropped` (queue full).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub phase: String,
 }
@@ -39,6 +61,9 @@ pub struct Metrics {
     durations: Family<ControllerLabels, Histogram>,
     deliveries: Family<DeliveryLabels, Histogram>,
     releases: Family<PhaseLabels, Gauge>,
+    registry_events: Family<RegistryEventLabels, Counter>,
+    image_updates: Family<OutcomeLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -76,6 +101,24 @@ impl Default for Metrics {
         );
         let releases = Family::<PhaseLabels, Gauge>::default();
         registry.register("releases", "Releases per phase", releases.clone());
+        let registry_events = Family::<RegistryEventLabels, Counter>::default();
+        registry.register(
+            "registry_events",
+            "Registry webhook deliveries, per source and outcome",
+            registry_events.clone(),
+        );
+        let image_updates = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "image_updates",
+            "Pushed tags judged for a Workload, per verdict",
+            image_updates.clone(),
+        );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification deliveries, per channel type and outcome",
+            notifications.clone(),
+        );
         Self {
             registry,
             reconciliations,
@@ -83,6 +126,9 @@ impl Default for Metrics {
             durations,
             deliveries,
             releases,
+            registry_events,
+            image_updates,
+            notifications,
         }
     }
 }
@@ -116,6 +162,30 @@ impl Metrics {
                 .get_or_create(&PhaseLabels { phase })
                 .set(count);
         }
+    }
+
+    pub fn registry_event(&self, source: &str, outcome: &'static str) {
+        self.registry_events
+            .get_or_create(&RegistryEventLabels {
+                source: source.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn image_update(&self, outcome: &'static str) {
+        self.image_updates
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn notification(&self, channel_type: &'static str, outcome: &'static str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                channel_type,
+                outcome,
+            })
+            .inc();
     }
 
     /// The OpenMetrics text of every metric.

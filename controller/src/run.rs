@@ -323,6 +323,9 @@ where
             release::reconcile,
         )
     }));
+
+    // Notifications follow releases and break-glass sessions; they only read and enqueue.
+    all.push(crate::notifier::start(index, shutdown()));
     all
 }
 
@@ -376,6 +379,19 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
     )
     .await;
     health.set_ready(Arc::clone(&running.context));
+    let receiver = match args.receiver_address {
+        Some(address) => {
+            let objects = crate::receiver::Objects::Index(Arc::clone(&running.context.index));
+            let receiver = crate::receiver::Receiver::new(
+                running.context.client.clone(),
+                objects,
+                &args.receiver,
+                Arc::clone(&metrics),
+            )?;
+            Some(crate::receiver::serve(Arc::new(receiver), address, &args.receiver).await?)
+        }
+        None => None,
+    };
     let lost = async {
         match &mut leadership {
             Some((leader, _)) => {
@@ -388,6 +404,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
         _ = shutdown_signal() => { info!("shutting down"); Ok(()) }
         _ = lost => { error!("lost the Lease; stopping so that the new holder works alone"); Err(RunError::LeaseLost) }
     };
+    if let Some(receiver) = receiver {
+        receiver.stop().await;
+    }
     running.stop().await;
     if let Some((leader, task)) = leadership {
         // Hand the Lease over at once instead of letting it expire: the standby takes over in
@@ -438,4 +457,6 @@ pub enum RunError {
     Lease(String),
     #[error("lost the leader Lease")]
     LeaseLost,
+    #[error(transparent)]
+    Receiver(#[from] crate::receiver::Error),
 }

@@ -153,6 +153,14 @@ pub mod reasons {
     pub const SENT: &str = "Sent";
     /// A NotificationChannel gave a delivery up after its attempts.
     pub const DEAD_LETTER: &str = "DeadLetter";
+    /// A registry push set a Workload's image value.
+    pub const IMAGE_UPDATED: &str = "ImageUpdated";
+    /// A registry push was not applied to a Workload (older tag, unreadable pattern).
+    pub const IMAGE_UPDATE_SKIPPED: &str = "ImageUpdateSkipped";
+    /// An image update submitted its release in an `autoRelease` environment.
+    pub const AUTO_RELEASE_CREATED: &str = "AutoReleaseCreated";
+    /// Admission refused an image update's release (freeze, policy, permission).
+    pub const AUTO_RELEASE_REFUSED: &str = "AutoReleaseRefused";
 }
 
 /// Git commit trailer names written on every delivery commit.

@@ -10,6 +10,7 @@ mod deliver;
 mod diff;
 mod logs;
 mod policy;
+mod receiver;
 mod release;
 mod render;
 mod rollback;
@@ -62,6 +63,8 @@ pub enum Command {
     Controller(controller::Args),
     /// Run the HTTPS admission webhook (or print its configuration with `webhook manifests`).
     Webhook(webhook::Args),
+    /// Run the container registry webhook receiver alone (image updates and auto releases).
+    Receiver(receiver::Args),
     /// Create or submit a Release (for people and CI).
     Release(release::Args),
     /// Approve a release: append your decision to its ApprovalRequest.
@@ -106,6 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Receiver(args) => receiver::run(args),
         Command::Release(args) => release::run(args),
         Command::Approve(args) => approve::run_approve(args),
         Command::Reject(args) => approve::run_reject(args),

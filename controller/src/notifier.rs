@@ -1,0 +1,540 @@
+//! Notifications: release transitions, break-glass sessions and drift, sent to every
+//! `NotificationChannel` that wants them (Slack, Teams, webhooks).
+//!
+//! The notifier never blocks reconciliation. It follows the shared watches of Releases and
+//! BreakGlassSessions (the reconcilers only write status, as always); for each object it asks
+//! the engine which notifiable transitions its status records ([`release_occurrences`]: a
+//! timeline entry entering PendingApproval, Deployed, Healthy, Failed or Degraded, the
+//! `Drifted` condition turning True; [`session_occurrences`]: activation, end) and puts one job
+//! per wanting channel on a bounded queue with `try_send`: when the queue is full the job is
+//! dropped and counted, the watch goes on. Workers send each job with retries on the engine's
+//! [`Backoff`] (exponential, equal jitter) and write the channel's status by server-side apply:
+//! `lastSentTime` and `Ready` True `Sent`, or `lastError` and, once given up, `Ready` False
+//! `DeadLetter`.
+//!
+//! **Each transition is notified once.** A transition is identified by the channel, the
+//! object's uid, the event and the time the transition happened as the status records it
+//! ([`Occurrence::key`]), so re-reading the same status (every watch event, every resync) finds
+//! the same keys, which the notifier remembers while it runs. Across restarts the memory is the
+//! channel's own status: when the notifier first sees a channel, it takes as its floor the
+//! channel's `status.lastSentTime` (or, for a channel that never sent, its creation time) and
+//! only sends transitions that happened after it. Everything older either was sent (the
+//! status says a later delivery succeeded) or predates the channel. The price is at-most-once
+//! for a transition that happened before the last successful delivery but was still queued or
+//! being retried when the controller stopped: it is not sent twice, and it may not be sent at
+//! all. Transitions that happened while no controller ran (the controller writes the phases,
+//! so these are rare: an expiry) are after the floor and are sent on start.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_crds::notification_channel::{
+    ChannelType, NotificationChannel, NotificationChannelStatus,
+};
+use gitopshq_crds::project::Project;
+use gitopshq_crds::release::Release;
+use gitopshq_engine::notifications::{
+    self, Backoff, Notification, Occurrence, SIGNING_KEY, release_occurrences, session_occurrences,
+};
+use gitopshq_engine::registry_events::ReplayCache;
+use jiff::{SignedDuration, Timestamp};
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use tokio::sync::{Semaphore, mpsc};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::context::Context;
+use crate::index::Index;
+
+/// Jobs waiting to be sent before new ones are dropped.
+pub const QUEUE: usize = 1024;
+/// Deliveries in flight at once (each with its retries).
+const WORKERS: usize = 8;
+/// Time one HTTP request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Transitions remembered while running (a month, or this many).
+const REMEMBERED: usize = 65_536;
+
+/// How notifications are sent.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// Namespace of the URL Secrets whose `urlSecretRef` names none (the operator's).
+    pub secret_namespace: String,
+    pub backoff: Backoff,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            secret_namespace: "gitopshq-system".into(),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(
+        "URL Secret {namespace}/{name} not found: create it with key {key} holding the incoming-webhook URL, or fix spec.urlSecretRef"
+    )]
+    NoSecret {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "URL Secret {namespace}/{name} has no key {key} (or it is not a URL): put the incoming-webhook URL there, or fix spec.urlSecretRef.key"
+    )]
+    NoUrl {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error("cannot read URL Secret {namespace}/{name}: {reason}")]
+    Secret {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
+    #[error("HTTP {status} from the receiving end: {body}")]
+    Status { status: u16, body: String },
+    #[error("the request failed: {0}")]
+    Request(String),
+}
+
+/// One notification for one channel.
+struct Job {
+    channel: String,
+    channel_type: ChannelType,
+    notification: Notification,
+}
+
+/// The notifier, subscribed to the watches (call while the controllers are built).
+pub fn start(
+    index: &mut Index,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Box<dyn FnOnce(Arc<Context>) -> BoxFuture<'static, ()> + Send> {
+    let releases = index.releases.subscribe();
+    let sessions = index.sessions.subscribe();
+    Box::new(move |ctx| Box::pin(run(ctx, releases, sessions, shutdown)))
+}
+
+struct Notifier {
+    ctx: Arc<Context>,
+    channels: Store<NotificationChannel>,
+    /// Per channel uid: transitions before this are not sent.
+    floors: Mutex<HashMap<String, Floor>>,
+    sent: Mutex<ReplayCache>,
+    queue: mpsc::Sender<Job>,
+    /// One status write at a time per notifier (they are rare and small).
+    status_lock: tokio::sync::Mutex<()>,
+    http: reqwest::Client,
+}
+
+async fn run(
+    ctx: Arc<Context>,
+    releases: ReflectHandle<Release>,
+    sessions: ReflectHandle<BreakGlassSession>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (store, writer) = reflector::store();
+    let api: Api<NotificationChannel> = Api::all(ctx.client.clone());
+    let channel_watch = tokio::spawn(
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .for_each(|event| async move {
+                if let Err(error) = event {
+                    warn!(kind = "NotificationChannel", %error, "watch failed; retrying with backoff");
+                }
+            }),
+    );
+    let (queue, jobs) = mpsc::channel(QUEUE);
+    let http = match reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("gitopshq/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            warn!(%error, "cannot build the HTTP client; notifications are off");
+            return;
+        }
+    };
+    let notifier = Arc::new(Notifier {
+        ctx,
+        channels: store.clone(),
+        floors: Mutex::new(HashMap::new()),
+        sent: Mutex::new(ReplayCache::new(
+            REMEMBERED,
+            SignedDuration::from_hours(24 * 31),
+        )),
+        queue,
+        status_lock: tokio::sync::Mutex::new(()),
+        http,
+    });
+    let workers = tokio::spawn(deliver(Arc::clone(&notifier), jobs));
+    // Channels first: their floors decide what the first objects seen may send.
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = store.wait_until_ready() => {}
+        _ = &mut shutdown => { channel_watch.abort(); workers.abort(); return; }
+    }
+    info!(channels = store.state().len(), "notifier started");
+    let mut releases = releases.boxed();
+    let mut sessions = sessions.boxed();
+    loop {
+        tokio::select! {
+            Some(release) = releases.next() => notifier.observe_release(&release),
+            Some(session) = sessions.next() => notifier.observe_session(&session),
+            _ = &mut shutdown => break,
+        }
+    }
+    channel_watch.abort();
+    workers.abort();
+}
+
+impl Notifier {
+    fn observe_release(&self, release: &Release) {
+        let Some(status) = &release.status else {
+            return;
+        };
+        let project = release.namespace().unwrap_or_default();
+        if !self.ctx.settings.shard.owns(&project) {
+            return;
+        }
+        let occurrences = release_occurrences(status);
+        debug!(
+            kind = "Release",
+            namespace = %project,
+            name = %release.name_any(),
+            occurrences = occurrences.len(),
+            channels = self.channels.state().len(),
+            "observed"
+        );
+        if occurrences.is_empty() {
+            return;
+        }
+        let link = status.commit.as_deref().and_then(|commit| {
+            self.ctx
+                .index
+                .projects
+                .store
+                .get(&ObjectRef::<Project>::new(&project))
+                .and_then(|p| notifications::commit_link(&p.spec.repository.url, commit))
+        });
+        let uid = release.uid().unwrap_or_else(|| release.name_any());
+        for occurrence in occurrences {
+            let notification =
+                notifications::for_release_occurrence(&occurrence, release, status, link.clone());
+            self.enqueue(&uid, &occurrence, notification);
+        }
+    }
+
+    fn observe_session(&self, session: &BreakGlassSession) {
+        let Some(status) = &session.status else {
+            return;
+        };
+        if !self
+            .ctx
+            .settings
+            .shard
+            .owns(&session.namespace().unwrap_or_default())
+        {
+            return;
+        }
+        let uid = session.uid().unwrap_or_else(|| session.name_any());
+        for occurrence in session_occurrences(status) {
+            if let Some(notification) =
+                notifications::for_session_occurrence(&occurrence, session, status)
+            {
+                self.enqueue(&uid, &occurrence, notification);
+            }
+        }
+    }
+
+    /// Queues `notification` for every channel that wants it and has not had it.
+    fn enqueue(&self, object_uid: &str, occurrence: &Occurrence, notification: Notification) {
+        for channel in self.channels.state() {
+            if !notifications::wants(&channel.spec, &notification) {
+                continue;
+            }
+            let channel_uid = channel.uid().unwrap_or_else(|| channel.name_any());
+            if self.floor(&channel, &channel_uid).excludes(occurrence.time) {
+                continue;
+            }
+            let key = occurrence.key(&channel_uid, object_uid);
+            {
+                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                let now = self.ctx.now();
+                if sent.contains(&key, now) {
+                    continue;
+                }
+                sent.record(&key, now);
+            }
+            let job = Job {
+                channel: channel.name_any(),
+                channel_type: channel.spec.type_,
+                notification: notification.clone(),
+            };
+            match self.queue.try_send(job) {
+                Ok(()) => debug!(channel = %channel.name_any(), key, "notification queued"),
+                Err(_) => {
+                    self.ctx
+                        .metrics
+                        .notification(type_label(channel.spec.type_), "dropped");
+                    warn!(
+                        kind = "NotificationChannel",
+                        name = %channel.name_any(),
+                        event = %notification.event_name(),
+                        "the notification queue is full; dropping this notification"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The channel's floor, taken the first time it is seen: its last successful delivery, or
+    /// its creation.
+    fn floor(&self, channel: &NotificationChannel, uid: &str) -> Floor {
+        let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
+        *floors.entry(uid.to_string()).or_insert_with(|| {
+            let sent = channel
+                .status
+                .as_ref()
+                .and_then(|s| s.last_sent_time.as_ref().map(|t| t.0));
+            match sent {
+                Some(at) => Floor {
+                    at,
+                    inclusive: true,
+                },
+                None => Floor {
+                    at: channel
+                        .metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map_or_else(|| self.ctx.now(), |t| t.0),
+                    inclusive: false,
+                },
+            }
+        })
+    }
+}
+
+/// Transitions before this are not sent. Status times have whole seconds: a transition in
+/// the second of the last successful delivery counts as sent (it happened before that
+/// delivery, or in the same second: at most once), one in the second the channel was created
+/// counts as after it.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    at: Timestamp,
+    inclusive: bool,
+}
+
+impl Floor {
+    fn excludes(&self, time: Timestamp) -> bool {
+        time < self.at || (self.inclusive && time == self.at)
+    }
+}
+
+fn type_label(channel_type: ChannelType) -> &'static str {
+    match channel_type {
+        ChannelType::Slack => "Slack",
+        ChannelType::Teams => "Teams",
+        ChannelType::Webhook => "Webhook",
+    }
+}
+
+/// Takes jobs off the queue, at most [`WORKERS`] in flight; stopping it stops them too.
+async fn deliver(notifier: Arc<Notifier>, mut jobs: mpsc::Receiver<Job>) {
+    let permits = Arc::new(Semaphore::new(WORKERS));
+    let mut in_flight = tokio::task::JoinSet::new();
+    while let Some(job) = jobs.recv().await {
+        while in_flight.try_join_next().is_some() {}
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let notifier = Arc::clone(&notifier);
+        let span = info_span!(
+            "notify",
+            kind = "NotificationChannel",
+            name = %job.channel,
+            event = %job.notification.event_name(),
+            object = %format!("{}/{}", job.notification.project, job.notification.name),
+        );
+        in_flight.spawn(
+            async move {
+                notifier.send_with_retries(job).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+impl Notifier {
+    async fn send_with_retries(&self, job: Job) {
+        let backoff = self.ctx.settings.notifications.backoff;
+        let label = type_label(job.channel_type);
+        let mut attempt = 1;
+        loop {
+            match self.send_once(&job).await {
+                Ok(()) => {
+                    info!(attempt, "notification sent");
+                    self.ctx.metrics.notification(label, "sent");
+                    self.write_status(&job, |status, generation, now| {
+                        notifications::sent(status, &job.notification, generation, now)
+                    })
+                    .await;
+                    return;
+                }
+                Err(error) => {
+                    let given_up = !backoff.retries_after(attempt);
+                    let text = error.to_string();
+                    warn!(attempt, given_up, error = %text, "notification failed");
+                    self.ctx
+                        .metrics
+                        .notification(label, if given_up { "dead_letter" } else { "retried" });
+                    self.write_status(&job, |status, generation, now| {
+                        notifications::failed(
+                            status,
+                            &job.notification,
+                            &text,
+                            attempt,
+                            given_up,
+                            generation,
+                            now,
+                        )
+                    })
+                    .await;
+                    if given_up {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.delay(attempt, jitter())).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, job: &Job) -> Result<(), SendError> {
+        let Some(channel) = self
+            .channels
+            .get(&ObjectRef::<NotificationChannel>::new(&job.channel))
+        else {
+            return Err(SendError::Request(format!(
+                "NotificationChannel {} was deleted",
+                job.channel
+            )));
+        };
+        let reference = &channel.spec.url_secret_ref;
+        let namespace = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.ctx.settings.notifications.secret_namespace.clone());
+        let data = self
+            .ctx
+            .secret_data(&namespace, &reference.name)
+            .await
+            .map_err(|e| SendError::Secret {
+                namespace: namespace.clone(),
+                name: reference.name.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| SendError::NoSecret {
+                namespace: namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })?;
+        let url = data
+            .get(&reference.key)
+            .and_then(|v| String::from_utf8(v.clone()).ok())
+            .map(|u| u.trim().to_string())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .ok_or_else(|| SendError::NoUrl {
+                namespace: namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })?;
+        let body = serde_json::to_vec(&notifications::payload(
+            channel.spec.type_,
+            &job.notification,
+        ))
+        .map_err(|e| SendError::Request(e.to_string()))?;
+        let mut request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if channel.spec.type_ == ChannelType::Webhook
+            && let Some(key) = data.get(SIGNING_KEY).filter(|k| !k.is_empty())
+        {
+            for (name, value) in notifications::signature_headers(key, &body, self.ctx.now()) {
+                request = request.header(name, value);
+            }
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            // The URL is a credential: the error names the host at most.
+            .map_err(|e| SendError::Request(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(SendError::Status {
+            status: status.as_u16(),
+            body: text.chars().take(200).collect(),
+        })
+    }
+
+    /// Applies `change` to the channel's current status (read again on a conflict).
+    async fn write_status(
+        &self,
+        job: &Job,
+        change: impl Fn(&NotificationChannelStatus, Option<i64>, Timestamp) -> NotificationChannelStatus,
+    ) {
+        let _serial = self.status_lock.lock().await;
+        let api: Api<NotificationChannel> = Api::all(self.ctx.client.clone());
+        for _ in 0..5 {
+            let channel = match api.get_opt(&job.channel).await {
+                Ok(Some(channel)) => channel,
+                Ok(None) => return,
+                Err(error) => {
+                    warn!(%error, "cannot read the channel to record the delivery");
+                    return;
+                }
+            };
+            let current = channel.status.clone().unwrap_or_default();
+            let status = change(&current, channel.metadata.generation, self.ctx.now());
+            match self.ctx.patch_status(&channel, &status).await {
+                Ok(_) => return,
+                Err(crate::error::Error::Conflict { .. }) => continue,
+                Err(error) => {
+                    warn!(%error, "cannot record the delivery in the channel's status");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A random number in 0..1 (from the process's random hasher keys and the time).
+fn jitter() -> f64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
