@@ -101,6 +101,33 @@ impl Platform {
         self.controllers = Some(start_controllers(&self.management, self.dir.path()).await);
     }
 
+    /// Serves the registry webhook receiver on a free loopback port (plain HTTP) from the
+    /// running controllers' caches, as `gitopshq controller --receiver-address` does; its
+    /// secrets are in `gitopshq-system/gitopshq-registry-webhooks`.
+    pub async fn start_receiver(&self) -> gitopshq_controller::receiver::Serving {
+        use gitopshq_controller::receiver::{self, Objects, ReceiverOptions};
+        let context = &self
+            .controllers
+            .as_ref()
+            .expect("the controllers are running")
+            .context;
+        let options = ReceiverOptions::default();
+        let receiver = receiver::Receiver::new(
+            self.management.client().await.expect("client"),
+            Objects::Index(std::sync::Arc::clone(&context.index)),
+            &options,
+            std::sync::Arc::clone(&context.metrics),
+        )
+        .expect("receiver options");
+        receiver::serve(
+            std::sync::Arc::new(receiver),
+            "127.0.0.1:0".parse().expect("address"),
+            &options,
+        )
+        .await
+        .expect("the receiver listens")
+    }
+
     /// `file://` URL of the GitOps repository.
     pub fn repository_url(&self) -> String {
         format!("file://{}", self.repository.display())
@@ -504,7 +531,9 @@ pub fn ok(cmd: &mut Command) -> String {
 
 /// Runs a command that must fail; returns its stderr, where kubectl says why.
 pub fn fails(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         !out.status.success(),
         "{cmd:?} succeeded but should have failed:\n{}",
