@@ -17,9 +17,10 @@
 //! ([`Occurrence::key`]), so re-reading the same status (every watch event, every resync) finds
 //! the same keys, which the notifier remembers while it runs. Across restarts the memory is the
 //! channel's own status: when the notifier first sees a channel, it takes as its floor the
-//! channel's `status.lastSentTime` (or, for a channel that never sent, its creation time) and
-//! only sends transitions that happened after it. Everything older either was sent (the
-//! status says a later delivery succeeded) or predates the channel. The price is at-most-once
+//! channel's last verdict, `status.lastSentTime` or the time its `Ready` condition turned
+//! `DeadLetter` (or, for a channel that has neither, its creation time) and only sends
+//! transitions that happened after it. Everything older either was handled (the status says a
+//! later delivery succeeded or was given up) or predates the channel. The price is at-most-once
 //! for a transition that happened before the last successful delivery but was still queued or
 //! being retried when the controller stopped: it is not sent twice, and it may not be sent at
 //! all. Transitions that happened while no controller ran (the controller writes the phases,
@@ -33,6 +34,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::notification_channel::{
     ChannelType, NotificationChannel, NotificationChannelStatus,
 };
@@ -306,11 +308,14 @@ impl Notifier {
     fn floor(&self, channel: &NotificationChannel, uid: &str) -> Floor {
         let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
         *floors.entry(uid.to_string()).or_insert_with(|| {
-            let sent = channel
-                .status
-                .as_ref()
-                .and_then(|s| s.last_sent_time.as_ref().map(|t| t.0));
-            match sent {
+            // The channel's last verdict: its last delivery, or its last give-up.
+            let status = channel.status.as_ref();
+            let sent = status.and_then(|s| s.last_sent_time.as_ref().map(|t| t.0));
+            let given_up = status
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY))
+                .filter(|c| c.reason == reasons::DEAD_LETTER)
+                .map(|c| c.last_transition_time.0);
+            match sent.into_iter().chain(given_up).max() {
                 Some(at) => Floor {
                     at,
                     inclusive: true,

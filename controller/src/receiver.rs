@@ -719,18 +719,21 @@ impl Receiver {
                         ))(error));
                     }
                 }
-                api.patch_status(
-                    name,
-                    &PatchParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..PatchParams::default()
-                    },
-                    &Patch::Merge(json!({"status": {"latestImageTag": push.tag}})),
-                )
-                .await
-                .map_err(api_error(format!(
-                    "writing status.latestImageTag of Workload {namespace}/{name}"
-                )))?;
+                // The value is set: the releases follow even if the status cannot be written
+                // (a retried delivery then finds the workload up to date and its releases).
+                if let Err(error) = api
+                    .patch_status(
+                        name,
+                        &PatchParams {
+                            field_manager: Some(FIELD_MANAGER.into()),
+                            ..PatchParams::default()
+                        },
+                        &Patch::Merge(json!({"status": {"latestImageTag": push.tag}})),
+                    )
+                    .await
+                {
+                    warn!(%error, "could not write status.latestImageTag; the image update goes on");
+                }
                 info!(previous = ?previous, "image updated");
                 self.event(
                     &workload,

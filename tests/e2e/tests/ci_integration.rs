@@ -171,14 +171,18 @@ impl Slack {
     /// Waits for a message whose header is `headline` that was answered 200 (every request
     /// but the first); returns it.
     async fn wait_for(&self, headline: &str) -> Value {
+        self.wait_until(headline, |body| {
+            body["blocks"][0]["text"]["text"] == headline
+        })
+        .await
+    }
+
+    /// Waits for an answered message that satisfies `done`.
+    async fn wait_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let headline = what;
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(found) = self
-                .requests()
-                .into_iter()
-                .skip(1)
-                .find(|body| body["blocks"][0]["text"]["text"] == headline)
-            {
+            if let Some(found) = self.requests().into_iter().skip(1).find(|b| done(b)) {
                 return found;
             }
             assert!(
@@ -488,5 +492,54 @@ spec:
     }
 
     receiver.stop().await;
+
+    // A restart of the operator sends nothing twice: the SRE approves production after it,
+    // and the deploy notification is the only new message.
+    let mut platform = platform;
+    platform.stop_controllers().await;
+    platform.start_controllers().await;
+    let before = slack.requests().len();
+    let approve = platform
+        .kubectl("bob")
+        .args([
+            "-n",
+            NS,
+            "patch",
+            "approvalrequest",
+            PRODUCTION,
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/spec/decisions/-","value":{"decision":"Approve","comment":"v2.4.0 soaked in staging"}}]"#,
+        ])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+    let production_deployed =
+        "Release deployed: Auto: image update to v2.4.0 (payment-service, production)";
+    slack
+        .wait_until(production_deployed, |b| b["text"] == production_deployed)
+        .await;
+    let requests = slack.requests();
+    let mut seen = std::collections::BTreeSet::new();
+    for body in requests.iter().skip(1) {
+        assert!(seen.insert(body.to_string()), "sent twice: {body}");
+    }
+    assert!(
+        requests[before..]
+            .iter()
+            .all(|b| b["text"] == production_deployed
+                || b["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Release healthy"))),
+        "only new transitions after the restart: {:#?}",
+        &requests[before..]
+    );
+    // Nor is the dead-lettered notification tried again.
+    assert_eq!(slack.webhook.lock().unwrap().len(), 3);
+
     platform.stop().await;
 }
