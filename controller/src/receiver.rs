@@ -953,6 +953,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tls_is_served_with_the_given_certificate() {
+        let tls = gitopshq_webhook::tls::TlsMaterial::generate(&["127.0.0.1"]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&cert, &tls.cert_pem).unwrap();
+        std::fs::write(&key, &tls.key_pem).unwrap();
+        let options = ReceiverOptions {
+            tls_cert: Some(cert),
+            tls_key: Some(key),
+            ..ReceiverOptions::default()
+        };
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let receiver = Receiver::new(
+            Client::try_from(config).unwrap(),
+            Objects::Api,
+            &options,
+            Arc::default(),
+        )
+        .unwrap();
+        let serving = serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &options)
+            .await
+            .unwrap();
+        assert!(serving.tls);
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(tls.ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let answer = http
+            .get(format!("https://{}/healthz", serving.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            reqwest::get(format!("http://{}/healthz", serving.address))
+                .await
+                .is_err(),
+            "plain HTTP is not served on the TLS port"
+        );
+        // A missing key file names both paths and the flags.
+        let broken = ReceiverOptions {
+            tls_key: Some(dir.path().join("missing.key")),
+            ..options.clone()
+        };
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let receiver = Receiver::new(
+            Client::try_from(config).unwrap(),
+            Objects::Api,
+            &broken,
+            Arc::default(),
+        )
+        .unwrap();
+        let err = serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &broken)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("missing.key"), "{err}");
+        assert!(
+            err.to_string().contains("--tls-cert and --tls-key"),
+            "{err}"
+        );
+        serving.stop().await;
+    }
+
+    #[tokio::test]
     async fn the_secret_reference_is_namespace_and_name() {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = Client::try_from(config).unwrap();
