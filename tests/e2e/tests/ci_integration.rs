@@ -331,9 +331,31 @@ spec:
         "{notes}"
     );
 
-    // The same push announced again (a new delivery): nothing new.
+    // The same push announced again (a new delivery), this time to `gitopshq receiver` on its
+    // own (reading the API, not the controller's caches): nothing new.
+    let standalone = {
+        use gitopshq_controller::receiver::{Objects, Receiver, ReceiverOptions, serve};
+        let options = ReceiverOptions::default();
+        let receiver = Receiver::new(
+            platform.management.client().await.expect("client"),
+            Objects::Api,
+            &options,
+            Arc::default(),
+        )
+        .expect("receiver");
+        serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &options)
+            .await
+            .expect("the standalone receiver listens")
+    };
     let again = harbor_push(1_764_590_460);
-    let (status, summary) = post_event(&http, &url, &signed(&again, HARBOR_SECRET), again).await;
+    let (status, summary) = post_event(
+        &http,
+        &format!("http://{}/registry/harbor", standalone.address),
+        &signed(&again, HARBOR_SECRET),
+        again,
+    )
+    .await;
+    standalone.stop().await;
     assert_eq!(status, 200, "{summary}");
     let workload = &summary["pushes"][0]["workloads"][0];
     assert_eq!(workload["outcome"], "UpToDate", "{summary}");
