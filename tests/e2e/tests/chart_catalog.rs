@@ -135,13 +135,12 @@ async fn chart_versions_report_consumers_upgrades_and_deprecation() {
     );
     let warned = platform.apply(
         "alice",
-        &platform
+        platform
             .example(&["chart-catalog/20-order-service.yaml"])
             .replace("tag: v4.2.1", "tag: v4.2.2")
             .split("---")
             .find(|d| d.contains("kind: Workload"))
-            .unwrap()
-            .to_string(),
+            .unwrap(),
     );
     assert!(
         warned.contains("Warning:") && warned.contains("deprecated"),
