@@ -56,9 +56,7 @@ fn replica(env: &TestEnv, identity: &str, cache: &std::path::Path) -> Replica {
 /// `(status code, body)` of `GET path`, or `None` while nothing listens.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
@@ -98,7 +96,15 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
     assert_eq!(
         kubectl(
             &env,
-            &["-n", "default", "get", "lease", "gitopshq-controller", "-o", "jsonpath={.spec.holderIdentity}"]
+            &[
+                "-n",
+                "default",
+                "get",
+                "lease",
+                "gitopshq-controller",
+                "-o",
+                "jsonpath={.spec.holderIdentity}"
+            ]
         ),
         "replica-a"
     );
@@ -119,7 +125,16 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
         .unwrap();
     assert!(applied.success());
     wait_until("the Environment's status", Duration::from_secs(30), || {
-        kubectl(&env, &["get", "environment", "staging", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "True"
+        kubectl(
+            &env,
+            &[
+                "get",
+                "environment",
+                "staging",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ],
+        ) == "True"
     });
     let (_, metrics) = get(first.port, "/metrics").unwrap();
     assert!(
@@ -129,16 +144,32 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
 
     // SIGTERM: the holder stops cleanly; the other replica takes the Lease and works.
     let pid = first.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let exit = first.child.wait().unwrap();
     assert!(exit.success(), "a clean exit on SIGTERM: {exit}");
-    wait_until("replica-b to take the Lease", Duration::from_secs(60), || {
-        get(second.port, "/readyz").is_some_and(|(code, _)| code == 200)
-    });
+    wait_until(
+        "replica-b to take the Lease",
+        Duration::from_secs(60),
+        || get(second.port, "/readyz").is_some_and(|(code, _)| code == 200),
+    );
     assert_eq!(
         kubectl(
             &env,
-            &["-n", "default", "get", "lease", "gitopshq-controller", "-o", "jsonpath={.spec.holderIdentity}"]
+            &[
+                "-n",
+                "default",
+                "get",
+                "lease",
+                "gitopshq-controller",
+                "-o",
+                "jsonpath={.spec.holderIdentity}"
+            ]
         ),
         "replica-b"
     );
@@ -147,9 +178,18 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
 
 #[tokio::test]
 async fn without_the_crds_it_says_how_to_install_them() {
-    let env = TestEnv::builder().without_crds().start().await.expect("control plane");
+    let env = TestEnv::builder()
+        .without_crds()
+        .start()
+        .await
+        .expect("control plane");
     let out = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args(["controller", "--leader-election=false", "--metrics-address", "127.0.0.1:0"])
+        .args([
+            "controller",
+            "--leader-election=false",
+            "--metrics-address",
+            "127.0.0.1:0",
+        ])
         .env("KUBECONFIG", env.kubeconfig_path())
         .output()
         .expect("gitopshq controller runs");

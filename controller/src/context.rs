@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use gitopshq_crds::project::Project;
 use gitopshq_engine::catalog::Catalog;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 
 use crate::clusters::ClusterPool;
 use crate::config::Settings;
@@ -255,19 +255,38 @@ impl Context {
     where
         K: Resource<DynamicType = ()>,
     {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1024).collect()),
-            action: reason.to_string(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            warn!(%error, reason, "could not publish an event");
-        }
+        publish_event(
+            &self.recorder,
+            &object.object_ref(&()),
+            warning,
+            reason,
+            note,
+        )
+        .await;
+    }
+}
+
+/// Publishes an Event about `object`: the reason is also the action, the note is cut to the
+/// 1 KiB the Events API keeps. A failure is logged, never fatal.
+pub(crate) async fn publish_event(
+    recorder: &Recorder,
+    object: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1024).collect()),
+        action: reason.to_string(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, object).await {
+        warn!(%error, reason, "could not publish an event");
     }
 }

@@ -41,7 +41,7 @@ use gitopshq_engine::registry_events::{
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::json;
@@ -848,24 +848,14 @@ impl Receiver {
     }
 
     async fn event(&self, workload: &Workload, warning: bool, reason: &str, note: String) {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1024).collect()),
-            action: reason.to_string(),
-            secondary: None,
-        };
-        if let Err(error) = self
-            .recorder
-            .publish(&event, &workload.object_ref(&()))
-            .await
-        {
-            warn!(%error, reason, "could not publish an event");
-        }
+        crate::context::publish_event(
+            &self.recorder,
+            &workload.object_ref(&()),
+            warning,
+            reason,
+            note,
+        )
+        .await;
     }
 }
 

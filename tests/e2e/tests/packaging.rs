@@ -644,6 +644,7 @@ fn controller_checks() -> Vec<(bool, String)> {
             false,
             "approve environments.gitopshq.io/production -n payment-service",
         ),
+        (true, "patch workloads.gitopshq.io -n payment-service"),
         (false, "create workloads.gitopshq.io -n payment-service"),
         (false, "patch releases.gitopshq.io -n payment-service"),
         (true, "create namespaces"),
