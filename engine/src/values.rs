@@ -74,7 +74,7 @@ pub fn merge_into(base: &mut Value, overlay: &Value) {
                         }
                     },
                     _ => {
-                        base.insert(key.clone(), value.clone());
+                        base.insert(key.clone(), strip_nulls(value));
                     }
                 }
             }
@@ -84,10 +84,13 @@ pub fn merge_into(base: &mut Value, overlay: &Value) {
 }
 
 // A map introduced by a layer may itself carry `null`s meant as deletions; with nothing
-// underneath to delete they simply disappear.
+// underneath to delete they simply disappear. That holds for maps inside a list too (a list
+// replaces what was there, so its items' `null` keys delete nothing either); a `null` item of a
+// list is the item itself and stays.
 fn strip_nulls(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(without_nulls(map)),
+        Value::Array(items) => Value::Array(items.iter().map(strip_nulls).collect()),
         other => other.clone(),
     }
 }
@@ -239,6 +242,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(merged, json!({"a": 3}));
+    }
+
+    #[test]
+    fn null_keys_of_maps_inside_lists_are_dropped() {
+        // The case property testing found: chart values with a list of maps holding a null.
+        let merged = merge_layers(&json!({"a": [{"a": null, "b": 1}, null]}), &[]).unwrap();
+        assert_eq!(merged, json!({"a": [{"b": 1}, null]}));
+        let merged = merge_layers(
+            &json!({"env": [{"name": "A"}]}),
+            &[layer(json!({"env": [{"name": "B", "value": null}]}))],
+        )
+        .unwrap();
+        assert_eq!(merged, json!({"env": [{"name": "B"}]}));
     }
 
     #[test]
