@@ -12,6 +12,10 @@
 //! `cargo bench -p gitopshq --bench controller -- --releases 50`
 //! `cargo bench -p gitopshq --bench controller -- --memory`
 
+// The allocator of the `gitopshq` binary, so that the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -26,9 +26,9 @@ use gitopshq_engine::plan;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-/// mimalloc, the allocator meant for the `gitopshq` binary as well: with rendering on every core,
-/// glibc's malloc took about a quarter of the run's CPU time (YAML parsing and serialisation
-/// allocate heavily).
+/// mimalloc, the allocator of the `gitopshq` binary: with rendering on every core, glibc's
+/// malloc took about a quarter of the run's CPU time (YAML parsing and serialisation allocate
+/// heavily).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
