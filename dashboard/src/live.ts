@@ -1,0 +1,145 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, get } from './api';
+
+// One EventSource per signed-in tab. Every `change` event schedules one refetch of what the
+// page shows, debounced so a burst of watch events costs one round of requests.
+
+type Listener = () => void;
+const listeners = new Set<Listener>();
+let timer: ReturnType<typeof setTimeout> | undefined;
+let source: EventSource | undefined;
+
+export type LiveState = 'off' | 'connecting' | 'live' | 'reconnecting';
+const stateListeners = new Set<(s: LiveState) => void>();
+let liveState: LiveState = 'off';
+function setLiveState(s: LiveState) {
+  liveState = s;
+  stateListeners.forEach((fn) => fn(s));
+}
+
+export function onChange(fn: Listener): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function changed(): void {
+  if (timer !== undefined) clearTimeout(timer);
+  timer = setTimeout(() => {
+    timer = undefined;
+    listeners.forEach((fn) => fn());
+  }, 300);
+}
+
+export function startEvents(): void {
+  if (source) return;
+  setLiveState('connecting');
+  let wasOpen = false;
+  source = new EventSource('/api/events', { withCredentials: true });
+  source.addEventListener('open', () => {
+    // After a reconnect, changes may have been missed while the stream was down.
+    if (wasOpen) changed();
+    wasOpen = true;
+    setLiveState('live');
+  });
+  source.addEventListener('change', () => changed());
+  source.addEventListener('error', () => {
+    if (source && source.readyState === EventSource.CLOSED) setLiveState('off');
+    else setLiveState('reconnecting');
+  });
+}
+
+export function stopEvents(): void {
+  source?.close();
+  source = undefined;
+  setLiveState('off');
+}
+
+export function useLiveState(): LiveState {
+  const [s, set] = useState(liveState);
+  useEffect(() => {
+    stateListeners.add(set);
+    return () => { stateListeners.delete(set); };
+  }, []);
+  return s;
+}
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: ApiError | undefined;
+  loading: boolean;
+  reload: () => void;
+}
+
+// Fetch `path` (null: nothing to fetch yet), keep the last data while refetching, refetch on
+// every change event. Answers to an older path or an older request are dropped.
+export function useApi<T>(path: string | null, live = true): Loaded<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const [loading, setLoading] = useState(false);
+  const gen = useRef(0);
+  const shown = useRef<string | null>(null);
+
+  const load = useCallback(() => {
+    if (path === null) return;
+    const mine = ++gen.current;
+    setLoading(true);
+    get<T>(path).then(
+      (d) => {
+        if (mine !== gen.current) return;
+        shown.current = path;
+        setData(d);
+        setError(undefined);
+        setLoading(false);
+      },
+      (e: unknown) => {
+        if (mine !== gen.current) return;
+        setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+        setLoading(false);
+      },
+    );
+  }, [path]);
+
+  useEffect(() => {
+    if (shown.current !== path) {
+      setData(undefined);
+      setError(undefined);
+    }
+    if (path === null) {
+      gen.current++;
+      setLoading(false);
+      return;
+    }
+    load();
+    return live ? onChange(load) : undefined;
+  }, [path, load, live]);
+
+  return { data, error, loading, reload: load };
+}
+
+// Hash routing: #/path/segments?query
+export interface Route { path: string[]; query: URLSearchParams; raw: string }
+
+export function parseHash(hash: string): Route {
+  const h = hash.replace(/^#/, '');
+  const [p, q = ''] = h.split('?', 2);
+  const path = p.split('/').filter((s) => s !== '').map((s) => {
+    try { return decodeURIComponent(s); } catch { return s; }
+  });
+  return { path, query: new URLSearchParams(q), raw: h };
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseHash(location.hash));
+  useEffect(() => {
+    const fn = () => setRoute(parseHash(location.hash));
+    addEventListener('hashchange', fn);
+    return () => removeEventListener('hashchange', fn);
+  }, []);
+  return route;
+}
+
+export function navigate(href: string): void {
+  if (href.startsWith('#')) location.hash = href;
+  else if (href.startsWith('/#')) location.hash = href.slice(1);
+  else location.href = href;
+}

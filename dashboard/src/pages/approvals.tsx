@@ -1,0 +1,29 @@
+import { enc, type DecisionCheck, type ReleaseSummary } from '../api';
+import { useApi } from '../live';
+import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
+import { DecisionPanel } from './release';
+
+export function ApprovalsPage() {
+  const { data, error } = useApi<{ items: { release: ReleaseSummary; decision: DecisionCheck | null }[] }>('/api/approvals');
+  return (
+    <Page title="Approvals">
+      <ErrorBox error={error} />
+      {!data && !error ? <Loading what="the approval queue" /> : null}
+      {data && data.items.length === 0 ? <Empty>Nothing waits for approval.</Empty> : null}
+      {data && data.items.length ? (
+        <ul class="cards">
+          {data.items.map(({ release: r, decision }, i) => (
+            <li class="card" data-testid="approval-item" data-release={`${r.namespace}/${r.name}`}>
+              <h2 class="card-title"><a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a></h2>
+              <p class="small muted">{r.namespace} · {r.environment ?? '—'} · {r.type ?? 'Deploy'} · by {r.createdBy ?? '—'} · <Time value={r.created} /></p>
+              <p><Badge value={r.phase} />{' '}
+                <span data-testid="approvals-progress">{r.approvals ? `${r.approvals.received ?? 0} of ${r.approvals.required ?? 0}` : ''}{r.approvals?.message ? ` — ${r.approvals.message}` : (decision?.progress ? ` — ${decision.progress}` : '')}</span>
+              </p>
+              <DecisionPanel namespace={r.namespace} name={r.name} decision={decision} idPrefix={`approval-${i}`} />
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </Page>
+  );
+}
