@@ -23,7 +23,7 @@ function countdown(ms: number): string {
 // Shown on every page while a break-glass session is active.
 export function BreakGlassBanner() {
   const { data, reload } = useApi<{ sessions: BreakGlassSession[] }>('/api/breakglass');
-  const activeAll = (data?.sessions ?? []).filter((s) => s.status?.phase === 'Active');
+  const activeAll = (data?.sessions ?? []).filter((s) => s.status?.phase === 'Active' && !s.spec.closed);
   const now = useNow(activeAll.length > 0);
   const active = activeAll.filter((s) => !s.status?.expiresAt || Date.parse(s.status.expiresAt) > now - 1000);
   const expired = activeAll.length > active.length;

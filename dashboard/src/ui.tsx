@@ -49,7 +49,7 @@ export function formatTime(d: Date): string {
 const phaseTone: Record<string, string> = {
   Healthy: 'green', Deployed: 'green', Approved: 'green', Succeeded: 'green', Pass: 'green', Closed: 'grey',
   PendingApproval: 'yellow', Deploying: 'yellow', Progressing: 'yellow', Pending: 'yellow', Draft: 'grey',
-  Paused: 'yellow', Warn: 'yellow', Superseded: 'grey', Expired: 'grey',
+  Paused: 'yellow', Warn: 'yellow', Superseded: 'grey', Expired: 'grey', Closing: 'grey',
   Failed: 'red', Degraded: 'red', Blocked: 'red', Rejected: 'red', Deny: 'red', Active: 'red', Unhealthy: 'red',
 };
 

@@ -129,7 +129,7 @@ async function openRelease(page) {
 
 async function readDecision(page) {
   const approve = tid(page, 'approve-button');
-  await approve.waitFor({ timeout: WAIT });
+  if ((await approve.count()) === 0) return { missing: 'no Approve button yet', none: await text(tid(page, 'decision-none')) };
   return {
     disabled: await approve.isDisabled(),
     rejectDisabled: await tid(page, 'reject-button').isDisabled(),
@@ -317,7 +317,7 @@ await step('close the session with a note; the banner goes away', async () => {
   await page.locator(`[data-testid="bg-close-button"][data-session="${sessionName}"]`).click();
   await waitFor(page, 'the banner is gone', () => tid(page, 'breakglass-banner').count(), (n) => n === 0, 'no banner', PHASE_WAIT);
   await waitFor(page, 'the session is closed', () => page.locator(`[data-testid="bg-session"][data-name="${sessionName}"]`).getAttribute('data-phase', { timeout: 500 }).catch(() => null),
-    (v) => v === 'Closed', 'Closed');
+    (v) => v === 'Closed' || v === 'Closing', 'Closed (or Closing until the controller seals it)', PHASE_WAIT);
 });
 
 await step(`compare ${scenario.compare.left} with ${scenario.compare.right}: at least one row differs`, async () => {

@@ -3,6 +3,13 @@ import { useApi } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
 import { DecisionPanel } from './release';
 
+function progressText(a: ReleaseSummary['approvals'], d: DecisionCheck | null): string {
+  const count = a ? `${a.received ?? 0} of ${a.required ?? 0}` : '';
+  const message = a?.message || d?.progress || '';
+  if (!message) return count ? `${count} approvals received` : '';
+  return count && !message.includes(count) ? `${count} approvals received — ${message}` : message;
+}
+
 export function ApprovalsPage() {
   const { data, error } = useApi<{ items: { release: ReleaseSummary; decision: DecisionCheck | null }[] }>('/api/approvals');
   return (
@@ -17,7 +24,7 @@ export function ApprovalsPage() {
               <h2 class="card-title"><a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a></h2>
               <p class="small muted">{r.namespace} · {r.environment ?? '—'} · {r.type ?? 'Deploy'} · by {r.createdBy ?? '—'} · <Time value={r.created} /></p>
               <p><Badge value={r.phase} />{' '}
-                <span data-testid="approvals-progress">{r.approvals ? `${r.approvals.received ?? 0} of ${r.approvals.required ?? 0}` : ''}{r.approvals?.message ? ` — ${r.approvals.message}` : (decision?.progress ? ` — ${decision.progress}` : '')}</span>
+                <span data-testid="approvals-progress">{progressText(r.approvals, decision)}</span>
               </p>
               <DecisionPanel namespace={r.namespace} name={r.name} decision={decision} idPrefix={`approval-${i}`} />
             </li>

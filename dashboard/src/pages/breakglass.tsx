@@ -148,7 +148,8 @@ export function BreakGlassPage() {
         <ul class="cards">
           {data.sessions.map((s) => {
             const sc = s.spec.scope ?? {};
-            const phase = s.status?.phase ?? (s.spec.closed ? 'Closed' : 'Pending');
+            // Closed by its spec but not yet by the controller: no longer usable, not yet sealed.
+            const phase = s.spec.closed && (!s.status?.phase || s.status.phase === 'Active') ? 'Closing' : (s.status?.phase ?? 'Pending');
             return (
               <li class={`card ${phase === 'Active' ? 'card-active' : ''}`} data-testid="bg-session" data-name={s.metadata.name} data-phase={phase}>
                 <h3 class="card-title">{s.metadata.namespace}/{s.metadata.name} <Badge value={phase} /> <Badge value={s.spec.severity} tone={s.spec.severity === 'SEV1' || s.spec.severity === 'SEV2' ? 'red' : 'yellow'} /></h3>

@@ -1,7 +1,22 @@
+import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { enc, qs, type Logs, type ProjectDetail } from '../api';
 import { navigate, useApi, type Route } from '../live';
 import { Empty, ErrorBox, Loading, Page, Select, TextField, useFleetLists } from '../ui';
+
+function Highlight({ text, term }: { text: string; term: string }) {
+  if (!term) return <>{text}</>;
+  const parts: (string | JSX.Element)[] = [];
+  const lower = text.toLowerCase();
+  const t = term.toLowerCase();
+  let at = 0;
+  for (let i = lower.indexOf(t); i >= 0 && t; i = lower.indexOf(t, at)) {
+    parts.push(text.slice(at, i), <mark>{text.slice(i, i + t.length)}</mark>);
+    at = i + t.length;
+  }
+  parts.push(text.slice(at));
+  return <>{parts}</>;
+}
 
 const KEYS = ['project', 'workload', 'tenant', 'container', 'tail', 'since', 'grep'] as const;
 type Form = Record<(typeof KEYS)[number], string>;
@@ -52,7 +67,7 @@ export function DiagnosticsPage({ route }: { route: Route }) {
           {data.lines.length === 0 ? <Empty>No lines.</Empty> : null}
           <pre class="logs" data-testid="diagnostics-lines" tabIndex={0} aria-label="Log lines">
             {data.lines.map((l) => (
-              <span class="log-line"><span class="log-meta">{l.time ?? ''} {l.tenant ?? ''}/{l.pod ?? ''}/{l.container ?? ''}</span> {l.text}{'\n'}</span>
+              <span class="log-line"><span class="log-meta">{l.time ?? ''} {l.tenant ?? ''}/{l.pod ?? ''}/{l.container ?? ''}</span> <Highlight text={l.text} term={applied.grep} />{'\n'}</span>
             ))}
           </pre>
         </>

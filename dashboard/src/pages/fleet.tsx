@@ -9,7 +9,6 @@ export function CellView({ cell, project, env }: { cell: Cell | undefined; proje
   return (
     <div class={`cell status-${c.status}`} data-testid="fleet-cell" data-project={project} data-env={env} data-status={c.status}>
       <div class="cell-head">
-        <span class="cell-dot" aria-hidden="true" />
         <span class="cell-status">{statusWord[c.status] ?? c.status}</span>
         {c.drift ? <span class="badge tone-yellow">Drift</span> : null}
         {c.pendingApprovals ? <a class="badge tone-yellow" href="#/approvals">{c.pendingApprovals} pending approval{c.pendingApprovals === 1 ? '' : 's'}</a> : null}
@@ -44,8 +43,8 @@ export function FleetPage() {
           <ul class="stats">
             <li><strong>{data.projects.length}</strong> projects</li>
             <li><strong>{envs.length}</strong> environments</li>
-            <li><a href="#/approvals"><strong data-testid="fleet-pending">{data.pendingApprovals ?? 0}</strong> pending approvals</a></li>
-            <li><a href="#/breakglass"><strong>{data.breakGlass?.length ?? 0}</strong> active break-glass sessions</a></li>
+            <li><a href="#/approvals"><strong data-testid="fleet-pending">{data.pendingApprovals ?? 0}</strong> pending approval{data.pendingApprovals === 1 ? '' : 's'}</a></li>
+            <li><a href="#/breakglass"><strong>{data.breakGlass?.length ?? 0}</strong> active break-glass session{data.breakGlass?.length === 1 ? '' : 's'}</a></li>
           </ul>
           {data.projects.length === 0 ? <Empty>No projects you can read.</Empty> : (
             <div class="table-wrap">
