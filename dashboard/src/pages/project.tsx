@@ -4,6 +4,8 @@ import { Badge, Empty, ErrorBox, Loading, Page } from '../ui';
 import { CellView } from './fleet';
 import { ReleaseTable } from './releases';
 
+const PENDING = ['Draft', 'PendingApproval', 'Approved', 'Deploying'];
+
 export function ProjectPage({ name }: { name: string }) {
   const { data, error } = useApi<ProjectDetail>(`/api/projects/${enc(name)}`);
   const p = data?.project;
@@ -45,6 +47,14 @@ export function ProjectPage({ name }: { name: string }) {
                   ) : <Empty>Nothing deployed.</Empty>}
                 </div>
               </div>
+              {(() => {
+                const pending = e.releases.filter((r) => PENDING.includes(r.phase ?? ''));
+                return pending.length ? (
+                  <p class="message" data-testid="project-pending">
+                    Pending in {e.name}: {pending.map((r, i) => <>{i ? ', ' : ''}<a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a> ({r.phase}{r.approvals ? `, ${r.approvals.received ?? 0} of ${r.approvals.required ?? 0} approvals` : ''})</>)}
+                  </p>
+                ) : null;
+              })()}
               <h3>Recent releases</h3>
               <ReleaseTable releases={e.releases} showProject={false} />
             </section>

@@ -47,7 +47,7 @@ export function DecisionPanel({ namespace, name, decision, idPrefix, onDone }: {
         {reason ? (
           <p id={reasonId} class={`decision-reason ${decision.permitted ? 'gated' : 'not-permitted'}`} data-testid="decision-reason"
             data-permitted={String(decision.permitted)}>
-            {decision.permitted ? reason : `Not permitted: ${reason}`}
+            {decision.permitted ? reason : <><strong>Not permitted:</strong> {reason.replace(/^not permitted:\s*/i, '')}</>}
           </p>
         ) : null}
       </div>
