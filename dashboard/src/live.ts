@@ -4,9 +4,12 @@ import { ApiError, get } from './api';
 // One EventSource per signed-in tab. Every `change` event schedules one refetch of what the
 // page shows, debounced so a burst of watch events costs one round of requests.
 
-type Listener = () => void;
+/** One `change` event: what changed. `null` when the event named nothing readable. */
+export type ChangeEvent = { kind?: string; namespace?: string; name?: string } | null;
+type Listener = (events: ChangeEvent[]) => void;
 const listeners = new Set<Listener>();
 let timer: ReturnType<typeof setTimeout> | undefined;
+let pending: ChangeEvent[] = [];
 let source: EventSource | undefined;
 
 export type LiveState = 'off' | 'connecting' | 'live' | 'reconnecting';
@@ -22,12 +25,33 @@ export function onChange(fn: Listener): () => void {
   return () => listeners.delete(fn);
 }
 
-export function changed(): void {
-  if (timer !== undefined) clearTimeout(timer);
+// The first change of a burst schedules the refetch 300 ms later; later changes of the burst
+// join it, so a steady stream of events costs at most one round of requests per 300 ms.
+export function changed(event: ChangeEvent = null): void {
+  pending.push(event);
+  if (timer !== undefined) return;
   timer = setTimeout(() => {
     timer = undefined;
-    listeners.forEach((fn) => fn());
+    const events = pending;
+    pending = [];
+    listeners.forEach((fn) => fn(events));
   }, 300);
+}
+
+function parse(data: string): ChangeEvent {
+  try {
+    const v = JSON.parse(data);
+    return v && typeof v === 'object' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether an event is about `kind` (matched loosely: "BreakGlassSession", "breakglasssessions"). */
+export function aboutKind(e: ChangeEvent, ...kinds: string[]): boolean {
+  if (!e || !e.kind) return true;
+  const k = e.kind.toLowerCase();
+  return kinds.some((want) => k.startsWith(want.toLowerCase()));
 }
 
 export function startEvents(): void {
@@ -41,7 +65,7 @@ export function startEvents(): void {
     wasOpen = true;
     setLiveState('live');
   });
-  source.addEventListener('change', () => changed());
+  source.addEventListener('change', (e) => changed(parse((e as MessageEvent).data)));
   source.addEventListener('error', () => {
     if (source && source.readyState === EventSource.CLOSED) setLiveState('off');
     else setLiveState('reconnecting');
@@ -71,8 +95,10 @@ export interface Loaded<T> {
 }
 
 // Fetch `path` (null: nothing to fetch yet), keep the last data while refetching, refetch on
-// every change event. Answers to an older path or an older request are dropped.
-export function useApi<T>(path: string | null, live = true): Loaded<T> {
+// change event (that `relevant` accepts, when given). Answers to an older path or an older request are dropped.
+export function useApi<T>(path: string | null, live = true, relevant?: (e: ChangeEvent) => boolean): Loaded<T> {
+  const filter = useRef(relevant);
+  filter.current = relevant;
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   const [loading, setLoading] = useState(false);
@@ -110,7 +136,11 @@ export function useApi<T>(path: string | null, live = true): Loaded<T> {
       return;
     }
     load();
-    return live ? onChange(load) : undefined;
+    if (!live) return;
+    return onChange((events) => {
+      const f = filter.current;
+      if (!f || events.some((e) => e === null || f(e))) load();
+    });
   }, [path, load, live]);
 
   return { data, error, loading, reload: load };

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { BreakGlassSession, SearchItem, Session } from './api';
-import { navigate, useApi, useLiveState, type Route } from './live';
+import { aboutKind, navigate, useApi, useLiveState, type Route } from './live';
 
 export function useNow(active: boolean): number {
   const [now, setNow] = useState(() => Date.now());
@@ -20,9 +20,10 @@ function countdown(ms: number): string {
   return `${h}:${pad(m)}:${pad(s % 60)}`;
 }
 
-// Shown on every page while a break-glass session is active.
+// Shown on every page while a break-glass session is active. A labelled region rather than a
+// live region: the countdown changes every second and is not to be announced each time.
 export function BreakGlassBanner() {
-  const { data, reload } = useApi<{ sessions: BreakGlassSession[] }>('/api/breakglass');
+  const { data, reload } = useApi<{ sessions: BreakGlassSession[] }>('/api/breakglass', true, (e) => aboutKind(e, 'breakglass'));
   const activeAll = (data?.sessions ?? []).filter((s) => s.status?.phase === 'Active' && !s.spec.closed);
   const now = useNow(activeAll.length > 0);
   const active = activeAll.filter((s) => !s.status?.expiresAt || Date.parse(s.status.expiresAt) > now - 1000);
@@ -33,7 +34,7 @@ export function BreakGlassBanner() {
     .filter((s) => s.status?.expiresAt)
     .sort((a, b) => Date.parse(a.status!.expiresAt!) - Date.parse(b.status!.expiresAt!))[0];
   return (
-    <div class="banner" role="status" data-testid="breakglass-banner">
+    <section class="banner" aria-label="Break-glass session active" data-testid="breakglass-banner">
       <strong>Break-Glass Session Active — all actions are being recorded</strong>
       <span class="banner-detail">
         {active.map((s) => `${s.metadata.namespace}/${s.metadata.name} (${s.spec.severity ?? ''}${s.spec.requestedBy ? `, ${s.spec.requestedBy}` : ''})`).join('; ')}
@@ -42,7 +43,7 @@ export function BreakGlassBanner() {
         <span>ends in <time data-testid="breakglass-countdown" dateTime={soonest.status!.expiresAt}>{countdown(Date.parse(soonest.status!.expiresAt!) - now)}</time></span>
       ) : null}
       <a href="#/breakglass">Manage</a>
-    </div>
+    </section>
   );
 }
 

@@ -167,7 +167,7 @@ if (phase === 'approvals') {
   await step('the creator cannot approve: Approve disabled, the reason says "cannot approve"', async () => {
     const d = await waitFor(creator.page, 'the decision check', () => readDecision(creator.page),
       (d) => d.disabled && /cannot approve/i.test(d.reason ?? ''), 'Approve disabled with a reason mentioning "cannot approve"');
-    console.log(`     reason: ${d.reason}`);
+    console.log(`     reason: ${d.reason} (permitted: ${d.permitted})`);
     await shot(creator.page, 'release-pending.png');
   });
   await creator.context.close();

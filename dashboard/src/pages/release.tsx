@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ApiError, enc, post, type ApprovalRequest, type DecisionCheck, type ProjectDetail, type ReleaseDetail } from '../api';
-import { changed, useApi } from '../live';
+import { aboutKind, changed, useApi, type ChangeEvent } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
 
 // Approve / Reject with an optional comment. The buttons are disabled, with the reason next to
@@ -81,8 +81,10 @@ function DiffView({ diff }: { diff: string }) {
 }
 
 export function ReleasePage({ namespace, name }: { namespace: string; name: string }) {
-  const { data, error } = useApi<ReleaseDetail>(`/api/releases/${enc(namespace)}/${enc(name)}`);
-  const project = useApi<ProjectDetail>(`/api/projects/${enc(namespace)}`);
+  // A release page depends on its namespace's objects, and on cluster-scoped ones (policies).
+  const mine = (e: ChangeEvent) => !e?.namespace || e.namespace === namespace;
+  const { data, error } = useApi<ReleaseDetail>(`/api/releases/${enc(namespace)}/${enc(name)}`, true, mine);
+  const project = useApi<ProjectDetail>(`/api/projects/${enc(namespace)}`, true, (e) => aboutKind(e, 'project') && mine(e));
   const r = data?.release;
   const st = r?.status;
   const progress = data ? progressOf(data) : null;
