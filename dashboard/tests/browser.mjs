@@ -146,12 +146,10 @@ async function waitPhase(page, phases, timeout) {
 async function approve(page, comment) {
   await tid(page, 'decision-comment').fill(comment);
   await tid(page, 'approve-button').click();
-  await waitFor(page, 'the decision is recorded', async () => (await text(tid(page, 'decision-done'))) ?? (await visibleErrors(page)),
-    (v) => typeof v === 'string' && v.startsWith('Approved'), 'Approved: your decision is recorded.');
-}
-
-function shortReason(d) {
-  return JSON.stringify(d);
+  const r = await waitFor(page, 'the decision is recorded',
+    async () => ({ done: await text(tid(page, 'decision-done')), errors: await visibleErrors(page) }),
+    (v) => (v.done ?? '').startsWith('Approved') || !!v.errors, 'Approved: your decision is recorded.');
+  if (!(r.done ?? '').startsWith('Approved')) throw new Mismatch('the decision is recorded', 'Approved: your decision is recorded.', r.errors);
 }
 
 if (phase === 'approvals') {
