@@ -54,4 +54,6 @@ pub mod registry_events;
 
 // The audit trail and its hash chain; how command outcomes are told to people and CI.
 pub mod audit;
+// What the dashboard shows at a glance.
 pub mod outcome;
+pub mod overview;
