@@ -60,6 +60,7 @@ pub struct KubeArgs {
 }
 
 /// A connected client and the project it works in.
+#[derive(Clone)]
 pub struct Session {
     pub client: Client,
     pub namespace: String,
@@ -114,7 +115,8 @@ impl KubeArgs {
         })
     }
 
-    async fn config(&self) -> Result<Config> {
+    /// The kubeconfig (or in-cluster) configuration these flags select, before overrides.
+    pub async fn config(&self) -> Result<Config> {
         let options = KubeConfigOptions {
             context: self.context.clone(),
             cluster: None,

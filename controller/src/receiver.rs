@@ -248,10 +248,23 @@ pub async fn serve(
     address: SocketAddr,
     options: &ReceiverOptions,
 ) -> Result<Serving, Error> {
-    let app = router(receiver).into_make_service();
+    let tls = options.tls_cert.as_deref().zip(options.tls_key.as_deref());
+    let serving = serve_router(router(receiver), address, tls).await?;
+    info!(address = %serving.address, tls = serving.tls, "serving the registry webhook receiver on /registry/<source>");
+    Ok(serving)
+}
+
+/// Serves `app` on `address` (port 0 picks one), over HTTPS with `tls` (certificate and key
+/// PEM files) when given; returns once it listens.
+pub async fn serve_router(
+    app: axum::Router,
+    address: SocketAddr,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Serving, Error> {
+    let app = app.into_make_service();
     let handle = axum_server::Handle::new();
-    let (task, tls) = match (&options.tls_cert, &options.tls_key) {
-        (Some(cert), Some(key)) => {
+    let (task, tls) = match tls {
+        Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
@@ -263,7 +276,7 @@ pub async fn serve(
             let server = axum_server::bind_rustls(address, config).handle(handle.clone());
             (tokio::spawn(server.serve(app)), true)
         }
-        _ => {
+        None => {
             let server = axum_server::bind(address).handle(handle.clone());
             (tokio::spawn(server.serve(app)), false)
         }
@@ -275,7 +288,6 @@ pub async fn serve(
         };
         return Err(Error::Bind { address, source });
     };
-    info!(address = %bound, tls, "serving the registry webhook receiver on /registry/<source>");
     Ok(Serving {
         address: bound,
         tls,

@@ -224,6 +224,16 @@ pub fn render(entries: &[AuditEntry]) -> String {
 
 async fn collect(args: &TrailArgs) -> Result<(Vec<AuditEntry>, Vec<String>)> {
     let session = args.kube.connect().await?;
+    collect_as(&session, args).await
+}
+
+/// The trail of `session`'s project as its client may read it, with notes on what is left
+/// out (Events, delivery commits) and why.
+pub async fn collect_as(
+    session: &Session,
+    args: &TrailArgs,
+) -> Result<(Vec<AuditEntry>, Vec<String>)> {
+    let session = session.clone();
     let ns = session.namespace.clone();
     let client = session.client.clone();
     let releases = list::<Release>(&session, resources::RELEASES).await?;

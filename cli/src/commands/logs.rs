@@ -195,7 +195,27 @@ struct Place {
     client: Client,
 }
 
-async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
+/// The containers whose logs `args` selects, with a client of each one's cluster.
+pub struct Gathered {
+    pub sources: Vec<Source>,
+    /// Tenants with more than [`MAX_PODS`] pods, of which only the first are read.
+    pub capped: Vec<String>,
+    places: Vec<Place>,
+}
+
+impl Gathered {
+    pub fn client_of(&self, source: &Source) -> Client {
+        self.places
+            .iter()
+            .find(|p| p.tenant == source.tenant)
+            .map(|p| p.client.clone())
+            .expect("every source has a place")
+    }
+}
+
+/// Finds the pods and containers of `args.target` on its tenants' clusters; an error when
+/// there are none, naming where it looked.
+pub async fn gather(session: &Session, args: &Args) -> Result<Gathered> {
     let (workloads, tenants) = targets(session, args).await?;
     let pool = ClusterPool::new(session.client.clone());
     let mut sources = Vec::new();
@@ -274,14 +294,21 @@ async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
         )
         .into());
     }
+    Ok(Gathered {
+        sources,
+        capped,
+        places,
+    })
+}
+
+async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
+    let gathered = gather(session, args).await?;
+    let Gathered {
+        sources, capped, ..
+    } = &gathered;
+    let (sources, capped) = (sources.clone(), capped.clone());
     eprintln!("{}", statement(args, &sources, &capped));
-    let client_of = |s: &Source| {
-        places
-            .iter()
-            .find(|p| p.tenant == s.tenant)
-            .map(|p| p.client.clone())
-            .expect("every source has a place")
-    };
+    let client_of = |s: &Source| gathered.client_of(s);
     let mut failed = 0usize;
     if args.follow {
         let streams: Vec<BoxStream<'_, String>> = sources
@@ -294,7 +321,9 @@ async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
         }
     } else {
         for source in &sources {
-            if let Err(e) = read_once(client_of(source), source, args).await {
+            let prefix = source.prefix();
+            let print = |line: String| println!("{prefix} {line}");
+            if let Err(e) = read_once(client_of(source), source, args, print).await {
                 failed += 1;
                 eprintln!("{} no logs: {e}", source.prefix());
             }
@@ -534,7 +563,13 @@ fn keep(line: &str, args: &Args) -> bool {
     args.grep.as_ref().is_none_or(|g| line.contains(g.as_str()))
 }
 
-async fn read_once(client: Client, source: &Source, args: &Args) -> Result<()> {
+/// Reads one container's log once, passing each kept line to `emit`.
+pub async fn read_once(
+    client: Client,
+    source: &Source,
+    args: &Args,
+    mut emit: impl FnMut(String),
+) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(client, &source.namespace);
     let attempt = Attempt::new("get", resources::POD_LOGS, Some(&source.namespace))
         .on(format!("logs of pod {}", source.pod));
@@ -543,11 +578,10 @@ async fn read_once(client: Client, source: &Source, args: &Args) -> Result<()> {
         .await
         .map_err(|e| cluster_failure(&e, &attempt, &source.cluster))?;
     let mut lines = reader.lines();
-    let prefix = source.prefix();
     while let Some(line) = lines.next().await {
         let line = line.map_err(|e| anyhow::anyhow!("reading the log stream: {e}"))?;
         if keep(&line, args) {
-            println!("{prefix} {line}");
+            emit(line);
         }
     }
     Ok(())
