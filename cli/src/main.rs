@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod dashboard;
 mod kube_client;
 mod load;
 mod release_delivery;

@@ -1,14 +1,14 @@
 //! Subcommands of `gitopshq`, one module each.
 
 mod approve;
-mod audit;
+pub(crate) mod audit;
 mod breakglass;
 mod compare;
 mod controller;
 mod crds;
 mod deliver;
 mod diff;
-mod logs;
+pub(crate) mod logs;
 mod policy;
 mod receiver;
 mod release;
@@ -84,6 +84,8 @@ pub enum Command {
     Logs(logs::Args),
     /// The audit trail (who changed what, when, why), or `audit verify` of the repository.
     Audit(audit::Args),
+    /// Serve the web dashboard: fleet, releases and approvals, compare, audit, diagnostics.
+    Dashboard(crate::dashboard::Args),
 }
 
 /// The YAML a user would `kubectl apply`, read offline.
@@ -119,6 +121,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::BreakGlass(args) => breakglass::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Dashboard(args) => crate::dashboard::run(args),
     }
 }
 

@@ -560,3 +560,33 @@ pub fn with_stdin(cmd: &mut Command, stdin: &str) -> Output {
         .expect("write stdin");
     child.wait_with_output().expect("command finishes")
 }
+
+/// The `gitopshq` binary of this workspace, built once per test process (a no-op when fresh).
+pub fn gitopshq_binary() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "gitopshq",
+                "--bin",
+                "gitopshq",
+                "--message-format=json-render-diagnostics",
+            ])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo build -p gitopshq failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "gitopshq")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the gitopshq executable")
+    })
+}

@@ -9,40 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use gitopshq_e2e::{Platform, git, ok, with_stdin};
 
 const NS: &str = "payment-service";
 
-/// The `gitopshq` binary of this workspace, built once per test process (a no-op when fresh).
 fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "gitopshq",
-                "--bin",
-                "gitopshq",
-                "--message-format=json-render-diagnostics",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(out.status.success(), "cargo build -p gitopshq failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "gitopshq")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the gitopshq executable")
-    })
+    gitopshq_e2e::gitopshq_binary()
 }
 
 /// Runs the CLI: no kubeconfig but what `env` says (a clean HOME, no KUBECONFIG).

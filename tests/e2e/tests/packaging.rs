@@ -28,7 +28,7 @@ const WEBHOOK_SA: &str = "system:serviceaccount:gitopshq-system:gitopshq-webhook
 
 /// Every non-default switch of the chart at once.
 const ALL_ON: &str = "certManager.enabled=true,metrics.serviceMonitor.enabled=true,\
-networkPolicy.enabled=true,ingress.enabled=true";
+networkPolicy.enabled=true,ingress.enabled=true,dashboard.enabled=true";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,165 @@
+//! The audit trail and pod logs, as `gitopshq audit` and `gitopshq logs` gather them, with
+//! the same limits, read as the signed-in person.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State as Shared};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::State;
+use super::auth::Person;
+use super::error::{ApiError, ApiResult};
+use super::objects::projects;
+use crate::commands::{audit, logs};
+use crate::kube_client::{KubeArgs, parse_duration};
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Default: every project the person can read.
+    pub project: Option<String>,
+    pub workload: Option<String>,
+    pub user: Option<String>,
+    pub environment: Option<String>,
+    pub since: Option<String>,
+}
+
+fn some(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+fn duration(
+    field: &str,
+    text: Option<String>,
+    parse: fn(&str) -> Result<Duration, String>,
+) -> ApiResult<Option<Duration>> {
+    some(text)
+        .map(|t| {
+            parse(&t).map_err(|e| {
+                ApiError::bad_request(
+                    format!("{field}: {e}"),
+                    &format!("give {field} as a duration such as 30m or 2h"),
+                )
+            })
+        })
+        .transpose()
+}
+
+pub async fn trail(
+    person: Person,
+    Shared(state): Shared<Arc<State>>,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let args = audit::TrailArgs {
+        workload: some(query.workload),
+        environment: some(query.environment),
+        since: duration("since", query.since, parse_duration)?,
+        user: some(query.user),
+        output: audit::Format::Json,
+        repo: None,
+        branch: None,
+        cache_dir: Some(state.git_cache.clone()),
+        kube: KubeArgs::default(),
+    };
+    let namespaces = match some(query.project) {
+        Some(project) => vec![project],
+        None => projects(&person)
+            .await?
+            .iter()
+            .map(|p| p.namespace_name())
+            .collect(),
+    };
+    let mut trails = Vec::new();
+    let mut notes = Vec::new();
+    for namespace in &namespaces {
+        match audit::collect_as(&person.session(namespace), &args).await {
+            Ok((entries, more)) => {
+                trails.push(entries);
+                notes.extend(more.into_iter().map(|n| format!("{namespace}: {n}")));
+            }
+            Err(e) => {
+                let error = ApiError::from(e);
+                // A project whose objects the person may not read adds nothing to their trail.
+                if namespaces.len() > 1 && error.status == axum::http::StatusCode::FORBIDDEN {
+                    continue;
+                }
+                return Err(error);
+            }
+        }
+    }
+    let entries = gitopshq_engine::audit::merge(trails);
+    Ok(Json(json!({ "entries": entries, "notes": notes })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    pub project: String,
+    pub workload: String,
+    pub tenant: Option<String>,
+    pub container: Option<String>,
+    pub tail: Option<String>,
+    pub since: Option<String>,
+    pub grep: Option<String>,
+}
+
+pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResult<Json<Value>> {
+    let tail = match some(query.tail) {
+        Some(text) => logs::parse_tail(&text).map_err(|e| {
+            ApiError::bad_request(
+                format!("tail: {e}"),
+                "give tail as a number of lines, 1 to 10000",
+            )
+        })?,
+        None => 100,
+    };
+    let args = logs::Args {
+        target: query.workload,
+        tenants: some(query.tenant).into_iter().collect(),
+        environment: None,
+        container: some(query.container),
+        tail,
+        since: duration("since", query.since, logs::parse_since)?
+            .unwrap_or(Duration::from_secs(3600)),
+        grep: some(query.grep),
+        follow: false,
+        previous: false,
+        timestamps: true,
+        kube: KubeArgs::default(),
+    };
+    let session = person.session(&query.project);
+    let gathered = logs::gather(&session, &args).await?;
+    let statement = logs::statement(&args, &gathered.sources, &gathered.capped);
+    let mut lines = Vec::new();
+    let mut failures = Vec::new();
+    for source in &gathered.sources {
+        let mut read = Vec::new();
+        let result = logs::read_once(gathered.client_of(source), source, &args, |line| {
+            read.push(line)
+        })
+        .await;
+        for line in read {
+            let (time, text) = match line.split_once(' ') {
+                Some((time, text)) if time.parse::<jiff::Timestamp>().is_ok() => {
+                    (Some(time.to_string()), text.to_string())
+                }
+                _ => (None, line),
+            };
+            lines.push(json!({
+                "time": time, "tenant": source.tenant, "pod": source.pod,
+                "container": source.container, "text": text,
+            }));
+        }
+        if let Err(e) = result {
+            failures.push(format!(
+                "{}/{}/{}: {e:#}",
+                source.tenant, source.pod, source.container
+            ));
+        }
+    }
+    lines.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+    Ok(Json(
+        json!({ "statement": statement, "lines": lines, "failures": failures }),
+    ))
+}

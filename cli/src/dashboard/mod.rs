@@ -1,0 +1,193 @@
+//! `gitopshq dashboard`: the web pages of GitOpsHQ and their JSON API on one port. It adds no
+//! decisions: pages show what the API holds and what the engine makes of it, and every action
+//! is made as the signed-in person, so RBAC and the admission webhook decide as for kubectl.
+
+mod actions;
+mod assets;
+mod auth;
+mod diagnostics;
+mod error;
+mod events;
+mod objects;
+mod pages;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gitopshq_controller::receiver::{Error as ServeError, serve_router};
+
+use crate::kube_client::{KubeArgs, block_on};
+use error::ApiError;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to serve the pages and API on.
+    #[arg(
+        long,
+        env = "GITOPSHQ_DASHBOARD_ADDRESS",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub address: SocketAddr,
+    /// PEM certificate to serve HTTPS with (then the session cookie is Secure).
+    #[arg(long, env = "GITOPSHQ_DASHBOARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "GITOPSHQ_DASHBOARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where clones of GitOps repositories are cached for the audit page.
+    #[arg(
+        long,
+        env = "GITOPSHQ_CACHE_DIR",
+        value_name = "DIR",
+        default_value = "/tmp/gitopshq-dashboard-cache"
+    )]
+    pub cache_dir: PathBuf,
+    /// Mark the session cookie Secure even over plain HTTP (behind a TLS-terminating proxy).
+    #[arg(long, env = "GITOPSHQ_DASHBOARD_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Only the API server's address and CA are used from these: people sign in with their own
+    /// tokens, and the dashboard never acts with its own credentials for them.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// What every request shares.
+pub struct State {
+    people: auth::People,
+    git_cache: PathBuf,
+    secure_cookies: bool,
+}
+
+/// The pages and the API.
+pub fn router(state: Arc<State>) -> Router {
+    let api = Router::new()
+        .route(
+            "/session",
+            get(actions::whoami)
+                .post(actions::sign_in)
+                .delete(actions::sign_out),
+        )
+        .route("/fleet", get(pages::fleet))
+        .route("/projects/{name}", get(pages::project))
+        .route("/releases", get(pages::releases))
+        .route("/releases/{namespace}/{name}", get(pages::release))
+        .route(
+            "/releases/{namespace}/{name}/decision",
+            post(actions::decide),
+        )
+        .route("/approvals", get(pages::approvals))
+        .route("/compare", get(pages::compare_sides))
+        .route("/variables", get(pages::variables))
+        .route("/charts", get(pages::charts))
+        .route(
+            "/breakglass",
+            get(pages::break_glass).post(actions::open_break_glass),
+        )
+        .route(
+            "/breakglass/{namespace}/{name}/close",
+            post(actions::close_break_glass),
+        )
+        .route("/audit", get(diagnostics::trail))
+        .route("/logs", get(diagnostics::pod_logs))
+        .route("/search", get(pages::search))
+        .route("/events", get(events::stream))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such API path",
+                Some("see docs/dashboard-api.md"),
+            )
+        })
+        .layer(middleware::from_fn(same_origin_writes));
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(assets::serve)
+        .with_state(state)
+}
+
+/// A cross-site form can send a cookie but not a custom header: every change must carry
+/// `X-Requested-With: gitopshq`.
+async fn same_origin_writes(request: Request, next: Next) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let marked = request
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes() == b"gitopshq");
+    if writes && !marked {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "request refused: changes must carry the header X-Requested-With: gitopshq",
+            Some("use the dashboard's pages, or send the header from your script"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    block_on(serve(args))?
+}
+
+async fn serve(args: Args) -> Result<ExitCode> {
+    let mut config = args.kube.config().await?;
+    if let Some(server) = &args.kube.server {
+        config.cluster_url = server
+            .parse()
+            .with_context(|| format!("--server {server} is not a URL"))?;
+    }
+    if let Some(ca) = &args.kube.certificate_authority {
+        config.root_cert_file = Some(ca.clone());
+    }
+    if args.kube.insecure_skip_tls_verify {
+        config.accept_invalid_certs = true;
+    }
+    let state = Arc::new(State {
+        people: auth::People::new(config),
+        git_cache: args.cache_dir.clone(),
+        secure_cookies: args.secure_cookies || args.tls_cert.is_some(),
+    });
+    let server = state.people.server();
+    let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    let serving = serve_router(router(state), args.address, tls)
+        .await
+        .map_err(|e| match e {
+            ServeError::Bind { address, source } => anyhow::anyhow!(
+                "cannot listen on --address {address}: {source}; pick a free address or port"
+            ),
+            other => anyhow::anyhow!("{other}").context("starting the dashboard"),
+        })?;
+    let scheme = if serving.tls { "https" } else { "http" };
+    eprintln!(
+        "dashboard on {scheme}://{} for the API server at {server}; sign in with your bearer token",
+        serving.address
+    );
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminated() => {}
+    }
+    serving.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        term.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
+}

@@ -1,0 +1,294 @@
+//! The web dashboard in a real browser (Debian's Chromium, driven by Playwright) on the real
+//! platform with the controllers and the webhook: people sign in with their own tokens; the
+//! creator of a production release, someone without an approver grant and a second member of
+//! an approving team see the Approve button disabled with the webhook's own reason; two
+//! approvers of different teams click it and the release goes PendingApproval → Deployed →
+//! Healthy live; break-glass is opened and closed with the banner in between; two
+//! environments are compared; the audit trail, variables, charts, diagnostics and the command
+//! palette are used. Screenshots of every page are saved (DASHBOARD_SCREENSHOTS=dir keeps
+//! them, as docs/screenshots was made).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use gitopshq_e2e::{Platform, gitopshq_binary, ok};
+
+const NS: &str = "payment-service";
+const RELEASE: &str = "ledger-worker-v0-9-0-limits";
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// npm packages of dashboard/ and Chromium, by the project's own script; the Chromium path.
+fn browser_tools() -> String {
+    let out = Command::new("bash")
+        .arg(repository_root().join("scripts/dashboard-tools.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/dashboard-tools.sh failed: the dashboard's browser test needs npm and Chromium"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `gitopshq dashboard` as a process, stopped when dropped.
+struct Dashboard {
+    child: Child,
+    url: String,
+}
+
+impl Dashboard {
+    fn start(platform: &Platform) -> Self {
+        let mut child = Command::new(gitopshq_binary())
+            .args(["dashboard", "--address", "127.0.0.1:0", "--kubeconfig"])
+            .arg(platform.management.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(platform.dir().join("dashboard-cache"))
+            .env("GITOPSHQ_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gitopshq dashboard starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("dashboard on ") {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(url);
+                }
+                eprintln!("[dashboard] {line}");
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the dashboard says where it listens");
+        Self { child, url }
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser(dashboard: &Dashboard, chromium: &str, phase: &str, scenario: &str, shots: &Path) {
+    let status = Command::new("node")
+        .arg(repository_root().join("dashboard/tests/browser.mjs"))
+        .arg(phase)
+        .env("DASHBOARD_URL", &dashboard.url)
+        .env("DASHBOARD_SCENARIO", scenario)
+        .env("SCREENSHOTS", shots)
+        .env("CHROMIUM", chromium)
+        .status()
+        .expect("node runs");
+    assert!(
+        status.success(),
+        "the browser phase {phase} failed (its steps are printed above; screenshots in {})",
+        shots.display()
+    );
+}
+
+async fn api(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the dashboard answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
+    let chromium = browser_tools();
+    let platform = Platform::start().await;
+    platform.apply(
+        "admin",
+        &platform.example(&["bootstrap", "governance/project.yaml"]),
+    );
+    platform.apply(
+        "admin",
+        &platform.example(&[
+            "governance/policy-require-limits.yaml",
+            "governance/approval-policy.yaml",
+        ]),
+    );
+    // The frontend team approves too, and SREs may read the clusters' kubeconfigs for pod logs.
+    ok(platform.admin().args([
+        "patch",
+        "project",
+        NS,
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/teams/-","value":{"group":"frontend-team","role":"Approver"}}]"#,
+    ]));
+    platform.apply(
+        "admin",
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cluster-kubeconfig-reader, namespace: gitopshq-system}
+rules:
+  - {apiGroups: [""], resources: [secrets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: sre-cluster-kubeconfig-reader, namespace: gitopshq-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cluster-kubeconfig-reader}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: sre-team}
+"#,
+    );
+    platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
+    platform.apply(
+        "alice",
+        &platform.example(&["governance/releases/ledger-worker.yaml"]),
+    );
+    // carol (platform-team, Admin) creates the production release she then may not approve.
+    platform.apply(
+        "carol",
+        &platform.example(&["governance/releases/2-with-limits.yaml"]),
+    );
+    platform.wait_for(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.phase}",
+        "PendingApproval",
+    );
+    platform.wait_for(
+        Some(NS),
+        "approvalrequest",
+        RELEASE,
+        "{.spec.policy}",
+        "production-two-teams",
+    );
+
+    let dashboard = Dashboard::start(&platform);
+    let token = |user: &str| {
+        platform
+            .management
+            .token_for(user)
+            .expect("token")
+            .to_string()
+    };
+
+    // The API refuses what it must, before any browser is involved.
+    let http = reqwest::Client::new();
+    let (status, body) = api(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/fleet", dashboard.url),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["next"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bearer token"),
+        "{body}"
+    );
+    let (status, body) = api(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/fleet", dashboard.url),
+        Some("not-a-token"),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = api(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/releases/{NS}/{RELEASE}/decision", dashboard.url),
+        Some(&token("bob")),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a change without X-Requested-With is refused: {body}"
+    );
+    let (status, body) = api(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/fleet", dashboard.url),
+        Some(&token("dave")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["projects"][0]["name"], NS, "{body}");
+    assert_eq!(
+        body["projects"][0]["cells"]["production"]["status"], "yellow",
+        "a release waits for approval in production: {body}"
+    );
+
+    let shots = std::env::var_os("DASHBOARD_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| platform.dir().join("screenshots"));
+    let users: serde_json::Map<String, serde_json::Value> =
+        ["carol", "alice", "bob", "frank", "dave"]
+            .iter()
+            .map(|u| (u.to_string(), serde_json::Value::String(token(u))))
+            .collect();
+    let scenario = serde_json::json!({
+        "release": {"namespace": NS, "name": RELEASE},
+        "users": users,
+        "creator": "carol",
+        "notPermitted": "alice",
+        "approvers": ["bob", "dave"],
+        "sameTeam": "frank",
+        "compare": {"project": NS, "left": "staging", "right": "production"},
+        "breakGlass": {"namespace": NS, "environment": "production", "workload": "ledger-worker"},
+        "diagnostics": {"project": NS, "workload": "ledger-worker"},
+    })
+    .to_string();
+
+    browser(&dashboard, &chromium, "approvals", &scenario, &shots);
+    let approvers = platform.get(
+        Some(NS),
+        "approvalrequest",
+        RELEASE,
+        "{.spec.decisions[*].user}",
+    );
+    assert_eq!(
+        approvers, "bob dave",
+        "decisions are stamped with who clicked"
+    );
+    platform.sync_tenant("projects/payment-service/production/eu-batch", "batch");
+    platform.report_deployments_available("batch");
+    // Pods for the diagnostics page (their logs are not served: there is no kubelet).
+    platform.report_pods("batch", "ledger-worker", "eu-batch", 2, 0);
+    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
+
+    browser(&dashboard, &chromium, "after", &scenario, &shots);
+    let sessions = ok(platform.admin().args([
+        "-n",
+        NS,
+        "get",
+        "breakglasssessions",
+        "-o",
+        "jsonpath={.items[*].spec.closed} {.items[*].spec.requestedBy}",
+    ]));
+    assert_eq!(
+        sessions, "true bob",
+        "the session opened in the browser was closed there, stamped with who opened it"
+    );
+    drop(dashboard);
+    platform.stop().await;
+}
