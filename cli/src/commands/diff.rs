@@ -3,9 +3,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gitopshq_controller::git;
+use gitopshq_crds::release::Release;
 use gitopshq_crds::release::ReleaseType;
+use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout;
-use gitopshq_engine::{ObjectId, diff_objects, unified_diff};
+use gitopshq_engine::{ManifestDiff, ObjectId, diff_objects, unified_diff};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -39,11 +41,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.release
         );
     }
-    let planned = plan_release(&catalog, release, &args.repo)?;
-    let cache = args.repo.cache_dir();
+    let preview = preview(&catalog, release, &args.repo)?;
+    println!(
+        "release {} → {} {} ({} owned paths)",
+        args.release, preview.remote.url, preview.remote.branch, preview.owned
+    );
+    print!("{}", preview.objects);
+    println!("{}", preview.objects.summary());
+    if args.unified {
+        print!("{}", preview.unified);
+    }
+    let diff = preview.objects;
+    Ok(if args.exit_code && !diff.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
-    // The environment's subtree before and after the release: owned paths replaced and tenant
-    // kustomizations recomputed exactly as delivery would.
+/// What a Deploy or Promotion release would change in its repository now.
+pub struct Preview {
+    pub remote: git::GitRemote,
+    /// Paths the release owns (writes or deletes).
+    pub owned: usize,
+    /// Objects added, removed or changed, field by field.
+    pub objects: ManifestDiff,
+    /// A unified diff of every file that changes.
+    pub unified: String,
+}
+
+/// The environment's subtree before and after the release: owned paths replaced and tenant
+/// kustomizations recomputed exactly as delivery would.
+pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<Preview> {
+    let planned = plan_release(catalog, release, repo)?;
+    let cache = repo.cache_dir();
     let current = git::read_tree(&planned.remote, &cache, &planned.environment_dir)?;
     let after = layout::apply(&current, &planned.layout);
     let old = objects(&current)?;
@@ -52,40 +83,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
         old.iter().map(|(id, v)| (id.clone(), v)),
         new.iter().map(|(id, v)| (id.clone(), v)),
     );
-    println!(
-        "release {} → {} {} ({} owned paths)",
-        args.release,
-        planned.remote.url,
-        planned.remote.branch,
-        planned.layout.owned.len()
-    );
-    print!("{diff}");
-    println!("{}", diff.summary());
-    if args.unified {
-        let mut paths: Vec<&String> = current.keys().chain(after.keys()).collect();
-        paths.sort();
-        paths.dedup();
-        for path in paths {
-            let text = |m: &BTreeMap<String, Vec<u8>>| {
-                m.get(path)
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default()
-            };
-            print!(
-                "{}",
-                unified_diff(
-                    &text(&current),
-                    &text(&planned.layout.files),
-                    &format!("a/{path}"),
-                    &format!("b/{path}")
-                )
-            );
-        }
-    }
-    Ok(if args.exit_code && !diff.is_empty() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    let mut paths: Vec<&String> = current.keys().chain(after.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let text = |m: &BTreeMap<String, Vec<u8>>, path: &str| {
+        m.get(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    let unified = paths
+        .iter()
+        .map(|path| {
+            unified_diff(
+                &text(&current, path),
+                &text(&after, path),
+                &format!("a/{path}"),
+                &format!("b/{path}"),
+            )
+        })
+        .collect();
+    Ok(Preview {
+        remote: planned.remote,
+        owned: planned.layout.owned.len(),
+        objects: diff,
+        unified,
     })
 }
 

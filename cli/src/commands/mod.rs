@@ -7,7 +7,7 @@ mod compare;
 mod controller;
 mod crds;
 mod deliver;
-mod diff;
+pub(crate) mod diff;
 pub(crate) mod logs;
 mod policy;
 mod receiver;
