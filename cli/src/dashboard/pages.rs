@@ -2,9 +2,10 @@
 //! engine what it means, and answers JSON (docs/dashboard-api.md).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State as Shared};
 use gitopshq_crds::approval_policy::ApprovalPolicy;
 use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::break_glass_session::{BreakGlassPhase, BreakGlassSession};
@@ -12,7 +13,7 @@ use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::project::Project;
-use gitopshq_crds::release::{Release, ReleasePhase};
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
@@ -25,10 +26,13 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::State;
 use super::auth::Person;
 use super::error::{ApiError, ApiResult};
 use super::objects::{environments, get_in, list_all, list_each, list_in, projects};
+use crate::commands::diff;
 use crate::kube_client::resources;
+use crate::release_delivery::RepoArgs;
 
 type Answer = ApiResult<Json<Value>>;
 
@@ -302,7 +306,52 @@ async fn approval_policies(person: &Person) -> ApiResult<Vec<ApprovalPolicy>> {
     list_all::<ApprovalPolicy>(person, "approvalpolicies.gitopshq.io").await
 }
 
-pub async fn release(person: Person, Path((namespace, name)): Path<(String, String)>) -> Answer {
+/// What the release would change in its repository, while it is not delivered yet; afterwards
+/// the delivery commit holds it. A preview that cannot be made says why in its place.
+async fn rendered_diff(person: &Person, state: &State, release: &Release) -> Option<String> {
+    let status = release.status.as_ref();
+    let phase = status.and_then(|s| s.phase).unwrap_or_default();
+    if let Some(commit) = status.and_then(|s| s.commit.clone()) {
+        return Some(format!(
+            "delivered as commit {commit}: its diff is in the GitOps repository (git show {commit})"
+        ));
+    }
+    if release.spec.type_ == ReleaseType::Rollback
+        || matches!(
+            phase,
+            ReleasePhase::Rejected | ReleasePhase::Superseded | ReleasePhase::Draft
+        )
+    {
+        return None;
+    }
+    let namespace = release.namespace().unwrap_or_default();
+    let catalog = match catalog_of(person, &namespace).await {
+        Ok(catalog) => catalog,
+        Err(e) => return Some(format!("no preview: {}", e.error)),
+    };
+    let release = release.clone();
+    let repo = RepoArgs {
+        repo: None,
+        branch: None,
+        cache_dir: Some(state.git_cache.clone()),
+    };
+    let preview =
+        tokio::task::spawn_blocking(move || diff::preview(&catalog, &release, &repo)).await;
+    Some(match preview {
+        Ok(Ok(p)) if p.unified.is_empty() => {
+            "no change: the repository already holds what this release renders".into()
+        }
+        Ok(Ok(p)) => format!("{}\n{}", p.objects.summary(), p.unified),
+        Ok(Err(e)) => format!("no preview: {e:#}"),
+        Err(e) => format!("no preview: {e}"),
+    })
+}
+
+pub async fn release(
+    person: Person,
+    Shared(state): Shared<Arc<State>>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Answer {
     let release = get_in::<Release>(&person, &namespace, resources::RELEASES, &name)
         .await?
         .ok_or_else(|| {
@@ -325,11 +374,7 @@ pub async fn release(person: Person, Path((namespace, name)): Path<(String, Stri
         }
         None => None,
     };
-    let diff = release
-        .status
-        .as_ref()
-        .and_then(|s| s.diff.as_ref())
-        .and_then(|d| d.summary.clone());
+    let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(json!({
         "release": release,
         "approvalRequest": request,
