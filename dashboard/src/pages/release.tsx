@@ -136,7 +136,7 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
             ) : (st?.approvals?.approvers?.length ? (
               <ul>{st.approvals.approvers.map((a) => <li>{a.user} ({(a.groups ?? []).join(', ')}) <Time value={a.time} />{a.comment ? ` — ${a.comment}` : ''}</li>)}</ul>
             ) : null)}
-            {st?.approvals?.missing ? <p class="small">Missing: {typeof st.approvals.missing === 'string' ? st.approvals.missing : JSON.stringify(st.approvals.missing)}</p> : null}
+            {st?.approvals?.missing ? <p class="small">Still needed: {Array.isArray(st.approvals.missing) ? st.approvals.missing.join('; ') : String(st.approvals.missing)}</p> : null}
             {data?.approvalRequest || data?.decision ? (
               <DecisionPanel namespace={namespace} name={name} decision={data.decision} idPrefix="release-decision" />
             ) : null}
