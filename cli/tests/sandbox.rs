@@ -1,7 +1,7 @@
 //! `gitopshq sandbox` as a newcomer runs it: wait for "sandbox ready", use the printed
 //! kubeconfig with kubectl, stop it with Ctrl-C (SIGINT) and check it exits cleanly.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -40,7 +40,7 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sandbox = Sandbox(
         Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-            .args(["sandbox", "--dir"])
+            .args(["sandbox", "--dashboard-address", "127.0.0.1:0", "--dir"])
             .arg(dir.path())
             .current_dir(root)
             .stdout(Stdio::piped())
@@ -68,6 +68,34 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
     let kubeconfig = ready
         .trim_start_matches("sandbox ready: export KUBECONFIG=")
         .to_string();
+
+    // The dashboard knows alice by her token, as the API server tells it.
+    let dashboard = loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("Dashboard: http://") => break line,
+            Ok(_) => continue,
+            Err(e) => panic!("the sandbox names no dashboard: {e}"),
+        }
+    };
+    let address = dashboard
+        .trim_start_matches("Dashboard: http://")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let token = std::fs::read_to_string(dir.path().join("token-alice")).unwrap();
+    let mut http = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        http,
+        "GET /api/session HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("\"user\":\"alice\""),
+        "{answer}"
+    );
 
     let (ok, out) = kubectl(&kubeconfig, &["get", "environments"]);
     assert!(ok, "{out}");

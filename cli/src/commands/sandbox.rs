@@ -19,12 +19,15 @@ pub struct Args {
     /// Folder of objects to apply once the control plane is up.
     #[arg(long, value_name = "PATH", default_value = "examples/bootstrap")]
     pub apply: PathBuf,
+    /// Where the web dashboard listens (another free port when this one is taken).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub dashboard_address: std::net::SocketAddr,
     /// Exit once ready instead of waiting for Ctrl-C (for scripts and tests).
     #[arg(long)]
     pub no_wait: bool,
 }
 
-const STEPS: usize = 9;
+const STEPS: usize = 10;
 
 /// The GitOps repository the examples' Projects name; the sandbox points them at its own.
 const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
@@ -149,6 +152,32 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
         &args.dir.join("kubeconfig-workload"),
     )?;
 
+    step(10, "starting the web dashboard");
+    let base = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(management.kubeconfig_path())?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let cache = args.dir.join("dashboard-cache");
+    let dashboard =
+        match crate::dashboard::serve_local(base.clone(), args.dashboard_address, cache.clone())
+            .await
+        {
+            Ok(serving) => serving,
+            Err(_) => {
+                let any_port = std::net::SocketAddr::new(args.dashboard_address.ip(), 0);
+                crate::dashboard::serve_local(base, any_port, cache).await?
+            }
+        };
+    let people = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    for user in people {
+        std::fs::write(
+            args.dir.join(format!("token-{user}")),
+            management.token_for(user)?,
+        )?;
+    }
+    eprintln!("      http://{}", dashboard.address);
+
     let kc = kubeconfig.display();
     let dir = args.dir.display();
     println!("sandbox ready: export KUBECONFIG={kc}");
@@ -185,6 +214,13 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     println!(
         "Users: {dir}/kubeconfig-{{alice,erin}} (backend-team), -{{bob,frank}} (sre-team), -carol (platform-team), -dave (frontend-team); workload cluster: {dir}/kubeconfig-workload"
     );
+    println!();
+    println!(
+        "Dashboard: http://{} — sign in with a user's token, e.g. alice's: {}",
+        dashboard.address,
+        management.token_for("alice")?
+    );
+    println!("  (every user's token is in {dir}/token-<user>)");
     std::io::stdout().flush()?;
     if args.no_wait {
         return Ok(ExitCode::SUCCESS);
@@ -192,6 +228,7 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     eprintln!("running until Ctrl-C");
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: removing both control planes");
+    dashboard.stop().await;
     controllers.stop().await;
     webhook.stop().await.ok();
     drop(workload);

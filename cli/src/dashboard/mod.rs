@@ -137,6 +137,23 @@ async fn same_origin_writes(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Serves the dashboard on `address` for the API server `base` points at (its credentials are
+/// not used), caching repository clones in `cache_dir`; plain HTTP, for a local control plane.
+pub async fn serve_local(
+    base: kube::Config,
+    address: SocketAddr,
+    cache_dir: PathBuf,
+) -> Result<gitopshq_controller::receiver::Serving> {
+    let state = Arc::new(State {
+        people: auth::People::new(base),
+        git_cache: cache_dir,
+        secure_cookies: false,
+    });
+    serve_router(router(state), address, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}").context("starting the dashboard"))
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     block_on(serve(args))?
 }
