@@ -313,7 +313,12 @@ async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
     if args.follow {
         let streams: Vec<BoxStream<'_, String>> = sources
             .iter()
-            .map(|s| follow(client_of(s), s.clone(), args).boxed())
+            .map(|s| {
+                let prefix = s.prefix();
+                follow(client_of(s), s.clone(), args)
+                    .map(move |line| format!("{prefix} {line}"))
+                    .boxed()
+            })
             .collect();
         let mut merged = stream::select_all(streams);
         while let Some(line) = merged.next().await {
@@ -598,9 +603,9 @@ fn split_timestamp(line: &str) -> (Option<Timestamp>, &str) {
     }
 }
 
-/// A followed container's lines, prefixed; the stream reconnects after idle read timeouts from
+/// A followed container's kept lines; the stream reconnects after idle read timeouts from
 /// the last line's time, skipping lines already shown.
-fn follow<'a>(
+pub fn follow<'a>(
     client: Client,
     source: Source,
     args: &'a Args,
@@ -685,7 +690,7 @@ fn follow<'a>(
                         continue;
                     }
                     let shown = if args.timestamps { line.as_str() } else { text };
-                    let out = format!("{} {shown}", st.source.prefix());
+                    let out = shown.to_string();
                     return Some((out, st));
                 }
             }

@@ -1,11 +1,15 @@
 //! The audit trail and pod logs, as `gitopshq audit` and `gitopshq logs` gather them, with
 //! the same limits, read as the signed-in person.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State as Shared};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::SinkExt;
+use futures::stream::{self, BoxStream, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -104,7 +108,7 @@ pub struct LogsQuery {
     pub grep: Option<String>,
 }
 
-pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResult<Json<Value>> {
+fn log_args(query: LogsQuery, follow: bool) -> ApiResult<(String, logs::Args)> {
     let tail = match some(query.tail) {
         Some(text) => logs::parse_tail(&text).map_err(|e| {
             ApiError::bad_request(
@@ -123,12 +127,30 @@ pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResu
         since: duration("since", query.since, logs::parse_since)?
             .unwrap_or(Duration::from_secs(3600)),
         grep: some(query.grep),
-        follow: false,
+        follow,
         previous: false,
         timestamps: true,
         kube: KubeArgs::default(),
     };
-    let session = person.session(&query.project);
+    Ok((query.project, args))
+}
+
+fn line_json(source: &logs::Source, line: String) -> Value {
+    let (time, text) = match line.split_once(' ') {
+        Some((time, text)) if time.parse::<jiff::Timestamp>().is_ok() => {
+            (Some(time.to_string()), text.to_string())
+        }
+        _ => (None, line),
+    };
+    json!({
+        "time": time, "tenant": source.tenant, "pod": source.pod,
+        "container": source.container, "text": text,
+    })
+}
+
+pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResult<Json<Value>> {
+    let (project, args) = log_args(query, false)?;
+    let session = person.session(&project);
     let gathered = logs::gather(&session, &args).await?;
     let statement = logs::statement(&args, &gathered.sources, &gathered.capped);
     let mut lines = Vec::new();
@@ -162,4 +184,50 @@ pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResu
     Ok(Json(
         json!({ "statement": statement, "lines": lines, "failures": failures }),
     ))
+}
+
+/// `GET /api/logs/stream`: the same selection, then new lines as they are written, as
+/// server-sent events (`statement` first, then one `line` each) until the page closes it.
+pub async fn pod_log_stream(
+    person: Person,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let (project, args) = log_args(query, true)?;
+    let session = person.session(&project);
+    let gathered = logs::gather(&session, &args).await?;
+    let statement = logs::statement(&args, &gathered.sources, &gathered.capped);
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Event>(256);
+    let first = Event::default().event("statement").data(statement);
+    tokio::spawn(async move {
+        let args = args;
+        let streams: Vec<BoxStream<'_, Value>> = gathered
+            .sources
+            .iter()
+            .map(|source| {
+                logs::follow(gathered.client_of(source), source.clone(), &args)
+                    .map(move |line| line_json(source, line))
+                    .boxed()
+            })
+            .collect();
+        let mut merged = stream::select_all(streams);
+        while let Some(line) = merged.next().await {
+            // The page went away: stop following.
+            if tx
+                .send(Event::default().event("line").data(line.to_string()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = tx
+            .send(
+                Event::default()
+                    .event("end")
+                    .data("every followed container ended"),
+            )
+            .await;
+    });
+    let events = stream::once(async move { first }).chain(rx).map(Ok);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -98,6 +98,7 @@ pub fn router(state: Arc<State>) -> Router {
         )
         .route("/audit", get(diagnostics::trail))
         .route("/logs", get(diagnostics::pod_logs))
+        .route("/logs/stream", get(diagnostics::pod_log_stream))
         .route("/search", get(pages::search))
         .route("/events", get(events::stream))
         .fallback(|| async {
