@@ -296,9 +296,10 @@ pub struct Access {
     pub holds_approve: bool,
 }
 
-/// Asks the approval rules of the admission webhook about an Approve decision by `user` on
+/// Asks the approval rules of the admission webhook about a decision of `kind` by `user` on
 /// `request` (the ApprovalRequest of `release`), as they stand at `now`.
 pub fn decision_check(
+    kind: DecisionKind,
     user: &Requester,
     release: &Release,
     request: &ApprovalRequest,
@@ -346,7 +347,7 @@ pub fn decision_check(
     };
     let mut proposed = request.clone();
     proposed.spec.decisions.push(Decision {
-        decision: DecisionKind::Approve,
+        decision: kind,
         comment: None,
         user: Some(user.username.clone()),
         groups: user.groups.clone(),

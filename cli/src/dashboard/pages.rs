@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State as Shared};
 use gitopshq_crds::approval_policy::ApprovalPolicy;
-use gitopshq_crds::approval_request::ApprovalRequest;
+use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
 use gitopshq_crds::break_glass_session::{BreakGlassPhase, BreakGlassSession};
 use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
@@ -273,7 +273,7 @@ async fn check(
     release: &Release,
     request: &ApprovalRequest,
     policies: &[ApprovalPolicy],
-) -> ApiResult<DecisionCheck> {
+) -> ApiResult<(DecisionCheck, DecisionCheck)> {
     let ns = release.namespace().unwrap_or_default();
     let policy = policies
         .iter()
@@ -289,17 +289,23 @@ async fn check(
             Some(&release.spec.environment)
         ),
     );
-    Ok(overview::decision_check(
-        &person.requester,
-        release,
-        request,
-        policy,
-        Access {
-            may_patch: may_patch?,
-            holds_approve: holds_approve?,
-        },
-        jiff::Timestamp::now(),
-    ))
+    let access = Access {
+        may_patch: may_patch?,
+        holds_approve: holds_approve?,
+    };
+    let now = jiff::Timestamp::now();
+    let ask = |kind| {
+        overview::decision_check(
+            kind,
+            &person.requester,
+            release,
+            request,
+            policy,
+            access,
+            now,
+        )
+    };
+    Ok((ask(DecisionKind::Approve), ask(DecisionKind::Reject)))
 }
 
 async fn approval_policies(person: &Person) -> ApiResult<Vec<ApprovalPolicy>> {
@@ -367,18 +373,20 @@ pub async fn release(
         &request_name(&release),
     )
     .await?;
-    let decision = match &request {
+    let (decision, reject) = match &request {
         Some(request) => {
             let policies = approval_policies(&person).await?;
-            Some(check(&person, &release, request, &policies).await?)
+            let (approve, reject) = check(&person, &release, request, &policies).await?;
+            (Some(approve), Some(reject))
         }
-        None => None,
+        None => (None, None),
     };
     let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(json!({
         "release": release,
         "approvalRequest": request,
         "decision": decision,
+        "rejectDecision": reject,
         "diff": diff,
     })))
 }
@@ -402,11 +410,18 @@ pub async fn approvals(person: Person) -> Answer {
             &request_name(release),
         )
         .await?;
-        let decision = match &request {
-            Some(request) => Some(check(&person, release, request, &policies).await?),
-            None => None,
+        let (decision, reject) = match &request {
+            Some(request) => {
+                let (approve, reject) = check(&person, release, request, &policies).await?;
+                (Some(approve), Some(reject))
+            }
+            None => (None, None),
         };
-        items.push(json!({"release": overview::release_summary(release), "decision": decision}));
+        items.push(json!({
+            "release": overview::release_summary(release),
+            "decision": decision,
+            "rejectDecision": reject,
+        }));
     }
     Ok(Json(json!({ "items": items })))
 }

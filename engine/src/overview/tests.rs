@@ -213,6 +213,7 @@ const ALLOWED: Access = Access {
 fn check(user: &Requester, access: Access) -> DecisionCheck {
     let (release, request, policy) = governed();
     decision_check(
+        DecisionKind::Approve,
         user,
         &release,
         &request,
@@ -242,6 +243,22 @@ fn the_creator_is_gated_by_the_self_approval_rule() {
             .unwrap()
             .contains("carol created release r2 and cannot approve it"),
     );
+}
+
+#[test]
+fn the_creator_may_still_reject_their_own_release() {
+    let (release, request, policy) = governed();
+    let carol = Requester::new("carol", &["platform-team"]);
+    let verdict = decision_check(
+        DecisionKind::Reject,
+        &carol,
+        &release,
+        &request,
+        Some(&policy),
+        ALLOWED,
+        NOW.parse().unwrap(),
+    );
+    assert!(verdict.allowed, "{verdict:?}");
 }
 
 #[test]
@@ -301,6 +318,7 @@ fn a_release_that_no_longer_waits_accepts_no_decision() {
     let (mut release, request, policy) = governed();
     release.status.as_mut().unwrap().phase = Some(ReleasePhase::Healthy);
     let verdict = decision_check(
+        DecisionKind::Approve,
         &Requester::new("dave", &["frontend-team"]),
         &release,
         &request,
