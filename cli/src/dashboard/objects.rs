@@ -13,15 +13,42 @@ use super::auth::Person;
 use super::error::ApiResult;
 use crate::kube_client::Failure;
 
-/// Every object of a cluster-scoped kind; none when RBAC hides the kind.
-pub async fn list_all<K>(person: &Person, resource: &str) -> ApiResult<Vec<K>>
-where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+/// A namespaced kind the dashboard reads.
+pub trait Namespaced:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+        + std::fmt::Debug
 {
+}
+
+/// A cluster-scoped kind the dashboard reads.
+pub trait Cataloged:
+    Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Cataloged for K where
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+/// Every object of a cluster-scoped kind; none when RBAC hides the kind.
+pub async fn list_all<K: Cataloged>(person: &Person, resource: &str) -> ApiResult<Vec<K>> {
     let api: Api<K> = Api::all(person.client.clone());
     let listed = person
         .session("")
@@ -34,18 +61,11 @@ where
 }
 
 /// Every object of a namespaced kind in `namespace`; `None` when RBAC hides them.
-pub async fn list_in<K>(
+pub async fn list_in<K: Namespaced>(
     person: &Person,
     namespace: &str,
     resource: &str,
-) -> ApiResult<Option<Vec<K>>>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
+) -> ApiResult<Option<Vec<K>>> {
     let api: Api<K> = Api::namespaced(person.client.clone(), namespace);
     let listed = person
         .session(namespace)
@@ -62,18 +82,11 @@ where
 }
 
 /// The objects of a namespaced kind in each namespace, concurrently; hidden ones left out.
-pub async fn list_each<K>(
+pub async fn list_each<K: Namespaced>(
     person: &Person,
     namespaces: &[String],
     resource: &str,
-) -> ApiResult<Vec<(String, Vec<K>)>>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
+) -> ApiResult<Vec<(String, Vec<K>)>> {
     let lists = join_all(
         namespaces
             .iter()
@@ -90,19 +103,12 @@ where
 }
 
 /// One namespaced object; `None` when it does not exist.
-pub async fn get_in<K>(
+pub async fn get_in<K: Namespaced>(
     person: &Person,
     namespace: &str,
     resource: &str,
     name: &str,
-) -> ApiResult<Option<K>>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
+) -> ApiResult<Option<K>> {
     let api: Api<K> = Api::namespaced(person.client.clone(), namespace);
     Ok(person
         .session(namespace)
