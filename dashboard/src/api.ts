@@ -124,7 +124,9 @@ export interface ApprovalRequest {
 }
 export interface DecisionCheck { allowed: boolean; permitted: boolean; reason?: string | null; progress?: string }
 export interface ReleaseDetail {
-  release: Release; approvalRequest: ApprovalRequest | null; decision: DecisionCheck | null; diff: string | null;
+  release: Release; approvalRequest: ApprovalRequest | null; decision: DecisionCheck | null;
+  /** The same check for Reject; absent from older servers, then `decision` applies to both. */
+  rejectDecision?: DecisionCheck | null; diff: string | null;
 }
 
 export interface Workload {

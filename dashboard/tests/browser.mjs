@@ -166,6 +166,11 @@ if (phase === 'approvals') {
     const d = await waitFor(creator.page, 'the decision check', () => readDecision(creator.page),
       (d) => d.disabled && /cannot approve/i.test(d.reason ?? ''), 'Approve disabled with a reason mentioning "cannot approve"');
     console.log(`     reason: ${d.reason} (permitted: ${d.permitted})`);
+    // Self-approval does not bar a Reject: the creator's Reject follows its own check (not clicked).
+    if (d.rejectDisabled) {
+      throw new Mismatch('the creator may reject: Reject enabled', 'Reject enabled',
+        `Reject disabled (${(await text(tid(creator.page, 'reject-reason'))) ?? d.reason})`);
+    }
     await shot(creator.page, 'release-pending.png');
   });
   await creator.context.close();
@@ -380,6 +385,16 @@ await step('Diagnostics shows the limits statement above the lines', async () =>
   if (!above) throw new Mismatch('the statement comes before the lines', 'statement above the lines box', 'not above');
   console.log(`     ${st} (${await page.locator('[data-testid="diagnostics-lines"] .log-line').count()} lines)`);
   await shot(page, 'diagnostics.png');
+});
+
+await step('Diagnostics follows new lines until Stop', async () => {
+  await tid(page, 'diagnostics-follow').check();
+  await tid(page, 'diag-submit').click();
+  const st = await waitFor(page, 'the follow statement', async () => (await visibleErrors(page)) || ((await text(tid(page, 'diagnostics-statement'))) ?? ''),
+    (v) => /following new lines/i.test(v) || /following/i.test(v), 'a statement containing "following new lines"');
+  await tid(page, 'diagnostics-stop').click();
+  await waitFor(page, 'the stream stopped', () => tid(page, 'diagnostics-stop').count(), (n) => n === 0, 'no Stop button');
+  console.log(`     ${st} (${await page.locator('[data-testid="diagnostics-lines"] .log-line').count()} lines)`);
 });
 
 await step('Ctrl+K palette: typing part of the release name, Enter opens the release', async () => {

@@ -11,7 +11,7 @@ function progressText(a: ReleaseSummary['approvals'], d: DecisionCheck | null): 
 }
 
 export function ApprovalsPage() {
-  const { data, error } = useApi<{ items: { release: ReleaseSummary; decision: DecisionCheck | null }[] }>('/api/approvals');
+  const { data, error } = useApi<{ items: { release: ReleaseSummary; decision: DecisionCheck | null; rejectDecision?: DecisionCheck | null }[] }>('/api/approvals');
   return (
     <Page title="Approvals">
       <ErrorBox error={error} />
@@ -19,14 +19,14 @@ export function ApprovalsPage() {
       {data && data.items.length === 0 ? <Empty>Nothing waits for approval.</Empty> : null}
       {data && data.items.length ? (
         <ul class="cards">
-          {data.items.map(({ release: r, decision }, i) => (
+          {data.items.map(({ release: r, decision, rejectDecision }, i) => (
             <li class="card" data-testid="approval-item" data-release={`${r.namespace}/${r.name}`}>
               <h2 class="card-title"><a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a></h2>
               <p class="small muted">{r.namespace} · {r.environment ?? '—'} · {r.type ?? 'Deploy'} · by {r.createdBy ?? '—'} · <Time value={r.created} /></p>
               <p><Badge value={r.phase} />{' '}
                 <span data-testid="approvals-progress">{progressText(r.approvals, decision)}</span>
               </p>
-              <DecisionPanel namespace={r.namespace} name={r.name} decision={decision} idPrefix={`approval-${i}`} />
+              <DecisionPanel namespace={r.namespace} name={r.name} decision={decision} rejectDecision={rejectDecision} idPrefix={`approval-${i}`} />
             </li>
           ))}
         </ul>

@@ -3,18 +3,36 @@ import { ApiError, enc, post, type ApprovalRequest, type DecisionCheck, type Pro
 import { aboutKind, changed, useApi, type ChangeEvent } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
 
-// Approve / Reject with an optional comment. The buttons are disabled, with the reason next to
-// them, when the server's decision check says the signed-in user may not decide.
-export function DecisionPanel({ namespace, name, decision, idPrefix, onDone }: {
-  namespace: string; name: string; decision: DecisionCheck | null; idPrefix: string; onDone?: () => void;
+// Why a decision is refused (or a note about it), as the server's check gives it.
+function Reason({ check, text, id, testid }: { check: DecisionCheck; text: string; id: string; testid: string }) {
+  return (
+    <p id={id} class={`decision-reason ${check.permitted ? 'gated' : 'not-permitted'}`} data-testid={testid}
+      data-permitted={String(check.permitted)}>
+      {check.permitted ? text : <><strong>Not permitted:</strong> {text.replace(/^not permitted:\s*/i, '')}</>}
+    </p>
+  );
+}
+
+// Approve / Reject with an optional comment. Each button follows its own check from the server
+// (`decision` for Approve, `rejectDecision` for Reject, or `decision` for both when the server
+// sends no separate one): disabled, with the reason next to it, when the signed-in user may not
+// make that decision.
+export function DecisionPanel({ namespace, name, decision, rejectDecision, idPrefix, onDone }: {
+  namespace: string; name: string; decision: DecisionCheck | null; rejectDecision?: DecisionCheck | null;
+  idPrefix: string; onDone?: () => void;
 }) {
   const [comment, setComment] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | undefined>();
   const [done, setDone] = useState<string | undefined>();
   if (!decision) return <p class="muted" data-testid="decision-none">No approval is asked of anyone for this release.</p>;
-  const disabled = !decision.allowed || busy;
-  const reason = decision.reason ?? (decision.allowed ? null : 'you cannot decide on this release now');
+  const reject = rejectDecision ?? decision;
+  const separate = reject !== decision;
+  const reason = decision.reason ?? (decision.allowed ? null
+    : separate ? 'you cannot approve this release now' : 'you cannot decide on this release now');
+  const ownRejectReason = separate ? (reject.reason ?? (reject.allowed ? null : 'you cannot reject this release now')) : null;
+  // The same words for both buttons are shown once.
+  const rejectReason = ownRejectReason !== null && ownRejectReason !== reason ? ownRejectReason : null;
   const send = async (d: 'Approve' | 'Reject') => {
     setBusy(true);
     setError(undefined);
@@ -32,24 +50,24 @@ export function DecisionPanel({ namespace, name, decision, idPrefix, onDone }: {
     }
   };
   const reasonId = `${idPrefix}-reason`;
+  const rejectReasonId = `${idPrefix}-reject-reason`;
+  const rejectDescribedBy = rejectReason !== null ? rejectReasonId
+    : reason && (!separate || ownRejectReason !== null) ? reasonId : undefined;
   return (
-    <div class="decision" data-testid="decision" data-allowed={String(decision.allowed)} data-permitted={String(decision.permitted)}>
+    <div class="decision" data-testid="decision" data-allowed={String(decision.allowed)} data-permitted={String(decision.permitted)}
+      data-reject-allowed={String(reject.allowed)}>
       <div class="field">
         <label for={`${idPrefix}-comment`}>Comment (optional)</label>
-        <textarea id={`${idPrefix}-comment`} rows={2} value={comment} data-testid="decision-comment" disabled={!decision.allowed}
+        <textarea id={`${idPrefix}-comment`} rows={2} value={comment} data-testid="decision-comment" disabled={!decision.allowed && !reject.allowed}
           onInput={(e) => setComment((e.currentTarget as HTMLTextAreaElement).value)} />
       </div>
       <div class="decision-row">
-        <button type="button" class="primary" data-testid="approve-button" disabled={disabled}
+        <button type="button" class="primary" data-testid="approve-button" disabled={!decision.allowed || busy}
           aria-describedby={reason ? reasonId : undefined} onClick={() => send('Approve')}>Approve</button>
-        <button type="button" class="danger" data-testid="reject-button" disabled={disabled}
-          aria-describedby={reason ? reasonId : undefined} onClick={() => send('Reject')}>Reject</button>
-        {reason ? (
-          <p id={reasonId} class={`decision-reason ${decision.permitted ? 'gated' : 'not-permitted'}`} data-testid="decision-reason"
-            data-permitted={String(decision.permitted)}>
-            {decision.permitted ? reason : <><strong>Not permitted:</strong> {reason.replace(/^not permitted:\s*/i, '')}</>}
-          </p>
-        ) : null}
+        <button type="button" class="danger" data-testid="reject-button" disabled={!reject.allowed || busy}
+          aria-describedby={rejectDescribedBy} onClick={() => send('Reject')}>Reject</button>
+        {reason ? <Reason check={decision} text={reason} id={reasonId} testid="decision-reason" /> : null}
+        {rejectReason !== null ? <Reason check={reject} text={rejectReason} id={rejectReasonId} testid="reject-reason" /> : null}
       </div>
       {done ? <p class="ok" role="status" data-testid="decision-done">{done}</p> : null}
       <ErrorBox error={error} />
@@ -138,7 +156,7 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
             ) : null)}
             {st?.approvals?.missing ? <p class="small">Still needed: {Array.isArray(st.approvals.missing) ? st.approvals.missing.join('; ') : String(st.approvals.missing)}</p> : null}
             {data?.approvalRequest || data?.decision ? (
-              <DecisionPanel namespace={namespace} name={name} decision={data.decision} idPrefix="release-decision" />
+              <DecisionPanel namespace={namespace} name={name} decision={data.decision} rejectDecision={data.rejectDecision} idPrefix="release-decision" />
             ) : null}
           </section>
 
