@@ -14,6 +14,8 @@
 //! `cargo bench -p gitopshq-webhook --bench admission`
 //! `cargo bench -p gitopshq-webhook --bench admission -- --reviews 20000 --concurrency 16`
 //! `cargo bench -p gitopshq-webhook --bench admission -- --release-only --first 1000`
+//! `cargo bench -p gitopshq-webhook --bench admission -- --first-only --first 100` (under
+//! callgrind: the first evaluations alone)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -43,6 +45,8 @@ struct Options {
     warm_evaluations: usize,
     /// Only section 3 (`--release-only`), e.g. under a profiler.
     release_only: bool,
+    /// Only the first evaluations of section 3 (`--first-only`), for instruction counts.
+    first_only: bool,
 }
 
 impl Options {
@@ -54,6 +58,7 @@ impl Options {
             first_evaluations: 300,
             warm_evaluations: 3_000,
             release_only: false,
+            first_only: false,
         };
         let args: Vec<String> = std::env::args().collect();
         let value = |name: &str| {
@@ -77,7 +82,8 @@ impl Options {
         if let Some(v) = value("--warm") {
             options.warm_evaluations = v;
         }
-        options.release_only = args.iter().any(|a| a == "--release-only");
+        options.first_only = args.iter().any(|a| a == "--first-only");
+        options.release_only = options.first_only || args.iter().any(|a| a == "--release-only");
         options
     }
 }
@@ -458,9 +464,23 @@ fn rego_release(options: &Options) {
         let started = Instant::now();
         let outcome = review(b, Endpoint::Validate, &ctx).expect("answered");
         samples.push(started.elapsed());
-        assert_eq!(outcome.verdict, "allowed");
+        assert_eq!(outcome.verdict, "allowed", "{:?}", outcome.review.response);
     }
+    let mut slowest: Vec<(usize, Duration)> = samples.iter().copied().enumerate().collect();
+    slowest.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
     print_row("first evaluation (new release)", &summarise(&mut samples));
+    println!(
+        "    slowest (review index: µs): {}",
+        slowest
+            .iter()
+            .take(6)
+            .map(|(i, d)| format!("{i}: {:.0}", d.as_secs_f64() * 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if options.first_only {
+        return;
+    }
 
     // The same rendered objects again: every evaluation is a cache hit; rendering and
     // digests remain.
