@@ -195,6 +195,7 @@ export interface AuditEntry {
 }
 
 export interface LogLine { time?: string; tenant?: string; pod?: string; container?: string; text: string }
-export interface Logs { statement: string; lines: LogLine[] }
+/** `failures`: containers whose log could not be read, and why. */
+export interface Logs { statement: string; lines: LogLine[]; failures?: string[] }
 
 export interface SearchItem { kind: string; label: string; detail?: string; href: string }

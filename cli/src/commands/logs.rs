@@ -165,7 +165,6 @@ pub fn statement(args: &Args, sources: &[Source], capped: &[String]) -> String {
             "; tenant {tenant} has more than {MAX_PODS} pods, only the first {MAX_PODS} by name"
         ));
     }
-    text.push_str("; use --tail/--since to change");
     text
 }
 
@@ -307,7 +306,10 @@ async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
         sources, capped, ..
     } = &gathered;
     let (sources, capped) = (sources.clone(), capped.clone());
-    eprintln!("{}", statement(args, &sources, &capped));
+    eprintln!(
+        "{}; use --tail/--since to change",
+        statement(args, &sources, &capped)
+    );
     let client_of = |s: &Source| gathered.client_of(s);
     let mut failed = 0usize;
     if args.follow {
@@ -316,7 +318,16 @@ async fn logs(session: &Session, args: &Args) -> Result<ExitCode> {
             .map(|s| {
                 let prefix = s.prefix();
                 follow(client_of(s), s.clone(), args)
-                    .map(move |line| format!("{prefix} {line}"))
+                    .filter_map(move |line| {
+                        let shown = match line {
+                            Ok(line) => Some(format!("{prefix} {line}")),
+                            Err(why) => {
+                                eprintln!("{prefix} {why}");
+                                None
+                            }
+                        };
+                        futures::future::ready(shown)
+                    })
                     .boxed()
             })
             .collect();
@@ -604,12 +615,13 @@ fn split_timestamp(line: &str) -> (Option<Timestamp>, &str) {
 }
 
 /// A followed container's kept lines; the stream reconnects after idle read timeouts from
-/// the last line's time, skipping lines already shown.
+/// the last line's time, skipping lines already shown. It ends after an `Err` saying why the
+/// log cannot be read (any more).
 pub fn follow<'a>(
     client: Client,
     source: Source,
     args: &'a Args,
-) -> impl futures::Stream<Item = String> + 'a {
+) -> impl futures::Stream<Item = Result<String, String>> + 'a {
     struct State {
         client: Client,
         source: Source,
@@ -652,8 +664,7 @@ pub fn follow<'a>(
                         let attempt =
                             Attempt::new("get", resources::POD_LOGS, Some(&st.source.namespace));
                         let f = cluster_failure(&e, &attempt, &st.source.cluster);
-                        eprintln!("{} no logs: {f}", st.source.prefix());
-                        return None;
+                        return Some((Err(format!("no logs: {f}")), st));
                     }
                 }
             }
@@ -665,8 +676,8 @@ pub fn follow<'a>(
                     if e.kind() != std::io::ErrorKind::TimedOut {
                         st.failures += 1;
                         if st.failures > 3 {
-                            eprintln!("{} stream ended: {e}", st.source.prefix());
-                            return None;
+                            st.done = true;
+                            return Some((Err(format!("stream ended: {e}")), st));
                         }
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -691,7 +702,7 @@ pub fn follow<'a>(
                     }
                     let shown = if args.timestamps { line.as_str() } else { text };
                     let out = shown.to_string();
-                    return Some((out, st));
+                    return Some((Ok(out), st));
                 }
             }
         }
@@ -737,7 +748,7 @@ mod tests {
         let text = statement(&t.args, &[source("a"), source("b"), source("c")], &[]);
         assert_eq!(
             text,
-            "showing the last 100 lines per container of 3 pods (3 containers) since 1h in eu-checkout (cluster eu-west-1, namespace checkout); use --tail/--since to change"
+            "showing the last 100 lines per container of 3 pods (3 containers) since 1h in eu-checkout (cluster eu-west-1, namespace checkout)"
         );
         let t = T::parse_from([
             "t", "x", "--tail", "20", "--since", "30m", "--grep", "ERROR", "-f",

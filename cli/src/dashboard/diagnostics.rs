@@ -200,20 +200,29 @@ pub async fn pod_log_stream(
     let first = Event::default().event("statement").data(statement);
     tokio::spawn(async move {
         let args = args;
-        let streams: Vec<BoxStream<'_, Value>> = gathered
+        let streams: Vec<BoxStream<'_, (&str, Value)>> = gathered
             .sources
             .iter()
             .map(|source| {
                 logs::follow(gathered.client_of(source), source.clone(), &args)
-                    .map(move |line| line_json(source, line))
+                    .map(move |line| match line {
+                        Ok(line) => ("line", line_json(source, line)),
+                        Err(why) => (
+                            "failure",
+                            json!({
+                                "tenant": source.tenant, "pod": source.pod,
+                                "container": source.container, "message": why,
+                            }),
+                        ),
+                    })
                     .boxed()
             })
             .collect();
         let mut merged = stream::select_all(streams);
-        while let Some(line) = merged.next().await {
+        while let Some((event, data)) = merged.next().await {
             // The page went away: stop following.
             if tx
-                .send(Event::default().event("line").data(line.to_string()))
+                .send(Event::default().event(event).data(data.to_string()))
                 .await
                 .is_err()
             {

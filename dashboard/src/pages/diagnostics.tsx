@@ -31,11 +31,13 @@ interface StreamState {
   phase: StreamPhase;
   /** The `end` event's words. */
   ended?: string;
+  /** Containers whose log cannot be read (any more), and why. */
+  failures: string[];
   error?: ApiError;
   /** The stream this state is of (query and run), so a new one never shows an old one's lines. */
   of?: string;
 }
-const opening: StreamState = { statement: null, lines: [], dropped: 0, phase: 'connecting' };
+const opening: StreamState = { statement: null, lines: [], dropped: 0, phase: 'connecting', failures: [] };
 
 function parseLine(data: string): LogLine {
   try {
@@ -96,6 +98,15 @@ function useLogStream(query: string | null, run: number): StreamState & { stop: 
       buffer.push({ ...parseLine((e as MessageEvent).data), seq: seq++ });
       if (timer === undefined) timer = setTimeout(flush, 100);
     });
+    es.addEventListener('failure', (e) => {
+      if (!open || !current) return;
+      let why = String((e as MessageEvent).data || '');
+      try {
+        const f = JSON.parse(why) as { tenant?: string; pod?: string; container?: string; message?: string };
+        why = `${f.tenant ?? ''}/${f.pod ?? ''}/${f.container ?? ''}: ${f.message ?? ''}`;
+      } catch { /* shown as sent */ }
+      setState((s) => ({ ...s, failures: s.failures.concat(why) }));
+    });
     es.addEventListener('end', (e) => close('ended', { ended: String((e as MessageEvent).data || '') }));
     es.addEventListener('error', () => {
       if (!open) return;
@@ -152,6 +163,16 @@ function LogLines({ lines, term, follow }: { lines: (LogLine & { seq?: number })
         <span class="log-line" key={l.seq}><span class="log-meta">{l.time ?? ''} {l.tenant ?? ''}/{l.pod ?? ''}/{l.container ?? ''}</span> <Highlight text={l.text} term={term} />{'\n'}</span>
       ))}
     </pre>
+  );
+}
+
+function Failures({ failures }: { failures: string[] }) {
+  if (!failures.length) return null;
+  return (
+    <div class="small" data-testid="diagnostics-failures">
+      <p>Not read ({failures.length} {failures.length === 1 ? 'container' : 'containers'}):</p>
+      <ul>{failures.map((f) => <li>{f}</li>)}</ul>
+    </div>
   );
 }
 
@@ -238,6 +259,7 @@ export function DiagnosticsPage({ route }: { route: Route }) {
       {ready && !follow && data ? (
         <>
           <p class="statement" data-testid="diagnostics-statement">{data.statement}</p>
+          <Failures failures={data.failures ?? []} />
           {data.lines.length === 0 ? <Empty>No lines.</Empty> : null}
           <LogLines lines={data.lines} term={applied.grep} follow={false} />
         </>
@@ -249,6 +271,7 @@ export function DiagnosticsPage({ route }: { route: Route }) {
           {stream.statement !== null ? (
             <>
               <p class="statement" data-testid="diagnostics-statement">{stream.statement}</p>
+              <Failures failures={stream.failures} />
               {stream.dropped ? (
                 <p class="small muted" data-testid="diagnostics-dropped">
                   The oldest {stream.dropped} {stream.dropped === 1 ? 'line was' : 'lines were'} dropped: the page keeps the newest {MAX_FOLLOWED_LINES}.

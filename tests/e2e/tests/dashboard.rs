@@ -276,6 +276,26 @@ subjects:
     platform.report_pods("batch", "ledger-worker", "eu-batch", 2, 0);
     platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
 
+    // The limits are stated for the pods found (the workload cluster has no kubelet: the
+    // API server answers their logs empty).
+    let (status, logs) = api(
+        &http,
+        reqwest::Method::GET,
+        format!(
+            "{}/api/logs?project={NS}&workload=ledger-worker&tail=10",
+            dashboard.url
+        ),
+        Some(&token("bob")),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs}");
+    assert!(
+        logs["statement"].as_str().unwrap_or_default().starts_with(
+            "showing the last 10 lines per container of 2 pods (2 containers) since 1h in eu-batch"
+        ),
+        "{logs}"
+    );
+
     browser(&dashboard, &chromium, "after", &scenario, &shots);
     let sessions = ok(platform.admin().args([
         "-n",
