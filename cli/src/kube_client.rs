@@ -69,7 +69,9 @@ pub struct Session {
 }
 
 impl KubeArgs {
-    pub async fn connect(&self) -> Result<Session> {
+    /// The configuration these flags select, with --server, --token, --certificate-authority,
+    /// --insecure-skip-tls-verify and a connect timeout applied.
+    pub async fn configured(&self) -> Result<Config> {
         let mut config = self.config().await?;
         if let Some(server) = &self.server {
             config.cluster_url = server
@@ -96,6 +98,11 @@ impl KubeArgs {
         if config.connect_timeout.is_none() {
             config.connect_timeout = Some(Duration::from_secs(10));
         }
+        Ok(config)
+    }
+
+    pub async fn connect(&self) -> Result<Session> {
+        let config = self.configured().await?;
         let namespace = self
             .namespace
             .clone()
@@ -115,8 +122,7 @@ impl KubeArgs {
         })
     }
 
-    /// The kubeconfig (or in-cluster) configuration these flags select, before overrides.
-    pub async fn config(&self) -> Result<Config> {
+    async fn config(&self) -> Result<Config> {
         let options = KubeConfigOptions {
             context: self.context.clone(),
             cluster: None,

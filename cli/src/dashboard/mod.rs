@@ -67,6 +67,17 @@ pub struct State {
     secure_cookies: bool,
 }
 
+impl State {
+    /// `base`: where the API server is and how to trust it; its credentials are never used.
+    pub fn new(base: kube::Config, git_cache: PathBuf, secure_cookies: bool) -> Arc<Self> {
+        Arc::new(Self {
+            people: auth::People::new(base),
+            git_cache,
+            secure_cookies,
+        })
+    }
+}
+
 /// The pages and the API.
 pub fn router(state: Arc<State>) -> Router {
     let api = Router::new()
@@ -145,12 +156,7 @@ pub async fn serve_local(
     address: SocketAddr,
     cache_dir: PathBuf,
 ) -> Result<gitopshq_controller::receiver::Serving> {
-    let state = Arc::new(State {
-        people: auth::People::new(base),
-        git_cache: cache_dir,
-        secure_cookies: false,
-    });
-    serve_router(router(state), address, None)
+    serve_router(router(State::new(base, cache_dir, false)), address, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}").context("starting the dashboard"))
 }
@@ -160,23 +166,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> Result<ExitCode> {
-    let mut config = args.kube.config().await?;
-    if let Some(server) = &args.kube.server {
-        config.cluster_url = server
-            .parse()
-            .with_context(|| format!("--server {server} is not a URL"))?;
-    }
-    if let Some(ca) = &args.kube.certificate_authority {
-        config.root_cert_file = Some(ca.clone());
-    }
-    if args.kube.insecure_skip_tls_verify {
-        config.accept_invalid_certs = true;
-    }
-    let state = Arc::new(State {
-        people: auth::People::new(config),
-        git_cache: args.cache_dir.clone(),
-        secure_cookies: args.secure_cookies || args.tls_cert.is_some(),
-    });
+    let config = args.kube.configured().await?;
+    let state = State::new(
+        config,
+        args.cache_dir.clone(),
+        args.secure_cookies || args.tls_cert.is_some(),
+    );
     let server = state.people.server();
     let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
     let serving = serve_router(router(state), args.address, tls)
