@@ -81,23 +81,22 @@ pub async fn list_in<K: Namespaced>(
     }
 }
 
-/// The objects of a namespaced kind in each namespace, concurrently; hidden ones left out.
+/// The objects of a namespaced kind in all of `namespaces`, read concurrently; those RBAC
+/// hides are left out.
 pub async fn list_each<K: Namespaced>(
     person: &Person,
     namespaces: &[String],
     resource: &str,
-) -> ApiResult<Vec<(String, Vec<K>)>> {
+) -> ApiResult<Vec<K>> {
     let lists = join_all(
         namespaces
             .iter()
-            .map(|ns| async move { (ns.clone(), list_in::<K>(person, ns, resource).await) }),
+            .map(|ns| list_in::<K>(person, ns, resource)),
     )
     .await;
     let mut out = Vec::new();
-    for (ns, listed) in lists {
-        if let Some(items) = listed? {
-            out.push((ns, items));
-        }
+    for listed in lists {
+        out.extend(listed?.unwrap_or_default());
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State as Shared};
 use gitopshq_crds::approval_policy::ApprovalPolicy;
 use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
-use gitopshq_crds::break_glass_session::{BreakGlassPhase, BreakGlassSession};
+use gitopshq_crds::break_glass_session::BreakGlassSession;
 use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
@@ -17,6 +17,7 @@ use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
+use gitopshq_engine::admission::session_is_active;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
@@ -98,22 +99,12 @@ fn display_name(project: &Project) -> String {
         .unwrap_or_else(|| project.name_any())
 }
 
-async fn active_sessions(
-    person: &Person,
-    namespaces: &[String],
-) -> ApiResult<Vec<BreakGlassSession>> {
-    let mut sessions: Vec<BreakGlassSession> =
-        list_each::<BreakGlassSession>(person, namespaces, resources::BREAK_GLASS_SESSIONS)
-            .await?
-            .into_iter()
-            .flat_map(|(_, items)| items)
-            .collect();
+/// Every break-glass session of `namespaces`, newest first.
+async fn sessions_in(person: &Person, namespaces: &[String]) -> ApiResult<Vec<BreakGlassSession>> {
+    let mut sessions =
+        list_each::<BreakGlassSession>(person, namespaces, resources::BREAK_GLASS_SESSIONS).await?;
     sessions.sort_by_key(|s| std::cmp::Reverse(s.metadata.creation_timestamp.clone()));
     Ok(sessions)
-}
-
-fn is_active(session: &BreakGlassSession) -> bool {
-    session.status.as_ref().and_then(|s| s.phase) == Some(BreakGlassPhase::Active)
 }
 
 pub async fn fleet(person: Person) -> Answer {
@@ -123,7 +114,8 @@ pub async fn fleet(person: Person) -> Answer {
         .iter()
         .map(|p| p.project.namespace_name())
         .collect();
-    let sessions = active_sessions(&person, &namespaces).await?;
+    let sessions = sessions_in(&person, &namespaces).await?;
+    let now = jiff::Timestamp::now();
     let mut pending = 0;
     let rows: Vec<Value> = projects
         .iter()
@@ -150,7 +142,10 @@ pub async fn fleet(person: Person) -> Answer {
     Ok(Json(json!({
         "environments": environments.iter().map(environment_json).collect::<Vec<_>>(),
         "projects": rows,
-        "breakGlass": sessions.into_iter().filter(is_active).collect::<Vec<_>>(),
+        "breakGlass": sessions
+            .into_iter()
+            .filter(|s| session_is_active(s, now).is_ok())
+            .collect::<Vec<_>>(),
         "pendingApprovals": pending,
     })))
 }
@@ -159,17 +154,19 @@ fn not_found(what: String, next: &str) -> ApiError {
     ApiError::new(axum::http::StatusCode::NOT_FOUND, what, Some(next))
 }
 
+fn hidden_project(name: &str) -> ApiError {
+    not_found(
+        format!("project {name} does not exist or is hidden from you"),
+        "pick a project on the fleet page",
+    )
+}
+
 pub async fn project(person: Person, Path(name): Path<String>) -> Answer {
     let all = projects(&person).await?;
     let project = all
         .into_iter()
         .find(|p| p.name_any() == name)
-        .ok_or_else(|| {
-            not_found(
-                format!("project {name} does not exist or is hidden from you"),
-                "pick a project on the fleet page",
-            )
-        })?;
+        .ok_or_else(|| hidden_project(&name))?;
     let objects = project_objects(&person, project).await?.ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -229,22 +226,13 @@ async fn namespaces_of(person: &Person, project: Option<&str>) -> ApiResult<Vec<
     if let Some(name) = project
         && names.is_empty()
     {
-        return Err(not_found(
-            format!("project {name} does not exist or is hidden from you"),
-            "pick a project on the fleet page",
-        ));
+        return Err(hidden_project(name));
     }
     Ok(names)
 }
 
 async fn releases_in(person: &Person, namespaces: &[String]) -> ApiResult<Vec<Release>> {
-    Ok(
-        list_each::<Release>(person, namespaces, resources::RELEASES)
-            .await?
-            .into_iter()
-            .flat_map(|(_, items)| items)
-            .collect(),
-    )
+    list_each::<Release>(person, namespaces, resources::RELEASES).await
 }
 
 pub async fn releases(person: Person, Query(query): Query<ProjectQuery>) -> Answer {
@@ -308,6 +296,32 @@ async fn check(
     Ok((ask(DecisionKind::Approve), ask(DecisionKind::Reject)))
 }
 
+/// The release's ApprovalRequest, if it has one, with the Approve and Reject checks of the
+/// person on it.
+async fn approval_of(
+    person: &Person,
+    release: &Release,
+    policies: &[ApprovalPolicy],
+) -> ApiResult<(
+    Option<ApprovalRequest>,
+    Option<DecisionCheck>,
+    Option<DecisionCheck>,
+)> {
+    let ns = release.namespace().unwrap_or_default();
+    let request = get_in::<ApprovalRequest>(
+        person,
+        &ns,
+        resources::APPROVAL_REQUESTS,
+        &request_name(release),
+    )
+    .await?;
+    let Some(found) = &request else {
+        return Ok((None, None, None));
+    };
+    let (approve, reject) = check(person, release, found, policies).await?;
+    Ok((request, Some(approve), Some(reject)))
+}
+
 async fn approval_policies(person: &Person) -> ApiResult<Vec<ApprovalPolicy>> {
     list_all::<ApprovalPolicy>(person, "approvalpolicies.gitopshq.io").await
 }
@@ -358,29 +372,17 @@ pub async fn release(
     Shared(state): Shared<Arc<State>>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Answer {
-    let release = get_in::<Release>(&person, &namespace, resources::RELEASES, &name)
-        .await?
-        .ok_or_else(|| {
-            not_found(
-                format!("release {name} does not exist in project {namespace}"),
-                "pick a release on the releases page",
-            )
-        })?;
-    let request = get_in::<ApprovalRequest>(
-        &person,
-        &namespace,
-        resources::APPROVAL_REQUESTS,
-        &request_name(&release),
-    )
-    .await?;
-    let (decision, reject) = match &request {
-        Some(request) => {
-            let policies = approval_policies(&person).await?;
-            let (approve, reject) = check(&person, &release, request, &policies).await?;
-            (Some(approve), Some(reject))
-        }
-        None => (None, None),
-    };
+    let (release, policies) = futures::join!(
+        get_in::<Release>(&person, &namespace, resources::RELEASES, &name),
+        approval_policies(&person),
+    );
+    let release = release?.ok_or_else(|| {
+        not_found(
+            format!("release {name} does not exist in project {namespace}"),
+            "pick a release on the releases page",
+        )
+    })?;
+    let (request, decision, reject) = approval_of(&person, &release, &policies?).await?;
     let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(json!({
         "release": release,
@@ -400,23 +402,15 @@ pub async fn approvals(person: Person) -> Answer {
         .collect();
     overview::newest_first(&mut waiting);
     let policies = approval_policies(&person).await?;
+    let checked = futures::future::join_all(
+        waiting
+            .iter()
+            .map(|release| approval_of(&person, release, &policies)),
+    )
+    .await;
     let mut items = Vec::new();
-    for release in waiting {
-        let ns = release.namespace().unwrap_or_default();
-        let request = get_in::<ApprovalRequest>(
-            &person,
-            &ns,
-            resources::APPROVAL_REQUESTS,
-            &request_name(release),
-        )
-        .await?;
-        let (decision, reject) = match &request {
-            Some(request) => {
-                let (approve, reject) = check(&person, release, request, &policies).await?;
-                (Some(approve), Some(reject))
-            }
-            None => (None, None),
-        };
+    for (release, checked) in waiting.iter().zip(checked) {
+        let (_, decision, reject) = checked?;
         items.push(json!({
             "release": overview::release_summary(release),
             "decision": decision,
@@ -429,14 +423,18 @@ pub async fn approvals(person: Person) -> Answer {
 /// Everything the engine needs to render `project`, read as the person (Secrets only when
 /// they may read them; a Secret-backed variable otherwise fails the render by name).
 async fn catalog_of(person: &Person, project: &str) -> ApiResult<Catalog> {
-    let namespaces = namespaces_of(person, Some(project)).await?;
-    let ns = &namespaces[0];
     let (projects, environments, clusters, chart_versions) = futures::join!(
         projects(person),
         environments(person),
         list_all::<Cluster>(person, resources::CLUSTERS),
         list_all::<ChartVersion>(person, "chartversions.gitopshq.io"),
     );
+    let projects = projects?;
+    let ns = &projects
+        .iter()
+        .find(|p| p.name_any() == project)
+        .map(Project::namespace_name)
+        .ok_or_else(|| hidden_project(project))?;
     let (workloads, tenants, variables, releases) = futures::join!(
         list_in::<Workload>(person, ns, resources::WORKLOADS),
         list_in::<Tenant>(person, ns, resources::TENANTS),
@@ -444,7 +442,7 @@ async fn catalog_of(person: &Person, project: &str) -> ApiResult<Catalog> {
         list_in::<Release>(person, ns, resources::RELEASES),
     );
     Ok(Catalog {
-        projects: projects?,
+        projects,
         environments: environments?,
         clusters: clusters?,
         chart_versions: chart_versions?,
@@ -585,7 +583,7 @@ pub async fn charts(person: Person) -> Answer {
 
 pub async fn break_glass(person: Person) -> Answer {
     let namespaces = namespaces_of(&person, None).await?;
-    let sessions = active_sessions(&person, &namespaces).await?;
+    let sessions = sessions_in(&person, &namespaces).await?;
     Ok(Json(json!({ "sessions": sessions })))
 }
 
