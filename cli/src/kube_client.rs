@@ -60,7 +60,6 @@ pub struct KubeArgs {
 }
 
 /// A connected client and the project it works in.
-#[derive(Clone)]
 pub struct Session {
     pub client: Client,
     pub namespace: String,

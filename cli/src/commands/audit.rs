@@ -233,14 +233,13 @@ pub async fn collect_as(
     session: &Session,
     args: &TrailArgs,
 ) -> Result<(Vec<AuditEntry>, Vec<String>)> {
-    let session = session.clone();
     let ns = session.namespace.clone();
     let client = session.client.clone();
-    let releases = list::<Release>(&session, resources::RELEASES).await?;
-    let requests = list::<ApprovalRequest>(&session, resources::APPROVAL_REQUESTS).await?;
-    let sessions = list::<BreakGlassSession>(&session, resources::BREAK_GLASS_SESSIONS).await?;
+    let releases = list::<Release>(session, resources::RELEASES).await?;
+    let requests = list::<ApprovalRequest>(session, resources::APPROVAL_REQUESTS).await?;
+    let sessions = list::<BreakGlassSession>(session, resources::BREAK_GLASS_SESSIONS).await?;
     let mut notes = Vec::new();
-    let events = match list::<Event>(&session, resources::EVENTS).await {
+    let events = match list::<Event>(session, resources::EVENTS).await {
         Ok(events) => events,
         Err(e) => {
             notes.push(format!("Events are not included: {e:#}"));
