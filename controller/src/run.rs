@@ -421,7 +421,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
     result
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (how Kubernetes stops a pod).
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

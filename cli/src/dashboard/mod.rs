@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -187,20 +187,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         "dashboard on {scheme}://{} for the API server at {server}; sign in with your bearer token",
         serving.address
     );
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = terminated() => {}
-    }
+    gitopshq_controller::run::shutdown_signal().await;
     serving.stop().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn terminated() {
-    #[cfg(unix)]
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        term.recv().await;
-        return;
-    }
-    std::future::pending::<()>().await
 }
