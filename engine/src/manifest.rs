@@ -9,6 +9,7 @@
 //! after it alphabetically; then namespace (cluster-scoped first); then name.
 
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -85,7 +86,7 @@ pub fn kind_rank(kind: &str) -> usize {
 }
 
 /// One rendered Kubernetes object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RenderedManifest {
     pub api_version: String,
     pub kind: String,
@@ -96,14 +97,27 @@ pub struct RenderedManifest {
     pub source_template: String,
     /// The whole object, keys in canonical order.
     pub object: Value,
-    /// `object` as YAML, serialised once when the object was rendered.
-    rendered: String,
+    /// `object` as YAML, serialised on first use: judging a release (admission, policies) needs
+    /// only the objects, writing it needs the text, and serialising is a third of a render.
+    rendered: OnceLock<String>,
+}
+
+/// Equal objects give equal text, so the serialised cache is not compared.
+impl PartialEq for RenderedManifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.api_version == other.api_version
+            && self.kind == other.kind
+            && self.namespace == other.namespace
+            && self.name == other.name
+            && self.source_template == other.source_template
+            && self.object == other.object
+    }
 }
 
 impl RenderedManifest {
     /// The object as YAML, keys in canonical order, ending with a newline. Serialises
-    /// [`RenderedManifest::object`] as it is now; [`RenderedManifest::rendered_yaml`] gives the
-    /// same text without serialising again for an object left as rendered.
+    /// [`RenderedManifest::object`] as it is now; [`RenderedManifest::rendered_yaml`] serialises
+    /// once and keeps the text.
     pub fn yaml(&self) -> Result<String> {
         serialize(
             &self.kind,
@@ -113,15 +127,27 @@ impl RenderedManifest {
         )
     }
 
-    /// The YAML of the object as rendered (what [`RenderedManifest::yaml`] returns until
-    /// `object` is changed): the bytes of its file and of the render digest.
-    pub fn rendered_yaml(&self) -> &str {
-        &self.rendered
+    /// The YAML of the object as rendered, serialised on first use and kept: the bytes of its
+    /// file and of the render digest. Objects are not changed after the render.
+    pub fn rendered_yaml(&self) -> Result<&str> {
+        if let Some(text) = self.rendered.get() {
+            return Ok(text);
+        }
+        let text = self.yaml()?;
+        Ok(self.rendered.get_or_init(|| text))
     }
 
-    /// The rendered YAML, consuming the manifest (no copy).
-    pub fn into_rendered_yaml(self) -> String {
-        self.rendered
+    /// The rendered YAML, consuming the manifest (no copy when it was already serialised).
+    pub fn into_rendered_yaml(self) -> Result<String> {
+        match self.rendered.into_inner() {
+            Some(text) => Ok(text),
+            None => serialize(
+                &self.kind,
+                self.namespace.as_deref(),
+                &self.name,
+                &self.object,
+            ),
+        }
     }
 
     /// `deployment-payment-api.yaml`: lowercase kind, then name.
@@ -247,7 +273,6 @@ pub(crate) fn to_manifest(
     }
 
     let object = canonical_object(map);
-    let rendered = serialize(&kind, namespace.as_deref(), &name, &object)?;
     Ok(RenderedManifest {
         api_version,
         kind,
@@ -255,7 +280,7 @@ pub(crate) fn to_manifest(
         name,
         source_template: origin.template.to_owned(),
         object,
-        rendered,
+        rendered: OnceLock::new(),
     })
 }
 
@@ -517,7 +542,7 @@ mod tests {
         )
         .unwrap();
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    app: from-caller\n    gitopshq.io/tenant: acme\n    z: '1'\n  name: cfg\n  namespace: ns\n";
-        assert_eq!(m.rendered_yaml(), text);
+        assert_eq!(m.rendered_yaml().unwrap(), text);
         assert_eq!(m.yaml().unwrap(), text);
 
         let m = to_manifest(

@@ -689,8 +689,16 @@ impl RenderedFiles {
     }
 }
 
-impl From<RenderedTarget> for RenderedFiles {
-    fn from(r: RenderedTarget) -> Self {
+impl TryFrom<RenderedTarget> for RenderedFiles {
+    type Error = PlanError;
+
+    fn try_from(r: RenderedTarget) -> Result<Self> {
+        let digest = r
+            .output
+            .digest()
+            .map_err(render_failed(&r.target))?
+            .to_owned();
+        let files = r.output.into_files().map_err(render_failed(&r.target))?;
         let Target {
             project,
             environment,
@@ -700,17 +708,14 @@ impl From<RenderedTarget> for RenderedFiles {
             input,
             ..
         } = r.target;
-        let digest = r.output.digest.clone();
-        let files = r
-            .output
-            .into_files()
+        let files = files
             .into_iter()
             .map(|(file_name, yaml)| RenderedFile {
                 file_name,
                 yaml: yaml.into_bytes(),
             })
             .collect();
-        RenderedFiles {
+        Ok(RenderedFiles {
             project,
             environment,
             tenant,
@@ -719,7 +724,7 @@ impl From<RenderedTarget> for RenderedFiles {
             workload,
             files,
             digest,
-        }
+        })
     }
 }
 
@@ -736,7 +741,7 @@ pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<Ren
 /// more.
 pub fn render_target_files(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedFiles>> {
     render_parallel(catalog, targets, |charts, catalog, target| {
-        render_one(charts, catalog, target).map(RenderedFiles::from)
+        render_one(charts, catalog, target).and_then(RenderedFiles::try_from)
     })
 }
 
@@ -1029,7 +1034,7 @@ spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {
                 p.output.yaml_stream().unwrap(),
                 s.output.yaml_stream().unwrap()
             );
-            assert_eq!(p.output.digest, s.output.digest);
+            assert_eq!(p.output.digest().unwrap(), s.output.digest().unwrap());
         }
         let t05 = &parallel
             .iter()

@@ -111,7 +111,7 @@ proptest! {
         match (first, second) {
             (Ok(a), Ok(b)) => {
                 prop_assert_eq!(a.yaml_stream().unwrap(), b.yaml_stream().unwrap());
-                prop_assert_eq!(a.digest, b.digest);
+                prop_assert_eq!(a.digest().unwrap(), b.digest().unwrap());
             }
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
             (a, b) => prop_assert!(false, "{:?} vs {:?}", a, b),

@@ -102,7 +102,7 @@ fn bootstrap_chart_renders_four_objects_in_install_order() {
         out.manifests[3].object["spec"]["rules"][0]["host"],
         "payments.example.com"
     );
-    assert_eq!(out.digest.len(), 64);
+    assert_eq!(out.digest().unwrap().len(), 64);
     let yaml = out.manifests[0].yaml().unwrap();
     assert!(
         yaml.starts_with("apiVersion: v1\nkind: Service\nmetadata:\n"),
@@ -116,16 +116,23 @@ fn rendering_twice_gives_the_same_bytes_and_digest() {
     let a = chart.render(&payment_api_production()).unwrap();
     let b = chart.render(&payment_api_production()).unwrap();
     assert_eq!(a.yaml_stream().unwrap(), b.yaml_stream().unwrap());
-    assert_eq!(a.digest, b.digest);
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap());
     let recompiled = CompiledChart::compile(&microservice_base()).unwrap();
     assert_eq!(
-        recompiled.render(&payment_api_production()).unwrap().digest,
-        a.digest
+        recompiled
+            .render(&payment_api_production())
+            .unwrap()
+            .digest()
+            .unwrap(),
+        a.digest().unwrap()
     );
 
     let mut other = payment_api_production();
     other.layers[0].values["image"]["tag"] = json!("v1.0.1");
-    assert_ne!(chart.render(&other).unwrap().digest, a.digest);
+    assert_ne!(
+        chart.render(&other).unwrap().digest().unwrap(),
+        a.digest().unwrap()
+    );
 }
 
 #[test]
@@ -145,8 +152,8 @@ fn template_key_order_does_not_change_output() {
         json!({}),
     );
     assert_eq!(
-        render(&a, &input()).unwrap().digest,
-        render(&b, &input()).unwrap().digest
+        render(&a, &input()).unwrap().digest().unwrap(),
+        render(&b, &input()).unwrap().digest().unwrap()
     );
 }
 

@@ -11,8 +11,9 @@
 //!           {values, release, project, environment, tenant, workload, chart}
 //!        5. split into YAML documents, drop empty ones, check each is an object,
 //!           default its namespace, set the caller's labels (render_labelled),
-//!           canonicalise keys, serialise once                     (manifest.rs)
-//!        6. sort in install order, reject duplicates, digest the YAML stream
+//!           canonicalise keys                                     (manifest.rs)
+//!        6. sort in install order, reject duplicates (the YAML text and the digest of the
+//!           stream are made on first use: judging a release needs only the objects)
 //! ```
 //!
 //! A compiled chart is immutable and `Send + Sync`: one compilation serves any number of
@@ -20,6 +21,8 @@
 
 mod documents;
 mod input;
+
+use std::sync::OnceLock;
 
 use handlebars::{Context, Handlebars, RenderErrorReason};
 use serde_json::{Value, json};
@@ -53,17 +56,33 @@ impl std::fmt::Debug for CompiledChart {
 }
 
 /// The result of one render.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RenderOutput {
     /// Objects in install order (see [`crate::manifest`]).
     pub manifests: Vec<RenderedManifest>,
     /// The merged, resolved values the templates saw.
     pub values: Value,
-    /// SHA-256 (lowercase hex) of [`RenderOutput::yaml_stream`].
-    pub digest: String,
+    /// [`RenderOutput::digest`], computed on first use (it needs every object's YAML).
+    digest: OnceLock<String>,
+}
+
+/// The digest follows from the objects, so it is not compared.
+impl PartialEq for RenderOutput {
+    fn eq(&self, other: &Self) -> bool {
+        self.manifests == other.manifests && self.values == other.values
+    }
 }
 
 impl RenderOutput {
+    /// SHA-256 (lowercase hex) of [`RenderOutput::yaml_stream`], computed once.
+    pub fn digest(&self) -> Result<&str> {
+        if let Some(digest) = self.digest.get() {
+            return Ok(digest);
+        }
+        let computed = digest(&self.manifests)?;
+        Ok(self.digest.get_or_init(|| computed))
+    }
+
     /// Every object as one YAML stream: each document starts with `---\n`.
     pub fn yaml_stream(&self) -> Result<String> {
         yaml_stream(&self.manifests)
@@ -72,20 +91,20 @@ impl RenderOutput {
     /// `(file name, YAML)` per object. Names are `kind-name.yaml`; when two objects would share
     /// one (same kind and name in different namespaces), theirs become `kind-namespace-name.yaml`.
     pub fn files(&self) -> Result<Vec<(String, String)>> {
-        Ok(file_names(&self.manifests)
+        file_names(&self.manifests)
             .into_iter()
             .zip(&self.manifests)
-            .map(|(name, m)| (name, m.rendered_yaml().to_owned()))
-            .collect())
+            .map(|(name, m)| Ok((name, m.rendered_yaml()?.to_owned())))
+            .collect()
     }
 
     /// [`RenderOutput::files`], consuming the output: the YAML is moved, not copied, and the
     /// parsed objects are dropped.
-    pub fn into_files(self) -> Vec<(String, String)> {
+    pub fn into_files(self) -> Result<Vec<(String, String)>> {
         file_names(&self.manifests)
             .into_iter()
             .zip(self.manifests)
-            .map(|(name, m)| (name, m.into_rendered_yaml()))
+            .map(|(name, m)| Ok((name, m.into_rendered_yaml()?)))
             .collect()
     }
 }
@@ -109,7 +128,7 @@ pub fn yaml_stream(manifests: &[RenderedManifest]) -> Result<String> {
     let mut out = String::new();
     for m in manifests {
         out.push_str("---\n");
-        out.push_str(m.rendered_yaml());
+        out.push_str(m.rendered_yaml()?);
     }
     Ok(out)
 }
@@ -119,7 +138,7 @@ pub fn digest(manifests: &[RenderedManifest]) -> Result<String> {
     let mut hasher = Sha256::new();
     for m in manifests {
         hasher.update(b"---\n");
-        hasher.update(m.rendered_yaml().as_bytes());
+        hasher.update(m.rendered_yaml()?.as_bytes());
     }
     Ok(hex::encode(hasher.finalize()))
 }
@@ -294,11 +313,10 @@ impl CompiledChart {
                 second_template: pair[1].source_template.clone(),
             });
         }
-        let digest = digest(&manifests)?;
         Ok(RenderOutput {
             manifests,
             values: std::mem::take(&mut context.data_mut()["values"]),
-            digest,
+            digest: OnceLock::new(),
         })
     }
 
