@@ -49,7 +49,7 @@ struct Generations<K, V> {
     previous: HashMap<K, V>,
 }
 
-impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
+impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> BoundedCache<K, V> {
     pub(crate) fn new(capacity: usize) -> Self {
         BoundedCache {
             generations: Mutex::new(Generations {
@@ -73,6 +73,7 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     {
         let mut generations = self.lock();
         let mut hits = 0;
+        let mut retired = Vec::new();
         let found: Vec<Option<V>> = keys
             .into_iter()
             .map(|key| {
@@ -81,7 +82,7 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
                     None => match generations.previous.remove_entry(key) {
                         Some((key, value)) => {
                             let found = value.clone();
-                            self.insert_locked(&mut generations, key, value);
+                            retired.extend(self.insert_locked(&mut generations, key, value));
                             Some(found)
                         }
                         None => None,
@@ -91,6 +92,8 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
                 found
             })
             .collect();
+        drop(generations);
+        retired.into_iter().for_each(retire);
         self.hits.fetch_add(hits, Ordering::Relaxed);
         self.misses
             .fetch_add(found.len() as u64 - hits, Ordering::Relaxed);
@@ -99,14 +102,30 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
 
     pub(crate) fn insert(&self, key: K, value: V) {
         let mut generations = self.lock();
-        self.insert_locked(&mut generations, key, value);
+        let retired = self.insert_locked(&mut generations, key, value);
+        drop(generations);
+        if let Some(generation) = retired {
+            retire(generation);
+        }
     }
 
-    fn insert_locked(&self, generations: &mut Generations<K, V>, key: K, value: V) {
+    /// Inserts; when the current generation is full it becomes the previous one, and the
+    /// generation it replaces is returned, to be dropped after the lock is released.
+    fn insert_locked(
+        &self,
+        generations: &mut Generations<K, V>,
+        key: K,
+        value: V,
+    ) -> Option<HashMap<K, V>> {
         generations.current.insert(key, value);
-        if generations.current.len() >= self.generation_size {
-            generations.previous = std::mem::take(&mut generations.current);
+        if generations.current.len() < self.generation_size {
+            return None;
         }
+        // The new generation is allocated at its full size at once: growing it step by step
+        // would rehash it several times inside the lock, each time in one unlucky request.
+        let next = HashMap::with_capacity(self.generation_size);
+        let full = std::mem::replace(&mut generations.current, next);
+        Some(std::mem::replace(&mut generations.previous, full))
     }
 
     pub(crate) fn clear(&self) {
@@ -135,6 +154,20 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
 
 /// Incremental SHA-256 over several fields. Strings are length-prefixed so that
 /// ("ab", "c") and ("a", "bc") never give the same digest.
+/// Retired generations hold thousands of entries (a render output is a whole release's objects):
+/// freeing them takes milliseconds, which no request should wait for, so a short-lived thread
+/// does it. Small ones, or when no thread can be started, are freed here.
+fn retire<K: Send + 'static, V: Send + 'static>(generation: HashMap<K, V>) {
+    const FREE_INLINE_BELOW: usize = 64;
+    if generation.len() < FREE_INLINE_BELOW {
+        return;
+    }
+    // When no thread can be started, the closure, and the generation in it, is dropped here.
+    let _ = std::thread::Builder::new()
+        .name("cache-retire".into())
+        .spawn(move || drop(generation));
+}
+
 pub(crate) struct Hasher(Sha256);
 
 impl Hasher {
