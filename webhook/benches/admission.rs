@@ -466,6 +466,19 @@ fn rego_release(options: &Options) {
         samples.push(started.elapsed());
         assert_eq!(outcome.verdict, "allowed", "{:?}", outcome.review.response);
     }
+    // Whether reviews slow down as the caches fill: the median of each tenth of the run.
+    let tenth = (samples.len() / 10).max(1);
+    println!(
+        "    median per tenth of the run (µs): {}",
+        samples
+            .chunks(tenth)
+            .map(|chunk| {
+                let mut chunk = chunk.to_vec();
+                format!("{:.0}", summarise(&mut chunk).p50)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let mut slowest: Vec<(usize, Duration)> = samples.iter().copied().enumerate().collect();
     slowest.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
     print_row("first evaluation (new release)", &summarise(&mut samples));
