@@ -138,15 +138,10 @@ impl RenderedManifest {
     }
 
     /// The rendered YAML, consuming the manifest (no copy when it was already serialised).
-    pub fn into_rendered_yaml(self) -> Result<String> {
-        match self.rendered.into_inner() {
+    pub fn into_rendered_yaml(mut self) -> Result<String> {
+        match self.rendered.take() {
             Some(text) => Ok(text),
-            None => serialize(
-                &self.kind,
-                self.namespace.as_deref(),
-                &self.name,
-                &self.object,
-            ),
+            None => self.yaml(),
         }
     }
 

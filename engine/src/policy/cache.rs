@@ -152,8 +152,6 @@ impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> BoundedCache<K, V
     }
 }
 
-/// Incremental SHA-256 over several fields. Strings are length-prefixed so that
-/// ("ab", "c") and ("a", "bc") never give the same digest.
 /// Retired generations hold thousands of entries (a render output is a whole release's objects):
 /// freeing them takes milliseconds, which no request should wait for, so a short-lived thread
 /// does it. Small ones, or when no thread can be started, are freed here.
@@ -168,6 +166,8 @@ fn retire<K: Send + 'static, V: Send + 'static>(generation: HashMap<K, V>) {
         .spawn(move || drop(generation));
 }
 
+/// Incremental SHA-256 over several fields. Strings are length-prefixed so that
+/// ("ab", "c") and ("a", "bc") never give the same digest.
 pub(crate) struct Hasher(Sha256);
 
 impl Hasher {
