@@ -7,6 +7,7 @@
 //! overrides so a tenant's own customisation (its size, its region) survives every release.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::consts::labels;
@@ -15,6 +16,7 @@ use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
 use kube::ResourceExt;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
@@ -619,11 +621,12 @@ pub fn chart_source(cv: &ChartVersion) -> ChartSource {
     }
 }
 
-/// A target and what it rendered to.
+/// A target and what it rendered to. The output is shared with the render cache, when one
+/// rendered it: judging a release clones no object.
 #[derive(Debug, Clone)]
 pub struct RenderedTarget {
     pub target: Target,
-    pub output: RenderOutput,
+    pub output: Arc<RenderOutput>,
 }
 
 /// Compiled chart versions, each compiled once however many targets use it.
@@ -698,7 +701,10 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
             .digest()
             .map_err(render_failed(&r.target))?
             .to_owned();
-        let files = r.output.into_files().map_err(render_failed(&r.target))?;
+        // Only a cached output is shared; an uncached one is taken apart without a copy.
+        let files = Arc::unwrap_or_clone(r.output)
+            .into_files()
+            .map_err(render_failed(&r.target))?;
         let Target {
             project,
             environment,
@@ -767,7 +773,10 @@ pub(crate) fn render_with(chart: &CompiledChart, target: Target) -> Result<Rende
     let output = chart
         .render_labelled(&target.input, &owned)
         .map_err(render_failed(&target))?;
-    Ok(RenderedTarget { target, output })
+    Ok(RenderedTarget {
+        target,
+        output: Arc::new(output),
+    })
 }
 
 fn render_parallel<T: Send>(
@@ -783,7 +792,7 @@ fn render_parallel<T: Send>(
         }
         Ok(out)
     };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = rayon::current_num_threads();
     if threads < 2 || targets.len() < 2 * threads {
         return chunk_of(targets);
     }
@@ -796,20 +805,8 @@ fn render_parallel<T: Send>(
         rest = tail;
     }
     chunks.push(rest);
-    let chunk_of = &chunk_of;
-    let results: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| scope.spawn(move || chunk_of(c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    // On the shared pool: its threads and their allocator pages stay warm between requests.
+    let results: Vec<Result<Vec<T>>> = chunks.into_par_iter().map(chunk_of).collect();
     let mut rendered = Vec::new();
     for result in results {
         rendered.extend(result?);

@@ -78,13 +78,10 @@ impl RenderCache {
         };
         let key = input_digest(&chart_digest, &target);
         if let Some(output) = self.outputs.get(&key) {
-            return Ok(RenderedTarget {
-                output: (*output).clone(),
-                target,
-            });
+            return Ok(RenderedTarget { output, target });
         }
         let rendered = plan::render_with(&compiled, target)?;
-        self.outputs.insert(key, Arc::new(rendered.output.clone()));
+        self.outputs.insert(key, Arc::clone(&rendered.output));
         Ok(rendered)
     }
 }

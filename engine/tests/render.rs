@@ -242,6 +242,46 @@ fn strict_mode_missing_path_names_template_line_and_path() {
 }
 
 #[test]
+fn many_templates_render_in_order_and_report_the_first_failure() {
+    // Enough templates that the render spreads them over threads: the output and the error
+    // reported must not depend on which thread finished first.
+    let names: Vec<String> = (0..12).map(|i| format!("cm-{i:02}.yaml")).collect();
+    let text = |i: usize| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:02}\ndata:\n  at: {{{{quote values.at}}}}\n"
+        )
+    };
+    let templates: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), text(i)))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = templates
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let out = render(&chart(&borrowed, json!({"at": "x"})), &input()).unwrap();
+    let rendered: Vec<String> = out.manifests.iter().map(|m| m.name.clone()).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(rendered, expected);
+
+    let mut broken = templates.clone();
+    for i in [4, 9] {
+        broken[i].1 = broken[i].1.replace("values.at", "values.missing");
+    }
+    let borrowed: Vec<(&str, &str)> = broken
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    for _ in 0..20 {
+        match render(&chart(&borrowed, json!({"at": "x"})), &input()).unwrap_err() {
+            RenderError::TemplateRender { template, .. } => assert_eq!(template, "cm-04.yaml"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[test]
 fn if_and_default_tolerate_missing_paths() {
     let source = chart(
         &[(

@@ -31,8 +31,9 @@ pub struct EvalLimits {
     pub compiled_cache_entries: usize,
     /// Evaluation outcomes kept (by policy digest and input digest).
     pub eval_cache_entries: usize,
-    /// Threads one release evaluation may use for its cache misses: 0 = every core, 1 = only
-    /// the calling thread. Small batches always stay on the calling thread.
+    /// Threads one release evaluation may use for its cache misses: 0 = every thread of the
+    /// shared pool (one per core), 1 = only the calling thread. Small batches always stay on
+    /// the calling thread.
     pub parallelism: usize,
 }
 

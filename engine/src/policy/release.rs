@@ -396,7 +396,7 @@ impl PolicyEngine {
             }
         };
         let threads = match self.limits.parallelism {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => rayon::current_num_threads(),
             n => n,
         }
         .min(pending.len() / MIN_EVALUATIONS_PER_THREAD)
@@ -404,9 +404,12 @@ impl PolicyEngine {
         if threads == 1 {
             work();
         } else {
-            std::thread::scope(|scope| {
+            // On the shared pool: a thread started per release would cost its start and fresh
+            // allocator pages on every review.
+            let work = &work;
+            rayon::scope(|scope| {
                 for _ in 1..threads {
-                    scope.spawn(work);
+                    scope.spawn(move |_| work());
                 }
                 work();
             });

@@ -25,6 +25,7 @@ mod input;
 use std::sync::OnceLock;
 
 use handlebars::{Context, Handlebars, RenderErrorReason};
+use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -35,6 +36,10 @@ use crate::values::{ValuePath, merge_layers};
 use crate::variables::resolve_variables;
 
 /// A chart version with its templates compiled and its schema prepared.
+/// From this many templates on, a render spreads them over the shared pool: below it the
+/// hand-off costs more than a template takes (tens of microseconds).
+const PARALLEL_TEMPLATES: usize = 4;
+
 pub struct CompiledChart {
     name: String,
     version: String,
@@ -269,36 +274,18 @@ impl CompiledChart {
             message: e.to_string(),
         })?;
 
+        // Templates are independent: a chart with many of them renders them on the shared
+        // pool. Errors are reported in template order whichever thread met them first.
+        let render = |template: &String| self.render_template(template, &context, input, labels);
+        let per_template: Vec<Result<Vec<RenderedManifest>>> =
+            if self.manifests.len() >= PARALLEL_TEMPLATES && rayon::current_num_threads() > 1 {
+                self.manifests.par_iter().map(render).collect()
+            } else {
+                self.manifests.iter().map(render).collect()
+            };
         let mut manifests = Vec::new();
-        for template in &self.manifests {
-            let output = self
-                .registry
-                .render_with_context(template, &context)
-                .map_err(|e| self.render_error(template, e))?;
-            for (index, doc) in documents::split(&output).iter().enumerate() {
-                let origin = DocumentOrigin {
-                    chart: &self.id,
-                    template,
-                    document: index + 1,
-                };
-                let parsed = documents::parse(doc).map_err(|e| RenderError::InvalidYaml {
-                    chart: self.id.clone(),
-                    template: template.clone(),
-                    document: index + 1,
-                    line: e.line,
-                    column: e.column,
-                    message: e.message,
-                })?;
-                if parsed.is_null() {
-                    continue;
-                }
-                manifests.push(to_manifest(
-                    parsed,
-                    &input.tenant.namespace,
-                    labels,
-                    &origin,
-                )?);
-            }
+        for rendered in per_template {
+            manifests.extend(rendered?);
         }
 
         manifests.sort_by(RenderedManifest::install_order);
@@ -318,6 +305,46 @@ impl CompiledChart {
             values: std::mem::take(&mut context.data_mut()["values"]),
             digest: OnceLock::new(),
         })
+    }
+
+    /// One template's objects, in document order; empty documents are dropped.
+    fn render_template(
+        &self,
+        template: &String,
+        context: &Context,
+        input: &RenderInput,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<RenderedManifest>> {
+        let output = self
+            .registry
+            .render_with_context(template, context)
+            .map_err(|e| self.render_error(template, e))?;
+        let mut manifests = Vec::new();
+        for (index, doc) in documents::split(&output).iter().enumerate() {
+            let origin = DocumentOrigin {
+                chart: &self.id,
+                template,
+                document: index + 1,
+            };
+            let parsed = documents::parse(doc).map_err(|e| RenderError::InvalidYaml {
+                chart: self.id.clone(),
+                template: template.clone(),
+                document: index + 1,
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
+            if parsed.is_null() {
+                continue;
+            }
+            manifests.push(to_manifest(
+                parsed,
+                &input.tenant.namespace,
+                labels,
+                &origin,
+            )?);
+        }
+        Ok(manifests)
     }
 
     fn render_error(&self, template: &str, e: handlebars::RenderError) -> RenderError {
