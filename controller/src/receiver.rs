@@ -296,13 +296,20 @@ pub async fn serve_router(
     })
 }
 
-/// The `token` query parameter (registry tokens are URL-safe; no decoding).
+/// The `token` query parameter, percent-decoded as the path form's token is. A `+` stays a
+/// `+`: tokens are often base64, pasted into a registry's webhook form as they are. A value
+/// that does not decode to UTF-8 is no token (the request is then refused as unauthenticated).
 fn query_token(uri: &Uri) -> Option<String> {
     uri.query()?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == "token")
-        .map(|(_, value)| value.to_string())
+        .and_then(|(_, value)| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()
+        })
+        .map(|value| value.into_owned())
 }
 
 async fn without_token(
@@ -891,6 +898,23 @@ mod tests {
         serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &options)
             .await
             .unwrap()
+    }
+
+    #[test]
+    fn the_query_token_is_percent_decoded_and_keeps_its_plus_signs() {
+        let token = |uri: &str| query_token(&uri.parse::<Uri>().unwrap());
+        assert_eq!(
+            token("/registry/quay?token=abc123").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(
+            token("/registry/quay?x=1&token=a%2Bb%2Fc%3D%3D").as_deref(),
+            Some("a+b/c==")
+        );
+        assert_eq!(token("/registry/quay?token=a+b").as_deref(), Some("a+b"));
+        assert_eq!(token("/registry/quay?token=%FF%FE"), None, "not UTF-8");
+        assert_eq!(token("/registry/quay?tokens=x"), None);
+        assert_eq!(token("/registry/quay"), None);
     }
 
     #[tokio::test]
