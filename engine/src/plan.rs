@@ -805,7 +805,7 @@ fn render_parallel<T: Send>(
         rest = tail;
     }
     chunks.push(rest);
-    // On the shared pool: its threads and their allocator pages stay warm between requests.
+    // On the shared pool, which also takes each target's templates when it has many.
     let results: Vec<Result<Vec<T>>> = chunks.into_par_iter().map(chunk_of).collect();
     let mut rendered = Vec::new();
     for result in results {

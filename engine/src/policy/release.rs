@@ -404,8 +404,8 @@ impl PolicyEngine {
         if threads == 1 {
             work();
         } else {
-            // On the shared pool: a thread started per release would cost its start and fresh
-            // allocator pages on every review.
+            // On the shared pool, whose threads outlive the review, rather than on threads
+            // started for it.
             let work = &work;
             rayon::scope(|scope| {
                 for _ in 1..threads {
