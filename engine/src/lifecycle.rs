@@ -285,8 +285,24 @@ pub struct Footprint {
     pub name: String,
     pub environment: String,
     pub created: Timestamp,
+    /// When delivery last changed what runs, once delivered.
+    pub delivered: Option<Timestamp>,
     pub phase: ReleasePhase,
     pub pairs: BTreeSet<(String, String)>,
+}
+
+/// Whether `other`'s content is newer than `older`'s. Two delivered releases are ordered by
+/// delivery, since the later delivery is what Git holds whatever their creation order. One not
+/// delivered yet is newer than a delivered one created in the same second: creation times
+/// have second precision, and a tie says nothing about which the user meant to land last.
+fn is_newer(other: &Footprint, older: &Footprint) -> bool {
+    match (other.delivered, older.delivered) {
+        (Some(theirs), Some(ours)) => {
+            (theirs, other.created, &other.name) > (ours, older.created, &older.name)
+        }
+        (_, None) => other.created > older.created,
+        (None, Some(_)) => (other.created, &other.name) > (older.created, &older.name),
+    }
 }
 
 /// The newer delivered release(s) whose pairs cover all of `older`'s: the first of them by
@@ -312,7 +328,7 @@ pub fn superseded_by<'a>(older: &Footprint, others: &'a [Footprint]) -> Option<&
             o.name != older.name
                 && o.environment == older.environment
                 && is_delivered(o.phase)
-                && (o.created, &o.name) > (older.created, &older.name)
+                && is_newer(o, older)
                 && !o.pairs.is_disjoint(&older.pairs)
         })
         .collect();

@@ -261,6 +261,7 @@ fn footprint(name: &str, created: i64, phase: ReleasePhase, pairs: &[(&str, &str
         name: name.into(),
         environment: "production".into(),
         created: at(created),
+        delivered: is_delivered(phase).then(|| at(created + 1)),
         phase,
         pairs: pairs
             .iter()
@@ -303,6 +304,47 @@ fn a_release_is_superseded_only_when_newer_deliveries_cover_all_it_touches() {
     // A release waiting for approval is superseded by a newer delivered one.
     let stale = footprint("v1b", 1, ReleasePhase::PendingApproval, &[("alpha", "api")]);
     assert_eq!(superseded_by(&stale, &[alpha]), Some("v2-alpha"));
+}
+
+#[test]
+fn a_release_created_in_the_same_second_as_a_delivered_one_is_not_superseded_by_it() {
+    // Creation times have second precision: "v1-0-0" sorts after "chart-1-1-0" by name, but
+    // that says nothing about which is newer.
+    let delivered = footprint("v1-0-0", 0, ReleasePhase::Deployed, &[("dev", "api")]);
+    let approved = footprint("chart-1-1-0", 0, ReleasePhase::Approved, &[("dev", "api")]);
+    assert_eq!(
+        superseded_by(&approved, std::slice::from_ref(&delivered)),
+        None
+    );
+    // Once the second one is delivered, it is the newer content.
+    let mut later = approved.clone();
+    later.phase = ReleasePhase::Deployed;
+    later.delivered = Some(at(5));
+    assert_eq!(
+        superseded_by(&delivered, std::slice::from_ref(&later)),
+        Some("chart-1-1-0")
+    );
+    assert_eq!(
+        superseded_by(&later, std::slice::from_ref(&delivered)),
+        None
+    );
+}
+
+#[test]
+fn delivered_releases_are_ordered_by_delivery_not_creation() {
+    // Created first but delivered last: what Git holds is the older-created release's content.
+    let mut first_created = footprint("v1", 0, ReleasePhase::Healthy, &[("dev", "api")]);
+    first_created.delivered = Some(at(100));
+    let mut second_created = footprint("v2", 10, ReleasePhase::Healthy, &[("dev", "api")]);
+    second_created.delivered = Some(at(50));
+    assert_eq!(
+        superseded_by(&second_created, std::slice::from_ref(&first_created)),
+        Some("v1")
+    );
+    assert_eq!(
+        superseded_by(&first_created, std::slice::from_ref(&second_created)),
+        None
+    );
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn footprint(release: &Release, ctx: &Context) -> Footprint {
             .creation_timestamp
             .as_ref()
             .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+        delivered: status.delivered_at.as_ref().map(|t| t.0),
         phase: status.phase.unwrap_or_default(),
         pairs,
     }
