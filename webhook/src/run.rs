@@ -1,5 +1,6 @@
-//! `gitopshq webhook`: the server as it runs in a cluster, until SIGTERM or Ctrl-C.
+//! `gitopshq webhook`: the server as it runs in a cluster, until it is told to stop.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,12 +17,13 @@ use crate::server::{router, serve};
 use crate::tls::TlsMaterial;
 
 /// Checks the CRDs, starts the watches, serves `/healthz` at once and `/readyz` once the caches
-/// are loaded, and stops gracefully on SIGTERM or Ctrl-C.
+/// are loaded, and stops gracefully once `shutdown` resolves (SIGTERM or Ctrl-C in a pod).
 pub async fn run(
     client: Client,
     tls: TlsMaterial,
     address: SocketAddr,
     settings: Settings,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     Api::<Release>::all(client.clone())
         .list_metadata(&ListParams::default().limit(1))
@@ -41,31 +43,9 @@ pub async fn run(
             info!("watch caches loaded; ready");
         })
     };
-    shutdown_signal().await;
+    shutdown.await;
     info!("shutting down");
     ready.abort();
     watches.abort();
     server.shutdown().await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

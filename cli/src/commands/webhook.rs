@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use gitopshq_controller::run::shutdown_signal;
 use gitopshq_engine::admission::Settings;
 use gitopshq_webhook::certs::{self, SecretRef};
 use gitopshq_webhook::tls::TlsMaterial;
@@ -106,12 +107,12 @@ fn serve(args: Serve) -> Result<ExitCode> {
             .context("no Kubernetes configuration: set KUBECONFIG or run in a cluster")?;
         let Some(secret) = args.tls_secret else {
             let tls = TlsMaterial::from_files(&args.cert, &args.key)?;
-            gitopshq_webhook::run::run(client, tls, address, settings).await?;
+            gitopshq_webhook::run::run(client, tls, address, settings, shutdown_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         };
         let tls = certs::ensure(&client, &secret).await?;
         tokio::select! {
-            served = gitopshq_webhook::run::run(client.clone(), tls.clone(), address, settings) => served?,
+            served = gitopshq_webhook::run::run(client.clone(), tls.clone(), address, settings, shutdown_signal()) => served?,
             () = certs::watch(client, secret, tls) => {
                 // Exit so that Kubernetes restarts the webhook with the renewed certificate.
                 tracing::info!("exiting to serve the renewed certificate after the restart");
