@@ -350,6 +350,49 @@ pub fn superseded_step(newer: &str) -> Step {
     )
 }
 
+/// Where a release stands in delivery order: when it was delivered (its creation time for one
+/// that does not say), then its creation time and name to break ties.
+fn delivery_order(
+    release: &Release,
+    delivered: Option<Timestamp>,
+) -> (Option<Timestamp>, Option<Timestamp>, String) {
+    let created = release.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    (delivered.or(created), created, release.name_any())
+}
+
+/// The release to roll `release` back to: among `others`, the last one delivered before it, in
+/// its namespace and environment, that changed one of `workloads` and was Healthy at some
+/// point. `delivered` is when `release` itself was delivered.
+pub fn rollback_target<'a>(
+    release: &Release,
+    delivered: Option<Timestamp>,
+    workloads: &BTreeSet<String>,
+    others: impl IntoIterator<Item = &'a Release>,
+) -> Option<&'a Release> {
+    let this = delivery_order(release, delivered);
+    others
+        .into_iter()
+        .filter_map(|r| {
+            let status = r.status.as_ref()?;
+            let eligible = r.namespace() == release.namespace()
+                && r.name_any() != this.2
+                && r.spec.environment == release.spec.environment
+                && status.commit.is_some()
+                && status
+                    .timeline
+                    .iter()
+                    .any(|t| t.phase == ReleasePhase::Healthy)
+                && r.spec
+                    .changes
+                    .iter()
+                    .any(|c| workloads.contains(&c.workload));
+            let order = delivery_order(r, status.delivered_at.as_ref().map(|t| t.0));
+            (eligible && order < this).then_some((order, r))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r)
+}
+
 /// Whether the `gitopshq.io/retry` annotation asks for a retry that has not been handled yet.
 pub fn retry_requested(annotation: Option<&str>, handled: Option<&str>) -> bool {
     annotation.is_some_and(|a| Some(a) != handled)

@@ -360,3 +360,53 @@ fn a_retry_is_requested_once_per_annotation_value() {
         Some("2026-12-01T10:00:00Z")
     ));
 }
+
+fn delivered_release(name: &str, created: i64, delivered: i64, was_healthy: bool) -> Release {
+    let mut r = Release::new(
+        name,
+        ReleaseSpec {
+            title: name.into(),
+            environment: "production".into(),
+            changes: vec![gitopshq_crds::release::WorkloadChange {
+                workload: "api".into(),
+                ..Default::default()
+            }],
+            ..ReleaseSpec::default()
+        },
+    );
+    r.metadata.namespace = Some("shop".into());
+    r.metadata.creation_timestamp = Some(Time(at(created)));
+    let mut status = ReleaseStatus {
+        commit: Some("c0ffee".into()),
+        delivered_at: Some(Time(at(delivered))),
+        ..ReleaseStatus::default()
+    };
+    if was_healthy {
+        status.timeline.push(TimelineEntry {
+            time: Time(at(delivered + 1)),
+            phase: ReleasePhase::Healthy,
+            message: None,
+            actor: None,
+        });
+    }
+    r.status = Some(status);
+    r
+}
+
+#[test]
+fn the_rollback_target_is_the_last_healthy_release_delivered_before() {
+    let workloads: BTreeSet<String> = ["api".to_string()].into();
+    let degraded = delivered_release("v3", 30, 40, false);
+    let v1 = delivered_release("v1", 0, 5, true);
+    // Created after v1 but delivered before it: v1 is what ran last.
+    let v2 = delivered_release("v2", 10, 3, true);
+    let never_healthy = delivered_release("v2b", 12, 20, false);
+    let mut elsewhere = delivered_release("v2c", 13, 21, true);
+    elsewhere.spec.environment = "staging".into();
+    let later = delivered_release("v4", 50, 60, true);
+    let others = [v1, v2, never_healthy, elsewhere, later, degraded.clone()];
+    let target = rollback_target(&degraded, Some(at(40)), &workloads, &others);
+    assert_eq!(target.map(|r| r.name_any()).as_deref(), Some("v1"));
+    let other_workload: BTreeSet<String> = ["worker".to_string()].into();
+    assert!(rollback_target(&degraded, Some(at(40)), &other_workload, &others).is_none());
+}

@@ -296,41 +296,22 @@ async fn record_drift(work: &mut Work, ctx: &Context, drifted: &[String]) {
     }
 }
 
-/// "; roll back with: gitopshq rollback W --to R" naming the newest earlier release of the
-/// workload that was delivered and Healthy.
+/// "; roll back with: gitopshq rollback W --to R" naming the release delivered before this
+/// one that was Healthy.
 fn rollback_hint(work: &Work, ctx: &Context) -> String {
     let namespace = work.namespace();
     let workloads: BTreeSet<String> = release_workloads(&work.release, ctx.index.as_ref())
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let created = work
-        .release
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0);
-    let previous = ctx
-        .index
-        .releases
-        .store
-        .state()
-        .into_iter()
-        .filter(|r| {
-            r.namespace().as_deref() == Some(namespace.as_str())
-                && r.name_any() != work.name()
-                && r.spec.environment == work.release.spec.environment
-                && r.status.as_ref().is_some_and(|s| {
-                    s.commit.is_some()
-                        && s.timeline.iter().any(|t| t.phase == ReleasePhase::Healthy)
-                })
-                && r.metadata.creation_timestamp.as_ref().map(|t| t.0) < created
-                && r.spec
-                    .changes
-                    .iter()
-                    .any(|c| workloads.contains(&c.workload))
-        })
-        .max_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let releases = ctx.index.releases.store.state();
+    let delivered = work.status.delivered_at.as_ref().map(|t| t.0);
+    let previous = lifecycle::rollback_target(
+        &work.release,
+        delivered,
+        &workloads,
+        releases.iter().map(AsRef::as_ref),
+    );
     match (previous, workloads.iter().next()) {
         (Some(previous), Some(workload)) => format!(
             "; roll back with: gitopshq rollback {workload} --to {} -n {namespace}",
