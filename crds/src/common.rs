@@ -52,7 +52,9 @@ pub enum Health {
     Unknown,
 }
 
-pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    Condition, LabelSelector, MicroTime, Time,
+};
 
 /// Kubernetes-style labels (`map[string]string`).
 pub type Labels = std::collections::BTreeMap<String, String>;

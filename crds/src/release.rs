@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, Health, LabelSelector, Time, Values};
+use crate::common::{Condition, Health, LabelSelector, MicroTime, Time, Values};
 use crate::policy::EnforcementMode;
 
 /// Spec of a `Release` (namespaced, in the project's namespace). A Draft (`submitted: false`)
@@ -225,9 +225,10 @@ pub struct ReleaseStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_retry: Option<String>,
     /// When delivery last changed what runs: the commit was made or the objects applied
-    /// (addition). Soak times and supersession are counted from here.
+    /// (addition). Soak times and supersession are counted from here. Microsecond precision:
+    /// two releases delivered in the same second are still ordered by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivered_at: Option<Time>,
+    pub delivered_at: Option<MicroTime>,
     /// Standard conditions (`Ready`, `PoliciesPassed`, `Approved`, `Delivered`, `Healthy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]

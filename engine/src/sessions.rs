@@ -146,7 +146,8 @@ fn record_actions(
             let delivered = BreakGlassAction {
                 time: status
                     .delivered_at
-                    .clone()
+                    .as_ref()
+                    .map(|t| Time(t.0))
                     .or_else(|| release.metadata.creation_timestamp.clone())
                     .unwrap_or(Time(Timestamp::UNIX_EPOCH)),
                 user: crate::lifecycle::CONTROLLER.into(),
@@ -264,7 +265,7 @@ mod tests {
             r.status = Some(ReleaseStatus {
                 phase: Some(ReleasePhase::Healthy),
                 commit: Some("0123456789abcdef0123".into()),
-                delivered_at: Some(Time(at(6))),
+                delivered_at: Some(gitopshq_crds::common::MicroTime(at(6))),
                 ..ReleaseStatus::default()
             });
         }

@@ -378,7 +378,7 @@ fn delivered_release(name: &str, created: i64, delivered: i64, was_healthy: bool
     r.metadata.creation_timestamp = Some(Time(at(created)));
     let mut status = ReleaseStatus {
         commit: Some("c0ffee".into()),
-        delivered_at: Some(Time(at(delivered))),
+        delivered_at: Some(gitopshq_crds::common::MicroTime(at(delivered))),
         ..ReleaseStatus::default()
     };
     if was_healthy {

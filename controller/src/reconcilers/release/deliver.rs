@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitopshq_crds::common::Time;
+use gitopshq_crds::common::MicroTime;
 use gitopshq_crds::consts::reasons;
 use gitopshq_crds::project::DeliveryMode;
 use gitopshq_crds::release::{
@@ -170,7 +170,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     work.status.commit = Some(commit);
     work.status.short_commit = Some(short);
     work.status.rendered_digest = Some(delivered.digest);
-    work.status.delivered_at = Some(Time(ctx.now()));
+    work.status.delivered_at = Some(MicroTime(ctx.now()));
     for tenant in &mut work.status.tenants {
         tenant.phase = TenantRolloutPhase::Deployed;
         tenant.message = None;
