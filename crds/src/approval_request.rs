@@ -47,6 +47,15 @@ pub struct ApprovalRequestSpec {
     #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("policy is immutable"))]
     pub policy: String,
+    /// `sha256:…` of the rendered content the approvers approve, written by the controller.
+    /// When the inputs change after approval the controller records the new digest, and only
+    /// decisions stamped with the current one count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_digest: Option<String>,
+    /// What changed since the previous `renderedDigest` (written with it), for approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub digest_change: Option<String>,
     /// Decisions, in the order they were made. Only appending is allowed. Always written, even
     /// empty, so approvers can append with a JSON patch `add /spec/decisions/-`.
     #[serde(default)]
@@ -74,6 +83,10 @@ pub struct Decision {
     /// Stamped by the webhook at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
+    /// The request's `renderedDigest` when the decision was made (stamped by the webhook):
+    /// what this decision approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_digest: Option<String>,
 }
 
 /// An approver's answer.

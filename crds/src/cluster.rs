@@ -54,6 +54,30 @@ pub struct ClusterSpec {
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     #[schemars(schema_with = "crate::schema::labels")]
     pub labels: Labels,
+    /// How Secrets delivered to this cluster through Git are encrypted. Optional: without it,
+    /// a Flux release that carries a Secret is Blocked (never committed in plaintext); Argo CD
+    /// and Direct delivery apply Secrets straight to the cluster and need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_encryption: Option<SecretEncryption>,
+}
+
+/// Encryption of the Secrets committed for a cluster: SOPS with age.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretEncryption {
+    /// age public keys (`age1…`) the Secrets are encrypted for; the cluster's Flux holds one
+    /// of the matching identities (the `sops-age` Secret its Kustomizations decrypt with).
+    #[schemars(schema_with = "age_recipients")]
+    pub age_recipients: Vec<String>,
+}
+
+fn age_recipients(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 16,
+        "items": {"type": "string", "pattern": "^age1[02-9ac-hj-np-z]{58}$"},
+    })
 }
 
 /// Where the kubeconfig of a cluster is stored.

@@ -44,6 +44,10 @@ pub struct PromotionSpec {
     /// Set to pause after the current batch; unset to resume.
     #[serde(default)]
     pub paused: bool,
+    /// User who created the promotion, stamped by the webhook. The batch releases carry them
+    /// as author, so every approval rule applies to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 fn yes() -> bool {

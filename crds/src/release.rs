@@ -95,6 +95,16 @@ pub struct ReleaseSpec {
     /// client-sent value is overwritten). Optional because it is absent until admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// User whose request submitted the release (set `submitted` to true), stamped by the
+    /// webhook. Absent while a Draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    /// Everyone whose request created or changed the spec, in order, stamped by the webhook;
+    /// for a promotion batch, the Promotion's creator. Each of them counts as the release's
+    /// own author for self-approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub authors: Vec<String>,
 }
 
 fn tenant_names(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {

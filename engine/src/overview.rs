@@ -352,6 +352,7 @@ pub fn decision_check(
         user: Some(user.username.clone()),
         groups: user.groups.clone(),
         time: None,
+        rendered_digest: None,
     });
     let verdict = validate_approval_request(
         &Request {

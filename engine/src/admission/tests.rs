@@ -274,6 +274,7 @@ fn decision(kind: DecisionKind, user: &str, groups: &[&str]) -> Decision {
         user: Some(user.into()),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         time: Some(k8s_time("2026-11-25T13:00:00Z")),
+        rendered_digest: None,
     }
 }
 
@@ -293,6 +294,7 @@ fn sent(kind: DecisionKind) -> Decision {
         user: None,
         groups: Vec::new(),
         time: None,
+        rendered_digest: None,
     }
 }
 
@@ -304,6 +306,7 @@ fn approval_request(release: &str, decisions: Vec<Decision>) -> ApprovalRequest 
             release: release.into(),
             policy: "production-approvals".into(),
             decisions,
+            ..ApprovalRequestSpec::default()
         },
     );
     request.metadata.namespace = Some(NS.into());

@@ -42,6 +42,7 @@ fn promotion(paused: bool) -> Promotion {
             ],
             pause_on_degraded: true,
             paused,
+            created_by: Some("carol".into()),
         },
     );
     p.metadata.namespace = Some("shop".into());

@@ -47,6 +47,8 @@ pub(crate) async fn ensure_request(work: &Work, ctx: &Context, policy: &str) -> 
         spec: ApprovalRequestSpec {
             release: name.clone(),
             policy: policy.to_string(),
+            rendered_digest: None,
+            digest_change: None,
             decisions: Vec::new(),
         },
         status: None,

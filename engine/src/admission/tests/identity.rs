@@ -175,6 +175,7 @@ fn every_decision_of_a_new_approval_request_is_stamped() {
             user: Some("bob".into()),
             groups: vec!["sre-team".into(), "system:authenticated".into()],
             time: Some(k8s_time(NOW)),
+            rendered_digest: None,
         }
     );
 }
