@@ -120,11 +120,19 @@ async fn latency(releases: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (repository, url) = bare_repository(dir.path());
     let client = env.client().await.unwrap();
-    let webhook = LocalWebhook::start(client.clone(), Settings::default())
-        .await
-        .expect("webhook");
-    let controllers = gitopshq_controller::start(
+    let webhook = LocalWebhook::start(
         client.clone(),
+        Settings {
+            controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+            ..Settings::default()
+        },
+    )
+    .await
+    .expect("webhook");
+    let controllers = gitopshq_controller::start(
+        env.client_as(gitopshq_testenv::CONTROLLER)
+            .await
+            .expect("controller client"),
         gitopshq_controller::Settings::local(dir.path().join("cache")),
         gitopshq_controller::index::Scope::All,
     )

@@ -339,13 +339,33 @@ impl gitopshq_engine::admission::Directory for Index {
         self.catalog(namespace)
     }
 
+    fn project(&self, name: &str) -> Option<std::sync::Arc<Project>> {
+        self.projects.store.get(&reflector::ObjectRef::new(name))
+    }
+
+    fn cluster(&self, name: &str) -> Option<std::sync::Arc<Cluster>> {
+        self.clusters.store.get(&reflector::ObjectRef::new(name))
+    }
+
+    fn tenant(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<Tenant>> {
+        self.tenants
+            .store
+            .get(&reflector::ObjectRef::new(name).within(namespace))
+    }
+
+    fn all_tenants(&self) -> Vec<std::sync::Arc<Tenant>> {
+        self.tenants.store.state()
+    }
+
+    fn all_workloads(&self) -> Vec<std::sync::Arc<Workload>> {
+        self.workloads.store.state()
+    }
+
     /// The controllers never judge people's grants: the admission webhook does.
-    fn permits(
+    fn may(
         &self,
         _user: &gitopshq_engine::admission::Requester,
-        _namespace: &str,
-        _verb: &str,
-        _environment: &str,
+        _access: &gitopshq_engine::admission::Access<'_>,
     ) -> gitopshq_engine::admission::Permission {
         gitopshq_engine::admission::Permission::Unknown(
             "grants are checked at admission, not by the controllers".into(),

@@ -327,12 +327,12 @@ pub fn decision_check(
         };
     }
     let grants = if access.holds_approve {
-        vec![Grant {
-            subject: user.username.clone(),
-            namespace: namespace.clone(),
-            verb: verbs::APPROVE.to_string(),
-            environment: release.spec.environment.clone(),
-        }]
+        vec![Grant::environment(
+            &user.username,
+            &namespace,
+            verbs::APPROVE,
+            &release.spec.environment,
+        )]
     } else {
         Vec::new()
     };
@@ -363,6 +363,7 @@ pub fn decision_check(
             now,
         },
         &directory,
+        &crate::admission::Settings::default(),
     );
     match verdict.denial {
         None => DecisionCheck {

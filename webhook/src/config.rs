@@ -26,12 +26,33 @@ pub enum Endpoint {
     Url(String),
 }
 
-/// Governance objects must never be admitted unchecked: when the webhook cannot be reached,
-/// these requests fail.
-const GOVERNED: &[&str] = &["releases", "approvalrequests", "breakglasssessions"];
+/// Governance objects and the inputs that decide what runs where must never be admitted
+/// unchecked: when the webhook cannot be reached, these requests fail. Deletes are judged too:
+/// submitted releases, approval requests and break-glass sessions are records.
+const GOVERNED: &[&str] = &[
+    "releases",
+    "approvalrequests",
+    "breakglasssessions",
+    "promotions",
+    "tenants",
+    "variables",
+    "workloads",
+];
+/// The kinds whose requests the mutating webhook stamps (identities, authorship, the digest a
+/// decision approves, a tenant-scoped Variables object's environment).
+const STAMPED: &[&str] = &[
+    "releases",
+    "approvalrequests",
+    "breakglasssessions",
+    "promotions",
+    "variables",
+];
 /// Catalog objects keep their basic invariants in the CRD schema (CEL), so they stay writable
 /// (to repair things) while the webhook is down.
-const CATALOG: &[&str] = &["chartversions", "workloads", "environments", "policies"];
+const CATALOG: &[&str] = &["chartversions", "environments", "policies"];
+
+const WRITES: &[&str] = &["CREATE", "UPDATE"];
+const WRITES_AND_DELETES: &[&str] = &["CREATE", "UPDATE", "DELETE"];
 
 fn client_config(endpoint: &Endpoint, path: &str, ca_bundle: Option<&[u8]>) -> WebhookClientConfig {
     let ca_bundle = ca_bundle.map(|ca| ByteString(ca.to_vec()));
@@ -58,11 +79,11 @@ fn client_config(endpoint: &Endpoint, path: &str, ca_bundle: Option<&[u8]>) -> W
     }
 }
 
-fn rules(resources: &[&str]) -> Vec<RuleWithOperations> {
+fn rules(resources: &[&str], operations: &[&str]) -> Vec<RuleWithOperations> {
     vec![RuleWithOperations {
         api_groups: Some(vec![GROUP.to_string()]),
         api_versions: Some(vec![VERSION.to_string()]),
-        operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+        operations: Some(operations.iter().map(|o| o.to_string()).collect()),
         resources: Some(resources.iter().map(|r| r.to_string()).collect()),
         scope: Some("*".into()),
     }]
@@ -92,7 +113,7 @@ pub fn webhook_configurations(
         webhooks: Some(vec![MutatingWebhook {
             name: "identity.gitopshq.io".into(),
             client_config: client_config(endpoint, "/mutate", ca_bundle),
-            rules: Some(rules(GOVERNED)),
+            rules: Some(rules(STAMPED, WRITES)),
             failure_policy: Some("Fail".into()),
             match_policy: Some("Equivalent".into()),
             side_effects: "None".into(),
@@ -108,7 +129,7 @@ pub fn webhook_configurations(
             ValidatingWebhook {
                 name: "governance.gitopshq.io".into(),
                 client_config: client_config(endpoint, "/validate", ca_bundle),
-                rules: Some(rules(GOVERNED)),
+                rules: Some(rules(GOVERNED, WRITES_AND_DELETES)),
                 failure_policy: Some("Fail".into()),
                 match_policy: Some("Equivalent".into()),
                 side_effects: "None".into(),
@@ -120,7 +141,7 @@ pub fn webhook_configurations(
             ValidatingWebhook {
                 name: "catalog.gitopshq.io".into(),
                 client_config: client_config(endpoint, "/validate", ca_bundle),
-                rules: Some(rules(CATALOG)),
+                rules: Some(rules(CATALOG, WRITES)),
                 failure_policy: Some("Ignore".into()),
                 match_policy: Some("Equivalent".into()),
                 side_effects: "None".into(),

@@ -19,7 +19,7 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
-use gitopshq_engine::admission::{Directory, Permission, Requester};
+use gitopshq_engine::admission::{Access, Directory, Permission, Requester};
 use gitopshq_engine::catalog::{Catalog, SecretData};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -40,7 +40,8 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// webhook authorizer caches (it sees RBAC changes after at most this long).
 const PERMISSION_TTL: Duration = Duration::from_secs(10);
 
-type PermissionKey = (String, Vec<String>, String, String, String);
+/// (user, groups, namespace, group, resource, verb, name).
+type PermissionKey = (String, Vec<String>, String, String, String, String, String);
 
 /// Watch caches of every kind admission decisions read.
 #[derive(Clone)]
@@ -241,19 +242,39 @@ impl Directory for WatchDirectory {
         self.policies.state()
     }
 
-    fn permits(
-        &self,
-        user: &Requester,
-        namespace: &str,
-        verb: &str,
-        environment: &str,
-    ) -> Permission {
+    fn project(&self, name: &str) -> Option<Arc<Project>> {
+        self.cluster_scoped(&self.projects, name)
+    }
+
+    fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.cluster_scoped(&self.clusters, name)
+    }
+
+    fn tenant(&self, namespace: &str, name: &str) -> Option<Arc<Tenant>> {
+        self.lookup(
+            &self.tenants,
+            Api::namespaced(self.client.clone(), namespace),
+            ObjectRef::new(name).within(namespace),
+        )
+    }
+
+    fn all_tenants(&self) -> Vec<Arc<Tenant>> {
+        self.tenants.state()
+    }
+
+    fn all_workloads(&self) -> Vec<Arc<Workload>> {
+        self.workloads.state()
+    }
+
+    fn may(&self, user: &Requester, access: &Access<'_>) -> Permission {
         let key: PermissionKey = (
             user.username.clone(),
             user.groups.clone(),
-            namespace.to_string(),
-            verb.to_string(),
-            environment.to_string(),
+            access.namespace.to_string(),
+            access.group.to_string(),
+            access.resource.to_string(),
+            access.verb.to_string(),
+            access.name.to_string(),
         );
         {
             let mut cache = self.permissions.lock().unwrap_or_else(|p| p.into_inner());
@@ -275,11 +296,11 @@ impl Directory for WatchDirectory {
                 user: Some(user.username.clone()),
                 groups: Some(user.groups.clone()),
                 resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(namespace.to_string()),
-                    verb: Some(verb.to_string()),
-                    group: Some(gitopshq_crds::consts::GROUP.to_string()),
-                    resource: Some("environments".to_string()),
-                    name: Some(environment.to_string()),
+                    namespace: Some(access.namespace.to_string()),
+                    verb: Some(access.verb.to_string()),
+                    group: Some(access.group.to_string()),
+                    resource: Some(access.resource.to_string()),
+                    name: Some(access.name.to_string()),
                     ..ResourceAttributes::default()
                 }),
                 ..SubjectAccessReviewSpec::default()

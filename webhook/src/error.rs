@@ -5,11 +5,13 @@ use kube::core::admission::SerializePatchError;
 /// A body the server cannot answer with an AdmissionResponse: answered with 400 and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
-    #[error("the body is not an AdmissionReview (admission.k8s.io/v1): {0}")]
+    #[error("the body is not an AdmissionReview (admission.k8s.io/v1)")]
     Decode(#[source] serde_json::Error),
     #[error("the AdmissionReview has no request")]
     MissingRequest,
-    #[error("the response patch could not be encoded: {0}")]
+    #[error("not an admission.k8s.io/v1 AdmissionReview: {0}")]
+    Envelope(String),
+    #[error("the response patch could not be encoded")]
     Patch(#[source] SerializePatchError),
 }
 
@@ -18,6 +20,7 @@ impl ReviewError {
         match self {
             ReviewError::Decode(_) => "Decode",
             ReviewError::MissingRequest => "MissingRequest",
+            ReviewError::Envelope(_) => "Envelope",
             ReviewError::Patch(_) => "Patch",
         }
     }

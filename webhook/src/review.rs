@@ -8,7 +8,10 @@ use gitopshq_crds::break_glass_session::BreakGlassSession;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::environment::Environment;
 use gitopshq_crds::policy::Policy;
+use gitopshq_crds::promotion::Promotion;
 use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
 use gitopshq_engine::admission::{self, Mutation, Operation, Request, Requester, Rule, Verdict};
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
@@ -50,8 +53,10 @@ pub fn review(body: &[u8], endpoint: Endpoint, ctx: &Context) -> Result<Outcome,
     let started = Instant::now();
     let review: AdmissionReview<DynamicObject> =
         serde_json::from_slice(body).map_err(ReviewError::Decode)?;
+    check_envelope(&review)?;
     let request: AdmissionRequest<DynamicObject> =
         review.try_into().map_err(|_| ReviewError::MissingRequest)?;
+    check_objects(&request)?;
     let kind = request.kind.kind.clone();
     let operation = operation(&request);
     let verdict = decide(&request, endpoint, ctx);
@@ -71,6 +76,37 @@ pub fn review(body: &[u8], endpoint: Endpoint, ctx: &Context) -> Result<Outcome,
         started.elapsed(),
     );
     Ok(outcome)
+}
+
+/// Only what the API server sends is answered: an `admission.k8s.io/v1` `AdmissionReview`.
+fn check_envelope(review: &AdmissionReview<DynamicObject>) -> Result<(), ReviewError> {
+    let types = &review.types;
+    if types.api_version != "admission.k8s.io/v1" || types.kind != "AdmissionReview" {
+        return Err(ReviewError::Envelope(format!(
+            "apiVersion {:?} kind {:?}; the API server sends apiVersion admission.k8s.io/v1 kind AdmissionReview (admissionReviewVersions: [v1])",
+            types.api_version, types.kind
+        )));
+    }
+    Ok(())
+}
+
+/// A CREATE or UPDATE carries the object, an UPDATE or DELETE the object before it: a request
+/// without them cannot be judged, so it is not answered as if it could.
+fn check_objects(request: &AdmissionRequest<DynamicObject>) -> Result<(), ReviewError> {
+    use kube::core::admission::Operation as Op;
+    let missing = match request.operation {
+        Op::Create if request.object.is_none() => Some("object"),
+        Op::Update if request.object.is_none() => Some("object"),
+        Op::Update | Op::Delete if request.old_object.is_none() => Some("oldObject"),
+        _ => None,
+    };
+    match missing {
+        Some(field) => Err(ReviewError::Envelope(format!(
+            "a {:?} request for {} {} has no request.{field}",
+            request.operation, request.kind.kind, request.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn operation(request: &AdmissionRequest<DynamicObject>) -> Operation {
@@ -126,7 +162,7 @@ fn decide(request: &AdmissionRequest<DynamicObject>, endpoint: Endpoint, ctx: &C
             ))
         }
         ("ApprovalRequest", Endpoint::Validate) => typed!(ApprovalRequest, |req| {
-            admission::validate_approval_request(&req, directory)
+            admission::validate_approval_request(&req, directory, settings)
         }),
         ("BreakGlassSession", Endpoint::Mutate) => {
             typed!(BreakGlassSession, |req| {
@@ -135,8 +171,29 @@ fn decide(request: &AdmissionRequest<DynamicObject>, endpoint: Endpoint, ctx: &C
         }
         ("BreakGlassSession", Endpoint::Validate) => {
             typed!(BreakGlassSession, |req| {
-                admission::admit_break_glass_session(&req, directory)
+                admission::admit_break_glass_session(&req, directory, settings)
             })
+        }
+        ("Promotion", Endpoint::Mutate) => {
+            typed!(Promotion, |req| admission::mutate_promotion(&req))
+        }
+        ("Promotion", Endpoint::Validate) => {
+            typed!(Promotion, |req| admission::validate_promotion(
+                &req, directory
+            ))
+        }
+        ("Tenant", Endpoint::Validate) => {
+            typed!(Tenant, |req| admission::validate_tenant(&req, directory))
+        }
+        ("Variables", Endpoint::Mutate) => {
+            typed!(Variables, |req| admission::mutate_variables(
+                &req, directory
+            ))
+        }
+        ("Variables", Endpoint::Validate) => {
+            typed!(Variables, |req| admission::validate_variables(
+                &req, directory
+            ))
         }
         ("ChartVersion", Endpoint::Validate) => {
             typed!(ChartVersion, |req| admission::validate_chart_version(&req))

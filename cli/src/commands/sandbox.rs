@@ -76,7 +76,10 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     );
     let webhook = gitopshq_webhook::local::LocalWebhook::start(
         management.client().await?,
-        gitopshq_engine::admission::Settings::default(),
+        gitopshq_engine::admission::Settings {
+            controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+            ..gitopshq_engine::admission::Settings::default()
+        },
     )
     .await
     .context("starting the admission webhook")?;
@@ -117,7 +120,7 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
         "starting the controllers (projects, clusters, releases, promotions, charts, sessions)",
     );
     let controllers = gitopshq_controller::start(
-        management.client().await?,
+        management.client_as(gitopshq_testenv::CONTROLLER).await?,
         gitopshq_controller::Settings::local(args.dir.join("git-cache")),
         gitopshq_controller::index::Scope::All,
     )

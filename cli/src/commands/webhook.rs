@@ -52,6 +52,25 @@ pub struct Serve {
     /// Time zone of recurring freeze windows that name none.
     #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
     pub default_time_zone: String,
+    /// User name(s) the GitOpsHQ controller authenticates as: only they create
+    /// ApprovalRequests and name the authors of the releases they create for promotions and
+    /// image updates (repeat, or separate with commas).
+    #[arg(
+        long = "controller-user",
+        env = "GITOPSHQ_CONTROLLER_USERS",
+        value_delimiter = ',',
+        default_value = gitopshq_engine::admission::DEFAULT_CONTROLLER_USER
+    )]
+    pub controller_users: Vec<String>,
+    /// Group(s) of the platform administrators, who alone may delete records (submitted
+    /// releases, approval requests, break-glass sessions).
+    #[arg(
+        long = "record-admin-group",
+        env = "GITOPSHQ_RECORD_ADMIN_GROUPS",
+        value_delimiter = ',',
+        default_value = "system:masters"
+    )]
+    pub record_admin_groups: Vec<String>,
     /// Manage the serving certificate in this Secret (`NAME` alone: the webhook's namespace)
     /// instead of reading --cert/--key: issue and renew it, and set the caBundle of the webhook
     /// configurations.
@@ -97,6 +116,8 @@ fn serve(args: Serve) -> Result<ExitCode> {
     let address = SocketAddr::new(args.bind, args.port);
     let settings = Settings {
         default_time_zone: args.default_time_zone,
+        controller_users: args.controller_users,
+        record_admin_groups: args.record_admin_groups,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

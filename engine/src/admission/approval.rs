@@ -9,7 +9,8 @@ use gitopshq_crds::release::{ApprovalProgress, Approver, ReleasePhase};
 use kube::ResourceExt;
 use serde_json::json;
 
-use super::{Directory, Operation, Request, Rule, Verdict, format_time, teams};
+use super::release::release_authors;
+use super::{Directory, Operation, Request, Rule, Settings, Verdict, format_time, teams};
 
 /// Stamps `user`, `groups` and `time` of every decision the request adds, whatever the client
 /// wrote there: a client cannot approve in someone else's name.
@@ -22,22 +23,95 @@ pub fn mutate_approval_request(req: &Request<'_, ApprovalRequest>) -> Verdict {
         _ => 0,
     };
     let time = format_time(req.now);
+    // What the approver saw: the digest the request recorded before this change.
+    let digest = req
+        .old
+        .filter(|_| req.operation == Operation::Update)
+        .unwrap_or(object)
+        .spec
+        .rendered_digest
+        .clone();
     let mut verdict = Verdict::allow();
-    for index in first_new..object.spec.decisions.len() {
+    for (index, decision) in object.spec.decisions.iter().enumerate().skip(first_new) {
         let base = format!("/spec/decisions/{index}");
         verdict = verdict
             .set(&format!("{base}/user"), json!(req.user.username))
             .set(&format!("{base}/groups"), json!(req.user.groups))
             .set(&format!("{base}/time"), json!(time));
+        // A null value removes the member, which must then exist.
+        if digest.is_some() || decision.rendered_digest.is_some() {
+            verdict = verdict.set(&format!("{base}/renderedDigest"), json!(digest));
+        }
     }
     verdict
+}
+
+/// Who may create, change and delete an ApprovalRequest: only the controller creates one (it
+/// chooses the policy from the environment's bindings) and records the digest approvers
+/// approve; people only append decisions; it is deleted only with its release, or by a
+/// platform administrator.
+fn request_writes(
+    req: &Request<'_, ApprovalRequest>,
+    directory: &dyn Directory,
+    settings: &Settings,
+) -> Result<(), Verdict> {
+    let Some(request) = req.object.or(req.old) else {
+        return Ok(());
+    };
+    let name = request.name_any();
+    let namespace = request.namespace().unwrap_or_default();
+    let controller = settings.is_controller(req.user);
+    let denied = |rule: Rule, what: String| {
+        Err(Verdict::deny(
+            rule,
+            format!("approvalrequest {name} denied: {what}"),
+        ))
+    };
+    match (req.operation, req.object, req.old) {
+        (Operation::Create, _, _) if !controller => denied(
+            Rule::NotPermitted,
+            format!(
+                "approval requests are created by the GitOpsHQ controller when a submitted release needs approval, with the policy its environment binds; {} cannot create one. Submit the release and approve its request (gitopshq approve {})",
+                req.user.username, request.spec.release
+            ),
+        ),
+        (Operation::Update, Some(new), Some(old))
+            if !controller
+                && (new.spec.release != old.spec.release
+                    || new.spec.policy != old.spec.policy
+                    || new.spec.rendered_digest != old.spec.rendered_digest
+                    || new.spec.digest_change != old.spec.digest_change) =>
+        {
+            denied(
+                Rule::Immutable,
+                "spec.release, spec.policy, spec.renderedDigest and spec.digestChange are the controller's; only append a decision to spec.decisions".into(),
+            )
+        }
+        (Operation::Delete, _, Some(old))
+            if !settings.may_delete_records(req.user)
+                && directory.release(&namespace, &old.spec.release).is_some() =>
+        {
+            denied(
+                Rule::NotPermitted,
+                format!(
+                    "the approval record of release {} stays as long as the release does; only a platform administrator may delete it",
+                    old.spec.release
+                ),
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Append-only decisions, each by an eligible approver while the release waits for approval.
 pub fn validate_approval_request(
     req: &Request<'_, ApprovalRequest>,
     directory: &dyn Directory,
+    settings: &Settings,
 ) -> Verdict {
+    if let Err(denial) = request_writes(req, directory, settings) {
+        return denial;
+    }
     let Some(object) = req.object else {
         return Verdict::allow();
     };
@@ -136,13 +210,14 @@ pub fn validate_approval_request(
         }
         if decision.decision == DecisionKind::Approve {
             if policy.spec.forbid_self_approval
-                && release.spec.created_by.as_deref() == Some(user.username.as_str())
+                && release_authors(&release).contains(user.username.as_str())
             {
                 return denied(
                     Rule::SelfApproval,
                     format!(
-                        "{} created release {release_name} and cannot approve it (approval policy {} forbids self-approval); ask an approver from another team",
+                        "{} {} release {release_name} and cannot approve it (approval policy {} forbids self-approval); ask an approver from another team",
                         user.username,
+                        authorship_of(&release, &user.username),
                         policy.name_any()
                     ),
                 );
@@ -176,6 +251,18 @@ pub fn validate_approval_request(
         "gitopshq.io/decision",
         format!("{} by {}", release_name, user.username),
     )
+}
+
+/// What `user` did to `release`, for a self-approval message.
+fn authorship_of(release: &gitopshq_crds::release::Release, user: &str) -> &'static str {
+    let spec = &release.spec;
+    if spec.created_by.as_deref() == Some(user) {
+        "created"
+    } else if spec.submitted_by.as_deref() == Some(user) {
+        "submitted"
+    } else {
+        "changed"
+    }
 }
 
 pub(super) fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -102,7 +102,20 @@ pub fn mutate_break_glass_session(req: &Request<'_, BreakGlassSession>) -> Verdi
 pub fn admit_break_glass_session(
     req: &Request<'_, BreakGlassSession>,
     directory: &dyn super::Directory,
+    settings: &super::Settings,
 ) -> Verdict {
+    if let (Operation::Delete, Some(session)) = (req.operation, req.old)
+        && !settings.may_delete_records(req.user)
+    {
+        return Verdict::deny(
+            Rule::NotPermitted,
+            format!(
+                "breakglasssession {} denied: a break-glass session is the audit record of what was done under it; it is never deleted by a project role (close it with a closing note: gitopshq breakglass close {})",
+                session.name_any(),
+                session.name_any()
+            ),
+        );
+    }
     if let (Operation::Create, Some(session)) = (req.operation, req.object) {
         let namespace = session.namespace().unwrap_or_default();
         let object = format!("breakglasssession {}", session.name_any());

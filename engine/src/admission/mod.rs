@@ -9,8 +9,10 @@
 mod approval;
 mod break_glass;
 mod directory;
+mod inputs;
 mod objects;
 mod permission;
+mod promotion;
 mod release;
 
 pub use approval::{approval_progress, mutate_approval_request, validate_approval_request};
@@ -19,14 +21,16 @@ pub use break_glass::{
     mutate_break_glass_session, session_covers, session_expires_at, session_is_active,
     validate_break_glass_session,
 };
-pub use directory::{Directory, Grant, Permission, Snapshot};
+pub use directory::{Access, Directory, Grant, Permission, Snapshot};
+pub use inputs::{mutate_variables, validate_tenant, validate_variables};
 pub use objects::{
     validate_chart_version, validate_environment, validate_policy, validate_workload,
 };
 pub use permission::require;
+pub use promotion::{mutate_promotion, validate_promotion};
 pub use release::{
-    FreezeCheck, delivery_freeze, is_submission, mutate_release, release_workloads,
-    validate_release,
+    FreezeCheck, delivery_freeze, is_submission, mutate_release, release_authors,
+    release_workloads, validate_release,
 };
 
 use jiff::Timestamp;
@@ -98,13 +102,51 @@ pub struct Request<'a, K> {
 pub struct Settings {
     /// Time zone of recurring freeze windows that name none.
     pub default_time_zone: String,
+    /// User names the GitOpsHQ controller authenticates as. Only they create ApprovalRequests,
+    /// record the digest approvers approve, and name the authors of the releases they create
+    /// for a Promotion or an image update.
+    pub controller_users: Vec<String>,
+    /// Groups whose members may delete records (submitted releases, approval requests,
+    /// break-glass sessions): the platform administrators, never a project role.
+    pub record_admin_groups: Vec<String>,
 }
+
+/// The controller's ServiceAccount as the Helm chart and `config/` install it.
+pub const DEFAULT_CONTROLLER_USER: &str =
+    "system:serviceaccount:gitopshq-system:gitopshq-controller";
+
+/// Kubernetes' own controllers that delete objects when their namespace or owner goes away;
+/// records are deleted only with what owns them.
+pub const KUBERNETES_DELETERS: &[&str] = &[
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:kube-system:namespace-controller",
+];
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             default_time_zone: crate::freeze::DEFAULT_TIME_ZONE.to_string(),
+            controller_users: vec![DEFAULT_CONTROLLER_USER.to_string()],
+            record_admin_groups: vec!["system:masters".to_string()],
         }
+    }
+}
+
+impl Settings {
+    /// Whether the request comes from the GitOpsHQ controller.
+    pub fn is_controller(&self, user: &Requester) -> bool {
+        self.controller_users.contains(&user.username)
+    }
+
+    /// Whether `user` may delete a record: a platform administrator, the controller, or
+    /// Kubernetes deleting what a removed owner or namespace held.
+    pub fn may_delete_records(&self, user: &Requester) -> bool {
+        self.is_controller(user)
+            || KUBERNETES_DELETERS.contains(&user.username.as_str())
+            || user
+                .groups
+                .iter()
+                .any(|g| self.record_admin_groups.contains(g))
     }
 }
 
@@ -138,8 +180,10 @@ pub enum Rule {
     /// The object is well-formed but not acceptable (duration, justification, windows …).
     Invalid,
     /// The requester holds no project grant for this action in this environment (the RBAC
-    /// verbs of [`crate::rbac::verbs`]).
+    /// verbs of [`crate::rbac::verbs`]), or the action is the controller's alone.
     NotPermitted,
+    /// A (cluster, namespace) pair already belongs to another environment or project.
+    Claimed,
 }
 
 impl Rule {
@@ -159,6 +203,7 @@ impl Rule {
             Rule::NotFound => "NotFound",
             Rule::Invalid => "Invalid",
             Rule::NotPermitted => "NotPermitted",
+            Rule::Claimed => "Claimed",
         }
     }
 
@@ -176,7 +221,8 @@ impl Rule {
             | Rule::Immutable
             | Rule::DecisionEdited
             | Rule::NotPending
-            | Rule::PolicyDenied => 409,
+            | Rule::PolicyDenied
+            | Rule::Claimed => 409,
             Rule::PolicyInvalid | Rule::NotFound | Rule::Invalid => 422,
         }
     }

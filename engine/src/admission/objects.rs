@@ -55,7 +55,8 @@ fn next_patch(version: &str) -> String {
     }
 }
 
-/// Every chart version a workload uses must be published; deprecated ones warn.
+/// Every chart version a workload uses must be published (deprecated ones warn), and the parts
+/// that reach one environment need the grant to release there ([`super::inputs`]).
 pub fn validate_workload(req: &Request<'_, Workload>, directory: &dyn Directory) -> Verdict {
     let Some(workload) = req.object else {
         return Verdict::allow();
@@ -94,7 +95,8 @@ pub fn validate_workload(req: &Request<'_, Workload>, directory: &dyn Directory)
             Some(_) => {}
         }
     }
-    verdict
+    let grants = super::inputs::workload_grants(req, directory);
+    if grants.allowed() { verdict } else { grants }
 }
 
 /// Freeze windows must parse: a bad cron or time zone would silently never freeze.

@@ -1,6 +1,7 @@
 //! Releases: the creator stamped from the request, a submitted spec frozen, freezes enforced
 //! unless a break-glass session covers the release, and OPA policies evaluated on submission.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gitopshq_crds::break_glass_session::BreakGlassSession;
@@ -63,8 +64,70 @@ pub fn release_workloads(
     Ok(workloads)
 }
 
-/// Stamps `spec.createdBy` (the requester on creation, unchanged afterwards) and, when a
-/// submission meets a freeze, records the active break-glass session that covers it.
+/// Everyone a release counts as its own: its creator, its submitter and every author. None of
+/// them may approve it where the policy forbids self-approval.
+pub fn release_authors(release: &Release) -> BTreeSet<&str> {
+    release
+        .spec
+        .created_by
+        .iter()
+        .chain(&release.spec.submitted_by)
+        .chain(&release.spec.authors)
+        .map(String::as_str)
+        .collect()
+}
+
+/// Who created, changed and submitted a release, as the requests say: `(createdBy,
+/// submittedBy, authors)`. The controller creates releases for a Promotion or an image update
+/// and names their authors itself; from anyone else what the client sent is overwritten.
+fn authorship(
+    req: &Request<'_, Release>,
+    release: &Release,
+    settings: &Settings,
+) -> (Option<String>, Option<String>, Vec<String>) {
+    let user = &req.user.username;
+    let Some(old) = req.old.filter(|_| req.operation == Operation::Update) else {
+        if settings.is_controller(req.user) {
+            let created_by = release.spec.created_by.clone().or(Some(user.clone()));
+            let mut authors = release.spec.authors.clone();
+            if authors.is_empty() {
+                authors.extend(created_by.clone());
+            }
+            let submitted_by = release
+                .spec
+                .submitted
+                .then(|| release.spec.submitted_by.clone().unwrap_or(user.clone()));
+            return (created_by, submitted_by, authors);
+        }
+        let submitted_by = release.spec.submitted.then(|| user.clone());
+        return (Some(user.clone()), submitted_by, vec![user.clone()]);
+    };
+    let mut authors = old.spec.authors.clone();
+    if authors.is_empty() {
+        authors.extend(old.spec.created_by.clone());
+    }
+    let unstamped = |r: &Release| {
+        let mut spec = r.spec.clone();
+        spec.created_by = None;
+        spec.submitted_by = None;
+        spec.authors = Vec::new();
+        spec
+    };
+    let controller = settings.is_controller(req.user);
+    if !controller && unstamped(old) != unstamped(release) && !authors.contains(user) {
+        authors.push(user.clone());
+    }
+    let submitted_by = if is_submission(Some(old), release) && !controller {
+        Some(user.clone())
+    } else {
+        old.spec.submitted_by.clone()
+    };
+    (old.spec.created_by.clone(), submitted_by, authors)
+}
+
+/// Stamps the authorship (`spec.createdBy`, `spec.submittedBy`, `spec.authors`) from the
+/// requests and, when a submission meets a freeze, records the active break-glass session that
+/// covers it.
 pub fn mutate_release(
     req: &Request<'_, Release>,
     directory: &dyn Directory,
@@ -74,15 +137,21 @@ pub fn mutate_release(
         return Verdict::allow();
     };
     let mut verdict = Verdict::allow();
-    let created_by = match (req.operation, req.old) {
-        (Operation::Update, Some(old)) => old.spec.created_by.clone(),
-        _ => Some(req.user.username.clone()),
-    };
+    let (created_by, submitted_by, authors) = authorship(req, release, settings);
     if release.spec.created_by != created_by {
         verdict = verdict.set(
             "/spec/createdBy",
             created_by.map_or(Value::Null, Value::String),
         );
+    }
+    if release.spec.submitted_by != submitted_by {
+        verdict = verdict.set(
+            "/spec/submittedBy",
+            submitted_by.map_or(Value::Null, Value::String),
+        );
+    }
+    if release.spec.authors != authors {
+        verdict = verdict.set("/spec/authors", json!(authors));
     }
     if release.spec.break_glass_session.is_none() && is_submission(req.old, release) {
         let Some(environment) = directory.environment(&release.spec.environment) else {
@@ -107,6 +176,18 @@ pub fn validate_release(
     policies: &PolicyEngine,
     settings: &Settings,
 ) -> Verdict {
+    if let (Operation::Delete, Some(old)) = (req.operation, req.old)
+        && old.spec.submitted
+        && !settings.may_delete_records(req.user)
+    {
+        return Verdict::deny(
+            Rule::NotPermitted,
+            format!(
+                "release {} denied: a submitted release is the record of what was asked for, approved and delivered; only a platform administrator may delete it (a Draft may be deleted by its project)",
+                old.name_any()
+            ),
+        );
+    }
     let Some(release) = req.object else {
         return Verdict::allow();
     };

@@ -7,6 +7,7 @@ mod freeze;
 mod grants;
 mod identity;
 mod immutability;
+mod inputs;
 mod policies;
 mod validity;
 mod verdict;
@@ -211,8 +212,12 @@ impl ReleaseBuilder for Release {
         self
     }
 
+    /// Created by `user`, who is then its first author, as the webhook stores it.
     fn created_by(mut self, user: &str) -> Self {
         self.spec.created_by = Some(user.into());
+        if self.spec.authors.is_empty() {
+            self.spec.authors = vec![user.into()];
+        }
         self
     }
 

@@ -60,14 +60,17 @@ impl Platform {
         );
         let webhook = LocalWebhook::start(
             management.client().await.expect("client"),
-            Settings::default(),
+            webhook_settings(),
         )
         .await
         .expect("webhook starts and is registered");
         let mut settings = gitopshq_controller::Settings::local(dir.path().join("git-cache"));
         settings.health_interval = Duration::from_secs(1);
         let controllers = gitopshq_controller::start(
-            management.client().await.expect("client"),
+            management
+                .client_as(gitopshq_testenv::CONTROLLER)
+                .await
+                .expect("client"),
             settings,
             Scope::All,
         )
@@ -487,11 +490,22 @@ async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
     let mut settings = gitopshq_controller::Settings::local(dir.join("git-cache"));
     settings.health_interval = Duration::from_secs(1);
     gitopshq_controller::start(
-        management.client().await.expect("client"),
+        management
+            .client_as(gitopshq_testenv::CONTROLLER)
+            .await
+            .expect("client"),
         settings,
         Scope::All,
     )
     .await
+}
+
+/// The webhook's settings on the platform: the controller is the harness's controller user.
+pub fn webhook_settings() -> Settings {
+    Settings {
+        controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+        ..Settings::default()
+    }
 }
 
 /// `examples/` of the repository.

@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
-use gitopshq_engine::admission::Settings;
 use gitopshq_testenv::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;
 
@@ -115,9 +114,12 @@ fn patch_status(env: &TestEnv, user: &str, target: &str, body: &str) -> std::pro
 
 async fn governed_env() -> (TestEnv, LocalWebhook) {
     let env = TestEnv::start().await.expect("control plane starts");
-    let webhook = LocalWebhook::start(env.client().await.expect("client"), Settings::default())
-        .await
-        .expect("webhook starts and is registered");
+    let webhook = LocalWebhook::start(
+        env.client().await.expect("client"),
+        gitopshq_e2e::webhook_settings(),
+    )
+    .await
+    .expect("webhook starts and is registered");
     apply_ok(&env, "admin", TEAM_ACCESS);
     kubectl_ok(
         env.kubectl("admin")

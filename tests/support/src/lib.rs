@@ -28,4 +28,4 @@ mod users;
 pub use binaries::{Binaries, ensure_binaries};
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
-pub use users::{ADMIN, USERS, User};
+pub use users::{ADMIN, CONTROLLER, USERS, User};

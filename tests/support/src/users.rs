@@ -9,11 +9,20 @@ pub struct User {
 /// The cluster administrator; in `system:masters`, so RBAC never stops it.
 pub const ADMIN: &str = "admin";
 
+/// The identity the GitOpsHQ controller runs as (its ServiceAccount in a real cluster). The
+/// webhook knows it by name: only it creates ApprovalRequests and names the authors of the
+/// releases it creates. In `system:masters` so that its RBAC is not the subject here.
+pub const CONTROLLER: &str = "gitopshq-controller";
+
 /// The people of the scenarios and their teams. Grants are made to the groups, never to the
 /// users, the way teams get access in the product.
 pub const USERS: &[User] = &[
     User {
         name: ADMIN,
+        groups: &["system:masters"],
+    },
+    User {
+        name: CONTROLLER,
         groups: &["system:masters"],
     },
     User {

@@ -33,6 +33,7 @@ pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
     let now = ctx.now();
     let settings = AdmissionSettings {
         default_time_zone: ctx.settings.default_time_zone.clone(),
+        ..AdmissionSettings::default()
     };
     match delivery_freeze(&work.release, ctx.index.as_ref(), now, &settings) {
         Err(problem) => {

@@ -44,7 +44,11 @@ fn decide(
     let sent = approval_request("payment-api-v2", decisions);
     let stamps = mutate_approval_request(&update(user, &old, &sent));
     let stamped = apply(&sent, &stamps);
-    validate_approval_request(&update(user, &old, &stamped), directory)
+    validate_approval_request(
+        &update(user, &old, &stamped),
+        directory,
+        &Settings::default(),
+    )
 }
 
 fn bob() -> Requester {
@@ -87,7 +91,11 @@ fn earlier_decisions_cannot_be_edited() {
     let mut commented = bob_approved();
     commented[0].comment = Some("actually, I did not look".into());
     let edited = approval_request("payment-api-v2", commented);
-    let verdict = validate_approval_request(&update(&carol, &old, &edited), &directory);
+    let verdict = validate_approval_request(
+        &update(&carol, &old, &edited),
+        &directory,
+        &Settings::default(),
+    );
     assert_denied(&verdict, Rule::DecisionEdited, &words);
 
     // Turning an approval into a rejection, even while appending, is an edit too.
@@ -95,14 +103,22 @@ fn earlier_decisions_cannot_be_edited() {
     flipped[0].decision = DecisionKind::Reject;
     flipped.push(approve("carol", &["frontend-team"]));
     let edited = approval_request("payment-api-v2", flipped);
-    let verdict = validate_approval_request(&update(&carol, &old, &edited), &directory);
+    let verdict = validate_approval_request(
+        &update(&carol, &old, &edited),
+        &directory,
+        &Settings::default(),
+    );
     assert_denied(&verdict, Rule::DecisionEdited, &words);
 
     // So is putting one's name on someone else's decision.
     let mut renamed = bob_approved();
     renamed[0].user = Some("carol".into());
     let edited = approval_request("payment-api-v2", renamed);
-    let verdict = validate_approval_request(&update(&carol, &old, &edited), &directory);
+    let verdict = validate_approval_request(
+        &update(&carol, &old, &edited),
+        &directory,
+        &Settings::default(),
+    );
     assert_denied(&verdict, Rule::DecisionEdited, &words);
 }
 
@@ -130,7 +146,11 @@ fn earlier_decisions_cannot_be_removed_or_replaced() {
         ],
     ] {
         let new = approval_request("payment-api-v2", decisions);
-        let verdict = validate_approval_request(&update(&carol, &old, &new), &directory);
+        let verdict = validate_approval_request(
+            &update(&carol, &old, &new),
+            &directory,
+            &Settings::default(),
+        );
         assert_denied(
             &verdict,
             Rule::DecisionEdited,
@@ -332,7 +352,11 @@ fn a_person_decides_once() {
         &twice,
         &mutate_approval_request(&update(&bob(), &old, &twice)),
     );
-    let verdict = validate_approval_request(&update(&bob(), &old, &stamped), &directory);
+    let verdict = validate_approval_request(
+        &update(&bob(), &old, &stamped),
+        &directory,
+        &Settings::default(),
+    );
     assert_denied(
         &verdict,
         Rule::AlreadyDecided,
@@ -412,31 +436,139 @@ fn requests_without_new_decisions_are_not_judged() {
     // The controller creates the request empty and updates its status after delivery: neither
     // needs the release to wait, nor the policy to exist.
     let directory = Snapshot::default();
-    let controller = person("system:serviceaccount:gitopshq:controller", &[]);
+    let controller = person(DEFAULT_CONTROLLER_USER, &[]);
     let empty = approval_request("payment-api-v2", vec![]);
     assert_eq!(
-        validate_approval_request(&create(&controller, &empty), &directory),
+        validate_approval_request(
+            &create(&controller, &empty),
+            &directory,
+            &Settings::default()
+        ),
         Verdict::allow()
     );
     let decided = approval_request("payment-api-v2", bob_approved());
     assert_eq!(
-        validate_approval_request(&update(&controller, &decided, &decided), &directory),
+        validate_approval_request(
+            &update(&controller, &decided, &decided),
+            &directory,
+            &Settings::default()
+        ),
         Verdict::allow()
     );
 }
 
 #[test]
-fn decisions_in_a_created_request_are_judged_like_appended_ones() {
-    let directory = snapshot_with(pending(), approval_policy());
-    let alice = person("alice", &["backend-team"]);
-    let request = approval_request("payment-api-v2", vec![sent(DecisionKind::Approve)]);
-    let stamped = apply(
-        &request,
-        &mutate_approval_request(&create(&alice, &request)),
+fn only_the_controller_creates_approval_requests() {
+    // An admin who pre-creates the request of their own future release, naming a lax policy,
+    // is refused: the controller creates it with the policy the environment binds.
+    let directory = snapshot_with(pending(), approval_policy().self_approval_allowed());
+    let carol = person("carol", &["platform-team"]);
+    let planted = approval_request("payment-api-v2", vec![]);
+    let verdict =
+        validate_approval_request(&create(&carol, &planted), &directory, &Settings::default());
+    assert_denied(
+        &verdict,
+        Rule::NotPermitted,
+        &[
+            "created by the GitOpsHQ controller",
+            "carol cannot create one",
+        ],
     );
-    let verdict = validate_approval_request(&create(&alice, &stamped), &directory);
-    assert_denied(&verdict, Rule::SelfApproval, &["alice created release"]);
-    let verdict = validate_approval_request(&create(&bob(), &stamped), &directory);
+    // With a decision already in it, the answer is the same.
+    let stamped = apply(
+        &approval_request("payment-api-v2", vec![sent(DecisionKind::Approve)]),
+        &mutate_approval_request(&create(&carol, &planted)),
+    );
+    let verdict =
+        validate_approval_request(&create(&carol, &stamped), &directory, &Settings::default());
+    assert_denied(&verdict, Rule::NotPermitted, &["carol cannot create one"]);
+}
+
+#[test]
+fn the_request_fields_are_the_controllers_and_decisions_carry_the_digest_approved() {
+    let directory = snapshot_with(pending(), approval_policy());
+    let mut old = approval_request("payment-api-v2", vec![]);
+    old.spec.rendered_digest = Some("sha256:approved".into());
+    let mut swapped = old.clone();
+    swapped.spec.policy = "lax".into();
+    let verdict = validate_approval_request(
+        &update(&bob(), &old, &swapped),
+        &directory,
+        &Settings::default(),
+    );
+    assert_denied(
+        &verdict,
+        Rule::Immutable,
+        &["spec.policy", "only append a decision"],
+    );
+    let mut redigested = old.clone();
+    redigested.spec.rendered_digest = Some("sha256:other".into());
+    let verdict = validate_approval_request(
+        &update(&bob(), &old, &redigested),
+        &directory,
+        &Settings::default(),
+    );
+    assert_denied(&verdict, Rule::Immutable, &["spec.renderedDigest"]);
+    let controller = person(DEFAULT_CONTROLLER_USER, &[]);
+    assert_allowed(&validate_approval_request(
+        &update(&controller, &old, &redigested),
+        &directory,
+        &Settings::default(),
+    ));
+
+    // A decision records the digest the request held when it was made, whatever was sent.
+    let mut decision = sent(DecisionKind::Approve);
+    decision.rendered_digest = Some("sha256:forged".into());
+    let appended = approval_request("payment-api-v2", vec![decision]);
+    let mut appended_to = appended.clone();
+    appended_to.spec.rendered_digest = old.spec.rendered_digest.clone();
+    let stamped = apply(
+        &appended_to,
+        &mutate_approval_request(&update(&bob(), &old, &appended_to)),
+    );
+    assert_eq!(
+        stamped.spec.decisions[0].rendered_digest.as_deref(),
+        Some("sha256:approved")
+    );
+}
+
+#[test]
+fn approval_records_are_deleted_only_with_their_release() {
+    let directory = snapshot_with(pending(), approval_policy());
+    let request = approval_request("payment-api-v2", bob_approved());
+    let delete = |user: &Requester| {
+        validate_approval_request(
+            &Request {
+                operation: Operation::Delete,
+                user,
+                object: None,
+                old: Some(&request),
+                now: ts(NOW),
+            },
+            &directory,
+            &Settings::default(),
+        )
+    };
+    assert_denied(
+        &delete(&bob()),
+        Rule::NotPermitted,
+        &["stays as long as the release does"],
+    );
+    assert_allowed(&delete(&person("root", &["system:masters"])));
+    assert_allowed(&delete(&person(KUBERNETES_DELETERS[0], &[])));
+    // Its release gone, the request goes with it.
+    let orphan_directory = snapshot_with(release("other").submitted(), approval_policy());
+    let verdict = validate_approval_request(
+        &Request {
+            operation: Operation::Delete,
+            user: &bob(),
+            object: None,
+            old: Some(&request),
+            now: ts(NOW),
+        },
+        &orphan_directory,
+        &Settings::default(),
+    );
     assert_allowed(&verdict);
 }
 

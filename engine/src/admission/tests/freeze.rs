@@ -668,6 +668,7 @@ fn recurring_windows_without_a_time_zone_use_the_operator_default() {
     // Noon in New York is 17:00 UTC: open at 14:00 UTC, frozen at 17:30 UTC.
     let new_york = Settings {
         default_time_zone: "America/New_York".into(),
+        ..Settings::default()
     };
     assert_allowed(&validate_release(&req, &directory, &engine(), &new_york));
     let verdict = validate_release(

@@ -6,12 +6,7 @@ use std::sync::Arc;
 use super::*;
 
 fn grant(subject: &str, verb: &str, environment: &str) -> Grant {
-    Grant {
-        subject: subject.into(),
-        namespace: NS.into(),
-        verb: verb.into(),
-        environment: environment.into(),
-    }
+    Grant::environment(subject, NS, verb, environment)
 }
 
 /// backend-team: ReleaseManager in staging only; sre-team: Approver everywhere.
@@ -137,7 +132,11 @@ fn approving_needs_the_approve_grant() {
     let by = |who: &Requester| {
         let sent = approval_request("api-v2", vec![sent(DecisionKind::Approve)]);
         let stamped = apply(&sent, &mutate_approval_request(&update(who, &old, &sent)));
-        validate_approval_request(&update(who, &old, &stamped), &directory)
+        validate_approval_request(
+            &update(who, &old, &stamped),
+            &directory,
+            &Settings::default(),
+        )
     };
     assert_denied(
         &by(&alice()),
@@ -152,7 +151,7 @@ fn opening_break_glass_needs_the_grant_for_every_environment_of_the_scope() {
     let directory = granted();
     let open = session("sev1");
     assert_denied(
-        &admit_break_glass_session(&create(&alice(), &open), &directory),
+        &admit_break_glass_session(&create(&alice(), &open), &directory, &Settings::default()),
         Rule::NotPermitted,
         &[
             "breakglasssession sev1 denied",
@@ -162,6 +161,7 @@ fn opening_break_glass_needs_the_grant_for_every_environment_of_the_scope() {
     assert_allowed(&admit_break_glass_session(
         &create(&frank(), &open),
         &directory,
+        &Settings::default(),
     ));
 }
 
@@ -193,7 +193,22 @@ fn an_unanswered_check_refuses_with_a_retry() {
         fn project_catalog(&self, ns: &str) -> crate::catalog::Catalog {
             self.0.project_catalog(ns)
         }
-        fn permits(&self, _: &Requester, _: &str, _: &str, _: &str) -> Permission {
+        fn project(&self, name: &str) -> Option<Arc<gitopshq_crds::project::Project>> {
+            self.0.project(name)
+        }
+        fn cluster(&self, name: &str) -> Option<Arc<gitopshq_crds::cluster::Cluster>> {
+            self.0.cluster(name)
+        }
+        fn tenant(&self, ns: &str, name: &str) -> Option<Arc<gitopshq_crds::tenant::Tenant>> {
+            self.0.tenant(ns, name)
+        }
+        fn all_tenants(&self) -> Vec<Arc<gitopshq_crds::tenant::Tenant>> {
+            self.0.all_tenants()
+        }
+        fn all_workloads(&self) -> Vec<Arc<gitopshq_crds::workload::Workload>> {
+            self.0.all_workloads()
+        }
+        fn may(&self, _: &Requester, _: &Access<'_>) -> Permission {
             Permission::Unknown("the access review timed out".into())
         }
     }

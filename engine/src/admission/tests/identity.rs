@@ -3,14 +3,25 @@
 
 use super::*;
 
-fn set_created_by(verdict: &Verdict, user: Value) {
-    assert_eq!(
-        verdict.mutations,
-        vec![Mutation {
-            path: "/spec/createdBy".into(),
-            value: user,
-        }]
-    );
+/// `(createdBy, submittedBy, authors)` of the release as stored after the mutations.
+fn authorship(
+    release: &Release,
+    verdict: &Verdict,
+) -> (Option<String>, Option<String>, Vec<String>) {
+    let stored = apply(release, verdict);
+    (
+        stored.spec.created_by,
+        stored.spec.submitted_by,
+        stored.spec.authors,
+    )
+}
+
+fn some(user: &str) -> Option<String> {
+    Some(user.to_string())
+}
+
+fn users(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 #[test]
@@ -19,21 +30,26 @@ fn release_creator_is_the_requester_on_create_whatever_the_client_sent() {
     let alice = person("alice", &["backend-team"]);
     let settings = Settings::default();
 
-    let forged = release("payment-api-v2").created_by("mallory");
+    let mut forged = release("payment-api-v2").created_by("mallory");
+    forged.spec.authors = users(&["mallory"]);
+    forged.spec.submitted_by = some("mallory");
     let verdict = mutate_release(&create(&alice, &forged), &directory, &settings);
     assert_allowed(&verdict);
-    set_created_by(&verdict, json!("alice"));
     assert_eq!(
-        apply(&forged, &verdict).spec.created_by.as_deref(),
-        Some("alice")
+        authorship(&forged, &verdict),
+        (some("alice"), None, users(&["alice"]))
     );
 
-    let unset = release("payment-api-v2");
+    let unset = release("payment-api-v2").submitted();
     let verdict = mutate_release(&create(&alice, &unset), &directory, &settings);
-    set_created_by(&verdict, json!("alice"));
+    assert_eq!(
+        authorship(&unset, &verdict),
+        (some("alice"), some("alice"), users(&["alice"]))
+    );
 
     // Already right: nothing to patch.
-    let honest = release("payment-api-v2").created_by("alice");
+    let mut honest = release("payment-api-v2").created_by("alice");
+    honest.spec.authors = users(&["alice"]);
     let verdict = mutate_release(&create(&alice, &honest), &directory, &settings);
     assert_eq!(verdict, Verdict::allow());
 }
@@ -43,20 +59,93 @@ fn release_creator_is_kept_from_the_old_object_on_update() {
     let directory = Snapshot::default();
     let bob = person("bob", &["backend-team"]);
     let settings = Settings::default();
-    let old = release("payment-api-v2").created_by("alice");
+    let mut old = release("payment-api-v2").created_by("alice");
+    old.spec.authors = users(&["alice"]);
 
     let rewritten = release("payment-api-v2").created_by("bob");
     let verdict = mutate_release(&update(&bob, &old, &rewritten), &directory, &settings);
     assert_allowed(&verdict);
-    set_created_by(&verdict, json!("alice"));
+    assert_eq!(
+        authorship(&rewritten, &verdict),
+        (some("alice"), None, users(&["alice"]))
+    );
 
     let dropped = release("payment-api-v2");
     let verdict = mutate_release(&update(&bob, &old, &dropped), &directory, &settings);
-    set_created_by(&verdict, json!("alice"));
+    assert_eq!(
+        authorship(&dropped, &verdict),
+        (some("alice"), None, users(&["alice"]))
+    );
 
-    let kept = release("payment-api-v2").created_by("alice");
+    let kept = old.clone();
     let verdict = mutate_release(&update(&bob, &old, &kept), &directory, &settings);
     assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
+}
+
+#[test]
+fn whoever_changes_a_draft_becomes_an_author_and_the_submitter_is_recorded() {
+    let directory = Snapshot::default();
+    let settings = Settings::default();
+    let bob = person("bob", &["sre-team"]);
+    let mut old = release("payment-api-v2").created_by("alice").change("api");
+    old.spec.authors = users(&["alice"]);
+
+    // Bob rewrites alice's Draft and submits it: he is an author and the submitter, and the
+    // creator stays alice whatever he sends.
+    let mut rewritten = old
+        .clone()
+        .change_values("api", json!({"image": {"tag": "evil"}}))
+        .submitted();
+    rewritten.spec.authors = users(&["alice"]);
+    let verdict = mutate_release(&update(&bob, &old, &rewritten), &directory, &settings);
+    assert_eq!(
+        authorship(&rewritten, &verdict),
+        (some("alice"), some("bob"), users(&["alice", "bob"]))
+    );
+
+    // An earlier release without authors starts from its creator.
+    let mut legacy = old.clone();
+    legacy.spec.authors.clear();
+    let changed = legacy.clone().change("worker");
+    let verdict = mutate_release(&update(&bob, &legacy, &changed), &directory, &settings);
+    assert_eq!(authorship(&changed, &verdict).2, users(&["alice", "bob"]));
+
+    // Touching only metadata or the stamped fields makes nobody an author.
+    let mut claimed = old.clone();
+    claimed.spec.authors = users(&["bob"]);
+    let verdict = mutate_release(&update(&bob, &old, &claimed), &directory, &settings);
+    assert_eq!(authorship(&claimed, &verdict).2, users(&["alice"]));
+}
+
+#[test]
+fn the_controller_names_the_authors_of_the_releases_it_creates() {
+    let directory = Snapshot::default();
+    let settings = Settings::default();
+    let controller = person(
+        crate::admission::DEFAULT_CONTROLLER_USER,
+        &["system:serviceaccounts"],
+    );
+    let mut batch = release("checkout-v2-b1-canary")
+        .created_by("carol")
+        .submitted();
+    batch.spec.authors = users(&["alice", "carol"]);
+    let verdict = mutate_release(&create(&controller, &batch), &directory, &settings);
+    assert_eq!(
+        authorship(&batch, &verdict),
+        (
+            some("carol"),
+            some(crate::admission::DEFAULT_CONTROLLER_USER),
+            users(&["alice", "carol"])
+        )
+    );
+
+    // Anyone else sending the same is stamped as themselves.
+    let mallory = person("mallory", &["backend-team"]);
+    let verdict = mutate_release(&create(&mallory, &batch), &directory, &settings);
+    assert_eq!(
+        authorship(&batch, &verdict),
+        (some("mallory"), some("mallory"), users(&["mallory"]))
+    );
 }
 
 #[test]
@@ -70,8 +159,7 @@ fn release_creator_cannot_be_added_when_the_old_object_had_none() {
         &directory,
         &Settings::default(),
     );
-    set_created_by(&verdict, Value::Null);
-    assert_eq!(apply(&claimed, &verdict).spec.created_by, None);
+    assert_eq!(authorship(&claimed, &verdict), (None, None, Vec::new()));
 
     let verdict = mutate_release(
         &update(&mallory, &old, &old),

@@ -54,7 +54,7 @@ fn a_submitted_release_spec_cannot_change() {
 
 #[test]
 fn metadata_and_status_of_a_submitted_release_may_change() {
-    let controller = person("system:serviceaccount:gitopshq:controller", &[]);
+    let controller = person(DEFAULT_CONTROLLER_USER, &[]);
     let old = release("payment-api-v2")
         .change("payment-api")
         .submitted()
@@ -67,7 +67,7 @@ fn metadata_and_status_of_a_submitted_release_may_change() {
     new.metadata.finalizers = Some(vec!["gitopshq.io/release".into()]);
     assert_eq!(validate(&update(&controller, &old, &new)), Verdict::allow());
 
-    // Deleting is not an update of the spec.
+    // Deleting is not an update of the spec; the controller may.
     let delete = Request {
         operation: Operation::Delete,
         user: &controller,
@@ -76,6 +76,35 @@ fn metadata_and_status_of_a_submitted_release_may_change() {
         now: ts(NOW),
     };
     assert_eq!(validate(&delete), Verdict::allow());
+}
+
+#[test]
+fn a_submitted_release_is_a_record_that_project_roles_cannot_delete() {
+    let submitted = release("payment-api-v2")
+        .change("payment-api")
+        .submitted()
+        .created_by("alice");
+    let delete = |user: &Requester, old: &Release| {
+        validate(&Request {
+            operation: Operation::Delete,
+            user,
+            object: None,
+            old: Some(old),
+            now: ts(NOW),
+        })
+    };
+    let alice = person("alice", &["backend-team"]);
+    assert_denied(
+        &delete(&alice, &submitted),
+        Rule::NotPermitted,
+        &[
+            "release payment-api-v2 denied",
+            "only a platform administrator",
+        ],
+    );
+    assert_allowed(&delete(&person("root", &["system:masters"]), &submitted));
+    let draft = release("payment-api-v2").change("payment-api");
+    assert_allowed(&delete(&alice, &draft));
 }
 
 #[test]
