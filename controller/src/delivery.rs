@@ -44,6 +44,14 @@ pub enum DeliveryError {
     )]
     RollbackTargetMissing { project: String, target: String },
     #[error(
+        "the content of release {release} changed after its approval (approved {approved}, now {planned}); it goes back to approval"
+    )]
+    ContentChanged {
+        release: String,
+        approved: String,
+        planned: String,
+    },
+    #[error(
         "release {target} has no delivery commit in {url} (branch {branch}): deliver it first or roll back to another release"
     )]
     RollbackTargetNotDelivered {
@@ -158,6 +166,25 @@ pub fn plan_release(
     })
 }
 
+/// The digest an approval of `release` binds to: for a Deploy or Promotion the
+/// `GitOpsHQ-Rendered-Digest` its delivery commit will carry (the laid-out files); for a
+/// Rollback, what it restores ([`gitopshq_engine::lifecycle::gate::rollback_digest`]).
+pub fn approval_digest(
+    catalog: &Catalog,
+    release: &Release,
+    settings: GitOpsSettings,
+) -> Result<String> {
+    if release.spec.type_ == ReleaseType::Rollback {
+        return Ok(gitopshq_engine::lifecycle::gate::rollback_digest(
+            catalog, release,
+        )?);
+    }
+    let project = release.namespace().unwrap_or_default();
+    let reference = plan::repository_ref(catalog, &project, None)?;
+    let remote = GitRemote::new(reference.url, reference.branch);
+    Ok(plan_release(catalog, release, remote, settings)?.digest)
+}
+
 /// `<namespace>/<name>`, as the `GitOpsHQ-Release` trailer names a release.
 pub fn release_id(release: &Release) -> String {
     format!(
@@ -220,6 +247,12 @@ pub fn commit_info(
     )];
     if let Some(by) = &release.spec.created_by {
         other.push((trailers::CREATED_BY.to_string(), by.clone()));
+    }
+    if let Some(by) = &release.spec.submitted_by {
+        other.push((trailers::SUBMITTED_BY.to_string(), by.clone()));
+    }
+    for author in &release.spec.authors {
+        other.push((trailers::AUTHORED_BY.to_string(), author.clone()));
     }
     other.extend(extra.iter().cloned());
     let break_glass = audit

@@ -1,5 +1,7 @@
 //! `ApprovalRequest`: the approvals of one release, created and owned by the controller.
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,6 +54,12 @@ pub struct ApprovalRequestSpec {
     /// decisions stamped with the current one count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendered_digest: Option<String>,
+    /// The inputs the approved content was rendered from (`Workload/api`, `Tenant/eu-prod`,
+    /// `Variables/prod`, `ChartVersion/base-1.0.0` …) → `sha256:` of their spec, written with
+    /// `renderedDigest`, so a changed digest names what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "inputs")]
+    pub inputs: BTreeMap<String, String>,
     /// What changed since the previous `renderedDigest` (written with it), for approvers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 4096))]
@@ -62,6 +70,14 @@ pub struct ApprovalRequestSpec {
     #[schemars(length(max = 64))]
     #[x_kube(validation = Rule::new("size(self) >= size(oldSelf)").message("decisions cannot be removed: append a new decision instead"))]
     pub decisions: Vec<Decision>,
+}
+
+fn inputs(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 1024,
+        "additionalProperties": {"type": "string", "maxLength": 80},
+    })
 }
 
 /// One approver's decision.

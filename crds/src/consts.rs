@@ -178,6 +178,11 @@ pub mod trailers {
     pub const RELEASE_TYPE: &str = "GitOpsHQ-Release-Type";
     /// The user who created the release, as stamped by the admission webhook.
     pub const CREATED_BY: &str = "GitOpsHQ-Created-By";
+    /// The user whose request submitted the release, as stamped by the admission webhook.
+    pub const SUBMITTED_BY: &str = "GitOpsHQ-Submitted-By";
+    /// Everyone who created or changed the release's spec (repeated), as stamped by the
+    /// admission webhook.
+    pub const AUTHORED_BY: &str = "GitOpsHQ-Authored-By";
     /// For a rollback: `<namespace>/<release>@<commit>` whose content was restored.
     pub const ROLLBACK_TO: &str = "GitOpsHQ-Rollback-To";
 }

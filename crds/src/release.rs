@@ -239,10 +239,24 @@ pub struct ReleaseStatus {
     /// two releases delivered in the same second are still ordered by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<MicroTime>,
+    /// Delivery attempts that failed for a reason that may pass (the Git remote or the cluster
+    /// unreachable), and when the next one is made (addition). Cleared by a delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_retry: Option<DeliveryRetry>,
     /// Standard conditions (`Ready`, `PoliciesPassed`, `Approved`, `Delivered`, `Healthy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
     pub conditions: Vec<Condition>,
+}
+
+/// The backoff of a delivery that keeps failing for a passing reason.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRetry {
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// When the next attempt is made; nothing is tried before.
+    pub next_attempt_at: Time,
 }
 
 /// Verdict of one policy on a release.

@@ -452,13 +452,17 @@ impl CommitRecord {
         self.parsed.trailers.is_some()
     }
 
-    fn other(&self, key: &str) -> Option<&str> {
+    fn other<'a>(&'a self, key: &'a str) -> Option<&'a str> {
+        self.others(key).next()
+    }
+
+    /// Every value of a repeated trailer.
+    fn others<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.parsed
             .trailers
-            .as_ref()?
-            .other
             .iter()
-            .find(|(k, _)| k == key)
+            .flat_map(|t| &t.other)
+            .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 }
@@ -496,6 +500,17 @@ pub fn commit_entry(
     entry.commit = Some(record.commit.clone());
     let short = &record.commit[..record.commit.len().min(7)];
     let mut parts = vec![format!("{short} \"{}\"", record.parsed.title)];
+    let authors: Vec<&str> = record.others(trailer_keys::AUTHORED_BY).collect();
+    if !authors.is_empty() {
+        parts.push(format!("authored by {}", authors.join(", ")));
+        for who in &authors {
+            entry.involve(who);
+        }
+    }
+    if let Some(submitter) = record.other(trailer_keys::SUBMITTED_BY) {
+        parts.push(format!("submitted by {submitter}"));
+        entry.involve(submitter);
+    }
     if !trailers.approved_by.is_empty() {
         parts.push(format!("approved by {}", trailers.approved_by.join(", ")));
         for who in &trailers.approved_by {

@@ -20,6 +20,8 @@ use kube::ResourceExt;
 
 use crate::conditions::{self, Status};
 
+pub mod gate;
+
 /// The actor of transitions the controller makes on its own.
 pub const CONTROLLER: &str = "gitopshq-controller";
 
@@ -391,6 +393,58 @@ pub fn rollback_target<'a>(
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, r)| r)
+}
+
+/// The first wait after a delivery failed for a reason that may pass; it doubles per attempt.
+pub const DELIVERY_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest wait between delivery attempts.
+pub const DELIVERY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a delivery waits before its next attempt, when an earlier one failed and its time
+/// has not come: the reconciliation does nothing until then (a status write or a watch event
+/// in between must not make an attempt the status did not announce).
+pub fn delivery_wait(status: &ReleaseStatus, now: Timestamp) -> Option<std::time::Duration> {
+    let retry = status.delivery_retry.as_ref()?;
+    let wait = now.until(retry.next_attempt_at.0).ok()?;
+    let wait = std::time::Duration::try_from(wait).ok()?;
+    (!wait.is_zero()).then_some(wait)
+}
+
+/// A delivery attempt failed with `problem`, which may pass: the release stays Deploying, the
+/// status records the attempt and when the next one is made (10 s doubling, at most 5 min),
+/// and the step says so. The message depends only on the problem and the attempt, so the
+/// status is written once per attempt.
+pub fn delivery_failed(
+    status: &mut ReleaseStatus,
+    problem: &str,
+    now: Timestamp,
+) -> (Step, std::time::Duration) {
+    let attempts = status
+        .delivery_retry
+        .as_ref()
+        .map_or(0, |r| r.attempts)
+        .saturating_add(1);
+    let factor = 1u32 << attempts.clamp(1, 16).saturating_sub(1);
+    let wait = DELIVERY_RETRY_FIRST
+        .saturating_mul(factor)
+        .min(DELIVERY_RETRY_MAX);
+    let next = now
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+        .unwrap_or(now);
+    status.delivery_retry = Some(gitopshq_crds::release::DeliveryRetry {
+        attempts,
+        next_attempt_at: Time(next),
+    });
+    let step = Step::new(
+        ReleasePhase::Deploying,
+        reasons::DELIVERY_FAILED,
+        format!(
+            "delivery attempt {attempts} failed, next attempt in {}s at {}: {problem}",
+            wait.as_secs(),
+            crate::admission::format_time(next)
+        ),
+    );
+    (step, wait)
 }
 
 /// Whether the `gitopshq.io/retry` annotation asks for a retry that has not been handled yet.

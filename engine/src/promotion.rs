@@ -156,10 +156,30 @@ pub fn batch_release(
             changes: source.spec.changes.clone(),
             type_: ReleaseType::Promotion,
             submitted: true,
+            created_by: promotion.spec.created_by.clone(),
+            submitted_by: promotion.spec.created_by.clone(),
+            authors: batch_authors(promotion, source),
             ..ReleaseSpec::default()
         },
         status: None,
     }
+}
+
+/// The authors of a batch release: the source release's (its content is theirs) and the
+/// promotion's creator (who asked for it here), so none of them approves it where
+/// self-approval is forbidden.
+fn batch_authors(promotion: &Promotion, source: &Release) -> Vec<String> {
+    let mut authors: Vec<String> = Vec::new();
+    for author in crate::admission::release_authors(source)
+        .into_iter()
+        .map(str::to_string)
+        .chain(promotion.spec.created_by.clone())
+    {
+        if !authors.contains(&author) {
+            authors.push(author);
+        }
+    }
+    authors
 }
 
 /// Decides the promotion's next step. `tenants` is [`batch_tenants`]; `releases[i]` is the

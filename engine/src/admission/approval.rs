@@ -80,11 +80,12 @@ fn request_writes(
                 && (new.spec.release != old.spec.release
                     || new.spec.policy != old.spec.policy
                     || new.spec.rendered_digest != old.spec.rendered_digest
+                    || new.spec.inputs != old.spec.inputs
                     || new.spec.digest_change != old.spec.digest_change) =>
         {
             denied(
                 Rule::Immutable,
-                "spec.release, spec.policy, spec.renderedDigest and spec.digestChange are the controller's; only append a decision to spec.decisions".into(),
+                "spec.release, spec.policy, spec.renderedDigest, spec.inputs and spec.digestChange are the controller's; only append a decision to spec.decisions".into(),
             )
         }
         (Operation::Delete, _, Some(old))

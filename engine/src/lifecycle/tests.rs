@@ -410,3 +410,35 @@ fn the_rollback_target_is_the_last_healthy_release_delivered_before() {
     let other_workload: BTreeSet<String> = ["worker".to_string()].into();
     assert!(rollback_target(&degraded, Some(at(40)), &other_workload, &others).is_none());
 }
+
+#[test]
+fn a_failing_delivery_backs_off_as_it_announces() {
+    let mut status = ReleaseStatus::default();
+    let problem = "cannot fetch branch main from http://git.example.com/gitops.git";
+    let mut waits = Vec::new();
+    let mut now = at(0);
+    for _ in 0..8 {
+        let (step, wait) = delivery_failed(&mut status, problem, now);
+        assert_eq!(step.phase, ReleasePhase::Deploying);
+        assert!(step.message.ends_with(problem), "{}", step.message);
+        assert!(
+            step.message
+                .contains(&format!("next attempt in {}s", wait.as_secs())),
+            "{}",
+            step.message
+        );
+        // Nothing is tried before the announced time, whatever wakes the reconciler.
+        assert_eq!(delivery_wait(&status, now), Some(wait));
+        let halfway = now
+            .checked_add(jiff::SignedDuration::try_from(wait / 2).unwrap())
+            .unwrap();
+        assert!(delivery_wait(&status, halfway).is_some());
+        now = now
+            .checked_add(jiff::SignedDuration::try_from(wait).unwrap())
+            .unwrap();
+        assert_eq!(delivery_wait(&status, now), None);
+        waits.push(wait.as_secs());
+    }
+    assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+    assert_eq!(status.delivery_retry.as_ref().unwrap().attempts, 8);
+}

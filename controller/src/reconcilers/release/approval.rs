@@ -1,34 +1,168 @@
-//! PendingApproval: the release's ApprovalRequest (created here, owned by the release) collects
-//! decisions whose identities the webhook stamped; quorum progress is counted by the engine and
-//! written to both objects.
+//! The approval gate in the shell: read the governing policy, the release's ApprovalRequest and
+//! the digest of what would be delivered now, ask the engine
+//! ([`gitopshq_engine::lifecycle::gate`]) whether the approvals count for it, and write what it
+//! says — the request (created here, owned by the release, recording the digest approvers
+//! approve), its status and the release's phase. Called when a release is judged, whenever a
+//! decision arrives, and right before every delivery.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gitopshq_crds::approval_request::{
-    ApprovalPhase, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DecisionKind,
-};
-use gitopshq_crds::consts::{conditions as types, labels, reasons};
+use gitopshq_crds::approval_request::{ApprovalRequest, ApprovalRequestSpec};
+use gitopshq_crds::consts::{labels, reasons};
 use gitopshq_crds::release::ReleasePhase;
-use gitopshq_engine::admission::approval_progress;
-use gitopshq_engine::conditions::{self, Status};
-use gitopshq_engine::lifecycle::Step;
-use kube::api::{ObjectMeta, PostParams};
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::lifecycle::gate::{self, ApprovalGate, GateFacts};
+use gitopshq_engine::lifecycle::{self, Step};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
 
 use super::{Next, Work};
 use crate::context::Context;
+use crate::delivery;
 use crate::error::{Result, kube as kube_error};
 
-/// Creates the release's ApprovalRequest unless it exists.
-pub(crate) async fn ensure_request(work: &Work, ctx: &Context, policy: &str) -> Result<()> {
+/// The gate's answer and the digest it was asked about.
+pub(crate) struct Gated {
+    pub gate: ApprovalGate,
+    /// Digest of the content that would be delivered now; `None` when no policy governs (no
+    /// render was needed to decide).
+    pub digest: Option<String>,
+    request: Option<ApprovalRequest>,
+}
+
+/// Asks the engine's approval gate about `work` as things are now. `Err(problem)` when the
+/// content cannot be rendered (the caller fails the release with it).
+pub(crate) async fn gate(
+    work: &Work,
+    ctx: &Arc<Context>,
+    catalog: &Arc<Catalog>,
+) -> Result<std::result::Result<Gated, String>> {
+    let policies = ctx.index.approval_policies.store.state();
+    let policy =
+        lifecycle::governing_approval_policy(policies.iter().map(|p| p.as_ref()), &work.release)
+            .cloned();
+    let request = match &policy {
+        Some(_) => lookup(work, ctx).await?,
+        None => None,
+    };
+    let (digest, inputs) = match &policy {
+        None => (None, BTreeMap::new()),
+        Some(_) => {
+            let ctx = Arc::clone(ctx);
+            let catalog = Arc::clone(catalog);
+            let release = work.release.clone();
+            let computed = tokio::task::spawn_blocking(move || {
+                delivery::approval_digest(&catalog, &release, ctx.gitops_settings())
+                    .map(|digest| (digest, gate::approval_inputs(&catalog, &release)))
+                    .map_err(|error| error.to_string())
+            })
+            .await?;
+            match computed {
+                Ok((digest, inputs)) => (Some(digest), inputs),
+                Err(problem) => return Ok(Err(problem)),
+            }
+        }
+    };
+    let owned = request.as_ref().is_some_and(|r| owned_by(r, work));
+    let decided = gate::approval_gate(&GateFacts {
+        release: &work.release,
+        policy: policy.as_ref(),
+        request: request.as_ref(),
+        request_owned: owned,
+        digest: digest.as_deref().unwrap_or_default(),
+        inputs: &inputs,
+    });
+    Ok(Ok(Gated {
+        gate: decided,
+        digest,
+        request,
+    }))
+}
+
+/// Writes what the gate decided: the request, its status, the release's approval progress and
+/// phase. Returns how the reconciliation goes on.
+pub(crate) async fn enforce(work: &mut Work, ctx: &Context, gated: Gated) -> Result<Next> {
+    let Gated { gate, request, .. } = gated;
+    if let Some(progress) = gate.progress() {
+        work.status.approval_request = Some(work.name());
+        work.status.approvals = Some(progress.clone());
+    }
+    let request = match &gate {
+        ApprovalGate::Record {
+            digest,
+            inputs,
+            change,
+            ..
+        } => Some(
+            record(
+                work,
+                ctx,
+                request.as_ref(),
+                digest,
+                inputs,
+                change.as_deref(),
+            )
+            .await?,
+        ),
+        _ => request,
+    };
+    if let Some(request) = &request {
+        write_request_status(ctx, request, &gate).await?;
+    }
+    let next = if gate.open() {
+        Next::Continue
+    } else {
+        Next::Wait
+    };
+    let step: Step = gate.step().clone();
+    work.enter(ctx, step).await?;
+    Ok(next)
+}
+
+/// Whether the request's controlling owner is this very release (by UID): a request someone
+/// else created, or one left from an earlier release of the same name, is not its request.
+fn owned_by(request: &ApprovalRequest, work: &Work) -> bool {
+    let uid = work.release.uid();
+    request
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+}
+
+/// Creates the release's ApprovalRequest recording `digest`, or records the new digest on the
+/// existing one (its earlier decisions then no longer count).
+async fn record(
+    work: &Work,
+    ctx: &Context,
+    existing: Option<&ApprovalRequest>,
+    digest: &str,
+    inputs: &BTreeMap<String, String>,
+    change: Option<&str>,
+) -> Result<ApprovalRequest> {
     let namespace = work.namespace();
     let name = work.name();
     let api: Api<ApprovalRequest> = Api::namespaced(ctx.client.clone(), &namespace);
-    if lookup(work, ctx).await?.is_some() {
-        return Ok(());
+    if existing.is_some() {
+        let patch = json!({"spec": {
+            "renderedDigest": digest,
+            "inputs": inputs,
+            "digestChange": change,
+        }});
+        return api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_error(format!(
+                "recording the new digest on ApprovalRequest {namespace}/{name}"
+            )));
     }
+    let policies = ctx.index.approval_policies.store.state();
+    let policy =
+        lifecycle::governing_approval_policy(policies.iter().map(|p| p.as_ref()), &work.release)
+            .map(|p| p.name_any())
+            .unwrap_or_default();
     let request = ApprovalRequest {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -46,16 +180,20 @@ pub(crate) async fn ensure_request(work: &Work, ctx: &Context, policy: &str) -> 
         },
         spec: ApprovalRequestSpec {
             release: name.clone(),
-            policy: policy.to_string(),
-            rendered_digest: None,
-            digest_change: None,
+            policy,
+            rendered_digest: Some(digest.to_string()),
+            inputs: inputs.clone(),
+            digest_change: change.map(str::to_string),
             decisions: Vec::new(),
         },
         status: None,
     };
     match api.create(&PostParams::default(), &request).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Ok(created) => Ok(created),
+        // Created meanwhile (by an earlier attempt): the next reconciliation reads it.
+        Err(kube::Error::Api(status)) if status.code == 409 => api.get(&name).await.map_err(
+            kube_error(format!("reading ApprovalRequest {namespace}/{name}")),
+        ),
         Err(e) => Err(kube_error(format!(
             "creating ApprovalRequest {namespace}/{name}"
         ))(e)),
@@ -86,147 +224,44 @@ async fn lookup(work: &Work, ctx: &Context) -> Result<Option<ApprovalRequest>> {
         )))
 }
 
+/// PendingApproval: a decision arrived, or an input changed.
 pub(crate) async fn check(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
-    let Some(request) = lookup(work, ctx).await? else {
-        let policy = governing_policy_name(work, ctx);
-        ensure_request(work, ctx, &policy).await?;
-        return Ok(Next::Wait);
-    };
-    let policy_name = request.spec.policy.clone();
-    let Some(policy) = ctx
-        .index
-        .approval_policies
-        .store
-        .get(&ObjectRef::new(&policy_name))
-    else {
-        let step = Step::new(
-            ReleasePhase::PendingApproval,
-            reasons::NOT_FOUND,
-            format!(
-                "ApprovalPolicy {policy_name} of ApprovalRequest {} no longer exists; restore it, or submit a new release",
-                request.name_any()
-            ),
-        );
-        work.enter(ctx, step).await?;
-        return Ok(Next::Wait);
-    };
-    let (phase, progress, message) = approval_progress(&policy, &request.spec.decisions);
-    write_request_status(ctx, &request, phase, &progress, &message).await?;
-    let missing = progress.missing.clone();
-    work.status.approvals = Some(progress);
-    match phase {
-        ApprovalPhase::Approved => {
-            let last = work
-                .status
-                .approvals
-                .as_ref()
-                .and_then(|p| p.approvers.last())
-                .map(|a| a.user.clone())
-                .unwrap_or_default();
-            let who: Vec<String> = work
-                .status
-                .approvals
-                .iter()
-                .flat_map(|p| &p.approvers)
-                .map(
-                    |a| match a.groups.iter().find(|g| !g.starts_with("system:")) {
-                        Some(team) => format!("{} ({team})", a.user),
-                        None => a.user.clone(),
-                    },
-                )
-                .collect();
-            let step = Step::new(
-                ReleasePhase::Approved,
-                reasons::APPROVED,
-                format!("{message}: {}", who.join(", ")),
-            )
-            .by(last);
-            work.enter(ctx, step).await?;
-            Ok(Next::Continue)
-        }
-        ApprovalPhase::Rejected => {
-            let rejection = request
-                .spec
-                .decisions
-                .iter()
-                .find(|d| d.decision == DecisionKind::Reject);
-            let by = rejection.and_then(|d| d.user.clone()).unwrap_or_default();
-            let comment = rejection
-                .and_then(|d| d.comment.clone())
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default();
-            let step = Step::new(
-                ReleasePhase::Rejected,
-                reasons::REJECTED,
-                format!("{message}{comment}; submit a new release with the requested changes"),
-            )
-            .by(by);
-            work.enter(ctx, step).await?;
-            Ok(Next::Wait)
-        }
-        ApprovalPhase::Pending => {
-            let needs = if missing.is_empty() {
-                String::new()
-            } else {
-                format!("; still needed: {}", missing.join(", "))
-            };
-            let step = Step::new(
-                ReleasePhase::PendingApproval,
-                reasons::AWAITING_APPROVAL,
-                format!("{message}{needs}"),
-            );
-            work.enter(ctx, step).await?;
-            Ok(Next::Wait)
-        }
+    let catalog = Arc::new(ctx.project_catalog(&work.namespace()).await?);
+    match gate(work, ctx, &catalog).await? {
+        Ok(gated) => enforce(work, ctx, gated).await,
+        Err(problem) => cannot_render(work, ctx, problem).await,
     }
 }
 
-fn governing_policy_name(work: &Work, ctx: &Context) -> String {
-    let policies = ctx.index.approval_policies.store.state();
-    gitopshq_engine::lifecycle::governing_approval_policy(
-        policies.iter().map(|p| p.as_ref()),
-        &work.release,
-    )
-    .map(|p| p.name_any())
-    .unwrap_or_default()
+/// The content to approve cannot be rendered: the release fails with the reason.
+pub(crate) async fn cannot_render(work: &mut Work, ctx: &Context, problem: String) -> Result<Next> {
+    let step = Step::new(
+        ReleasePhase::Failed,
+        reasons::RENDER_FAILED,
+        format!(
+            "release {} cannot be rendered: {problem}; fix the inputs and retry (annotate gitopshq.io/retry) or submit a new release",
+            work.name()
+        ),
+    );
+    work.enter(ctx, step).await?;
+    Ok(Next::Wait)
 }
 
 async fn write_request_status(
     ctx: &Context,
     request: &ApprovalRequest,
-    phase: ApprovalPhase,
-    progress: &gitopshq_crds::release::ApprovalProgress,
-    message: &str,
+    gate: &ApprovalGate,
 ) -> Result<()> {
-    let mut status: ApprovalRequestStatus = request.status.clone().unwrap_or_default();
-    status.phase = Some(phase);
-    status.received = progress.received;
-    status.required = progress.required;
-    status.message = Some(message.to_string());
-    let (approved, reason) = match phase {
-        ApprovalPhase::Approved => (Status::True, reasons::APPROVED),
-        ApprovalPhase::Rejected => (Status::False, reasons::REJECTED),
-        ApprovalPhase::Pending => (Status::Unknown, reasons::AWAITING_APPROVAL),
+    let (Some(phase), Some(progress)) = (gate.request_phase(), gate.progress()) else {
+        return Ok(());
     };
-    let generation = request.metadata.generation;
-    let now = ctx.now();
-    conditions::set(
-        &mut status.conditions,
-        types::APPROVED,
-        approved,
-        reason,
-        message,
-        generation,
-        now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        types::READY,
-        Status::from_bool(phase == ApprovalPhase::Approved),
-        reason,
-        message,
-        generation,
-        now,
+    let status = gate::request_status(
+        request.status.as_ref(),
+        phase,
+        progress,
+        &gate.step().message,
+        request.metadata.generation,
+        ctx.now(),
     );
     if request.status.as_ref() != Some(&status) {
         ctx.patch_status(request, &status).await?;

@@ -15,18 +15,16 @@ use gitopshq_crds::release::{
 use gitopshq_engine::admission::{FreezeCheck, Settings as AdmissionSettings, delivery_freeze};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::{self, PolicyTrailer};
-use gitopshq_engine::lifecycle::Step;
+use gitopshq_engine::lifecycle::{self, Step};
+use kube::ResourceExt;
 
-use super::{Next, Work};
+use super::{Next, Work, approval};
 use crate::context::Context;
 use crate::delivery::{self, Audit, DeliveryError, HISTORY_DEPTH};
 use crate::error::Result;
 use crate::git::{self, DeliveryOutcome, GitRemote};
 use crate::reconcilers::environment::until;
 use crate::remote;
-
-/// How long a delivery that failed for a transient reason waits before the next attempt.
-const RETRY: Duration = Duration::from_secs(10);
 
 /// Approved (or Blocked by a freeze): may the release be delivered now?
 pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
@@ -87,6 +85,9 @@ struct DirectTarget {
 }
 
 pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    if let Some(wait) = lifecycle::delivery_wait(&work.status, ctx.now()) {
+        return Ok(Next::Requeue(wait));
+    }
     let namespace = work.namespace();
     let catalog = Arc::new(ctx.project_catalog(&namespace).await?);
     let Some(project) = catalog.project(&namespace).cloned() else {
@@ -100,6 +101,19 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         work.enter(ctx, step).await?;
         return Ok(Next::Wait);
     };
+    // What is approved is what is delivered: the approvals are counted again, on the content
+    // as it renders now and under the policy that governs now, whatever the phase says.
+    let gated = match approval::gate(work, ctx, &catalog).await? {
+        Ok(gated) => gated,
+        Err(problem) => return approval::cannot_render(work, ctx, problem).await,
+    };
+    if !gated.gate.open() {
+        return approval::enforce(work, ctx, gated).await;
+    }
+    if let Some(progress) = gated.gate.progress() {
+        work.status.approvals = Some(progress.clone());
+    }
+    let approved = gated.digest;
     let remote = match ctx.git_remote(&project).await {
         Ok(remote) => remote,
         Err(problem) => return retry_later(work, ctx, problem).await,
@@ -112,12 +126,22 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         let release = work.release.clone();
         let catalog = Arc::clone(&catalog);
         tokio::task::spawn_blocking(move || {
-            commit(&ctx, &catalog, &release, remote, &audit, direct)
+            commit(
+                &ctx,
+                &catalog,
+                &release,
+                remote,
+                &audit,
+                direct,
+                approved.as_deref(),
+            )
         })
         .await?
     };
     let delivered = match delivered {
         Ok(delivered) => delivered,
+        // The inputs moved between the gate and the commit: judge again.
+        Err(DeliveryError::ContentChanged { .. }) => return Ok(Next::Continue),
         Err(error) if error.is_transient() => {
             ctx.metrics.delivered("Failed", started.elapsed());
             return retry_later(work, ctx, error.to_string()).await;
@@ -172,6 +196,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     work.status.short_commit = Some(short);
     work.status.rendered_digest = Some(delivered.digest);
     work.status.delivered_at = Some(MicroTime(ctx.now()));
+    work.status.delivery_retry = None;
     for tenant in &mut work.status.tenants {
         tenant.phase = TenantRolloutPhase::Deployed;
         tenant.message = None;
@@ -181,18 +206,12 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     Ok(Next::Requeue(Duration::from_millis(500)))
 }
 
-/// Records a transient failure on the release (phase stays Deploying) and retries later.
+/// Records a failure that may pass (phase stays Deploying) and waits for the next attempt,
+/// backing off as the engine says.
 async fn retry_later(work: &mut Work, ctx: &Context, problem: String) -> Result<Next> {
-    let step = Step::new(
-        ReleasePhase::Deploying,
-        reasons::DELIVERY_FAILED,
-        format!(
-            "delivery failed, retrying in {}s: {problem}",
-            RETRY.as_secs()
-        ),
-    );
+    let (step, wait) = lifecycle::delivery_failed(&mut work.status, &problem, ctx.now());
     work.enter(ctx, step).await?;
-    Ok(Next::Requeue(RETRY))
+    Ok(Next::Requeue(wait))
 }
 
 /// The approvals, policy verdicts and break-glass session the commit records.
@@ -235,6 +254,7 @@ fn commit(
     remote: GitRemote,
     audit: &Audit,
     direct: bool,
+    approved: Option<&str>,
 ) -> Result<Delivered, DeliveryError> {
     let cache = &ctx.settings.cache_dir;
     let id = delivery::release_id(release);
@@ -247,6 +267,15 @@ fn commit(
         ReleaseType::Deploy | ReleaseType::Promotion => {
             let planned =
                 delivery::plan_release(catalog, release, remote.clone(), ctx.gitops_settings())?;
+            if let Some(approved) = approved
+                && planned.digest != approved
+            {
+                return Err(DeliveryError::ContentChanged {
+                    release: release.name_any(),
+                    approved: approved.to_string(),
+                    planned: planned.digest,
+                });
+            }
             let prefixes = planned.workload_prefixes();
             (Some(planned.digest), prefixes)
         }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use gitopshq_crds::consts::reasons;
 use gitopshq_crds::policy::Policy;
-use gitopshq_crds::release::{
-    ApprovalProgress, ReleasePhase, ReleaseType, TenantRollout, TenantRolloutPhase,
-};
+use gitopshq_crds::release::{ReleasePhase, ReleaseType, TenantRollout, TenantRolloutPhase};
 use gitopshq_engine::RenderError;
 use gitopshq_engine::lifecycle::{self, Step};
 use gitopshq_engine::plan::{self, PlanError};
@@ -18,23 +16,15 @@ use super::{Next, Work, approval};
 use crate::context::Context;
 use crate::error::Result;
 
-/// The actor of the evaluation: whoever submitted the release.
-fn submitter(work: &Work) -> String {
-    work.release
-        .spec
-        .created_by
-        .clone()
-        .unwrap_or_else(|| lifecycle::CONTROLLER.to_string())
-}
-
 pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
     let namespace = work.namespace();
-    let catalog = ctx.project_catalog(&namespace).await?;
-    let actor = submitter(work);
+    let catalog = Arc::new(ctx.project_catalog(&namespace).await?);
+    let actor = lifecycle::gate::submitter(&work.release);
 
     let judged = {
         let ctx = Arc::clone(ctx);
         let release = work.release.clone();
+        let catalog = Arc::clone(&catalog);
         tokio::task::spawn_blocking(move || judge(&ctx, &catalog, &release)).await?
     };
     let tenants = match judged {
@@ -85,65 +75,10 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
         })
         .collect();
 
-    let policies: Vec<_> = ctx.index.approval_policies.store.state();
-    let governing =
-        lifecycle::governing_approval_policy(policies.iter().map(|p| p.as_ref()), &work.release);
-    match governing {
-        Some(policy) => {
-            let required = policy.spec.min_approvals.max(1);
-            work.status.approval_request = Some(work.name());
-            work.status.approvals = Some(ApprovalProgress {
-                required,
-                received: 0,
-                summary: Some(format!("0/{required}")),
-                missing: vec![format!(
-                    "{required} approval{}",
-                    if required == 1 { "" } else { "s" }
-                )],
-                approvers: Vec::new(),
-            });
-            let step = Step::new(
-                ReleasePhase::PendingApproval,
-                reasons::AWAITING_APPROVAL,
-                format!(
-                    "0 of {required} approvals received (ApprovalPolicy {}); approvers: gitopshq approve {} or append a decision to ApprovalRequest {}",
-                    policy.name_any(),
-                    work.name(),
-                    work.name()
-                ),
-            )
-            .by(actor);
-            work.enter(ctx, step).await?;
-            approval::ensure_request(work, ctx, &policy.name_any()).await?;
-        }
-        None if lifecycle::approval_required(&work.release) => {
-            let step = Step::new(
-                ReleasePhase::Blocked,
-                reasons::NOT_FOUND,
-                format!(
-                    "release {} requires approval, but no ApprovalPolicy binds environment {}; create one (kubectl apply -f approval-policy.yaml), then retry (annotate gitopshq.io/retry)",
-                    work.name(),
-                    work.release.spec.environment
-                ),
-            )
-            .by(actor);
-            work.enter(ctx, step).await?;
-            return Ok(Next::Wait);
-        }
-        None => {
-            let step = Step::new(
-                ReleasePhase::Approved,
-                reasons::NO_APPROVAL_NEEDED,
-                format!(
-                    "no ApprovalPolicy governs {:?} releases into {}; delivering",
-                    work.release.spec.type_, work.release.spec.environment
-                ),
-            )
-            .by(actor);
-            work.enter(ctx, step).await?;
-        }
+    match approval::gate(work, ctx, &catalog).await? {
+        Ok(gated) => approval::enforce(work, ctx, gated).await,
+        Err(problem) => approval::cannot_render(work, ctx, problem).await,
     }
-    Ok(Next::Continue)
 }
 
 struct Judged {
