@@ -204,11 +204,15 @@ fn write_files(
     pack_tmp: &Path,
     idx_tmp: &Path,
 ) -> Result<(), git2::Error> {
-    let mut pack = std::fs::File::create(pack_tmp).map_err(io_error("creating", pack_tmp))?;
+    // Errors name the pack folder, never the temporary file: its name changes on every
+    // attempt, and a message that changes rewrites the release's status each time.
+    let mut pack =
+        std::fs::File::create(pack_tmp).map_err(io_error("creating a pack file in", dir))?;
     let mut sha = Sha1::new();
     let mut put = |bytes: &[u8]| -> Result<(), git2::Error> {
         sha.update(bytes);
-        pack.write_all(bytes).map_err(io_error("writing", pack_tmp))
+        pack.write_all(bytes)
+            .map_err(io_error("writing a pack file in", dir))
     };
     let mut header = Vec::with_capacity(12);
     header.extend_from_slice(b"PACK");
@@ -228,19 +232,19 @@ fn write_files(
     }
     let checksum = sha.finish();
     pack.write_all(&checksum)
-        .map_err(io_error("writing", pack_tmp))?;
+        .map_err(io_error("writing a pack file in", dir))?;
     drop(pack);
 
     index.sort_unstable_by_key(|e| e.0);
     let idx = index_file(&index, &checksum);
-    std::fs::write(idx_tmp, &idx).map_err(io_error("writing", idx_tmp))?;
+    std::fs::write(idx_tmp, &idx).map_err(io_error("writing a pack index in", dir))?;
 
     let name: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
     let pack_path = dir.join(format!("pack-{name}.pack"));
     let idx_path = dir.join(format!("pack-{name}.idx"));
     for (from, to) in [(pack_tmp, &pack_path), (idx_tmp, &idx_path)] {
         read_only(from);
-        std::fs::rename(from, to).map_err(io_error("renaming", from))?;
+        std::fs::rename(from, to).map_err(io_error("moving a new pack into", dir))?;
     }
     Ok(())
 }
