@@ -19,7 +19,7 @@ use gitopshq_engine::lifecycle::Step;
 
 use super::{Next, Work};
 use crate::context::Context;
-use crate::delivery::{self, Audit, DeliveryError, HISTORY_DEPTH};
+use crate::delivery::{self, Audit, Committer, DeliveryError, HISTORY_DEPTH};
 use crate::error::Result;
 use crate::git::{self, DeliveryOutcome, GitRemote};
 use crate::reconcilers::environment::until;
@@ -103,6 +103,10 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         Ok(remote) => remote,
         Err(problem) => return retry_later(work, ctx, problem).await,
     };
+    let committer = match ctx.committer().await {
+        Ok(committer) => committer,
+        Err(problem) => return retry_later(work, ctx, problem).await,
+    };
     let audit = audit_of(work);
     let started = Instant::now();
     let direct = project.spec.delivery == DeliveryMode::Direct;
@@ -111,7 +115,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         let release = work.release.clone();
         let catalog = Arc::clone(&catalog);
         tokio::task::spawn_blocking(move || {
-            commit(&ctx, &catalog, &release, remote, &audit, direct)
+            commit(&ctx, &catalog, &release, remote, &committer, &audit, direct)
         })
         .await?
     };
@@ -232,6 +236,7 @@ fn commit(
     catalog: &Catalog,
     release: &Release,
     remote: GitRemote,
+    committer: &Committer,
     audit: &Audit,
     direct: bool,
 ) -> Result<Delivered, DeliveryError> {
@@ -272,7 +277,7 @@ fn commit(
                 release,
                 remote.clone(),
                 cache,
-                &ctx.settings.author,
+                committer,
                 audit,
                 ctx.gitops_settings(),
             )?;
