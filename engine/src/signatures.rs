@@ -167,8 +167,11 @@ impl AllowedSigners {
 fn parse_signer(line: &str, number: usize) -> Result<AllowedSigner, String> {
     let (principals, rest) = take_field(line)?;
     let principals = principals.trim_matches('"').to_string();
-    if principals.is_empty() {
-        return Err("no principal before the key".into());
+    if principals.is_empty() || starts_with_key_type(&principals) {
+        return Err(format!(
+            "no principal before the key; start the line with one, e.g. `gitopshq@localhost {}`",
+            abbreviate(line)
+        ));
     }
     let (options, key_text) = if starts_with_key_type(rest) {
         ("", rest)

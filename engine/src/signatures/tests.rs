@@ -192,6 +192,13 @@ fn allowed_signers_files_read_as_git_writes_them() {
     );
     let error = AllowedSigners::parse(&format!("\nbot\n{PUBLIC_KEY}")).unwrap_err();
     assert_eq!(error.line, 2, "{error}");
+    let error = AllowedSigners::parse(PUBLIC_KEY).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 1: no principal before the key; start the line with one, e.g. `gitopshq@localhost ssh-ed25519 AAAAC3NzaC1lZDI1NTE5…`;"),
+        "{error}"
+    );
     let error = AllowedSigners::parse(&format!("bot no-touch-required {PUBLIC_KEY}")).unwrap_err();
     assert!(error.to_string().contains("unknown option"), "{error}");
     let error = AllowedSigners::parse(&format!("bot valid-after=2026 {PUBLIC_KEY}")).unwrap_err();
