@@ -66,6 +66,7 @@ fn meta() -> CommitMeta {
         },
         committer: None,
         time: Some(1_767_225_600),
+        signing_key: None,
     }
 }
 

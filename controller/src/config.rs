@@ -9,6 +9,7 @@ use gitopshq_engine::notifications::Backoff;
 use crate::git::Identity;
 use crate::index::Scope;
 use crate::notifier::NotifierSettings;
+use crate::signing_key::{SigningKeySecret, SigningKeySecretRef};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ControllerArgs {
@@ -35,6 +36,15 @@ pub struct ControllerArgs {
         default_value = "gitopshq@localhost"
     )]
     pub author_email: String,
+    /// Sign every commit with the OpenSSH ed25519 key in key `ssh-privatekey` of this Secret
+    /// (NAMESPACE/NAME, or NAME in --lease-namespace), read at each delivery; while it is
+    /// missing or unusable, deliveries wait rather than commit unsigned. Unsigned without it.
+    #[arg(
+        long,
+        env = "GITOPSHQ_SIGNING_KEY_SECRET",
+        value_name = "[NAMESPACE/]NAME"
+    )]
+    pub signing_key_secret: Option<SigningKeySecretRef>,
     /// Time zone of recurring freeze windows that name none.
     #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
     pub default_time_zone: String,
@@ -100,6 +110,10 @@ impl ControllerArgs {
                 name: self.author_name.clone(),
                 email: self.author_email.clone(),
             },
+            signing_key_secret: self
+                .signing_key_secret
+                .as_ref()
+                .map(|r| r.resolve(&self.lease_namespace)),
             default_time_zone: self.default_time_zone.clone(),
             argocd_namespace: self.argocd_namespace.clone(),
             flux_namespace: self.flux_namespace.clone(),
@@ -165,6 +179,8 @@ impl Shard {
 pub struct Settings {
     pub cache_dir: PathBuf,
     pub author: Identity,
+    /// Where the key that signs commits is; `None`: commits are not signed.
+    pub signing_key_secret: Option<SigningKeySecret>,
     pub default_time_zone: String,
     pub argocd_namespace: String,
     pub flux_namespace: String,
@@ -184,6 +200,7 @@ impl Settings {
                 name: "GitOpsHQ".into(),
                 email: "gitopshq@localhost".into(),
             },
+            signing_key_secret: None,
             default_time_zone: "UTC".into(),
             argocd_namespace: "argocd".into(),
             flux_namespace: "flux-system".into(),

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 
 use crate::clusters::ClusterPool;
 use crate::config::Settings;
-use crate::delivery::credentials_from_secret;
+use crate::delivery::{Committer, credentials_from_secret};
 use crate::error::{Result, kube as kube_error};
 use crate::git::GitRemote;
 use crate::index::Index;
@@ -202,6 +202,26 @@ impl Context {
             )
         })?;
         Ok(remote.with_credentials(credentials))
+    }
+
+    /// Who the next commit is by and, when `--signing-key-secret` is set, the key that signs
+    /// it, read now (a rotated key signs from the next commit on). A missing or unusable key
+    /// is an error naming the Secret and the fix: never an unsigned commit instead.
+    pub async fn committer(&self) -> std::result::Result<Committer, String> {
+        let signing_key = match &self.settings.signing_key_secret {
+            None => None,
+            Some(secret) => {
+                let data = self
+                    .secret_data(&secret.namespace, &secret.name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Some(Arc::new(secret.key_from(data.as_ref())?))
+            }
+        };
+        Ok(Committer {
+            identity: self.settings.author.clone(),
+            signing_key,
+        })
     }
 
     /// Writes `status` of `object` by server-side apply with the operator's field manager.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use gitopshq_crds::consts::trailers;
 use gitopshq_crds::release::{Release, ReleaseType};
@@ -14,7 +15,9 @@ use gitopshq_engine::layout::{
 use gitopshq_engine::plan::{self, PlanError};
 use kube::ResourceExt;
 
-use crate::git::{self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry};
+use crate::git::{
+    self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry, SigningKey,
+};
 
 pub type Result<T, E = DeliveryError> = std::result::Result<T, E>;
 
@@ -216,7 +219,14 @@ pub struct Audit {
     pub break_glass: Option<String>,
 }
 
-/// The commit message and identities of a release's delivery.
+/// Who delivery commits are by, and the key that signs them when signing is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committer {
+    pub identity: Identity,
+    pub signing_key: Option<Arc<SigningKey>>,
+}
+
+/// The commit message and identities of a release's delivery (unsigned).
 pub fn commit_meta(
     release: &Release,
     author: &Identity,
@@ -230,6 +240,7 @@ pub fn commit_meta(
         author: author.clone(),
         committer: None,
         time: None,
+        signing_key: None,
     }
 }
 
@@ -362,16 +373,22 @@ pub fn plan_rollback(
 
 /// Delivers a release: renders and commits a Deploy or Promotion, restores for a Rollback.
 /// The same content gives no new commit. The commit carries `GitOpsHQ-Previous-Audit`, the
-/// audit chain value of the commit it sits on (see `gitopshq_engine::audit`).
+/// audit chain value of the commit it sits on (see `gitopshq_engine::audit`), and is signed
+/// when `committer` has a key.
 pub fn deliver_release(
     catalog: &Catalog,
     release: &Release,
     remote: GitRemote,
     cache_dir: &Path,
-    author: &Identity,
+    committer: &Committer,
     audit: &Audit,
     settings: GitOpsSettings,
 ) -> Result<(DeliveryOutcome, String)> {
+    let signed = |meta: CommitMeta| CommitMeta {
+        signing_key: committer.signing_key.clone(),
+        ..meta
+    };
+    let author = &committer.identity;
     match release.spec.type_ {
         ReleaseType::Rollback => {
             let rollback = plan_rollback(catalog, release, remote, cache_dir)?;
@@ -379,13 +396,13 @@ pub fn deliver_release(
                 trailers::ROLLBACK_TO.to_string(),
                 format!("{}@{}", rollback.target_id, rollback.target_commit),
             )];
-            let meta = commit_meta(
+            let meta = signed(commit_meta(
                 release,
                 author,
                 rollback.target_digest.clone(),
                 audit,
                 &extra,
-            );
+            ));
             let info = commit_info(release, rollback.target_digest.clone(), audit, &extra);
             let outcome = git::restore_chained(
                 &rollback.remote,
@@ -400,7 +417,7 @@ pub fn deliver_release(
         ReleaseType::Deploy | ReleaseType::Promotion => {
             let planned = plan_release(catalog, release, remote, settings)?;
             let digest = planned.digest.clone();
-            let meta = commit_meta(release, author, digest.clone(), audit, &[]);
+            let meta = signed(commit_meta(release, author, digest.clone(), audit, &[]));
             let info = commit_info(release, digest.clone(), audit, &[]);
             let (remote, change) = planned.into_change();
             let outcome = git::deliver_chained(&remote, cache_dir, &change, &meta, &|previous| {

@@ -12,6 +12,10 @@
 //! inside the process; across processes the design already gives every project one writer (one
 //! Lease per shard).
 //!
+//! A [`CommitMeta`] with a signing key gives a signed commit (an SSH signature in the `gpgsig`
+//! header, as `git -c gpg.format=ssh commit -S` writes it); each attempt signs its own commit,
+//! so a rebase after a lost race is signed too.
+//!
 //! Remotes: anything libgit2 can push to — `https://`, `ssh://`/scp-like, `git://`, `file://`
 //! and plain local paths. A local **non-bare** repository is accepted unless the target branch
 //! is checked out there: its work tree would silently go stale, so delivery refuses and asks
@@ -20,18 +24,21 @@
 mod codec;
 mod pack;
 mod remote;
+mod signing;
 mod tree;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use git2::{ObjectType, Oid, Repository};
 use gitopshq_engine::layout::{self, ParsedCommit, ReleaseLayout};
 
 pub use remote::Credentials;
+pub use signing::{KeyOrigin, SigningKey, SigningKeyError};
 
 use pack::Object;
 use tree::TreeEditor;
@@ -78,6 +85,8 @@ pub struct CommitMeta {
     pub committer: Option<Identity>,
     /// Seconds since the epoch, UTC; `None`: now. Fixed times make commits reproducible.
     pub time: Option<i64>,
+    /// Signs the commit when set.
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 /// What a delivery changes in the repository.
@@ -478,22 +487,46 @@ pub fn read_tree_at(
 
 /// The newest `limit` commits of the branch (first-parent order), with parsed trailers.
 pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<LogEntry>> {
+    walk_history(remote, cache_dir, limit, |_, _, entry| Ok(entry))
+}
+
+/// [`log`] with each commit's object as stored (headers, `gpgsig` signature and message):
+/// what a signature check reads.
+pub fn log_with_objects(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    limit: usize,
+) -> Result<Vec<(LogEntry, Vec<u8>)>> {
+    walk_history(remote, cache_dir, limit, |repo, oid, entry| {
+        let odb = repo.odb()?;
+        let object = odb.read(oid)?.data().to_vec();
+        Ok((entry, object))
+    })
+}
+
+fn walk_history<T>(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    limit: usize,
+    read: impl Fn(&Repository, Oid, LogEntry) -> Result<T, git2::Error>,
+) -> Result<Vec<T>> {
     let _guard = remote::lock(cache_dir, &remote.url);
     let target = remote::target(remote, false)?;
     let repo = remote::open(remote, cache_dir, &target)?;
     let Some(head) = remote::head(&repo, remote, &target)? else {
         return Ok(Vec::new());
     };
-    let walk = || -> Result<Vec<LogEntry>, git2::Error> {
+    let walk = || -> Result<Vec<T>, git2::Error> {
         let mut revwalk = repo.revwalk()?;
         revwalk.push(head)?;
         revwalk.simplify_first_parent()?;
         let mut out = Vec::new();
         for oid in revwalk.take(limit) {
-            let c = repo.find_commit(oid?)?;
+            let oid = oid?;
+            let c = repo.find_commit(oid)?;
             let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
             let author = c.author();
-            out.push(LogEntry {
+            let entry = LogEntry {
                 commit: c.id().to_string(),
                 parents: c.parent_ids().map(|p| p.to_string()).collect(),
                 tree: c.tree_id().to_string(),
@@ -504,7 +537,8 @@ pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<Log
                 time: c.time().seconds(),
                 parsed: layout::parse_commit_message(&message),
                 message,
-            });
+            };
+            out.push(read(&repo, oid, entry)?);
         }
         Ok(out)
     };
@@ -669,7 +703,8 @@ fn apply_change<'a>(
     }
 }
 
-/// The commit object of `tree` on `parent`, byte for byte as libgit2 writes it.
+/// The commit object of `tree` on `parent`, byte for byte as libgit2 writes it (and signed as
+/// git signs it, given a key).
 fn commit_object(
     tree: Oid,
     parent: Option<Oid>,
@@ -696,6 +731,15 @@ fn commit_object(
     signature_line(&mut out, "committer ", &committer).map_err(io)?;
     out.push(b'\n');
     out.extend_from_slice(meta.message.as_bytes());
+    if let Some(key) = &meta.signing_key {
+        out = key.sign_commit(&out).map_err(|e| {
+            git2::Error::from_str(&format!(
+                "cannot sign with {} ({}): {e}",
+                key.origin(),
+                key.fingerprint()
+            ))
+        })?;
+    }
     Object::new(ObjectType::Commit, Cow::Owned(out))
 }
 

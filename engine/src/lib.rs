@@ -52,8 +52,10 @@ pub mod image_update;
 pub mod notifications;
 pub mod registry_events;
 
-// The audit trail and its hash chain; how command outcomes are told to people and CI.
+// The audit trail, its hash chain and the delivery commits' signatures; how command outcomes
+// are told to people and CI.
 pub mod audit;
+pub mod signatures;
 // What the dashboard shows at a glance.
 pub mod outcome;
 pub mod overview;

@@ -1,13 +1,13 @@
 //! `gitopshq audit`: one chronological trail of who changed what, when and why — release
 //! timelines, approval decisions, break-glass sessions, Events of GitOpsHQ objects and the
 //! delivery commits' trailers — and `gitopshq audit verify`, the offline check of the
-//! repository's audit chain.
+//! repository's audit chain and of the delivery commits' signatures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 use gitopshq_controller::git::{self, GitRemote, LogEntry};
 use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::break_glass_session::BreakGlassSession;
@@ -15,6 +15,7 @@ use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
 use gitopshq_engine::audit::{self, AuditEntry, CommitRecord, Filter};
 use gitopshq_engine::outcome::{Attempt, Kind};
+use gitopshq_engine::signatures::{self, AllowedSigners, SignatureReport};
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
@@ -35,7 +36,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
     /// Check the repository's audit chain offline: every delivery commit's
-    /// GitOpsHQ-Previous-Audit must match the history before it.
+    /// GitOpsHQ-Previous-Audit must match the history before it; with --allowed-signers,
+    /// every delivery commit must also carry a valid signature by a listed key.
     Verify(VerifyArgs),
 }
 
@@ -86,6 +88,10 @@ pub struct VerifyArgs {
     /// Where clones of remotes are cached.
     #[arg(long, env = "GITOPSHQ_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Require every delivery commit to carry a valid SSH signature by a key of this file, in
+    /// git's gpg.ssh.allowedSignersFile format (`principal [options] ssh-ed25519 AAAA…`).
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: Format,
@@ -124,6 +130,41 @@ pub fn history(remote: &GitRemote, cache: &std::path::Path) -> Result<Vec<Commit
     Ok(log.into_iter().map(record).collect())
 }
 
+/// [`history`] with each commit's object as stored, for the signature check.
+fn history_with_objects(
+    remote: &GitRemote,
+    cache: &Path,
+) -> Result<(Vec<CommitRecord>, Vec<Vec<u8>>)> {
+    let log = git::log_with_objects(remote, cache, usize::MAX).with_context(|| {
+        format!(
+            "cannot read the history of {} ({})",
+            remote.url, remote.branch
+        )
+    })?;
+    Ok(log
+        .into_iter()
+        .map(|(entry, object)| (record(entry), object))
+        .unzip())
+}
+
+fn read_allowed_signers(path: &Path) -> Result<AllowedSigners> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the allowed signers file {}; pass a file with one `principal ssh-ed25519 AAAA…` line per signing key",
+            path.display()
+        )
+    })?;
+    let signers = AllowedSigners::parse(&text)
+        .map_err(|e| anyhow!("allowed signers file {}, {e}", path.display()))?;
+    if signers.is_empty() {
+        return Err(anyhow!(
+            "the allowed signers file {} lists no key, so no signature could verify; add a `principal ssh-ed25519 AAAA…` line with the public half of the signing key (ssh-keygen -y -f KEY)",
+            path.display()
+        ));
+    }
+    Ok(signers)
+}
+
 fn record(entry: LogEntry) -> CommitRecord {
     CommitRecord {
         commit: entry.commit,
@@ -136,9 +177,19 @@ fn record(entry: LogEntry) -> CommitRecord {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
+    let allowed = args
+        .allowed_signers
+        .as_deref()
+        .map(read_allowed_signers)
+        .transpose()?;
     let remote = GitRemote::new(repo_url(&args.repo), args.branch.clone());
-    let history = history(&remote, &cache_dir(&args.cache_dir))?;
+    let (history, objects) = history_with_objects(&remote, &cache_dir(&args.cache_dir))?;
     let report = audit::verify_chain(&history);
+    let signed = signatures::check_history(
+        history.iter().zip(objects.iter().map(Vec::as_slice)),
+        allowed.as_ref(),
+    );
+    let failed = report.broken.is_some() || signed.first_bad.is_some();
     if args.output == Format::Json {
         let json = serde_json::json!({
             "repository": args.repo,
@@ -156,25 +207,49 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
                 "previous": b.previous,
                 "message": b.describe(),
             })),
+            "signatures": {
+                "deliveryCommits": signed.delivery_commits,
+                "signed": signed.signed,
+                "allowedSigners": args.allowed_signers,
+                "verified": signed.verified,
+                "failed": signed.failed,
+                "bad": signed.first_bad.as_ref().map(|b| serde_json::json!({
+                    "commit": b.commit,
+                    "title": b.title,
+                    "release": b.release,
+                    "message": b.describe(),
+                })),
+            },
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(if report.broken.is_some() {
+        return Ok(if failed {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
         });
     }
-    if let Some(broken) = &report.broken {
-        return Err(Failure::new(
-            Kind::Failed,
-            format!(
+    if failed {
+        let (mut problems, mut next) = (Vec::new(), Vec::new());
+        if let Some(bad) = &signed.first_bad {
+            problems.push(format!(
+                "{}; {} of {} delivery commits carry a valid signature",
+                bad.describe(),
+                signed.verified,
+                signed.delivery_commits
+            ));
+            next.push("find who pushed that commit in the Git server's push log, and check that every writer signs (controller --signing-key-secret, gitopshq deliver --signing-key) with a key the allowed signers file lists");
+        }
+        if let Some(broken) = &report.broken {
+            problems.push(format!(
                 "{}; {} delivery commits before it verified",
                 broken.describe(),
                 report.verified
-            ),
-            Some("compare with another clone, the Release objects' status.commit, or the Git server's push log to find what changed".into()),
-        )
-        .into());
+            ));
+            next.push("compare with another clone, the Release objects' status.commit, or the Git server's push log to find what changed");
+        }
+        return Err(
+            Failure::new(Kind::Failed, problems.join("; and "), Some(next.join("; "))).into(),
+        );
     }
     let mut text = format!(
         "{} delivery commits verified ({} commits on {})",
@@ -186,12 +261,29 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
             report.unchained
         ));
     }
+    text.push_str(&signature_summary(&signed, args.allowed_signers.as_deref()));
     println!("{text}");
     eprintln!(
         "chain value at the head: {} (kept outside the repository, it vouches for the newest commit too)",
         report.head_value
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many delivery commits are signed, and whether the signatures were checked.
+fn signature_summary(report: &SignatureReport, allowed: Option<&Path>) -> String {
+    match allowed {
+        Some(file) => format!(
+            "; {} signatures verified with the keys of {}",
+            report.verified,
+            file.display()
+        ),
+        None if report.delivery_commits == 0 => String::new(),
+        None => format!(
+            "; {} of {} delivery commits are signed (check them with --allowed-signers FILE)",
+            report.signed, report.delivery_commits
+        ),
+    }
 }
 
 fn run_trail(args: TrailArgs) -> Result<ExitCode> {

@@ -1,8 +1,10 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
-use gitopshq_controller::delivery::{self, Audit};
-use gitopshq_controller::git::Identity;
+use gitopshq_controller::delivery::{self, Audit, Committer};
+use gitopshq_controller::git::{Identity, SigningKey};
 use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
@@ -30,14 +32,26 @@ pub struct Args {
         default_value = "gitopshq@localhost"
     )]
     pub author_email: String,
+    /// Sign the commit with this OpenSSH ed25519 private key (`ssh-keygen -t ed25519 -N ''`),
+    /// as `git commit -S` with `gpg.format=ssh` would.
+    #[arg(long, env = "GITOPSHQ_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let catalog = load::catalog(&args.inputs.files)?;
     let release = find_release(&catalog, &args.release)?;
-    let author = Identity {
-        name: args.author_name.clone(),
-        email: args.author_email.clone(),
+    // Read before anything is written: a key that does not fit must not leave an unsigned commit.
+    let signing_key = match &args.signing_key {
+        Some(path) => Some(Arc::new(SigningKey::read_file(path)?)),
+        None => None,
+    };
+    let committer = Committer {
+        identity: Identity {
+            name: args.author_name.clone(),
+            email: args.author_email.clone(),
+        },
+        signing_key,
     };
     let cache = args.repo.cache_dir();
     let project = release.namespace().unwrap_or_default();
@@ -47,7 +61,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         release,
         remote,
         &cache,
-        &author,
+        &committer,
         &Audit::default(),
         GitOpsSettings::default(),
     )?;

@@ -273,14 +273,16 @@ async fn initialise_repository(
         seeds,
         ..Change::default()
     };
+    let committer = ctx.committer().await?;
     let meta = CommitMeta {
         message: format!(
             "Initialise project {name}\n\nEnvironments: {}\n",
             project.spec.environments.join(", ")
         ),
-        author: ctx.settings.author.clone(),
+        author: committer.identity,
         committer: None,
         time: None,
+        signing_key: committer.signing_key,
     };
     let cache = ctx.settings.cache_dir.clone();
     tokio::task::spawn_blocking(move || git::deliver(&remote, &cache, &change, &meta))

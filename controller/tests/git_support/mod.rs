@@ -111,6 +111,7 @@ pub fn meta(title: &str) -> CommitMeta {
         },
         committer: None,
         time: Some(1_767_225_600),
+        signing_key: None,
     }
 }
 

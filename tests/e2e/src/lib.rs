@@ -3,7 +3,8 @@
 //! webhook and the controllers; a second API server as the workload cluster, registered
 //! through a kubeconfig Secret; and a bare Git repository as the GitOps remote. People act with
 //! the machine's `kubectl`; tests play Argo CD (apply the committed tree to the workload
-//! cluster) and the kubelet (write Deployment and Pod status).
+//! cluster) and the kubelet (write Deployment and Pod status). The controllers sign their
+//! commits with a key made by the machine's `ssh-keygen`, kept in a Secret as in production.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use gitopshq_controller::Running;
 use gitopshq_controller::index::Scope;
+use gitopshq_controller::signing_key::{SSH_PRIVATE_KEY, SigningKeySecret};
 use gitopshq_engine::admission::Settings;
 use gitopshq_testenv::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;
@@ -19,6 +21,11 @@ use gitopshq_webhook::local::LocalWebhook;
 pub const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
 /// How long a scenario waits for the controllers to reach a state.
 pub const WAIT: Duration = Duration::from_secs(90);
+/// Where the key that signs the controllers' commits is kept.
+pub const SIGNING_KEY_NAMESPACE: &str = "gitopshq-system";
+pub const SIGNING_KEY_SECRET: &str = "gitopshq-signing-key";
+/// The principal the allowed signers file names for that key.
+pub const SIGNER: &str = "gitopshq@localhost";
 
 pub struct Platform {
     pub management: TestEnv,
@@ -64,17 +71,7 @@ impl Platform {
         )
         .await
         .expect("webhook starts and is registered");
-        let mut settings = gitopshq_controller::Settings::local(dir.path().join("git-cache"));
-        settings.health_interval = Duration::from_secs(1);
-        let controllers = gitopshq_controller::start(
-            management
-                .client_as(gitopshq_testenv::CONTROLLER)
-                .await
-                .expect("client"),
-            settings,
-            Scope::All,
-        )
-        .await;
+        let controllers = start_controllers(&management, dir.path()).await;
         let platform = Self {
             management,
             workload,
@@ -84,7 +81,54 @@ impl Platform {
             dir,
         };
         platform.register_workload_cluster("eu-west-1");
+        platform.store_signing_key();
         platform
+    }
+
+    /// A fresh ed25519 key from `ssh-keygen`, stored as the controllers' signing key Secret
+    /// (`kubernetes.io/ssh-auth`), and an allowed signers file listing its public half.
+    fn store_signing_key(&self) {
+        let key = self.dir().join("signing-key");
+        ok(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "gitopshq-e2e", "-f"])
+            .arg(&key));
+        let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+        std::fs::write(self.allowed_signers(), format!("{SIGNER} {public}"))
+            .expect("write allowed signers");
+        ok(self.admin().args([
+            "-n",
+            SIGNING_KEY_NAMESPACE,
+            "create",
+            "secret",
+            "generic",
+            SIGNING_KEY_SECRET,
+            "--type=kubernetes.io/ssh-auth",
+            &format!("--from-file={SSH_PRIVATE_KEY}={}", key.display()),
+        ]));
+    }
+
+    /// git's allowed signers file with the controllers' signing key.
+    pub fn allowed_signers(&self) -> PathBuf {
+        self.dir().join("allowed_signers")
+    }
+
+    /// `git verify-commit` of a commit of the GitOps repository by the machine's git, trusting
+    /// only the controllers' key; returns what git says (`Good "git" signature for …`).
+    pub fn verify_commit(&self, sha: &str) -> String {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.repository)
+            .args(["-c", "gpg.format=ssh", "-c"])
+            .arg(format!(
+                "gpg.ssh.allowedSignersFile={}",
+                self.allowed_signers().display()
+            ))
+            .args(["verify-commit", sha])
+            .output()
+            .expect("git runs");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "git verify-commit {sha}: {said}");
+        said
     }
 
     pub fn dir(&self) -> &Path {
@@ -489,6 +533,10 @@ impl Platform {
 async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
     let mut settings = gitopshq_controller::Settings::local(dir.join("git-cache"));
     settings.health_interval = Duration::from_secs(1);
+    settings.signing_key_secret = Some(SigningKeySecret {
+        namespace: SIGNING_KEY_NAMESPACE.into(),
+        name: SIGNING_KEY_SECRET.into(),
+    });
     gitopshq_controller::start(
         management
             .client_as(gitopshq_testenv::CONTROLLER)

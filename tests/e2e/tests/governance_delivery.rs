@@ -168,6 +168,12 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
             "{trailer} missing in\n{delivery}"
         );
     }
+    let sha = delivery.lines().next().expect("the commit's SHA");
+    let verified = platform.verify_commit(sha);
+    assert!(
+        verified.contains("Good \"git\" signature for gitopshq@localhost with ED25519 key"),
+        "{verified}"
+    );
 
     platform.sync_tenant("projects/payment-service/production/eu-batch", "batch");
     platform.report_deployments_available("batch");

@@ -28,7 +28,8 @@ const WEBHOOK_SA: &str = "system:serviceaccount:gitopshq-system:gitopshq-webhook
 
 /// Every non-default switch of the chart at once.
 const ALL_ON: &str = "certManager.enabled=true,metrics.serviceMonitor.enabled=true,\
-networkPolicy.enabled=true,ingress.enabled=true,dashboard.enabled=true";
+networkPolicy.enabled=true,ingress.enabled=true,dashboard.enabled=true,\
+controller.signingKeySecret=gitopshq-signing-key";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -256,6 +257,7 @@ fn chart_lints_and_renders_defaults_and_every_option() {
     assert_eq!(env["GITOPSHQ_CACHE_DIR"], "/var/cache/gitopshq");
     assert_eq!(env["POD_NAME"]["fieldRef"]["fieldPath"], "metadata.name");
     assert!(!env.contains_key("GITOPSHQ_NAMESPACE"));
+    assert!(!env.contains_key("GITOPSHQ_SIGNING_KEY_SECRET"));
     let cache = pod["volumes"]
         .as_array()
         .unwrap()
@@ -334,6 +336,11 @@ fn chart_lints_and_renders_defaults_and_every_option() {
     assert_eq!(path["backend"]["service"]["port"]["name"], "receiver");
     let receiver = find(&rendered, "Service", "hq-gitopshq-controller-receiver");
     assert_eq!(receiver["spec"]["ports"][0]["port"], 8081);
+    // The signing key Secret by name, in the release namespace (the controller's own).
+    let controller = find(&rendered, "Deployment", "hq-gitopshq-controller");
+    let env = env_of(&controller["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["GITOPSHQ_SIGNING_KEY_SECRET"], "gitopshq-signing-key");
+    assert_eq!(env["GITOPSHQ_LEASE_NAMESPACE"], "platform");
 
     // Shards: one Deployment (and Lease) each.
     let rendered = docs(&template("gitopshq", NAMESPACE, &["controller.shards=2"]));
@@ -480,6 +487,23 @@ fn kustomize_install_matches_the_chart() {
     );
     assert_eq!(env["GITOPSHQ_WEBHOOK_KEY"], "/tls/tls.key");
     assert!(!env.contains_key("GITOPSHQ_WEBHOOK_TLS_SECRET"));
+
+    // The signing component names the key Secret, as the chart's controller.signingKeySecret.
+    std::fs::write(
+        overlay.path().join("kustomization.yaml"),
+        format!("resources: [{config}/default]\ncomponents: [{config}/signing]\n"),
+    )
+    .unwrap();
+    let signed = docs(&kustomize(overlay.path()));
+    let env = env_of(
+        &find(&signed, "Deployment", "gitopshq-controller")["spec"]["template"]["spec"]["containers"]
+            [0],
+    );
+    assert_eq!(env["GITOPSHQ_SIGNING_KEY_SECRET"], "gitopshq-signing-key");
+    assert_eq!(
+        env["GITOPSHQ_AUTHOR_NAME"], "GitOpsHQ",
+        "the other settings stay"
+    );
 }
 
 /// Minimal CRDs for the third-party kinds the chart can render, so the API server accepts them.

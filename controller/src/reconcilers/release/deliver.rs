@@ -20,7 +20,7 @@ use kube::ResourceExt;
 
 use super::{Next, Work, approval};
 use crate::context::Context;
-use crate::delivery::{self, Audit, DeliveryError, HISTORY_DEPTH};
+use crate::delivery::{self, Audit, Committer, DeliveryError, HISTORY_DEPTH};
 use crate::error::Result;
 use crate::git::{self, DeliveryOutcome, GitRemote};
 use crate::reconcilers::environment::until;
@@ -118,6 +118,10 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         Ok(remote) => remote,
         Err(problem) => return retry_later(work, ctx, problem).await,
     };
+    let committer = match ctx.committer().await {
+        Ok(committer) => committer,
+        Err(problem) => return retry_later(work, ctx, problem).await,
+    };
     let audit = audit_of(work);
     let started = Instant::now();
     let direct = project.spec.delivery == DeliveryMode::Direct;
@@ -131,6 +135,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
                 &catalog,
                 &release,
                 remote,
+                &committer,
                 &audit,
                 direct,
                 approved.as_deref(),
@@ -252,6 +257,7 @@ fn commit(
     catalog: &Catalog,
     release: &Release,
     remote: GitRemote,
+    committer: &Committer,
     audit: &Audit,
     direct: bool,
     approved: Option<&str>,
@@ -302,7 +308,7 @@ fn commit(
                 release,
                 remote.clone(),
                 cache,
-                &ctx.settings.author,
+                committer,
                 audit,
                 ctx.gitops_settings(),
             )?;
