@@ -89,8 +89,9 @@ async fn answer(
         }
         Ok(Err(error)) => {
             ctx.metrics.reject(error.label());
-            warn!(endpoint = endpoint.as_str(), %error, "unreadable admission request");
-            (StatusCode::BAD_REQUEST, error.to_string()).into_response()
+            let reason = with_causes(&error);
+            warn!(endpoint = endpoint.as_str(), error = %reason, "unreadable admission request");
+            (StatusCode::BAD_REQUEST, reason).into_response()
         }
         Err(join) => {
             ctx.metrics.reject("Panic");
@@ -182,4 +183,17 @@ pub async fn serve(router: Router, address: SocketAddr, tls: &TlsMaterial) -> Re
         handle,
         task: Some(task),
     })
+}
+
+/// An error and each of its causes, once each: "the body is not an AdmissionReview: recursion
+/// limit exceeded at line 1 column 300".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

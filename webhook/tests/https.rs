@@ -61,7 +61,11 @@ async fn release_creation_is_stamped_with_the_requester() {
     assert_eq!(response["allowed"], true, "{response}");
     assert_eq!(
         patch_operations(&response),
-        vec![json!({"op": "add", "path": "/spec/createdBy", "value": "dave"})]
+        vec![
+            json!({"op": "add", "path": "/spec/createdBy", "value": "dave"}),
+            json!({"op": "add", "path": "/spec/submittedBy", "value": "dave"}),
+            json!({"op": "add", "path": "/spec/authors", "value": ["dave"]}),
+        ]
     );
 
     // Submitted into the frozen environment: the covering break-glass session is recorded too.
@@ -78,21 +82,74 @@ async fn release_creation_is_stamped_with_the_requester() {
         patch_operations(&response),
         vec![
             json!({"op": "add", "path": "/spec/createdBy", "value": "carol"}),
+            json!({"op": "add", "path": "/spec/submittedBy", "value": "carol"}),
+            json!({"op": "add", "path": "/spec/authors", "value": ["carol"]}),
             json!({"op": "add", "path": "/spec/breakGlassSession", "value": SESSION}),
         ]
     );
 
-    // On update the original creator is kept.
+    // On update the original creator is kept, and whoever changed the spec is an author.
     let mut old = release_json("web-1", OPEN, false);
     old["spec"]["createdBy"] = json!("dave");
+    old["spec"]["authors"] = json!(["dave"]);
     let mut new = old.clone();
     new["spec"]["createdBy"] = json!("erin");
+    new["spec"]["title"] = json!("web 1, reworded");
     let request = ReviewRequest::new("Release", "UPDATE", "erin", &["backend-team"], new).old(old);
     let response = server.review("/mutate", &request).await;
     assert_eq!(
         patch_operations(&response),
-        vec![json!({"op": "add", "path": "/spec/createdBy", "value": "dave"})]
+        vec![
+            json!({"op": "add", "path": "/spec/createdBy", "value": "dave"}),
+            json!({"op": "add", "path": "/spec/authors", "value": ["dave", "erin"]}),
+        ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admission_reviews_of_v1_with_their_objects_are_answered() {
+    let server = server().await;
+    let valid = ReviewRequest::new(
+        "Release",
+        "CREATE",
+        "dave",
+        &[],
+        release_json("web-9", OPEN, false),
+    );
+    let mut body: Value = serde_json::from_slice(&valid.body()).unwrap();
+    for (field, value, expected) in [
+        (
+            "apiVersion",
+            json!("admission.k8s.io/v1beta1"),
+            "admission.k8s.io/v1beta1",
+        ),
+        ("kind", json!("ConfigMap"), "ConfigMap"),
+    ] {
+        let mut forged = body.clone();
+        forged[field] = value;
+        let (status, answer) = server
+            .post("/validate", serde_json::to_vec(&forged).unwrap())
+            .await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert!(answer.contains(expected), "{answer}");
+        assert!(
+            answer.contains("admission.k8s.io/v1 kind AdmissionReview"),
+            "{answer}"
+        );
+    }
+    // A CREATE without its object cannot be judged.
+    body["request"]["object"] = Value::Null;
+    let (status, answer) = server
+        .post("/validate", serde_json::to_vec(&body).unwrap())
+        .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("has no request.object"), "{answer}");
+    // A DELETE without the object it deletes neither.
+    let delete = ReviewRequest::new("BreakGlassSession", "DELETE", "dave", &[], Value::Null);
+    let (status, answer) = server.post("/validate", delete.body()).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +421,12 @@ async fn the_response_uid_is_the_request_uid() {
         ),
         (
             "/validate",
-            ReviewRequest::new("Workload", "DELETE", "dave", &[], Value::Null),
+            ReviewRequest::new("Workload", "DELETE", "dave", &[], Value::Null).old(json!({
+                "apiVersion": "gitopshq.io/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "web", "namespace": "web-app"},
+                "spec": {"chart": "microservice-base", "version": "1.0.0"},
+            })),
         ),
     ];
     for (i, (path, request)) in cases.into_iter().enumerate() {
