@@ -10,10 +10,15 @@
 //! | --- | --- | --- | --- |
 //! | Docker Hub | `/registry/dockerhub/<token>` or `?token=` | token in the URL | body digest |
 //! | Harbor | `/registry/harbor` | `Authorization` header (the policy's auth header), or the generic signature | body digest, or as generic |
-//! | GitHub (GHCR) | `/registry/github` | `X-Hub-Signature-256` over the body | `X-GitHub-Delivery` |
-//! | GitLab registry | `/registry/gitlab` | `X-Gitlab-Token` | `X-Gitlab-Event-UUID`, event ids |
+//! | GitHub (GHCR) | `/registry/github` | `X-Hub-Signature-256` over the body | body digest |
+//! | GitLab registry | `/registry/gitlab` | `X-Gitlab-Token` | body digest |
 //! | Quay | `/registry/quay/<token>` or `?token=` | token in the URL | body digest |
-//! | generic | `/registry/generic` | `X-GitOpsHQ-Signature` over `<timestamp>.<body>`, `X-GitOpsHQ-Timestamp` within 5 minutes | `X-GitOpsHQ-Delivery` or the signature |
+//! | generic | `/registry/generic` | `X-GitOpsHQ-Signature` over `<timestamp>.<body>`, `X-GitOpsHQ-Timestamp` within 5 minutes | the signature |
+//!
+//! A delivery is remembered under an id its proof covers — the body, or the signature over the
+//! timestamp and the body — never under a header the sender may change (`X-GitHub-Delivery`,
+//! `X-Gitlab-Event-UUID`, `X-GitOpsHQ-Delivery`): a captured request replayed with a new
+//! delivery header is still the same delivery.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -30,8 +35,6 @@ pub const TIMESTAMP_TOLERANCE: SignedDuration = SignedDuration::from_secs(5 * 60
 pub const SIGNATURE_HEADER: &str = "x-gitopshq-signature";
 /// Timestamp header (Unix seconds) of the generic source, part of the signed text.
 pub const TIMESTAMP_HEADER: &str = "x-gitopshq-timestamp";
-/// Optional delivery id header of the generic source.
-pub const DELIVERY_HEADER: &str = "x-gitopshq-delivery";
 
 /// Longest tag a registry accepts (the distribution spec's limit).
 const MAX_TAG: usize = 128;
@@ -167,11 +170,9 @@ pub fn authenticate(
                 )
             })?;
             verify_hmac(secret, delivery.body, signature, "X-Hub-Signature-256")?;
-            let id = delivery
-                .header("x-github-delivery")
-                .map(|d| format!("github:{d}"))
-                .unwrap_or_else(body_id);
-            Ok(Authenticated { delivery_id: id })
+            Ok(Authenticated {
+                delivery_id: body_id(),
+            })
         }
         Source::Generic => {
             let id = signed_with_timestamp(delivery, secret, now)?;
@@ -218,12 +219,9 @@ pub fn authenticate(
                     "X-Gitlab-Token does not match the gitlab secret".into(),
                 ));
             }
-            let id = delivery
-                .header("x-gitlab-event-uuid")
-                .or_else(|| delivery.header("idempotency-key"))
-                .map(|d| format!("gitlab:{d}"))
-                .unwrap_or_else(body_id);
-            Ok(Authenticated { delivery_id: id })
+            Ok(Authenticated {
+                delivery_id: body_id(),
+            })
         }
         Source::DockerHub | Source::Quay => {
             let token = delivery
@@ -251,7 +249,7 @@ pub fn authenticate(
 
 /// The GitOpsHQ signature scheme: `X-GitOpsHQ-Signature: sha256=<hex>` over
 /// `<timestamp>.<body>`, `X-GitOpsHQ-Timestamp` within [`TIMESTAMP_TOLERANCE`] of now. Returns
-/// the delivery id (`X-GitOpsHQ-Delivery`, or the signature).
+/// the delivery id: the signature, which covers the timestamp and the body.
 fn signed_with_timestamp(
     delivery: &Delivery<'_>,
     secret: &[u8],
@@ -271,10 +269,7 @@ fn signed_with_timestamp(
     signed.extend_from_slice(delivery.body);
     verify_hmac(secret, &signed, signature, "X-GitOpsHQ-Signature")?;
     check_timestamp(timestamp, now)?;
-    Ok(delivery
-        .header(DELIVERY_HEADER)
-        .map(str::to_string)
-        .unwrap_or_else(|| signature.to_ascii_lowercase()))
+    Ok(signature.trim().to_ascii_lowercase())
 }
 
 /// `sha256=<hex>` HMAC-SHA256 of `message` under `key`, as the generic source and outgoing

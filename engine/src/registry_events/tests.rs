@@ -164,7 +164,7 @@ fn github_registry_package_signed_with_x_hub_signature_256() {
     let auth = authenticate(&d, SECRET, now()).unwrap();
     assert_eq!(
         auth.delivery_id,
-        "github:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        format!("github:{}", body_digest(body.as_bytes()))
     );
     let push = pushes(parse(&d).unwrap()).remove(0);
     assert_eq!(push.repository, "ghcr.io/acme/payment-api");
@@ -264,7 +264,7 @@ fn gitlab_registry_notification_envelope() {
     let d = delivery(Source::GitLab, &h, body.as_bytes());
     assert_eq!(
         authenticate(&d, SECRET, now()).unwrap().delivery_id,
-        "gitlab:13792a34-cac6-4fda-95a8-c58e00a3954e"
+        format!("gitlab:{}", body_digest(body.as_bytes()))
     );
     let pushes = pushes(parse(&d).unwrap());
     assert_eq!(pushes.len(), 1);
@@ -372,7 +372,7 @@ fn generic_event_signed_over_timestamp_and_body() {
     let d = delivery(Source::Generic, &h, body.as_bytes());
     assert_eq!(
         authenticate(&d, SECRET, now()).unwrap().delivery_id,
-        "generic:build-1842"
+        format!("generic:{signature}")
     );
     let push = pushes(parse(&d).unwrap()).remove(0);
     assert_eq!(
@@ -605,5 +605,55 @@ proptest! {
         }
         let _ = normalize_repository(&repo);
         let _ = strip_reference(&repo);
+    }
+}
+
+/// A captured delivery replayed with a fresh delivery header is the same delivery: its id
+/// comes from what the proof covers, never from a header the sender may change.
+#[test]
+fn a_replay_with_a_new_delivery_header_keeps_its_id() {
+    let body = br#"{"repository":"registry.example.com/api","tag":"v1.2.3"}"#;
+    let ts = now().as_second().to_string();
+    let signed = sign(
+        SECRET,
+        format!("{ts}.{}", String::from_utf8_lossy(body)).as_bytes(),
+    );
+    let hub = sign(SECRET, body);
+    let cases: [(Source, Vec<(&str, String)>, &str); 3] = [
+        (
+            Source::Generic,
+            vec![
+                ("X-GitOpsHQ-Timestamp", ts.clone()),
+                ("X-GitOpsHQ-Signature", signed.clone()),
+            ],
+            "X-GitOpsHQ-Delivery",
+        ),
+        (
+            Source::GitHub,
+            vec![("X-Hub-Signature-256", hub.clone())],
+            "X-GitHub-Delivery",
+        ),
+        (
+            Source::GitLab,
+            vec![("X-Gitlab-Token", "s3cret-token".to_string())],
+            "X-Gitlab-Event-UUID",
+        ),
+    ];
+    for (source, proof, id_header) in cases {
+        let ids: Vec<String> = ["first-delivery", "replayed-with-a-new-id"]
+            .iter()
+            .map(|id| {
+                let mut pairs: Vec<(&str, &str)> =
+                    proof.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                pairs.push((id_header, id));
+                let h = headers(&pairs);
+                let d = delivery(source, &h, body);
+                authenticate(&d, SECRET, now()).unwrap().delivery_id
+            })
+            .collect();
+        assert_eq!(ids[0], ids[1], "{source:?}");
+        let mut cache = ReplayCache::default();
+        cache.record(&ids[0], now());
+        assert!(cache.contains(&ids[1], now()), "{source:?}");
     }
 }
