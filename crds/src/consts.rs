@@ -124,6 +124,8 @@ pub mod reasons {
     pub const POLICIES_PASSED: &str = "PoliciesPassed";
     pub const ENVIRONMENT_FROZEN: &str = "EnvironmentFrozen";
     pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    /// The content to deliver changed after approvals were given: they no longer count.
+    pub const APPROVALS_VOIDED: &str = "ApprovalsVoided";
     pub const APPROVED: &str = "Approved";
     pub const REJECTED: &str = "Rejected";
     pub const NO_APPROVAL_NEEDED: &str = "NoApprovalNeeded";

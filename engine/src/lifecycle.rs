@@ -55,6 +55,17 @@ impl Step {
         self.actor = actor.into();
         self
     }
+
+    /// Whether entering the step is a Warning Event: something stopped or undid the release.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self.phase,
+            ReleasePhase::Blocked
+                | ReleasePhase::Failed
+                | ReleasePhase::Rejected
+                | ReleasePhase::Degraded
+        ) || self.reason == reasons::APPROVALS_VOIDED
+    }
 }
 
 /// Whether a phase ends the release's life: nothing moves it any more (a retry of a Failed or

@@ -178,7 +178,13 @@ pub fn validate_approval_request(
         );
     };
     let user = req.user;
-    let mut decided: Vec<&Decision> = earlier.iter().collect();
+    // Decisions on content the request no longer records were voided by the change: their
+    // makers decide again, and their teams are free again.
+    let current = &object.spec.rendered_digest;
+    let mut decided: Vec<&Decision> = earlier
+        .iter()
+        .filter(|d| &d.rendered_digest == current)
+        .collect();
     for decision in added {
         if let Some(previous) = decided
             .iter()

@@ -395,7 +395,11 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
             progress,
             step: Step::new(
                 ReleasePhase::PendingApproval,
-                reasons::AWAITING_APPROVAL,
+                if void.is_empty() {
+                    reasons::AWAITING_APPROVAL
+                } else {
+                    reasons::APPROVALS_VOIDED
+                },
                 format!(
                     "the content to deliver changed since the approval request recorded it ({change}){void}; {message} (ApprovalPolicy {policy_name}); approvers see the new diff with gitopshq diff or on the release page"
                 ),
@@ -449,11 +453,16 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
             }
         }
         ApprovalPhase::Pending => {
-            let needs = if progress.missing.is_empty() {
+            let mut needs = if progress.missing.is_empty() {
                 String::new()
             } else {
                 format!("; still needed: {}", progress.missing.join(", "))
             };
+            if let Some(change) = &request.spec.digest_change {
+                needs.push_str(&format!(
+                    "; the content changed since earlier approvals ({change}): they do not count"
+                ));
+            }
             ApprovalGate::Pending {
                 step: Step::new(
                     ReleasePhase::PendingApproval,

@@ -131,6 +131,35 @@ impl Platform {
         said
     }
 
+    /// One platform for every test of the calling test binary, started by the first test that
+    /// asks. It runs on a runtime of its own, on a thread that lives as long as the process, so
+    /// tests (plain `#[test]`s, run in parallel) only drive it with kubectl; each test works
+    /// in a project of its own. The clusters' processes end with the test process.
+    pub fn shared() -> &'static Platform {
+        static SHARED: std::sync::OnceLock<&'static Platform> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let (started, platform) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("shared-platform".into())
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .expect("a runtime for the shared platform");
+                    runtime.block_on(async move {
+                        let platform: &'static Platform = Box::leak(Box::new(Self::start().await));
+                        started
+                            .send(platform)
+                            .expect("the test waits for the platform");
+                        std::future::pending::<()>().await;
+                    });
+                })
+                .expect("a thread for the shared platform");
+            platform.recv().expect("the shared platform starts")
+        })
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

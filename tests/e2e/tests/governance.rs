@@ -176,7 +176,6 @@ metadata: {{name: checkout-service, namespace: {NS}}}
 spec:
   chart: microservice-base
   version: 1.0.0
-  targetNamespace: payments
   values: {{image: {{repository: registry.example.com/checkout, tag: v3.1.0}}}}
 ---
 apiVersion: gitopshq.io/v1alpha1

@@ -70,15 +70,13 @@ impl Work {
             self.write(ctx).await?;
         }
         if before != (Some(step.phase), Some(step.reason.to_string())) {
-            let warning = matches!(
-                step.phase,
-                ReleasePhase::Blocked
-                    | ReleasePhase::Failed
-                    | ReleasePhase::Rejected
-                    | ReleasePhase::Degraded
-            );
-            ctx.event(&self.release, warning, step.reason, step.message.clone())
-                .await;
+            ctx.event(
+                &self.release,
+                step.is_warning(),
+                step.reason,
+                step.message.clone(),
+            )
+            .await;
         }
         Ok(())
     }

@@ -740,3 +740,39 @@ fn progress_before_any_decision() {
     assert_eq!(phase, ApprovalPhase::Pending);
     assert_eq!(progress.summary.as_deref(), Some("0/1"));
 }
+
+#[test]
+fn after_a_content_change_approvers_decide_again() {
+    let directory = snapshot_with(pending(), approval_policy().distinct_teams());
+    let mut voided = approve("bob", &["backend-team"]);
+    voided.rendered_digest = Some("sha256:before".into());
+    let mut old = approval_request("payment-api-v2", vec![voided]);
+    old.spec.rendered_digest = Some("sha256:after".into());
+    let mut again = old.clone();
+    again.spec.decisions.push(sent(DecisionKind::Approve));
+    let stamped = apply(
+        &again,
+        &mutate_approval_request(&update(&bob(), &old, &again)),
+    );
+    assert_eq!(
+        stamped.spec.decisions[1].rendered_digest.as_deref(),
+        Some("sha256:after")
+    );
+    assert_allowed(&validate_approval_request(
+        &update(&bob(), &old, &stamped),
+        &directory,
+        &Settings::default(),
+    ));
+    // On the current content a person still counts once.
+    let mut twice = stamped.clone();
+    twice.spec.decisions.push(stamped.spec.decisions[1].clone());
+    assert_denied(
+        &validate_approval_request(
+            &update(&bob(), &stamped, &twice),
+            &directory,
+            &Settings::default(),
+        ),
+        Rule::AlreadyDecided,
+        &["bob already decided"],
+    );
+}
