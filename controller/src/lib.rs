@@ -18,6 +18,7 @@ pub mod remote;
 pub mod run;
 pub mod runner;
 pub mod server;
+pub mod sops;
 
 pub use config::{ControllerArgs, Settings, Shard};
 pub use context::Context;
