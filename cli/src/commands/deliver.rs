@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use gitopshq_controller::delivery::{self, Audit};
 use gitopshq_controller::git::Identity;
+use gitopshq_controller::sops::DerivationKey;
 use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
@@ -42,7 +43,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cache = args.repo.cache_dir();
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(&catalog, &project, &args.repo)?;
-    let (outcome, _digest) = delivery::deliver_release(
+    // Offline there is no controller key: Secrets committed for Flux get a fresh one, so an
+    // unchanged Secret is rewritten (same plaintext, new ciphertext) on every offline run.
+    let sealing = delivery::SecretSealing {
+        key: DerivationKey::random(),
+        now: jiff::Timestamp::now(),
+    };
+    let delivered = delivery::deliver_release(
         &catalog,
         release,
         remote,
@@ -50,8 +57,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &author,
         &Audit::default(),
         GitOpsSettings::default(),
+        &sealing,
     )?;
+    let outcome = delivered.outcome;
     println!("{}", outcome.commit);
+    if !delivered.withheld_secrets.is_empty() {
+        eprintln!(
+            "{} Secret(s) are not in Git, only named in their workload's secrets.yaml: the GitOpsHQ controller applies them to the tenant's cluster when it delivers this release",
+            delivered.withheld_secrets.len()
+        );
+    }
     if outcome.created {
         eprintln!(
             "committed release {} as {}",
