@@ -408,3 +408,41 @@ fn a_secret_backed_variable_outside_a_secret_fails_the_render_and_commits_nothin
         "something was committed"
     );
 }
+
+#[test]
+fn a_flux_delivery_commits_the_secret_encrypted_and_the_same_key_makes_no_new_commit() {
+    let f = Fixture::new();
+    f.add("90-secret.yaml", SECRET_INPUTS);
+    let project = std::fs::read_to_string(f.inputs.join("30-project.yaml")).unwrap();
+    f.add(
+        "30-project.yaml",
+        &project.replace("delivery: ArgoCD", "delivery: Flux"),
+    );
+    let cluster = std::fs::read_to_string(f.inputs.join("20-cluster.yaml")).unwrap();
+    f.add(
+        "20-cluster.yaml",
+        &format!(
+            "{cluster}  secretEncryption:\n    ageRecipients: [age1aljj8euh57pdjpu9cvcvhrzlxxr30mk385e67zxp0rhl6e5pfvxqr287wh]\n"
+        ),
+    );
+    let key = format!("--secret-derivation-key={}", "0f".repeat(32));
+    let first = f.ok(&["deliver", "--release", "db-credentials-dev", &key]);
+    let file = f.git(&[
+        "show",
+        "main:projects/payment-service/development/eu-development/db-credentials/secret-db-credentials.yaml",
+    ]);
+    assert!(file.contains("password: ENC[AES256_GCM,data:"), "{file}");
+    assert!(file.contains("recipient: age1aljj8euh57"), "{file}");
+    let history = f.git(&["log", "-p", "--all"]);
+    assert!(
+        !history.contains("Tr0ub4dor") && !history.contains("VHIwdWI0ZG9y"),
+        "{history}"
+    );
+
+    let second = f.gitopshq(&["deliver", "--release", "db-credentials-dev", &key]);
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("no new commit"),
+        "{second:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&second.stdout), first);
+}

@@ -24,6 +24,16 @@ pub struct Args {
     /// Commit author name.
     #[arg(long, env = "GITOPSHQ_AUTHOR_NAME", default_value = "GitOpsHQ")]
     pub author_name: String,
+    /// The key Secrets committed for Flux are encrypted under (64 hex characters), the one the
+    /// controller uses; with it an unchanged Secret keeps its committed file. Without it each
+    /// run draws its own, and rewrites every Secret file (same plaintext, new ciphertext).
+    #[arg(
+        long,
+        env = "GITOPSHQ_SECRET_DERIVATION_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub secret_derivation_key: Option<String>,
     /// Commit author e-mail.
     #[arg(
         long,
@@ -43,10 +53,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cache = args.repo.cache_dir();
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(&catalog, &project, &args.repo)?;
-    // Offline there is no controller key: Secrets committed for Flux get a fresh one, so an
-    // unchanged Secret is rewritten (same plaintext, new ciphertext) on every offline run.
+    let key = match &args.secret_derivation_key {
+        Some(hex) => derivation_key(hex)?,
+        None => DerivationKey::random(),
+    };
     let sealing = delivery::SecretSealing {
-        key: DerivationKey::random(),
+        key,
         now: jiff::Timestamp::now(),
     };
     let delivered = delivery::deliver_release(
@@ -80,4 +92,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn derivation_key(text: &str) -> Result<DerivationKey> {
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--secret-derivation-key (GITOPSHQ_SECRET_DERIVATION_KEY) must be 64 hex characters (32 bytes)"
+            )
+        })?;
+    Ok(DerivationKey::from_bytes(bytes))
 }

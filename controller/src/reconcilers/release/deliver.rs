@@ -295,11 +295,7 @@ fn commit(
             .is_some_and(|p| p.spec.delivery == DeliveryMode::ArgoCD);
     let mut direct_targets = Vec::new();
     if keeps_secrets_out {
-        let after = git::log(&remote, cache, HISTORY_DEPTH)?;
-        let parent = after
-            .iter()
-            .find(|e| e.commit == outcome.commit)
-            .and_then(|e| e.parents.first().cloned());
+        let parent = parent_of(&remote, cache, &outcome.commit)?;
         for (tenant, prefix) in prefixes {
             let read =
                 |commit: &str, path: &str| git::read_tree_at(&remote, cache, Some(commit), path);
@@ -340,6 +336,22 @@ fn commit(
         found_in_history,
         direct: direct_targets,
     })
+}
+
+/// The first parent of `commit`. The commit is nearly always the branch head (just made, or
+/// holding the same content), so the last two commits are read before the long history.
+fn parent_of(
+    remote: &GitRemote,
+    cache: &std::path::Path,
+    commit: &str,
+) -> Result<Option<String>, DeliveryError> {
+    for depth in [2, HISTORY_DEPTH] {
+        let history = git::log(remote, cache, depth)?;
+        if let Some(entry) = history.iter().find(|e| e.commit == commit) {
+            return Ok(entry.parents.first().cloned());
+        }
+    }
+    Ok(None)
 }
 
 /// The Secrets a workload folder's `secrets.yaml` names, as objects enough to prune them by.
