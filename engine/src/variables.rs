@@ -52,6 +52,11 @@ impl fmt::Display for Scope {
 }
 
 impl VariableScopes {
+    /// Whether the definition `name` resolved from in `scope` was read from a Secret.
+    pub fn is_secret_backed(&self, scope: Scope, name: &str) -> bool {
+        self.secret_backed.contains(&(scope, name.to_string()))
+    }
+
     /// Resolves `name` as `{{hq.var.NAME}}` (or `{{hq.var.env.NAME}}` when `pinned`) would.
     pub fn lookup(&self, name: &str, pinned: bool) -> Option<(Scope, &Value)> {
         if pinned {
@@ -92,13 +97,6 @@ impl fmt::Display for VariableRef {
         } else {
             write!(f, "hq.var.{}", self.name)
         }
-    }
-}
-
-impl VariableScopes {
-    /// Whether the definition `name` resolved from in `scope` was read from a Secret.
-    pub fn is_secret_backed(&self, scope: Scope, name: &str) -> bool {
-        self.secret_backed.contains(&(scope, name.to_string()))
     }
 }
 
