@@ -47,6 +47,7 @@ fn request(version: &str, workloads: usize) -> LayoutRequest {
                                     kinds[i]
                                 )
                                 .into_bytes(),
+                                secret: None,
                             })
                             .collect(),
                     })

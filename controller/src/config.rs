@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use gitopshq_engine::notifications::Backoff;
@@ -10,6 +11,7 @@ use crate::git::Identity;
 use crate::index::Scope;
 use crate::notifier::NotifierSettings;
 use crate::signing_key::{SigningKeySecret, SigningKeySecretRef};
+use crate::sops::DerivationKey;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ControllerArgs {
@@ -133,6 +135,8 @@ impl ControllerArgs {
                     ..Backoff::default()
                 },
             },
+            // The binary sets it from its own key material.
+            secret_derivation_key: None,
         }
     }
 }
@@ -189,6 +193,21 @@ pub struct Settings {
     pub concurrency: u16,
     /// Where notification URL Secrets are and how deliveries are retried.
     pub notifications: NotifierSettings,
+    /// The key Secrets committed for Flux are encrypted under (data keys and IVs derive from
+    /// it, so unchanged Secrets keep their files). `None`: derived from the signing key when
+    /// commits are signed, else a random key for this process (every Secret file is then
+    /// rewritten once after a restart).
+    pub secret_derivation_key: Option<DerivationKey>,
+}
+
+impl Settings {
+    /// [`Settings::secret_derivation_key`], or this process's random key.
+    pub fn secret_derivation_key(&self) -> DerivationKey {
+        static PROCESS_KEY: OnceLock<DerivationKey> = OnceLock::new();
+        self.secret_derivation_key
+            .clone()
+            .unwrap_or_else(|| PROCESS_KEY.get_or_init(DerivationKey::random).clone())
+    }
 }
 
 impl Settings {
@@ -216,6 +235,7 @@ impl Settings {
                 },
                 ..NotifierSettings::default()
             },
+            secret_derivation_key: None,
         }
     }
 }

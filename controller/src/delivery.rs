@@ -18,6 +18,7 @@ use kube::ResourceExt;
 use crate::git::{
     self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry, SigningKey,
 };
+use crate::sops::{self, DerivationKey, SopsError};
 
 pub type Result<T, E = DeliveryError> = std::result::Result<T, E>;
 
@@ -62,6 +63,18 @@ pub enum DeliveryError {
         url: String,
         branch: String,
     },
+    #[error("cannot encrypt {path} for cluster {cluster}: {cause}")]
+    Encryption {
+        path: String,
+        cluster: String,
+        cause: SopsError,
+    },
+    #[error("rendered Secret {path} is not valid YAML: {reason}")]
+    SecretYaml { path: String, reason: String },
+    #[error(
+        "refusing to commit {path}: it is a Secret in plaintext; Flux delivery commits Secrets only SOPS-encrypted (seal_secrets)"
+    )]
+    PlaintextSecret { path: String },
 }
 
 impl From<PlanError> for DeliveryError {
@@ -101,12 +114,123 @@ pub struct PlannedRelease {
 }
 
 impl PlannedRelease {
-    /// What the delivery writes; the layout's files are moved, not copied.
-    pub fn into_change(self) -> (GitRemote, Change) {
+    /// What the delivery writes; the layout's files are moved, not copied. Refuses a layout
+    /// that still holds a Secret in plaintext: [`PlannedRelease::seal_secrets`] comes first.
+    pub fn into_change(self) -> Result<(GitRemote, Change)> {
+        if let Some(path) = self
+            .layout
+            .secrets
+            .iter()
+            .find(|(path, plain)| self.layout.files.get(*path) == Some(plain))
+            .map(|(path, _)| path.clone())
+        {
+            return Err(DeliveryError::PlaintextSecret { path });
+        }
         let mut change = Change::from(self.layout);
         change.seeds = self.seeds;
-        (self.remote, change)
+        Ok((self.remote, change))
     }
+
+    /// Replaces every Secret the layout commits (delivery Flux) by its SOPS encryption for the
+    /// age recipients of its tenant's cluster. A file already committed with the same
+    /// plaintext for the same recipients is kept byte for byte, so an unchanged release makes
+    /// no commit. Argo CD and Direct layouts commit no Secret: nothing to do.
+    pub fn seal_secrets(
+        &mut self,
+        catalog: &Catalog,
+        project: &str,
+        cache_dir: &Path,
+        sealing: &SecretSealing,
+    ) -> Result<()> {
+        let base = format!("{}/", self.environment_dir);
+        let layout = &mut self.layout;
+        for (path, plain) in &layout.secrets {
+            let Some(committed) = layout.files.get_mut(path) else {
+                continue;
+            };
+            let tenant = path
+                .strip_prefix(&base)
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default();
+            let cluster = catalog
+                .tenant(project, tenant)
+                .map(|t| t.spec.cluster.clone())
+                .unwrap_or_default();
+            let recipients = plan::age_recipients(catalog, &cluster);
+            let secret: serde_json::Value =
+                yaml_serde::from_slice(plain).map_err(|e| DeliveryError::SecretYaml {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            if recipients.is_empty() {
+                return Err(PlanError::SecretEncryptionMissing {
+                    project: project.to_string(),
+                    tenant: tenant.to_string(),
+                    cluster,
+                    secret: secret
+                        .pointer("/metadata/name")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                }
+                .into());
+            }
+            let previous = git::read_tree(&self.remote, cache_dir, path)?.remove(path);
+            *committed = sops::encrypt_secret(
+                &secret,
+                &recipients,
+                &sealing.key,
+                previous.as_deref(),
+                sealing.now,
+            )
+            .map_err(|cause| DeliveryError::Encryption {
+                path: path.clone(),
+                cluster,
+                cause,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The rendered Secrets this release keeps out of Git (Argo CD, Direct), in plaintext,
+    /// by workload folder (ending in `/`): the controller applies them itself.
+    pub fn withheld_secrets(&self) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
+        let mut by_folder: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for (path, plain) in &self.layout.secrets {
+            if self.layout.files.contains_key(path) {
+                continue;
+            }
+            let folder = match path.rfind('/') {
+                Some(slash) => path[..=slash].to_string(),
+                None => String::new(),
+            };
+            let secret = yaml_serde::from_slice(plain).map_err(|e| DeliveryError::SecretYaml {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            by_folder.entry(folder).or_default().push(secret);
+        }
+        Ok(by_folder)
+    }
+}
+
+/// How the Secrets committed for Flux are encrypted (see [`crate::sops`]).
+#[derive(Debug, Clone)]
+pub struct SecretSealing {
+    pub key: DerivationKey,
+    /// `sops.lastmodified` of a newly written file.
+    pub now: jiff::Timestamp,
+}
+
+/// What delivering a release did.
+#[derive(Debug, Clone)]
+pub struct ReleaseDelivery {
+    pub outcome: DeliveryOutcome,
+    /// `sha256:…` over what the release delivers, Secrets' plaintext included.
+    pub digest: String,
+    /// Secrets kept out of Git (Argo CD, Direct): the path each would have had. Only the
+    /// controller applies them; an offline delivery writes their reference only.
+    pub withheld_secrets: Vec<String>,
 }
 
 /// The repository and branch a project delivers to; `url` and `branch` override the Project's.
@@ -159,7 +283,7 @@ pub fn plan_release(
         .unwrap_or_default();
     let seeds =
         layout::project_skeleton(&project, path.as_deref(), &environments).map_err(layout_error)?;
-    let digest = layout::rendered_digest(&layout.files);
+    let digest = layout::release_digest(&layout);
     Ok(PlannedRelease {
         environment_dir,
         layout,
@@ -168,6 +292,29 @@ pub fn plan_release(
         digest,
     })
 }
+
+/// The key Secrets committed for Flux are encrypted under: `configured`, else one derived from
+/// the committer's signing key (so it survives restarts and replicas), else `fallback` (a key
+/// of this process).
+pub fn derivation_key(
+    configured: Option<&DerivationKey>,
+    committer: &Committer,
+    fallback: impl FnOnce() -> DerivationKey,
+) -> DerivationKey {
+    configured
+        .cloned()
+        .or_else(|| {
+            committer
+                .signing_key
+                .as_ref()
+                .and_then(|k| k.derived_secret(SECRET_DERIVATION_PURPOSE))
+                .map(DerivationKey::from_bytes)
+        })
+        .unwrap_or_else(fallback)
+}
+
+/// What the derivation key derived from a signing key is for (HMAC message).
+const SECRET_DERIVATION_PURPOSE: &str = "gitopshq: SOPS data keys and IVs of committed Secrets";
 
 /// The digest an approval of `release` binds to: for a Deploy or Promotion the
 /// `GitOpsHQ-Rendered-Digest` its delivery commit will carry (the laid-out files); for a
@@ -383,7 +530,8 @@ pub fn deliver_release(
     committer: &Committer,
     audit: &Audit,
     settings: GitOpsSettings,
-) -> Result<(DeliveryOutcome, String)> {
+    sealing: &SecretSealing,
+) -> Result<ReleaseDelivery> {
     let signed = |meta: CommitMeta| CommitMeta {
         signing_key: committer.signing_key.clone(),
         ..meta
@@ -412,18 +560,35 @@ pub fn deliver_release(
                 &meta,
                 &|previous| chained_message(&info, previous),
             )?;
-            Ok((outcome, rollback.target_digest))
+            Ok(ReleaseDelivery {
+                outcome,
+                digest: rollback.target_digest,
+                withheld_secrets: Vec::new(),
+            })
         }
         ReleaseType::Deploy | ReleaseType::Promotion => {
-            let planned = plan_release(catalog, release, remote, settings)?;
+            let project = release.namespace().unwrap_or_default();
+            let mut planned = plan_release(catalog, release, remote, settings)?;
+            planned.seal_secrets(catalog, &project, cache_dir, sealing)?;
+            let withheld_secrets = planned
+                .layout
+                .secrets
+                .keys()
+                .filter(|path| !planned.layout.files.contains_key(*path))
+                .cloned()
+                .collect();
             let digest = planned.digest.clone();
             let meta = signed(commit_meta(release, author, digest.clone(), audit, &[]));
             let info = commit_info(release, digest.clone(), audit, &[]);
-            let (remote, change) = planned.into_change();
+            let (remote, change) = planned.into_change()?;
             let outcome = git::deliver_chained(&remote, cache_dir, &change, &meta, &|previous| {
                 chained_message(&info, previous)
             })?;
-            Ok((outcome, digest))
+            Ok(ReleaseDelivery {
+                outcome,
+                digest,
+                withheld_secrets,
+            })
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod run;
 pub mod runner;
 pub mod server;
 pub mod signing_key;
+pub mod sops;
 
 pub use config::{ControllerArgs, Settings, Shard};
 pub use context::Context;

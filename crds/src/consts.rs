@@ -119,6 +119,10 @@ pub mod reasons {
     pub const DRAFT: &str = "Draft";
     pub const RENDER_FAILED: &str = "RenderFailed";
     pub const UNRESOLVED_VARIABLE: &str = "UnresolvedVariable";
+    /// A Secret-backed HQ variable's value would land outside a Secret's data.
+    pub const SECRET_VALUE_OUTSIDE_SECRET: &str = "SecretValueOutsideSecret";
+    /// Flux delivery of a Secret to a cluster without `spec.secretEncryption`.
+    pub const SECRET_ENCRYPTION_MISSING: &str = "SecretEncryptionMissing";
     pub const POLICY_DENIED: &str = "PolicyDenied";
     pub const POLICY_WARNED: &str = "PolicyWarned";
     pub const POLICIES_PASSED: &str = "PoliciesPassed";

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::manifest::RenderedManifest;
-use crate::values::ValuePath;
+use crate::values::{PathSegment, ValuePath};
 
 /// Identity of an object across renders.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,11 +152,18 @@ pub fn diff_objects<'a>(
     ids.sort();
     ids.dedup();
     for id in ids {
+        let secret = id.kind == "Secret";
         let change = match (old.get(id), new.get(id)) {
+            (None, Some(n)) if secret => ObjectChange::Added(redacted_secret(n)),
+            (Some(o), None) if secret => ObjectChange::Removed(redacted_secret(o)),
             (None, Some(n)) => ObjectChange::Added((*n).clone()),
             (Some(o), None) => ObjectChange::Removed((*o).clone()),
             (Some(o), Some(n)) => {
-                let fields = field_changes(o, n);
+                let fields = if secret {
+                    secret_field_changes(o, n)
+                } else {
+                    field_changes(o, n)
+                };
                 if fields.is_empty() {
                     continue;
                 }
@@ -170,6 +177,78 @@ pub fn diff_objects<'a>(
         });
     }
     ManifestDiff { objects }
+}
+
+/// What a diff shows for a Secret value on either side: never the value itself.
+pub const SECRET_VALUE: &str = "(secret value)";
+/// What a diff shows for a Secret value that differs from the other side's.
+pub const SECRET_VALUE_CHANGED: &str = "(secret value changed)";
+
+/// The fields of a Secret that hold values (`data`, `stringData`) and its SOPS block, which
+/// belongs to the encrypted file rather than to the object.
+fn is_secret_field(path: &ValuePath) -> bool {
+    matches!(path.0.first(), Some(PathSegment::Key(key)) if key == "data" || key == "stringData")
+}
+
+/// A Secret with each value replaced by [`SECRET_VALUE`] and without its SOPS block.
+pub fn redacted_secret(secret: &Value) -> Value {
+    let mut out = secret.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.remove("sops");
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(values)) = map.get_mut(field) {
+                for value in values.values_mut() {
+                    *value = Value::String(SECRET_VALUE.into());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`field_changes`] of two Secrets, each value shown as [`SECRET_VALUE`] or
+/// [`SECRET_VALUE_CHANGED`]: an approver sees which key changed, and a diff printed in a CI
+/// log or a terminal never carries the value. A value encrypted on one side (SOPS) counts as
+/// changed: without the key nothing can tell.
+fn secret_field_changes(old: &Value, new: &Value) -> Vec<FieldChange> {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("sops");
+        }
+        v
+    };
+    field_changes(&strip(old), &strip(new))
+        .into_iter()
+        .map(|change| {
+            if !is_secret_field(&change.path) {
+                return change;
+            }
+            let hide = |v: Option<Value>, shown: &str| {
+                v.map(|v| match v {
+                    Value::Object(map) => Value::Object(
+                        map.into_iter()
+                            .map(|(k, _)| (k, Value::String(shown.into())))
+                            .collect(),
+                    ),
+                    _ => Value::String(shown.into()),
+                })
+            };
+            let changed = change.old.is_some() && change.new.is_some();
+            FieldChange {
+                path: change.path,
+                old: hide(change.old, SECRET_VALUE),
+                new: hide(
+                    change.new,
+                    if changed {
+                        SECRET_VALUE_CHANGED
+                    } else {
+                        SECRET_VALUE
+                    },
+                ),
+            }
+        })
+        .collect()
 }
 
 /// Differences between two values trees, leaf by leaf.
@@ -315,6 +394,36 @@ pub fn unified_manifest_diff(old: &[RenderedManifest], new: &[RenderedManifest])
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_diff_names_the_key_but_never_the_value() {
+        let id = || ObjectId {
+            kind: "Secret".into(),
+            namespace: Some("acme".into()),
+            name: "db".into(),
+        };
+        let old = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "labels": {"v": "1"}},
+            "data": {"password": "aHVudGVyMg==", "user": "YXBw"}});
+        let new = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "labels": {"v": "2"}},
+            "data": {"password": "aHVudGVyMw==", "user": "YXBw"},
+            "stringData": {"token": "ghp_s3cret"}});
+        let diff = diff_objects([(id(), &old)], [(id(), &new)]);
+        let text = diff.to_string();
+        assert_eq!(
+            text,
+            "~ Secret acme/db\n    \
+             data.password: \"(secret value)\" → \"(secret value changed)\"\n    \
+             metadata.labels.v: \"1\" → \"2\"\n    \
+             stringData: (absent) → {\"token\":\"(secret value)\"}\n"
+        );
+        let added = diff_objects([], [(id(), &new)]);
+        let shown = format!("{:?}", added);
+        for value in ["aHVudGVyMw==", "ghp_s3cret"] {
+            assert!(!shown.contains(value), "{shown}");
+        }
+    }
     use serde_json::json;
 
     use super::*;

@@ -107,6 +107,22 @@ pub enum RenderError {
         second_template: String,
     },
 
+    /// A Secret-backed HQ variable's value is in a rendered object outside a Secret's `data`
+    /// or `stringData`, where delivery would commit it in plaintext.
+    #[error(
+        "HQ variable {variable} is read from a Secret, so its value may only appear in a Secret's data or stringData, but {kind} {object} holds it at {field} (environment {environment}, tenant {tenant}); reference it with valueFrom.secretKeyRef from a Secret the chart renders"
+    )]
+    SecretValueOutsideSecret {
+        // Boxed strings keep the error small: it travels through every render result.
+        variable: Box<str>,
+        kind: Box<str>,
+        /// `namespace/name`, or `name` for cluster-scoped objects.
+        object: Box<str>,
+        field: Box<str>,
+        environment: Box<str>,
+        tenant: Box<str>,
+    },
+
     /// A value could not be turned into YAML (should not happen for JSON values).
     #[error("cannot serialise {what} to YAML: {message}")]
     Serialize { what: String, message: String },

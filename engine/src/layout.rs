@@ -7,6 +7,7 @@
 //! <root>/<env>/<tenant>/kustomization.yaml             lists the workload dirs present
 //! <root>/<env>/<tenant>/<workload>/kustomization.yaml  lists the object files
 //! <root>/<env>/<tenant>/<workload>/<object>.yaml
+//! <root>/<env>/<tenant>/<workload>/secrets.yaml        Secrets kept out of Git (ArgoCD, Direct)
 //! <root>/<env>/_applications/<tenant>.yaml             Argo CD Application (delivery ArgoCD)
 //! <root>/<env>/_kustomizations/<tenant>.yaml           Flux Kustomization (delivery Flux)
 //! <root>/_flux/gitrepository.yaml                      Flux GitRepository the Kustomizations use
@@ -31,7 +32,7 @@ pub use commit::{
     CommitInfo, ParsedCommit, PolicyTrailer, Trailers, commit_message, parse_commit_message,
     trailers,
 };
-pub use gitops::{GitOpsSettings, SecretKeyRef};
+pub use gitops::{GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef};
 
 /// The file kustomize looks for in every directory.
 pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
@@ -43,6 +44,9 @@ pub const KUSTOMIZATIONS_DIR: &str = "_kustomizations";
 pub const FLUX_SOURCE_DIR: &str = "_flux";
 /// Directory (under `<root>/`) of the per-environment values skeleton.
 pub const ENVIRONMENTS_DIR: &str = "environments";
+/// File (in a workload dir) naming the Secrets that Argo CD and Direct delivery keep out of
+/// Git; not a kustomize resource.
+pub const SECRETS_REFERENCE_FILE: &str = "secrets.yaml";
 
 /// How the rendered tree reaches the workload cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,6 +135,9 @@ pub struct ClusterTarget {
     /// Kubeconfig Secret (in the Flux namespace) for remote clusters; `None` = the cluster
     /// Flux itself runs on.
     pub kubeconfig_secret: Option<SecretKeyRef>,
+    /// `spec.secretEncryption.ageRecipients`: with Flux, the tenant's Secrets are committed
+    /// SOPS-encrypted for these, and its Kustomization decrypts them (`spec.decryption`).
+    pub age_recipients: Vec<String>,
 }
 
 /// One rendered Kubernetes object, already serialised by the render pipeline.
@@ -138,6 +145,42 @@ pub struct ClusterTarget {
 pub struct RenderedFile {
     pub file_name: String,
     pub yaml: Vec<u8>,
+    /// Set for a `v1` Secret: its values never reach Git in plaintext.
+    pub secret: Option<SecretSummary>,
+}
+
+/// What may be said in Git about a rendered Secret: who it is and which keys it has, never a
+/// value or anything computed from one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SecretSummary {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// The keys of `data` and `stringData`, sorted.
+    pub keys: Vec<String>,
+}
+
+impl SecretSummary {
+    /// The summary of `object` when it is a `v1` Secret.
+    pub fn of(object: &serde_json::Value) -> Option<Self> {
+        let text = |pointer: &str| object.pointer(pointer).and_then(serde_json::Value::as_str);
+        if text("/apiVersion") != Some("v1") || text("/kind") != Some("Secret") {
+            return None;
+        }
+        let keys: BTreeSet<String> = ["data", "stringData"]
+            .iter()
+            .filter_map(|field| object.get(field).and_then(serde_json::Value::as_object))
+            .flat_map(|map| map.keys().cloned())
+            .collect();
+        Some(SecretSummary {
+            name: text("/metadata/name").unwrap_or_default().to_string(),
+            namespace: text("/metadata/namespace").map(str::to_string),
+            type_: text("/type").map(str::to_string),
+            keys: keys.into_iter().collect(),
+        })
+    }
 }
 
 /// All rendered objects of one workload for one tenant.
@@ -179,6 +222,11 @@ pub struct ReleaseLayout {
     /// Directories (no trailing `/`) whose `kustomization.yaml` must be recomputed from the
     /// resulting tree: it lists their immediate subdirs that hold a `kustomization.yaml`.
     pub index_dirs: Vec<String>,
+    /// Every rendered Secret, path → plaintext YAML, whatever the delivery. With Flux the
+    /// same path is in `files` too, in plaintext: the shell must replace it with its SOPS
+    /// encryption before committing. With Argo CD and Direct it is not in `files` (the workload
+    /// dir's `secrets.yaml` names it instead): the shell applies it to the cluster.
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// `spec.repository.path`, or the default `projects/<project>`, normalised without slashes at
@@ -321,17 +369,42 @@ fn layout_with(
             }
             let wdir = workload_dir(&root, env, &tenant.name, &workload.name);
             let mut names = BTreeSet::new();
+            let mut withheld = Vec::new();
             for file in files(t, w, workload) {
-                if !valid_object_file(&file.file_name) || names.contains(&file.file_name) {
+                let taken = names.contains(&file.file_name)
+                    || withheld
+                        .iter()
+                        .any(|(name, _): &(String, SecretSummary)| *name == file.file_name);
+                if !valid_object_file(&file.file_name)
+                    || file.file_name == SECRETS_REFERENCE_FILE
+                    || taken
+                {
                     return Err(LayoutError::InvalidFileName {
                         tenant: tenant.name.clone(),
                         workload: workload.name.clone(),
                         file: file.file_name,
                     });
                 }
-                out.files
-                    .insert(format!("{wdir}/{}", file.file_name), file.yaml);
-                names.insert(file.file_name);
+                let path = format!("{wdir}/{}", file.file_name);
+                match file.secret {
+                    Some(summary) if req.delivery != DeliveryMode::Flux => {
+                        out.secrets.insert(path, file.yaml);
+                        withheld.push((file.file_name, summary));
+                    }
+                    secret => {
+                        if secret.is_some() {
+                            out.secrets.insert(path.clone(), file.yaml.clone());
+                        }
+                        out.files.insert(path, file.yaml);
+                        names.insert(file.file_name);
+                    }
+                }
+            }
+            if !withheld.is_empty() {
+                out.files.insert(
+                    format!("{wdir}/{SECRETS_REFERENCE_FILE}"),
+                    secrets_reference(req, &tenant.name, &workload.name, &withheld)?,
+                );
             }
             out.files.insert(
                 format!("{wdir}/{KUSTOMIZATION_FILE}"),
@@ -371,6 +444,42 @@ fn layout_with(
     out.owned = owned.into_iter().collect();
     out.index_dirs.sort();
     Ok(out)
+}
+
+/// `secrets.yaml`: the Secrets of a workload that Argo CD and Direct delivery keep out of Git,
+/// by name and keys, for a person reading the repository. Nothing in it derives from a value.
+fn secrets_reference(
+    req: &LayoutRequest,
+    tenant: &str,
+    workload: &str,
+    withheld: &[(String, SecretSummary)],
+) -> Result<Vec<u8>, LayoutError> {
+    let secrets: Vec<&SecretSummary> = withheld.iter().map(|(_, summary)| summary).collect();
+    let body = yaml_serde::to_string(&serde_json::json!({ "secrets": secrets })).map_err(|e| {
+        LayoutError::Serialize {
+            what: format!("Secret reference of {tenant}/{workload}"),
+            message: e.to_string(),
+        }
+    })?;
+    let header = format!(
+        "# Secrets of workload {workload} for tenant {tenant}. Their values are not in Git: with\n\
+         # delivery {} the GitOpsHQ controller applies them to the tenant's cluster itself (and\n\
+         # prunes them with the rest). This file is not a kustomize resource.\n",
+        req.delivery
+    );
+    Ok(format!("{header}{body}").into_bytes())
+}
+
+/// `sha256:<hex>` over what a release delivers, Secrets in plaintext included wherever they
+/// go: an approval binds their content although Git holds none of it. See
+/// [`rendered_digest`].
+pub fn release_digest(layout: &ReleaseLayout) -> String {
+    if layout.secrets.is_empty() {
+        return rendered_digest(&layout.files);
+    }
+    let mut all = layout.files.clone();
+    all.extend(layout.secrets.iter().map(|(p, b)| (p.clone(), b.clone())));
+    rendered_digest(&all)
 }
 
 /// The project skeleton: `<root>/environments/<env>/values.yaml` for each environment. These are

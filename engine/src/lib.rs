@@ -13,7 +13,7 @@ pub mod variables;
 
 pub use diff::{
     FieldChange, ManifestDiff, ObjectChange, ObjectDiff, ObjectId, ValuesDiff, diff_manifests,
-    diff_objects, diff_values, unified_diff, unified_manifest_diff,
+    diff_objects, diff_values, redacted_secret, unified_diff, unified_manifest_diff,
 };
 pub use error::{NameField, RenderError, SchemaViolation};
 pub use manifest::RenderedManifest;

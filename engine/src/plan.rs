@@ -23,14 +23,14 @@ use crate::catalog::Catalog;
 use crate::error::RenderError;
 use crate::layout::{
     ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RenderedFile,
-    RepositoryRef, TenantRender, WorkloadRender,
+    RepositoryRef, SecretSummary, TenantRender, WorkloadRender,
 };
 use crate::render::{
     ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
 };
 use crate::selector::{self, SelectorError};
 use crate::values::ValueLayer;
-use crate::variables::VariableScopes;
+use crate::variables::{Scope, VariableScopes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -140,6 +140,15 @@ pub enum PlanError {
     ReleaseNotFound { project: String, release: String },
     #[error("release {release}: policies could not be evaluated: {reason}")]
     Policy { release: String, reason: String },
+    #[error(
+        "tenant {project}/{tenant} renders Secret {secret}, but its cluster {cluster} has no spec.secretEncryption, and Flux delivery never commits a Secret in plaintext: create an age identity (age-keygen -o {cluster}.agekey), list its public key in Cluster {cluster} spec.secretEncryption.ageRecipients, give Flux the identity as key age.agekey of Secret sops-age in the Flux namespace, then retry (annotate gitopshq.io/retry)"
+    )]
+    SecretEncryptionMissing {
+        project: String,
+        tenant: String,
+        cluster: String,
+        secret: String,
+    },
     #[error("project {project}: {source}")]
     Layout {
         project: String,
@@ -561,22 +570,22 @@ pub fn variable_scopes(
     let mut objects: Vec<&Variables> = catalog.variables_of(project).collect();
     objects.sort_by_key(|v| v.name_any());
     let mut scopes = VariableScopes::default();
-    let mut owners: HashMap<(&'static str, String), String> = HashMap::new();
+    let mut owners: HashMap<(Scope, String), String> = HashMap::new();
     for v in objects {
-        let (scope, map) = match (v.spec.tenant.as_deref(), v.spec.environment.as_deref()) {
+        let scope = match (v.spec.tenant.as_deref(), v.spec.environment.as_deref()) {
             (Some(t), _) if !t.is_empty() => {
                 if Some(t) != tenant {
                     continue;
                 }
-                ("tenant", &mut scopes.tenant)
+                Scope::Tenant
             }
             (_, Some(e)) if !e.is_empty() => {
                 if e != environment {
                     continue;
                 }
-                ("environment", &mut scopes.environment)
+                Scope::Environment
             }
-            _ => ("project", &mut scopes.project),
+            _ => Scope::Project,
         };
         let mut defined: BTreeMap<String, Value> = v.spec.values.clone().into_iter().collect();
         for (name, reference) in &v.spec.secret_refs {
@@ -594,7 +603,13 @@ pub fn variable_scopes(
                 });
             };
             defined.insert(name.clone(), Value::String(value.clone()));
+            scopes.secret_backed.insert((scope, name.clone()));
         }
+        let map = match scope {
+            Scope::Tenant => &mut scopes.tenant,
+            Scope::Environment => &mut scopes.environment,
+            Scope::Project => &mut scopes.project,
+        };
         for (name, value) in defined {
             if let Some(first) = owners.insert((scope, name.clone()), v.name_any()) {
                 return Err(PlanError::VariableConflict {
@@ -701,6 +716,12 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
             .digest()
             .map_err(render_failed(&r.target))?
             .to_owned();
+        let secrets: Vec<Option<SecretSummary>> = r
+            .output
+            .manifests
+            .iter()
+            .map(|m| SecretSummary::of(&m.object))
+            .collect();
         // Only a cached output is shared; an uncached one is taken apart without a copy.
         let files = Arc::unwrap_or_clone(r.output)
             .into_files()
@@ -716,9 +737,11 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
         } = r.target;
         let files = files
             .into_iter()
-            .map(|(file_name, yaml)| RenderedFile {
+            .zip(secrets)
+            .map(|((file_name, yaml), secret)| RenderedFile {
                 file_name,
                 yaml: yaml.into_bytes(),
+                secret,
             })
             .collect();
         Ok(RenderedFiles {
@@ -925,7 +948,46 @@ fn cluster_target(catalog: &Catalog, name: &str) -> ClusterTarget {
         name: name.to_string(),
         server: None,
         kubeconfig_secret: secret,
+        age_recipients: age_recipients(catalog, name),
     }
+}
+
+/// The age recipients a cluster's Secrets are encrypted for; empty when it has none.
+pub fn age_recipients(catalog: &Catalog, cluster: &str) -> Vec<String> {
+    catalog
+        .cluster(cluster)
+        .and_then(|c| c.spec.secret_encryption.as_ref())
+        .map(|e| e.age_recipients.clone())
+        .unwrap_or_default()
+}
+
+/// Flux commits a Secret only SOPS-encrypted for its cluster's age recipients: the first
+/// rendered Secret whose tenant's cluster has none is an error naming the tenant, the cluster
+/// and how to configure it. Argo CD and Direct delivery keep Secrets out of Git and need none.
+pub fn check_secret_encryption(catalog: &Catalog, rendered: &[RenderedTarget]) -> Result<()> {
+    for r in rendered {
+        let target = &r.target;
+        let flux = catalog
+            .project(&target.project)
+            .is_some_and(|p| p.spec.delivery == gitopshq_crds::project::DeliveryMode::Flux);
+        if !flux || !age_recipients(catalog, &target.cluster).is_empty() {
+            continue;
+        }
+        if let Some(secret) = r
+            .output
+            .manifests
+            .iter()
+            .find(|m| m.api_version == "v1" && m.kind == "Secret")
+        {
+            return Err(PlanError::SecretEncryptionMissing {
+                project: target.project.clone(),
+                tenant: target.tenant.clone(),
+                cluster: target.cluster.clone(),
+                secret: secret.display_name(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `release.type` in templates and trailers: the API spelling.

@@ -13,7 +13,7 @@
 //! - Other `{{ … }}` text in values is left alone: values are data, not templates.
 //! - Map keys are never resolved.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -28,6 +28,9 @@ pub struct VariableScopes {
     pub project: BTreeMap<String, Value>,
     pub environment: BTreeMap<String, Value>,
     pub tenant: BTreeMap<String, Value>,
+    /// The definitions read from a Secret (`Variables.spec.secretRefs`): their values may only
+    /// land in a Secret's `data` or `stringData` (see `render::secret_values`).
+    pub secret_backed: BTreeSet<(Scope, String)>,
 }
 
 /// The scope a variable resolved from.
@@ -49,6 +52,11 @@ impl fmt::Display for Scope {
 }
 
 impl VariableScopes {
+    /// Whether the definition `name` resolved from in `scope` was read from a Secret.
+    pub fn is_secret_backed(&self, scope: Scope, name: &str) -> bool {
+        self.secret_backed.contains(&(scope, name.to_string()))
+    }
+
     /// Resolves `name` as `{{hq.var.NAME}}` (or `{{hq.var.env.NAME}}` when `pinned`) would.
     pub fn lookup(&self, name: &str, pinned: bool) -> Option<(Scope, &Value)> {
         if pinned {
@@ -283,6 +291,7 @@ mod tests {
                 ("REGION".into(), json!("eu")),
             ]),
             tenant: BTreeMap::from([("REGION".into(), json!("eu-west-1"))]),
+            secret_backed: BTreeSet::new(),
         }
     }
 

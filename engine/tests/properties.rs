@@ -50,6 +50,7 @@ fn scopes() -> VariableScopes {
         project: BTreeMap::from([("A".into(), json!(1)), ("B".into(), json!("b"))]),
         environment: BTreeMap::from([("A".into(), json!(true))]),
         tenant: BTreeMap::new(),
+        secret_backed: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use gitopshq_controller::delivery::{self, Audit, Committer};
 use gitopshq_controller::git::{Identity, SigningKey};
+use gitopshq_controller::sops::DerivationKey;
 use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
@@ -25,6 +26,17 @@ pub struct Args {
     /// Commit author name.
     #[arg(long, env = "GITOPSHQ_AUTHOR_NAME", default_value = "GitOpsHQ")]
     pub author_name: String,
+    /// The key Secrets committed for Flux are encrypted under (64 hex characters), the one the
+    /// controller uses; with it an unchanged Secret keeps its committed file. Without it the
+    /// key derives from --signing-key (as the controller's does from its signing key), else
+    /// each run draws its own and rewrites every Secret file (same plaintext, new ciphertext).
+    #[arg(
+        long,
+        env = "GITOPSHQ_SECRET_DERIVATION_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub secret_derivation_key: Option<String>,
     /// Commit author e-mail.
     #[arg(
         long,
@@ -56,7 +68,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cache = args.repo.cache_dir();
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(&catalog, &project, &args.repo)?;
-    let (outcome, _digest) = delivery::deliver_release(
+    let configured = match &args.secret_derivation_key {
+        Some(hex) => Some(derivation_key(hex)?),
+        None => None,
+    };
+    let sealing = delivery::SecretSealing {
+        key: delivery::derivation_key(configured.as_ref(), &committer, DerivationKey::random),
+        now: jiff::Timestamp::now(),
+    };
+    let delivered = delivery::deliver_release(
         &catalog,
         release,
         remote,
@@ -64,8 +84,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &committer,
         &Audit::default(),
         GitOpsSettings::default(),
+        &sealing,
     )?;
+    let outcome = delivered.outcome;
     println!("{}", outcome.commit);
+    if !delivered.withheld_secrets.is_empty() {
+        eprintln!(
+            "{} Secret(s) are not in Git, only named in their workload's secrets.yaml: the GitOpsHQ controller applies them to the tenant's cluster when it delivers this release",
+            delivered.withheld_secrets.len()
+        );
+    }
     if outcome.created {
         eprintln!(
             "committed release {} as {}",
@@ -79,4 +107,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn derivation_key(text: &str) -> Result<DerivationKey> {
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--secret-derivation-key (GITOPSHQ_SECRET_DERIVATION_KEY) must be 64 hex characters (32 bytes)"
+            )
+        })?;
+    Ok(DerivationKey::from_bytes(bytes))
 }

@@ -86,9 +86,13 @@ pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<
     let mut paths: Vec<&String> = current.keys().chain(after.keys()).collect();
     paths.sort();
     paths.dedup();
+    // A Secret's text is never printed: both sides show it with its values replaced.
     let text = |m: &BTreeMap<String, Vec<u8>>, path: &str| {
         m.get(path)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .map(|b| match redacted_secret(b) {
+                Some(redacted) => redacted,
+                None => String::from_utf8_lossy(b).into_owned(),
+            })
             .unwrap_or_default()
     };
     let unified = paths
@@ -108,6 +112,14 @@ pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<
         objects: diff,
         unified,
     })
+}
+
+/// The file as YAML with every Secret value replaced, when it is a `v1` Secret (plain or
+/// SOPS-encrypted).
+fn redacted_secret(bytes: &[u8]) -> Option<String> {
+    let value: Value = yaml_serde::from_slice(bytes).ok()?;
+    layout::SecretSummary::of(&value)?;
+    yaml_serde::to_string(&gitopshq_engine::redacted_secret(&value)).ok()
 }
 
 /// Kubernetes objects in a set of files, by identity; kustomization files count as objects

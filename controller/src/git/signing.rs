@@ -140,6 +140,16 @@ impl SigningKey {
         self.key.fingerprint(HashAlg::Sha256).to_string()
     }
 
+    /// A 32-byte secret for `purpose`, derived from the private key (HMAC-SHA256 keyed with
+    /// it): other secrets of the same installation (the key Secrets are encrypted under) follow
+    /// the signing key without a Secret of their own. `None` for keys other than ed25519.
+    pub fn derived_secret(&self, purpose: &str) -> Option<[u8; 32]> {
+        let keypair = self.key.key_data().ed25519()?;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &keypair.private.to_bytes());
+        let tag = ring::hmac::sign(&key, purpose.as_bytes());
+        tag.as_ref().try_into().ok()
+    }
+
     /// `unsigned` (a commit object without a signature) with the `gpgsig` header git would add.
     pub fn sign_commit(&self, unsigned: &[u8]) -> Result<Vec<u8>, ssh_key::Error> {
         let signature = self.key.sign(GIT_NAMESPACE, HashAlg::Sha512, unsigned)?;

@@ -164,6 +164,7 @@ pub fn object(tenant: &str, workload: &str, i: usize, version: &str) -> Rendered
             "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {workload}-{i}\n  namespace: {tenant}-ns\n  labels:\n    app: {workload}\n    version: \"{version}\"\n"
         )
         .into_bytes(),
+        secret: None,
     }
 }
 

@@ -15,6 +15,10 @@ pub mod labels {
     pub const CLUSTER_SERVER: &str = "gitopshq.io/cluster-server";
 }
 
+/// The Secret (in the Flux namespace) holding the age identity Flux decrypts with, as key
+/// `age.agekey`.
+pub const SOPS_AGE_SECRET: &str = "sops-age";
+
 /// A Secret key reference (Flux `kubeConfig.secretRef`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretKeyRef {
@@ -146,6 +150,14 @@ pub(super) fn flux_kustomization(
             r["key"] = key.clone().into();
         }
         spec["kubeConfig"] = json!({ "secretRef": r });
+    }
+    // Set by the cluster's configuration, not by what this release renders: a release of one
+    // workload must not drop the decryption another workload's Secrets need.
+    if !tenant.cluster.age_recipients.is_empty() {
+        spec["decryption"] = json!({
+            "provider": "sops",
+            "secretRef": { "name": SOPS_AGE_SECRET },
+        });
     }
     let doc = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",

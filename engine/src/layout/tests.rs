@@ -4,6 +4,7 @@ fn file(name: &str, body: &str) -> RenderedFile {
     RenderedFile {
         file_name: name.into(),
         yaml: body.as_bytes().to_vec(),
+        secret: None,
     }
 }
 
@@ -17,6 +18,7 @@ fn tenant(name: &str, workloads: &[(&str, &[(&str, &str)])]) -> TenantRender {
                 name: format!("{name}-kubeconfig"),
                 key: Some("kubeconfig".into()),
             }),
+            age_recipients: Vec::new(),
         },
         namespace: format!("{name}-ns"),
         workloads: workloads
@@ -484,4 +486,109 @@ fn hand_written_commits_have_no_trailers() {
         .trailers
         .unwrap();
     assert_eq!(t.other, [("Co-authored-by".to_string(), "x".to_string())]);
+}
+
+fn with_secret(delivery: DeliveryMode, recipients: &[&str]) -> LayoutRequest {
+    let secret_yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: acme-ns\ntype: Opaque\ndata:\n  password: aHVudGVyMg==\nstringData:\n  user: app\n";
+    let secret = RenderedFile {
+        file_name: "secret-db.yaml".into(),
+        yaml: secret_yaml.as_bytes().to_vec(),
+        secret: SecretSummary::of(&yaml_serde::from_str(secret_yaml).unwrap()),
+    };
+    let mut t = tenant(
+        "acme",
+        &[("api", &[("deployment-api.yaml", "kind: Deployment\n")])],
+    );
+    t.cluster.age_recipients = recipients.iter().map(|r| r.to_string()).collect();
+    t.workloads[0].files.push(secret);
+    LayoutRequest {
+        project: "payments".into(),
+        repository: RepositoryRef {
+            url: "https://git.example.com/gitops.git".into(),
+            branch: "main".into(),
+            path: None,
+        },
+        delivery,
+        environment: "production".into(),
+        tenants: vec![t],
+        settings: GitOpsSettings::default(),
+    }
+}
+
+#[test]
+fn argo_cd_and_direct_keep_secrets_out_of_git_and_name_them() {
+    let wdir = "projects/payments/production/acme/api";
+    for delivery in [DeliveryMode::ArgoCd, DeliveryMode::Direct] {
+        let out = release_layout(&with_secret(delivery, &[])).unwrap();
+        let secret_path = format!("{wdir}/secret-db.yaml");
+        assert!(!out.files.contains_key(&secret_path), "{delivery}");
+        assert!(out.secrets.contains_key(&secret_path), "{delivery}");
+        let committed: String = out
+            .files
+            .values()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        assert!(
+            !committed.contains("aHVudGVyMg=="),
+            "{delivery}: {committed}"
+        );
+        let reference =
+            String::from_utf8(out.files[&format!("{wdir}/secrets.yaml")].clone()).unwrap();
+        assert!(
+            reference.contains(&format!(
+                "delivery {delivery} the GitOpsHQ controller applies them"
+            )),
+            "{reference}"
+        );
+        assert!(
+            reference.ends_with("secrets:\n- name: db\n  namespace: acme-ns\n  type: Opaque\n  keys:\n  - password\n  - user\n"),
+            "{reference}"
+        );
+        let kustomization =
+            String::from_utf8(out.files[&format!("{wdir}/kustomization.yaml")].clone()).unwrap();
+        assert!(!kustomization.contains("secret"), "{kustomization}");
+    }
+}
+
+#[test]
+fn flux_keeps_the_secret_file_for_the_shell_to_encrypt_and_decrypts_it() {
+    let out = release_layout(&with_secret(DeliveryMode::Flux, &["age1example"])).unwrap();
+    let secret_path = "projects/payments/production/acme/api/secret-db.yaml";
+    assert_eq!(out.files.get(secret_path), out.secrets.get(secret_path));
+    let kustomization = String::from_utf8(
+        out.files["projects/payments/production/_kustomizations/acme.yaml"].clone(),
+    )
+    .unwrap();
+    assert!(
+        kustomization
+            .contains("  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"),
+        "{kustomization}"
+    );
+    let without = release_layout(&with_secret(DeliveryMode::Flux, &[])).unwrap();
+    let kustomization = String::from_utf8(
+        without.files["projects/payments/production/_kustomizations/acme.yaml"].clone(),
+    )
+    .unwrap();
+    assert!(!kustomization.contains("decryption"), "{kustomization}");
+}
+
+#[test]
+fn the_digest_covers_secrets_wherever_they_go() {
+    let digest = |delivery, password: &str| {
+        let mut req = with_secret(delivery, &[]);
+        let file = &mut req.tenants[0].workloads[0].files[1];
+        file.yaml = String::from_utf8(file.yaml.clone())
+            .unwrap()
+            .replace("aHVudGVyMg==", password)
+            .into_bytes();
+        release_digest(&release_layout(&req).unwrap())
+    };
+    assert_ne!(
+        digest(DeliveryMode::ArgoCd, "YQ=="),
+        digest(DeliveryMode::ArgoCd, "Yg==")
+    );
+    assert_ne!(
+        digest(DeliveryMode::Flux, "YQ=="),
+        digest(DeliveryMode::Flux, "Yg==")
+    );
 }

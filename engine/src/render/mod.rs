@@ -14,6 +14,7 @@
 //!           canonicalise keys                                     (manifest.rs)
 //!        6. sort in install order, reject duplicates (the YAML text and the digest of the
 //!           stream are made on first use: judging a release needs only the objects)
+//!        7. refuse a Secret-backed variable's value outside Secret data  (secret_values.rs)
 //! ```
 //!
 //! A compiled chart is immutable and `Send + Sync`: one compilation serves any number of
@@ -21,6 +22,7 @@
 
 mod documents;
 mod input;
+mod secret_values;
 
 use std::sync::OnceLock;
 
@@ -30,6 +32,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 pub use self::input::{ChartSource, ReleaseInfo, RenderInput, TenantInfo, WorkloadInfo};
+pub use self::secret_values::MIN_SEARCHED_LEN;
+use self::secret_values::{SecretValue, used_secret_values};
 use crate::error::{RenderError, Result, SchemaViolation};
 use crate::manifest::{DocumentOrigin, RenderedManifest, to_manifest};
 use crate::values::{ValuePath, merge_layers};
@@ -217,7 +221,13 @@ impl CompiledChart {
     /// The values templates would see for `input`: merged, variables resolved, checked
     /// against the schema. This is what the environment compare view diffs.
     pub fn values_for(&self, input: &RenderInput) -> Result<Value> {
+        self.values_and_secrets(input).map(|(values, _)| values)
+    }
+
+    /// [`CompiledChart::values_for`], and the Secret-backed variables those values use.
+    fn values_and_secrets(&self, input: &RenderInput) -> Result<(Value, Vec<SecretValue>)> {
         let merged = merge_layers(&self.values, &input.layers)?;
+        let secrets = used_secret_values(&merged, &input.variables);
         let resolved = resolve_variables(
             &merged,
             &input.variables,
@@ -225,7 +235,7 @@ impl CompiledChart {
             &input.tenant.name,
         )?;
         self.check_schema(&resolved)?;
-        Ok(resolved)
+        Ok((resolved, secrets))
     }
 
     fn check_schema(&self, values: &Value) -> Result<()> {
@@ -261,7 +271,7 @@ impl CompiledChart {
         input: &RenderInput,
         labels: &[(&str, &str)],
     ) -> Result<RenderOutput> {
-        let values = self.values_for(input)?;
+        let (values, secrets) = self.values_and_secrets(input)?;
         let mut context = Context::wraps(json!({
             "values": values,
             "release": input.release,
@@ -302,6 +312,7 @@ impl CompiledChart {
                 second_template: pair[1].source_template.clone(),
             });
         }
+        secret_values::check(&manifests, &secrets, &input.environment, &input.tenant.name)?;
         Ok(RenderOutput {
             manifests,
             values: std::mem::take(&mut context.data_mut()["values"]),

@@ -93,6 +93,7 @@ pub fn payment_api_production() -> RenderInput {
                 ("PUBLIC_HOST".into(), json!("payments.example.com")),
             ]),
             tenant: BTreeMap::new(),
+            secret_backed: Default::default(),
         },
     }
 }

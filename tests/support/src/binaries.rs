@@ -89,3 +89,63 @@ fn locate_or_build() -> Result<Binaries> {
         })
     }
 }
+
+/// The sops build script, a Go module of its own next to the servers' one.
+const SOPS_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/sops/build.sh");
+
+/// Returns the real `sops` CLI, building it from the Go module proxy first when the pinned
+/// version is not in the cache yet (about two minutes the first time).
+///
+/// Tests use it to prove that what GitOpsHQ encrypts decrypts with sops itself, so it is never
+/// taken from PATH: a hand-installed sops of another version would prove something else.
+/// `GITOPSHQ_SOPS_BIN` points at a folder with a prebuilt `sops` instead.
+pub fn sops_binary() -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| locate_or_build_sops().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|message| Error::SopsBuild { message })
+}
+
+fn locate_or_build_sops() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("GITOPSHQ_SOPS_BIN") {
+        let found = Path::new(&dir).join("sops");
+        if found.is_file() {
+            return Ok(found);
+        }
+    }
+    let script = Path::new(SOPS_BUILD_SCRIPT);
+    if !script.is_file() {
+        return Err(Error::SopsBuild {
+            message: format!(
+                "{} is missing; set GITOPSHQ_SOPS_BIN to a folder with sops",
+                script.display()
+            ),
+        });
+    }
+    let out = Command::new("bash")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(Error::io(format!("cannot run {}", script.display())))?;
+    if !out.status.success() {
+        return Err(Error::SopsBuild {
+            message: format!(
+                "{} failed ({}); its output is above",
+                script.display(),
+                out.status
+            ),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = stdout.lines().last().unwrap_or_default().trim();
+    let found = Path::new(dir).join("sops");
+    if found.is_file() {
+        Ok(found)
+    } else {
+        Err(Error::SopsBuild {
+            message: format!("{} reported {dir:?}, which lacks sops", script.display()),
+        })
+    }
+}

@@ -15,6 +15,9 @@ pub enum Error {
     #[error("cannot build kube-apiserver and etcd: {message}")]
     Build { message: String },
 
+    #[error("cannot build the sops CLI: {message}")]
+    SopsBuild { message: String },
+
     #[error("cannot generate certificates: {0}")]
     Certificate(#[from] rcgen::Error),
 

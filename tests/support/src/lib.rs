@@ -25,7 +25,7 @@ mod ports;
 mod process;
 mod users;
 
-pub use binaries::{Binaries, ensure_binaries};
+pub use binaries::{Binaries, ensure_binaries, sops_binary};
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
 pub use users::{ADMIN, CONTROLLER, USERS, User};

@@ -182,7 +182,8 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             format!("the repository already holds exactly this content (at {short}); no new commit")
         }
     };
-    if direct {
+    // Argo CD delivery has targets too when it keeps Secrets out of Git.
+    if direct || !delivered.direct.is_empty() {
         match apply_direct(ctx, &catalog, &namespace, &delivered.direct).await {
             Ok(summary) => {
                 reason = reasons::APPLIED;
@@ -265,6 +266,8 @@ fn commit(
     let cache = &ctx.settings.cache_dir;
     let id = delivery::release_id(release);
     let history = git::log(&remote, cache, HISTORY_DEPTH)?;
+    // Secrets kept out of Git, per workload folder: applied here after the commit.
+    let mut withheld = BTreeMap::new();
     let (expected_digest, prefixes) = match release.spec.type_ {
         ReleaseType::Rollback => {
             let plan = delivery::plan_rollback(catalog, release, remote.clone(), cache)?;
@@ -283,6 +286,7 @@ fn commit(
                 });
             }
             let prefixes = planned.workload_prefixes();
+            withheld = planned.withheld_secrets()?;
             (Some(planned.digest), prefixes)
         }
     };
@@ -303,7 +307,15 @@ fn commit(
             (outcome, digest, true)
         }
         None => {
-            let (outcome, digest) = delivery::deliver_release(
+            let sealing = delivery::SecretSealing {
+                key: delivery::derivation_key(
+                    ctx.settings.secret_derivation_key.as_ref(),
+                    committer,
+                    || ctx.settings.secret_derivation_key(),
+                ),
+                now: ctx.now(),
+            };
+            let delivered = delivery::deliver_release(
                 catalog,
                 release,
                 remote.clone(),
@@ -311,28 +323,45 @@ fn commit(
                 committer,
                 audit,
                 ctx.gitops_settings(),
+                &sealing,
             )?;
-            (outcome, digest, false)
+            (delivered.outcome, delivered.digest, false)
         }
     };
+    let keeps_secrets_out = direct
+        || catalog
+            .project(&release.namespace().unwrap_or_default())
+            .is_some_and(|p| p.spec.delivery == DeliveryMode::ArgoCD);
     let mut direct_targets = Vec::new();
-    if direct {
-        let after = git::log(&remote, cache, HISTORY_DEPTH)?;
-        let parent = after
-            .iter()
-            .find(|e| e.commit == outcome.commit)
-            .and_then(|e| e.parents.first().cloned());
+    if keeps_secrets_out {
+        let parent = parent_of(&remote, cache, &outcome.commit)?;
         for (tenant, prefix) in prefixes {
-            let current = objects_of(&git::read_tree_at(
-                &remote,
-                cache,
-                Some(&outcome.commit),
-                &prefix,
-            )?);
-            let previous = match &parent {
-                Some(p) => objects_of(&git::read_tree_at(&remote, cache, Some(p), &prefix)?),
-                None => Vec::new(),
+            let read =
+                |commit: &str, path: &str| git::read_tree_at(&remote, cache, Some(commit), path);
+            let reference = format!("{prefix}{}", layout::SECRETS_REFERENCE_FILE);
+            let (mut current, mut previous) = if direct {
+                let previous = match &parent {
+                    Some(p) => objects_of(&read(p, &prefix)?),
+                    None => Vec::new(),
+                };
+                (objects_of(&read(&outcome.commit, &prefix)?), previous)
+            } else {
+                (Vec::new(), Vec::new())
             };
+            current.extend(withheld.remove(&prefix).unwrap_or_default());
+            // Secrets the previous commit named and this one no longer does are pruned; a
+            // Rollback re-applies none (their values are not in Git) and prunes only those.
+            let named_now = secret_references(&read(&outcome.commit, &reference)?);
+            if let Some(p) = &parent {
+                previous.extend(
+                    secret_references(&read(p, &reference)?)
+                        .into_iter()
+                        .filter(|old| !named_now.contains(old)),
+                );
+            }
+            if !direct && current.is_empty() && previous.is_empty() {
+                continue;
+            }
             direct_targets.push(DirectTarget {
                 tenant,
                 current,
@@ -348,11 +377,46 @@ fn commit(
     })
 }
 
-/// The Kubernetes objects of a workload folder (its `kustomization.yaml` aside).
+/// The first parent of `commit`. The commit is nearly always the branch head (just made, or
+/// holding the same content), so the last two commits are read before the long history.
+fn parent_of(
+    remote: &GitRemote,
+    cache: &std::path::Path,
+    commit: &str,
+) -> Result<Option<String>, DeliveryError> {
+    for depth in [2, HISTORY_DEPTH] {
+        let history = git::log(remote, cache, depth)?;
+        if let Some(entry) = history.iter().find(|e| e.commit == commit) {
+            return Ok(entry.parents.first().cloned());
+        }
+    }
+    Ok(None)
+}
+
+/// The Secrets a workload folder's `secrets.yaml` names, as objects enough to prune them by.
+fn secret_references(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value> {
+    files
+        .values()
+        .filter_map(|bytes| yaml_serde::from_slice::<serde_json::Value>(bytes).ok())
+        .filter_map(|doc| doc.get("secrets").and_then(|s| s.as_array()).cloned())
+        .flatten()
+        .map(|secret| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret.get("name"), "namespace": secret.get("namespace")},
+            })
+        })
+        .collect()
+}
+
+/// The Kubernetes objects of a workload folder (its `kustomization.yaml` and `secrets.yaml`
+/// aside).
 pub(crate) fn objects_of(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value> {
     files
         .iter()
         .filter(|(path, _)| !path.ends_with(layout::KUSTOMIZATION_FILE))
+        .filter(|(path, _)| !path.ends_with(layout::SECRETS_REFERENCE_FILE))
         .filter_map(|(_, bytes)| yaml_serde::from_slice::<serde_json::Value>(bytes).ok())
         .filter(|v| v.get("kind").is_some())
         .collect()

@@ -44,12 +44,28 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             }
             tenants
         }
+        Err(error) if matches!(*error, PlanError::SecretEncryptionMissing { .. }) => {
+            // Not a fault of the release: the cluster needs configuring, then a retry.
+            let step = Step::new(
+                ReleasePhase::Blocked,
+                reasons::SECRET_ENCRYPTION_MISSING,
+                format!("release {} is blocked: {error}", work.name()),
+            )
+            .by(actor);
+            work.enter(ctx, step).await?;
+            return Ok(Next::Wait);
+        }
         Err(error) => {
             let reason = match error.as_ref() {
                 PlanError::Render { source, .. }
                     if matches!(**source, RenderError::UnresolvedVariable { .. }) =>
                 {
                     reasons::UNRESOLVED_VARIABLE
+                }
+                PlanError::Render { source, .. }
+                    if matches!(**source, RenderError::SecretValueOutsideSecret { .. }) =>
+                {
+                    reasons::SECRET_VALUE_OUTSIDE_SECRET
                 }
                 _ => reasons::RENDER_FAILED,
             };
@@ -116,6 +132,7 @@ fn judge(
     }
     let targets = plan::release_targets(catalog, release)?;
     let rendered = ctx.policies.renders().render_targets(catalog, targets)?;
+    plan::check_secret_encryption(catalog, &rendered)?;
     let tenants: BTreeSet<String> = rendered.iter().map(|r| r.target.tenant.clone()).collect();
     let policies: Vec<Policy> = ctx
         .index
