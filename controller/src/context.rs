@@ -218,10 +218,13 @@ impl Context {
                 Some(Arc::new(secret.key_from(data.as_ref())?))
             }
         };
-        Ok(Committer {
-            identity: self.settings.author.clone(),
+        Ok(Committer::new(
+            self.settings.author.clone(),
             signing_key,
-        })
+            self.settings.secret_derivation_key.as_ref(),
+            || self.settings.secret_derivation_key(),
+            self.now(),
+        ))
     }
 
     /// Writes `status` of `object` by server-side apply with the operator's field manager.

@@ -215,7 +215,7 @@ impl PlannedRelease {
 }
 
 /// How the Secrets committed for Flux are encrypted (see [`crate::sops`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSealing {
     pub key: DerivationKey,
     /// `sops.lastmodified` of a newly written file.
@@ -293,29 +293,6 @@ pub fn plan_release(
     })
 }
 
-/// The key Secrets committed for Flux are encrypted under: `configured`, else one derived from
-/// the committer's signing key (so it survives restarts and replicas), else `fallback` (a key
-/// of this process).
-pub fn derivation_key(
-    configured: Option<&DerivationKey>,
-    committer: &Committer,
-    fallback: impl FnOnce() -> DerivationKey,
-) -> DerivationKey {
-    configured
-        .cloned()
-        .or_else(|| {
-            committer
-                .signing_key
-                .as_ref()
-                .and_then(|k| k.derived_secret(SECRET_DERIVATION_PURPOSE))
-                .map(DerivationKey::from_bytes)
-        })
-        .unwrap_or_else(fallback)
-}
-
-/// What the derivation key derived from a signing key is for (HMAC message).
-const SECRET_DERIVATION_PURPOSE: &str = "gitopshq: SOPS data keys and IVs of committed Secrets";
-
 /// The digest an approval of `release` binds to: for a Deploy or Promotion the
 /// `GitOpsHQ-Rendered-Digest` its delivery commit will carry (the laid-out files); for a
 /// Rollback, what it restores ([`gitopshq_engine::lifecycle::gate::rollback_digest`]).
@@ -366,12 +343,45 @@ pub struct Audit {
     pub break_glass: Option<String>,
 }
 
-/// Who delivery commits are by, and the key that signs them when signing is configured.
+/// Who delivery commits are by, the key that signs them when signing is configured, and how
+/// the Secrets they commit for Flux are sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committer {
     pub identity: Identity,
     pub signing_key: Option<Arc<SigningKey>>,
+    pub sealing: SecretSealing,
 }
+
+impl Committer {
+    /// A committer whose Secrets are sealed under `configured`, else a key derived from the
+    /// signing key (the same after a restart and on every replica), else `fallback` (a key of
+    /// this process).
+    pub fn new(
+        identity: Identity,
+        signing_key: Option<Arc<SigningKey>>,
+        configured: Option<&DerivationKey>,
+        fallback: impl FnOnce() -> DerivationKey,
+        now: jiff::Timestamp,
+    ) -> Self {
+        let key = configured
+            .cloned()
+            .or_else(|| {
+                signing_key
+                    .as_ref()
+                    .and_then(|k| k.derived_secret(SECRET_DERIVATION_PURPOSE))
+                    .map(DerivationKey::from_bytes)
+            })
+            .unwrap_or_else(fallback);
+        Self {
+            identity,
+            signing_key,
+            sealing: SecretSealing { key, now },
+        }
+    }
+}
+
+/// What the derivation key derived from a signing key is for (HMAC message).
+const SECRET_DERIVATION_PURPOSE: &str = "gitopshq: SOPS data keys and IVs of committed Secrets";
 
 /// The commit message and identities of a release's delivery (unsigned).
 pub fn commit_meta(
@@ -530,8 +540,8 @@ pub fn deliver_release(
     committer: &Committer,
     audit: &Audit,
     settings: GitOpsSettings,
-    sealing: &SecretSealing,
 ) -> Result<ReleaseDelivery> {
+    let sealing = &committer.sealing;
     let signed = |meta: CommitMeta| CommitMeta {
         signing_key: committer.signing_key.clone(),
         ..meta

@@ -58,24 +58,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => Some(Arc::new(SigningKey::read_file(path)?)),
         None => None,
     };
-    let committer = Committer {
-        identity: Identity {
-            name: args.author_name.clone(),
-            email: args.author_email.clone(),
-        },
-        signing_key,
-    };
-    let cache = args.repo.cache_dir();
-    let project = release.namespace().unwrap_or_default();
-    let remote = remote_for(&catalog, &project, &args.repo)?;
     let configured = match &args.secret_derivation_key {
         Some(hex) => Some(derivation_key(hex)?),
         None => None,
     };
-    let sealing = delivery::SecretSealing {
-        key: delivery::derivation_key(configured.as_ref(), &committer, DerivationKey::random),
-        now: jiff::Timestamp::now(),
-    };
+    let committer = Committer::new(
+        Identity {
+            name: args.author_name.clone(),
+            email: args.author_email.clone(),
+        },
+        signing_key,
+        configured.as_ref(),
+        DerivationKey::random,
+        jiff::Timestamp::now(),
+    );
+    let cache = args.repo.cache_dir();
+    let project = release.namespace().unwrap_or_default();
+    let remote = remote_for(&catalog, &project, &args.repo)?;
     let delivered = delivery::deliver_release(
         &catalog,
         release,
@@ -84,7 +83,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &committer,
         &Audit::default(),
         GitOpsSettings::default(),
-        &sealing,
     )?;
     let outcome = delivered.outcome;
     println!("{}", outcome.commit);

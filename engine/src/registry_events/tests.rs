@@ -619,7 +619,9 @@ fn a_replay_with_a_new_delivery_header_keeps_its_id() {
         format!("{ts}.{}", String::from_utf8_lossy(body)).as_bytes(),
     );
     let hub = sign(SECRET, body);
-    let cases: [(Source, Vec<(&str, String)>, &str); 3] = [
+    // (source, the headers that prove it, the delivery-id header a replay may change)
+    type Case<'a> = (Source, Vec<(&'a str, String)>, &'a str);
+    let cases: [Case<'_>; 3] = [
         (
             Source::Generic,
             vec![

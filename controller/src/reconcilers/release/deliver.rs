@@ -137,7 +137,6 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
                 remote,
                 &committer,
                 &audit,
-                direct,
                 approved.as_deref(),
             )
         })
@@ -260,9 +259,11 @@ fn commit(
     remote: GitRemote,
     committer: &Committer,
     audit: &Audit,
-    direct: bool,
     approved: Option<&str>,
 ) -> Result<Delivered, DeliveryError> {
+    let direct = catalog
+        .project(&release.namespace().unwrap_or_default())
+        .is_some_and(|p| p.spec.delivery == DeliveryMode::Direct);
     let cache = &ctx.settings.cache_dir;
     let id = delivery::release_id(release);
     let history = git::log(&remote, cache, HISTORY_DEPTH)?;
@@ -307,14 +308,6 @@ fn commit(
             (outcome, digest, true)
         }
         None => {
-            let sealing = delivery::SecretSealing {
-                key: delivery::derivation_key(
-                    ctx.settings.secret_derivation_key.as_ref(),
-                    committer,
-                    || ctx.settings.secret_derivation_key(),
-                ),
-                now: ctx.now(),
-            };
             let delivered = delivery::deliver_release(
                 catalog,
                 release,
@@ -323,7 +316,6 @@ fn commit(
                 committer,
                 audit,
                 ctx.gitops_settings(),
-                &sealing,
             )?;
             (delivered.outcome, delivered.digest, false)
         }
