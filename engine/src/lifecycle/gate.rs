@@ -303,6 +303,59 @@ pub fn request_status(
     status
 }
 
+/// Whether `request` is the controller's request for `release`: its controlling owner is this
+/// very release (by UID). A request someone else created, or one left by an earlier release of
+/// the same name, is not.
+pub fn request_owned_by(request: &ApprovalRequest, release: &Release) -> bool {
+    let uid = release.metadata.uid.as_ref();
+    request
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid)
+}
+
+/// The ApprovalRequest the controller creates for `release` under `policy`, recording the
+/// digest and inputs approvers approve; owned by the release.
+pub fn new_request(
+    release: &Release,
+    policy: &str,
+    digest: &str,
+    inputs: &BTreeMap<String, String>,
+    change: Option<&str>,
+) -> ApprovalRequest {
+    use gitopshq_crds::consts::labels;
+    use kube::Resource;
+    let name = release.name_any();
+    let namespace = release.namespace().unwrap_or_default();
+    ApprovalRequest {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (labels::RELEASE.to_string(), name.clone()),
+                (labels::PROJECT.to_string(), namespace),
+                (
+                    labels::MANAGED_BY.to_string(),
+                    labels::MANAGED_BY_VALUE.to_string(),
+                ),
+            ])),
+            owner_references: release.controller_owner_ref(&()).map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: gitopshq_crds::approval_request::ApprovalRequestSpec {
+            release: name,
+            policy: policy.to_string(),
+            rendered_digest: Some(digest.to_string()),
+            inputs: inputs.clone(),
+            digest_change: change.map(str::to_string),
+            decisions: Vec::new(),
+        },
+        status: None,
+    }
+}
+
 /// Who submitted the release (the actor of its first steps).
 pub fn submitter(release: &Release) -> String {
     release

@@ -8,15 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gitopshq_crds::approval_request::{ApprovalRequest, ApprovalRequestSpec};
-use gitopshq_crds::consts::{labels, reasons};
+use gitopshq_crds::approval_request::ApprovalRequest;
+use gitopshq_crds::consts::reasons;
 use gitopshq_crds::release::ReleasePhase;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::lifecycle::gate::{self, ApprovalGate, GateFacts};
 use gitopshq_engine::lifecycle::{self, Step};
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::{Next, Work};
@@ -66,7 +66,9 @@ pub(crate) async fn gate(
             }
         }
     };
-    let owned = request.as_ref().is_some_and(|r| owned_by(r, work));
+    let owned = request
+        .as_ref()
+        .is_some_and(|r| gate::request_owned_by(r, &work.release));
     let decided = gate::approval_gate(&GateFacts {
         release: &work.release,
         policy: policy.as_ref(),
@@ -122,16 +124,6 @@ pub(crate) async fn enforce(work: &mut Work, ctx: &Context, gated: Gated) -> Res
     Ok(next)
 }
 
-/// Whether the request's controlling owner is this very release (by UID): a request someone
-/// else created, or one left from an earlier release of the same name, is not its request.
-fn owned_by(request: &ApprovalRequest, work: &Work) -> bool {
-    let uid = work.release.uid();
-    request
-        .owner_references()
-        .iter()
-        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
-}
-
 /// Creates the release's ApprovalRequest recording `digest`, or records the new digest on the
 /// existing one (its earlier decisions then no longer count).
 async fn record(
@@ -163,31 +155,7 @@ async fn record(
         lifecycle::governing_approval_policy(policies.iter().map(|p| p.as_ref()), &work.release)
             .map(|p| p.name_any())
             .unwrap_or_default();
-    let request = ApprovalRequest {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(namespace.clone()),
-            labels: Some(BTreeMap::from([
-                (labels::RELEASE.to_string(), name.clone()),
-                (labels::PROJECT.to_string(), namespace.clone()),
-                (
-                    labels::MANAGED_BY.to_string(),
-                    labels::MANAGED_BY_VALUE.to_string(),
-                ),
-            ])),
-            owner_references: work.release.controller_owner_ref(&()).map(|o| vec![o]),
-            ..ObjectMeta::default()
-        },
-        spec: ApprovalRequestSpec {
-            release: name.clone(),
-            policy,
-            rendered_digest: Some(digest.to_string()),
-            inputs: inputs.clone(),
-            digest_change: change.map(str::to_string),
-            decisions: Vec::new(),
-        },
-        status: None,
-    };
+    let request = gate::new_request(&work.release, &policy, digest, inputs, change);
     match api.create(&PostParams::default(), &request).await {
         Ok(created) => Ok(created),
         // Created meanwhile (by an earlier attempt): the next reconciliation reads it.

@@ -300,3 +300,21 @@ fn the_request_status_follows_the_gate() {
     assert_eq!(status.phase, Some(ApprovalPhase::Approved));
     assert_eq!((status.received, status.required), (1, 1));
 }
+
+#[test]
+fn the_controllers_request_is_owned_by_its_release_by_uid() {
+    let mut release = release();
+    release.metadata.uid = Some("uid-1".into());
+    let inputs = same_inputs();
+    let request = new_request(&release, "production", APPROVED, &inputs, None);
+    assert_eq!(request.spec.rendered_digest.as_deref(), Some(APPROVED));
+    assert_eq!(request.spec.inputs, inputs);
+    assert!(request_owned_by(&request, &release));
+    // A release of the same name created later, or a request without an owner, is not it.
+    let mut later = release.clone();
+    later.metadata.uid = Some("uid-2".into());
+    assert!(!request_owned_by(&request, &later));
+    let mut planted = request.clone();
+    planted.metadata.owner_references = None;
+    assert!(!request_owned_by(&planted, &release));
+}
