@@ -122,6 +122,12 @@ pub const KUBERNETES_DELETERS: &[&str] = &[
     "system:serviceaccount:kube-system:namespace-controller",
 ];
 
+/// Whether `user` is Kubernetes deleting what a removed namespace or owner held: nobody chose
+/// to delete that object, and refusing would leave the namespace or the owner stuck.
+pub fn is_kubernetes_deleter(user: &Requester) -> bool {
+    KUBERNETES_DELETERS.contains(&user.username.as_str())
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -142,7 +148,7 @@ impl Settings {
     /// Kubernetes deleting what a removed owner or namespace held.
     pub fn may_delete_records(&self, user: &Requester) -> bool {
         self.is_controller(user)
-            || KUBERNETES_DELETERS.contains(&user.username.as_str())
+            || is_kubernetes_deleter(user)
             || user
                 .groups
                 .iter()

@@ -6,7 +6,7 @@ use gitopshq_crds::promotion::Promotion;
 use kube::ResourceExt;
 use serde_json::Value;
 
-use super::{Directory, Operation, Request, Rule, Verdict};
+use super::{Directory, Operation, Request, Rule, Verdict, is_kubernetes_deleter};
 use crate::rbac::verbs;
 
 /// Stamps `spec.createdBy`: the requester on creation, unchanged afterwards.
@@ -33,6 +33,9 @@ pub fn validate_promotion(req: &Request<'_, Promotion>, directory: &dyn Director
     let Some(promotion) = req.object.or(req.old) else {
         return Verdict::allow();
     };
+    if req.operation == Operation::Delete && is_kubernetes_deleter(req.user) {
+        return Verdict::allow();
+    }
     let name = promotion.name_any();
     let namespace = promotion.namespace().unwrap_or_default();
     let what = format!("promotion {name}");

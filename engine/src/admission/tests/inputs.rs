@@ -465,3 +465,23 @@ fn break_glass_sessions_cannot_be_deleted_by_project_roles() {
         &Settings::default(),
     ));
 }
+
+#[test]
+fn kubernetes_deletes_what_a_removed_namespace_held() {
+    let directory = world();
+    let namespace_controller = person(KUBERNETES_DELETERS[1], &["system:serviceaccounts"]);
+    let prod = tenant(NS, "eu-prod", "production", "shared", "payments-prod");
+    assert_allowed(&validate_tenant(
+        &delete(&namespace_controller, &prod),
+        &directory,
+    ));
+    let vars = variables("environment: production, values: {DB: x}");
+    assert_allowed(&validate_variables(
+        &delete(&namespace_controller, &vars),
+        &directory,
+    ));
+    assert_allowed(&validate_promotion(
+        &delete(&namespace_controller, &promotion("prod-v2")),
+        &directory,
+    ));
+}
