@@ -442,7 +442,8 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     ));
     assert!(denied.contains("immutable once submitted"), "{denied}");
 
-    // The controller's part: the release waits for approval under the policy.
+    // The controller's part (played here, as the controller's user: only it may create approval
+    // requests): the release waits for approval under the policy.
     kubectl_ok(&mut patch_status(
         &env,
         "admin",
@@ -451,7 +452,7 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     ));
     apply_ok(
         &env,
-        "admin",
+        gitopshq_testenv::CONTROLLER,
         &format!(
             "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalRequest\nmetadata: {{name: payment-api-v1-1, namespace: {NS}}}\nspec:\n  release: payment-api-v1-1\n  policy: production-two-teams\n  decisions: []\n"
         ),
