@@ -55,15 +55,7 @@ pub fn validate_tenant(req: &Request<'_, Tenant>, directory: &dyn Directory) -> 
         (_, Some(new), _) => [new.spec.environment.clone()].into(),
         _ => return Verdict::allow(),
     };
-    let environments: Vec<String> = environments.into_iter().collect();
-    if let Err(denial) = super::require(
-        req,
-        directory,
-        &namespace,
-        verbs::RELEASE,
-        &environments,
-        &what,
-    ) {
+    if let Err(denial) = release_grant(req, directory, &namespace, environments, &what) {
         return denial;
     }
     let Some(new) = req.object else {
@@ -168,15 +160,7 @@ pub fn validate_variables(req: &Request<'_, Variables>, directory: &dyn Director
             }
         }
     }
-    let environments: Vec<String> = environments.into_iter().collect();
-    if let Err(denial) = super::require(
-        req,
-        directory,
-        &namespace,
-        verbs::RELEASE,
-        &environments,
-        &what,
-    ) {
+    if let Err(denial) = release_grant(req, directory, &namespace, environments, &what) {
         return denial;
     }
     let Some(new) = req.object else {
@@ -223,6 +207,26 @@ pub fn validate_variables(req: &Request<'_, Variables>, directory: &dyn Director
         );
     }
     Verdict::allow()
+}
+
+/// `Err(denial)` unless the requester may release into every one of `environments`: what
+/// these inputs change there is as much a release decision as a release.
+fn release_grant<K>(
+    req: &Request<'_, K>,
+    directory: &dyn Directory,
+    namespace: &str,
+    environments: BTreeSet<String>,
+    what: &str,
+) -> Result<(), Verdict> {
+    let environments: Vec<String> = environments.into_iter().collect();
+    super::require(
+        req,
+        directory,
+        namespace,
+        verbs::RELEASE,
+        &environments,
+        what,
+    )
 }
 
 /// The environment a Variables object's scope belongs to: its own, or its tenant's; `None` for
@@ -285,15 +289,7 @@ pub fn workload_grants(req: &Request<'_, Workload>, directory: &dyn Directory) -
         }
         world = Some(read);
     }
-    let environments: Vec<String> = environments.into_iter().collect();
-    if let Err(denial) = super::require(
-        req,
-        directory,
-        &namespace,
-        verbs::RELEASE,
-        &environments,
-        &what,
-    ) {
+    if let Err(denial) = release_grant(req, directory, &namespace, environments, &what) {
         return denial;
     }
     if let Some(world) = world
