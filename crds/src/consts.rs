@@ -208,3 +208,23 @@ pub mod defaults {
     /// Upper bound of `BreakGlassSession.spec.duration`.
     pub const MAX_BREAK_GLASS_DURATION: &str = "4h";
 }
+
+/// Names of the objects GitOpsHQ keeps for the GitOps engines.
+pub mod names {
+    /// Prefix of the copy of a Cluster's kubeconfig in the Flux namespace
+    /// (`gitopshq-kubeconfig-<cluster>`), the Secret the tenants' Kustomizations name.
+    pub const FLUX_KUBECONFIG_PREFIX: &str = "gitopshq-kubeconfig-";
+    /// Prefix of a Flux project's root objects: the GitRepository `gitopshq-<project>` and one
+    /// Kustomization per environment `gitopshq-<project>-<environment>`.
+    pub const FLUX_ROOT_PREFIX: &str = "gitopshq-";
+}
+
+/// Annotation keys of the GitOps engines that GitOpsHQ writes.
+pub mod engines {
+    /// Flux: a new value asks the controllers to reconcile now rather than at the interval.
+    pub const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+    /// Flux: an object the Kustomization must never delete (the tenants' Namespaces).
+    pub const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
+    /// Argo CD: `normal` asks for a refresh (compare with Git) now.
+    pub const ARGOCD_REFRESH: &str = "argocd.argoproj.io/refresh";
+}

@@ -54,6 +54,12 @@ pub struct EnvironmentSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub freeze_windows: Vec<FreezeWindow>,
+    /// How long a delivered release may take until every tenant is synced by the GitOps engine
+    /// and healthy (Go-style duration: `10m`, `1h30m`). Past it the release fails, naming the
+    /// tenant and the object that did not make it. Optional: 10 minutes when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = "^([0-9]+(s|m|h))+$"))]
+    pub progress_deadline: Option<String>,
 }
 
 /// A change freeze: either a one-off window (`start` and `end`) or a recurring one (`recurring`).

@@ -32,7 +32,9 @@ pub use commit::{
     CommitInfo, ParsedCommit, PolicyTrailer, Trailers, commit_message, parse_commit_message,
     trailers,
 };
-pub use gitops::{GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef};
+pub use gitops::{
+    GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef, flux_root_name, flux_root_objects,
+};
 
 /// The file kustomize looks for in every directory.
 pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
@@ -42,6 +44,10 @@ pub const APPLICATIONS_DIR: &str = "_applications";
 pub const KUSTOMIZATIONS_DIR: &str = "_kustomizations";
 /// Directory (under `<root>/`) of the Flux GitRepository source.
 pub const FLUX_SOURCE_DIR: &str = "_flux";
+/// A Flux tenant's folder holding its Namespace (`<root>/<env>/<tenant>/_namespace`).
+pub const NAMESPACE_DIR: &str = "_namespace";
+/// The Namespace object in [`NAMESPACE_DIR`].
+pub const NAMESPACE_FILE: &str = "namespace.yaml";
 /// Directory (under `<root>/`) of the per-environment values skeleton.
 pub const ENVIRONMENTS_DIR: &str = "environments";
 /// File (in a workload dir) naming the Secrets that Argo CD and Direct delivery keep out of
@@ -114,6 +120,10 @@ pub enum LayoutError {
     Duplicate { what: &'static str, value: String },
     #[error("cannot serialise the {what}: {message}")]
     Serialize { what: String, message: String },
+    #[error(
+        "project {project} delivers with Flux, which reads Git over http(s) or ssh only, not {url}: serve the repository over http (git http-backend) or ssh and set spec.repository.url"
+    )]
+    FluxUrl { project: String, url: String },
 }
 
 /// Where the project lives in Git (Project `spec.repository`).
@@ -228,6 +238,21 @@ pub struct ReleaseLayout {
     /// dir's `secrets.yaml` names it instead): the shell applies it to the cluster.
     pub secrets: BTreeMap<String, Vec<u8>>,
 }
+
+/// Where Flux reads a Cluster's kubeconfig: a copy of the Cluster's kubeconfig Secret in the Flux
+/// namespace (Flux only reads Secrets of the Kustomization's own namespace), key `value`.
+pub fn flux_kubeconfig_secret(cluster: &str) -> SecretKeyRef {
+    SecretKeyRef {
+        name: format!(
+            "{}{cluster}",
+            gitopshq_crds::consts::names::FLUX_KUBECONFIG_PREFIX
+        ),
+        key: Some(FLUX_KUBECONFIG_KEY.into()),
+    }
+}
+
+/// The key of a Flux kubeconfig Secret.
+pub const FLUX_KUBECONFIG_KEY: &str = "value";
 
 /// `spec.repository.path`, or the default `projects/<project>`, normalised without slashes at
 /// either end.
@@ -411,6 +436,21 @@ fn layout_with(
                 kustomization(names.iter().map(String::as_str)),
             );
             owned.insert(format!("{wdir}/"));
+        }
+        if req.delivery == DeliveryMode::Flux {
+            // kustomize-controller never creates the target namespace: the tenant's folder
+            // brings it, marked so that no prune ever deletes it (and what runs in it).
+            let ns_dir = format!("{tdir}/{NAMESPACE_DIR}");
+            out.files.insert(
+                format!("{ns_dir}/{NAMESPACE_FILE}"),
+                gitops::tenant_namespace(req, tenant)?,
+            );
+            out.files.insert(
+                format!("{ns_dir}/{KUSTOMIZATION_FILE}"),
+                kustomization([NAMESPACE_FILE]),
+            );
+            owned.insert(format!("{ns_dir}/"));
+            seen_workloads.insert(NAMESPACE_DIR);
         }
         out.files.insert(
             format!("{tdir}/{KUSTOMIZATION_FILE}"),

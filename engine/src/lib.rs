@@ -46,6 +46,7 @@ pub mod lifecycle;
 pub mod promotion;
 pub mod rbac;
 pub mod sessions;
+pub mod sync;
 
 // Integrations: registry push events → image updates and auto releases; notifications.
 pub mod image_update;

@@ -53,6 +53,14 @@ pub enum PlanError {
     )]
     TenantNotFound { project: String, tenant: String },
     #[error(
+        "tenant {project}/{tenant} runs on cluster {cluster}, which is not a registered Cluster: Flux would apply its objects to the management cluster itself; register it (gitopshq cluster register {cluster} --context CONTEXT) or fix spec.cluster of the tenant"
+    )]
+    ClusterNotRegistered {
+        project: String,
+        tenant: String,
+        cluster: String,
+    },
+    #[error(
         "tenant {project}/{tenant} belongs to environment {tenant_environment}, not {environment}: pick a tenant of {environment}"
     )]
     TenantInOtherEnvironment {
@@ -913,16 +921,28 @@ pub fn layout_request(
         .ok_or_else(|| PlanError::ProjectNotFound {
             project: project.to_string(),
         })?;
+    let delivery = delivery_mode(p.spec.delivery);
     let mut tenants: BTreeMap<String, TenantRender> = BTreeMap::new();
     for r in rendered {
         let tenant = match tenants.get_mut(&r.tenant) {
             Some(t) => t,
-            None => tenants.entry(r.tenant.clone()).or_insert(TenantRender {
-                name: r.tenant,
-                cluster: cluster_target(catalog, &r.cluster),
-                namespace: r.namespace,
-                workloads: Vec::new(),
-            }),
+            None => {
+                if delivery == crate::layout::DeliveryMode::Flux
+                    && catalog.cluster(&r.cluster).is_none()
+                {
+                    return Err(PlanError::ClusterNotRegistered {
+                        project: project.to_string(),
+                        tenant: r.tenant,
+                        cluster: r.cluster,
+                    });
+                }
+                tenants.entry(r.tenant.clone()).or_insert(TenantRender {
+                    name: r.tenant,
+                    cluster: cluster_target(catalog, &r.cluster),
+                    namespace: r.namespace,
+                    workloads: Vec::new(),
+                })
+            }
         };
         tenant.workloads.push(WorkloadRender {
             name: r.workload,
@@ -932,7 +952,7 @@ pub fn layout_request(
     Ok(LayoutRequest {
         project: project.to_string(),
         repository,
-        delivery: delivery_mode(p.spec.delivery),
+        delivery,
         environment: environment.to_string(),
         tenants: tenants.into_values().collect(),
         settings,
@@ -940,10 +960,12 @@ pub fn layout_request(
 }
 
 fn cluster_target(catalog: &Catalog, name: &str) -> ClusterTarget {
-    let secret = catalog.cluster(name).map(|c| crate::layout::SecretKeyRef {
-        name: c.spec.kubeconfig_secret_ref.name.clone(),
-        key: c.spec.kubeconfig_secret_ref.key.clone().into(),
-    });
+    // The copy of the Cluster's kubeconfig next to the Kustomizations, where Flux reads it
+    // (the Project controller keeps it; Flux only reads Secrets of the Kustomization's own
+    // namespace).
+    let secret = catalog
+        .cluster(name)
+        .map(|_| crate::layout::flux_kubeconfig_secret(name));
     ClusterTarget {
         name: name.to_string(),
         server: None,

@@ -1,8 +1,11 @@
 //! The Argo CD and Flux objects that point a GitOps agent at a tenant dir.
 
+use gitopshq_crds::consts::engines;
 use serde_json::{Value, json};
 
-use super::{LayoutError, LayoutRequest, TenantRender, gitops_object_name, tenant_dir};
+use super::{
+    LayoutError, LayoutRequest, RepositoryRef, TenantRender, gitops_object_name, tenant_dir,
+};
 
 /// Label and annotation keys stamped on every GitOps object, so `kubectl get -l` finds them.
 pub mod labels {
@@ -171,6 +174,24 @@ pub(super) fn flux_kustomization(
     )
 }
 
+/// The tenant's `v1 Namespace` for Flux, never pruned: removing a tenant must not delete
+/// what runs in its namespace, nor what another tenant of the namespace runs.
+pub(super) fn tenant_namespace(
+    req: &LayoutRequest,
+    tenant: &TenantRender,
+) -> Result<Vec<u8>, LayoutError> {
+    let doc = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": tenant.namespace,
+            "labels": common_labels(req, Some(tenant)),
+            "annotations": { engines::FLUX_PRUNE: "disabled" },
+        },
+    });
+    to_yaml(format!("Namespace of tenant {}", tenant.name), &doc)
+}
+
 /// `source.toolkit.fluxcd.io/v1 GitRepository` the Kustomizations reference.
 pub(super) fn flux_git_repository(req: &LayoutRequest) -> Result<Vec<u8>, LayoutError> {
     let s = &req.settings;
@@ -196,8 +217,88 @@ pub(super) fn flux_git_repository(req: &LayoutRequest) -> Result<Vec<u8>, Layout
 }
 
 fn flux_source_name(req: &LayoutRequest) -> String {
-    req.settings
+    source_name(&req.settings, &req.project)
+}
+
+fn source_name(settings: &GitOpsSettings, project: &str) -> String {
+    settings
         .flux_source_name
         .clone()
-        .unwrap_or_else(|| req.project.clone())
+        .unwrap_or_else(|| project.to_string())
+}
+
+/// The name of a Flux project's root Kustomization of `environment`.
+pub fn flux_root_name(project: &str, environment: &str) -> String {
+    format!(
+        "{}{project}-{environment}",
+        gitopshq_crds::consts::names::FLUX_ROOT_PREFIX
+    )
+}
+
+/// What makes Flux deliver a project, applied to the management cluster by the Project
+/// controller: the `GitRepository` of the project's repository (as `_flux/gitrepository.yaml`
+/// in the repository holds it), and per environment a root `Kustomization` applying
+/// `<root>/<env>/_kustomizations`, where each release writes its tenants' Kustomizations.
+/// Never one Kustomization at the repository root: Flux would then build every tenant folder
+/// into one. Flux reads Git over http(s) and ssh only.
+pub fn flux_root_objects(
+    project: &str,
+    repository: &RepositoryRef,
+    environments: &[String],
+    settings: &GitOpsSettings,
+) -> Result<Vec<Value>, LayoutError> {
+    let url = &repository.url;
+    if !["http://", "https://", "ssh://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Err(LayoutError::FluxUrl {
+            project: project.to_string(),
+            url: url.clone(),
+        });
+    }
+    let root = super::repository_root(project, repository.path.as_deref())?;
+    let labels = json!({
+        labels::MANAGED_BY: labels::MANAGER,
+        labels::PROJECT: project,
+    });
+    let source = source_name(settings, project);
+    let mut spec = json!({
+        "interval": settings.flux_interval,
+        "url": url,
+        "ref": { "branch": repository.branch },
+    });
+    if let Some(secret) = &settings.flux_source_secret {
+        spec["secretRef"] = json!({ "name": secret });
+    }
+    let mut objects = vec![json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": source, "namespace": settings.flux_namespace, "labels": labels},
+        "spec": spec,
+    })];
+    for environment in environments {
+        let mut labels = labels.clone();
+        labels[labels::ENVIRONMENT] = environment.clone().into();
+        objects.push(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {
+                "name": flux_root_name(project, environment),
+                "namespace": settings.flux_namespace,
+                "labels": labels,
+            },
+            "spec": {
+                "interval": settings.flux_interval,
+                "path": format!("./{root}/{environment}/{}", super::KUSTOMIZATIONS_DIR),
+                "prune": true,
+                "sourceRef": {
+                    "kind": "GitRepository",
+                    "name": source,
+                    "namespace": settings.flux_namespace,
+                },
+            },
+        }));
+    }
+    Ok(objects)
 }

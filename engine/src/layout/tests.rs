@@ -592,3 +592,87 @@ fn the_digest_covers_secrets_wherever_they_go() {
         digest(DeliveryMode::Flux, "Yg==")
     );
 }
+
+#[test]
+fn a_flux_tenant_brings_its_namespace_never_pruned() {
+    let layout = release_layout(&request(DeliveryMode::Flux)).unwrap();
+    let dir = "projects/payments/production/acme/_namespace";
+    let namespace = text(&layout, &format!("{dir}/namespace.yaml"));
+    assert!(namespace.contains("kind: Namespace"), "{namespace}");
+    assert!(namespace.contains("name: acme-ns"), "{namespace}");
+    assert!(
+        namespace.contains("kustomize.toolkit.fluxcd.io/prune: disabled"),
+        "{namespace}"
+    );
+    assert!(text(&layout, &format!("{dir}/kustomization.yaml")).contains("- namespace.yaml"));
+    assert!(layout.owned.contains(&format!("{dir}/")));
+    assert!(
+        text(
+            &layout,
+            "projects/payments/production/acme/kustomization.yaml"
+        )
+        .contains("_namespace")
+    );
+    // Argo CD creates the namespace itself (CreateNamespace=true).
+    let argo = release_layout(&request(DeliveryMode::ArgoCd)).unwrap();
+    assert!(!argo.files.keys().any(|p| p.contains("_namespace")));
+}
+
+#[test]
+fn flux_root_objects_point_each_environment_at_its_kustomizations() {
+    let repository = RepositoryRef {
+        url: "http://127.0.0.1:8080/gitops.git".into(),
+        branch: "main".into(),
+        path: None,
+    };
+    let environments = vec!["development".to_string(), "production".to_string()];
+    let objects = flux_root_objects(
+        "payments",
+        &repository,
+        &environments,
+        &GitOpsSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(objects.len(), 3);
+    assert_eq!(objects[0]["kind"], "GitRepository");
+    assert_eq!(objects[0]["metadata"]["name"], "payments");
+    assert_eq!(
+        objects[0]["spec"]["url"],
+        "http://127.0.0.1:8080/gitops.git"
+    );
+    assert_eq!(objects[2]["kind"], "Kustomization");
+    assert_eq!(
+        objects[2]["metadata"]["name"],
+        "gitopshq-payments-production"
+    );
+    assert_eq!(
+        objects[2]["spec"]["path"],
+        "./projects/payments/production/_kustomizations"
+    );
+    assert_eq!(objects[2]["spec"]["sourceRef"]["name"], "payments");
+    assert!(objects[2]["spec"].get("kubeConfig").is_none());
+
+    let local = RepositoryRef {
+        url: "file:///srv/gitops.git".into(),
+        ..repository
+    };
+    let error = flux_root_objects(
+        "payments",
+        &local,
+        &environments,
+        &GitOpsSettings::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("reads Git over http(s) or ssh only, not file:///srv/gitops.git"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_flux_kubeconfig_secret_is_the_copy_in_the_flux_namespace() {
+    let secret = flux_kubeconfig_secret("eu-west-1");
+    assert_eq!(secret.name, "gitopshq-kubeconfig-eu-west-1");
+    assert_eq!(secret.key.as_deref(), Some("value"));
+}

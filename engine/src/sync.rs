@@ -1,0 +1,228 @@
+//! What the GitOps engine says about a tenant's delivery. Done means the engine says so: a
+//! tenant is synced when its Flux Kustomization is `Ready` with `lastAppliedRevision` at the
+//! release's commit (or a later commit that contains it), or its Argo CD Application is
+//! `Synced` at such a revision; a failed apply of that commit fails the tenant with the engine's
+//! own message. The shell reads the objects and answers, from the repository's history,
+//! whether a revision contains the commit.
+
+use serde_json::Value;
+
+/// The engine's view of one tenant's delivery of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    /// The commit (or a later one containing it) is applied.
+    Synced,
+    /// Not yet; what the engine is doing.
+    Pending(String),
+    /// The engine tried the commit (or a later one) and failed; its message.
+    Failed(String),
+}
+
+/// The SHA of a revision as the engines write it: Flux `main@sha1:<sha>` (or `sha1:<sha>`),
+/// Argo CD a bare SHA.
+pub fn revision_sha(revision: &str) -> &str {
+    let revision = revision.rsplit('@').next().unwrap_or(revision);
+    revision
+        .strip_prefix("sha1:")
+        .or_else(|| revision.strip_prefix("sha256:"))
+        .unwrap_or(revision)
+}
+
+fn condition<'v>(object: &'v Value, type_: &str) -> Option<&'v Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+fn text<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+/// The state of a Flux `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`) for `commit`.
+/// `contains(sha)`: whether the history of `sha` holds `commit`. `name` names the object in
+/// messages (`flux-system/payments-production-eu`).
+pub fn flux_kustomization(
+    kustomization: Option<&Value>,
+    name: &str,
+    commit: &str,
+    contains: &dyn Fn(&str) -> bool,
+) -> SyncState {
+    let Some(kustomization) = kustomization else {
+        return SyncState::Pending(format!(
+            "Flux Kustomization {name} does not exist yet (the environment's root Kustomization creates it from the repository)"
+        ));
+    };
+    let ready = condition(kustomization, "Ready");
+    let status = ready.and_then(|c| text(c, "/status")).unwrap_or("Unknown");
+    let reason = ready.and_then(|c| text(c, "/reason")).unwrap_or_default();
+    let message = ready.and_then(|c| text(c, "/message")).unwrap_or_default();
+    let applied = text(kustomization, "/status/lastAppliedRevision").map(revision_sha);
+    let attempted = text(kustomization, "/status/lastAttemptedRevision").map(revision_sha);
+    if status == "True" && applied.is_some_and(contains) {
+        return SyncState::Synced;
+    }
+    if status == "False" && attempted.is_some_and(contains) {
+        return SyncState::Failed(format!(
+            "Flux could not apply commit {} ({name}, {reason}): {message}",
+            short(commit)
+        ));
+    }
+    let doing = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    SyncState::Pending(format!(
+        "waiting for Flux to apply commit {} ({name}{}){doing}",
+        short(commit),
+        match applied {
+            Some(sha) => format!(", at {} now", short(sha)),
+            None => String::new(),
+        }
+    ))
+}
+
+/// The state of an Argo CD `Application` (`argoproj.io/v1alpha1`) for `commit`.
+pub fn argocd_application(
+    application: Option<&Value>,
+    name: &str,
+    commit: &str,
+    contains: &dyn Fn(&str) -> bool,
+) -> SyncState {
+    let Some(application) = application else {
+        return SyncState::Pending(format!(
+            "Argo CD Application {name} does not exist yet (the environment's root Application creates it from the repository)"
+        ));
+    };
+    let synced_at = text(application, "/status/sync/revision").map(revision_sha);
+    let sync = text(application, "/status/sync/status").unwrap_or("Unknown");
+    if sync == "Synced" && synced_at.is_some_and(contains) {
+        return SyncState::Synced;
+    }
+    let phase = text(application, "/status/operationState/phase").unwrap_or_default();
+    let operated = text(application, "/status/operationState/syncResult/revision")
+        .or_else(|| {
+            text(
+                application,
+                "/status/operationState/operation/sync/revision",
+            )
+        })
+        .map(revision_sha);
+    if matches!(phase, "Failed" | "Error") && operated.is_some_and(contains) {
+        let message = text(application, "/status/operationState/message").unwrap_or("no message");
+        return SyncState::Failed(format!(
+            "Argo CD could not sync commit {} ({name}, {phase}): {message}",
+            short(commit)
+        ));
+    }
+    SyncState::Pending(format!(
+        "waiting for Argo CD to sync commit {} ({name}: {sync}{})",
+        short(commit),
+        match synced_at {
+            Some(sha) => format!(" at {}", short(sha)),
+            None => String::new(),
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const COMMIT: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    const LATER: &str = "9f2c1e0d4b5a69788776655443322110aabbccdd";
+    const EARLIER: &str = "1111111111111111111111111111111111111111";
+
+    fn contains(sha: &str) -> bool {
+        sha == COMMIT || sha == LATER
+    }
+
+    fn kustomization(ready: &str, reason: &str, applied: &str, attempted: &str) -> Value {
+        json!({"status": {
+            "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": "kustomize build failed: accumulating resources"}],
+            "lastAppliedRevision": format!("main@sha1:{applied}"),
+            "lastAttemptedRevision": format!("main@sha1:{attempted}"),
+        }})
+    }
+
+    #[test]
+    fn flux_is_synced_at_the_commit_or_a_later_one() {
+        let at = kustomization("True", "ReconciliationSucceeded", COMMIT, COMMIT);
+        assert_eq!(
+            flux_kustomization(Some(&at), "flux-system/x", COMMIT, &contains),
+            SyncState::Synced
+        );
+        let later = kustomization("True", "ReconciliationSucceeded", LATER, LATER);
+        assert_eq!(
+            flux_kustomization(Some(&later), "flux-system/x", COMMIT, &contains),
+            SyncState::Synced
+        );
+        let before = kustomization("True", "ReconciliationSucceeded", EARLIER, EARLIER);
+        let SyncState::Pending(message) =
+            flux_kustomization(Some(&before), "flux-system/x", COMMIT, &contains)
+        else {
+            panic!("an earlier revision is not the commit");
+        };
+        assert!(
+            message.contains("waiting for Flux to apply commit 4b825dc"),
+            "{message}"
+        );
+        assert!(message.contains("at 1111111 now"), "{message}");
+    }
+
+    #[test]
+    fn a_failed_apply_of_the_commit_fails_with_fluxs_message() {
+        let failed = kustomization("False", "BuildFailed", EARLIER, COMMIT);
+        let SyncState::Failed(message) =
+            flux_kustomization(Some(&failed), "flux-system/x", COMMIT, &contains)
+        else {
+            panic!("expected a failure");
+        };
+        assert!(
+            message.contains("Flux could not apply commit 4b825dc (flux-system/x, BuildFailed): kustomize build failed"),
+            "{message}"
+        );
+        // A failure of an earlier commit says nothing about this one yet.
+        let stale = kustomization("False", "BuildFailed", EARLIER, EARLIER);
+        assert!(matches!(
+            flux_kustomization(Some(&stale), "flux-system/x", COMMIT, &contains),
+            SyncState::Pending(_)
+        ));
+        assert!(matches!(
+            flux_kustomization(None, "flux-system/x", COMMIT, &contains),
+            SyncState::Pending(m) if m.contains("does not exist yet")
+        ));
+    }
+
+    #[test]
+    fn argo_cd_is_synced_at_the_commit_and_fails_with_its_operation() {
+        let synced = json!({"status": {"sync": {"status": "Synced", "revision": LATER}}});
+        assert_eq!(
+            argocd_application(Some(&synced), "argocd/x", COMMIT, &contains),
+            SyncState::Synced
+        );
+        let failed = json!({"status": {
+            "sync": {"status": "OutOfSync", "revision": EARLIER},
+            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply", "syncResult": {"revision": COMMIT}},
+        }});
+        assert!(matches!(
+            argocd_application(Some(&failed), "argocd/x", COMMIT, &contains),
+            SyncState::Failed(m) if m.contains("Argo CD could not sync commit 4b825dc (argocd/x, Failed): one or more objects failed to apply")
+        ));
+    }
+
+    #[test]
+    fn revisions_in_every_spelling() {
+        assert_eq!(revision_sha("main@sha1:abc"), "abc");
+        assert_eq!(revision_sha("sha1:abc"), "abc");
+        assert_eq!(revision_sha("abc"), "abc");
+    }
+}
