@@ -485,6 +485,35 @@ pub fn read_tree_at(
     read().map_err(Error::git(remote, "reading the tree"))
 }
 
+/// Whether the history of `descendant` holds `ancestor` (or they are the same commit): a
+/// GitOps engine that applied `descendant` applied what `ancestor` delivered. A `descendant`
+/// the local copy does not know yet is fetched once.
+pub fn contains(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    descendant: &str,
+    ancestor: &str,
+) -> Result<bool> {
+    if descendant == ancestor {
+        return Ok(true);
+    }
+    let (Ok(descendant), Ok(ancestor)) = (Oid::from_str(descendant), Oid::from_str(ancestor))
+    else {
+        return Ok(false);
+    };
+    let _guard = remote::lock(cache_dir, &remote.url);
+    let target = remote::target(remote, false)?;
+    let repo = remote::open(remote, cache_dir, &target)?;
+    if repo.find_commit(descendant).is_err() {
+        remote::head(&repo, remote, &target)?;
+        if repo.find_commit(descendant).is_err() {
+            return Ok(false);
+        }
+    }
+    repo.graph_descendant_of(descendant, ancestor)
+        .map_err(Error::git(remote, "comparing commits"))
+}
+
 /// The newest `limit` commits of the branch (first-parent order), with parsed trailers.
 pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<LogEntry>> {
     walk_history(remote, cache_dir, limit, |_, _, entry| Ok(entry))

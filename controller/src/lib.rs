@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod delivery;
 pub mod error;
+pub mod flux;
 pub mod git;
 pub mod index;
 pub mod metrics;

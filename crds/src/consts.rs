@@ -30,6 +30,8 @@ pub mod labels {
     pub const ENVIRONMENT: &str = "gitopshq.io/environment";
     /// Name of the Promotion that created a batch Release.
     pub const PROMOTION: &str = "gitopshq.io/promotion";
+    /// Name of the Cluster an object belongs to or was delivered to.
+    pub const CLUSTER: &str = "gitopshq.io/cluster";
     /// Marks objects created and owned by the operator; value [`MANAGED_BY_VALUE`].
     pub const MANAGED_BY: &str = "gitopshq.io/managed-by";
     /// Value of [`MANAGED_BY`].
@@ -77,6 +79,9 @@ pub mod conditions {
     pub const REPOSITORY_READY: &str = "RepositoryReady";
     /// A Project's namespace and RBAC are in place.
     pub const RBAC_READY: &str = "RBACReady";
+    /// Project: what its GitOps engine needs in the management cluster is in place (Flux's
+    /// GitRepository, root Kustomizations and kubeconfig copies).
+    pub const GITOPS_READY: &str = "GitOpsReady";
     /// A Policy's Rego module compiles.
     pub const COMPILED: &str = "Compiled";
     /// A Policy's embedded tests pass.
@@ -137,6 +142,10 @@ pub mod reasons {
     pub const NOTHING_TO_COMMIT: &str = "NothingToCommit";
     pub const APPLIED: &str = "Applied";
     pub const DELIVERY_FAILED: &str = "DeliveryFailed";
+    /// The GitOps engine could not apply the release's commit to a tenant.
+    pub const SYNC_FAILED: &str = "SyncFailed";
+    /// A tenant was not synced and healthy within the environment's progress deadline.
+    pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     pub const HEALTHY: &str = "Healthy";
     pub const DEGRADED: &str = "Degraded";
     pub const PROGRESSING: &str = "Progressing";

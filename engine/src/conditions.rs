@@ -69,6 +69,13 @@ pub fn set(
     }
 }
 
+/// Removes condition `type_` (it no longer applies). Returns whether it was there.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != type_);
+    conditions.len() != before
+}
+
 /// The condition of type `type_`, if present.
 pub fn get<'c>(conditions: &'c [Condition], type_: &str) -> Option<&'c Condition> {
     conditions.iter().find(|c| c.type_ == type_)

@@ -33,7 +33,7 @@ pub use commit::{
     trailers,
 };
 pub use gitops::{
-    GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef, flux_root_name, flux_root_objects,
+    GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef, flux_root_name, flux_root_objects, flux_source,
 };
 
 /// The file kustomize looks for in every directory.

@@ -21,6 +21,7 @@ use kube::ResourceExt;
 use crate::conditions::{self, Status};
 
 pub mod gate;
+pub mod observe;
 
 /// The actor of transitions the controller makes on its own.
 pub const CONTROLLER: &str = "gitopshq-controller";
@@ -164,8 +165,13 @@ fn phase_conditions(
         P::Degraded => {
             changed |= set(types::HEALTHY, Status::False, reasons::DEGRADED, message);
         }
-        P::Failed if step.reason == reasons::DELIVERY_FAILED => {
+        P::Failed
+            if step.reason == reasons::DELIVERY_FAILED || step.reason == reasons::SYNC_FAILED =>
+        {
             changed |= set(types::DELIVERED, Status::False, step.reason, message);
+        }
+        P::Failed if step.reason == reasons::PROGRESS_DEADLINE_EXCEEDED => {
+            changed |= set(types::HEALTHY, Status::False, step.reason, message);
         }
         P::Blocked if step.reason == reasons::POLICY_DENIED => {
             changed |= set(types::POLICIES_PASSED, Status::False, step.reason, message);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gitopshq_crds::consts::{FIELD_MANAGER, conditions as types, labels, reasons};
-use gitopshq_crds::project::{Project, ProjectPhase};
+use gitopshq_crds::project::{DeliveryMode, Project, ProjectPhase};
 use gitopshq_engine::conditions::{self, Status};
 use gitopshq_engine::layout;
 use gitopshq_engine::rbac;
@@ -90,6 +90,35 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         .last_commit
         .as_ref()
         .map(|c| c[..c.len().min(7)].to_string());
+
+    // Flux needs its root objects and the clusters' kubeconfigs in the management cluster;
+    // a failure there is shown, but releases still commit (Flux catches up once fixed).
+    let gitops = if project.spec.delivery == DeliveryMode::Flux {
+        let catalog = ctx.index.catalog(&name);
+        Some(crate::flux::ensure_project(&ctx, &project, &catalog).await)
+    } else {
+        None
+    };
+    match &gitops {
+        Some(result) => {
+            let (s, reason, message) = match result {
+                Ok(summary) => (Status::True, reasons::RECONCILED, summary.clone()),
+                Err(problem) => (Status::False, reasons::REPOSITORY_ERROR, problem.clone()),
+            };
+            conditions::set(
+                &mut status.conditions,
+                types::GITOPS_READY,
+                s,
+                reason,
+                &message,
+                generation,
+                now,
+            );
+        }
+        None => {
+            conditions::remove(&mut status.conditions, types::GITOPS_READY);
+        }
+    }
 
     let ready = rbac.is_ok() && repository.is_ok();
     status.phase = Some(if ready {

@@ -14,7 +14,7 @@ pub mod labels {
     pub const PROJECT: &str = "gitopshq.io/project";
     pub const ENVIRONMENT: &str = "gitopshq.io/environment";
     pub const TENANT: &str = "gitopshq.io/tenant";
-    pub const CLUSTER: &str = "gitopshq.io/cluster";
+    pub const CLUSTER: &str = gitopshq_crds::consts::labels::CLUSTER;
     pub const CLUSTER_SERVER: &str = "gitopshq.io/cluster-server";
 }
 
@@ -218,6 +218,11 @@ pub(super) fn flux_git_repository(req: &LayoutRequest) -> Result<Vec<u8>, Layout
 
 fn flux_source_name(req: &LayoutRequest) -> String {
     source_name(&req.settings, &req.project)
+}
+
+/// The name of a Flux project's `GitRepository`: `flux_source_name`, else the project's.
+pub fn flux_source(settings: &GitOpsSettings, project: &str) -> String {
+    source_name(settings, project)
 }
 
 fn source_name(settings: &GitOpsSettings, project: &str) -> String {

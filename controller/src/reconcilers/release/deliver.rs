@@ -196,6 +196,14 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             }
         }
     }
+    if project.spec.delivery == DeliveryMode::Flux {
+        // What Flux needs for a cluster a tenant started using, then the sync now rather than
+        // at Flux's interval.
+        if let Err(problem) = crate::flux::ensure_project(ctx, &project, &catalog).await {
+            message = format!("{message}; Flux is not ready to sync it: {problem}");
+        }
+        crate::flux::request_sync(ctx, &namespace).await;
+    }
     ctx.metrics.delivered(reason, started.elapsed());
     work.status.commit = Some(commit);
     work.status.short_commit = Some(short);

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use gitopshq_crds::common::Health;
 use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::project::DeliveryMode;
-use gitopshq_crds::release::{Release, ReleasePhase, TenantRolloutPhase};
+use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_crds::workload::WorkloadEnvironmentStatus;
 use gitopshq_engine::admission::release_workloads;
 use gitopshq_engine::conditions::{self, Status};
 use gitopshq_engine::health::{self, ObjectKey, TenantHealth};
 use gitopshq_engine::layout;
-use gitopshq_engine::lifecycle::{self, Footprint, Step};
+use gitopshq_engine::lifecycle::observe::{Observed, TenantReport};
+use gitopshq_engine::lifecycle::{self, Footprint};
+use gitopshq_engine::sync::SyncState;
 use kube::ResourceExt;
 
 use super::deliver::objects_of;
@@ -95,10 +97,41 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         .any(|t| t.phase == ReleasePhase::Healthy);
     let gitops = project.spec.delivery != DeliveryMode::Direct;
 
-    let mut reports: Vec<(String, Health, String)> = Vec::new();
+    let flux = project.spec.delivery == DeliveryMode::Flux;
+    let environment = catalog.environment(&work.release.spec.environment);
+    let deadline = lifecycle::observe::progress_deadline(environment);
+
+    let mut reports: Vec<TenantReport> = Vec::new();
     let mut drifted: Vec<String> = Vec::new();
     let tenants: Vec<String> = work.status.tenants.iter().map(|t| t.name.clone()).collect();
     for tenant_name in &tenants {
+        // Done means the GitOps engine says so: health counts once it applied the commit.
+        let sync = if flux {
+            flux_sync(
+                ctx,
+                &remote,
+                &namespace,
+                &work.release.spec.environment,
+                tenant_name,
+                &commit,
+            )
+            .await
+        } else {
+            SyncState::Synced
+        };
+        if !matches!(sync, SyncState::Synced) {
+            let message = match &sync {
+                SyncState::Pending(message) | SyncState::Failed(message) => message.clone(),
+                SyncState::Synced => String::new(),
+            };
+            reports.push(TenantReport {
+                tenant: tenant_name.clone(),
+                sync,
+                health: Health::Progressing,
+                message,
+            });
+            continue;
+        }
         let report = tenant_report(
             ctx,
             &catalog,
@@ -115,18 +148,14 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             Ok(mut report) => {
                 if !report.drift.is_empty() {
                     let first = describe_drift(&report);
-                    if was_healthy {
+                    if was_healthy || flux {
                         drifted.push(format!("{tenant_name}: {first}"));
                     } else if gitops {
-                        // Not synced yet: what runs (and crashes, maybe) is the previous content.
+                        // Argo CD's own status is not read yet: until the live objects match
+                        // the commit, what runs (and crashes, maybe) is the previous content.
                         report.health = Health::Progressing;
                         report.message = format!(
-                            "waiting for {} to sync commit {}: {first}",
-                            if project.spec.delivery == DeliveryMode::Flux {
-                                "Flux"
-                            } else {
-                                "Argo CD"
-                            },
+                            "waiting for Argo CD to sync commit {}: {first}",
                             &commit[..commit.len().min(7)]
                         );
                     }
@@ -138,66 +167,98 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             }
             Err(problem) => (Health::Unknown, problem),
         };
+        reports.push(TenantReport {
+            tenant: tenant_name.clone(),
+            sync: SyncState::Synced,
+            health,
+            message,
+        });
+    }
+    for report in &reports {
         if let Some(rollout) = work
             .status
             .tenants
             .iter_mut()
-            .find(|t| &t.name == tenant_name)
+            .find(|t| t.name == report.tenant)
         {
-            rollout.health = health;
-            rollout.message = Some(message.clone());
-            rollout.phase = match health {
-                Health::Healthy => TenantRolloutPhase::Healthy,
-                Health::Degraded => TenantRolloutPhase::Degraded,
-                _ => TenantRolloutPhase::Deployed,
-            };
+            rollout.health = report.health;
+            rollout.message = Some(report.message.clone());
+            rollout.phase = report.phase();
         }
-        reports.push((tenant_name.clone(), health, message));
     }
 
     record_drift(work, ctx, &drifted).await;
-    let (overall, message) = health::overall(&reports);
-    let current = work.phase().unwrap_or(ReleasePhase::Deployed);
-    let step = match overall {
-        Health::Healthy => Step::new(ReleasePhase::Healthy, reasons::HEALTHY, message),
-        Health::Degraded => {
-            let rollback = rollback_hint(work, ctx);
-            Step::new(
-                ReleasePhase::Degraded,
-                reasons::DEGRADED,
-                format!("{message}{rollback}"),
-            )
-        }
-        _ => {
-            // Still rolling out, or not observable: keep the phase, refresh the message.
-            let reason = match current {
-                ReleasePhase::Healthy => reasons::HEALTHY,
-                ReleasePhase::Degraded => reasons::DEGRADED,
-                _ => work
-                    .status
-                    .reason
-                    .as_deref()
-                    .and_then(known_reason)
-                    .unwrap_or(reasons::PROGRESSING),
-            };
-            Step::new(current, reason, message)
-        }
-    };
+    let rollback = rollback_hint(work, ctx);
+    let step = lifecycle::observe::observed_step(
+        &Observed {
+            release: &work.name(),
+            environment: &work.release.spec.environment,
+            phase: work.phase().unwrap_or(ReleasePhase::Deployed),
+            reason: work.status.reason.as_deref(),
+            was_healthy,
+            delivered_at: work.status.delivered_at.as_ref().map(|t| t.0),
+            deadline,
+            now: ctx.now(),
+            rollback: &rollback,
+        },
+        &reports,
+    );
+    let failed = step.phase == ReleasePhase::Failed;
     work.enter(ctx, step).await?;
-    update_tenants_and_workloads(work, ctx, &reports).await;
-    Ok(Next::Requeue(interval))
+    let triples: Vec<(String, Health, String)> = reports
+        .iter()
+        .map(|r| (r.tenant.clone(), r.health, r.message.clone()))
+        .collect();
+    update_tenants_and_workloads(work, ctx, &triples).await;
+    Ok(if failed {
+        Next::Wait
+    } else {
+        Next::Requeue(interval)
+    })
 }
 
-/// The reasons a Deployed release keeps while it waits for health.
-fn known_reason(reason: &str) -> Option<&'static str> {
-    [
-        reasons::COMMITTED,
-        reasons::NOTHING_TO_COMMIT,
-        reasons::APPLIED,
-        reasons::PROGRESSING,
+/// What Flux says about `tenant`'s delivery of `commit`: its Kustomization read back, and
+/// whether the revision it applied holds the commit (the repository's history says).
+async fn flux_sync(
+    ctx: &Context,
+    remote: &git::GitRemote,
+    project: &str,
+    environment: &str,
+    tenant: &str,
+    commit: &str,
+) -> SyncState {
+    let name = layout::gitops_object_name(project, environment, tenant);
+    let kustomization = match crate::flux::kustomization(ctx, &name).await {
+        Ok(found) => found,
+        Err(problem) => return SyncState::Pending(problem),
+    };
+    let revisions: Vec<String> = [
+        "/status/lastAppliedRevision",
+        "/status/lastAttemptedRevision",
     ]
-    .into_iter()
-    .find(|r| *r == reason)
+    .iter()
+    .filter_map(|p| kustomization.as_ref()?.pointer(p)?.as_str())
+    .map(|r| gitopshq_engine::sync::revision_sha(r).to_string())
+    .collect();
+    let holding: Vec<String> = {
+        let (remote, cache, commit) = (
+            remote.clone(),
+            ctx.settings.cache_dir.clone(),
+            commit.to_string(),
+        );
+        tokio::task::spawn_blocking(move || {
+            revisions
+                .into_iter()
+                .filter(|r| git::contains(&remote, &cache, r, &commit).unwrap_or(false))
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let who = format!("{}/{name}", ctx.settings.flux_namespace);
+    gitopshq_engine::sync::flux_kustomization(kustomization.as_ref(), &who, commit, &|sha| {
+        holding.iter().any(|h| h == sha)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,199 @@
+//! Flux in the management cluster: what a `delivery: Flux` project needs there (its root
+//! objects and the copies of its clusters' kubeconfigs), the sync requested right after a
+//! commit, and the tenants' Kustomizations read back. The objects come from the engine
+//! ([`gitopshq_engine::layout::flux_root_objects`]); this module only writes and reads them.
+
+use std::collections::BTreeSet;
+
+use gitopshq_crds::consts::{FIELD_MANAGER, engines, labels};
+use gitopshq_crds::project::Project;
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::layout::{self, RepositoryRef};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::context::Context;
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn git_repositories() -> ApiResource {
+    resource(
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "GitRepository",
+        "gitrepositories",
+    )
+}
+
+fn kustomizations() -> ApiResource {
+    resource(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        "kustomizations",
+    )
+}
+
+fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.client.clone(), &ctx.settings.flux_namespace, resource)
+}
+
+/// Explains an API error of a Flux kind: a 404 on the kind means Flux is not installed.
+fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
+    move |error| match &error {
+        kube::Error::Api(status) if status.code == 404 => format!(
+            "{action}: Flux is not installed in the management cluster (no {} kinds); install it (flux install) or deliver with ArgoCD or Direct",
+            "source.toolkit.fluxcd.io/kustomize.toolkit.fluxcd.io"
+        ),
+        _ => format!("{action}: {error}"),
+    }
+}
+
+/// Applies what Flux needs to deliver `project`: the copy of each of its tenants' clusters'
+/// kubeconfig next to the Kustomizations, the GitRepository and one root Kustomization per
+/// environment. Returns what is in place, for the Project's status; `Err` says what is
+/// missing and what to do.
+pub async fn ensure_project(
+    ctx: &Context,
+    project: &Project,
+    catalog: &Catalog,
+) -> std::result::Result<String, String> {
+    let name = project.name_any();
+    let namespace = &ctx.settings.flux_namespace;
+    let clusters: BTreeSet<&str> = catalog
+        .tenants_of(&name)
+        .map(|t| t.spec.cluster.as_str())
+        .collect();
+    for cluster_name in &clusters {
+        let Some(cluster) = catalog.cluster(cluster_name) else {
+            return Err(format!(
+                "cluster {cluster_name} of a tenant of project {name} is not registered: gitopshq cluster register {cluster_name} --context CONTEXT"
+            ));
+        };
+        let reference = &cluster.spec.kubeconfig_secret_ref;
+        let data = ctx
+            .secret_data(&reference.namespace, &reference.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(kubeconfig) = data.and_then(|d| d.get(&reference.key).cloned()) else {
+            return Err(format!(
+                "Secret {}/{} of cluster {cluster_name} has no key {}: register the cluster again",
+                reference.namespace, reference.name, reference.key
+            ));
+        };
+        let copy = layout::flux_kubeconfig_secret(cluster_name);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(copy.name.clone()),
+                namespace: Some(namespace.clone()),
+                labels: Some(
+                    [
+                        (
+                            labels::MANAGED_BY.to_string(),
+                            labels::MANAGED_BY_VALUE.to_string(),
+                        ),
+                        (labels::CLUSTER.to_string(), cluster_name.to_string()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            data: Some(
+                [(
+                    copy.key
+                        .unwrap_or_else(|| layout::FLUX_KUBECONFIG_KEY.into()),
+                    ByteString(kubeconfig),
+                )]
+                .into(),
+            ),
+            ..Secret::default()
+        };
+        Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .patch(
+                &copy.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .map_err(|e| {
+                format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name)
+            })?;
+    }
+    let repository = RepositoryRef {
+        url: project.spec.repository.url.clone(),
+        branch: project.spec.repository.branch.clone(),
+        path: project.spec.repository.path.clone(),
+    };
+    let objects = layout::flux_root_objects(
+        &name,
+        &repository,
+        &project.spec.environments,
+        &ctx.gitops_settings(),
+    )
+    .map_err(|e| e.to_string())?;
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let resource = if kind == "GitRepository" {
+            git_repositories()
+        } else {
+            kustomizations()
+        };
+        let object_name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let dynamic: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        api(ctx, &resource)
+            .patch(
+                object_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&dynamic),
+            )
+            .await
+            .map_err(flux_error(format!(
+                "applying Flux {kind} {namespace}/{object_name}"
+            )))?;
+    }
+    Ok(format!(
+        "Flux GitRepository {namespace}/{} and {} root Kustomization(s) applied; {} cluster kubeconfig(s) copied",
+        layout::flux_source(&ctx.gitops_settings(), &name),
+        objects.len() - 1,
+        clusters.len()
+    ))
+}
+
+/// Asks Flux to fetch the project's repository now rather than at its interval; the
+/// Kustomizations follow the new revision by themselves. Best effort: the interval still
+/// catches up when this fails.
+pub async fn request_sync(ctx: &Context, project: &str) {
+    let source = layout::flux_source(&ctx.gitops_settings(), project);
+    let patch = json!({"metadata": {"annotations": {
+        engines::FLUX_REQUESTED_AT: ctx.now().to_string(),
+    }}});
+    if let Err(error) = api(ctx, &git_repositories())
+        .patch(&source, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::info!(%error, project, source = %source, "could not ask Flux to sync now");
+    }
+}
+
+/// The Kustomization `name` in the Flux namespace, `None` when it does not exist (yet).
+pub async fn kustomization(
+    ctx: &Context,
+    name: &str,
+) -> std::result::Result<Option<Value>, String> {
+    let found = api(ctx, &kustomizations())
+        .get_opt(name)
+        .await
+        .map_err(flux_error(format!(
+            "reading Flux Kustomization {}/{name}",
+            ctx.settings.flux_namespace
+        )))?;
+    found
+        .map(|k| serde_json::to_value(k).map_err(|e| e.to_string()))
+        .transpose()
+}

@@ -1,0 +1,277 @@
+//! Deployed → Healthy / Degraded / Failed: the step a delivered release takes from what its
+//! tenants report — the GitOps engine's sync state first, then the health of what runs — and
+//! from the environment's progress deadline.
+
+use gitopshq_crds::common::Health;
+use gitopshq_crds::consts::reasons;
+use gitopshq_crds::environment::Environment;
+use gitopshq_crds::release::{ReleasePhase, TenantRolloutPhase};
+use jiff::{SignedDuration, Timestamp};
+
+use super::Step;
+use crate::freeze::parse_duration;
+use crate::health;
+use crate::sync::SyncState;
+
+/// How long a delivered release may take to be synced and healthy when the Environment says
+/// nothing (`spec.progressDeadline`).
+pub const DEFAULT_PROGRESS_DEADLINE: SignedDuration = SignedDuration::from_mins(10);
+
+/// The environment's progress deadline.
+pub fn progress_deadline(environment: Option<&Environment>) -> SignedDuration {
+    environment
+        .and_then(|e| e.spec.progress_deadline.as_deref())
+        .and_then(parse_duration)
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE)
+}
+
+/// What one tenant reports: the engine's sync state, and once synced the health of what runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantReport {
+    pub tenant: String,
+    pub sync: SyncState,
+    /// Health and its explanation; for a tenant not synced yet, `Progressing` and why.
+    pub health: Health,
+    pub message: String,
+}
+
+impl TenantReport {
+    /// The tenant's rollout phase in the release's status.
+    pub fn phase(&self) -> TenantRolloutPhase {
+        match (&self.sync, self.health) {
+            (SyncState::Failed(_), _) => TenantRolloutPhase::Failed,
+            (_, Health::Healthy) => TenantRolloutPhase::Healthy,
+            (_, Health::Degraded) => TenantRolloutPhase::Degraded,
+            _ => TenantRolloutPhase::Deployed,
+        }
+    }
+}
+
+/// What the release's observation knows besides the tenants.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub release: &'a str,
+    pub environment: &'a str,
+    pub phase: ReleasePhase,
+    pub reason: Option<&'a str>,
+    /// Whether the release has been Healthy before (later trouble is Degraded, not Failed).
+    pub was_healthy: bool,
+    pub delivered_at: Option<Timestamp>,
+    pub deadline: SignedDuration,
+    pub now: Timestamp,
+    /// "; roll back with: …" or empty.
+    pub rollback: &'a str,
+}
+
+/// The step the release takes. A sync the engine failed fails the release with the engine's
+/// message; a release not synced and healthy within the deadline fails naming the tenant and
+/// what did not make it; otherwise Healthy, Degraded, or the current phase with a fresh
+/// message while it rolls out.
+pub fn observed_step(observed: &Observed<'_>, reports: &[TenantReport]) -> Step {
+    let name = observed.release;
+    if let Some((tenant, message)) = reports.iter().find_map(|r| match &r.sync {
+        SyncState::Failed(message) => Some((&r.tenant, message)),
+        _ => None,
+    }) {
+        return Step::new(
+            ReleasePhase::Failed,
+            reasons::SYNC_FAILED,
+            format!(
+                "release {name} could not be applied to tenant {tenant}: {message}; fix the cause and retry (annotate gitopshq.io/retry){}",
+                observed.rollback
+            ),
+        );
+    }
+    let triples: Vec<(String, Health, String)> = reports
+        .iter()
+        .map(|r| (r.tenant.clone(), r.health, r.message.clone()))
+        .collect();
+    let (overall, message) = health::overall(&triples);
+    match overall {
+        Health::Healthy => return Step::new(ReleasePhase::Healthy, reasons::HEALTHY, message),
+        Health::Degraded => {
+            return Step::new(
+                ReleasePhase::Degraded,
+                reasons::DEGRADED,
+                format!("{message}{}", observed.rollback),
+            );
+        }
+        _ => {}
+    }
+    let overdue = observed
+        .delivered_at
+        .and_then(|at| at.checked_add(observed.deadline).ok())
+        .is_some_and(|deadline| observed.now >= deadline);
+    if overdue
+        && !observed.was_healthy
+        && let Some(late) = reports.iter().find(|r| r.health != Health::Healthy)
+    {
+        return Step::new(
+            ReleasePhase::Failed,
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
+            format!(
+                "release {name} is not synced and healthy on tenant {} after {} (Environment {} spec.progressDeadline): {}; see the workload's events (kubectl describe) and gitopshq logs {name}{}",
+                late.tenant,
+                format_deadline(observed.deadline),
+                observed.environment,
+                late.message,
+                observed.rollback
+            ),
+        );
+    }
+    // Still rolling out, or not observable: keep the phase, refresh the message.
+    let reason = match observed.phase {
+        ReleasePhase::Healthy => reasons::HEALTHY,
+        ReleasePhase::Degraded => reasons::DEGRADED,
+        _ => observed
+            .reason
+            .and_then(|r| {
+                [
+                    reasons::COMMITTED,
+                    reasons::NOTHING_TO_COMMIT,
+                    reasons::APPLIED,
+                    reasons::PROGRESSING,
+                ]
+                .into_iter()
+                .find(|known| *known == r)
+            })
+            .unwrap_or(reasons::PROGRESSING),
+    };
+    Step::new(observed.phase, reason, message)
+}
+
+fn format_deadline(deadline: SignedDuration) -> String {
+    let minutes = deadline.as_secs() / 60;
+    let seconds = deadline.as_secs() % 60;
+    match (minutes, seconds) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn observed(now: i64) -> Observed<'static> {
+        Observed {
+            release: "api-v2",
+            environment: "production",
+            phase: ReleasePhase::Deployed,
+            reason: Some(reasons::COMMITTED),
+            was_healthy: false,
+            delivered_at: Some(at(0)),
+            deadline: DEFAULT_PROGRESS_DEADLINE,
+            now: at(now),
+            rollback: "",
+        }
+    }
+
+    fn report(tenant: &str, sync: SyncState, health: Health, message: &str) -> TenantReport {
+        TenantReport {
+            tenant: tenant.into(),
+            sync,
+            health,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_sync_fails_the_release_with_the_engines_message() {
+        let reports = [
+            report("eu", SyncState::Synced, Health::Healthy, "ok"),
+            report(
+                "us",
+                SyncState::Failed(
+                    "Flux could not apply commit 4b825dc (BuildFailed): no such file".into(),
+                ),
+                Health::Unknown,
+                "",
+            ),
+        ];
+        let step = observed_step(&observed(30), &reports);
+        assert_eq!(step.phase, ReleasePhase::Failed);
+        assert_eq!(step.reason, reasons::SYNC_FAILED);
+        assert!(
+            step.message.contains(
+                "tenant us: Flux could not apply commit 4b825dc (BuildFailed): no such file"
+            ),
+            "{}",
+            step.message
+        );
+        assert_eq!(reports[1].phase(), TenantRolloutPhase::Failed);
+    }
+
+    #[test]
+    fn past_the_deadline_an_unsynced_or_unhealthy_tenant_fails_the_release() {
+        let waiting = [report(
+            "eu",
+            SyncState::Pending("waiting for Flux to apply commit 4b825dc".into()),
+            Health::Progressing,
+            "waiting for Flux to apply commit 4b825dc",
+        )];
+        let step = observed_step(&observed(60), &waiting);
+        assert_eq!(step.phase, ReleasePhase::Deployed);
+        assert_eq!(step.reason, reasons::COMMITTED);
+        let step = observed_step(&observed(601), &waiting);
+        assert_eq!(step.phase, ReleasePhase::Failed);
+        assert_eq!(step.reason, reasons::PROGRESS_DEADLINE_EXCEEDED);
+        assert!(
+            step.message.contains("not synced and healthy on tenant eu after 10m (Environment production spec.progressDeadline): waiting for Flux"),
+            "{}",
+            step.message
+        );
+        // Once Healthy, later trouble is Degraded, never a missed deadline.
+        let mut healthy_before = observed(601);
+        healthy_before.was_healthy = true;
+        assert_eq!(
+            observed_step(&healthy_before, &waiting).phase,
+            ReleasePhase::Deployed
+        );
+    }
+
+    #[test]
+    fn healthy_and_degraded_follow_the_worst_tenant() {
+        let healthy = [report(
+            "eu",
+            SyncState::Synced,
+            Health::Healthy,
+            "3 of 3 available",
+        )];
+        assert_eq!(
+            observed_step(&observed(5), &healthy).phase,
+            ReleasePhase::Healthy
+        );
+        let crashing = [
+            report("eu", SyncState::Synced, Health::Healthy, "ok"),
+            report(
+                "us",
+                SyncState::Synced,
+                Health::Degraded,
+                "2 of 5 pods CrashLoopBackOff",
+            ),
+        ];
+        let mut hinted = observed(5);
+        hinted.rollback = "; roll back with: gitopshq rollback api --to api-v1";
+        let step = observed_step(&hinted, &crashing);
+        assert_eq!(step.phase, ReleasePhase::Degraded);
+        assert!(
+            step.message
+                .contains("us: 2 of 5 pods CrashLoopBackOff; roll back with")
+        );
+    }
+
+    #[test]
+    fn the_deadline_comes_from_the_environment() {
+        let mut env = Environment::new("production", Default::default());
+        assert_eq!(progress_deadline(Some(&env)), DEFAULT_PROGRESS_DEADLINE);
+        env.spec.progress_deadline = Some("90s".into());
+        assert_eq!(progress_deadline(Some(&env)), SignedDuration::from_secs(90));
+        assert_eq!(format_deadline(SignedDuration::from_secs(90)), "1m30s");
+    }
+}
