@@ -1,5 +1,6 @@
 //! Every well-known string of the API in one place: group and version, the field manager, label
-//! and annotation keys, condition types and reasons, finalizers and Git commit trailers.
+//! and annotation keys, condition types and reasons, Git commit trailers and the names of the
+//! objects kept for the GitOps engines.
 //! Controllers, the webhook and the CLI use these constants instead of string literals.
 
 /// API group of every GitOpsHQ kind.
@@ -12,8 +13,6 @@ pub const API_VERSION: &str = "gitopshq.io/v1alpha1";
 pub const CATEGORY: &str = "gitopshq";
 /// The one server-side apply field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = "gitopshq";
-/// Finalizer the controller puts on objects whose deletion needs cleanup (Project, Cluster …).
-pub const FINALIZER: &str = "gitopshq.io/finalizer";
 
 /// Label keys set on objects the operator creates (namespaces, RBAC, rendered manifests,
 /// ApprovalRequests) so that they can be found and pruned by selector.
@@ -44,12 +43,6 @@ pub mod labels {
 
 /// Annotation keys.
 pub mod annotations {
-    /// Digest of the rendered manifests a delivered object came from.
-    pub const RENDERED_DIGEST: &str = "gitopshq.io/rendered-digest";
-    /// Commit SHA that delivered an object.
-    pub const COMMIT: &str = "gitopshq.io/commit";
-    /// Name of the BreakGlassSession an object was changed under.
-    pub const BREAK_GLASS: &str = "gitopshq.io/break-glass";
     /// Set on a Release to ask the controller to retry a Failed or Blocked release; the value is
     /// free text (a timestamp is customary) so that every change triggers one retry.
     pub const RETRY: &str = "gitopshq.io/retry";
@@ -65,6 +58,9 @@ pub mod annotations {
     pub const BUILD_URL: &str = "gitopshq.io/build-url";
     /// On a Release an image update created: the source commit of the image.
     pub const SOURCE_COMMIT: &str = "gitopshq.io/source-commit";
+    /// On a tenant's GitOps object (Argo CD Application, Flux Kustomization): the API server
+    /// URL of its cluster, for people; never used to address the cluster.
+    pub const CLUSTER_SERVER: &str = "gitopshq.io/cluster-server";
 }
 
 /// Condition types (`status.conditions[].type`).
@@ -156,7 +152,10 @@ pub mod reasons {
     pub const SESSION_CLOSED: &str = "SessionClosed";
     pub const SESSION_EXPIRED: &str = "SessionExpired";
     pub const BATCH_PROGRESSING: &str = "BatchProgressing";
-    pub const SOAKING: &str = "Soaking";
+    /// A promotion created the release of its next batch.
+    pub const BATCH_STARTED: &str = "BatchStarted";
+    /// Admission refused the release of a promotion's batch.
+    pub const BATCH_REFUSED: &str = "BatchRefused";
     pub const PAUSED: &str = "Paused";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const FAILED: &str = "Failed";
@@ -214,8 +213,6 @@ pub mod defaults {
     pub const URL_KEY: &str = "url";
     /// `Workload.spec.imageUpdate.valuePath`.
     pub const IMAGE_VALUE_PATH: &str = "image.tag";
-    /// Upper bound of `BreakGlassSession.spec.duration`.
-    pub const MAX_BREAK_GLASS_DURATION: &str = "4h";
 }
 
 /// Names of the objects GitOpsHQ keeps for the GitOps engines.
@@ -234,6 +231,4 @@ pub mod engines {
     pub const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
     /// Flux: an object the Kustomization must never delete (the tenants' Namespaces).
     pub const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
-    /// Argo CD: `normal` asks for a refresh (compare with Git) now.
-    pub const ARGOCD_REFRESH: &str = "argocd.argoproj.io/refresh";
 }

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod common;
 pub mod consts;
 pub mod environment;
+mod names;
 pub mod notification_channel;
 pub mod policy;
 pub mod project;

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
+use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::break_glass_session::{BreakGlassPhase, BreakGlassSession};
 use gitopshq_crds::consts::trailers as trailer_keys;
 use gitopshq_crds::release::{Release, ReleaseType};
@@ -214,11 +214,7 @@ pub fn release_entries(release: &Release, scope: Option<&ReleaseScope>) -> Vec<A
         let mut entry = AuditEntry::new(created.0, Source::Release, &project, "Created", &object)
             .by(release.spec.created_by.as_deref())
             .scoped(scope);
-        let kind = match release.spec.type_ {
-            ReleaseType::Deploy => "Deploy",
-            ReleaseType::Rollback => "Rollback",
-            ReleaseType::Promotion => "Promotion",
-        };
+        let kind = release.spec.type_.as_str();
         entry.message = format!(
             "{kind} release \"{}\" for {}",
             release.spec.title, release.spec.environment
@@ -245,7 +241,7 @@ pub fn release_entries(release: &Release, scope: Option<&ReleaseScope>) -> Vec<A
             step.time.0,
             Source::Release,
             &project,
-            format!("{:?}", step.phase),
+            step.phase.to_string(),
             &object,
         )
         .by(step.actor.as_deref())
@@ -274,10 +270,7 @@ pub fn approval_entries(
         .iter()
         .filter_map(|d| {
             let time = d.time.as_ref()?.0;
-            let action = match d.decision {
-                DecisionKind::Approve => "Approve",
-                DecisionKind::Reject => "Reject",
-            };
+            let action = d.decision.as_str();
             let mut entry = AuditEntry::new(time, Source::Approval, &project, action, &object)
                 .by(d.user.as_deref())
                 .scoped(scope);
@@ -360,10 +353,7 @@ pub fn session_entries(session: &BreakGlassSession) -> Vec<AuditEntry> {
     if let (Some(ended), Some(phase)) = (&status.ended_at, status.phase)
         && phase != BreakGlassPhase::Active
     {
-        let action = match phase {
-            BreakGlassPhase::Closed => "Closed",
-            _ => "Expired",
-        };
+        let action = phase.as_str();
         let mut entry = scoped(AuditEntry::new(
             ended.0,
             Source::BreakGlass,

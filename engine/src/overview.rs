@@ -140,13 +140,13 @@ pub fn environment_cell(
         name: r.name_any(),
         title: r.spec.title.clone(),
         phase: phase_of(r),
-        type_: format!("{:?}", r.spec.type_),
+        type_: r.spec.type_.to_string(),
     });
 
     let unhealthy: Vec<String> = cells
         .iter()
         .filter(|c| matches!(c.health, Health::Degraded | Health::Missing))
-        .map(|c| format!("{} {:?}", c.name, c.health))
+        .map(|c| format!("{} {}", c.name, c.health))
         .collect();
     let failed = last.as_ref().filter(|l| {
         matches!(
@@ -169,7 +169,7 @@ pub fn environment_cell(
     let (status, summary) = if let Some(release) = failed {
         (
             CellStatus::Red,
-            format!("release {} is {:?}", release.name, release.phase),
+            format!("release {} is {}", release.name, release.phase),
         )
     } else if !unhealthy.is_empty() {
         (CellStatus::Red, unhealthy.join(", "))
@@ -187,7 +187,7 @@ pub fn environment_cell(
     } else if let Some(release) = moving {
         (
             CellStatus::Yellow,
-            format!("release {} is {:?}", release.name, release.phase),
+            format!("release {} is {}", release.name, release.phase),
         )
     } else if !progressing.is_empty() {
         (
@@ -196,7 +196,7 @@ pub fn environment_cell(
         )
     } else if cells.is_empty() {
         let summary = match &last {
-            Some(release) => format!("release {} is {:?}", release.name, release.phase),
+            Some(release) => format!("release {} is {}", release.name, release.phase),
             None => "nothing deployed".to_string(),
         };
         (CellStatus::Grey, summary)
@@ -250,7 +250,7 @@ pub fn release_summary(release: &Release) -> ReleaseSummary {
         name: release.name_any(),
         title: release.spec.title.clone(),
         environment: release.spec.environment.clone(),
-        type_: format!("{:?}", release.spec.type_),
+        type_: release.spec.type_.to_string(),
         phase: phase_of(release),
         created_by: release.spec.created_by.clone(),
         created: created(release).map(crate::admission::format_time),

@@ -1014,12 +1014,7 @@ pub fn check_secret_encryption(catalog: &Catalog, rendered: &[RenderedTarget]) -
 
 /// `release.type` in templates and trailers: the API spelling.
 pub fn release_type_name(release_type: gitopshq_crds::release::ReleaseType) -> &'static str {
-    use gitopshq_crds::release::ReleaseType;
-    match release_type {
-        ReleaseType::Deploy => "Deploy",
-        ReleaseType::Rollback => "Rollback",
-        ReleaseType::Promotion => "Promotion",
-    }
+    release_type.as_str()
 }
 
 /// The (tenant, workload) pairs a Rollback release restores: those the target release

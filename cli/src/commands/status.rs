@@ -109,7 +109,7 @@ pub fn render(release: &Release) -> String {
     line(
         &mut out,
         "Environment:",
-        &format!("{} ({:?})", release.spec.environment, release.spec.type_),
+        &format!("{} ({})", release.spec.environment, release.spec.type_),
     );
     let workloads: Vec<String> = release
         .spec
@@ -191,8 +191,8 @@ pub fn render(release: &Release) -> String {
         for p in &status.policy_results {
             table.row([
                 p.policy.clone(),
-                format!("{:?}", p.mode),
-                format!("{:?}", p.verdict),
+                p.mode.to_string(),
+                p.verdict.to_string(),
                 p.messages.join("; "),
             ]);
         }
@@ -204,8 +204,8 @@ pub fn render(release: &Release) -> String {
         for t in &status.tenants {
             table.row([
                 t.name.clone(),
-                format!("{:?}", t.phase),
-                format!("{:?}", t.health),
+                t.phase.to_string(),
+                t.health.to_string(),
                 t.message.clone().unwrap_or_default(),
             ]);
         }
@@ -217,7 +217,7 @@ pub fn render(release: &Release) -> String {
         for t in &status.timeline {
             table.row([
                 format_time(t.time.0),
-                format!("{:?}", t.phase),
+                t.phase.to_string(),
                 t.actor.clone().unwrap_or_default(),
                 t.message.clone().unwrap_or_default(),
             ]);

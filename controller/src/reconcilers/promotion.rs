@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use gitopshq_crds::consts::reasons;
 use gitopshq_crds::promotion::Promotion;
 use gitopshq_crds::release::Release;
 use gitopshq_engine::promotion::{self, Action, batch_release_name};
@@ -58,7 +59,7 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
                         batch.name_any(),
                         batch.spec.tenants.join(", ")
                     );
-                    ctx.event(promotion.as_ref(), false, "BatchStarted", note)
+                    ctx.event(promotion.as_ref(), false, reasons::BATCH_STARTED, note)
                         .await;
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -76,7 +77,7 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
                     decision.status.message = Some(text.clone());
                     ctx.patch_status(promotion.as_ref(), &decision.status)
                         .await?;
-                    ctx.event(promotion.as_ref(), true, "BatchRefused", text)
+                    ctx.event(promotion.as_ref(), true, reasons::BATCH_REFUSED, text)
                         .await;
                     return Ok(Requeue::requeue(std::time::Duration::from_secs(30)));
                 }
@@ -98,7 +99,8 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
                 promotion.name_any()
             )))?;
             let note = decision.status.message.clone().unwrap_or_default();
-            ctx.event(promotion.as_ref(), true, "Paused", note).await;
+            ctx.event(promotion.as_ref(), true, reasons::PAUSED, note)
+                .await;
         }
     }
     if promotion.status.as_ref() != Some(&decision.status) {

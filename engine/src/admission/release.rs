@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gitopshq_crds::break_glass_session::BreakGlassSession;
-use gitopshq_crds::policy::EnforcementMode;
 use gitopshq_crds::release::{PolicyVerdict, Release, ReleaseType};
 use kube::ResourceExt;
 use serde_json::{Value, json};
@@ -537,10 +536,7 @@ fn evaluate_policies(
     };
     let mut violations = Vec::new();
     for result in &results {
-        let mode = match result.mode {
-            EnforcementMode::Warn => "Warn",
-            EnforcementMode::Enforce => "Enforce",
-        };
+        let mode = result.mode.as_str();
         match result.verdict {
             PolicyVerdict::Pass => {}
             PolicyVerdict::Warn => {
@@ -557,7 +553,7 @@ fn evaluate_policies(
     }
     let summary: Vec<String> = results
         .iter()
-        .map(|r| format!("{}={:?}", r.policy, r.verdict))
+        .map(|r| format!("{}={}", r.policy, r.verdict))
         .collect();
     if !violations.is_empty() {
         let mut denial = Verdict::deny(

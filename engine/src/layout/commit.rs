@@ -15,16 +15,8 @@
 //! GitOpsHQ-Previous-Audit: <value>
 //! ```
 
-/// Trailer keys, in the order they are written.
-pub mod keys {
-    pub const RELEASE: &str = "GitOpsHQ-Release";
-    pub const ENVIRONMENT: &str = "GitOpsHQ-Environment";
-    pub const RENDERED_DIGEST: &str = "GitOpsHQ-Rendered-Digest";
-    pub const APPROVED_BY: &str = "GitOpsHQ-Approved-By";
-    pub const POLICY: &str = "GitOpsHQ-Policy";
-    pub const BREAK_GLASS: &str = "GitOpsHQ-Break-Glass";
-    pub const PREVIOUS_AUDIT: &str = "GitOpsHQ-Previous-Audit";
-}
+/// Trailer keys (declared once, in `gitopshq_crds::consts::trailers`).
+use gitopshq_crds::consts::trailers as keys;
 
 const DIGEST_PREFIX: &str = "sha256:";
 

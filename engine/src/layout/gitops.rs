@@ -7,15 +7,16 @@ use super::{
     LayoutError, LayoutRequest, RepositoryRef, TenantRender, gitops_object_name, tenant_dir,
 };
 
-/// Label and annotation keys stamped on every GitOps object, so `kubectl get -l` finds them.
+/// Label keys stamped on every GitOps object, so `kubectl get -l` finds them (declared once,
+/// in `gitopshq_crds::consts::labels`).
 pub mod labels {
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-    pub const MANAGER: &str = "gitopshq";
-    pub const PROJECT: &str = "gitopshq.io/project";
-    pub const ENVIRONMENT: &str = "gitopshq.io/environment";
-    pub const TENANT: &str = "gitopshq.io/tenant";
-    pub const CLUSTER: &str = gitopshq_crds::consts::labels::CLUSTER;
-    pub const CLUSTER_SERVER: &str = "gitopshq.io/cluster-server";
+    /// The API server URL of a tenant's cluster, recorded on its GitOps object.
+    pub use gitopshq_crds::consts::annotations::CLUSTER_SERVER;
+    /// The standard `app.kubernetes.io/managed-by`.
+    pub use gitopshq_crds::consts::labels::K8S_MANAGED_BY as MANAGED_BY;
+    /// Its value.
+    pub use gitopshq_crds::consts::labels::MANAGED_BY_VALUE as MANAGER;
+    pub use gitopshq_crds::consts::labels::{CLUSTER, ENVIRONMENT, PROJECT, TENANT};
 }
 
 /// The Secret (in the Flux namespace) holding the age identity Flux decrypts with, as key

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use gitopshq_crds::common::MicroTime;
 use gitopshq_crds::consts::reasons;
 use gitopshq_crds::project::DeliveryMode;
-use gitopshq_crds::release::{
-    PolicyVerdict, Release, ReleasePhase, ReleaseType, TenantRolloutPhase,
-};
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType, TenantRolloutPhase};
 use gitopshq_engine::admission::{FreezeCheck, Settings as AdmissionSettings, delivery_freeze};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::{self, PolicyTrailer};
@@ -243,12 +241,7 @@ fn audit_of(work: &Work) -> Audit {
             .iter()
             .map(|r| PolicyTrailer {
                 policy: r.policy.clone(),
-                verdict: match r.verdict {
-                    PolicyVerdict::Pass => "Pass",
-                    PolicyVerdict::Warn => "Warn",
-                    PolicyVerdict::Deny => "Deny",
-                }
-                .into(),
+                verdict: r.verdict.to_string(),
             })
             .collect(),
         break_glass: work
