@@ -19,13 +19,25 @@ mod binaries;
 mod crds;
 mod env;
 mod error;
+mod flux;
+mod git_server;
 mod kubeconfig;
 mod pki;
 mod ports;
+mod probe;
 mod process;
+mod real_loop;
 mod users;
+mod workload;
 
-pub use binaries::{Binaries, ensure_binaries, sops_binary};
+pub use binaries::{
+    Binaries, ControllerBinaries, FluxBinaries, KwokBinary, controller_binaries, ensure_binaries,
+    ensure_real_loop_binaries, flux_binaries, kwok_binary, sops_binary,
+};
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
+pub use flux::Flux;
+pub use git_server::GitServer;
+pub use real_loop::RealLoop;
 pub use users::{ADMIN, CONTROLLER, USERS, User};
+pub use workload::{CRASH_LOOP, SIMULATE_LABEL, WorkloadCluster, WorkloadClusterBuilder};
