@@ -7,6 +7,13 @@
 //! processes and removes their files; the processes also die with the process that started them,
 //! so a panicking or killed test leaves nothing running.
 //!
+//! Around it, the real GitOps loop: [`WorkloadCluster`] adds kube-controller-manager,
+//! kube-scheduler and KWOK (fake Nodes whose pods become Ready, or crash-loop when labelled
+//! [`SIMULATE_LABEL`]`=`[`CRASH_LOOP`]), [`Flux`] runs source-controller and
+//! kustomize-controller against a management cluster, [`GitServer`] serves bare repositories
+//! over smart HTTP, and [`RealLoop`] starts them all. Each Go component is built once from the
+//! Go module proxy by its script in `tests/testenv/`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = gitopshq_testenv::TestEnv::start().await?;
