@@ -224,6 +224,32 @@ fn deployments_schedule_become_ready_scale_and_are_collected() {
             Err(format!("{sets} ReplicaSets, {pods} pods"))
         }
     });
+
+    // The namespace controller empties and removes a deleted namespace.
+    apply(workload, &deployment("scale", "web", 2, ""));
+    ok(workload
+        .kubectl("admin")
+        .args(["delete", "namespace", "scale", "--wait=false"]));
+    wait_until("namespace scale removed", || {
+        let out = workload
+            .kubectl("admin")
+            .args([
+                "get",
+                "namespace",
+                "scale",
+                "--ignore-not-found",
+                "-o",
+                "name",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left} {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    });
 }
 
 fn restart_counts(pod: &Value) -> Vec<u64> {

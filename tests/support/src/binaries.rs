@@ -155,28 +155,53 @@ pub fn flux_binaries() -> Result<FluxBinaries> {
 
 const FLUX_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/flux/build.sh");
 
-/// Ensures every binary of the real GitOps loop at once: the servers, the workload cluster's
-/// controllers, KWOK and Flux. The builds are separate Go modules with separate locks, so they
-/// run side by side; a cold machine pays the slowest one rather than the sum.
+/// Ensures every binary of the real GitOps loop: the servers, the workload cluster's
+/// controllers, KWOK and Flux. KWOK and Flux are separate Go modules with separate locks and
+/// build side by side with the rest, so a cold machine pays about the slowest chain rather than
+/// the sum.
 pub fn ensure_real_loop_binaries() -> Result<()> {
     std::thread::scope(|scope| {
-        let servers = scope.spawn(|| ensure_binaries().map(drop));
-        let controllers = scope.spawn(|| controller_binaries().map(drop));
+        let kubernetes = scope.spawn(servers_then_controllers);
         let kwok = scope.spawn(|| kwok_binary().map(drop));
         let flux = scope.spawn(|| flux_binaries().map(drop));
-        [servers, controllers, kwok, flux]
-            .into_iter()
-            .map(|build| {
-                build.join().unwrap_or_else(|_| {
-                    Err(Error::ComponentBuild {
-                        component: "the real GitOps loop",
-                        message: "a build thread panicked".to_owned(),
-                    })
-                })
-            })
-            .collect::<Result<Vec<()>>>()
-            .map(drop)
+        for build in [kubernetes, kwok, flux] {
+            build
+                .join()
+                .unwrap_or_else(|_| Err(build_thread_panicked()))?;
+        }
+        Ok(())
     })
+}
+
+/// What a [`WorkloadCluster`](crate::WorkloadCluster) runs besides its servers, built side by
+/// side like [`ensure_real_loop_binaries`].
+pub(crate) fn ensure_workload_binaries() -> Result<(ControllerBinaries, KwokBinary)> {
+    std::thread::scope(|scope| {
+        let kubernetes = scope.spawn(servers_then_controllers);
+        let kwok = scope.spawn(kwok_binary);
+        kubernetes
+            .join()
+            .unwrap_or_else(|_| Err(build_thread_panicked()))?;
+        let kwok = kwok
+            .join()
+            .unwrap_or_else(|_| Err(build_thread_panicked()))?;
+        Ok((controller_binaries()?, kwok))
+    })
+}
+
+/// One after the other: the controllers share about 1,900 packages with kube-apiserver, which
+/// two concurrent `go build`s would each compile (Go's cache does not share work in flight).
+fn servers_then_controllers() -> Result<()> {
+    ensure_binaries()?;
+    controller_binaries()?;
+    Ok(())
+}
+
+fn build_thread_panicked() -> Error {
+    Error::ComponentBuild {
+        component: "the real GitOps loop",
+        message: "a build thread panicked".to_owned(),
+    }
 }
 
 /// One build per component and process; the error is kept as text so every caller sees it.

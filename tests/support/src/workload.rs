@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     Error, Result, TestEnv, TestEnvBuilder,
-    binaries::{ControllerBinaries, KwokBinary, controller_binaries, kwok_binary},
+    binaries::{ControllerBinaries, KwokBinary, ensure_workload_binaries},
     ports::free_port,
     probe::http_ok,
     process::Process,
@@ -103,14 +103,12 @@ impl WorkloadClusterBuilder {
     }
 
     pub async fn start(self) -> Result<WorkloadCluster> {
-        let (controllers, kwok) = tokio::task::spawn_blocking(|| {
-            Ok::<_, Error>((controller_binaries()?, kwok_binary()?))
-        })
-        .await
-        .map_err(|e| Error::ComponentBuild {
-            component: "the workload cluster's components",
-            message: format!("the build task failed: {e}"),
-        })??;
+        let (controllers, kwok) = tokio::task::spawn_blocking(ensure_workload_binaries)
+            .await
+            .map_err(|e| Error::ComponentBuild {
+                component: "the workload cluster's components",
+                message: format!("the build task failed: {e}"),
+            })??;
         let env = TestEnvBuilder::default()
             .cluster_name(&self.cluster_name)
             .without_crds()
