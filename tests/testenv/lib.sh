@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the component build scripts next to this file (sourced, not run).
 #
 # Every component is a Go module of its own that pins one upstream release. Its script builds

@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 TESTENV_COMPONENT=kube-controllers
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR
 . ../lib.sh
 testenv_require_go "kube-controller-manager and kube-scheduler"
 

@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 TESTENV_COMPONENT=flux
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR
 . ../lib.sh
 testenv_require_go "Flux's controllers"
 

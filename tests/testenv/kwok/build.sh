@@ -12,7 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 TESTENV_COMPONENT=kwok
-# shellcheck source=../lib.sh
+# shellcheck source-path=SCRIPTDIR
 . ../lib.sh
 testenv_require_go kwok
 
