@@ -13,19 +13,6 @@ pub struct Binaries {
     pub etcd: PathBuf,
 }
 
-impl Binaries {
-    fn in_dir(dir: &Path) -> Self {
-        Binaries {
-            kube_apiserver: dir.join("kube-apiserver"),
-            etcd: dir.join("etcd"),
-        }
-    }
-
-    fn exist(&self) -> bool {
-        self.kube_apiserver.is_file() && self.etcd.is_file()
-    }
-}
-
 /// The build script lives next to this crate in the source tree; a binary built from it (the
 /// sandbox) finds it there too. Elsewhere, point `GITOPSHQ_TESTENV_BIN` at prebuilt binaries.
 const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/build.sh");
@@ -38,56 +25,19 @@ const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/buil
 pub fn ensure_binaries() -> Result<Binaries> {
     static BUILT: OnceLock<Result<Binaries, String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| locate_or_build().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let dir = locate_or_build(
+                BUILD_SCRIPT,
+                "GITOPSHQ_TESTENV_BIN",
+                &["kube-apiserver", "etcd"],
+            )?;
+            Ok(Binaries {
+                kube_apiserver: dir.join("kube-apiserver"),
+                etcd: dir.join("etcd"),
+            })
+        })
         .clone()
         .map_err(|message| Error::Build { message })
-}
-
-fn locate_or_build() -> Result<Binaries> {
-    // Prebuilt binaries win: no Go toolchain needed where someone already provides them.
-    if let Some(dir) = std::env::var_os("GITOPSHQ_TESTENV_BIN") {
-        let found = Binaries::in_dir(Path::new(&dir));
-        if found.exist() {
-            return Ok(found);
-        }
-    }
-    let script = Path::new(BUILD_SCRIPT);
-    if !script.is_file() {
-        return Err(Error::Build {
-            message: format!(
-                "{} is missing; set GITOPSHQ_TESTENV_BIN to a folder with kube-apiserver and etcd",
-                script.display()
-            ),
-        });
-    }
-    let out = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(Error::io(format!("cannot run {}", script.display())))?;
-    if !out.status.success() {
-        return Err(Error::Build {
-            message: format!(
-                "{} failed ({}); its output is above",
-                script.display(),
-                out.status
-            ),
-        });
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = stdout.lines().last().unwrap_or_default().trim();
-    let found = Binaries::in_dir(Path::new(dir));
-    if found.exist() {
-        Ok(found)
-    } else {
-        Err(Error::Build {
-            message: format!(
-                "{} reported {dir:?}, which lacks kube-apiserver or etcd",
-                script.display()
-            ),
-        })
-    }
 }
 
 /// The sops build script, a Go module of its own next to the servers' one.
@@ -102,50 +52,218 @@ const SOPS_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv
 pub fn sops_binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| locate_or_build_sops().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let dir = locate_or_build(SOPS_BUILD_SCRIPT, "GITOPSHQ_SOPS_BIN", &["sops"])?;
+            Ok(dir.join("sops"))
+        })
         .clone()
         .map_err(|message| Error::SopsBuild { message })
 }
 
-fn locate_or_build_sops() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("GITOPSHQ_SOPS_BIN") {
-        let found = Path::new(&dir).join("sops");
-        if found.is_file() {
-            return Ok(found);
+/// kube-controller-manager and kube-scheduler, from the servers' Kubernetes release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerBinaries {
+    pub kube_controller_manager: PathBuf,
+    pub kube_scheduler: PathBuf,
+}
+
+/// Returns kube-controller-manager and kube-scheduler, building them first when the pinned
+/// release is not in the cache yet (`tests/testenv/controllers/build.sh`; about 3 minutes once
+/// kube-apiserver is built, whose compiled packages they share). `GITOPSHQ_CONTROLLERS_BIN`
+/// points at a folder with prebuilt ones instead.
+pub fn controller_binaries() -> Result<ControllerBinaries> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = component(
+        &BUILT,
+        "kube-controller-manager and kube-scheduler",
+        CONTROLLERS_BUILD_SCRIPT,
+        "GITOPSHQ_CONTROLLERS_BIN",
+        &["kube-controller-manager", "kube-scheduler"],
+    )?;
+    Ok(ControllerBinaries {
+        kube_controller_manager: dir.join("kube-controller-manager"),
+        kube_scheduler: dir.join("kube-scheduler"),
+    })
+}
+
+const CONTROLLERS_BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testenv/controllers/build.sh"
+);
+
+/// KWOK and the upstream Stages it runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KwokBinary {
+    pub kwok: PathBuf,
+    /// KWOK's own Stage files (node set-up and heartbeat, pods Ready, completed and deleted),
+    /// copied out of its module by the build script.
+    pub stages_dir: PathBuf,
+}
+
+/// Returns KWOK, building it first when the pinned version is not in the cache yet
+/// (`tests/testenv/kwok/build.sh`; about 3 minutes). `GITOPSHQ_KWOK_BIN` points at a folder with
+/// a prebuilt `kwok` (and `../stages`) instead.
+pub fn kwok_binary() -> Result<KwokBinary> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = component(
+        &BUILT,
+        "kwok",
+        KWOK_BUILD_SCRIPT,
+        "GITOPSHQ_KWOK_BIN",
+        &["kwok", "../stages/pod-ready.yaml"],
+    )?;
+    Ok(KwokBinary {
+        kwok: dir.join("kwok"),
+        stages_dir: dir.join("..").join("stages"),
+    })
+}
+
+const KWOK_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/kwok/build.sh");
+
+/// Flux's source-controller and kustomize-controller, and the CRDs they serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxBinaries {
+    pub source_controller: PathBuf,
+    pub kustomize_controller: PathBuf,
+    /// The six source.toolkit.fluxcd.io CRDs and the Kustomization CRD of the pinned release,
+    /// copied out of the controllers' modules by the build script.
+    pub crd_dir: PathBuf,
+}
+
+/// Returns Flux's controllers, building them first when the pinned release is not in the cache
+/// yet (`tests/testenv/flux/build.sh`; the slowest build, see `tests/testenv/README.md`).
+/// `GITOPSHQ_FLUX_BIN` points at a folder with prebuilt ones (and `../crds`) instead.
+pub fn flux_binaries() -> Result<FluxBinaries> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = component(
+        &BUILT,
+        "Flux's controllers",
+        FLUX_BUILD_SCRIPT,
+        "GITOPSHQ_FLUX_BIN",
+        &[
+            "source-controller",
+            "kustomize-controller",
+            "../crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        ],
+    )?;
+    Ok(FluxBinaries {
+        source_controller: dir.join("source-controller"),
+        kustomize_controller: dir.join("kustomize-controller"),
+        crd_dir: dir.join("..").join("crds"),
+    })
+}
+
+const FLUX_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/flux/build.sh");
+
+/// Ensures every binary of the real GitOps loop: the servers, the workload cluster's
+/// controllers, KWOK and Flux. KWOK and Flux are separate Go modules with separate locks and
+/// build side by side with the rest, so a cold machine pays about the slowest chain rather than
+/// the sum.
+pub fn ensure_real_loop_binaries() -> Result<()> {
+    std::thread::scope(|scope| {
+        let kubernetes = scope.spawn(servers_then_controllers);
+        let kwok = scope.spawn(|| kwok_binary().map(drop));
+        let flux = scope.spawn(|| flux_binaries().map(drop));
+        for build in [kubernetes, kwok, flux] {
+            build
+                .join()
+                .unwrap_or_else(|_| Err(build_thread_panicked()))?;
         }
+        Ok(())
+    })
+}
+
+/// What a [`WorkloadCluster`](crate::WorkloadCluster) runs besides its servers, built side by
+/// side like [`ensure_real_loop_binaries`].
+pub(crate) fn ensure_workload_binaries() -> Result<(ControllerBinaries, KwokBinary)> {
+    std::thread::scope(|scope| {
+        let kubernetes = scope.spawn(servers_then_controllers);
+        let kwok = scope.spawn(kwok_binary);
+        kubernetes
+            .join()
+            .unwrap_or_else(|_| Err(build_thread_panicked()))?;
+        let kwok = kwok
+            .join()
+            .unwrap_or_else(|_| Err(build_thread_panicked()))?;
+        Ok((controller_binaries()?, kwok))
+    })
+}
+
+/// One after the other: the controllers share about 1,900 packages with kube-apiserver, which
+/// two concurrent `go build`s would each compile (Go's cache does not share work in flight).
+fn servers_then_controllers() -> Result<()> {
+    ensure_binaries()?;
+    controller_binaries()?;
+    Ok(())
+}
+
+fn build_thread_panicked() -> Error {
+    Error::ComponentBuild {
+        component: "the real GitOps loop",
+        message: "a build thread panicked".to_owned(),
     }
-    let script = Path::new(SOPS_BUILD_SCRIPT);
+}
+
+/// One build per component and process; the error is kept as text so every caller sees it.
+fn component(
+    built: &'static OnceLock<Result<PathBuf, String>>,
+    name: &'static str,
+    script: &str,
+    override_var: &str,
+    files: &[&str],
+) -> Result<PathBuf> {
+    built
+        .get_or_init(|| locate_or_build(script, override_var, files))
+        .clone()
+        .map_err(|message| Error::ComponentBuild {
+            component: name,
+            message,
+        })
+}
+
+/// The folder holding `files`: the one `override_var` names when it holds them already (no Go
+/// toolchain needed there), else the one the build script prints last after building.
+///
+/// The script reports its progress on stderr, which is passed through so a waiting user sees
+/// why; it takes a file lock, so concurrent processes build once.
+fn locate_or_build(script: &str, override_var: &str, files: &[&str]) -> Result<PathBuf, String> {
+    let complete = |dir: &Path| files.iter().all(|f| dir.join(f).is_file());
+    if let Some(dir) = std::env::var_os(override_var)
+        && complete(Path::new(&dir))
+    {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = Path::new(script);
     if !script.is_file() {
-        return Err(Error::SopsBuild {
-            message: format!(
-                "{} is missing; set GITOPSHQ_SOPS_BIN to a folder with sops",
-                script.display()
-            ),
-        });
+        return Err(format!(
+            "{} is missing; set {override_var} to a folder with {}",
+            script.display(),
+            files.join(", ")
+        ));
     }
     let out = Command::new("bash")
         .arg(script)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(Error::io(format!("cannot run {}", script.display())))?;
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
-        return Err(Error::SopsBuild {
-            message: format!(
-                "{} failed ({}); its output is above",
-                script.display(),
-                out.status
-            ),
-        });
+        return Err(format!(
+            "{} failed ({}); its output is above",
+            script.display(),
+            out.status
+        ));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = stdout.lines().last().unwrap_or_default().trim();
-    let found = Path::new(dir).join("sops");
-    if found.is_file() {
-        Ok(found)
+    let dir = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    if complete(&dir) {
+        Ok(dir)
     } else {
-        Err(Error::SopsBuild {
-            message: format!("{} reported {dir:?}, which lacks sops", script.display()),
-        })
+        Err(format!(
+            "{} reported {}, which lacks one of {}",
+            script.display(),
+            dir.display(),
+            files.join(", ")
+        ))
     }
 }

@@ -66,6 +66,21 @@ fn remove_folders_of_dead_owners() {
     }
 }
 
+/// A fresh `$TMPDIR/gitopshq-testenv-<name>-*` folder recording this process as its owner, so
+/// that the next run removes it if this one is killed before removing it itself.
+pub(crate) fn owned_temp_dir(name: &str) -> Result<TempDir> {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_folders_of_dead_owners);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{DIR_PREFIX}{name}-"))
+        .tempdir()
+        .map_err(Error::io("cannot create a temporary folder"))?;
+    let owner = dir.path().join(OWNER_FILE);
+    std::fs::write(&owner, std::process::id().to_string())
+        .map_err(Error::io(format!("cannot write {}", owner.display())))?;
+    Ok(dir)
+}
+
 /// A port taken by someone else between our probe and the server's bind makes a start fail;
 /// a new set of ports almost always succeeds.
 const START_ATTEMPTS: usize = 3;
@@ -79,6 +94,7 @@ pub struct TestEnvBuilder {
     extra_users: Vec<(String, Vec<String>)>,
     audit_log: bool,
     ready_timeout: Duration,
+    service_account_admission: bool,
 }
 
 impl Default for TestEnvBuilder {
@@ -90,6 +106,7 @@ impl Default for TestEnvBuilder {
             extra_users: Vec::new(),
             audit_log: true,
             ready_timeout: Duration::from_secs(120),
+            service_account_admission: false,
         }
     }
 }
@@ -139,6 +156,13 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Turns on the ServiceAccount admission plugin, for a cluster whose controller manager
+    /// gives every namespace its `default` ServiceAccount (see `WorkloadCluster`).
+    pub(crate) fn service_account_admission(mut self) -> Self {
+        self.service_account_admission = true;
+        self
+    }
+
     pub async fn start(self) -> Result<TestEnv> {
         let binaries = tokio::task::spawn_blocking(ensure_binaries)
             .await
@@ -171,17 +195,11 @@ impl TestEnvBuilder {
     }
 
     async fn start_once(&self, binaries: &Binaries) -> Result<TestEnv> {
-        static SWEEP: std::sync::Once = std::sync::Once::new();
-        SWEEP.call_once(remove_folders_of_dead_owners);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{DIR_PREFIX}{}-", self.cluster_name))
-            .tempdir()
-            .map_err(Error::io("cannot create a temporary folder"))?;
+        let dir = owned_temp_dir(&self.cluster_name)?;
         let path = |name: &str| dir.path().join(name);
         let write = |name: &str, contents: &str| {
             std::fs::write(path(name), contents).map_err(Error::io(format!("cannot write {name}")))
         };
-        write(OWNER_FILE, &std::process::id().to_string())?;
 
         let pki = Pki::generate(&self.cluster_name)?;
         write("ca.crt", &pki.ca_pem)?;
@@ -268,10 +286,12 @@ impl TestEnvBuilder {
                 path("sa.key").display()
             ))
             .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
+            .arg("--profiling=false");
+        if !self.service_account_admission {
             // Without a controller manager no namespace gets its `default` ServiceAccount, and
             // this plugin would refuse every Pod; tests write Pods to play workload health.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--profiling=false");
+            apiserver.arg("--disable-admission-plugins=ServiceAccount");
+        }
         if let Some(log) = &audit_log {
             apiserver
                 .arg(format!(

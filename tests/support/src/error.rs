@@ -18,6 +18,12 @@ pub enum Error {
     #[error("cannot build the sops CLI: {message}")]
     SopsBuild { message: String },
 
+    #[error("cannot build {component}: {message}")]
+    ComponentBuild {
+        component: &'static str,
+        message: String,
+    },
+
     #[error("cannot generate certificates: {0}")]
     Certificate(#[from] rcgen::Error),
 
@@ -51,6 +57,9 @@ pub enum Error {
 
     #[error("unknown test user {0:?}; the users are listed in gitopshq_testenv::USERS")]
     UnknownUser(String),
+
+    #[error("{action} failed: {stderr}")]
+    Git { action: String, stderr: String },
 
     #[error("cannot encode {what}: {message}")]
     Encode { what: &'static str, message: String },

@@ -7,6 +7,13 @@
 //! processes and removes their files; the processes also die with the process that started them,
 //! so a panicking or killed test leaves nothing running.
 //!
+//! Around it, the real GitOps loop: [`WorkloadCluster`] adds kube-controller-manager,
+//! kube-scheduler and KWOK (fake Nodes whose pods become Ready, or crash-loop when labelled
+//! [`SIMULATE_LABEL`]`=`[`CRASH_LOOP`]), [`Flux`] runs source-controller and
+//! kustomize-controller against a management cluster, [`GitServer`] serves bare repositories
+//! over smart HTTP, and [`RealLoop`] starts them all. Each Go component is built once from the
+//! Go module proxy by its script in `tests/testenv/`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = gitopshq_testenv::TestEnv::start().await?;
@@ -19,13 +26,25 @@ mod binaries;
 mod crds;
 mod env;
 mod error;
+mod flux;
+mod git_server;
 mod kubeconfig;
 mod pki;
 mod ports;
+mod probe;
 mod process;
+mod real_loop;
 mod users;
+mod workload;
 
-pub use binaries::{Binaries, ensure_binaries, sops_binary};
+pub use binaries::{
+    Binaries, ControllerBinaries, FluxBinaries, KwokBinary, controller_binaries, ensure_binaries,
+    ensure_real_loop_binaries, flux_binaries, kwok_binary, sops_binary,
+};
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
+pub use flux::Flux;
+pub use git_server::GitServer;
+pub use real_loop::RealLoop;
 pub use users::{ADMIN, CONTROLLER, USERS, User};
+pub use workload::{CRASH_LOOP, SIMULATE_LABEL, WorkloadCluster, WorkloadClusterBuilder};
