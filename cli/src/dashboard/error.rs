@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::outcome::Kind;
 use serde_json::json;
 
@@ -61,7 +62,7 @@ impl From<anyhow::Error> for ApiError {
             },
             None => Self {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                error: format!("{error:#}"),
+                error: Chain(error.as_ref()).to_string(),
                 next: None,
             },
         }
@@ -71,7 +72,7 @@ impl From<anyhow::Error> for ApiError {
 impl From<gitopshq_engine::plan::PlanError> for ApiError {
     fn from(error: gitopshq_engine::plan::PlanError) -> Self {
         Self::bad_request(
-            error.to_string(),
+            Chain(&error).to_string(),
             "fix the objects it names; gitopshq render shows the same error offline",
         )
     }
