@@ -51,9 +51,12 @@ fn parse() -> commands::Cli {
 }
 
 fn init_tracing(verbose: u8) {
+    // kube's HTTP layer logs every failed request at ERROR before its caller has decided
+    // anything: while an API server is still starting, each expected retry would read as a
+    // fault. Every caller here reports its own failures with context, at their level.
     let default = match verbose {
-        0 => "warn",
-        1 => "info,gitopshq=debug",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "info,gitopshq=debug,kube_client::client::builder=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITOPSHQ_LOG")

@@ -124,7 +124,11 @@ fn an_unresolved_variable_fails_the_render_naming_variable_environment_tenant_an
         let message = format!(
             "cannot render payment-service/staging/eu-staging/payment-api: HQ variable hq.var.DATABASE_HOST used at value path {path} is not defined for environment staging, tenant eu-staging"
         );
-        assert_eq!(err.matches(&message).count(), 1, "{message:?} once in:\n{err}");
+        assert_eq!(
+            err.matches(&message).count(),
+            1,
+            "{message:?} once in:\n{err}"
+        );
     }
     assert_eq!(err.matches("is not defined for").count(), 2, "{err}");
     let vars = gitopshq(&[
