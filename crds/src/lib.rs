@@ -24,6 +24,8 @@ pub mod promotion;
 pub mod release;
 pub mod schema;
 pub mod tenant;
+#[cfg(feature = "ts")]
+pub mod ts;
 pub mod variables;
 pub mod workload;
 

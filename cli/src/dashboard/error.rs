@@ -1,12 +1,12 @@
 //! Every failure of the dashboard API as `{"error", "next"}` with the HTTP status of its kind:
 //! the API server's own message (RBAC, the webhook's denial) is passed through verbatim.
 
+use super::api::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gitopshq_engine::error::Chain;
 use gitopshq_engine::outcome::Kind;
-use serde_json::json;
 
 use crate::kube_client::Failure;
 
@@ -85,7 +85,10 @@ impl IntoResponse for ApiError {
         }
         (
             self.status,
-            Json(json!({"error": self.error, "next": self.next})),
+            Json(ErrorBody {
+                error: self.error,
+                next: self.next,
+            }),
         )
             .into_response()
     }

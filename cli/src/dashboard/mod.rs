@@ -3,6 +3,7 @@
 //! is made as the signed-in person, so RBAC and the admission webhook decide as for kubectl.
 
 mod actions;
+mod api;
 mod assets;
 mod auth;
 mod diagnostics;
