@@ -13,6 +13,7 @@ mod table;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+use gitopshq_engine::error::Chain;
 
 // Policy evaluation and rendering allocate and free many small values on every core at once;
 // glibc malloc contends on its arena locks there (admission of a new release: p50 4.7 ms with
@@ -26,8 +27,9 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            // `{:#}` prints the whole context chain on one line: what failed, then why.
-            eprintln!("error: {error:#}");
+            // What failed, then why, on one line ("a: b: c"), each cause once.
+            let causes: &(dyn std::error::Error + 'static) = error.as_ref();
+            eprintln!("error: {}", Chain(causes));
             kube_client::exit_code_of(&error)
         }
     }
@@ -49,9 +51,12 @@ fn parse() -> commands::Cli {
 }
 
 fn init_tracing(verbose: u8) {
+    // kube's HTTP layer logs every failed request at ERROR before its caller has decided
+    // anything: while an API server is still starting, each expected retry would read as a
+    // fault. Every caller here reports its own failures with context, at their level.
     let default = match verbose {
-        0 => "warn",
-        1 => "info,gitopshq=debug",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "info,gitopshq=debug,kube_client::client::builder=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITOPSHQ_LOG")

@@ -115,15 +115,22 @@ fn an_unresolved_variable_fails_the_render_naming_variable_environment_tenant_an
         "staging",
     ]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "a failed render prints no manifest");
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in [
-        "DATABASE_HOST",
-        "staging",
-        "eu-staging",
-        "env.DATABASE_HOST",
-    ] {
-        assert!(err.contains(needle), "error should name {needle}: {err}");
+    // Both uses are reported in one run, each message once: the cause is not repeated by the
+    // errors that wrap it.
+    assert!(err.starts_with("error: 2 problems:\n"), "{err}");
+    for path in ["env.DATABASE_HOST", "env.DATABASE_URL"] {
+        let message = format!(
+            "cannot render payment-service/staging/eu-staging/payment-api: HQ variable hq.var.DATABASE_HOST used at value path {path} is not defined for environment staging, tenant eu-staging"
+        );
+        assert_eq!(
+            err.matches(&message).count(),
+            1,
+            "{message:?} once in:\n{err}"
+        );
     }
+    assert_eq!(err.matches("is not defined for").count(), 2, "{err}");
     let vars = gitopshq(&[
         "vars",
         "-f",

@@ -1,6 +1,7 @@
 //! The dashboard's built pages are committed (the binary embeds them): a build from the
 //! sources must give exactly the committed files, so a change to the sources without a rebuild
-//! fails here, naming the file. Rebuild with `cd dashboard && npm ci && npm run build`.
+//! fails here, naming the file. The sources must also pass the build's checks (Prettier,
+//! ESLint, tsc). Rebuild with `cd dashboard && npm ci && npm run build`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,18 @@ fn the_committed_pages_are_what_the_sources_build() {
             .arg(dir.join("../scripts/dashboard-tools.sh"))
             .arg("--no-browser"),
         "scripts/dashboard-tools.sh --no-browser (npm ci)",
+    );
+    run(
+        Command::new("npx")
+            .args(["--no-install", "prettier", "--check", "."])
+            .current_dir(&dir),
+        "checking the dashboard's formatting (prettier --check; fix with npm run format)",
+    );
+    run(
+        Command::new("npx")
+            .args(["--no-install", "eslint", "."])
+            .current_dir(&dir),
+        "linting the dashboard (eslint)",
     );
     run(
         Command::new("npx")

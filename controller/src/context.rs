@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use gitopshq_crds::consts::FIELD_MANAGER;
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::layout::GitOpsSettings;
 use gitopshq_engine::policy::{EvalLimits, PolicyEngine};
 use jiff::Timestamp;
@@ -188,7 +189,7 @@ impl Context {
         let data = self
             .secret_data(&namespace, &reference.name)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| Chain(&e).to_string())?
             .ok_or_else(|| {
                 format!(
                     "repository credentials Secret {namespace}/{} not found; create it or fix spec.repository.credentialsSecretRef",
@@ -214,7 +215,7 @@ impl Context {
                 let data = self
                     .secret_data(&secret.namespace, &secret.name)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Chain(&e).to_string())?;
                 Some(Arc::new(secret.key_from(data.as_ref())?))
             }
         };

@@ -29,7 +29,7 @@ pub const HISTORY_DEPTH: usize = 10_000;
 pub enum DeliveryError {
     #[error(transparent)]
     Plan(Box<PlanError>),
-    #[error("cannot lay out release {release}: {source}")]
+    #[error("cannot lay out release {release}")]
     Layout {
         release: String,
         #[source]

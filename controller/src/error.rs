@@ -5,7 +5,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API request failed while {action}: {source}")]
+    #[error("Kubernetes API request failed while {action}")]
     Kube {
         action: String,
         #[source]
@@ -19,7 +19,7 @@ pub enum Error {
     Conflict { object: String },
     #[error("cannot decode {what}: {reason}")]
     Decode { what: String, reason: String },
-    #[error("a blocking task failed: {0}")]
+    #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
 }
 

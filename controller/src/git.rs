@@ -163,7 +163,7 @@ pub struct LogEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot use the local cache {path} of {url}: {source}; check that the cache directory is writable, or delete it to start afresh"
+        "cannot use the local cache {path} of {url} (check that the cache directory is writable, or delete it to start afresh)"
     )]
     Cache {
         url: String,
@@ -172,7 +172,7 @@ pub enum Error {
         source: git2::Error,
     },
     #[error(
-        "cannot fetch branch {branch} from {url}: {source}; check the repository URL, network access and the credentials Secret"
+        "cannot fetch branch {branch} from {url} (check the repository URL, network access and the credentials Secret)"
     )]
     Fetch {
         url: String,
@@ -181,7 +181,7 @@ pub enum Error {
         source: git2::Error,
     },
     #[error(
-        "cannot push branch {branch} to {url}: {source}; check that the credentials grant write access to the repository"
+        "cannot push branch {branch} to {url} (check that the credentials grant write access to the repository)"
     )]
     Push {
         url: String,
@@ -225,7 +225,7 @@ pub enum Error {
         branch: String,
         commit: String,
     },
-    #[error("git failed while {action} for {url} (branch {branch}): {source}")]
+    #[error("git failed while {action} for {url} (branch {branch})")]
     Git {
         url: String,
         branch: String,

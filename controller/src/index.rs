@@ -27,7 +27,9 @@ use kube::runtime::reflector::{self, ReflectHandle, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::warn;
+use tracing::{info, warn};
+
+use crate::warm_up::{WARM_UP, WatchFailures};
 
 /// How many events a slow subscriber may lag behind before the watch waits for it.
 const SUBSCRIBE_BUFFER: usize = 1024;
@@ -70,13 +72,16 @@ where
         let Some(writer) = self.writer.take() else {
             return;
         };
+        let mut failures = WatchFailures::default();
         let stream = watcher(api, config)
             .default_backoff()
             .reflect_shared(writer)
-            .for_each(|event| async move {
-                if let Err(error) = event {
-                    warn!(kind = %K::kind(&()), %error, "watch failed; retrying with backoff");
+            .for_each(move |event| {
+                match event {
+                    Ok(_) => failures.succeeded(),
+                    Err(error) => failures.failed(&K::kind(&()), &error),
                 }
+                std::future::ready(())
             });
         watches.push(Box::pin(stream));
     }
@@ -206,10 +211,15 @@ impl Index {
             );
         };
         tokio::pin!(all);
+        let started = std::time::Instant::now();
         loop {
             match tokio::time::timeout(std::time::Duration::from_secs(10), &mut all).await {
                 Ok(()) => return,
-                Err(_) => warn!(waiting = ?self.not_ready(), "watch caches are still loading"),
+                // Expected while the API server and the CRDs come up; worth a warning later.
+                Err(_) if started.elapsed() < WARM_UP => {
+                    info!(kinds = ?self.not_ready(), "waiting for the watch caches to load")
+                }
+                Err(_) => warn!(kinds = ?self.not_ready(), "the watch caches are still loading"),
             }
         }
     }

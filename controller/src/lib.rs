@@ -21,6 +21,7 @@ pub mod runner;
 pub mod server;
 pub mod signing_key;
 pub mod sops;
+pub mod warm_up;
 
 pub use config::{ControllerArgs, Settings, Shard};
 pub use context::Context;

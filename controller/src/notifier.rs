@@ -53,6 +53,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::context::Context;
 use crate::index::Index;
+use crate::warm_up::WatchFailures;
 
 /// Jobs waiting to be sent before new ones are dropped.
 pub const QUEUE: usize = 1024;
@@ -152,9 +153,14 @@ async fn run(
         watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer)
-            .for_each(|event| async move {
-                if let Err(error) = event {
-                    warn!(kind = "NotificationChannel", %error, "watch failed; retrying with backoff");
+            .for_each({
+                let mut failures = WatchFailures::default();
+                move |event| {
+                    match event {
+                        Ok(_) => failures.succeeded(),
+                        Err(error) => failures.failed("NotificationChannel", &error),
+                    }
+                    std::future::ready(())
                 }
             }),
     );

@@ -33,6 +33,7 @@ use gitopshq_crds::consts::reasons;
 use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::workload::Workload;
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::image_update::{self, Verdict};
 use gitopshq_engine::registry_events::{
     self, AuthError, Delivery, ImagePush, MAX_BODY_BYTES, Parsed, ReplayCache, Source,
@@ -106,7 +107,7 @@ pub enum Error {
         key: String,
         reason: String,
     },
-    #[error("cannot listen on --receiver-address {address}: {source}; pick a free address or port")]
+    #[error("cannot listen on --receiver-address {address} (pick a free address or port)")]
     Bind {
         address: SocketAddr,
         #[source]
@@ -482,7 +483,7 @@ async fn handle(
                     name,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "error",
-                    format!("{error}; the delivery can be retried"),
+                    format!("{}; the delivery can be retried", Chain(&error)),
                 );
             }
         }
@@ -537,7 +538,7 @@ pub struct ReleaseSummary {
 
 /// A failure to read or write the API (503: the registry retries).
 #[derive(Debug, thiserror::Error)]
-#[error("{action}: {source}")]
+#[error("{action}")]
 pub struct ApiError {
     action: String,
     #[source]

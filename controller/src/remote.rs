@@ -25,7 +25,7 @@ pub enum RemoteError {
         api_version: String,
         kind: String,
     },
-    #[error("{object}: {action} failed: {source}")]
+    #[error("{object}: {action} failed")]
     Request {
         object: String,
         action: &'static str,

@@ -448,11 +448,11 @@ pub async fn shutdown_signal() {
 /// Why `gitopshq controller` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {0}")]
+    #[error("cannot reach the Kubernetes API (in-cluster config or KUBECONFIG)")]
     Client(#[source] kube::Error),
     #[error("{0}")]
     Crds(String),
-    #[error("cannot serve metrics: {0}")]
+    #[error("cannot serve metrics")]
     Serve(#[source] std::io::Error),
     #[error("leader election failed: {0}")]
     Lease(String),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use gitopshq_engine::error::Chain;
 use kube::Resource;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Config, Controller};
@@ -108,14 +109,14 @@ where
             ctx.metrics.failed(name, error.metric_label());
             if let Error::Conflict { .. } = error {
                 // Not a failure: the cache was behind; the fresh object is a moment away.
-                tracing::debug!(controller = name, %error, "stale copy; reconciling again");
+                tracing::debug!(controller = name, error = %Chain(error), "stale copy; reconciling again");
                 return Action::requeue(CONFLICT_RETRY);
             }
             let delay = failures.failed(&key_of(object.as_ref()));
             warn!(
                 controller = name,
                 object = %ObjectRef::from_obj(object.as_ref()),
-                %error,
+                error = %Chain(error),
                 retry_in = ?delay,
                 "reconcile failed",
             );

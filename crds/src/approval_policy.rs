@@ -9,6 +9,7 @@ use crate::release::ReleaseType;
 
 /// Spec of an `ApprovalPolicy` (cluster-scoped).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -93,10 +94,12 @@ fn environments_schema(generator: &mut schemars::SchemaGenerator) -> schemars::S
 
 /// Observed state of an `ApprovalPolicy`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalPolicyStatus {
     /// Standard conditions (`Ready`, `Valid`: every environment exists).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

@@ -12,6 +12,7 @@ use crate::common::{Condition, Time};
 /// (`kubectl patch --type=json` add `/spec/decisions/-`, or `gitopshq approve`); the webhook
 /// stamps `user`, `groups` and `time` and denies edits of earlier decisions.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -82,6 +83,7 @@ fn inputs(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// One approver's decision.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
     /// Approve or Reject.
@@ -98,6 +100,7 @@ pub struct Decision {
     pub groups: Vec<String>,
     /// Stamped by the webhook at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub time: Option<Time>,
     /// The request's `renderedDigest` when the decision was made (stamped by the webhook):
     /// what this decision approved.
@@ -107,6 +110,7 @@ pub struct Decision {
 
 /// An approver's answer.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DecisionKind {
     Approve,
     Reject,
@@ -114,6 +118,7 @@ pub enum DecisionKind {
 
 /// Outcome of an approval request.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ApprovalPhase {
     /// Quorum not reached, nobody rejected.
     #[default]
@@ -126,6 +131,7 @@ pub enum ApprovalPhase {
 
 /// Observed state of an `ApprovalRequest`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequestStatus {
     /// Absent until the first reconciliation.
@@ -144,5 +150,6 @@ pub struct ApprovalRequestStatus {
     /// Standard conditions (`Ready`, `Approved`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

@@ -8,6 +8,7 @@ use crate::common::{Condition, Time};
 
 /// Spec of a `BreakGlassSession` (namespaced, in the project's namespace).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -82,6 +83,7 @@ pub struct BreakGlassSessionSpec {
     Ord,
     JsonSchema,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Severity {
     /// Critical: customer-facing outage.
     SEV1,
@@ -96,6 +98,7 @@ pub enum Severity {
 
 /// What a break-glass session covers.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassScope {
     /// Environments covered. At least one.
@@ -119,6 +122,7 @@ fn environments_schema(generator: &mut schemars::SchemaGenerator) -> schemars::S
 
 /// Lifecycle of a session.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum BreakGlassPhase {
     /// In force until `expiresAt`.
     #[default]
@@ -131,6 +135,7 @@ pub enum BreakGlassPhase {
 
 /// Observed state of a `BreakGlassSession`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassSessionStatus {
     /// Absent until the controller activates the session.
@@ -138,12 +143,15 @@ pub struct BreakGlassSessionStatus {
     pub phase: Option<BreakGlassPhase>,
     /// When the session became active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub activated_at: Option<Time>,
     /// `activatedAt + duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub expires_at: Option<Time>,
     /// When the session was closed or expired (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub ended_at: Option<Time>,
     /// What was done under the session.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -154,14 +162,17 @@ pub struct BreakGlassSessionStatus {
     /// Standard conditions (`Active`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// One action taken under a session.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassAction {
     /// When.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub time: Time,
     /// Who.
     pub user: String,

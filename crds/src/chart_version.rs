@@ -12,6 +12,7 @@ use crate::common::{Condition, Values};
 /// except `deprecated` and `deprecationMessage`: the schema pins `chart` and `version`, the
 /// webhook the rest.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -76,6 +77,7 @@ fn templates_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// Observed state of a `ChartVersion`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ChartVersionStatus {
     /// Every (project, workload, environment) that uses this version.
@@ -90,6 +92,7 @@ pub struct ChartVersionStatus {
     /// Standard conditions (`Ready`, `Valid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
@@ -97,6 +100,7 @@ pub struct ChartVersionStatus {
 #[derive(
     Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ChartConsumer {
     /// Project name.

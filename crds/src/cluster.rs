@@ -9,6 +9,7 @@ use crate::consts::defaults;
 
 /// Spec of a `Cluster` (cluster-scoped).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -63,6 +64,7 @@ pub struct ClusterSpec {
 
 /// Encryption of the Secrets committed for a cluster: SOPS with age.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SecretEncryption {
     /// age public keys (`age1…`) the Secrets are encrypted for; the cluster's Flux holds one
@@ -82,6 +84,7 @@ fn age_recipients(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// Where the kubeconfig of a cluster is stored.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct KubeconfigSecretRef {
     /// Namespace of the Secret (the Cluster itself has none).
@@ -113,6 +116,7 @@ fn default_kubeconfig_key() -> String {
 
 /// Whether the operator reaches the cluster.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ClusterPhase {
     /// The last heartbeat succeeded.
     Connected,
@@ -122,6 +126,7 @@ pub enum ClusterPhase {
 
 /// Observed state of a `Cluster`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStatus {
     /// Absent until the first heartbeat.
@@ -132,6 +137,7 @@ pub struct ClusterStatus {
     pub server_version: Option<String>,
     /// Time of the last successful contact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub last_heartbeat: Option<Time>,
     /// Why the cluster is unreachable, with the next step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,5 +145,6 @@ pub struct ClusterStatus {
     /// Standard conditions (`Ready`, `Connected`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

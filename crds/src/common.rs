@@ -10,6 +10,7 @@ pub type Values = serde_json::Map<String, serde_json::Value>;
 
 /// A key of a Secret in the same namespace as the object that refers to it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
@@ -22,6 +23,7 @@ pub struct SecretKeyRef {
 
 /// A Secret referenced from a cluster-scoped object (no key: the consumer knows its keys).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
     /// Namespace of the Secret. Optional because most installations keep these Secrets next to
@@ -36,6 +38,7 @@ pub struct SecretRef {
 
 /// Health of delivered objects, in the terms Argo CD uses.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Health {
     /// Every delivered object is ready.
     Healthy,

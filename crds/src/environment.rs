@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Spec of an `Environment` (cluster-scoped).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -64,6 +65,7 @@ pub struct EnvironmentSpec {
 
 /// A change freeze: either a one-off window (`start` and `end`) or a recurring one (`recurring`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.recurring) != (has(self.start) && has(self.end))").message("a freeze window needs either both start and end (RFC 3339 times) or recurring {cron, duration, timeZone}, not both"),
@@ -76,9 +78,11 @@ pub struct FreezeWindow {
     pub name: String,
     /// Start of a one-off window (RFC 3339). Absent for recurring windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub start: Option<Time>,
     /// End of a one-off window (RFC 3339, exclusive). Absent for recurring windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub end: Option<Time>,
     /// Why the environment is frozen; shown in denial messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +95,7 @@ pub struct FreezeWindow {
 
 /// A recurring freeze: starts at every time `cron` matches and lasts `duration`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RecurringWindow {
     /// Standard 5-field cron expression (minute hour day-of-month month day-of-week).
@@ -108,6 +113,7 @@ pub struct RecurringWindow {
 
 /// Observed state of an `Environment`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentStatus {
     /// Whether a freeze window is active now.
@@ -122,11 +128,13 @@ pub struct EnvironmentStatus {
     /// Standard conditions (`Ready`, `Frozen`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// A freeze window as seen at a point in time.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveFreeze {
     /// Name of the window.
@@ -136,7 +144,9 @@ pub struct ActiveFreeze {
     pub reason: Option<String>,
     /// When the window starts (only set for `nextFreeze`; an active freeze has started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub from: Option<Time>,
     /// When the window ends.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub until: Time,
 }

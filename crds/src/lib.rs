@@ -1,5 +1,4 @@
 #![forbid(unsafe_code)]
-#![deny(rust_2018_idioms)]
 // kube's derive takes one `printcolumn(..)` per column; clippy reads the repeated keys inside
 // them (`type_ = ..`) as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
@@ -26,6 +25,8 @@ pub mod promotion;
 pub mod release;
 pub mod schema;
 pub mod tenant;
+#[cfg(feature = "ts")]
+pub mod ts;
 pub mod variables;
 pub mod workload;
 

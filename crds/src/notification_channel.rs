@@ -9,6 +9,7 @@ use crate::consts::defaults;
 
 /// Spec of a `NotificationChannel` (cluster-scoped).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -50,6 +51,7 @@ pub struct NotificationChannelSpec {
 
 /// Destination kind of a channel.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ChannelType {
     /// Slack incoming webhook.
     #[default]
@@ -64,6 +66,7 @@ pub enum ChannelType {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum NotificationEvent {
     ReleasePendingApproval,
     ReleaseDeployed,
@@ -76,6 +79,7 @@ pub enum NotificationEvent {
 
 /// Secret key holding a channel URL.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct UrlSecretRef {
     /// Namespace of the Secret. Optional because the channel has none: when absent, the
@@ -108,10 +112,12 @@ fn default_url_key() -> String {
 
 /// Observed state of a `NotificationChannel`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationChannelStatus {
     /// Time of the last successful delivery (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub last_sent_time: Option<Time>,
     /// Last delivery error, cleared by the next success (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,5 +125,6 @@ pub struct NotificationChannelStatus {
     /// Standard conditions (`Ready`: the URL Secret exists and the last delivery succeeded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

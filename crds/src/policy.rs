@@ -9,6 +9,7 @@ use crate::common::{Condition, Values};
 /// Spec of a `Policy` (cluster-scoped). Rules are `deny[msg]` / `warn[msg]` in the module's
 /// package; Rego v0 and v1 syntax are both accepted.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -57,6 +58,7 @@ pub struct PolicySpec {
 
 /// Environments a policy applies to, and whether it warns or denies there.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyBinding {
     /// Environment names. Empty means every environment.
@@ -71,6 +73,7 @@ pub struct PolicyBinding {
 
 /// How a policy's `deny` messages act.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum EnforcementMode {
     /// Report as warnings; never block.
     #[default]
@@ -81,6 +84,7 @@ pub enum EnforcementMode {
 
 /// One embedded test case.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTest {
     /// Test name, unique within the policy.
@@ -97,6 +101,7 @@ pub struct PolicyTest {
 
 /// Messages produced by (or expected from) the `deny` and `warn` rules.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyMessages {
     /// `deny` messages.
@@ -109,6 +114,7 @@ pub struct PolicyMessages {
 
 /// Observed state of a `Policy`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
     /// Whether the module compiles.
@@ -126,11 +132,13 @@ pub struct PolicyStatus {
     /// Standard conditions (`Ready`, `Compiled`, `TestsPassed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// Outcome of a policy's embedded tests.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTestResults {
     /// Number of passing tests.
@@ -146,6 +154,7 @@ pub struct PolicyTestResults {
 
 /// A failing test: what was expected and what the rules produced.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTestFailure {
     /// Test name.

@@ -11,6 +11,7 @@ use crate::consts::defaults;
 /// Spec of a `Project` (cluster-scoped). The controller creates namespace `<name>`, the Roles and
 /// RoleBindings of `teams`, and the repository skeleton `environments/<env>/values.yaml`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -81,6 +82,7 @@ impl Project {
 
 /// A Git repository and where in it the project lives.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Repository {
     /// Any URL git can push to: `https://`, `ssh://`, `git@host:path`, `file://`.
@@ -122,6 +124,7 @@ fn default_branch() -> String {
 
 /// How rendered manifests reach workload clusters.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DeliveryMode {
     /// Commit to Git plus an Argo CD `Application` per tenant.
     #[default]
@@ -136,6 +139,7 @@ pub enum DeliveryMode {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TeamRole {
     /// Read everything.
     Viewer,
@@ -151,6 +155,7 @@ pub enum TeamRole {
 
 /// A role granted to a group, optionally limited to some environments.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TeamGrant {
     /// A Kubernetes group (from OIDC/SSO, or `system:serviceaccounts:<ns>`).
@@ -166,6 +171,7 @@ pub struct TeamGrant {
 
 /// Lifecycle of a project's namespace, RBAC and repository skeleton.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ProjectPhase {
     /// Namespace, RBAC or repository skeleton not created yet.
     Pending,
@@ -177,6 +183,7 @@ pub enum ProjectPhase {
 
 /// Observed state of a `Project`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectStatus {
     /// The namespace the controller created.
@@ -197,5 +204,6 @@ pub struct ProjectStatus {
     /// Standard conditions (`Ready`, `RepositoryReady`, `RBACReady`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

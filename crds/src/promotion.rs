@@ -8,6 +8,7 @@ use crate::common::{Condition, LabelSelector, Time};
 
 /// Spec of a `Promotion` (namespaced, in the project's namespace).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -56,6 +57,7 @@ fn yes() -> bool {
 
 /// One batch of tenants.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PromotionBatch {
     /// Batch name (`canary`, `wave-1`).
@@ -63,6 +65,7 @@ pub struct PromotionBatch {
     pub name: String,
     /// Tenants of the batch by label. Exclusive with `tenants`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::LabelSelector>"))]
     pub tenant_selector: Option<LabelSelector>,
     /// Tenants of the batch by name. Exclusive with `tenantSelector`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -80,6 +83,7 @@ pub struct PromotionBatch {
 
 /// Lifecycle of a promotion.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum PromotionPhase {
     /// Working through the batches.
     #[default]
@@ -94,6 +98,7 @@ pub enum PromotionPhase {
 
 /// Lifecycle of one batch.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum BatchPhase {
     /// Not started.
     #[default]
@@ -114,6 +119,7 @@ pub enum BatchPhase {
 
 /// Observed state of a `Promotion`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PromotionStatus {
     /// Absent until the first reconciliation.
@@ -134,11 +140,13 @@ pub struct PromotionStatus {
     /// Standard conditions (`Ready`, `Progressing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// State of one batch.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BatchStatus {
     /// Batch name.
@@ -150,12 +158,15 @@ pub struct BatchStatus {
     pub phase: BatchPhase,
     /// When the batch started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub started_at: Option<Time>,
     /// When the batch became healthy (soak starts here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub healthy_at: Option<Time>,
     /// When the batch finished its soak (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub succeeded_at: Option<Time>,
     /// Who approved the batch's release (addition).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -11,6 +11,7 @@ use crate::policy::EnforcementMode;
 /// may change; once submitted the spec is immutable (the webhook enforces it; the schema forbids
 /// un-submitting).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -73,6 +74,7 @@ pub struct ReleaseSpec {
     pub tenants: Vec<String>,
     /// Target tenants by label. Optional, exclusive with `tenants`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<crate::ts::LabelSelector>"))]
     pub tenant_selector: Option<LabelSelector>,
     /// Workload changes carried by the release. Empty for a Rollback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -122,6 +124,7 @@ fn tenant_names(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// One workload change.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadChange {
     /// Workload name.
@@ -139,6 +142,7 @@ pub struct WorkloadChange {
 
 /// Kind of release.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReleaseType {
     /// New versions or values.
     #[default]
@@ -151,6 +155,7 @@ pub enum ReleaseType {
 
 /// The release a rollback restores.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackTarget {
     /// Name of an earlier Release of the same environment.
@@ -161,6 +166,7 @@ pub struct RollbackTarget {
 /// Lifecycle of a release: Draft → PendingApproval → Approved → Deploying → Deployed → Healthy,
 /// or Rejected / Blocked / Failed / Degraded / Superseded.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReleasePhase {
     /// Not submitted; may still change.
     #[default]
@@ -189,6 +195,7 @@ pub enum ReleasePhase {
 
 /// Observed state of a `Release`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseStatus {
     /// Current phase. Absent until the first reconciliation.
@@ -238,6 +245,7 @@ pub struct ReleaseStatus {
     /// (addition). Soak times and supersession are counted from here. Microsecond precision:
     /// two releases delivered in the same second are still ordered by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub delivered_at: Option<MicroTime>,
     /// Delivery attempts that failed for a reason that may pass (the Git remote or the cluster
     /// unreachable), and when the next one is made (addition). Cleared by a delivery.
@@ -246,21 +254,25 @@ pub struct ReleaseStatus {
     /// Standard conditions (`Ready`, `PoliciesPassed`, `Approved`, `Delivered`, `Healthy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// The backoff of a delivery that keeps failing for a passing reason.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRetry {
     /// Failed attempts so far.
     pub attempts: i32,
     /// When the next attempt is made; nothing is tried before.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub next_attempt_at: Time,
 }
 
 /// Verdict of one policy on a release.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyResult {
     /// Policy name.
@@ -276,6 +288,7 @@ pub struct PolicyResult {
 
 /// Outcome of one policy.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum PolicyVerdict {
     /// No `deny` or `warn` message.
     #[default]
@@ -288,6 +301,7 @@ pub enum PolicyVerdict {
 
 /// Quorum progress of a release.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalProgress {
     /// Approvals needed.
@@ -308,6 +322,7 @@ pub struct ApprovalProgress {
 
 /// One approval.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Approver {
     /// User name from the admission request.
@@ -316,6 +331,7 @@ pub struct Approver {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     /// When the approval was given.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub time: Time,
     /// Approver's comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +340,7 @@ pub struct Approver {
 
 /// Size of a release's manifest diff.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DiffSummary {
     /// Objects that will be created.
@@ -342,9 +359,11 @@ pub struct DiffSummary {
 
 /// One step in a release's history.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
     /// When it happened.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub time: Time,
     /// Phase entered.
     pub phase: ReleasePhase,
@@ -358,6 +377,7 @@ pub struct TimelineEntry {
 
 /// Delivery state of one target tenant.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TenantRollout {
     /// Tenant name.
@@ -374,6 +394,7 @@ pub struct TenantRollout {
 
 /// Delivery phase of a release on one tenant.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TenantRolloutPhase {
     /// Not delivered yet.
     #[default]

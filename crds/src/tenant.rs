@@ -10,6 +10,7 @@ use crate::common::{Condition, Health, Labels, Values};
 
 /// Spec of a `Tenant` (namespaced, in the project's namespace).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -61,6 +62,7 @@ pub struct TenantSpec {
 
 /// Per-workload overrides on a tenant.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TenantWorkload {
     /// Values over everything else.
@@ -71,6 +73,7 @@ pub struct TenantWorkload {
 
 /// Observed state of a `Tenant` (API.md names none beyond conditions; these are additions).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
     /// Last release delivered to this tenant.
@@ -85,5 +88,6 @@ pub struct TenantStatus {
     /// Standard conditions (`Ready`, `Valid`, `Healthy`, `Drifted`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

@@ -12,6 +12,7 @@ use crate::common::{Condition, SecretKeyRef};
 /// project when both `environment` and `tenant` are empty, else the environment, else the
 /// tenant; `{{hq.var.NAME}}` resolves the most specific scope.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -62,10 +63,12 @@ fn secret_refs(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// Observed state of a `Variables` object.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct VariablesStatus {
     /// Standard conditions (`Valid`: scope objects and Secrets exist, values are scalars).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }

@@ -11,6 +11,7 @@ use crate::consts::defaults;
 
 /// Spec of a `Workload` (namespaced, in the project's namespace).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[kube(
     group = "gitopshq.io",
     version = "v1alpha1",
@@ -68,6 +69,7 @@ fn environment_overrides(generator: &mut schemars::SchemaGenerator) -> schemars:
 
 /// Per-environment overrides of a workload.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentOverride {
     /// Values over the workload values, in this environment.
@@ -82,6 +84,7 @@ pub struct EnvironmentOverride {
 
 /// Watch an image repository and propose (or make) releases for new tags.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ImageUpdate {
     /// Image repository (`registry.example.com/payment-api`).
@@ -122,6 +125,7 @@ fn default_value_path() -> String {
 
 /// Observed state of a `Workload`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadStatus {
     /// Environment name → what runs there.
@@ -133,11 +137,13 @@ pub struct WorkloadStatus {
     /// Standard conditions (`Ready`, `Valid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::conditions")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::ts::Condition>"))]
     pub conditions: Vec<Condition>,
 }
 
 /// What a workload runs in one environment.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadEnvironmentStatus {
     /// Chart version delivered.

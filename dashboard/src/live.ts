@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, get } from './api';
+import { ApiError, get, type Change, type ChangedKind } from './api';
 
 // One EventSource per signed-in tab. Every `change` event schedules one refetch of what the
 // page shows, debounced so a burst of watch events costs one round of requests.
 
 /** One `change` event: what changed. `null` when the event named nothing readable. */
-export type ChangeEvent = { kind?: string; namespace?: string; name?: string } | null;
+export type ChangeEvent = Change | null;
 type Listener = (events: ChangeEvent[]) => void;
 const listeners = new Set<Listener>();
 let timer: ReturnType<typeof setTimeout> | undefined;
@@ -40,18 +40,16 @@ export function changed(event: ChangeEvent = null): void {
 
 function parse(data: string): ChangeEvent {
   try {
-    const v = JSON.parse(data);
-    return v && typeof v === 'object' ? v : null;
+    const v: unknown = JSON.parse(data);
+    return v && typeof v === 'object' ? (v as Change) : null;
   } catch {
     return null;
   }
 }
 
-/** Whether an event is about `kind` (matched loosely: "BreakGlassSession", "breakglasssessions"). */
-export function aboutKind(e: ChangeEvent, ...kinds: string[]): boolean {
-  if (!e || !e.kind) return true;
-  const k = e.kind.toLowerCase();
-  return kinds.some((want) => k.startsWith(want.toLowerCase()));
+/** Whether an event is about one of `kinds`; an event that names nothing may be about anything. */
+export function aboutKind(e: ChangeEvent, ...kinds: ChangedKind[]): boolean {
+  return !e || kinds.includes(e.kind);
 }
 
 export function startEvents(): void {
@@ -65,7 +63,7 @@ export function startEvents(): void {
     wasOpen = true;
     setLiveState('live');
   });
-  source.addEventListener('change', (e) => changed(parse((e as MessageEvent).data)));
+  source.addEventListener('change', (e) => changed(parse(String(e.data))));
   source.addEventListener('error', () => {
     if (source && source.readyState === EventSource.CLOSED) setLiveState('off');
     else setLiveState('reconnecting');
@@ -82,7 +80,9 @@ export function useLiveState(): LiveState {
   const [s, set] = useState(liveState);
   useEffect(() => {
     stateListeners.add(set);
-    return () => { stateListeners.delete(set); };
+    return () => {
+      stateListeners.delete(set);
+    };
   }, []);
   return s;
 }
@@ -147,14 +147,25 @@ export function useApi<T>(path: string | null, live = true, relevant?: (e: Chang
 }
 
 // Hash routing: #/path/segments?query
-export interface Route { path: string[]; query: URLSearchParams; raw: string }
+export interface Route {
+  path: string[];
+  query: URLSearchParams;
+  raw: string;
+}
 
 export function parseHash(hash: string): Route {
   const h = hash.replace(/^#/, '');
   const [p, q = ''] = h.split('?', 2);
-  const path = p.split('/').filter((s) => s !== '').map((s) => {
-    try { return decodeURIComponent(s); } catch { return s; }
-  });
+  const path = p
+    .split('/')
+    .filter((s) => s !== '')
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
   return { path, query: new URLSearchParams(q), raw: h };
 }
 

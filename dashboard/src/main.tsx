@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, del, get, onUnauthorized, post, type Session } from './api';
+import { ApiError, del, get, onUnauthorized, post, type Session, type SignIn } from './api';
 import { startEvents, stopEvents, useRoute, type Route } from './live';
 import { ErrorBox, Page } from './ui';
 import { BreakGlassBanner, Header, Nav, Palette } from './shell';
@@ -29,7 +29,9 @@ function useTheme(): [string, () => void] {
     return () => media.removeEventListener('change', fn);
   }, []);
   const theme = stored === 'dark' || stored === 'light' ? stored : system;
-  useEffect(() => { document.documentElement.dataset.theme = theme; }, [theme]);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
   const toggle = () => {
     const next = theme === 'dark' ? 'light' : 'dark';
     localStorage.setItem(THEME_KEY, next);
@@ -38,8 +40,16 @@ function useTheme(): [string, () => void] {
   return [theme, toggle];
 }
 
-function SignIn({ onSignedIn, session, onSignOut, notice }: {
-  onSignedIn: (s: Session) => void; session: Session | null; onSignOut: () => void; notice?: string;
+function SignIn({
+  onSignedIn,
+  session,
+  onSignOut,
+  notice,
+}: {
+  onSignedIn: (s: Session) => void;
+  session: Session | null;
+  onSignOut: () => void;
+  notice?: string;
 }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<ApiError | undefined>();
@@ -48,11 +58,22 @@ function SignIn({ onSignedIn, session, onSignOut, notice }: {
     return (
       <Page title="Signed in">
         <dl class="facts">
-          <div><dt>User</dt><dd data-testid="signin-user">{session.user}</dd></div>
-          <div><dt>Groups</dt><dd data-testid="signin-groups">{session.groups.join(', ') || '—'}</dd></div>
+          <div>
+            <dt>User</dt>
+            <dd data-testid="signin-user">{session.user}</dd>
+          </div>
+          <div>
+            <dt>Groups</dt>
+            <dd data-testid="signin-groups">{session.groups.join(', ') || '—'}</dd>
+          </div>
         </dl>
-        <p>Every request this dashboard makes reaches the Kubernetes API as this user, so RBAC and the admission webhook decide exactly as they do for kubectl.</p>
-        <button type="button" onClick={onSignOut}>Sign out</button>
+        <p>
+          Every request this dashboard makes reaches the Kubernetes API as this user, so RBAC and the admission webhook
+          decide exactly as they do for kubectl.
+        </p>
+        <button type="button" onClick={onSignOut}>
+          Sign out
+        </button>
       </Page>
     );
   }
@@ -61,7 +82,7 @@ function SignIn({ onSignedIn, session, onSignOut, notice }: {
     setBusy(true);
     setError(undefined);
     try {
-      const s = await post<Session>('/api/session', { token: token.trim() });
+      const s = await post<Session, SignIn>('/api/session', { token: token.trim() });
       setToken('');
       onSignedIn(s);
     } catch (err) {
@@ -72,17 +93,33 @@ function SignIn({ onSignedIn, session, onSignOut, notice }: {
   };
   return (
     <main id="main" class="signin">
-      <form class="card form" onSubmit={submit} data-testid="signin-form" aria-labelledby="signin-h">
+      <form class="card form" onSubmit={(e) => void submit(e)} data-testid="signin-form" aria-labelledby="signin-h">
         <h1 id="signin-h">Sign in to GitOpsHQ</h1>
-        {notice ? <p class="message" role="status">{notice}</p> : null}
-        <p>Paste a bearer token the Kubernetes API server accepts (an OIDC ID token, or <code>kubectl create token NAME</code>). The dashboard acts as that user.</p>
+        {notice ? (
+          <p class="message" role="status">
+            {notice}
+          </p>
+        ) : null}
+        <p>
+          Paste a bearer token the Kubernetes API server accepts (an OIDC ID token, or{' '}
+          <code>kubectl create token NAME</code>). The dashboard acts as that user.
+        </p>
         <div class="field">
           <label for="signin-token">Bearer token</label>
-          <input id="signin-token" type="password" autoComplete="off" value={token} required data-testid="signin-token"
-            onInput={(e) => setToken((e.currentTarget as HTMLInputElement).value)} />
+          <input
+            id="signin-token"
+            type="password"
+            autoComplete="off"
+            value={token}
+            required
+            data-testid="signin-token"
+            onInput={(e) => setToken(e.currentTarget.value)}
+          />
         </div>
         <ErrorBox error={error} />
-        <button type="submit" class="primary" disabled={busy || !token.trim()} data-testid="signin-button">Sign in</button>
+        <button type="submit" class="primary" disabled={busy || !token.trim()} data-testid="signin-button">
+          Sign in
+        </button>
       </form>
     </main>
   );
@@ -91,19 +128,36 @@ function SignIn({ onSignedIn, session, onSignOut, notice }: {
 function Content({ route, session, onSignOut }: { route: Route; session: Session; onSignOut: () => void }) {
   const [a, b, c] = route.path;
   switch (a ?? 'fleet') {
-    case 'fleet': return <FleetPage />;
-    case 'projects': return b ? <ProjectPage name={b} /> : <FleetPage />;
-    case 'releases': return b && c ? <ReleasePage namespace={b} name={c} /> : <ReleasesPage route={route} />;
-    case 'approvals': return <ApprovalsPage />;
-    case 'compare': return <ComparePage route={route} />;
-    case 'variables': return <VariablesPage route={route} />;
-    case 'charts': return <ChartsPage />;
-    case 'breakglass': return <BreakGlassPage />;
-    case 'audit': return <AuditPage route={route} />;
-    case 'diagnostics': return <DiagnosticsPage route={route} />;
-    case 'signin': return <SignIn session={session} onSignedIn={() => undefined} onSignOut={onSignOut} />;
+    case 'fleet':
+      return <FleetPage />;
+    case 'projects':
+      return b ? <ProjectPage name={b} /> : <FleetPage />;
+    case 'releases':
+      return b && c ? <ReleasePage namespace={b} name={c} /> : <ReleasesPage route={route} />;
+    case 'approvals':
+      return <ApprovalsPage />;
+    case 'compare':
+      return <ComparePage route={route} />;
+    case 'variables':
+      return <VariablesPage route={route} />;
+    case 'charts':
+      return <ChartsPage />;
+    case 'breakglass':
+      return <BreakGlassPage />;
+    case 'audit':
+      return <AuditPage route={route} />;
+    case 'diagnostics':
+      return <DiagnosticsPage route={route} />;
+    case 'signin':
+      return <SignIn session={session} onSignedIn={() => undefined} onSignOut={onSignOut} />;
     default:
-      return <Page title="Not found"><p>There is no page <code>#{route.raw}</code>. <a href="#/fleet">Go to the fleet</a>.</p></Page>;
+      return (
+        <Page title="Not found">
+          <p>
+            There is no page <code>#{route.raw}</code>. <a href="#/fleet">Go to the fleet</a>.
+          </p>
+        </Page>
+      );
   }
 }
 
@@ -120,7 +174,10 @@ function App() {
   useEffect(() => {
     get<Session>('/api/session').then(setSession, (e: unknown) => {
       if (e instanceof ApiError && e.status === 401) setSession(null);
-      else { setSession(null); setBootError(e instanceof ApiError ? e : new ApiError(0, String(e), '')); }
+      else {
+        setSession(null);
+        setBootError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+      }
     });
     return onUnauthorized(() => {
       setNotice('Your session ended; sign in again.');
@@ -129,7 +186,8 @@ function App() {
   }, []);
 
   useEffect(() => {
-    if (session) startEvents(); else stopEvents();
+    if (session) startEvents();
+    else stopEvents();
   }, [session]);
 
   useEffect(() => {
@@ -156,30 +214,67 @@ function App() {
   }, [pathKey]);
 
   const signOut = async () => {
-    try { await del('/api/session'); } catch { /* the cookie is cleared either way */ }
+    try {
+      await del('/api/session');
+    } catch {
+      /* the cookie is cleared either way */
+    }
     stopEvents();
     setNotice(undefined);
     setSession(null);
   };
 
-  if (session === undefined) return <p class="muted boot" role="status">Loading…</p>;
+  if (session === undefined)
+    return (
+      <p class="muted boot" role="status">
+        Loading…
+      </p>
+    );
   if (session === null) {
     return (
       <>
-        {bootError ? <div class="boot"><ErrorBox error={bootError} /></div> : null}
-        <SignIn session={null} notice={notice} onSignOut={signOut} onSignedIn={(s) => { setBootError(undefined); setNotice(undefined); setSession(s); }} />
+        {bootError ? (
+          <div class="boot">
+            <ErrorBox error={bootError} />
+          </div>
+        ) : null}
+        <SignIn
+          session={null}
+          notice={notice}
+          onSignOut={() => void signOut()}
+          onSignedIn={(s) => {
+            setBootError(undefined);
+            setNotice(undefined);
+            setSession(s);
+          }}
+        />
       </>
     );
   }
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); main.current?.focus(); }}>Skip to content</a>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          main.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <BreakGlassBanner />
-      <Header session={session} onSignOut={signOut} onPalette={() => setPalette(true)} theme={theme} onTheme={toggleTheme} />
+      <Header
+        session={session}
+        onSignOut={() => void signOut()}
+        onPalette={() => setPalette(true)}
+        theme={theme}
+        onTheme={toggleTheme}
+      />
       <div class="layout">
         <Nav route={route} />
         <main id="main" ref={main} tabIndex={-1}>
-          <Content route={route} session={session} onSignOut={signOut} />
+          <Content route={route} session={session} onSignOut={() => void signOut()} />
         </main>
       </div>
       <Palette open={palette} onClose={() => setPalette(false)} />

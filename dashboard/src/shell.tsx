@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { BreakGlassSession, SearchItem, Session } from './api';
+import type { BreakGlass, Search, SearchItem, Session } from './api';
 import { aboutKind, navigate, useApi, useLiveState, type Route } from './live';
 
 export function useNow(active: boolean): number {
@@ -23,12 +23,14 @@ function countdown(ms: number): string {
 // Shown on every page while a break-glass session is active. A labelled region rather than a
 // live region: the countdown changes every second and is not to be announced each time.
 export function BreakGlassBanner() {
-  const { data, reload } = useApi<{ sessions: BreakGlassSession[] }>('/api/breakglass', true, (e) => aboutKind(e, 'breakglass'));
+  const { data, reload } = useApi<BreakGlass>('/api/breakglass', true, (e) => aboutKind(e, 'breakglasssessions'));
   const activeAll = (data?.sessions ?? []).filter((s) => s.status?.phase === 'Active' && !s.spec.closed);
   const now = useNow(activeAll.length > 0);
   const active = activeAll.filter((s) => !s.status?.expiresAt || Date.parse(s.status.expiresAt) > now - 1000);
   const expired = activeAll.length > active.length;
-  useEffect(() => { if (expired) reload(); }, [expired]);
+  useEffect(() => {
+    if (expired) reload();
+  }, [expired, reload]);
   if (active.length === 0) return null;
   const soonest = active
     .filter((s) => s.status?.expiresAt)
@@ -37,10 +39,20 @@ export function BreakGlassBanner() {
     <section class="banner" aria-label="Break-glass session active" data-testid="breakglass-banner">
       <strong>Break-Glass Session Active — all actions are being recorded</strong>
       <span class="banner-detail">
-        {active.map((s) => `${s.metadata.namespace}/${s.metadata.name} (${s.spec.severity ?? ''}${s.spec.requestedBy ? `, ${s.spec.requestedBy}` : ''})`).join('; ')}
+        {active
+          .map(
+            (s) =>
+              `${s.metadata.namespace}/${s.metadata.name} (${s.spec.severity ?? ''}${s.spec.requestedBy ? `, ${s.spec.requestedBy}` : ''})`,
+          )
+          .join('; ')}
       </span>
       {soonest ? (
-        <span>ends in <time data-testid="breakglass-countdown" dateTime={soonest.status!.expiresAt}>{countdown(Date.parse(soonest.status!.expiresAt!) - now)}</time></span>
+        <span>
+          ends in{' '}
+          <time data-testid="breakglass-countdown" dateTime={soonest.status!.expiresAt ?? undefined}>
+            {countdown(Date.parse(soonest.status!.expiresAt!) - now)}
+          </time>
+        </span>
       ) : null}
       <a href="#/breakglass">Manage</a>
     </section>
@@ -63,7 +75,7 @@ export function Palette({ open, onClose }: { open: boolean; onClose: () => void 
   const [active, setActive] = useState(0);
   const input = useRef<HTMLInputElement>(null);
   const returnTo = useRef<Element | null>(null);
-  const { data, error } = useApi<{ items: SearchItem[] }>(open ? '/api/search' : null);
+  const { data, error } = useApi<Search>(open ? '/api/search' : null);
   useEffect(() => {
     if (open) {
       returnTo.current = document.activeElement;
@@ -95,34 +107,89 @@ export function Palette({ open, onClose }: { open: boolean; onClose: () => void 
     navigate(it.href);
   };
   const onKey = (e: KeyboardEvent) => {
-    if (e.key === 'ArrowDown') { e.preventDefault(); setActive((a) => Math.min(a + 1, Math.max(results.length - 1, 0))); }
-    else if (e.key === 'ArrowUp') { e.preventDefault(); setActive((a) => Math.max(a - 1, 0)); }
-    else if (e.key === 'Home') { e.preventDefault(); setActive(0); }
-    else if (e.key === 'End') { e.preventDefault(); setActive(Math.max(results.length - 1, 0)); }
-    else if (e.key === 'Enter') { e.preventDefault(); go(results[active]); }
-    else if (e.key === 'Escape') { e.preventDefault(); onClose(); }
-    else if (e.key === 'Tab') { e.preventDefault(); }
+    if (e.key === 'ArrowDown') {
+      e.preventDefault();
+      setActive((a) => Math.min(a + 1, Math.max(results.length - 1, 0)));
+    } else if (e.key === 'ArrowUp') {
+      e.preventDefault();
+      setActive((a) => Math.max(a - 1, 0));
+    } else if (e.key === 'Home') {
+      e.preventDefault();
+      setActive(0);
+    } else if (e.key === 'End') {
+      e.preventDefault();
+      setActive(Math.max(results.length - 1, 0));
+    } else if (e.key === 'Enter') {
+      e.preventDefault();
+      go(results[active]);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      onClose();
+    } else if (e.key === 'Tab') {
+      e.preventDefault();
+    }
   };
   return (
-    <div class="palette-backdrop" onClick={(e) => { if (e.target === e.currentTarget) onClose(); }}>
+    <div
+      class="palette-backdrop"
+      onClick={(e) => {
+        if (e.target === e.currentTarget) onClose();
+      }}
+    >
       <div class="palette" role="dialog" aria-modal="true" aria-labelledby="palette-title" data-testid="palette">
-        <h2 id="palette-title" class="sr-only">Jump to</h2>
-        <label for="palette-input" class="sr-only">Search projects, workloads, releases and environments</label>
-        <input id="palette-input" ref={input} type="text" role="combobox" aria-expanded="true" aria-controls="palette-list"
-          aria-autocomplete="list" aria-activedescendant={results.length ? `palette-opt-${active}` : undefined}
-          placeholder="Jump to a project, workload, release or environment…" value={text} data-testid="palette-input" autoComplete="off"
-          onInput={(e) => { setText((e.currentTarget as HTMLInputElement).value); setActive(0); }} onKeyDown={onKey} />
-        {error ? <p class="error" role="alert" data-testid="error">{error.message}{error.next ? ` — Next: ${error.next}` : ''}</p> : null}
+        <h2 id="palette-title" class="sr-only">
+          Jump to
+        </h2>
+        <label for="palette-input" class="sr-only">
+          Search projects, workloads, releases and environments
+        </label>
+        <input
+          id="palette-input"
+          ref={input}
+          type="text"
+          role="combobox"
+          aria-expanded="true"
+          aria-controls="palette-list"
+          aria-autocomplete="list"
+          aria-activedescendant={results.length ? `palette-opt-${active}` : undefined}
+          placeholder="Jump to a project, workload, release or environment…"
+          value={text}
+          data-testid="palette-input"
+          autoComplete="off"
+          onInput={(e) => {
+            setText(e.currentTarget.value);
+            setActive(0);
+          }}
+          onKeyDown={onKey}
+        />
+        {error ? (
+          <p class="error" role="alert" data-testid="error">
+            {error.message}
+            {error.next ? ` — Next: ${error.next}` : ''}
+          </p>
+        ) : null}
         <ul id="palette-list" role="listbox" aria-label="Results">
           {results.map((it, i) => (
-            <li id={`palette-opt-${i}`} role="option" aria-selected={i === active} class={i === active ? 'active' : ''}
-              data-testid="palette-option" data-href={it.href} data-kind={it.kind}
-              onMouseMove={() => setActive(i)} onClick={() => go(it)}>
+            <li
+              id={`palette-opt-${i}`}
+              role="option"
+              aria-selected={i === active}
+              class={i === active ? 'active' : ''}
+              data-testid="palette-option"
+              data-href={it.href}
+              data-kind={it.kind}
+              onMouseMove={() => setActive(i)}
+              onClick={() => go(it)}
+            >
               <span class="badge tone-grey">{it.kind}</span> <span class="palette-label">{it.label}</span>
               {it.detail ? <span class="muted small"> {it.detail}</span> : null}
             </li>
           ))}
-          {data && results.length === 0 ? <li class="muted" role="presentation">Nothing matches.</li> : null}
+          {data && results.length === 0 ? (
+            <li class="muted" role="presentation">
+              Nothing matches.
+            </li>
+          ) : null}
         </ul>
         <p class="small muted">↑ ↓ to choose, Enter to open, Esc to close</p>
       </div>
@@ -148,35 +215,75 @@ export function Nav({ route }: { route: Route }) {
     <nav class="side" aria-label="Pages">
       <ul>
         {NAV.map((n) => (
-          <li><a href={n.href} aria-current={here === n.match ? 'page' : undefined}>{n.label}</a></li>
+          <li>
+            <a href={n.href} aria-current={here === n.match ? 'page' : undefined}>
+              {n.label}
+            </a>
+          </li>
         ))}
       </ul>
     </nav>
   );
 }
 
-export function Header({ session, onSignOut, onPalette, theme, onTheme }: {
-  session: Session; onSignOut: () => void; onPalette: () => void; theme: string; onTheme: () => void;
+export function Header({
+  session,
+  onSignOut,
+  onPalette,
+  theme,
+  onTheme,
+}: {
+  session: Session;
+  onSignOut: () => void;
+  onPalette: () => void;
+  theme: string;
+  onTheme: () => void;
 }) {
   const live = useLiveState();
   return (
     <header class="top">
-      <a class="brand" href="#/fleet">GitOpsHQ</a>
-      <button type="button" class="palette-button" data-testid="palette-button" onClick={onPalette} aria-keyshortcuts="Control+K">
+      <a class="brand" href="#/fleet">
+        GitOpsHQ
+      </a>
+      <button
+        type="button"
+        class="palette-button"
+        data-testid="palette-button"
+        onClick={onPalette}
+        aria-keyshortcuts="Control+K"
+      >
         Jump to… <kbd>Ctrl</kbd>+<kbd>K</kbd>
       </button>
       <span class={`live live-${live}`} data-testid="live-status" title="Live updates from the cluster">
-        {live === 'live' ? 'Live' : live === 'reconnecting' ? 'Reconnecting…' : live === 'connecting' ? 'Connecting…' : 'Offline'}
+        {live === 'live'
+          ? 'Live'
+          : live === 'reconnecting'
+            ? 'Reconnecting…'
+            : live === 'connecting'
+              ? 'Connecting…'
+              : 'Offline'}
       </span>
       <span class="spacer" />
-      <button type="button" onClick={onTheme} data-testid="theme-toggle" aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
+      <button
+        type="button"
+        onClick={onTheme}
+        data-testid="theme-toggle"
+        aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+      >
         {theme === 'dark' ? 'Light theme' : 'Dark theme'}
       </button>
       <a class="who" href="#/signin">
-        <span class="sr-only">Signed in as </span><strong data-testid="current-user">{session.user}</strong>
-        {session.groups.length ? <span class="groups" data-testid="current-groups">{session.groups.join(', ')}</span> : null}
+        <span class="sr-only">Signed in as </span>
+        <strong data-testid="current-user">{session.user}</strong>
+        {session.groups.length ? (
+          <span class="groups" data-testid="current-groups">
+            {session.groups.join(', ')}
+          </span>
+        ) : null}
       </a>
-      <button type="button" onClick={onSignOut} data-testid="signout-button">Sign out</button>
+      <button type="button" onClick={onSignOut} data-testid="signout-button">
+        Sign out
+      </button>
     </header>
   );
 }

@@ -7,13 +7,27 @@ export function ErrorBox({ error }: { error: ApiError | undefined | null }) {
   if (!error) return null;
   return (
     <div class="error" role="alert" data-testid="error">
-      <p class="error-what"><strong>Error{error.status ? ` (${error.status})` : ''}:</strong> {error.message}</p>
-      {error.next ? <p class="error-next"><strong>Next:</strong> {error.next}</p> : null}
+      <p class="error-what">
+        <strong>Error{error.status ? ` (${error.status})` : ''}:</strong> {error.message}
+      </p>
+      {error.next ? (
+        <p class="error-next">
+          <strong>Next:</strong> {error.next}
+        </p>
+      ) : null}
     </div>
   );
 }
 
-export function Page({ title, children, actions }: { title: ComponentChildren; children: ComponentChildren; actions?: ComponentChildren }) {
+export function Page({
+  title,
+  children,
+  actions,
+}: {
+  title: ComponentChildren;
+  children: ComponentChildren;
+  actions?: ComponentChildren;
+}) {
   const h1 = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     const text = h1.current?.textContent ?? '';
@@ -22,7 +36,9 @@ export function Page({ title, children, actions }: { title: ComponentChildren; c
   return (
     <>
       <div class="page-head">
-        <h1 id="page-title" tabIndex={-1} ref={h1}>{title}</h1>
+        <h1 id="page-title" tabIndex={-1} ref={h1}>
+          {title}
+        </h1>
         {actions ? <div class="page-actions">{actions}</div> : null}
       </div>
       {children}
@@ -31,14 +47,22 @@ export function Page({ title, children, actions }: { title: ComponentChildren; c
 }
 
 export function Loading({ what }: { what: string }) {
-  return <p class="muted" role="status">Loading {what}…</p>;
+  return (
+    <p class="muted" role="status">
+      Loading {what}…
+    </p>
+  );
 }
 
 export function Time({ value }: { value: string | undefined | null }) {
   if (!value) return <span class="muted">—</span>;
   const d = new Date(value);
   if (isNaN(d.getTime())) return <span>{value}</span>;
-  return <time dateTime={value} title={value}>{formatTime(d)}</time>;
+  return (
+    <time dateTime={value} title={value}>
+      {formatTime(d)}
+    </time>
+  );
 }
 
 export function formatTime(d: Date): string {
@@ -47,16 +71,44 @@ export function formatTime(d: Date): string {
 }
 
 const phaseTone: Record<string, string> = {
-  Healthy: 'green', Deployed: 'green', Approved: 'green', Succeeded: 'green', Pass: 'green', Closed: 'grey',
-  PendingApproval: 'yellow', Deploying: 'yellow', Progressing: 'yellow', Pending: 'yellow', Draft: 'grey',
-  Paused: 'yellow', Warn: 'yellow', Superseded: 'grey', Expired: 'grey', Closing: 'grey',
-  Failed: 'red', Degraded: 'red', Blocked: 'red', Rejected: 'red', Deny: 'red', Active: 'red', Unhealthy: 'red',
+  Healthy: 'green',
+  Deployed: 'green',
+  Approved: 'green',
+  Succeeded: 'green',
+  Pass: 'green',
+  Closed: 'grey',
+  PendingApproval: 'yellow',
+  Deploying: 'yellow',
+  Progressing: 'yellow',
+  Pending: 'yellow',
+  Draft: 'grey',
+  Paused: 'yellow',
+  Warn: 'yellow',
+  Superseded: 'grey',
+  Expired: 'grey',
+  Closing: 'grey',
+  Failed: 'red',
+  Degraded: 'red',
+  Blocked: 'red',
+  Rejected: 'red',
+  Deny: 'red',
+  Active: 'red',
+  Unhealthy: 'red',
 };
 
 export function Badge({ value, tone, testid }: { value: string | undefined | null; tone?: string; testid?: string }) {
-  if (!value) return <span class="muted" data-testid={testid}>—</span>;
+  if (!value)
+    return (
+      <span class="muted" data-testid={testid}>
+        —
+      </span>
+    );
   const t = tone ?? phaseTone[value] ?? 'grey';
-  return <span class={`badge tone-${t}`} data-testid={testid}>{value}</span>;
+  return (
+    <span class={`badge tone-${t}`} data-testid={testid}>
+      {value}
+    </span>
+  );
 }
 
 export function Value({ v }: { v: unknown }) {
@@ -83,9 +135,24 @@ export function useFleetLists() {
   };
 }
 
-export function Select({ id, label, value, onChange, options, placeholder, testid, required }: {
-  id: string; label: string; value: string; onChange: (v: string) => void;
-  options: { value: string; label: string; group?: string }[]; placeholder?: string; testid?: string; required?: boolean;
+export function Select({
+  id,
+  label,
+  value,
+  onChange,
+  options,
+  placeholder,
+  testid,
+  required,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  options: { value: string; label: string; group?: string }[];
+  placeholder?: string;
+  testid?: string;
+  required?: boolean;
 }) {
   const groups = new Map<string, { value: string; label: string }[]>();
   for (const o of options) {
@@ -97,29 +164,73 @@ export function Select({ id, label, value, onChange, options, placeholder, testi
   return (
     <div class="field">
       <label for={id}>{label}</label>
-      <select id={id} value={value} required={required} data-testid={testid}
-        onChange={(e) => onChange((e.currentTarget as HTMLSelectElement).value)}>
+      <select
+        id={id}
+        value={value}
+        required={required}
+        data-testid={testid}
+        onChange={(e) => onChange(e.currentTarget.value)}
+      >
         <option value="">{placeholder ?? '—'}</option>
         {!known && value ? <option value={value}>{value}</option> : null}
-        {[...groups.entries()].map(([g, opts]) => g
-          ? <optgroup label={g}>{opts.map((o) => <option value={o.value}>{o.label}</option>)}</optgroup>
-          : opts.map((o) => <option value={o.value}>{o.label}</option>))}
+        {[...groups.entries()].map(([g, opts]) =>
+          g ? (
+            <optgroup label={g}>
+              {opts.map((o) => (
+                <option value={o.value}>{o.label}</option>
+              ))}
+            </optgroup>
+          ) : (
+            opts.map((o) => <option value={o.value}>{o.label}</option>)
+          ),
+        )}
       </select>
     </div>
   );
 }
 
-export function TextField({ id, label, value, onInput, placeholder, testid, type, hint, min, max }: {
-  id: string; label: string; value: string; onInput: (v: string) => void; placeholder?: string; testid?: string;
-  type?: 'text' | 'number' | 'url'; hint?: string; min?: number; max?: number;
+export function TextField({
+  id,
+  label,
+  value,
+  onInput,
+  placeholder,
+  testid,
+  type,
+  hint,
+  min,
+  max,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onInput: (v: string) => void;
+  placeholder?: string;
+  testid?: string;
+  type?: 'text' | 'number' | 'url';
+  hint?: string;
+  min?: number;
+  max?: number;
 }) {
   return (
     <div class="field">
       <label for={id}>{label}</label>
-      <input id={id} {...({ type: type ?? 'text' } as { type: 'text' })} value={value} placeholder={placeholder} data-testid={testid}
-        min={min} max={max} aria-describedby={hint ? `${id}-hint` : undefined}
-        onInput={(e) => onInput((e.currentTarget as HTMLInputElement).value)} />
-      {hint ? <small id={`${id}-hint`} class="hint">{hint}</small> : null}
+      <input
+        id={id}
+        {...({ type: type ?? 'text' } as { type: 'text' })}
+        value={value}
+        placeholder={placeholder}
+        data-testid={testid}
+        min={min}
+        max={max}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onInput={(e) => onInput(e.currentTarget.value)}
+      />
+      {hint ? (
+        <small id={`${id}-hint`} class="hint">
+          {hint}
+        </small>
+      ) : null}
     </div>
   );
 }

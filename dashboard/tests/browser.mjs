@@ -18,7 +18,9 @@ const PHASE_WAIT = Number(process.env.DASHBOARD_PHASE_WAIT_MS || 60000); // a re
 const TOTAL = Number(process.env.DASHBOARD_TOTAL_MS || 15 * 60000); // the whole run
 
 if (!['approvals', 'after'].includes(phase) || !base || !scenario) {
-  console.error('usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after');
+  console.error(
+    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after',
+  );
   process.exit(2);
 }
 if (shots) fs.mkdirSync(shots, { recursive: true });
@@ -33,8 +35,16 @@ class Mismatch extends Error {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const watchdog = setTimeout(() => {
   console.log(`FAIL the whole run took longer than ${TOTAL} ms`);
@@ -48,7 +58,10 @@ async function visibleErrors(page) {
   if (!page) return '';
   try {
     const texts = await page.locator('[data-testid="error"], [data-testid="bg-invalid"]').allInnerTexts();
-    return texts.map((t) => t.replace(/\s+/g, ' ').trim()).filter(Boolean).join(' | ');
+    return texts
+      .map((t) => t.replace(/\s+/g, ' ').trim())
+      .filter(Boolean)
+      .join(' | ');
   } catch {
     return '';
   }
@@ -66,13 +79,19 @@ async function step(name, fn) {
       console.log(`     expected: ${e.expected}`);
       console.log(`     found:    ${e.found}`);
     } else {
-      console.log(`     ${String(e && e.message ? e.message : e).split('\n').slice(0, 6).join('\n     ')}`);
+      console.log(
+        `     ${String(e && e.message ? e.message : e)
+          .split('\n')
+          .slice(0, 6)
+          .join('\n     ')}`,
+      );
     }
     if (current) {
       console.log(`     url:      ${current.url()}`);
       const errs = await visibleErrors(current);
       console.log(`     page errors: ${errs || '(none shown)'}`);
-      if (shots) await current.screenshot({ path: path.join(shots, `failure-${phase}.png`), fullPage: true }).catch(() => {});
+      if (shots)
+        await current.screenshot({ path: path.join(shots, `failure-${phase}.png`), fullPage: true }).catch(() => {});
     }
     await browser.close().catch(() => {});
     process.exit(1);
@@ -84,7 +103,11 @@ async function waitFor(page, what, read, ok, expected, timeout = WAIT) {
   const end = Date.now() + timeout;
   let last;
   for (;;) {
-    try { last = await read(); } catch (e) { last = `(unreadable: ${String(e.message || e).split('\n')[0]})`; }
+    try {
+      last = await read();
+    } catch (e) {
+      last = `(unreadable: ${String(e.message || e).split('\n')[0]})`;
+    }
     if (ok(last)) return last;
     if (Date.now() > end) throw new Mismatch(`${what} (after ${timeout} ms)`, expected, JSON.stringify(last));
     await page.waitForTimeout(250);
@@ -92,8 +115,10 @@ async function waitFor(page, what, read, ok, expected, timeout = WAIT) {
 }
 
 // Options are matched by their value property (an option whose value is its text has no value attribute).
-const optionCount = (page, id, value) => page.locator(`[data-testid="${id}"]`).evaluateAll(
-  (els, v) => els.reduce((n, el) => n + [...el.options].filter((o) => o.value === v).length, 0), value);
+const optionCount = (page, id, value) =>
+  page
+    .locator(`[data-testid="${id}"]`)
+    .evaluateAll((els, v) => els.reduce((n, el) => n + [...el.options].filter((o) => o.value === v).length, 0), value);
 const tid = (page, id) => page.locator(`[data-testid="${id}"]`);
 const text = async (loc) => ((await loc.count()) ? (await loc.first().innerText()).replace(/\s+/g, ' ').trim() : null);
 
@@ -114,7 +139,13 @@ async function signIn(user, { screenshot } = {}) {
   if (screenshot) await shot(page, 'signin.png');
   await tid(page, 'signin-token').fill(token);
   await tid(page, 'signin-button').click();
-  const who = await waitFor(page, `signed in as ${user}`, () => text(tid(page, 'current-user')), (v) => !!v, 'the current user shown in the header');
+  const who = await waitFor(
+    page,
+    `signed in as ${user}`,
+    () => text(tid(page, 'current-user')),
+    (v) => !!v,
+    'the current user shown in the header',
+  );
   const groups = await text(tid(page, 'current-groups'));
   return { context, page, who, groups };
 }
@@ -129,7 +160,8 @@ async function openRelease(page) {
 
 async function readDecision(page) {
   const approve = tid(page, 'approve-button');
-  if ((await approve.count()) === 0) return { missing: 'no Approve button yet', none: await text(tid(page, 'decision-none')) };
+  if ((await approve.count()) === 0)
+    return { missing: 'no Approve button yet', none: await text(tid(page, 'decision-none')) };
   return {
     disabled: await approve.isDisabled(),
     rejectDisabled: await tid(page, 'reject-button').isDisabled(),
@@ -139,17 +171,28 @@ async function readDecision(page) {
 }
 
 async function waitPhase(page, phases, timeout) {
-  return waitFor(page, `release phase one of ${phases.join(', ')}`, () => text(tid(page, 'release-phase')),
-    (v) => phases.includes(v), phases.join(' or '), timeout);
+  return waitFor(
+    page,
+    `release phase one of ${phases.join(', ')}`,
+    () => text(tid(page, 'release-phase')),
+    (v) => phases.includes(v),
+    phases.join(' or '),
+    timeout,
+  );
 }
 
 async function approve(page, comment) {
   await tid(page, 'decision-comment').fill(comment);
   await tid(page, 'approve-button').click();
-  const r = await waitFor(page, 'the decision is recorded',
+  const r = await waitFor(
+    page,
+    'the decision is recorded',
     async () => ({ done: await text(tid(page, 'decision-done')), errors: await visibleErrors(page) }),
-    (v) => (v.done ?? '').startsWith('Approved') || !!v.errors, 'Approved: your decision is recorded.');
-  if (!(r.done ?? '').startsWith('Approved')) throw new Mismatch('the decision is recorded', 'Approved: your decision is recorded.', r.errors);
+    (v) => (v.done ?? '').startsWith('Approved') || !!v.errors,
+    'Approved: your decision is recorded.',
+  );
+  if (!(r.done ?? '').startsWith('Approved'))
+    throw new Mismatch('the decision is recorded', 'Approved: your decision is recorded.', r.errors);
 }
 
 if (phase === 'approvals') {
@@ -163,13 +206,21 @@ if (phase === 'approvals') {
     await waitPhase(creator.page, ['PendingApproval'], PHASE_WAIT);
   });
   await step('the creator cannot approve: Approve disabled, the reason says "cannot approve"', async () => {
-    const d = await waitFor(creator.page, 'the decision check', () => readDecision(creator.page),
-      (d) => d.disabled && /cannot approve/i.test(d.reason ?? ''), 'Approve disabled with a reason mentioning "cannot approve"');
+    const d = await waitFor(
+      creator.page,
+      'the decision check',
+      () => readDecision(creator.page),
+      (d) => d.disabled && /cannot approve/i.test(d.reason ?? ''),
+      'Approve disabled with a reason mentioning "cannot approve"',
+    );
     console.log(`     reason: ${d.reason} (permitted: ${d.permitted})`);
     // Self-approval does not bar a Reject: the creator's Reject follows its own check (not clicked).
     if (d.rejectDisabled) {
-      throw new Mismatch('the creator may reject: Reject enabled', 'Reject enabled',
-        `Reject disabled (${(await text(tid(creator.page, 'reject-reason'))) ?? d.reason})`);
+      throw new Mismatch(
+        'the creator may reject: Reject enabled',
+        'Reject enabled',
+        `Reject disabled (${(await text(tid(creator.page, 'reject-reason'))) ?? d.reason})`,
+      );
     }
     await shot(creator.page, 'release-pending.png');
   });
@@ -178,8 +229,13 @@ if (phase === 'approvals') {
   await step(`${scenario.notPermitted} is not permitted to approve`, async () => {
     notPermitted = await signIn(scenario.notPermitted);
     await openRelease(notPermitted.page);
-    const d = await waitFor(notPermitted.page, 'the decision check', () => readDecision(notPermitted.page),
-      (d) => d.disabled && d.permitted === 'false' && /^not permitted/i.test(d.reason ?? ''), 'Approve disabled, marked "Not permitted: …"');
+    const d = await waitFor(
+      notPermitted.page,
+      'the decision check',
+      () => readDecision(notPermitted.page),
+      (d) => d.disabled && d.permitted === 'false' && /^not permitted/i.test(d.reason ?? ''),
+      'Approve disabled, marked "Not permitted: …"',
+    );
     console.log(`     reason: ${d.reason}`);
   });
   await notPermitted.context.close();
@@ -188,23 +244,45 @@ if (phase === 'approvals') {
   await step(`${a1} approves with a comment; progress becomes "1 of 2"`, async () => {
     first = await signIn(a1);
     await first.page.goto(`${base}/#/approvals`);
-    await waitFor(first.page, 'the release in the approval queue', () => first.page.locator(`[data-testid="approval-item"][data-release="${rel.namespace}/${rel.name}"]`).count(),
-      (n) => n > 0, `an item for ${rel.namespace}/${rel.name}`);
+    await waitFor(
+      first.page,
+      'the release in the approval queue',
+      () => first.page.locator(`[data-testid="approval-item"][data-release="${rel.namespace}/${rel.name}"]`).count(),
+      (n) => n > 0,
+      `an item for ${rel.namespace}/${rel.name}`,
+    );
     await shot(first.page, 'approvals.png');
     await openRelease(first.page);
-    const d = await waitFor(first.page, 'the decision check', () => readDecision(first.page), (d) => !d.disabled, 'Approve enabled');
+    const d = await waitFor(
+      first.page,
+      'the decision check',
+      () => readDecision(first.page),
+      (d) => !d.disabled,
+      'Approve enabled',
+    );
     if (d.reason) console.log(`     note: ${d.reason}`);
     await approve(first.page, `Reviewed by ${a1} in the browser test`);
-    const p = await waitFor(first.page, 'approval progress', () => text(tid(first.page, 'approvals-progress')),
-      (v) => (v ?? '').includes('1 of 2'), '"1 of 2"', PHASE_WAIT);
+    const p = await waitFor(
+      first.page,
+      'approval progress',
+      () => text(tid(first.page, 'approvals-progress')),
+      (v) => (v ?? '').includes('1 of 2'),
+      '"1 of 2"',
+      PHASE_WAIT,
+    );
     console.log(`     progress: ${p}`);
   });
 
   await step(`${scenario.sameTeam} (same team as ${a1}) is gated: "team other than"`, async () => {
     same = await signIn(scenario.sameTeam);
     await openRelease(same.page);
-    const d = await waitFor(same.page, 'the decision check', () => readDecision(same.page),
-      (d) => d.disabled && d.permitted !== 'false' && /team other than/i.test(d.reason ?? ''), 'Approve disabled, permitted, reason containing "team other than"');
+    const d = await waitFor(
+      same.page,
+      'the decision check',
+      () => readDecision(same.page),
+      (d) => d.disabled && d.permitted !== 'false' && /team other than/i.test(d.reason ?? ''),
+      'Approve disabled, permitted, reason containing "team other than"',
+    );
     console.log(`     reason: ${d.reason}`);
     if (!d.rejectDisabled) console.log('     note: Reject stays enabled');
   });
@@ -213,7 +291,13 @@ if (phase === 'approvals') {
   await step(`${a2} approves; the page turns Deployed or Healthy by live updates`, async () => {
     second = await signIn(a2);
     await openRelease(second.page);
-    await waitFor(second.page, 'the decision check', () => readDecision(second.page), (d) => !d.disabled, `Approve enabled for ${a2}`);
+    await waitFor(
+      second.page,
+      'the decision check',
+      () => readDecision(second.page),
+      (d) => !d.disabled,
+      `Approve enabled for ${a2}`,
+    );
     await approve(second.page, `Second approval by ${a2}`);
     const ph = await waitPhase(second.page, ['Deployed', 'Healthy'], PHASE_WAIT);
     console.log(`     phase: ${ph}`);
@@ -248,24 +332,42 @@ await step('the release page shows Healthy', async () => {
   await shot(page, 'release.png');
 });
 
-await step('the fleet page renders the project\'s cell', async () => {
+await step("the fleet page renders the project's cell", async () => {
   const env = scenario.breakGlass?.environment || environment;
   await page.goto(`${base}/#/fleet`);
   const cell = page.locator(`[data-testid="fleet-cell"][data-project="${rel.namespace}"][data-env="${env}"]`);
-  await waitFor(page, `the ${rel.namespace} × ${env} cell`, () => cell.count(), (n) => n > 0, `a cell for ${rel.namespace} in ${env}`);
+  await waitFor(
+    page,
+    `the ${rel.namespace} × ${env} cell`,
+    () => cell.count(),
+    (n) => n > 0,
+    `a cell for ${rel.namespace} in ${env}`,
+  );
   console.log(`     ${env}: ${await cell.getAttribute('data-status')} — ${await text(cell)}`);
   await shot(page, 'fleet.png');
 });
 
 await step('the project page renders', async () => {
   await page.goto(`${base}/#/projects/${encodeURIComponent(rel.namespace)}`);
-  await waitFor(page, 'project environments', () => tid(page, 'project-env').count(), (n) => n > 0, 'at least one environment section');
+  await waitFor(
+    page,
+    'project environments',
+    () => tid(page, 'project-env').count(),
+    (n) => n > 0,
+    'at least one environment section',
+  );
   await shot(page, 'project.png');
 });
 
 await step('the releases list renders', async () => {
   await page.goto(`${base}/#/releases?project=${encodeURIComponent(rel.namespace)}`);
-  await waitFor(page, 'release rows', () => tid(page, 'release-row').count(), (n) => n > 0, 'at least one release');
+  await waitFor(
+    page,
+    'release rows',
+    () => tid(page, 'release-row').count(),
+    (n) => n > 0,
+    'at least one release',
+  );
   await shot(page, 'releases.png');
 });
 
@@ -274,13 +376,27 @@ await step('open a break-glass session (SEV2, environment + workload, 1h)', asyn
   const bg = scenario.breakGlass;
   await page.goto(`${base}/#/breakglass`);
   await tid(page, 'bg-form').waitFor({ timeout: WAIT });
-  await waitFor(page, 'projects in the picker', () => optionCount(page, 'bg-namespace', bg.namespace), (n) => n > 0, `option ${bg.namespace}`);
+  await waitFor(
+    page,
+    'projects in the picker',
+    () => optionCount(page, 'bg-namespace', bg.namespace),
+    (n) => n > 0,
+    `option ${bg.namespace}`,
+  );
   await tid(page, 'bg-namespace').selectOption(bg.namespace);
   // The validation runs before anything is sent: a short justification is refused in the page.
   await tid(page, 'bg-justification').fill('too short');
   await tid(page, 'bg-submit').click();
-  await waitFor(page, 'the short justification is refused', () => text(tid(page, 'bg-invalid')), (v) => /at least 20/.test(v ?? ''), 'a message asking for at least 20 characters');
-  await tid(page, 'bg-justification').fill(`Browser test: ${bg.workload} in ${bg.environment} needs an emergency change`);
+  await waitFor(
+    page,
+    'the short justification is refused',
+    () => text(tid(page, 'bg-invalid')),
+    (v) => /at least 20/.test(v ?? ''),
+    'a message asking for at least 20 characters',
+  );
+  await tid(page, 'bg-justification').fill(
+    `Browser test: ${bg.workload} in ${bg.environment} needs an emergency change`,
+  );
   await tid(page, 'bg-severity').selectOption('SEV2');
   await tid(page, 'bg-duration').selectOption('1h');
   const envBox = tid(page, `bg-env-${bg.environment}`);
@@ -291,20 +407,54 @@ await step('open a break-glass session (SEV2, environment + workload, 1h)', asyn
   await wlBox.check();
   await tid(page, 'bg-incident').fill('https://incidents.example.com/INC-1234');
   await tid(page, 'bg-submit').click();
-  sessionName = await waitFor(page, 'the session is created', async () => (await tid(page, 'bg-created').getAttribute('data-name', { timeout: 500 }).catch(() => null)) ?? (await visibleErrors(page)),
-    (v) => !!v && !v.includes(' '), 'the name of the new session');
+  sessionName = await waitFor(
+    page,
+    'the session is created',
+    async () =>
+      (await tid(page, 'bg-created')
+        .getAttribute('data-name', { timeout: 500 })
+        .catch(() => null)) ?? (await visibleErrors(page)),
+    (v) => !!v && !v.includes(' '),
+    'the name of the new session',
+  );
   console.log(`     session ${bg.namespace}/${sessionName}`);
-  await waitFor(page, 'the banner', () => text(tid(page, 'breakglass-banner')), (v) => /Break-Glass Session Active/i.test(v ?? ''), 'the break-glass banner');
-  await waitFor(page, 'the session is listed as Active', () => page.locator(`[data-testid="bg-session"][data-name="${sessionName}"]`).getAttribute('data-phase', { timeout: 500 }).catch(() => null),
-    (v) => v === 'Active', 'Active');
+  await waitFor(
+    page,
+    'the banner',
+    () => text(tid(page, 'breakglass-banner')),
+    (v) => /Break-Glass Session Active/i.test(v ?? ''),
+    'the break-glass banner',
+  );
+  await waitFor(
+    page,
+    'the session is listed as Active',
+    () =>
+      page
+        .locator(`[data-testid="bg-session"][data-name="${sessionName}"]`)
+        .getAttribute('data-phase', { timeout: 500 })
+        .catch(() => null),
+    (v) => v === 'Active',
+    'Active',
+  );
   await shot(page, 'breakglass.png');
 });
 
 await step('another page shows the banner with a running countdown', async () => {
   await page.goto(`${base}/#/charts`);
-  const banner = await waitFor(page, 'the banner', () => text(tid(page, 'breakglass-banner')), (v) => /Break-Glass Session Active — all actions are being recorded/i.test(v ?? ''),
-    '"Break-Glass Session Active — all actions are being recorded"');
-  const c1 = await waitFor(page, 'the countdown', () => text(tid(page, 'breakglass-countdown')), (v) => /^\d+:\d\d:\d\d$/.test(v ?? ''), 'H:MM:SS');
+  const banner = await waitFor(
+    page,
+    'the banner',
+    () => text(tid(page, 'breakglass-banner')),
+    (v) => /Break-Glass Session Active — all actions are being recorded/i.test(v ?? ''),
+    '"Break-Glass Session Active — all actions are being recorded"',
+  );
+  const c1 = await waitFor(
+    page,
+    'the countdown',
+    () => text(tid(page, 'breakglass-countdown')),
+    (v) => /^\d+:\d\d:\d\d$/.test(v ?? ''),
+    'H:MM:SS',
+  );
   await page.waitForTimeout(2200);
   const c2 = await text(tid(page, 'breakglass-countdown'));
   if (c2 === c1) throw new Mismatch('the countdown runs', 'a value different from ' + c1 + ' two seconds later', c2);
@@ -318,51 +468,115 @@ await step('close the session with a note; the banner goes away', async () => {
   await note.waitFor({ timeout: WAIT });
   await note.fill('Incident resolved; closing from the browser test.');
   await page.locator(`[data-testid="bg-close-button"][data-session="${sessionName}"]`).click();
-  await waitFor(page, 'the banner is gone', () => tid(page, 'breakglass-banner').count(), (n) => n === 0, 'no banner', PHASE_WAIT);
-  await waitFor(page, 'the session is closed', () => page.locator(`[data-testid="bg-session"][data-name="${sessionName}"]`).getAttribute('data-phase', { timeout: 500 }).catch(() => null),
-    (v) => v === 'Closed' || v === 'Closing', 'Closed (or Closing until the controller seals it)', PHASE_WAIT);
+  await waitFor(
+    page,
+    'the banner is gone',
+    () => tid(page, 'breakglass-banner').count(),
+    (n) => n === 0,
+    'no banner',
+    PHASE_WAIT,
+  );
+  await waitFor(
+    page,
+    'the session is closed',
+    () =>
+      page
+        .locator(`[data-testid="bg-session"][data-name="${sessionName}"]`)
+        .getAttribute('data-phase', { timeout: 500 })
+        .catch(() => null),
+    (v) => v === 'Closed' || v === 'Closing',
+    'Closed (or Closing until the controller seals it)',
+    PHASE_WAIT,
+  );
 });
 
 await step(`compare ${scenario.compare.left} with ${scenario.compare.right}: at least one row differs`, async () => {
   const c = scenario.compare;
   await page.goto(`${base}/#/compare`);
-  await waitFor(page, 'projects in the picker', () => optionCount(page, 'compare-project', c.project), (n) => n > 0, `option ${c.project}`);
+  await waitFor(
+    page,
+    'projects in the picker',
+    () => optionCount(page, 'compare-project', c.project),
+    (n) => n > 0,
+    `option ${c.project}`,
+  );
   await tid(page, 'compare-project').selectOption(c.project);
-  await waitFor(page, 'sides in the picker', () => optionCount(page, 'compare-left', c.left), (n) => n > 0, `option ${c.left}`);
+  await waitFor(
+    page,
+    'sides in the picker',
+    () => optionCount(page, 'compare-left', c.left),
+    (n) => n > 0,
+    `option ${c.left}`,
+  );
   await tid(page, 'compare-left').selectOption(c.left);
   await tid(page, 'compare-right').selectOption(c.right);
   await tid(page, 'compare-submit').click();
-  await tid(page, 'compare-result').waitFor({ timeout: WAIT }).catch(() => {});
-  const n = await waitFor(page, 'differing rows', () => page.locator('[data-testid="compare-row"][data-changed="true"]').count(), (n) => n > 0, 'at least one highlighted row');
+  await tid(page, 'compare-result')
+    .waitFor({ timeout: WAIT })
+    .catch(() => {});
+  const n = await waitFor(
+    page,
+    'differing rows',
+    () => page.locator('[data-testid="compare-row"][data-changed="true"]').count(),
+    (n) => n > 0,
+    'at least one highlighted row',
+  );
   console.log(`     ${n} differing rows`);
   await shot(page, 'compare.png');
 });
 
 await step('HQ Variables renders', async () => {
   await page.goto(`${base}/#/variables?project=${encodeURIComponent(rel.namespace)}`);
-  await waitFor(page, 'variables', async () => (await tid(page, 'variable').count()) || (await page.locator('main .empty').count()) || (await visibleErrors(page)),
-    (v) => typeof v === 'number' && v > 0, 'variables or the empty message');
+  await waitFor(
+    page,
+    'variables',
+    async () =>
+      (await tid(page, 'variable').count()) ||
+      (await page.locator('main .empty').count()) ||
+      (await visibleErrors(page)),
+    (v) => typeof v === 'number' && v > 0,
+    'variables or the empty message',
+  );
   console.log(`     ${await tid(page, 'variable').count()} variables`);
   await shot(page, 'variables.png');
 });
 
 await step('Chart registry renders', async () => {
   await page.goto(`${base}/#/charts`);
-  await waitFor(page, 'charts', async () => (await tid(page, 'chart').count()) || (await page.locator('main .empty').count()) || (await visibleErrors(page)),
-    (v) => typeof v === 'number' && v > 0, 'charts or the empty message');
-  console.log(`     ${await tid(page, 'chart').count()} charts, ${await tid(page, 'deprecated-badge').count()} deprecated versions`);
+  await waitFor(
+    page,
+    'charts',
+    async () =>
+      (await tid(page, 'chart').count()) || (await page.locator('main .empty').count()) || (await visibleErrors(page)),
+    (v) => typeof v === 'number' && v > 0,
+    'charts or the empty message',
+  );
+  console.log(
+    `     ${await tid(page, 'chart').count()} charts, ${await tid(page, 'deprecated-badge').count()} deprecated versions`,
+  );
   await shot(page, 'charts.png');
 });
 
 await step(`Audit log filtered by ${scenario.diagnostics.workload} shows entries`, async () => {
   await page.goto(`${base}/#/audit`);
-  await waitFor(page, 'projects in the picker', () => optionCount(page, 'audit-project', rel.namespace), (n) => n > 0, `option ${rel.namespace}`);
+  await waitFor(
+    page,
+    'projects in the picker',
+    () => optionCount(page, 'audit-project', rel.namespace),
+    (n) => n > 0,
+    `option ${rel.namespace}`,
+  );
   await tid(page, 'audit-project').selectOption(rel.namespace);
   await tid(page, 'audit-workload').fill(scenario.diagnostics.workload);
   await tid(page, 'audit-since').fill('24h');
   await tid(page, 'audit-submit').click();
-  const n = await waitFor(page, 'audit rows', async () => (await tid(page, 'audit-row').count()) || (await visibleErrors(page)) || 0,
-    (v) => typeof v === 'number' && v > 0, 'at least one entry');
+  const n = await waitFor(
+    page,
+    'audit rows',
+    async () => (await tid(page, 'audit-row').count()) || (await visibleErrors(page)) || 0,
+    (v) => typeof v === 'number' && v > 0,
+    'at least one entry',
+  );
   console.log(`     ${n} entries`);
   await shot(page, 'audit.png');
 });
@@ -370,13 +584,30 @@ await step(`Audit log filtered by ${scenario.diagnostics.workload} shows entries
 await step('Diagnostics shows the limits statement above the lines', async () => {
   const d = scenario.diagnostics;
   await page.goto(`${base}/#/diagnostics`);
-  await waitFor(page, 'projects in the picker', () => optionCount(page, 'diag-project', d.project), (n) => n > 0, `option ${d.project}`);
+  await waitFor(
+    page,
+    'projects in the picker',
+    () => optionCount(page, 'diag-project', d.project),
+    (n) => n > 0,
+    `option ${d.project}`,
+  );
   await tid(page, 'diag-project').selectOption(d.project);
-  await waitFor(page, 'workloads in the picker', () => optionCount(page, 'diag-workload', d.workload), (n) => n > 0, `option ${d.workload}`);
+  await waitFor(
+    page,
+    'workloads in the picker',
+    () => optionCount(page, 'diag-workload', d.workload),
+    (n) => n > 0,
+    `option ${d.workload}`,
+  );
   await tid(page, 'diag-workload').selectOption(d.workload);
   await tid(page, 'diag-submit').click();
-  const st = await waitFor(page, 'the statement', async () => (await text(tid(page, 'diagnostics-statement'))) ?? (await visibleErrors(page)) ?? null,
-    (v) => !!v && (v !== '') && !v.startsWith('Error'), 'the statement of the limits');
+  const st = await waitFor(
+    page,
+    'the statement',
+    async () => (await text(tid(page, 'diagnostics-statement'))) ?? (await visibleErrors(page)) ?? null,
+    (v) => !!v && v !== '' && !v.startsWith('Error'),
+    'the statement of the limits',
+  );
   const above = await page.evaluate(() => {
     const a = document.querySelector('[data-testid="diagnostics-statement"]');
     const b = document.querySelector('[data-testid="diagnostics-lines"]');
@@ -390,11 +621,25 @@ await step('Diagnostics shows the limits statement above the lines', async () =>
 await step('Diagnostics follows new lines until Stop', async () => {
   await tid(page, 'diagnostics-follow').check();
   await tid(page, 'diag-submit').click();
-  const st = await waitFor(page, 'the follow statement', async () => (await visibleErrors(page)) || ((await text(tid(page, 'diagnostics-statement'))) ?? ''),
-    (v) => /following new lines/i.test(v) || /following/i.test(v), 'a statement containing "following new lines"');
+  const st = await waitFor(
+    page,
+    'the follow statement',
+    async () => (await visibleErrors(page)) || ((await text(tid(page, 'diagnostics-statement'))) ?? ''),
+    (v) => /following new lines/i.test(v) || /following/i.test(v),
+    'a statement containing "following new lines"',
+  );
   // Without a kubelet behind the workload cluster the followed containers may end at once.
-  if (await tid(page, 'diagnostics-stop').count()) await tid(page, 'diagnostics-stop').click().catch(() => {});
-  await waitFor(page, 'the stream stopped or ended', () => tid(page, 'diagnostics-stop').count(), (n) => n === 0, 'no Stop button');
+  if (await tid(page, 'diagnostics-stop').count())
+    await tid(page, 'diagnostics-stop')
+      .click()
+      .catch(() => {});
+  await waitFor(
+    page,
+    'the stream stopped or ended',
+    () => tid(page, 'diagnostics-stop').count(),
+    (n) => n === 0,
+    'no Stop button',
+  );
   const how = await text(tid(page, 'diagnostics-follow-status'));
   console.log(`     follow: ${how}`);
   console.log(`     ${st} (${await page.locator('[data-testid="diagnostics-lines"] .log-line').count()} lines)`);
@@ -402,19 +647,32 @@ await step('Diagnostics follows new lines until Stop', async () => {
 
 await step('Ctrl+K palette: typing part of the release name, Enter opens the release', async () => {
   await page.goto(`${base}/#/fleet`);
-  await tid(page, 'fleet-grid').waitFor({ timeout: WAIT }).catch(() => {});
+  await tid(page, 'fleet-grid')
+    .waitFor({ timeout: WAIT })
+    .catch(() => {});
   await page.keyboard.press('Control+k');
   await tid(page, 'palette').waitFor({ timeout: WAIT });
   const part = rel.name.includes('-') ? rel.name.slice(rel.name.indexOf('-') + 1) : rel.name;
   await tid(page, 'palette-input').fill(part);
   const target = releaseHash;
-  const hrefs = await waitFor(page, 'palette results', () => tid(page, 'palette-option').evaluateAll((els) => els.map((e) => e.getAttribute('data-href'))),
-    (v) => Array.isArray(v) && v.some((h) => (h ?? '').endsWith(target)), `an option for ${target}`);
+  const hrefs = await waitFor(
+    page,
+    'palette results',
+    () => tid(page, 'palette-option').evaluateAll((els) => els.map((e) => e.getAttribute('data-href'))),
+    (v) => Array.isArray(v) && v.some((h) => (h ?? '').endsWith(target)),
+    `an option for ${target}`,
+  );
   const idx = hrefs.findIndex((h) => (h ?? '').endsWith(target));
   for (let i = 0; i < idx; i++) await page.keyboard.press('ArrowDown');
   await shot(page, 'palette.png');
   await page.keyboard.press('Enter');
-  await waitFor(page, 'the release page', () => page.evaluate(() => location.hash), (h) => h === target, target);
+  await waitFor(
+    page,
+    'the release page',
+    () => page.evaluate(() => location.hash),
+    (h) => h === target,
+    target,
+  );
   await tid(page, 'release-phase').waitFor({ timeout: WAIT });
   console.log(`     typed "${part}", option ${idx + 1}, now at ${target}`);
 });
@@ -423,7 +681,13 @@ await step('Escape closes the palette', async () => {
   await page.keyboard.press('Control+k');
   await tid(page, 'palette').waitFor({ timeout: WAIT });
   await page.keyboard.press('Escape');
-  await waitFor(page, 'the palette closed', () => tid(page, 'palette').count(), (n) => n === 0, 'no palette');
+  await waitFor(
+    page,
+    'the palette closed',
+    () => tid(page, 'palette').count(),
+    (n) => n === 0,
+    'no palette',
+  );
 });
 
 await browser.close();

@@ -44,6 +44,7 @@ pub const CHAIN_SCHEME: &str = "gitopshq-audit-v1";
 
 /// Where an audit entry comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Source {
     /// A Release's creation and `status.timeline`.
     Release,
@@ -71,34 +72,36 @@ impl Source {
 
 /// One line of the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     #[serde(serialize_with = "rfc3339")]
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub time: Timestamp,
     pub source: Source,
     /// The project (namespace) the entry belongs to.
     pub project: String,
     /// Who did it: a user, a ServiceAccount or a component.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// What happened: a phase, `Approve`, `Reject`, `Opened`, an Event reason, `Committed` …
     pub action: String,
     /// `kind/name` of the object concerned (`release/payment-api-v2`).
     pub object: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     /// Workloads the entry concerns.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<String>,
     /// A break-glass session whose scope names no workload covers all of them.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_workloads: bool,
     /// Full SHA of the delivery commit, when the entry is about one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// Everyone the entry names (actor, creator, approvers), for `--user`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub involved: Vec<String>,
 }
 

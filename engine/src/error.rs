@@ -126,6 +126,66 @@ pub enum RenderError {
     /// A value could not be turned into YAML (should not happen for JSON values).
     #[error("cannot serialise {what} to YAML: {message}")]
     Serialize { what: String, message: String },
+
+    /// Independent faults of one render (every unresolved variable, every template or document
+    /// that fails), so one run shows everything to fix. Never holds a single fault or another
+    /// `Several`: build it with [`RenderError::all`].
+    #[error("{} problems:{}", problems.len(), bulleted(problems))]
+    Several { problems: Vec<RenderError> },
+}
+
+impl RenderError {
+    /// One error for every fault in `errors`, in their order: `Ok` when there is none, the
+    /// fault itself when there is one, [`RenderError::Several`] (flat) otherwise.
+    pub fn all(errors: impl IntoIterator<Item = RenderError>) -> Result<()> {
+        let mut problems: Vec<RenderError> = Vec::new();
+        for error in errors {
+            match error {
+                RenderError::Several { problems: inner } => problems.extend(inner),
+                leaf => problems.push(leaf),
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(RenderError::Several { problems }),
+        }
+    }
+
+    /// The single faults this error stands for: itself, or each of [`RenderError::Several`].
+    pub fn problems(&self) -> &[RenderError] {
+        match self {
+            RenderError::Several { problems } => problems,
+            leaf => std::slice::from_ref(leaf),
+        }
+    }
+}
+
+/// `problems` one per line, as a list under the error's first line.
+pub fn bulleted<T: std::fmt::Display>(problems: &[T]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+/// An error and its causes on one line, "what failed: why: why that". Error messages never
+/// embed their source (it would print twice), so a message for a person is written with this;
+/// a cause whose text the line already holds (a library that does embed its source) is
+/// skipped, so each cause shows once.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut line = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            cause = error.source();
+        }
+        f.write_str(&line)
+    }
 }
 
 /// Which name of an object is invalid.

@@ -9,7 +9,7 @@ use gitopshq_crds::approval_policy::ApprovalPolicy;
 use gitopshq_crds::approval_request::{ApprovalRequest, Decision, DecisionKind};
 use gitopshq_crds::common::Health;
 use gitopshq_crds::consts;
-use gitopshq_crds::release::{Release, ReleasePhase};
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
 use jiff::Timestamp;
@@ -27,6 +27,7 @@ use crate::variables::{Scope, VariableScopes};
 
 /// Traffic-light state of a project in an environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum CellStatus {
     /// Nothing runs there.
@@ -41,6 +42,7 @@ pub enum CellStatus {
 
 /// One workload as it runs in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadCell {
     pub name: String,
@@ -52,6 +54,7 @@ pub struct WorkloadCell {
 
 /// A release named from a cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseRef {
     pub namespace: String,
@@ -59,11 +62,12 @@ pub struct ReleaseRef {
     pub title: String,
     pub phase: ReleasePhase,
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: ReleaseType,
 }
 
 /// A project in an environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Cell {
     pub status: CellStatus,
@@ -140,7 +144,7 @@ pub fn environment_cell(
         name: r.name_any(),
         title: r.spec.title.clone(),
         phase: phase_of(r),
-        type_: r.spec.type_.to_string(),
+        type_: r.spec.type_,
     });
 
     let unhealthy: Vec<String> = cells
@@ -220,6 +224,7 @@ pub fn environment_cell(
 
 /// A release in one line of a list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseSummary {
     pub namespace: String,
@@ -227,7 +232,7 @@ pub struct ReleaseSummary {
     pub title: String,
     pub environment: String,
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: ReleaseType,
     pub phase: ReleasePhase,
     pub created_by: Option<String>,
     pub created: Option<String>,
@@ -236,6 +241,7 @@ pub struct ReleaseSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalsSummary {
     pub required: i32,
@@ -250,7 +256,7 @@ pub fn release_summary(release: &Release) -> ReleaseSummary {
         name: release.name_any(),
         title: release.spec.title.clone(),
         environment: release.spec.environment.clone(),
-        type_: release.spec.type_.to_string(),
+        type_: release.spec.type_,
         phase: phase_of(release),
         created_by: release.spec.created_by.clone(),
         created: created(release).map(crate::admission::format_time),
@@ -274,6 +280,7 @@ pub fn release_summary(release: &Release) -> ReleaseSummary {
 
 /// Whether the signed-in person may approve a release now, before they click.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionCheck {
     /// An approval by this person would be admitted now.
@@ -383,6 +390,7 @@ pub fn decision_check(
 
 /// Where one variable is defined.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct VariableDefinition {
     /// `project`, `environment/<env>` or `tenant/<tenant>`.
@@ -393,6 +401,7 @@ pub struct VariableDefinition {
 
 /// What one variable resolves to for one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct VariableResolution {
     pub tenant: String,
@@ -403,6 +412,7 @@ pub struct VariableResolution {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct VariableOverview {
     pub name: String,

@@ -20,7 +20,7 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
-use crate::error::RenderError;
+use crate::error::{Chain, RenderError, bulleted};
 use crate::layout::{
     ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RenderedFile,
     RepositoryRef, SecretSummary, TenantRender, WorkloadRender,
@@ -118,7 +118,7 @@ pub enum PlanError {
         secret: String,
         key: String,
     },
-    #[error("release {release}: spec.tenantSelector is invalid: {source}")]
+    #[error("release {release}: spec.tenantSelector is invalid")]
     Selector {
         release: String,
         #[source]
@@ -136,7 +136,7 @@ pub enum PlanError {
         environment: String,
         workloads: String,
     },
-    #[error("{target}: {source}")]
+    #[error("cannot render {target}")]
     Render {
         target: String,
         #[source]
@@ -157,12 +157,52 @@ pub enum PlanError {
         cluster: String,
         secret: String,
     },
-    #[error("project {project}: {source}")]
+    #[error("project {project}: cannot lay out the GitOps repository")]
     Layout {
         project: String,
         #[source]
         source: LayoutError,
     },
+    /// Independent faults of one plan or render (every target that cannot be built or
+    /// rendered, every unresolved variable and invalid object in each), so one run shows
+    /// everything to fix. Never holds a single fault or another `Several`: build it with
+    /// [`PlanError::all`].
+    #[error("{} problems:{}", problems.len(), bulleted(&problems.iter().map(|p| Chain(p).to_string()).collect::<Vec<_>>()))]
+    Several { problems: Vec<PlanError> },
+}
+
+impl PlanError {
+    /// One error for every fault in `errors`, in their order, each told once: `Ok` when there
+    /// is none, the fault itself when there is one, [`PlanError::Several`] (flat) otherwise.
+    pub fn all(errors: impl IntoIterator<Item = PlanError>) -> Result<()> {
+        let mut problems: Vec<PlanError> = Vec::new();
+        let mut told = std::collections::HashSet::new();
+        for error in errors {
+            let leaves = match error {
+                PlanError::Several { problems: inner } => inner,
+                leaf => vec![leaf],
+            };
+            for leaf in leaves {
+                // The same chart or Variables fault is met by every target that reads it.
+                if told.insert(Chain(&leaf).to_string()) {
+                    problems.push(leaf);
+                }
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(PlanError::Several { problems }),
+        }
+    }
+
+    /// The single faults this error stands for: itself, or each of [`PlanError::Several`].
+    pub fn problems(&self) -> &[PlanError] {
+        match self {
+            PlanError::Several { problems } => problems,
+            leaf => std::slice::from_ref(leaf),
+        }
+    }
 }
 
 pub type Result<T, E = PlanError> = std::result::Result<T, E>;
@@ -312,10 +352,11 @@ pub fn environment_targets(
         ..ReleaseInfo::default()
     };
     let mut targets = Vec::new();
+    let mut problems = Vec::new();
     for t in tenants {
         for w in &workloads {
             if tenant_runs(t, &w.name_any()) {
-                targets.push(build_target(
+                match build_target(
                     catalog,
                     project,
                     environment,
@@ -323,10 +364,14 @@ pub fn environment_targets(
                     w,
                     None,
                     &release,
-                )?);
+                ) {
+                    Ok(target) => targets.push(target),
+                    Err(error) => problems.push(error),
+                }
             }
         }
     }
+    PlanError::all(problems)?;
     Ok(targets)
 }
 
@@ -401,6 +446,7 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
     };
     let explicit = !release.spec.tenants.is_empty();
     let mut targets = Vec::new();
+    let mut problems = Vec::new();
     for change in &release.spec.changes {
         let workload = find_workload(catalog, &project, &change.workload)?;
         for t in &tenants {
@@ -414,7 +460,7 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
                 }
                 continue;
             }
-            targets.push(build_target(
+            match build_target(
                 catalog,
                 &project,
                 &release.spec.environment,
@@ -422,9 +468,13 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
                 workload,
                 Some(change),
                 &info,
-            )?);
+            ) {
+                Ok(target) => targets.push(target),
+                Err(error) => problems.push(error),
+            }
         }
     }
+    PlanError::all(problems)?;
     if targets.is_empty() {
         return Err(PlanError::NoTargets {
             release: release_name,
@@ -680,12 +730,25 @@ impl ChartCache {
     }
 }
 
-/// Wraps a render error with the target it happened in.
+/// Wraps a render error with the target it happened in: one [`PlanError::Render`] for each of
+/// its faults.
 pub fn render_failed(target: &Target) -> impl FnOnce(RenderError) -> PlanError + use<> {
     let id = target.id();
-    move |source| PlanError::Render {
-        target: id,
-        source: Box::new(source),
+    move |source| {
+        let mut problems: Vec<PlanError> = match source {
+            RenderError::Several { problems } => problems,
+            leaf => vec![leaf],
+        }
+        .into_iter()
+        .map(|source| PlanError::Render {
+            target: id.clone(),
+            source: Box::new(source),
+        })
+        .collect();
+        match problems.len() {
+            1 => problems.remove(0),
+            _ => PlanError::Several { problems },
+        }
     }
 }
 
@@ -768,7 +831,7 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
 /// Renders every target, compiling each chart version once per thread. Every object gets the
 /// ownership labels (project, environment, tenant, workload, managed-by) that pruning and drift
 /// use. Targets are rendered on every available core; the result keeps the targets' order, and
-/// on failure the error is that of the first failing target in order.
+/// on failure the error lists every fault of every target, in the targets' order.
 pub fn render_targets(catalog: &Catalog, targets: Vec<Target>) -> Result<Vec<RenderedTarget>> {
     render_parallel(catalog, targets, render_one)
 }
@@ -815,12 +878,18 @@ fn render_parallel<T: Send>(
     targets: Vec<Target>,
     render: impl Fn(&mut ChartCache, &Catalog, Target) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
+    // Every target is rendered even after one fails, so the error lists every fault.
     let chunk_of = |targets: Vec<Target>| -> Result<Vec<T>> {
         let mut charts = ChartCache::default();
         let mut out = Vec::with_capacity(targets.len());
+        let mut problems = Vec::new();
         for target in targets {
-            out.push(render(&mut charts, catalog, target)?);
+            match render(&mut charts, catalog, target) {
+                Ok(rendered) => out.push(rendered),
+                Err(error) => problems.push(error),
+            }
         }
+        PlanError::all(problems)?;
         Ok(out)
     };
     let threads = rayon::current_num_threads();
@@ -839,9 +908,14 @@ fn render_parallel<T: Send>(
     // On the shared pool, which also takes each target's templates when it has many.
     let results: Vec<Result<Vec<T>>> = chunks.into_par_iter().map(chunk_of).collect();
     let mut rendered = Vec::new();
+    let mut problems = Vec::new();
     for result in results {
-        rendered.extend(result?);
+        match result {
+            Ok(chunk) => rendered.extend(chunk),
+            Err(error) => problems.push(error),
+        }
     }
+    PlanError::all(problems)?;
     Ok(rendered)
 }
 
@@ -1126,15 +1200,113 @@ spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {
     }
 
     #[test]
-    fn parallel_rendering_reports_the_first_failing_target() {
+    fn parallel_rendering_reports_every_failing_target_in_order() {
         let mut catalog = catalog(12);
-        // `null` deletes `replicas` for tenant t09; the strict template reads it.
-        catalog.tenants[9]
-            .spec
-            .values
-            .insert("replicas".into(), Value::Null);
+        // `null` deletes `replicas` for tenants t03 and t09; the strict template reads it.
+        for t in [9, 3] {
+            catalog.tenants[t]
+                .spec
+                .values
+                .insert("replicas".into(), Value::Null);
+        }
         let targets = environment_targets(&catalog, "shop", "prod", None, None).unwrap();
-        let err = render_targets(&catalog, targets).unwrap_err().to_string();
-        assert!(err.starts_with("shop/prod/t09/api:"), "{err}");
+        let err = render_targets(&catalog, targets).unwrap_err();
+        let failed: Vec<&str> = err
+            .problems()
+            .iter()
+            .map(|p| match p {
+                PlanError::Render { target, .. } => target.as_str(),
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "shop/prod/t03/api",
+                "shop/prod/t03/worker",
+                "shop/prod/t09/api",
+                "shop/prod/t09/worker"
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("4 problems:"), "{text}");
+        assert!(
+            text.contains("cannot render shop/prod/t09/worker: chart web@1.0.0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_unresolved_variable_of_every_tenant_is_one_error() {
+        let mut catalog = catalog(3);
+        for (w, value) in [
+            ("api", "{{hq.var.API_KEY}}"),
+            ("worker", "{{hq.var.QUEUE}}"),
+        ] {
+            let workload = catalog
+                .workloads
+                .iter_mut()
+                .find(|x| x.name_any() == w)
+                .unwrap();
+            workload.spec.values.insert(
+                "config".into(),
+                serde_json::json!({"secret": value, "region": "{{hq.var.REGION}}"}),
+            );
+        }
+        // Only t01 defines REGION.
+        catalog.variables.push(object(
+            "metadata: {name: t01-vars, namespace: shop}\nspec: {tenant: t01, values: {REGION: eu}}",
+        ));
+        let targets = environment_targets(&catalog, "shop", "prod", None, None).unwrap();
+        let err = render_targets(&catalog, targets).unwrap_err();
+        let found: Vec<(String, String, String, String, String)> = err
+            .problems()
+            .iter()
+            .map(|p| match p {
+                PlanError::Render { target, source } => match source.as_ref() {
+                    RenderError::UnresolvedVariable {
+                        variable,
+                        environment,
+                        tenant,
+                        path,
+                        ..
+                    } => (
+                        target.clone(),
+                        variable.clone(),
+                        environment.clone(),
+                        tenant.clone(),
+                        path.clone(),
+                    ),
+                    other => panic!("unexpected {other}"),
+                },
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        let row = |target: &str, variable: &str, tenant: &str, path: &str| {
+            (
+                format!("shop/prod/{tenant}/{target}"),
+                format!("hq.var.{variable}"),
+                "prod".to_string(),
+                tenant.to_string(),
+                path.to_string(),
+            )
+        };
+        assert_eq!(
+            found,
+            [
+                row("api", "API_KEY", "t00", "config.secret"),
+                row("api", "REGION", "t00", "config.region"),
+                row("worker", "QUEUE", "t00", "config.secret"),
+                row("worker", "REGION", "t00", "config.region"),
+                row("api", "API_KEY", "t01", "config.secret"),
+                row("worker", "QUEUE", "t01", "config.secret"),
+                row("api", "API_KEY", "t02", "config.secret"),
+                row("api", "REGION", "t02", "config.region"),
+                row("worker", "QUEUE", "t02", "config.secret"),
+                row("worker", "REGION", "t02", "config.region"),
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("10 problems:\n  - cannot render shop/prod/t00/api: HQ variable hq.var.API_KEY used at value path config.secret is not defined for environment prod, tenant t00"), "{text}");
     }
 }

@@ -130,92 +130,100 @@ pub fn variable_uses(values: &Value, scopes: &VariableScopes) -> Vec<VariableUse
     uses
 }
 
-/// Returns `values` with every variable reference replaced. The first unresolved reference (in
-/// document order) is an error naming the variable, `environment`, `tenant` and the value path.
+/// Returns `values` with every variable reference replaced. Every unresolved reference (in
+/// document order) is reported, each naming the variable, `environment`, `tenant` and the
+/// value path, so one run shows every variable to define.
 pub fn resolve_variables(
     values: &Value,
     scopes: &VariableScopes,
     environment: &str,
     tenant: &str,
 ) -> Result<Value> {
-    let ctx = Resolver {
+    let mut ctx = Resolver {
         scopes,
         environment,
         tenant,
+        unresolved: Vec::new(),
     };
-    ctx.resolve(values, &ValuePath::root())
+    let resolved = ctx.resolve(values, &ValuePath::root());
+    RenderError::all(ctx.unresolved)?;
+    Ok(resolved)
 }
 
 struct Resolver<'a> {
     scopes: &'a VariableScopes,
     environment: &'a str,
     tenant: &'a str,
+    /// Every reference that found no definition; the resolved tree is then discarded.
+    unresolved: Vec<RenderError>,
 }
 
 impl Resolver<'_> {
-    fn resolve(&self, value: &Value, path: &ValuePath) -> Result<Value> {
-        Ok(match value {
-            Value::String(text) => self.resolve_string(text, path)?,
+    fn resolve(&mut self, value: &Value, path: &ValuePath) -> Value {
+        match value {
+            Value::String(text) => self.resolve_string(text, path),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| self.resolve(item, &path.index(i)))
-                    .collect::<Result<_>>()?,
+                    .collect(),
             ),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.resolve(v, &path.key(k))?)))
-                    .collect::<Result<_>>()?,
+                    .map(|(k, v)| (k.clone(), self.resolve(v, &path.key(k))))
+                    .collect(),
             ),
             other => other.clone(),
-        })
+        }
     }
 
-    fn resolve_string(&self, text: &str, path: &ValuePath) -> Result<Value> {
+    fn resolve_string(&mut self, text: &str, path: &ValuePath) -> Value {
         let refs = references(text);
         if refs.is_empty() {
-            return Ok(Value::String(text.to_owned()));
+            return Value::String(text.to_owned());
         }
         if let [(0, end, reference)] = refs.as_slice()
             && *end == text.len()
         {
-            return Ok(self.lookup(reference, path)?.clone());
+            return self.lookup(reference, path);
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         for (start, end, reference) in &refs {
             out.push_str(&text[last..*start]);
-            match self.lookup(reference, path)? {
-                Value::String(s) => out.push_str(s),
+            match self.lookup(reference, path) {
+                Value::String(s) => out.push_str(&s),
                 Value::Null => {}
                 other => out.push_str(&other.to_string()),
             }
             last = *end;
         }
         out.push_str(&text[last..]);
-        Ok(Value::String(out))
+        Value::String(out)
     }
 
-    fn lookup(&self, reference: &VariableRef, path: &ValuePath) -> Result<&Value> {
-        self.scopes
-            .lookup(&reference.name, reference.pinned)
-            .map(|(_, v)| v)
-            .ok_or_else(|| RenderError::UnresolvedVariable {
-                variable: reference.to_string(),
-                environment: self.environment.to_owned(),
-                tenant: self.tenant.to_owned(),
-                path: if path.is_root() {
-                    "(root)".to_owned()
-                } else {
-                    path.to_string()
-                },
-                looked_in: if reference.pinned {
-                    "the environment scope only"
-                } else {
-                    "tenant, environment and project scopes"
-                },
-            })
+    /// The variable's value; `null` when it is unresolved, which is recorded.
+    fn lookup(&mut self, reference: &VariableRef, path: &ValuePath) -> Value {
+        if let Some((_, value)) = self.scopes.lookup(&reference.name, reference.pinned) {
+            return value.clone();
+        }
+        self.unresolved.push(RenderError::UnresolvedVariable {
+            variable: reference.to_string(),
+            environment: self.environment.to_owned(),
+            tenant: self.tenant.to_owned(),
+            path: if path.is_root() {
+                "(root)".to_owned()
+            } else {
+                path.to_string()
+            },
+            looked_in: if reference.pinned {
+                "the environment scope only"
+            } else {
+                "tenant, environment and project scopes"
+            },
+        });
+        Value::Null
     }
 }
 
@@ -385,6 +393,57 @@ mod tests {
         }
         let err = resolve(json!({"database": {"host": "{{hq.var.NOPE}}"}})).unwrap_err();
         assert!(err.to_string().contains("database.host"), "{err}");
+    }
+
+    #[test]
+    fn every_unresolved_variable_is_reported_at_once() {
+        let err = resolve(json!({
+            "database": {"host": "{{hq.var.DB_HOST}}", "port": "{{hq.var.DATABASE_PORT}}"},
+            "env": [{"name": "X", "value": "a-{{hq.var.FIRST}}-{{hq.var.SECOND}}"}],
+            "region": "{{hq.var.env.NOWHERE}}",
+        }))
+        .unwrap_err();
+        let RenderError::Several { problems } = &err else {
+            panic!("expected every unresolved variable, got {err}");
+        };
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| match p {
+                RenderError::UnresolvedVariable {
+                    variable,
+                    path,
+                    environment,
+                    tenant,
+                    ..
+                } => {
+                    assert_eq!(
+                        (environment.as_str(), tenant.as_str()),
+                        ("production", "eu-production")
+                    );
+                    (variable.as_str(), path.as_str())
+                }
+                other => panic!("not an unresolved variable: {other}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("hq.var.DB_HOST", "database.host"),
+                ("hq.var.FIRST", "env[0].value"),
+                ("hq.var.SECOND", "env[0].value"),
+                ("hq.var.env.NOWHERE", "region"),
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("4 problems:"), "{text}");
+        for needle in [
+            "hq.var.DB_HOST",
+            "hq.var.FIRST",
+            "hq.var.SECOND",
+            "hq.var.env.NOWHERE",
+        ] {
+            assert_eq!(text.matches(needle).count(), 1, "{needle} once in {text}");
+        }
     }
 
     #[test]

@@ -242,8 +242,8 @@ fn strict_mode_missing_path_names_template_line_and_path() {
 }
 
 #[test]
-fn many_templates_render_in_order_and_report_the_first_failure() {
-    // Enough templates that the render spreads them over threads: the output and the error
+fn many_templates_render_in_order_and_report_every_failure_in_order() {
+    // Enough templates that the render spreads them over threads: the output and the errors
     // reported must not depend on which thread finished first.
     let names: Vec<String> = (0..12).map(|i| format!("cm-{i:02}.yaml")).collect();
     let text = |i: usize| {
@@ -274,10 +274,16 @@ fn many_templates_render_in_order_and_report_the_first_failure() {
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     for _ in 0..20 {
-        match render(&chart(&borrowed, json!({"at": "x"})), &input()).unwrap_err() {
-            RenderError::TemplateRender { template, .. } => assert_eq!(template, "cm-04.yaml"),
-            other => panic!("unexpected {other}"),
-        }
+        let err = render(&chart(&borrowed, json!({"at": "x"})), &input()).unwrap_err();
+        let failed: Vec<&str> = err
+            .problems()
+            .iter()
+            .map(|p| match p {
+                RenderError::TemplateRender { template, .. } => template.as_str(),
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        assert_eq!(failed, ["cm-04.yaml", "cm-09.yaml"], "{err}");
     }
 }
 
@@ -336,6 +342,45 @@ fn documents_must_be_kubernetes_objects() {
         render(&not_yaml, &input()).unwrap_err(),
         RenderError::InvalidYaml { .. }
     ));
+}
+
+#[test]
+fn every_invalid_document_of_every_template_is_reported_at_once() {
+    let source = chart(
+        &[
+            (
+                "a.yaml",
+                "apiVersion: v1\nmetadata:\n  name: no-kind\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: Bad_Name\n",
+            ),
+            ("b.yaml", "a: [\n"),
+        ],
+        json!({}),
+    );
+    let err = render(&source, &input()).unwrap_err();
+    let found: Vec<(&str, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| match p {
+            RenderError::NotAnObject { template, .. } => (template.as_str(), "NotAnObject"),
+            RenderError::InvalidName { template, .. } => (template.as_str(), "InvalidName"),
+            RenderError::InvalidYaml { template, .. } => (template.as_str(), "InvalidYaml"),
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("a.yaml", "NotAnObject"),
+            ("a.yaml", "InvalidName"),
+            ("b.yaml", "InvalidYaml")
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.starts_with("3 problems:"), "{text}");
+    assert!(
+        text.contains("Bad_Name") && text.contains("kind is missing"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use gitopshq_crds::consts::FIELD_MANAGER;
+use gitopshq_engine::error::Chain;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -488,7 +489,7 @@ pub async fn watch(client: Client, secret: SecretRef, serving: TlsMaterial) {
             }
             Ok(_) => wait = CHECK_INTERVAL + jitter,
             Err(error) => {
-                warn!(%secret, %error, "checking the webhook serving certificate failed; retrying in an hour");
+                warn!(%secret, error = %Chain(&error), "checking the webhook serving certificate failed; retrying in an hour");
                 wait = Duration::from_secs(3600);
             }
         }

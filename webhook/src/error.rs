@@ -29,7 +29,7 @@ impl ReviewError {
 /// Errors starting or running the webhook server.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading TLS material {path}: {source}")]
+    #[error("cannot read TLS material {path}")]
     ReadTls {
         path: String,
         #[source]
@@ -37,17 +37,17 @@ pub enum Error {
     },
     #[error("TLS configuration is not usable: {0}")]
     Tls(String),
-    #[error("binding {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         address: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("serving HTTPS: {0}")]
+    #[error("serving HTTPS failed")]
     Serve(#[source] std::io::Error),
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API request failed")]
     Kube(#[from] kube::Error),
-    #[error("generating a certificate: {0}")]
+    #[error("cannot generate a certificate")]
     Certificate(#[from] rcgen::Error),
     #[error(
         "the GitOpsHQ CRDs are not installed ({0}); install them with `gitopshq crds | kubectl apply --server-side -f -`"

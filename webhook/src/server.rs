@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use gitopshq_engine::error::Chain;
 use tracing::{info, warn};
 
 use crate::Context;
@@ -89,7 +90,7 @@ async fn answer(
         }
         Ok(Err(error)) => {
             ctx.metrics.reject(error.label());
-            let reason = with_causes(&error);
+            let reason = Chain(&error).to_string();
             warn!(endpoint = endpoint.as_str(), error = %reason, "unreadable admission request");
             (StatusCode::BAD_REQUEST, reason).into_response()
         }
@@ -183,17 +184,4 @@ pub async fn serve(router: Router, address: SocketAddr, tls: &TlsMaterial) -> Re
         handle,
         task: Some(task),
     })
-}
-
-/// An error and each of its causes, once each: "the body is not an AdmissionReview: recursion
-/// limit exceeded at line 1 column 300".
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }

@@ -225,12 +225,13 @@ async fn sandbox(args: Args) -> Result<ExitCode> {
     );
     println!("  (every user's token is in {dir}/token-<user>)");
     std::io::stdout().flush()?;
-    if args.no_wait {
-        return Ok(ExitCode::SUCCESS);
+    if !args.no_wait {
+        eprintln!("running until Ctrl-C");
+        tokio::signal::ctrl_c().await?;
+        eprintln!("stopping: removing both control planes");
     }
-    eprintln!("running until Ctrl-C");
-    tokio::signal::ctrl_c().await?;
-    eprintln!("stopping: removing both control planes");
+    // Everything that watches the API servers stops before them: their watches would
+    // otherwise fail, and say so, as the servers go away.
     dashboard.stop().await;
     controllers.stop().await;
     webhook.stop().await.ok();

@@ -8,18 +8,18 @@ use axum::Json;
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
+use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::break_glass_session::{
-    BreakGlassScope, BreakGlassSession, BreakGlassSessionSpec, Severity,
+    BreakGlassScope, BreakGlassSession, BreakGlassSessionSpec,
 };
 use gitopshq_crds::release::Release;
 use gitopshq_engine::outcome::Attempt;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::State;
+use super::api;
 use super::auth::{COOKIE, Person};
 use super::error::{ApiError, ApiResult};
 use super::objects::get_in;
@@ -28,13 +28,11 @@ use crate::kube_client::resources;
 /// How long a session cookie lives (the token may expire sooner; then the API says so).
 const SESSION_SECONDS: u32 = 8 * 3600;
 
-#[derive(Debug, Deserialize)]
-pub struct SignIn {
-    pub token: String,
-}
-
-fn who(person: &Person) -> serde_json::Value {
-    json!({"user": person.requester.username, "groups": person.requester.groups})
+fn who(person: &Person) -> api::Session {
+    api::Session {
+        user: person.requester.username.clone(),
+        groups: person.requester.groups.clone(),
+    }
 }
 
 fn cookie(state: &State, value: &str, max_age: u32) -> HeaderValue {
@@ -47,7 +45,7 @@ fn cookie(state: &State, value: &str, max_age: u32) -> HeaderValue {
 
 pub async fn sign_in(
     Shared(state): Shared<Arc<State>>,
-    Json(body): Json<SignIn>,
+    Json(body): Json<api::SignIn>,
 ) -> ApiResult<Response> {
     let token = body.token.trim();
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -62,7 +60,7 @@ pub async fn sign_in(
     Ok((headers, Json(who(&person))).into_response())
 }
 
-pub async fn whoami(person: Person) -> Json<serde_json::Value> {
+pub async fn whoami(person: Person) -> Json<api::Session> {
     Json(who(&person))
 }
 
@@ -72,18 +70,11 @@ pub async fn sign_out(Shared(state): Shared<Arc<State>>) -> Response {
     (StatusCode::NO_CONTENT, headers).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DecisionBody {
-    pub decision: DecisionKind,
-    #[serde(default)]
-    pub comment: Option<String>,
-}
-
 pub async fn decide(
     person: Person,
     Path((namespace, name)): Path<(String, String)>,
-    Json(body): Json<DecisionBody>,
-) -> ApiResult<Json<serde_json::Value>> {
+    Json(body): Json<api::DecisionBody>,
+) -> ApiResult<Json<api::Decided>> {
     let release = get_in::<Release>(&person, &namespace, resources::RELEASES, &name)
         .await?
         .ok_or_else(|| {
@@ -119,26 +110,9 @@ pub async fn decide(
             ),
         )
         .await?;
-    Ok(Json(json!({ "approvalRequest": updated })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OpenBody {
-    pub namespace: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    pub justification: String,
-    pub severity: Severity,
-    #[serde(default)]
-    pub environments: Vec<String>,
-    #[serde(default)]
-    pub workloads: Vec<String>,
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    pub duration: String,
-    #[serde(default)]
-    pub incident_url: Option<String>,
+    Ok(Json(api::Decided {
+        approval_request: updated,
+    }))
 }
 
 fn session_name(person: &Person) -> String {
@@ -161,8 +135,8 @@ fn session_name(person: &Person) -> String {
 
 pub async fn open_break_glass(
     person: Person,
-    Json(body): Json<OpenBody>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    Json(body): Json<api::OpenBreakGlass>,
+) -> ApiResult<(StatusCode, Json<api::SessionWritten>)> {
     let clean = |items: Vec<String>| -> Vec<String> {
         items
             .into_iter()
@@ -203,19 +177,17 @@ pub async fn open_break_glass(
             api.create(&PostParams::default(), &session),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "session": created }))))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CloseBody {
-    pub note: String,
+    Ok((
+        StatusCode::CREATED,
+        Json(api::SessionWritten { session: created }),
+    ))
 }
 
 pub async fn close_break_glass(
     person: Person,
     Path((namespace, name)): Path<(String, String)>,
-    Json(body): Json<CloseBody>,
-) -> ApiResult<Json<serde_json::Value>> {
+    Json(body): Json<api::CloseBreakGlass>,
+) -> ApiResult<Json<api::SessionWritten>> {
     if body.note.trim().is_empty() {
         return Err(ApiError::bad_request(
             format!("break-glass session {name}: note is empty"),
@@ -233,5 +205,5 @@ pub async fn close_break_glass(
         )
         .await?;
     tracing::info!(session = %closed.name_any(), user = %person.requester.username, "break-glass session closed from the dashboard");
-    Ok(Json(json!({ "session": closed })))
+    Ok(Json(api::SessionWritten { session: closed }))
 }

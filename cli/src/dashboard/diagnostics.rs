@@ -11,9 +11,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::SinkExt;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::State;
+use super::api;
 use super::auth::Person;
 use super::error::{ApiError, ApiResult};
 use super::objects::projects;
@@ -55,7 +55,7 @@ pub async fn trail(
     person: Person,
     Shared(state): Shared<Arc<State>>,
     Query(query): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Audit>> {
     let args = audit::TrailArgs {
         workload: some(query.workload),
         environment: some(query.environment),
@@ -94,7 +94,7 @@ pub async fn trail(
         }
     }
     let entries = gitopshq_engine::audit::merge(trails);
-    Ok(Json(json!({ "entries": entries, "notes": notes })))
+    Ok(Json(api::Audit { entries, notes }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,20 +135,27 @@ fn log_args(query: LogsQuery, follow: bool) -> ApiResult<(String, logs::Args)> {
     Ok((query.project, args))
 }
 
-fn line_json(source: &logs::Source, line: String) -> Value {
+/// A line as the container wrote it, with `--timestamps`' leading time taken apart.
+fn log_line(source: &logs::Source, line: String) -> api::LogLine {
     let (time, text) = match line.split_once(' ') {
         Some((time, text)) if time.parse::<jiff::Timestamp>().is_ok() => {
             (Some(time.to_string()), text.to_string())
         }
         _ => (None, line),
     };
-    json!({
-        "time": time, "tenant": source.tenant, "pod": source.pod,
-        "container": source.container, "text": text,
-    })
+    api::LogLine {
+        time,
+        tenant: source.tenant.clone(),
+        pod: source.pod.clone(),
+        container: source.container.clone(),
+        text,
+    }
 }
 
-pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResult<Json<Value>> {
+pub async fn pod_logs(
+    person: Person,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<Json<api::Logs>> {
     let (project, args) = log_args(query, false)?;
     let session = person.session(&project);
     let gathered = logs::gather(&session, &args).await?;
@@ -161,18 +168,7 @@ pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResu
             read.push(line)
         })
         .await;
-        for line in read {
-            let (time, text) = match line.split_once(' ') {
-                Some((time, text)) if time.parse::<jiff::Timestamp>().is_ok() => {
-                    (Some(time.to_string()), text.to_string())
-                }
-                _ => (None, line),
-            };
-            lines.push(json!({
-                "time": time, "tenant": source.tenant, "pod": source.pod,
-                "container": source.container, "text": text,
-            }));
-        }
+        lines.extend(read.into_iter().map(|line| log_line(source, line)));
         if let Err(e) = result {
             failures.push(format!(
                 "{}/{}/{}: {e:#}",
@@ -180,10 +176,12 @@ pub async fn pod_logs(person: Person, Query(query): Query<LogsQuery>) -> ApiResu
             ));
         }
     }
-    lines.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
-    Ok(Json(
-        json!({ "statement": statement, "lines": lines, "failures": failures }),
-    ))
+    lines.sort_by(|a, b| a.time.cmp(&b.time));
+    Ok(Json(api::Logs {
+        statement,
+        lines,
+        failures,
+    }))
 }
 
 /// `GET /api/logs/stream`: the same selection, then new lines as they are written, as
@@ -200,18 +198,20 @@ pub async fn pod_log_stream(
     let first = Event::default().event("statement").data(statement);
     tokio::spawn(async move {
         let args = args;
-        let streams: Vec<BoxStream<'_, (&str, Value)>> = gathered
+        let streams: Vec<BoxStream<'_, (&str, String)>> = gathered
             .sources
             .iter()
             .map(|source| {
                 logs::follow(gathered.client_of(source), source.clone(), &args)
                     .map(move |line| match line {
-                        Ok(line) => ("line", line_json(source, line)),
-                        Err(why) => (
+                        Ok(line) => ("line", event_data(&log_line(source, line))),
+                        Err(message) => (
                             "failure",
-                            json!({
-                                "tenant": source.tenant, "pod": source.pod,
-                                "container": source.container, "message": why,
+                            event_data(&api::LogFailure {
+                                tenant: source.tenant.clone(),
+                                pod: source.pod.clone(),
+                                container: source.container.clone(),
+                                message,
                             }),
                         ),
                     })
@@ -222,7 +222,7 @@ pub async fn pod_log_stream(
         while let Some((event, data)) = merged.next().await {
             // The page went away: stop following.
             if tx
-                .send(Event::default().event(event).data(data.to_string()))
+                .send(Event::default().event(event).data(data))
                 .await
                 .is_err()
             {
@@ -239,4 +239,9 @@ pub async fn pod_log_stream(
     });
     let events = stream::once(async move { first }).chain(rx).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The JSON of one server-sent event.
+pub fn event_data(body: &impl serde::Serialize) -> String {
+    serde_json::to_string(body).expect("API types serialise to JSON")
 }

@@ -1,11 +1,12 @@
 //! Every failure of the dashboard API as `{"error", "next"}` with the HTTP status of its kind:
 //! the API server's own message (RBAC, the webhook's denial) is passed through verbatim.
 
+use super::api::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::outcome::Kind;
-use serde_json::json;
 
 use crate::kube_client::Failure;
 
@@ -61,7 +62,7 @@ impl From<anyhow::Error> for ApiError {
             },
             None => Self {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                error: format!("{error:#}"),
+                error: Chain(error.as_ref()).to_string(),
                 next: None,
             },
         }
@@ -71,7 +72,7 @@ impl From<anyhow::Error> for ApiError {
 impl From<gitopshq_engine::plan::PlanError> for ApiError {
     fn from(error: gitopshq_engine::plan::PlanError) -> Self {
         Self::bad_request(
-            error.to_string(),
+            Chain(&error).to_string(),
             "fix the objects it names; gitopshq render shows the same error offline",
         )
     }
@@ -84,7 +85,10 @@ impl IntoResponse for ApiError {
         }
         (
             self.status,
-            Json(json!({"error": self.error, "next": self.next})),
+            Json(ErrorBody {
+                error: self.error,
+                next: self.next,
+            }),
         )
             .into_response()
     }

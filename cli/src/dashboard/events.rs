@@ -15,21 +15,14 @@ use gitopshq_crds::workload::Workload;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
+use super::api::{Change, ChangedKind};
 use super::auth::Person;
+use super::diagnostics::event_data;
 use super::error::ApiResult;
 use super::objects::projects;
 
-/// One change: which kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    pub kind: &'static str,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-fn changes<K>(api: Api<K>, kind: &'static str) -> BoxStream<'static, Change>
+fn changes<K>(api: Api<K>, kind: ChangedKind) -> BoxStream<'static, Change>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
@@ -58,7 +51,7 @@ pub async fn stream(
     let client = person.client.clone();
     let mut watches: Vec<BoxStream<'static, Change>> = vec![changes(
         Api::<Environment>::all(client.clone()),
-        "environments",
+        ChangedKind::Environments,
     )];
     for project in projects(&person).await? {
         let ns = project.namespace_name();
@@ -71,30 +64,26 @@ pub async fn stream(
         }
         watches.push(changes(
             Api::<Release>::namespaced(client.clone(), &ns),
-            "releases",
+            ChangedKind::Releases,
         ));
         watches.push(changes(
             Api::<ApprovalRequest>::namespaced(client.clone(), &ns),
-            "approvalrequests",
+            ChangedKind::ApprovalRequests,
         ));
         watches.push(changes(
             Api::<BreakGlassSession>::namespaced(client.clone(), &ns),
-            "breakglasssessions",
+            ChangedKind::BreakGlassSessions,
         ));
         watches.push(changes(
             Api::<Workload>::namespaced(client.clone(), &ns),
-            "workloads",
+            ChangedKind::Workloads,
         ));
         watches.push(changes(
             Api::<Tenant>::namespaced(client.clone(), &ns),
-            "tenants",
+            ChangedKind::Tenants,
         ));
     }
-    let events = stream::select_all(watches).map(|change| {
-        Ok(Event::default().event("change").data(
-            json!({"kind": change.kind, "namespace": change.namespace, "name": change.name})
-                .to_string(),
-        ))
-    });
+    let events = stream::select_all(watches)
+        .map(|change| Ok(Event::default().event("change").data(event_data(&change))));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

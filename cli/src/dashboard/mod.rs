@@ -3,6 +3,7 @@
 //! is made as the signed-in person, so RBAC and the admission webhook decide as for kubectl.
 
 mod actions;
+mod api;
 mod assets;
 mod auth;
 mod diagnostics;
@@ -158,7 +159,7 @@ pub async fn serve_local(
 ) -> Result<gitopshq_controller::receiver::Serving> {
     serve_router(router(State::new(base, cache_dir, false)), address, None)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}").context("starting the dashboard"))
+        .map_err(|e| anyhow::Error::new(e).context("starting the dashboard"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -180,7 +181,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
             ServeError::Bind { address, source } => anyhow::anyhow!(
                 "cannot listen on --address {address}: {source}; pick a free address or port"
             ),
-            other => anyhow::anyhow!("{other}").context("starting the dashboard"),
+            other => anyhow::Error::new(other).context("starting the dashboard"),
         })?;
     let scheme = if serving.tls { "https" } else { "http" };
     eprintln!(

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State as Shared};
 use gitopshq_crds::approval_policy::ApprovalPolicy;
 use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
 use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_crds::break_glass_session::Severity;
 use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
@@ -17,7 +18,7 @@ use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
-use gitopshq_engine::admission::session_is_active;
+use gitopshq_engine::admission::{MAX_SESSION_DURATION, MIN_JUSTIFICATION, session_is_active};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
@@ -25,9 +26,9 @@ use gitopshq_engine::rbac::verbs;
 use gitopshq_engine::{FieldChange, ObjectChange};
 use kube::ResourceExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::State;
+use super::api;
 use super::auth::Person;
 use super::error::{ApiError, ApiResult};
 use super::objects::{environments, get_in, list_all, list_each, list_in, projects};
@@ -35,7 +36,7 @@ use crate::commands::diff;
 use crate::kube_client::resources;
 use crate::release_delivery::RepoArgs;
 
-type Answer = ApiResult<Json<Value>>;
+type Answer<T> = ApiResult<Json<T>>;
 
 const GROUP: &str = gitopshq_crds::consts::GROUP;
 
@@ -77,18 +78,20 @@ async fn visible(person: &Person) -> ApiResult<Vec<ProjectObjects>> {
     Ok(out)
 }
 
-fn environment_json(env: &gitopshq_crds::environment::Environment) -> Value {
+fn fleet_environment(env: &gitopshq_crds::environment::Environment) -> api::FleetEnvironment {
     let status = env.status.clone().unwrap_or_default();
-    json!({
-        "name": env.name_any(),
-        "displayName": env.spec.display_name.clone().unwrap_or_else(|| env.name_any()),
-        "rank": env.spec.rank,
-        "color": env.spec.color,
-        "frozen": status.frozen,
-        "freeze": status.active_freeze.map(|f| json!({
-            "name": f.name, "reason": f.reason, "until": f.until.0.to_string(),
-        })),
-    })
+    api::FleetEnvironment {
+        name: env.name_any(),
+        display_name: env
+            .spec
+            .display_name
+            .clone()
+            .unwrap_or_else(|| env.name_any()),
+        rank: env.spec.rank,
+        color: env.spec.color.clone(),
+        frozen: status.frozen,
+        freeze: status.active_freeze,
+    }
 }
 
 fn display_name(project: &Project) -> String {
@@ -107,7 +110,7 @@ async fn sessions_in(person: &Person, namespaces: &[String]) -> ApiResult<Vec<Br
     Ok(sessions)
 }
 
-pub async fn fleet(person: Person) -> Answer {
+pub async fn fleet(person: Person) -> Answer<api::Fleet> {
     let (environments, projects) = futures::join!(environments(&person), visible(&person));
     let (environments, projects) = (environments?, projects?);
     let namespaces: Vec<String> = projects
@@ -117,10 +120,10 @@ pub async fn fleet(person: Person) -> Answer {
     let sessions = sessions_in(&person, &namespaces).await?;
     let now = jiff::Timestamp::now();
     let mut pending = 0;
-    let rows: Vec<Value> = projects
+    let rows: Vec<api::FleetProject> = projects
         .iter()
         .map(|p| {
-            let cells: serde_json::Map<String, Value> = p
+            let cells = p
                 .project
                 .spec
                 .environments
@@ -129,25 +132,25 @@ pub async fn fleet(person: Person) -> Answer {
                     let cell =
                         overview::environment_cell(env, &p.workloads, &p.tenants, &p.releases);
                     pending += cell.pending_approvals;
-                    (env.clone(), json!(cell))
+                    (env.clone(), cell)
                 })
                 .collect();
-            json!({
-                "name": p.project.name_any(),
-                "displayName": display_name(&p.project),
-                "cells": cells,
-            })
+            api::FleetProject {
+                name: p.project.name_any(),
+                display_name: display_name(&p.project),
+                cells,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "environments": environments.iter().map(environment_json).collect::<Vec<_>>(),
-        "projects": rows,
-        "breakGlass": sessions
+    Ok(Json(api::Fleet {
+        environments: environments.iter().map(fleet_environment).collect(),
+        projects: rows,
+        break_glass: sessions
             .into_iter()
             .filter(|s| session_is_active(s, now).is_ok())
-            .collect::<Vec<_>>(),
-        "pendingApprovals": pending,
-    })))
+            .collect(),
+        pending_approvals: pending,
+    }))
 }
 
 fn not_found(what: String, next: &str) -> ApiError {
@@ -161,7 +164,7 @@ fn hidden_project(name: &str) -> ApiError {
     )
 }
 
-pub async fn project(person: Person, Path(name): Path<String>) -> Answer {
+pub async fn project(person: Person, Path(name): Path<String>) -> Answer<api::ProjectDetail> {
     let all = projects(&person).await?;
     let project = all
         .into_iter()
@@ -177,7 +180,7 @@ pub async fn project(person: Person, Path(name): Path<String>) -> Answer {
             Some("ask a project Admin for a team grant (Viewer at least)"),
         )
     })?;
-    let environments: Vec<Value> = objects
+    let environments: Vec<api::ProjectEnvironment> = objects
         .project
         .spec
         .environments
@@ -195,20 +198,24 @@ pub async fn project(person: Person, Path(name): Path<String>) -> Answer {
                 .filter(|r| &r.spec.environment == env)
                 .collect();
             overview::newest_first(&mut here);
-            let releases: Vec<Value> = here
+            let releases = here
                 .iter()
                 .take(20)
-                .map(|r| json!(overview::release_summary(r)))
+                .map(|r| overview::release_summary(r))
                 .collect();
-            json!({"name": env, "cell": cell, "releases": releases})
+            api::ProjectEnvironment {
+                name: env.clone(),
+                cell,
+                releases,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "project": objects.project,
-        "environments": environments,
-        "workloads": objects.workloads,
-        "tenants": objects.tenants,
-    })))
+    Ok(Json(api::ProjectDetail {
+        project: objects.project,
+        environments,
+        workloads: objects.workloads,
+        tenants: objects.tenants,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,16 +242,13 @@ async fn releases_in(person: &Person, namespaces: &[String]) -> ApiResult<Vec<Re
     list_each::<Release>(person, namespaces, resources::RELEASES).await
 }
 
-pub async fn releases(person: Person, Query(query): Query<ProjectQuery>) -> Answer {
+pub async fn releases(person: Person, Query(query): Query<ProjectQuery>) -> Answer<api::Releases> {
     let namespaces = namespaces_of(&person, query.project.as_deref()).await?;
     let all = releases_in(&person, &namespaces).await?;
     let mut refs: Vec<&Release> = all.iter().collect();
     overview::newest_first(&mut refs);
-    let summaries: Vec<Value> = refs
-        .iter()
-        .map(|r| json!(overview::release_summary(r)))
-        .collect();
-    Ok(Json(json!({ "releases": summaries })))
+    let releases = refs.iter().map(|r| overview::release_summary(r)).collect();
+    Ok(Json(api::Releases { releases }))
 }
 
 fn request_name(release: &Release) -> String {
@@ -371,7 +375,7 @@ pub async fn release(
     person: Person,
     Shared(state): Shared<Arc<State>>,
     Path((namespace, name)): Path<(String, String)>,
-) -> Answer {
+) -> Answer<api::ReleaseDetail> {
     let (release, policies) = futures::join!(
         get_in::<Release>(&person, &namespace, resources::RELEASES, &name),
         approval_policies(&person),
@@ -384,16 +388,16 @@ pub async fn release(
     })?;
     let (request, decision, reject) = approval_of(&person, &release, &policies?).await?;
     let diff = rendered_diff(&person, &state, &release).await;
-    Ok(Json(json!({
-        "release": release,
-        "approvalRequest": request,
-        "decision": decision,
-        "rejectDecision": reject,
-        "diff": diff,
-    })))
+    Ok(Json(api::ReleaseDetail {
+        release,
+        approval_request: request,
+        decision,
+        reject_decision: reject,
+        diff,
+    }))
 }
 
-pub async fn approvals(person: Person) -> Answer {
+pub async fn approvals(person: Person) -> Answer<api::Approvals> {
     let namespaces = namespaces_of(&person, None).await?;
     let all = releases_in(&person, &namespaces).await?;
     let mut waiting: Vec<&Release> = all
@@ -411,13 +415,13 @@ pub async fn approvals(person: Person) -> Answer {
     let mut items = Vec::new();
     for (release, checked) in waiting.iter().zip(checked) {
         let (_, decision, reject) = checked?;
-        items.push(json!({
-            "release": overview::release_summary(release),
-            "decision": decision,
-            "rejectDecision": reject,
-        }));
+        items.push(api::ApprovalItem {
+            release: overview::release_summary(release),
+            decision,
+            reject_decision: reject,
+        });
     }
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(api::Approvals { items }))
 }
 
 /// Everything the engine needs to render `project`, read as the person (Secrets only when
@@ -462,14 +466,21 @@ pub struct CompareQuery {
     pub workload: Option<String>,
 }
 
-fn fields(changes: &[FieldChange]) -> Vec<Value> {
+fn fields(changes: &[FieldChange]) -> Vec<api::FieldDiff> {
     changes
         .iter()
-        .map(|c| json!({"path": c.path.to_string(), "left": c.old, "right": c.new}))
+        .map(|c| api::FieldDiff {
+            path: c.path.to_string(),
+            left: c.old.clone(),
+            right: c.new.clone(),
+        })
         .collect()
 }
 
-pub async fn compare_sides(person: Person, Query(query): Query<CompareQuery>) -> Answer {
+pub async fn compare_sides(
+    person: Person,
+    Query(query): Query<CompareQuery>,
+) -> Answer<api::Comparison> {
     let catalog = catalog_of(&person, &query.project).await?;
     let parse = |text: &str| {
         Side::parse(&catalog, &query.project, text, None).map_err(|e| {
@@ -491,38 +502,44 @@ pub async fn compare_sides(person: Person, Query(query): Query<CompareQuery>) ->
         right,
         query.workload.as_deref(),
     )?;
-    let workloads: Vec<Value> = comparison
+    let workloads = comparison
         .workloads
         .iter()
         .map(|w| {
-            let manifests: Vec<Value> = w
+            let manifests = w
                 .manifests
                 .objects
                 .iter()
                 .map(|o| {
                     let (change, changed) = match &o.change {
-                        ObjectChange::Added(_) => ("added", Vec::new()),
-                        ObjectChange::Removed(_) => ("removed", Vec::new()),
-                        ObjectChange::Changed(changes) => ("changed", fields(changes)),
+                        ObjectChange::Added(_) => (api::ObjectChangeKind::Added, Vec::new()),
+                        ObjectChange::Removed(_) => (api::ObjectChangeKind::Removed, Vec::new()),
+                        ObjectChange::Changed(changes) => {
+                            (api::ObjectChangeKind::Changed, fields(changes))
+                        }
                     };
-                    json!({"object": format!("{}/{}", o.id.kind, o.id.name), "change": change, "fields": changed})
+                    api::ManifestChange {
+                        object: format!("{}/{}", o.id.kind, o.id.name),
+                        change,
+                        fields: changed,
+                    }
                 })
                 .collect();
-            json!({
-                "workload": w.workload,
-                "leftChart": w.left_chart,
-                "rightChart": w.right_chart,
-                "values": fields(&w.values.changes),
-                "manifests": manifests,
-            })
+            api::WorkloadComparison {
+                workload: w.workload.clone(),
+                left_chart: w.left_chart.clone(),
+                right_chart: w.right_chart.clone(),
+                values: fields(&w.values.changes),
+                manifests,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "left": comparison.left.label(),
-        "right": comparison.right.label(),
-        "identical": comparison.is_empty(),
-        "workloads": workloads,
-    })))
+    Ok(Json(api::Comparison {
+        left: comparison.left.label(),
+        right: comparison.right.label(),
+        identical: comparison.is_empty(),
+        workloads,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,14 +547,17 @@ pub struct RequiredProject {
     pub project: String,
 }
 
-pub async fn variables(person: Person, Query(query): Query<RequiredProject>) -> Answer {
+pub async fn variables(
+    person: Person,
+    Query(query): Query<RequiredProject>,
+) -> Answer<api::Variables> {
     let catalog = catalog_of(&person, &query.project).await?;
-    Ok(Json(
-        json!({ "variables": overview::variable_overview(&catalog, &query.project) }),
-    ))
+    Ok(Json(api::Variables {
+        variables: overview::variable_overview(&catalog, &query.project),
+    }))
 }
 
-pub async fn charts(person: Person) -> Answer {
+pub async fn charts(person: Person) -> Answer<api::Charts> {
     let (charts, versions) = futures::join!(
         list_all::<Chart>(&person, "charts.gitopshq.io"),
         list_all::<ChartVersion>(&person, "chartversions.gitopshq.io"),
@@ -549,7 +569,7 @@ pub async fn charts(person: Person) -> Answer {
             .or_default()
             .push(version);
     }
-    let charts: Vec<Value> = charts?
+    let charts = charts?
         .iter()
         .map(|chart| {
             let mut versions = by_chart.remove(&chart.name_any()).unwrap_or_default();
@@ -557,60 +577,111 @@ pub async fn charts(person: Person) -> Answer {
                 let parse = |v: &ChartVersion| semver::Version::parse(&v.spec.version).ok();
                 parse(b).cmp(&parse(a))
             });
-            let versions: Vec<Value> = versions
-                .iter()
-                .map(|v| {
-                    json!({
-                        "version": v.spec.version,
-                        "changelog": v.spec.changelog,
-                        "deprecated": v.spec.deprecated,
-                        "deprecationMessage": v.spec.deprecation_message,
-                        "consumers": v.status.as_ref().map(|s| json!(s.consumers)).unwrap_or(json!([])),
-                    })
+            let versions = versions
+                .into_iter()
+                .map(|v| api::ChartVersionInfo {
+                    version: v.spec.version,
+                    changelog: v.spec.changelog,
+                    deprecated: v.spec.deprecated,
+                    deprecation_message: v.spec.deprecation_message,
+                    consumers: v.status.map(|s| s.consumers).unwrap_or_default(),
                 })
                 .collect();
-            json!({
-                "name": chart.name_any(),
-                "description": chart.spec.description,
-                "owners": chart.spec.owners,
-                "latest": chart.status.as_ref().and_then(|s| s.latest.clone()),
-                "versions": versions,
-            })
+            api::ChartInfo {
+                name: chart.name_any(),
+                description: chart.spec.description.clone(),
+                owners: chart.spec.owners.clone(),
+                latest: chart.status.as_ref().and_then(|s| s.latest.clone()),
+                versions,
+            }
         })
         .collect();
-    Ok(Json(json!({ "charts": charts })))
+    Ok(Json(api::Charts { charts }))
 }
 
-pub async fn break_glass(person: Person) -> Answer {
+pub async fn break_glass(person: Person) -> Answer<api::BreakGlass> {
     let namespaces = namespaces_of(&person, None).await?;
     let sessions = sessions_in(&person, &namespaces).await?;
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(api::BreakGlass {
+        sessions,
+        limits: break_glass_limits(),
+    }))
 }
 
-pub async fn search(person: Person) -> Answer {
+/// The webhook's limits for a new session, from the engine's own constants.
+pub(super) fn break_glass_limits() -> api::BreakGlassLimits {
+    let max = MAX_SESSION_DURATION;
+    let durations = SESSION_DURATION_STEPS
+        .iter()
+        .filter(|(_, length)| *length <= max)
+        .map(|(text, _)| (*text).to_string())
+        .collect();
+    api::BreakGlassLimits {
+        min_justification: MIN_JUSTIFICATION,
+        max_duration: format!("{:#}", max),
+        durations,
+        severities: Severity::ALL.to_vec(),
+    }
+}
+
+/// The durations the form offers, as far as the maximum allows.
+const SESSION_DURATION_STEPS: [(&str, jiff::SignedDuration); 8] = [
+    ("15m", jiff::SignedDuration::from_mins(15)),
+    ("30m", jiff::SignedDuration::from_mins(30)),
+    ("1h", jiff::SignedDuration::from_hours(1)),
+    ("2h", jiff::SignedDuration::from_hours(2)),
+    ("3h", jiff::SignedDuration::from_hours(3)),
+    ("4h", jiff::SignedDuration::from_hours(4)),
+    ("8h", jiff::SignedDuration::from_hours(8)),
+    ("12h", jiff::SignedDuration::from_hours(12)),
+];
+
+pub async fn search(person: Person) -> Answer<api::Search> {
     let projects = visible(&person).await?;
     let environments = environments(&person).await?;
+    let item = |kind, label: String, detail: String, href: String| api::SearchItem {
+        kind,
+        label,
+        detail,
+        href,
+    };
     let mut items = Vec::new();
     for env in &environments {
-        items.push(json!({"kind": "environment", "label": env.name_any(), "detail": "environment", "href": "#/fleet"}));
+        items.push(item(
+            api::SearchKind::Environment,
+            env.name_any(),
+            "environment".into(),
+            "#/fleet".into(),
+        ));
     }
     for p in &projects {
         let name = p.project.name_any();
-        items.push(json!({"kind": "project", "label": name, "detail": display_name(&p.project), "href": format!("#/projects/{name}")}));
+        items.push(item(
+            api::SearchKind::Project,
+            name.clone(),
+            display_name(&p.project),
+            format!("#/projects/{name}"),
+        ));
         for w in &p.workloads {
-            items.push(json!({"kind": "workload", "label": w.name_any(), "detail": format!("workload in {name}"), "href": format!("#/projects/{name}")}));
+            items.push(item(
+                api::SearchKind::Workload,
+                w.name_any(),
+                format!("workload in {name}"),
+                format!("#/projects/{name}"),
+            ));
         }
         let mut releases: Vec<&Release> = p.releases.iter().collect();
         overview::newest_first(&mut releases);
         for r in releases.iter().take(200) {
             let ns = r.namespace().unwrap_or_default();
-            items.push(json!({
-                "kind": "release",
-                "label": r.name_any(),
-                "detail": format!("{} · {} · {:?}", r.spec.title, r.spec.environment, r.status.as_ref().and_then(|s| s.phase).unwrap_or_default()),
-                "href": format!("#/releases/{ns}/{}", r.name_any()),
-            }));
+            let phase = r.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+            items.push(item(
+                api::SearchKind::Release,
+                r.name_any(),
+                format!("{} · {} · {phase:?}", r.spec.title, r.spec.environment),
+                format!("#/releases/{ns}/{}", r.name_any()),
+            ));
         }
     }
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(api::Search { items }))
 }

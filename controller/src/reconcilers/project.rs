@@ -12,6 +12,7 @@ use std::time::Duration;
 use gitopshq_crds::consts::{FIELD_MANAGER, conditions as types, labels, reasons};
 use gitopshq_crds::project::{DeliveryMode, Project, ProjectPhase};
 use gitopshq_engine::conditions::{self, Status};
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::layout;
 use gitopshq_engine::rbac;
 use k8s_openapi::api::core::v1::Namespace;
@@ -128,7 +129,7 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
     });
     status.message = (!ready).then(|| {
         [
-            rbac.as_ref().err().map(|e| e.to_string()),
+            rbac.as_ref().err().map(|e| Chain(e).to_string()),
             repository.as_ref().err().cloned(),
         ]
         .into_iter()

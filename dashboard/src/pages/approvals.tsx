@@ -1,4 +1,4 @@
-import { enc, type DecisionCheck, type ReleaseSummary } from '../api';
+import { enc, type Approvals, type DecisionCheck, type ReleaseSummary } from '../api';
 import { useApi } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
 import { DecisionPanel } from './release';
@@ -11,7 +11,7 @@ function progressText(a: ReleaseSummary['approvals'], d: DecisionCheck | null): 
 }
 
 export function ApprovalsPage() {
-  const { data, error } = useApi<{ items: { release: ReleaseSummary; decision: DecisionCheck | null; rejectDecision?: DecisionCheck | null }[] }>('/api/approvals');
+  const { data, error } = useApi<Approvals>('/api/approvals');
   return (
     <Page title="Approvals">
       <ErrorBox error={error} />
@@ -21,12 +21,24 @@ export function ApprovalsPage() {
         <ul class="cards">
           {data.items.map(({ release: r, decision, rejectDecision }, i) => (
             <li class="card" data-testid="approval-item" data-release={`${r.namespace}/${r.name}`}>
-              <h2 class="card-title"><a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a></h2>
-              <p class="small muted">{r.namespace} · {r.environment ?? '—'} · {r.type ?? 'Deploy'} · by {r.createdBy ?? '—'} · <Time value={r.created} /></p>
-              <p><Badge value={r.phase} />{' '}
+              <h2 class="card-title">
+                <a href={`#/releases/${enc(r.namespace)}/${enc(r.name)}`}>{r.title || r.name}</a>
+              </h2>
+              <p class="small muted">
+                {r.namespace} · {r.environment ?? '—'} · {r.type ?? 'Deploy'} · by {r.createdBy ?? '—'} ·{' '}
+                <Time value={r.created} />
+              </p>
+              <p>
+                <Badge value={r.phase} />{' '}
                 <span data-testid="approvals-progress">{progressText(r.approvals, decision)}</span>
               </p>
-              <DecisionPanel namespace={r.namespace} name={r.name} decision={decision} rejectDecision={rejectDecision} idPrefix={`approval-${i}`} />
+              <DecisionPanel
+                namespace={r.namespace}
+                name={r.name}
+                decision={decision}
+                rejectDecision={rejectDecision}
+                idPrefix={`approval-${i}`}
+              />
             </li>
           ))}
         </ul>

@@ -41,12 +41,12 @@ const opening: StreamState = { statement: null, lines: [], dropped: 0, phase: 'c
 
 function parseLine(data: string): LogLine {
   try {
-    const v = JSON.parse(data);
-    if (v && typeof v === 'object' && typeof v.text === 'string') return v as LogLine;
+    const v: unknown = JSON.parse(data);
+    if (v && typeof v === 'object' && typeof (v as Partial<LogLine>).text === 'string') return v as LogLine;
   } catch {
     // shown as it came
   }
-  return { text: data };
+  return { time: null, tenant: '', pod: '', container: '', text: data };
 }
 
 // Follow `GET /api/logs/stream` + `query` (null: nothing to follow). A new `run` opens a new
@@ -91,41 +91,53 @@ function useLogStream(query: string | null, run: number): StreamState & { stop: 
     };
     es.addEventListener('statement', (e) => {
       statement = true;
-      if (current && open) setState((s) => ({ ...s, statement: (e as MessageEvent).data, phase: 'open' }));
+      if (current && open) setState((s) => ({ ...s, statement: String(e.data), phase: 'open' }));
     });
     es.addEventListener('line', (e) => {
       if (!open) return;
-      buffer.push({ ...parseLine((e as MessageEvent).data), seq: seq++ });
+      buffer.push({ ...parseLine(String(e.data)), seq: seq++ });
       if (timer === undefined) timer = setTimeout(flush, 100);
     });
     es.addEventListener('failure', (e) => {
       if (!open || !current) return;
-      let why = String((e as MessageEvent).data || '');
+      let why = String(e.data || '');
       try {
         const f = JSON.parse(why) as { tenant?: string; pod?: string; container?: string; message?: string };
         why = `${f.tenant ?? ''}/${f.pod ?? ''}/${f.container ?? ''}: ${f.message ?? ''}`;
-      } catch { /* shown as sent */ }
+      } catch {
+        /* shown as sent */
+      }
       setState((s) => ({ ...s, failures: s.failures.concat(why) }));
     });
-    es.addEventListener('end', (e) => close('ended', { ended: String((e as MessageEvent).data || '') }));
+    es.addEventListener('end', (e) => close('ended', { ended: String(e.data || '') }));
     es.addEventListener('error', () => {
       if (!open) return;
       if (statement) {
         close('interrupted', {
-          error: new ApiError(0, 'the log stream was interrupted: the connection to the dashboard server was lost',
-            'press Follow logs to follow again (the tail is read again)'),
+          error: new ApiError(
+            0,
+            'the log stream was interrupted: the connection to the dashboard server was lost',
+            'press Follow logs to follow again (the tail is read again)',
+          ),
         });
         return;
       }
       close('failed');
       get<Logs>(`/api/logs${query}`).then(
         () => {
-          if (current) setState((s) => ({ ...s, error: new ApiError(0,
-            `GET /api/logs/stream${query} could not be opened, although GET /api/logs with the same query answers`,
-            'try again; if it keeps failing, check that any proxy in front of the dashboard passes server-sent events (text/event-stream) through') }));
+          if (current)
+            setState((s) => ({
+              ...s,
+              error: new ApiError(
+                0,
+                `GET /api/logs/stream${query} could not be opened, although GET /api/logs with the same query answers`,
+                'try again; if it keeps failing, check that any proxy in front of the dashboard passes server-sent events (text/event-stream) through',
+              ),
+            }));
         },
         (err: unknown) => {
-          if (current) setState((s) => ({ ...s, error: err instanceof ApiError ? err : new ApiError(0, String(err), '') }));
+          if (current)
+            setState((s) => ({ ...s, error: err instanceof ApiError ? err : new ApiError(0, String(err), '') }));
         },
       );
     });
@@ -145,6 +157,13 @@ function useLogStream(query: string | null, run: number): StreamState & { stop: 
 const KEYS = ['project', 'workload', 'tenant', 'container', 'tail', 'since', 'grep'] as const;
 type Form = Record<(typeof KEYS)[number], string> & { follow: boolean };
 
+/** The form a route's query fills in. */
+function formOf(q: URLSearchParams): Form {
+  const f = { follow: q.get('follow') === '1' } as Form;
+  for (const k of KEYS) f[k] = q.get(k) ?? (k === 'tail' ? '100' : k === 'since' ? '1h' : '');
+  return f;
+}
+
 function LogLines({ lines, term, follow }: { lines: (LogLine & { seq?: number })[]; term: string; follow: boolean }) {
   const box = useRef<HTMLPreElement>(null);
   // While following, new lines keep the box scrolled to the end unless the reader scrolled up.
@@ -154,13 +173,25 @@ function LogLines({ lines, term, follow }: { lines: (LogLine & { seq?: number })
     if (follow && el && pinned.current) el.scrollTop = el.scrollHeight;
   }, [lines, follow]);
   return (
-    <pre class="logs" data-testid="diagnostics-lines" tabIndex={0} aria-label="Log lines" ref={box}
+    <pre
+      class="logs"
+      data-testid="diagnostics-lines"
+      tabIndex={0}
+      aria-label="Log lines"
+      ref={box}
       onScroll={(e) => {
-        const el = e.currentTarget as HTMLPreElement;
+        const el = e.currentTarget;
         pinned.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
-      }}>
+      }}
+    >
       {lines.map((l) => (
-        <span class="log-line" key={l.seq}><span class="log-meta">{l.time ?? ''} {l.tenant ?? ''}/{l.pod ?? ''}/{l.container ?? ''}</span> <Highlight text={l.text} term={term} />{'\n'}</span>
+        <span class="log-line" key={l.seq}>
+          <span class="log-meta">
+            {l.time ?? ''} {l.tenant ?? ''}/{l.pod ?? ''}/{l.container ?? ''}
+          </span>{' '}
+          <Highlight text={l.text} term={term} />
+          {'\n'}
+        </span>
       ))}
     </pre>
   );
@@ -170,8 +201,14 @@ function Failures({ failures }: { failures: string[] }) {
   if (!failures.length) return null;
   return (
     <div class="small" data-testid="diagnostics-failures">
-      <p>Not read ({failures.length} {failures.length === 1 ? 'container' : 'containers'}):</p>
-      <ul>{failures.map((f) => <li>{f}</li>)}</ul>
+      <p>
+        Not read ({failures.length} {failures.length === 1 ? 'container' : 'containers'}):
+      </p>
+      <ul>
+        {failures.map((f) => (
+          <li>{f}</li>
+        ))}
+      </ul>
     </div>
   );
 }
@@ -179,31 +216,38 @@ function Failures({ failures }: { failures: string[] }) {
 function FollowStatus({ s }: { s: StreamState & { stop: () => void } }) {
   const streaming = s.phase === 'connecting' || s.phase === 'open';
   const n = `${s.lines.length} ${s.lines.length === 1 ? 'line' : 'lines'} shown`;
-  const words = s.phase === 'connecting' ? 'Opening the log stream…'
-    : s.phase === 'open' ? 'Following new lines.'
-    : s.phase === 'ended' ? `The stream ended${s.ended ? `: ${s.ended}` : ''}.`
-    : s.phase === 'stopped' ? 'Stopped following.'
-    : s.phase === 'interrupted' ? 'The stream was interrupted.'
-    : 'The log stream could not be opened.';
+  const words =
+    s.phase === 'connecting'
+      ? 'Opening the log stream…'
+      : s.phase === 'open'
+        ? 'Following new lines.'
+        : s.phase === 'ended'
+          ? `The stream ended${s.ended ? `: ${s.ended}` : ''}.`
+          : s.phase === 'stopped'
+            ? 'Stopped following.'
+            : s.phase === 'interrupted'
+              ? 'The stream was interrupted.'
+              : 'The log stream could not be opened.';
   return (
     <div class="follow-status">
-      <p role="status" data-testid="diagnostics-follow-status" data-phase={s.phase}>{words}</p>
+      <p role="status" data-testid="diagnostics-follow-status" data-phase={s.phase}>
+        {words}
+      </p>
       {s.statement !== null ? <p class="small muted">{n}</p> : null}
-      {streaming ? <button type="button" data-testid="diagnostics-stop" onClick={s.stop}>Stop</button> : null}
+      {streaming ? (
+        <button type="button" data-testid="diagnostics-stop" onClick={s.stop}>
+          Stop
+        </button>
+      ) : null}
     </div>
   );
 }
 
 export function DiagnosticsPage({ route }: { route: Route }) {
   const q = route.query;
-  const read = (): Form => {
-    const f = { follow: q.get('follow') === '1' } as Form;
-    for (const k of KEYS) f[k] = q.get(k) ?? (k === 'tail' ? '100' : k === 'since' ? '1h' : '');
-    return f;
-  };
-  const [f, setF] = useState(read);
-  useEffect(() => setF(read()), [route.raw]);
-  const applied = read();
+  const [f, setF] = useState(() => formOf(q));
+  useEffect(() => setF(formOf(q)), [q]);
+  const applied = formOf(q);
   const { follow, ...params } = applied;
   const { projects } = useFleetLists();
   const pd = useApi<ProjectDetail>(f.project ? `/api/projects/${enc(f.project)}` : null);
@@ -218,39 +262,102 @@ export function DiagnosticsPage({ route }: { route: Route }) {
   const set = (k: (typeof KEYS)[number]) => (v: string) => setF({ ...f, [k]: v });
   return (
     <Page title="Diagnostics">
-      <p class="limits" data-testid="diagnostics-limits">Limits: at most 10000 lines (tail), a time range of at most 168h (since), at most 50 pods per tenant.{' '}
-        While following, the page keeps the newest {MAX_FOLLOWED_LINES} lines.</p>
-      <form class="filters" data-testid="diagnostics-form" onSubmit={(e) => {
-        e.preventDefault();
-        const { follow: on, ...rest } = f;
-        const target = `#/diagnostics${qs({ ...rest, follow: on ? '1' : '' })}`;
-        if ('#' + route.raw !== target) navigate(target);
-        else if (on) setRun((n) => n + 1);
-        else reload();
-      }}>
-        <Select id="diag-project" label="Project" value={f.project} testid="diag-project" required placeholder="Choose a project"
-          options={projects.map((p) => ({ value: p.name, label: p.label }))} onChange={(v) => setF({ ...f, project: v, workload: '', tenant: '' })} />
-        <Select id="diag-workload" label="Workload" value={f.workload} testid="diag-workload" required placeholder="Choose a workload"
-          options={(pd.data?.workloads ?? []).map((w) => ({ value: w.metadata.name, label: w.metadata.name }))} onChange={set('workload')} />
-        <Select id="diag-tenant" label="Tenant" value={f.tenant} testid="diag-tenant" placeholder="All tenants"
-          options={(pd.data?.tenants ?? []).map((t) => ({ value: t.metadata.name, label: `${t.metadata.name}${t.spec.environment ? ` (${t.spec.environment})` : ''}` }))} onChange={set('tenant')} />
-        <TextField id="diag-container" label="Container" value={f.container} testid="diag-container" onInput={set('container')} />
-        <TextField id="diag-tail" label="Tail (lines)" type="number" min={1} max={10000} value={f.tail} testid="diag-tail" onInput={set('tail')} />
-        <TextField id="diag-since" label="Since" value={f.since} testid="diag-since" placeholder="1h" onInput={set('since')} />
+      <p class="limits" data-testid="diagnostics-limits">
+        Limits: at most 10000 lines (tail), a time range of at most 168h (since), at most 50 pods per tenant. While
+        following, the page keeps the newest {MAX_FOLLOWED_LINES} lines.
+      </p>
+      <form
+        class="filters"
+        data-testid="diagnostics-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const { follow: on, ...rest } = f;
+          const target = `#/diagnostics${qs({ ...rest, follow: on ? '1' : '' })}`;
+          if ('#' + route.raw !== target) navigate(target);
+          else if (on) setRun((n) => n + 1);
+          else reload();
+        }}
+      >
+        <Select
+          id="diag-project"
+          label="Project"
+          value={f.project}
+          testid="diag-project"
+          required
+          placeholder="Choose a project"
+          options={projects.map((p) => ({ value: p.name, label: p.label }))}
+          onChange={(v) => setF({ ...f, project: v, workload: '', tenant: '' })}
+        />
+        <Select
+          id="diag-workload"
+          label="Workload"
+          value={f.workload}
+          testid="diag-workload"
+          required
+          placeholder="Choose a workload"
+          options={(pd.data?.workloads ?? []).map((w) => ({ value: w.metadata.name, label: w.metadata.name }))}
+          onChange={set('workload')}
+        />
+        <Select
+          id="diag-tenant"
+          label="Tenant"
+          value={f.tenant}
+          testid="diag-tenant"
+          placeholder="All tenants"
+          options={(pd.data?.tenants ?? []).map((t) => ({
+            value: t.metadata.name,
+            label: `${t.metadata.name}${t.spec.environment ? ` (${t.spec.environment})` : ''}`,
+          }))}
+          onChange={set('tenant')}
+        />
+        <TextField
+          id="diag-container"
+          label="Container"
+          value={f.container}
+          testid="diag-container"
+          onInput={set('container')}
+        />
+        <TextField
+          id="diag-tail"
+          label="Tail (lines)"
+          type="number"
+          min={1}
+          max={10000}
+          value={f.tail}
+          testid="diag-tail"
+          onInput={set('tail')}
+        />
+        <TextField
+          id="diag-since"
+          label="Since"
+          value={f.since}
+          testid="diag-since"
+          placeholder="1h"
+          onInput={set('since')}
+        />
         <TextField id="diag-grep" label="Search" value={f.grep} testid="diag-grep" onInput={set('grep')} />
         <div class="field field-check">
           <span class="check">
-            <input type="checkbox" id="diag-follow" data-testid="diagnostics-follow" checked={f.follow}
+            <input
+              type="checkbox"
+              id="diag-follow"
+              data-testid="diagnostics-follow"
+              checked={f.follow}
               onChange={(e) => {
-                const on = (e.currentTarget as HTMLInputElement).checked;
+                const on = e.currentTarget.checked;
                 setF({ ...f, follow: on });
                 // Switching follow off stops the stream at once; the lines stay.
                 if (!on) stream.stop();
-              }} />
+              }}
+            />
             <label for="diag-follow">Follow new lines</label>
           </span>
         </div>
-        <div class="field field-button"><button type="submit" class="primary" data-testid="diag-submit">{f.follow ? 'Follow logs' : 'Show logs'}</button></div>
+        <div class="field field-button">
+          <button type="submit" class="primary" data-testid="diag-submit">
+            {f.follow ? 'Follow logs' : 'Show logs'}
+          </button>
+        </div>
       </form>
       {follow ? <ErrorBox error={stream.error} /> : <ErrorBox error={error} />}
       <ErrorBox error={pd.error} />
@@ -258,7 +365,9 @@ export function DiagnosticsPage({ route }: { route: Route }) {
       {ready && !follow && loading && !data ? <Loading what="logs" /> : null}
       {ready && !follow && data ? (
         <>
-          <p class="statement" data-testid="diagnostics-statement">{data.statement}</p>
+          <p class="statement" data-testid="diagnostics-statement">
+            {data.statement}
+          </p>
           <Failures failures={data.failures ?? []} />
           {data.lines.length === 0 ? <Empty>No lines.</Empty> : null}
           <LogLines lines={data.lines} term={applied.grep} follow={false} />
@@ -267,14 +376,19 @@ export function DiagnosticsPage({ route }: { route: Route }) {
       {ready && follow ? (
         <>
           <FollowStatus s={stream} />
-          {stream.phase === 'failed' && !stream.error ? <Loading what="why the log stream could not be opened" /> : null}
+          {stream.phase === 'failed' && !stream.error ? (
+            <Loading what="why the log stream could not be opened" />
+          ) : null}
           {stream.statement !== null ? (
             <>
-              <p class="statement" data-testid="diagnostics-statement">{stream.statement}</p>
+              <p class="statement" data-testid="diagnostics-statement">
+                {stream.statement}
+              </p>
               <Failures failures={stream.failures} />
               {stream.dropped ? (
                 <p class="small muted" data-testid="diagnostics-dropped">
-                  The oldest {stream.dropped} {stream.dropped === 1 ? 'line was' : 'lines were'} dropped: the page keeps the newest {MAX_FOLLOWED_LINES}.
+                  The oldest {stream.dropped} {stream.dropped === 1 ? 'line was' : 'lines were'} dropped: the page keeps
+                  the newest {MAX_FOLLOWED_LINES}.
                 </p>
               ) : null}
               {stream.lines.length === 0 ? <Empty>{streaming ? 'No lines yet.' : 'No lines.'}</Empty> : null}

@@ -1,4 +1,4 @@
-import { enc, qs, type ReleaseSummary } from '../api';
+import { enc, qs, type Releases, type ReleaseSummary } from '../api';
 import { navigate, useApi, type Route } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Select, Time, useFleetLists } from '../ui';
 
@@ -29,10 +29,23 @@ export function ReleaseTable({ releases, showProject = true }: { releases: Relea
               {showProject ? <td>{r.namespace}</td> : null}
               <td>{r.environment ?? '—'}</td>
               <td>{r.type ?? '—'}</td>
-              <td><Badge value={r.phase} />{r.message ? <div class="small muted">{r.message}</div> : null}</td>
-              <td>{r.approvals ? <span>{r.approvals.received ?? 0} of {r.approvals.required ?? 0}</span> : <span class="muted">—</span>}</td>
+              <td>
+                <Badge value={r.phase} />
+                {r.message ? <div class="small muted">{r.message}</div> : null}
+              </td>
+              <td>
+                {r.approvals ? (
+                  <span>
+                    {r.approvals.received ?? 0} of {r.approvals.required ?? 0}
+                  </span>
+                ) : (
+                  <span class="muted">—</span>
+                )}
+              </td>
               <td>{r.createdBy ?? '—'}</td>
-              <td><Time value={r.created} /></td>
+              <td>
+                <Time value={r.created} />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -44,13 +57,18 @@ export function ReleaseTable({ releases, showProject = true }: { releases: Relea
 export function ReleasesPage({ route }: { route: Route }) {
   const project = route.query.get('project') ?? '';
   const { projects } = useFleetLists();
-  const { data, error } = useApi<{ releases: ReleaseSummary[] }>(`/api/releases${qs({ project })}`);
+  const { data, error } = useApi<Releases>(`/api/releases${qs({ project })}`);
   return (
     <Page title="Releases">
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <Select id="releases-project" label="Project" value={project} placeholder="All projects"
+        <Select
+          id="releases-project"
+          label="Project"
+          value={project}
+          placeholder="All projects"
           options={projects.map((p) => ({ value: p.name, label: p.label }))}
-          onChange={(v) => navigate(`#/releases${qs({ project: v })}`)} />
+          onChange={(v) => navigate(`#/releases${qs({ project: v })}`)}
+        />
       </form>
       <ErrorBox error={error} />
       {!data && !error ? <Loading what="releases" /> : null}

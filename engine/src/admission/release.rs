@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::break_glass::{SessionScope, session_covers, session_is_active};
 use super::{Directory, Operation, Request, Rule, Settings, Verdict, format_time};
 use crate::catalog::Catalog;
+use crate::error::Chain;
 use crate::freeze::{FreezePeriod, freeze_state};
 use crate::plan;
 use crate::policy::{PolicyEngine, ReleaseSubject, SubjectTarget};
@@ -507,7 +508,8 @@ fn evaluate_policies(
             // The controller fails the release with the same error; policies cannot be judged
             // on manifests that do not exist, and nothing is delivered either way.
             return Ok(verdict.warn(format!(
-                "release {name}: policies were not evaluated because rendering failed: {error}"
+                "release {name}: policies were not evaluated because rendering failed: {}",
+                Chain(&error)
             )));
         }
     };

@@ -295,10 +295,16 @@ impl CompiledChart {
             } else {
                 self.manifests.iter().map(render).collect()
             };
+        // Every failing template and document is reported, not only the first.
         let mut manifests = Vec::new();
+        let mut problems = Vec::new();
         for rendered in per_template {
-            manifests.extend(rendered?);
+            match rendered {
+                Ok(objects) => manifests.extend(objects),
+                Err(error) => problems.push(error),
+            }
         }
+        RenderError::all(problems)?;
 
         manifests.sort_by(RenderedManifest::install_order);
         if let Some(pair) = manifests.windows(2).find(|w| {
@@ -333,30 +339,36 @@ impl CompiledChart {
             .render_with_context(template, context)
             .map_err(|e| self.render_error(template, e))?;
         let mut manifests = Vec::new();
+        let mut invalid = Vec::new();
         for (index, doc) in documents::split(&output).iter().enumerate() {
             let origin = DocumentOrigin {
                 chart: &self.id,
                 template,
                 document: index + 1,
             };
-            let parsed = documents::parse(doc).map_err(|e| RenderError::InvalidYaml {
-                chart: self.id.clone(),
-                template: template.clone(),
-                document: index + 1,
-                line: e.line,
-                column: e.column,
-                message: e.message,
-            })?;
+            let parsed = match documents::parse(doc) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    invalid.push(RenderError::InvalidYaml {
+                        chart: self.id.clone(),
+                        template: template.clone(),
+                        document: index + 1,
+                        line: e.line,
+                        column: e.column,
+                        message: e.message,
+                    });
+                    continue;
+                }
+            };
             if parsed.is_null() {
                 continue;
             }
-            manifests.push(to_manifest(
-                parsed,
-                &input.tenant.namespace,
-                labels,
-                &origin,
-            )?);
+            match to_manifest(parsed, &input.tenant.namespace, labels, &origin) {
+                Ok(manifest) => manifests.push(manifest),
+                Err(error) => invalid.push(error),
+            }
         }
+        RenderError::all(invalid)?;
         Ok(manifests)
     }
 

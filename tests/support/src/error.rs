@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 /// Process failures carry the tail of the process log: that is where the reason is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
@@ -24,7 +24,7 @@ pub enum Error {
         message: String,
     },
 
-    #[error("cannot generate certificates: {0}")]
+    #[error("cannot generate certificates")]
     Certificate(#[from] rcgen::Error),
 
     #[error(
@@ -43,10 +43,10 @@ pub enum Error {
         log_tail: String,
     },
 
-    #[error("invalid kubeconfig: {0}")]
+    #[error("invalid kubeconfig")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
 
-    #[error("Kubernetes API request failed: {0}")]
+    #[error("Kubernetes API request failed")]
     Kube(#[from] kube::Error),
 
     #[error("cannot read CRDs from {file}: {message}")]

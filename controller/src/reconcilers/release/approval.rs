@@ -12,6 +12,7 @@ use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::consts::reasons;
 use gitopshq_crds::release::ReleasePhase;
 use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::lifecycle::gate::{self, ApprovalGate, GateFacts};
 use gitopshq_engine::lifecycle::{self, Step};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -57,7 +58,7 @@ pub(crate) async fn gate(
             let computed = tokio::task::spawn_blocking(move || {
                 delivery::approval_digest(&catalog, &release, ctx.gitops_settings())
                     .map(|digest| (digest, gate::approval_inputs(&catalog, &release)))
-                    .map_err(|error| error.to_string())
+                    .map_err(|error| Chain(&error).to_string())
             })
             .await?;
             match computed {

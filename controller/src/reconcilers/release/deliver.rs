@@ -12,6 +12,7 @@ use gitopshq_crds::project::DeliveryMode;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType, TenantRolloutPhase};
 use gitopshq_engine::admission::{FreezeCheck, Settings as AdmissionSettings, delivery_freeze};
 use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::layout::{self, PolicyTrailer};
 use gitopshq_engine::lifecycle::{self, Step};
 use kube::ResourceExt;
@@ -146,7 +147,8 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         Err(DeliveryError::ContentChanged { .. }) => return Ok(Next::Continue),
         Err(error) if error.is_transient() => {
             ctx.metrics.delivered("Failed", started.elapsed());
-            return retry_later(work, ctx, error.to_string()).await;
+            let problem = Chain(&error).to_string();
+            return retry_later(work, ctx, problem).await;
         }
         Err(error) => {
             ctx.metrics.delivered("Failed", started.elapsed());
@@ -154,8 +156,9 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
                 ReleasePhase::Failed,
                 reasons::DELIVERY_FAILED,
                 format!(
-                    "delivery of release {} failed: {error}; fix it and retry (annotate gitopshq.io/retry)",
-                    work.name()
+                    "delivery of release {} failed: {}; fix it and retry (annotate gitopshq.io/retry)",
+                    work.name(),
+                    Chain(&error)
                 ),
             );
             work.enter(ctx, step).await?;
@@ -448,7 +451,7 @@ async fn apply_direct(
             &target.current,
         )
         .await
-        .map_err(|e| format!("cluster {cluster_name}: {e}"))?;
+        .map_err(|e| format!("cluster {cluster_name}: {}", Chain(&e)))?;
         applied += keys.len();
         let previous: Vec<_> = target
             .previous
@@ -457,7 +460,7 @@ async fn apply_direct(
             .collect();
         pruned += remote::prune(&ctx.discovery, cluster_name, &client, &previous, &keys)
             .await
-            .map_err(|e| format!("cluster {cluster_name}: {e}"))?
+            .map_err(|e| format!("cluster {cluster_name}: {}", Chain(&e)))?
             .len();
     }
     Ok(format!("applied {applied} object(s), pruned {pruned}"))

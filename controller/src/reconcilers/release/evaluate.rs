@@ -8,6 +8,7 @@ use gitopshq_crds::consts::reasons;
 use gitopshq_crds::policy::Policy;
 use gitopshq_crds::release::{ReleasePhase, ReleaseType, TenantRollout, TenantRolloutPhase};
 use gitopshq_engine::RenderError;
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::lifecycle::{self, Step};
 use gitopshq_engine::plan::{self, PlanError};
 use kube::ResourceExt;
@@ -49,20 +50,25 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             let step = Step::new(
                 ReleasePhase::Blocked,
                 reasons::SECRET_ENCRYPTION_MISSING,
-                format!("release {} is blocked: {error}", work.name()),
+                format!(
+                    "release {} is blocked: {}",
+                    work.name(),
+                    Chain(error.as_ref())
+                ),
             )
             .by(actor);
             work.enter(ctx, step).await?;
             return Ok(Next::Wait);
         }
         Err(error) => {
-            let reason = match error.as_ref() {
-                PlanError::Render { source, .. }
+            // Several faults are named by the first one's reason; the message lists them all.
+            let reason = match error.problems().first() {
+                Some(PlanError::Render { source, .. })
                     if matches!(**source, RenderError::UnresolvedVariable { .. }) =>
                 {
                     reasons::UNRESOLVED_VARIABLE
                 }
-                PlanError::Render { source, .. }
+                Some(PlanError::Render { source, .. })
                     if matches!(**source, RenderError::SecretValueOutsideSecret { .. }) =>
                 {
                     reasons::SECRET_VALUE_OUTSIDE_SECRET
@@ -73,8 +79,9 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
                 ReleasePhase::Failed,
                 reason,
                 format!(
-                    "release {} cannot be rendered: {error}; fix the inputs and retry (annotate gitopshq.io/retry) or submit a new release",
-                    work.name()
+                    "release {} cannot be rendered: {}; fix the inputs and retry (annotate gitopshq.io/retry) or submit a new release",
+                    work.name(),
+                    Chain(error.as_ref())
                 ),
             )
             .by(actor);

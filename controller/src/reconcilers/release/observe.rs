@@ -12,6 +12,7 @@ use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_crds::workload::WorkloadEnvironmentStatus;
 use gitopshq_engine::admission::release_workloads;
 use gitopshq_engine::conditions::{self, Status};
+use gitopshq_engine::error::Chain;
 use gitopshq_engine::health::{self, ObjectKey, TenantHealth};
 use gitopshq_engine::layout;
 use gitopshq_engine::lifecycle::observe::{Observed, TenantReport};
@@ -297,10 +298,10 @@ async fn tenant_report(
     let keys: Vec<ObjectKey> = delivered.iter().filter_map(ObjectKey::of).collect();
     let live = remote::live_objects(&ctx.discovery, &tenant.spec.cluster, &client, &keys)
         .await
-        .map_err(|e| format!("cluster {}: {e}", tenant.spec.cluster))?;
+        .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
     let pods = remote::pods(&client, &tenant.spec.namespace)
         .await
-        .map_err(|e| format!("cluster {}: {e}", tenant.spec.cluster))?;
+        .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
     Ok(health::tenant_health(&delivered, &live, &pods))
 }
 
@@ -458,5 +459,5 @@ pub(crate) fn read_objects(
 ) -> std::result::Result<Vec<serde_json::Value>, String> {
     git::read_tree_at(remote, cache, Some(commit), prefix)
         .map(|files| objects_of(&files))
-        .map_err(|e| e.to_string())
+        .map_err(|e| Chain(&e).to_string())
 }
