@@ -56,12 +56,14 @@ fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
 
 /// Applies what Flux needs to deliver `project`: the copy of each of its tenants' clusters'
 /// kubeconfig next to the Kustomizations, the GitRepository and one root Kustomization per
-/// environment. Returns what is in place, for the Project's status; `Err` says what is
-/// missing and what to do.
+/// environment that has a folder in the repository (one was committed for, or `committing`
+/// is being committed now). Returns what is in place, for the Project's status; `Err` says
+/// what is missing and what to do.
 pub async fn ensure_project(
     ctx: &Context,
     project: &Project,
     catalog: &Catalog,
+    committing: Option<&str>,
 ) -> std::result::Result<String, String> {
     let name = project.name_any();
     let namespace = &ctx.settings.flux_namespace;
@@ -132,7 +134,7 @@ pub async fn ensure_project(
     let objects = layout::flux_root_objects(
         &name,
         &repository,
-        &project.spec.environments,
+        &catalog.committed_environments(&name, committing),
         &ctx.gitops_settings(),
     )
     .map_err(|e| e.to_string())?;

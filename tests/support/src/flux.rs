@@ -11,6 +11,9 @@ use crate::{
     probe::http_ok, process::Process, users::ADMIN,
 };
 
+/// The namespace `flux install` creates, where Flux's objects usually live.
+pub const FLUX_NAMESPACE: &str = "flux-system";
+
 /// Flux's source-controller and kustomize-controller, run out of cluster against a management
 /// cluster's API server, with the CRDs they serve installed there.
 ///
@@ -30,8 +33,9 @@ pub struct Flux {
 
 impl Flux {
     /// Installs the source.toolkit.fluxcd.io CRDs (all six: source-controller watches every
-    /// kind) and the Kustomization CRD into `management`, starts both controllers watching all
-    /// namespaces and waits until each answers `/readyz`.
+    /// kind) and the Kustomization CRD into `management`, creates [`FLUX_NAMESPACE`] as
+    /// `flux install` does, starts both controllers watching all namespaces and waits until
+    /// each answers `/readyz`.
     pub async fn start(management: &TestEnv) -> Result<Flux> {
         Flux::start_with_timeout(management, Duration::from_secs(120)).await
     }
@@ -44,7 +48,22 @@ impl Flux {
                 message: format!("the build task failed: {e}"),
             })??;
         let crds = crds::read_dir(&binaries.crd_dir)?;
-        crds::install(&management.client().await?, &crds, timeout).await?;
+        let client = management.client().await?;
+        crds::install(&client, &crds, timeout).await?;
+        let namespace: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": FLUX_NAMESPACE}}))
+                .map_err(|e| Error::ComponentBuild {
+                    component: "Flux's namespace",
+                    message: e.to_string(),
+                })?;
+        match kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+            .create(&kube::api::PostParams::default(), &namespace)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error.into()),
+        }
 
         let dir = owned_temp_dir("flux")?;
         let kubeconfig = management.kubeconfig_for(ADMIN)?;

@@ -43,7 +43,7 @@ pub use binaries::{
 };
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
-pub use flux::Flux;
+pub use flux::{FLUX_NAMESPACE, Flux};
 pub use git_server::GitServer;
 pub use real_loop::RealLoop;
 pub use users::{ADMIN, CONTROLLER, USERS, User};
