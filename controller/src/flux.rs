@@ -50,6 +50,10 @@ fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
             "{action}: Flux is not installed in the management cluster (no {} kinds); install it (flux install) or deliver with ArgoCD or Direct",
             "source.toolkit.fluxcd.io/kustomize.toolkit.fluxcd.io"
         ),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "{action}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
+            status.message
+        ),
         _ => format!("{action}: {error}"),
     }
 }
@@ -122,8 +126,12 @@ pub async fn ensure_project(
                 &Patch::Apply(&secret),
             )
             .await
-            .map_err(|e| {
-                format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name)
+            .map_err(|e| match &e {
+                kube::Error::Api(status) if status.code == 403 => format!(
+                    "writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
+                    copy.name, status.message
+                ),
+                _ => format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name),
             })?;
     }
     let repository = RepositoryRef {
