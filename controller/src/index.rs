@@ -38,6 +38,11 @@ const SUBSCRIBE_BUFFER: usize = 1024;
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     pub store: Store<K>,
     writer: Option<Writer<K>>,
+    /// True once the watch delivered its first full list. Kept apart from the store's own
+    /// readiness future, which wakes only the last task that polled it: the controllers built on
+    /// the store wait on that one, and a second waiter would take their wake-up (or lose its own).
+    loaded: tokio::sync::watch::Receiver<bool>,
+    mark_loaded: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl<K> Shared<K>
@@ -46,10 +51,22 @@ where
 {
     fn new() -> Self {
         let (store, writer) = reflector::store_shared(SUBSCRIBE_BUFFER);
+        let (mark_loaded, loaded) = tokio::sync::watch::channel(false);
         Self {
             store,
             writer: Some(writer),
+            loaded,
+            mark_loaded: Some(mark_loaded),
         }
+    }
+
+    fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
+    }
+
+    async fn until_loaded(&self) {
+        let mut loaded = self.loaded.clone();
+        let _ = loaded.wait_for(|done| *done).await;
     }
 
     /// Every event of this kind, for one controller.
@@ -73,12 +90,20 @@ where
             return;
         };
         let mut failures = WatchFailures::default();
+        let mark_loaded = self.mark_loaded.take();
         let stream = watcher(api, config)
             .default_backoff()
             .reflect_shared(writer)
             .for_each(move |event| {
                 match event {
-                    Ok(_) => failures.succeeded(),
+                    Ok(event) => {
+                        if matches!(event, watcher::Event::InitDone)
+                            && let Some(mark) = &mark_loaded
+                        {
+                            mark.send_replace(true);
+                        }
+                        failures.succeeded()
+                    }
                     Err(error) => failures.failed(&K::kind(&()), &error),
                 }
                 std::future::ready(())
@@ -193,21 +218,21 @@ impl Index {
 
     async fn load(&self) {
         let all = async {
-            let _ = tokio::join!(
-                self.environments.store.wait_until_ready(),
-                self.clusters.store.wait_until_ready(),
-                self.projects.store.wait_until_ready(),
-                self.charts.store.wait_until_ready(),
-                self.chart_versions.store.wait_until_ready(),
-                self.policies.store.wait_until_ready(),
-                self.approval_policies.store.wait_until_ready(),
-                self.workloads.store.wait_until_ready(),
-                self.tenants.store.wait_until_ready(),
-                self.variables.store.wait_until_ready(),
-                self.releases.store.wait_until_ready(),
-                self.approval_requests.store.wait_until_ready(),
-                self.sessions.store.wait_until_ready(),
-                self.promotions.store.wait_until_ready(),
+            tokio::join!(
+                self.environments.until_loaded(),
+                self.clusters.until_loaded(),
+                self.projects.until_loaded(),
+                self.charts.until_loaded(),
+                self.chart_versions.until_loaded(),
+                self.policies.until_loaded(),
+                self.approval_policies.until_loaded(),
+                self.workloads.until_loaded(),
+                self.tenants.until_loaded(),
+                self.variables.until_loaded(),
+                self.releases.until_loaded(),
+                self.approval_requests.until_loaded(),
+                self.sessions.until_loaded(),
+                self.promotions.until_loaded(),
             );
         };
         tokio::pin!(all);
@@ -230,7 +255,7 @@ impl Index {
             ($($field:ident),*) => {{
                 let mut out = Vec::new();
                 $(
-                    if futures::FutureExt::now_or_never(self.$field.store.wait_until_ready()).is_none() {
+                    if !self.$field.is_loaded() {
                         out.push(stringify!($field));
                     }
                 )*
