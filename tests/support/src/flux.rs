@@ -4,6 +4,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, api::PostParams};
 use tempfile::TempDir;
 
 use crate::{
@@ -29,9 +31,15 @@ pub struct Flux {
 }
 
 impl Flux {
+    /// The namespace `flux install` puts Flux in, where tools that drive Flux (GitOpsHQ's
+    /// controller among them) write their GitRepositories, Kustomizations and kubeconfig
+    /// Secrets by default. [`Flux::start`] creates it.
+    pub const NAMESPACE: &'static str = "flux-system";
+
     /// Installs the source.toolkit.fluxcd.io CRDs (all six: source-controller watches every
-    /// kind) and the Kustomization CRD into `management`, starts both controllers watching all
-    /// namespaces and waits until each answers `/readyz`.
+    /// kind) and the Kustomization CRD into `management`, creates the [`Flux::NAMESPACE`]
+    /// namespace as `flux install` does, starts both controllers watching all namespaces and
+    /// waits until each answers `/readyz`.
     pub async fn start(management: &TestEnv) -> Result<Flux> {
         Flux::start_with_timeout(management, Duration::from_secs(120)).await
     }
@@ -44,7 +52,9 @@ impl Flux {
                 message: format!("the build task failed: {e}"),
             })??;
         let crds = crds::read_dir(&binaries.crd_dir)?;
-        crds::install(&management.client().await?, &crds, timeout).await?;
+        let client = management.client().await?;
+        crds::install(&client, &crds, timeout).await?;
+        create_namespace(&client, Flux::NAMESPACE).await?;
 
         let dir = owned_temp_dir("flux")?;
         let kubeconfig = management.kubeconfig_for(ADMIN)?;
@@ -173,4 +183,22 @@ fn controller(
         .arg("--metrics-addr=0")
         .arg(format!("--health-addr=127.0.0.1:{health_port}"));
     Ok(cmd)
+}
+
+/// Creates `name` unless it exists already.
+async fn create_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let namespace = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        ..Namespace::default()
+    };
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        other => other.map(drop).map_err(Error::from),
+    }
 }
