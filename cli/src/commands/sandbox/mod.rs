@@ -1,19 +1,31 @@
-//! `gitopshq sandbox`: a real local control plane with the bootstrap example applied, for a
-//! newcomer's first minutes. Runs until Ctrl-C, then stops everything it started.
+//! `gitopshq sandbox`: the whole GitOps loop on one machine, for a newcomer's first minutes.
+//! A management cluster with Flux, a workload cluster whose pods really run (KWOK), a Git
+//! server, and GitOpsHQ's webhook, controllers and dashboard; `examples/bootstrap` applied and
+//! its release followed until it is Healthy. Runs until Ctrl-C, then stops everything it
+//! started.
+
+mod bench;
+mod healthy;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use gitopshq_testenv::{ADMIN, TestEnv};
+use gitopshq_testenv::{ADMIN, CONTROLLER, Flux, GitServer, RealLoop, TestEnv, WorkloadCluster};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to write the admin kubeconfig (default: DIR/kubeconfig).
     #[arg(long, value_name = "PATH")]
     pub kubeconfig_out: Option<PathBuf>,
-    /// Working folder: kubeconfigs and the GitOps repository the bootstrap Project points at.
+    /// Working folder: kubeconfigs, tokens and the GitOps repository (DIR/gitops.git, created
+    /// afresh at each start).
     #[arg(long, value_name = "DIR", default_value = "/tmp/gitopshq-sandbox")]
     pub dir: PathBuf,
     /// Folder of objects to apply once the control plane is up.
@@ -21,24 +33,55 @@ pub struct Args {
     pub apply: PathBuf,
     /// Where the web dashboard listens (another free port when this one is taken).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
-    pub dashboard_address: std::net::SocketAddr,
-    /// Exit once ready instead of waiting for Ctrl-C (for scripts and tests).
+    pub dashboard_address: SocketAddr,
+    /// Where the Git server serves DIR/gitops.git, the URL the examples' Projects name
+    /// (another free port when this one is taken; the examples are then pointed there).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
+    pub git_address: SocketAddr,
+    /// How long the bootstrap release may take to become Healthy once its objects are
+    /// applied, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub healthy_timeout: u64,
+    /// Exit once the bootstrap release is Healthy (status 0) or cannot become so (non-zero)
+    /// instead of running until Ctrl-C; for scripts and tests.
     #[arg(long)]
     pub no_wait: bool,
+    /// Once the bootstrap release is Healthy, deliver this many successive releases of
+    /// payment-api to its development tenant and print how long each stage took (Approved →
+    /// commit → Flux applied → Deployment available → Healthy).
+    #[arg(long, value_name = "N")]
+    pub bench_releases: Option<usize>,
 }
 
-const STEPS: usize = 10;
+/// The GitOps repository URL the examples' Projects name; the sandbox serves it there, or
+/// points them at the address it got.
+const EXAMPLE_REPOSITORY: &str = "http://127.0.0.1:8091/gitops.git";
+/// The repository, under DIR and in URLs.
+const REPOSITORY: &str = "gitops.git";
+/// The workload cluster as `examples/bootstrap/20-cluster.yaml` registers it.
+const WORKLOAD_CLUSTER: &str = "eu-west-1";
+const CLUSTER_SECRET_NAMESPACE: &str = "gitopshq-system";
+const CLUSTER_SECRET: &str = "cluster-eu-west-1";
+/// The people of the examples, whose kubeconfigs and tokens are written to DIR.
+const PEOPLE: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 
-/// The GitOps repository the examples' Projects name; the sandbox points them at its own.
-const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
-/// The release of examples/bootstrap the sandbox waits for.
-const FIRST_RELEASE: (&str, &str) = ("payment-service", "payment-api-v1-0-0-dev");
+const STEPS: usize = 6;
 
 fn step(n: usize, what: &str) {
     eprintln!("[{n}/{STEPS}] {what}");
 }
 
+fn detail(what: &str) {
+    eprintln!("      {what}");
+}
+
+/// `12.3 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
+    let launched = Instant::now();
     if !args.apply.is_dir() {
         bail!(
             "{} is not a folder: run the sandbox from the repository root or pass --apply PATH",
@@ -50,229 +93,283 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(sandbox(args))
+    runtime.block_on(sandbox(args, launched))
 }
 
-async fn sandbox(args: Args) -> Result<ExitCode> {
+async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
     step(
         1,
-        "kube-apiserver and etcd binaries (built from the Go module proxy the first time: about 10 minutes on 2 cores, then cached under ~/.cache/gitopshq/testenv)",
+        "the loop's Go components: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, Flux (built from the Go module proxy the first time, about 20 minutes on 2 cores; then cached under ~/.cache/gitopshq/testenv)",
     );
-    let binaries = tokio::task::spawn_blocking(gitopshq_testenv::ensure_binaries).await??;
-    eprintln!("      using {}", binaries.kube_apiserver.display());
+    tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries).await??;
+    let builds = gitopshq_testenv::builds_in_this_process();
+    let build_time = report_builds(&builds);
+    let started = Instant::now();
 
-    step(
-        2,
-        "starting etcd + kube-apiserver (management cluster) and installing the CRDs",
-    );
-    let management = TestEnv::start()
-        .await
-        .context("starting the management control plane")?;
-    eprintln!("      {} ready", management.server_url());
+    step(2, "the GitOps repository and its Git server");
+    let git = start_git_server(&args.dir, args.git_address)?;
+    let repository_url = git.url(REPOSITORY);
+    detail(&format!(
+        "{repository_url} serves {} (a fresh repository)",
+        args.dir.join(REPOSITORY).display()
+    ));
 
     step(
         3,
-        "starting the admission webhook (HTTPS on 127.0.0.1) and registering it with the API server",
+        "starting the management cluster with Flux, and workload cluster eu-west-1 with kube-controller-manager, kube-scheduler and KWOK",
     );
+    let real_loop = RealLoop::builder()
+        .git_server(git)
+        .workload(WorkloadCluster::builder().cluster_name(WORKLOAD_CLUSTER))
+        .progress(|line| detail(line))
+        .start()
+        .await
+        .context("starting the GitOps loop")?;
+    let files = write_access_files(&args, &real_loop)?;
+
+    step(
+        4,
+        "starting GitOpsHQ: admission webhook, controllers, dashboard; registering cluster eu-west-1",
+    );
+    let management = &real_loop.management;
     let webhook = gitopshq_webhook::local::LocalWebhook::start(
         management.client().await?,
         gitopshq_engine::admission::Settings {
-            controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+            controller_users: vec![CONTROLLER.to_string()],
             ..gitopshq_engine::admission::Settings::default()
         },
     )
     .await
     .context("starting the admission webhook")?;
-    eprintln!("      https://{} ready", webhook.address);
-
-    step(
-        4,
-        "starting a second kube-apiserver as workload cluster eu-west-1",
-    );
-    let workload = TestEnv::start_workload_cluster()
-        .await
-        .context("starting the workload control plane")?;
-    register_workload_cluster(&management, &workload)?;
-    eprintln!(
-        "      {} ready; kubeconfig stored in Secret gitopshq-system/cluster-eu-west-1",
-        workload.server_url()
-    );
-
-    step(
-        5,
-        "creating the GitOps repository the bootstrap Project points at",
-    );
-    let repo = args.dir.join("gitops.git");
-    if !repo.exists() {
-        let created = git2::Repository::init_opts(
-            &repo,
-            git2::RepositoryInitOptions::new()
-                .bare(true)
-                .initial_head("main"),
-        )
-        .with_context(|| format!("cannot create {}", repo.display()))?;
-        drop(created);
-    }
-    eprintln!("      {}", repo.display());
-
-    step(
-        6,
-        "starting the controllers (projects, clusters, releases, promotions, charts, sessions)",
-    );
+    detail(&format!("admission webhook https://{}", webhook.address));
+    register_workload_cluster(management, &real_loop.workload).await?;
+    detail(&format!(
+        "cluster {WORKLOAD_CLUSTER}: kubeconfig in Secret {CLUSTER_SECRET_NAMESPACE}/{CLUSTER_SECRET}"
+    ));
     let controllers = gitopshq_controller::start(
-        management.client_as(gitopshq_testenv::CONTROLLER).await?,
+        management.client_as(CONTROLLER).await?,
         gitopshq_controller::Settings::local(args.dir.join("git-cache")),
         gitopshq_controller::index::Scope::All,
     )
     .await;
-    eprintln!("      watching every GitOpsHQ kind");
+    detail("controllers watching every GitOpsHQ kind");
+    let dashboard = start_dashboard(management, &args).await?;
+    detail(&format!("dashboard http://{}", dashboard.address));
 
-    step(7, &format!("kubectl apply -f {}", args.apply.display()));
-    let yaml = example_yaml(
-        &args.apply,
-        &format!("file://{}", repo.canonicalize()?.display()),
-    )?;
-    kubectl_apply(&management, &yaml)?;
+    step(5, &format!("kubectl apply -f {}", args.apply.display()));
+    let yaml = example_yaml(&args.apply, &repository_url)?;
+    kubectl_apply(management, &yaml)?;
 
-    step(8, "waiting for the bootstrap release to be delivered");
-    let delivered = wait_for_delivery(&management).await;
-    eprintln!("      {delivered}");
-
-    step(9, "writing kubeconfigs");
-    let kubeconfig = args
-        .kubeconfig_out
-        .clone()
-        .unwrap_or_else(|| args.dir.join("kubeconfig"));
-    copy_file(management.kubeconfig_path(), &kubeconfig)?;
-    for user in ["alice", "erin", "bob", "frank", "carol", "dave"] {
-        copy_file(
-            management.kubeconfig_for(user)?,
-            &args.dir.join(format!("kubeconfig-{user}")),
-        )?;
-    }
-    copy_file(
-        workload.kubeconfig_path(),
-        &args.dir.join("kubeconfig-workload"),
-    )?;
-
-    step(10, "starting the web dashboard");
-    let base = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(management.kubeconfig_path())?,
-        &kube::config::KubeConfigOptions::default(),
+    step(
+        6,
+        "waiting for release payment-service/payment-api-v1-0-0-dev: commit, Flux sync, rollout, Healthy",
+    );
+    let outcome = healthy::wait(
+        &real_loop,
+        Duration::from_secs(args.healthy_timeout),
+        started,
     )
-    .await?;
-    let cache = args.dir.join("dashboard-cache");
-    let dashboard =
-        match crate::dashboard::serve_local(base.clone(), args.dashboard_address, cache.clone())
-            .await
-        {
-            Ok(serving) => serving,
-            Err(_) => {
-                let any_port = std::net::SocketAddr::new(args.dashboard_address.ip(), 0);
-                crate::dashboard::serve_local(base, any_port, cache).await?
-            }
-        };
-    let people = ["alice", "bob", "carol", "dave", "erin", "frank"];
-    for user in people {
-        std::fs::write(
-            args.dir.join(format!("token-{user}")),
-            management.token_for(user)?,
-        )?;
-    }
-    eprintln!("      http://{}", dashboard.address);
+    .await;
 
-    let kc = kubeconfig.display();
-    let dir = args.dir.display();
-    println!("sandbox ready: export KUBECONFIG={kc}");
-    println!();
-    println!("{delivered}");
-    println!();
-    println!("Try:");
-    println!("  kubectl get environments,clusters,projects");
-    println!("  kubectl -n payment-service get releases,tenants,workloads");
-    println!("  gitopshq status payment-api-v1-0-0-dev -n payment-service");
-    println!(
-        "  git --git-dir {} log --format='%h %s%n%b' -1",
-        repo.display()
-    );
-    println!("  kubectl explain release.spec.changes");
-    println!(
-        "  kubectl --kubeconfig {dir}/kubeconfig-alice auth can-i create workloads.gitopshq.io -n payment-service   # alice@backend-team: yes"
-    );
-    println!();
-    println!(
-        "The workload cluster has no nodes: play Argo CD and the kubelet to see the release turn Healthy:"
-    );
-    println!(
-        "  git clone -q {} {dir}/checkout && kubectl --kubeconfig {dir}/kubeconfig-workload create namespace payments-dev",
-        repo.display()
-    );
-    println!(
-        "  kubectl --kubeconfig {dir}/kubeconfig-workload apply -k {dir}/checkout/projects/payment-service/development/eu-development"
-    );
-    println!(
-        "  kubectl --kubeconfig {dir}/kubeconfig-workload -n payments-dev patch deployment payment-api --subresource=status --type=merge -p '{{\"status\":{{\"observedGeneration\":1,\"replicas\":1,\"updatedReplicas\":1,\"availableReplicas\":1}}}}'"
-    );
-    println!();
-    println!(
-        "Users: {dir}/kubeconfig-{{alice,erin}} (backend-team), -{{bob,frank}} (sre-team), -carol (platform-team), -dave (frontend-team); workload cluster: {dir}/kubeconfig-workload"
-    );
-    println!();
-    println!(
-        "Dashboard: http://{} — sign in with a user's token, e.g. alice's: {}",
-        dashboard.address,
-        management.token_for("alice")?
-    );
-    println!("  (every user's token is in {dir}/token-<user>)");
+    let healthy = outcome.is_ok();
+    match &outcome {
+        Ok(commit) => {
+            let ready_in = launched.elapsed();
+            print_ready(
+                &args,
+                &real_loop,
+                &repository_url,
+                &dashboard.address,
+                &files,
+                commit,
+            )?;
+            let cold = if build_time.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    "; {} of it building the Go components, which later starts skip",
+                    seconds(build_time)
+                )
+            };
+            eprintln!(
+                "started in {} (launch to the bootstrap release Healthy{cold}; the loop itself {})",
+                seconds(ready_in),
+                seconds(started.elapsed())
+            );
+        }
+        Err(problem) => {
+            eprintln!();
+            eprintln!("error: {problem}");
+            eprintln!("{}", healthy::diagnose(&real_loop).await);
+            if !args.no_wait {
+                print_ready(
+                    &args,
+                    &real_loop,
+                    &repository_url,
+                    &dashboard.address,
+                    &files,
+                    "",
+                )?;
+            }
+        }
+    }
+
+    let mut bench_failed = false;
+    if let (true, Some(releases)) = (healthy, args.bench_releases) {
+        match bench::run(&real_loop, releases).await {
+            Ok(report) => println!("\n{report}"),
+            Err(problem) => {
+                eprintln!("error: the release benchmark stopped: {problem:#}");
+                eprintln!("{}", healthy::diagnose(&real_loop).await);
+                bench_failed = true;
+            }
+        }
+    }
     std::io::stdout().flush()?;
+
     if !args.no_wait {
         eprintln!("running until Ctrl-C");
         tokio::signal::ctrl_c().await?;
-        eprintln!("stopping: removing both control planes");
+        eprintln!("stopping: the controllers, Flux and both clusters");
     }
     // Everything that watches the API servers stops before them: their watches would
     // otherwise fail, and say so, as the servers go away.
     dashboard.stop().await;
     controllers.stop().await;
     webhook.stop().await.ok();
-    drop(workload);
-    drop(management);
-    Ok(ExitCode::SUCCESS)
+    drop(real_loop);
+    Ok(if healthy && !bench_failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Prints each component this run built and how long it took; returns the longest, since the
+/// builds run side by side.
+fn report_builds(builds: &[gitopshq_testenv::ComponentBuild]) -> Duration {
+    if builds.is_empty() {
+        detail("all cached");
+        return Duration::ZERO;
+    }
+    for build in builds {
+        detail(&format!(
+            "built {} in {} (once per machine and version)",
+            build.component,
+            seconds(build.duration)
+        ));
+    }
+    builds.iter().map(|b| b.duration).max().unwrap_or_default()
+}
+
+/// A fresh bare repository at DIR/gitops.git served on `address`, or on a free port when that
+/// one is taken. The repository is recreated at every start: the new management cluster knows
+/// nothing of an earlier run's releases, and the repository records what they delivered.
+fn start_git_server(dir: &Path, address: SocketAddr) -> Result<GitServer> {
+    let repository = dir.join(REPOSITORY);
+    for stale in [repository.clone(), dir.join("git-cache")] {
+        if stale.exists() {
+            std::fs::remove_dir_all(&stale)
+                .with_context(|| format!("cannot remove {}", stale.display()))?;
+        }
+    }
+    let git = match GitServer::start_on(dir, address) {
+        Ok(git) => git,
+        Err(e) if e.is_address_in_use() => {
+            detail(&format!(
+                "{address} is taken: serving on a free port instead"
+            ));
+            GitServer::start(dir)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    git.create_bare_repository(REPOSITORY)?;
+    Ok(git)
+}
+
+/// What a user needs to reach both clusters and the dashboard, in DIR.
+struct AccessFiles {
+    kubeconfig: PathBuf,
+    workload_kubeconfig: PathBuf,
+}
+
+fn write_access_files(args: &Args, real_loop: &RealLoop) -> Result<AccessFiles> {
+    let management = &real_loop.management;
+    let kubeconfig = args
+        .kubeconfig_out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("kubeconfig"));
+    copy_file(management.kubeconfig_path(), &kubeconfig)?;
+    for user in PEOPLE {
+        copy_file(
+            management.kubeconfig_for(user)?,
+            &args.dir.join(format!("kubeconfig-{user}")),
+        )?;
+        let token = args.dir.join(format!("token-{user}"));
+        std::fs::write(&token, management.token_for(user)?)
+            .with_context(|| format!("cannot write {}", token.display()))?;
+    }
+    let workload_kubeconfig = args.dir.join("kubeconfig-workload");
+    copy_file(real_loop.workload.kubeconfig_path(), &workload_kubeconfig)?;
+    Ok(AccessFiles {
+        kubeconfig,
+        workload_kubeconfig,
+    })
+}
+
+async fn start_dashboard(
+    management: &TestEnv,
+    args: &Args,
+) -> Result<gitopshq_controller::receiver::Serving> {
+    let base = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(management.kubeconfig_path())?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let cache = args.dir.join("dashboard-cache");
+    match crate::dashboard::serve_local(base.clone(), args.dashboard_address, cache.clone()).await {
+        Ok(serving) => Ok(serving),
+        Err(_) => {
+            let any_port = SocketAddr::new(args.dashboard_address.ip(), 0);
+            crate::dashboard::serve_local(base, any_port, cache).await
+        }
+    }
 }
 
 /// Stores the workload cluster's kubeconfig where the bootstrap Cluster object expects it,
 /// as `gitopshq cluster register` does for real clusters.
-fn register_workload_cluster(management: &TestEnv, workload: &TestEnv) -> Result<()> {
-    let secret_file = management.dir().join("cluster-eu-west-1.kubeconfig");
-    std::fs::write(&secret_file, workload.admin_kubeconfig_yaml()?)?;
-    let manifest = std::process::Command::new("kubectl")
-        .args([
-            "create",
-            "secret",
-            "generic",
-            "cluster-eu-west-1",
-            "--namespace",
-            "gitopshq-system",
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        ])
-        .arg(format!("--from-file=kubeconfig={}", secret_file.display()))
-        .output()
-        .context("running kubectl: is it on PATH?")?;
-    if !manifest.status.success() {
-        bail!(
-            "kubectl create secret failed: {}",
-            String::from_utf8_lossy(&manifest.stderr)
-        );
+async fn register_workload_cluster(management: &TestEnv, workload: &TestEnv) -> Result<()> {
+    let client = management.client().await?;
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(CLUSTER_SECRET_NAMESPACE.to_string()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        other => {
+            other.with_context(|| format!("creating namespace {CLUSTER_SECRET_NAMESPACE}"))?;
+        }
     }
-    kubectl_ok(management, &["create", "namespace", "gitopshq-system"])?;
-    let manifest_file = management.dir().join("cluster-eu-west-1.secret.yaml");
-    std::fs::write(&manifest_file, &manifest.stdout)?;
-    kubectl_ok(
-        management,
-        &["apply", "-f", &manifest_file.display().to_string()],
-    )
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(CLUSTER_SECRET.to_string()),
+            namespace: Some(CLUSTER_SECRET_NAMESPACE.to_string()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some([("kubeconfig".to_string(), workload.admin_kubeconfig_yaml()?)].into()),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(client, CLUSTER_SECRET_NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .with_context(|| format!("creating Secret {CLUSTER_SECRET_NAMESPACE}/{CLUSTER_SECRET}"))?;
+    Ok(())
 }
 
 /// Every YAML file of `folder` (sorted, as `kubectl apply -f` reads them), with the examples'
@@ -317,71 +414,92 @@ fn kubectl_apply(env: &TestEnv, yaml: &str) -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    eprint!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        detail(line);
+    }
     Ok(())
 }
 
-/// "release payment-service/payment-api-v1-0-0-dev: Deployed (commit abc1234)", or what it is
-/// waiting for after a minute.
-async fn wait_for_delivery(env: &TestEnv) -> String {
-    let (namespace, name) = FIRST_RELEASE;
-    let started = std::time::Instant::now();
-    loop {
-        let out = env
-            .kubectl(ADMIN)
-            .args([
-                "-n",
-                namespace,
-                "get",
-                "release",
-                name,
-                "-o",
-                "jsonpath={.status.phase} {.status.shortCommit} {.status.message}",
-            ])
-            .output();
-        let text = out
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let mut parts = text.splitn(3, ' ');
-        let phase = parts.next().unwrap_or_default();
-        let commit = parts.next().unwrap_or_default();
-        let message = parts.next().unwrap_or_default();
-        if matches!(phase, "Deployed" | "Healthy") {
-            return format!("release {namespace}/{name}: {phase} (commit {commit})");
-        }
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            return format!(
-                "release {namespace}/{name} is {}: {message}",
-                if phase.is_empty() {
-                    "not reconciled yet"
-                } else {
-                    phase
-                }
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-}
-
-fn kubectl_ok(env: &TestEnv, args: &[&str]) -> Result<()> {
-    let out = env
-        .kubectl(ADMIN)
-        .args(args)
-        .output()
-        .context("running kubectl: is it on PATH?")?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
+/// What runs, where to reach it, and what to try next. The first line is the one scripts wait
+/// for.
+fn print_ready(
+    args: &Args,
+    real_loop: &RealLoop,
+    repository_url: &str,
+    dashboard: &SocketAddr,
+    files: &AccessFiles,
+    commit: &str,
+) -> Result<()> {
+    let management = &real_loop.management;
+    let workload = &real_loop.workload;
+    let dir = args.dir.display();
+    let kc = files.kubeconfig.display();
+    let wk = files.workload_kubeconfig.display();
+    let (namespace, release) = healthy::BOOTSTRAP_RELEASE;
+    if commit.is_empty() {
+        println!(
+            "sandbox running, but the bootstrap release is not Healthy (see above): export KUBECONFIG={kc}"
+        );
+    } else {
+        println!("sandbox ready: export KUBECONFIG={kc}");
+        println!();
+        println!(
+            "release {namespace}/{release} is Healthy (commit {commit}): Flux applied it to {WORKLOAD_CLUSTER} and its pods are Ready"
         );
     }
-    eprint!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
+    println!();
+    println!("Running:");
+    println!(
+        "  management cluster   {}   {kc} (admin), {dir}/kubeconfig-<user>",
+        management.server_url()
+    );
+    println!(
+        "  workload {WORKLOAD_CLUSTER}   {}   {wk}: kube-controller-manager, kube-scheduler, KWOK ({} Nodes)",
+        workload.server_url(),
+        workload.node_names().len()
+    );
+    println!(
+        "  Flux                 source-controller and kustomize-controller, namespace {} of the management cluster",
+        Flux::NAMESPACE
+    );
+    println!("  Git                  {repository_url} ({dir}/{REPOSITORY})");
+    println!("  GitOpsHQ             controllers, admission webhook, dashboard http://{dashboard}");
+    println!();
+    println!("Try:");
+    println!("  kubectl get environments,clusters,projects");
+    println!("  kubectl -n {namespace} get releases,tenants,workloads");
+    println!("  gitopshq status {release} -n {namespace}");
+    println!(
+        "  kubectl -n {} get gitrepositories,kustomizations",
+        Flux::NAMESPACE
+    );
+    println!("  kubectl --kubeconfig {wk} -n payments-dev get deployments,pods -o wide");
+    println!(
+        "  git clone -q {repository_url} {dir}/checkout && git -C {dir}/checkout log --format='%h %s%n%b' -1"
+    );
+    println!(
+        "  # ship a change as alice (backend-team, ReleaseManager in development) and watch it roll out:"
+    );
+    println!(
+        "  gitopshq release create payment-api-v1-0-1-dev -n {namespace} --kubeconfig {dir}/kubeconfig-alice --env development --workload payment-api --set image.tag=v1.0.1 --submit"
+    );
+    println!(
+        "  gitopshq wait payment-api-v1-0-1-dev -n {namespace} --kubeconfig {dir}/kubeconfig-alice --for Healthy"
+    );
+    println!(
+        "  kubectl --kubeconfig {dir}/kubeconfig-alice auth can-i create workloads.gitopshq.io -n {namespace}   # yes: backend-team"
+    );
+    println!();
+    println!(
+        "Users: {dir}/kubeconfig-{{alice,erin}} (backend-team), -{{bob,frank}} (sre-team), -carol (platform-team), -dave (frontend-team)"
+    );
+    println!(
+        "Dashboard: http://{dashboard} — sign in with a user's token, e.g. alice's: {}",
+        management.token_for("alice")?
+    );
+    println!("  (every user's token is in {dir}/token-<user>)");
+    std::io::stdout().flush()?;
     Ok(())
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("      {l}\n")).collect()
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<()> {
