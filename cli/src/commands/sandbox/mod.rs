@@ -102,8 +102,7 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
         "the loop's Go components: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, Flux (built from the Go module proxy the first time, about 20 minutes on 2 cores; then cached under ~/.cache/gitopshq/testenv)",
     );
     tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries).await??;
-    let builds = gitopshq_testenv::builds_in_this_process();
-    let build_time = report_builds(&builds);
+    let build_time = report_builds(&gitopshq_testenv::builds_in_this_process());
     let started = Instant::now();
 
     step(2, "the GitOps repository and its Git server");
@@ -125,39 +124,101 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
         .start()
         .await
         .context("starting the GitOps loop")?;
-    let files = write_access_files(&args, &real_loop)?;
 
+    let mut services = Services::default();
+    let timing = Timing {
+        launched,
+        started,
+        build_time,
+    };
+    let outcome = run_on(&args, &real_loop, &repository_url, &mut services, &timing).await;
+    // Everything that watches the API servers stops before them, on every path: their
+    // watches would otherwise fail, and say so, as the servers go away.
+    services.stop().await;
+    drop(real_loop);
+    outcome
+}
+
+/// What GitOpsHQ runs beside the loop, stopped in order by [`Services::stop`].
+#[derive(Default)]
+struct Services {
+    webhook: Option<gitopshq_webhook::local::LocalWebhook>,
+    controllers: Option<gitopshq_controller::Running>,
+    dashboard: Option<gitopshq_controller::receiver::Serving>,
+}
+
+impl Services {
+    async fn stop(self) {
+        if let Some(dashboard) = self.dashboard {
+            dashboard.stop().await;
+        }
+        if let Some(controllers) = self.controllers {
+            controllers.stop().await;
+        }
+        if let Some(webhook) = self.webhook {
+            webhook.stop().await.ok();
+        }
+    }
+}
+
+struct Timing {
+    /// When the command started.
+    launched: Instant,
+    /// When the loop's components began to start, the Go builds done.
+    started: Instant,
+    /// How long the Go builds of this run took (zero when all were cached).
+    build_time: Duration,
+}
+
+/// GitOpsHQ on the running loop: the webhook, the cluster registration, the controllers and
+/// the dashboard, then the example applied and followed to Healthy, the benchmark if asked,
+/// and Ctrl-C unless `--no-wait`.
+async fn run_on(
+    args: &Args,
+    real_loop: &RealLoop,
+    repository_url: &str,
+    services: &mut Services,
+    timing: &Timing,
+) -> Result<ExitCode> {
+    let files = write_access_files(args, real_loop)?;
     step(
         4,
         "starting GitOpsHQ: admission webhook, controllers, dashboard; registering cluster eu-west-1",
     );
     let management = &real_loop.management;
-    let webhook = gitopshq_webhook::local::LocalWebhook::start(
-        management.client().await?,
-        gitopshq_engine::admission::Settings {
-            controller_users: vec![CONTROLLER.to_string()],
-            ..gitopshq_engine::admission::Settings::default()
-        },
-    )
-    .await
-    .context("starting the admission webhook")?;
+    let webhook = services.webhook.insert(
+        gitopshq_webhook::local::LocalWebhook::start(
+            management.client().await?,
+            gitopshq_engine::admission::Settings {
+                controller_users: vec![CONTROLLER.to_string()],
+                ..gitopshq_engine::admission::Settings::default()
+            },
+        )
+        .await
+        .context("starting the admission webhook")?,
+    );
     detail(&format!("admission webhook https://{}", webhook.address));
     register_workload_cluster(management, &real_loop.workload).await?;
     detail(&format!(
         "cluster {WORKLOAD_CLUSTER}: kubeconfig in Secret {CLUSTER_SECRET_NAMESPACE}/{CLUSTER_SECRET}"
     ));
-    let controllers = gitopshq_controller::start(
-        management.client_as(CONTROLLER).await?,
-        gitopshq_controller::Settings::local(args.dir.join("git-cache")),
-        gitopshq_controller::index::Scope::All,
-    )
-    .await;
+    services.controllers = Some(
+        gitopshq_controller::start(
+            management.client_as(CONTROLLER).await?,
+            gitopshq_controller::Settings::local(args.dir.join("git-cache")),
+            gitopshq_controller::index::Scope::All,
+        )
+        .await,
+    );
     detail("controllers watching every GitOpsHQ kind");
-    let dashboard = start_dashboard(management, &args).await?;
-    detail(&format!("dashboard http://{}", dashboard.address));
+    let dashboard = services
+        .dashboard
+        .insert(start_dashboard(management, args).await?)
+        .address;
+    detail(&format!("dashboard http://{dashboard}"));
 
     step(5, &format!("kubectl apply -f {}", args.apply.display()));
-    let yaml = example_yaml(&args.apply, &repository_url)?;
+    let yaml = example_yaml(&args.apply, repository_url)?;
     kubectl_apply(management, &yaml)?;
 
     step(
@@ -165,62 +226,54 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
         "waiting for release payment-service/payment-api-v1-0-0-dev: commit, Flux sync, rollout, Healthy",
     );
     let outcome = healthy::wait(
-        &real_loop,
+        real_loop,
         Duration::from_secs(args.healthy_timeout),
-        started,
+        timing.started,
     )
     .await;
-
-    let healthy = outcome.is_ok();
-    match &outcome {
+    let shown = Shown {
+        args,
+        real_loop,
+        repository_url,
+        dashboard: &dashboard,
+        files: &files,
+    };
+    let healthy = match &outcome {
         Ok(commit) => {
-            let ready_in = launched.elapsed();
-            print_ready(
-                &args,
-                &real_loop,
-                &repository_url,
-                &dashboard.address,
-                &files,
-                commit,
-            )?;
-            let cold = if build_time.is_zero() {
+            print_ready(&shown, commit)?;
+            let cold = if timing.build_time.is_zero() {
                 String::new()
             } else {
                 format!(
                     "; {} of it building the Go components, which later starts skip",
-                    seconds(build_time)
+                    seconds(timing.build_time)
                 )
             };
             eprintln!(
-                "started in {} (launch to the bootstrap release Healthy{cold}; the loop itself {})",
-                seconds(ready_in),
-                seconds(started.elapsed())
+                "started in {} (launch to the bootstrap release Healthy{cold}; {} from the first component's start)",
+                seconds(timing.launched.elapsed()),
+                seconds(timing.started.elapsed())
             );
+            true
         }
         Err(problem) => {
             eprintln!();
             eprintln!("error: {problem}");
-            eprintln!("{}", healthy::diagnose(&real_loop).await);
+            eprintln!("{}", healthy::diagnose(real_loop).await);
             if !args.no_wait {
-                print_ready(
-                    &args,
-                    &real_loop,
-                    &repository_url,
-                    &dashboard.address,
-                    &files,
-                    "",
-                )?;
+                print_ready(&shown, "")?;
             }
+            false
         }
-    }
+    };
 
     let mut bench_failed = false;
     if let (true, Some(releases)) = (healthy, args.bench_releases) {
-        match bench::run(&real_loop, releases).await {
+        match bench::run(real_loop, releases).await {
             Ok(report) => println!("\n{report}"),
             Err(problem) => {
                 eprintln!("error: the release benchmark stopped: {problem:#}");
-                eprintln!("{}", healthy::diagnose(&real_loop).await);
+                eprintln!("{}", healthy::diagnose(real_loop).await);
                 bench_failed = true;
             }
         }
@@ -232,12 +285,6 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
         tokio::signal::ctrl_c().await?;
         eprintln!("stopping: the controllers, Flux and both clusters");
     }
-    // Everything that watches the API servers stops before them: their watches would
-    // otherwise fail, and say so, as the servers go away.
-    dashboard.stop().await;
-    controllers.stop().await;
-    webhook.stop().await.ok();
-    drop(real_loop);
     Ok(if healthy && !bench_failed {
         ExitCode::SUCCESS
     } else {
@@ -420,16 +467,25 @@ fn kubectl_apply(env: &TestEnv, yaml: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where the user reaches what runs.
+struct Shown<'a> {
+    args: &'a Args,
+    real_loop: &'a RealLoop,
+    repository_url: &'a str,
+    dashboard: &'a SocketAddr,
+    files: &'a AccessFiles,
+}
+
 /// What runs, where to reach it, and what to try next. The first line is the one scripts wait
-/// for.
-fn print_ready(
-    args: &Args,
-    real_loop: &RealLoop,
-    repository_url: &str,
-    dashboard: &SocketAddr,
-    files: &AccessFiles,
-    commit: &str,
-) -> Result<()> {
+/// for; `commit` is empty when the bootstrap release is not Healthy.
+fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
+    let Shown {
+        args,
+        real_loop,
+        repository_url,
+        dashboard,
+        files,
+    } = shown;
     let management = &real_loop.management;
     let workload = &real_loop.workload;
     let dir = args.dir.display();
