@@ -120,7 +120,7 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
     let real_loop = RealLoop::builder()
         .git_server(git)
         .workload(WorkloadCluster::builder().cluster_name(WORKLOAD_CLUSTER))
-        .progress(|line| detail(line))
+        .progress(detail)
         .start()
         .await
         .context("starting the GitOps loop")?;
