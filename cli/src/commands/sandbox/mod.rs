@@ -11,6 +11,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -67,8 +68,15 @@ const PEOPLE: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 
 const STEPS: usize = 6;
 
+/// When the command started: every progress line is timed from it.
+static LAUNCHED: OnceLock<Instant> = OnceLock::new();
+
+fn launched() -> Instant {
+    *LAUNCHED.get_or_init(Instant::now)
+}
+
 fn step(n: usize, what: &str) {
-    eprintln!("[{n}/{STEPS}] {what}");
+    eprintln!("[{n}/{STEPS}] {:>6}  {what}", seconds(launched().elapsed()));
 }
 
 fn detail(what: &str) {
@@ -81,7 +89,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let launched = Instant::now();
+    let launched = launched();
     if !args.apply.is_dir() {
         bail!(
             "{} is not a folder: run the sandbox from the repository root or pass --apply PATH",
@@ -228,7 +236,7 @@ async fn run_on(
     let outcome = healthy::wait(
         real_loop,
         Duration::from_secs(args.healthy_timeout),
-        timing.started,
+        timing.launched,
     )
     .await;
     let shown = Shown {
