@@ -56,6 +56,10 @@ pub struct ControllerArgs {
     /// Namespace of the Flux objects the operator writes.
     #[arg(long, env = "GITOPSHQ_FLUX_NAMESPACE", default_value = "flux-system")]
     pub flux_namespace: String,
+    /// How often Flux re-fetches the repository and re-applies each tenant (correcting drift),
+    /// as a Go duration. New commits do not wait for it: the operator asks Flux to sync at once.
+    #[arg(long, env = "GITOPSHQ_FLUX_INTERVAL", default_value = "5m", value_parser = go_duration)]
+    pub flux_interval: String,
     /// Hold a Lease before reconciling, so only one replica (per shard) works.
     #[arg(long, env = "GITOPSHQ_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -119,6 +123,7 @@ impl ControllerArgs {
             default_time_zone: self.default_time_zone.clone(),
             argocd_namespace: self.argocd_namespace.clone(),
             flux_namespace: self.flux_namespace.clone(),
+            flux_interval: self.flux_interval.clone(),
             health_interval: Duration::from_secs(self.health_interval.max(1)),
             shard: Shard {
                 index: self.shard_index,
@@ -188,6 +193,8 @@ pub struct Settings {
     pub default_time_zone: String,
     pub argocd_namespace: String,
     pub flux_namespace: String,
+    /// Flux's reconcile interval in the objects the operator writes (a Go duration).
+    pub flux_interval: String,
     pub health_interval: Duration,
     pub shard: Shard,
     pub concurrency: u16,
@@ -223,6 +230,7 @@ impl Settings {
             default_time_zone: "UTC".into(),
             argocd_namespace: "argocd".into(),
             flux_namespace: "flux-system".into(),
+            flux_interval: "5m".into(),
             health_interval: Duration::from_secs(2),
             shard: Shard::ALL,
             concurrency: 4,
@@ -266,4 +274,45 @@ mod tests {
         }
         assert!(Shard::ALL.owns("anything"));
     }
+
+    #[test]
+    fn flux_intervals_are_go_durations_of_a_second_or_more() {
+        for good in ["30s", "5m", "1h30m", "1500ms"] {
+            assert_eq!(go_duration(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "5", "m", "500ms", "5 m", "1d", "-5m"] {
+            let error = go_duration(bad).unwrap_err();
+            assert!(error.contains("Go duration"), "{bad}: {error}");
+        }
+    }
+}
+
+/// A Go duration as Flux reads it (`30s`, `5m`, `1h30m`): units h, m, s, ms, each after a
+/// number, at least one second in all.
+fn go_duration(value: &str) -> Result<String, String> {
+    let invalid = || {
+        format!("{value:?} is not a Go duration of at least one second (examples: 30s, 5m, 1h30m)")
+    };
+    let mut rest = value;
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let (unit, scale) = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+            .into_iter()
+            .find(|(unit, _)| rest.starts_with(unit))
+            .ok_or_else(invalid)?;
+        rest = &rest[unit.len()..];
+        millis = millis.saturating_add(number.saturating_mul(scale));
+    }
+    if millis < 1_000 {
+        return Err(invalid());
+    }
+    Ok(value.to_string())
 }

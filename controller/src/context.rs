@@ -90,6 +90,7 @@ impl Context {
         GitOpsSettings {
             argocd_namespace: self.settings.argocd_namespace.clone(),
             flux_namespace: self.settings.flux_namespace.clone(),
+            flux_interval: self.settings.flux_interval.clone(),
             ..GitOpsSettings::default()
         }
     }

@@ -50,18 +50,24 @@ fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
             "{action}: Flux is not installed in the management cluster (no {} kinds); install it (flux install) or deliver with ArgoCD or Direct",
             "source.toolkit.fluxcd.io/kustomize.toolkit.fluxcd.io"
         ),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "{action}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
+            status.message
+        ),
         _ => format!("{action}: {error}"),
     }
 }
 
 /// Applies what Flux needs to deliver `project`: the copy of each of its tenants' clusters'
 /// kubeconfig next to the Kustomizations, the GitRepository and one root Kustomization per
-/// environment. Returns what is in place, for the Project's status; `Err` says what is
-/// missing and what to do.
+/// environment that has a folder in the repository (one was committed for, or `committing`
+/// is being committed now). Returns what is in place, for the Project's status; `Err` says
+/// what is missing and what to do.
 pub async fn ensure_project(
     ctx: &Context,
     project: &Project,
     catalog: &Catalog,
+    committing: Option<&str>,
 ) -> std::result::Result<String, String> {
     let name = project.name_any();
     let namespace = &ctx.settings.flux_namespace;
@@ -120,8 +126,12 @@ pub async fn ensure_project(
                 &Patch::Apply(&secret),
             )
             .await
-            .map_err(|e| {
-                format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name)
+            .map_err(|e| match &e {
+                kube::Error::Api(status) if status.code == 403 => format!(
+                    "writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
+                    copy.name, status.message
+                ),
+                _ => format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name),
             })?;
     }
     let repository = RepositoryRef {
@@ -132,7 +142,7 @@ pub async fn ensure_project(
     let objects = layout::flux_root_objects(
         &name,
         &repository,
-        &project.spec.environments,
+        &catalog.committed_environments(&name, committing),
         &ctx.gitops_settings(),
     )
     .map_err(|e| e.to_string())?;

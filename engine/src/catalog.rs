@@ -100,4 +100,27 @@ impl Catalog {
     ) -> impl Iterator<Item = &'a Release> + use<'a, 'n> {
         self.releases.iter().filter(move |r| r.name_any() == name)
     }
+
+    /// The environments of `project` that something was committed for (a release of theirs has
+    /// a commit), plus `committing`: those whose GitOps folder exists in the repository, so a
+    /// GitOps engine pointed at it finds something to apply rather than a missing path.
+    pub fn committed_environments(&self, project: &str, committing: Option<&str>) -> Vec<String> {
+        let Some(found) = self.project(project) else {
+            return Vec::new();
+        };
+        found
+            .spec
+            .environments
+            .iter()
+            .filter(|environment| {
+                committing == Some(environment.as_str())
+                    || self.releases.iter().any(|r| {
+                        r.namespace().as_deref() == Some(project)
+                            && r.spec.environment == **environment
+                            && r.status.as_ref().is_some_and(|s| s.commit.is_some())
+                    })
+            })
+            .cloned()
+            .collect()
+    }
 }

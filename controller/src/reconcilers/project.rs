@@ -96,7 +96,7 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
     // a failure there is shown, but releases still commit (Flux catches up once fixed).
     let gitops = if project.spec.delivery == DeliveryMode::Flux {
         let catalog = ctx.index.catalog(&name);
-        Some(crate::flux::ensure_project(&ctx, &project, &catalog).await)
+        Some(crate::flux::ensure_project(&ctx, &project, &catalog, None).await)
     } else {
         None
     };

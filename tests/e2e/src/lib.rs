@@ -1,10 +1,12 @@
 //! The platform an end-to-end scenario runs on, as a platform team would set it up: a
 //! management cluster (real kube-apiserver + etcd) with the GitOpsHQ CRDs, the admission
-//! webhook and the controllers; a second API server as the workload cluster, registered
-//! through a kubeconfig Secret; and a bare Git repository as the GitOps remote. People act with
-//! the machine's `kubectl`; tests play Argo CD (apply the committed tree to the workload
-//! cluster) and the kubelet (write Deployment and Pod status). The controllers sign their
-//! commits with a key made by the machine's `ssh-keygen`, kept in a Secret as in production.
+//! webhook, the controllers and Flux (source-controller and kustomize-controller); a workload
+//! cluster that runs what is applied to it (kube-controller-manager, kube-scheduler, KWOK
+//! nodes), registered through a kubeconfig Secret; and a Git server (`git http-backend`)
+//! serving the GitOps repository over HTTP. People act with the machine's `kubectl`; nothing
+//! here applies delivered manifests or writes a status: Flux syncs, the Deployment controller
+//! rolls out, KWOK plays the kubelets. The controllers sign their commits with a key made by
+//! the machine's `ssh-keygen`, kept in a Secret as in production.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,31 +16,41 @@ use gitopshq_controller::Running;
 use gitopshq_controller::index::Scope;
 use gitopshq_controller::signing_key::{SSH_PRIVATE_KEY, SigningKeySecret};
 use gitopshq_engine::admission::Settings;
-use gitopshq_testenv::TestEnv;
+use gitopshq_testenv::{Flux, GitServer, TestEnv, WorkloadCluster};
 use gitopshq_webhook::local::LocalWebhook;
 
-/// The repository URL the examples name; scenarios point it at their own bare repository.
-pub const EXAMPLE_REPOSITORY: &str = "file:///tmp/gitopshq-sandbox/gitops.git";
-/// How long a scenario waits for the controllers to reach a state.
-pub const WAIT: Duration = Duration::from_secs(90);
+/// The repository URL the examples name (the sandbox's Git server); scenarios point it at their
+/// own.
+pub const EXAMPLE_REPOSITORY: &str = "http://127.0.0.1:8091/gitops.git";
+/// How long a scenario waits for the controllers to reach a state: a rollout on the real loop
+/// takes seconds, two busy cores take longer.
+pub const WAIT: Duration = Duration::from_secs(150);
 /// Where the key that signs the controllers' commits is kept.
 pub const SIGNING_KEY_NAMESPACE: &str = "gitopshq-system";
 pub const SIGNING_KEY_SECRET: &str = "gitopshq-signing-key";
 /// The principal the allowed signers file names for that key.
 pub const SIGNER: &str = "gitopshq@localhost";
+/// How often Flux reconciles on the platform: its drift correction (self-heal) runs at this
+/// interval; new commits are fetched at once, as the controllers ask.
+pub const FLUX_INTERVAL: &str = "15s";
 
 pub struct Platform {
-    pub management: TestEnv,
-    pub workload: TestEnv,
+    // Fields drop in order: what watches a cluster stops before the cluster.
     pub webhook: Option<LocalWebhook>,
     pub controllers: Option<Running>,
-    /// Bare repository, the GitOps remote.
+    pub flux: Flux,
+    pub git: GitServer,
+    pub workload: WorkloadCluster,
+    pub management: TestEnv,
+    /// Bare repository served by [`Platform::git`], the GitOps remote.
     pub repository: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Platform {
-    /// Both clusters, the webhook, the controllers and an empty GitOps repository.
+    /// Both clusters, Flux, the Git server with an empty GitOps repository, the webhook and the
+    /// controllers. The first run on a machine builds the Go components (see
+    /// `tests/testenv/README.md`).
     pub async fn start() -> Self {
         // GITOPSHQ_TEST_LOG=debug shows what the controllers and the webhook do.
         if let Ok(filter) = std::env::var("GITOPSHQ_TEST_LOG") {
@@ -47,24 +59,28 @@ impl Platform {
                 .with_test_writer()
                 .try_init();
         }
-        let management = TestEnv::start()
+        tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries)
             .await
-            .expect("management control plane starts");
-        let workload = TestEnv::start_workload_cluster()
-            .await
-            .expect("workload control plane starts");
+            .expect("the build task runs")
+            .expect("the real loop's components build");
         let dir = tempfile::tempdir().expect("temporary folder");
-        let repository = dir.path().join("gitops.git");
-        git(
-            dir.path(),
-            &[
-                "init",
-                "--bare",
-                "-b",
-                "main",
-                &repository.display().to_string(),
-            ],
-        );
+        let git = GitServer::start(dir.path().join("repositories")).expect("the Git server starts");
+        let repository = git
+            .create_bare_repository("gitops.git")
+            .expect("a bare repository");
+        let management = async {
+            let management = TestEnv::start()
+                .await
+                .expect("management control plane starts");
+            let flux = Flux::start(&management).await.expect("Flux starts");
+            (management, flux)
+        };
+        let workload = async {
+            WorkloadCluster::start()
+                .await
+                .expect("workload cluster starts")
+        };
+        let ((management, flux), workload) = tokio::join!(management, workload);
         let webhook = LocalWebhook::start(
             management.client().await.expect("client"),
             webhook_settings(),
@@ -73,10 +89,12 @@ impl Platform {
         .expect("webhook starts and is registered");
         let controllers = start_controllers(&management, dir.path()).await;
         let platform = Self {
-            management,
-            workload,
             webhook: Some(webhook),
             controllers: Some(controllers),
+            flux,
+            git,
+            workload,
+            management,
             repository,
             dir,
         };
@@ -204,9 +222,20 @@ impl Platform {
         .expect("the receiver listens")
     }
 
-    /// `file://` URL of the GitOps repository.
+    /// The GitOps repository's URL on the platform's Git server.
     pub fn repository_url(&self) -> String {
-        format!("file://{}", self.repository.display())
+        self.git.url("gitops.git")
+    }
+
+    /// The last log lines of Flux, the workload cluster's controllers and the Git server, for a
+    /// failure message.
+    pub fn loop_logs(&self) -> String {
+        format!(
+            "{}\n{}\n--- git http-backend ---\n{}",
+            self.flux.log_tails(),
+            self.workload.log_tails(),
+            std::fs::read_to_string(self.git.log_path()).unwrap_or_default()
+        )
     }
 
     /// Stores the workload cluster's kubeconfig in `gitopshq-system/cluster-<name>`, where the
@@ -360,161 +389,85 @@ impl Platform {
             }
             if Instant::now() > deadline {
                 let status = self.get(namespace, kind, name, "{.status}");
-                panic!("{kind} {name}: {path} is {value:?}, waited for {what}; status: {status}");
+                panic!(
+                    "{kind} {name}: {path} is {value:?}, waited for {what}; status: {status}\n{}",
+                    self.loop_logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }
     }
 
-    /// Plays Argo CD: checks the GitOps repository out and applies the tenant's folder to the
-    /// workload cluster with kustomize, as an Argo CD Application would sync it (creating the
-    /// destination namespace, as its `CreateNamespace=true` sync option asks).
-    pub fn sync_tenant(&self, tenant_dir: &str, namespace: &str) {
-        let exists = self
+    /// `kubectl get KIND NAME -o jsonpath=PATH` in `namespace` of the workload cluster.
+    pub fn workload_get(&self, namespace: &str, kind: &str, name: &str, path: &str) -> String {
+        let out = self
             .workload_admin()
-            .args(["get", "namespace", namespace])
+            .args(["-n", namespace, "get", kind, name, "-o"])
+            .arg(format!("jsonpath={path}"))
             .output()
             .expect("kubectl runs");
-        if !exists.status.success() {
-            ok(self
-                .workload_admin()
-                .args(["create", "namespace", namespace]));
-        }
-        let checkout = self
-            .dir()
-            .join(format!("checkout-{}", tenant_dir.replace('/', "-")));
-        let _ = std::fs::remove_dir_all(&checkout);
-        git(
-            self.dir(),
-            &[
-                "clone",
-                "-q",
-                &self.repository.display().to_string(),
-                &checkout.display().to_string(),
-            ],
-        );
-        let folder = checkout.join(tenant_dir);
-        assert!(folder.is_dir(), "{tenant_dir} is not in the repository");
-        ok(self.workload_admin().args([
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-k",
-            &folder.display().to_string(),
-        ]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Plays the Deployment controller and the kubelet: every Deployment of `namespace` on the
-    /// workload cluster reports all its replicas updated and available.
-    pub fn report_deployments_available(&self, namespace: &str) {
-        for name in self.workload_names(namespace, "deployments") {
-            let generation =
-                self.workload_get(namespace, "deployment", &name, "{.metadata.generation}");
-            let replicas = self.workload_get(namespace, "deployment", &name, "{.spec.replicas}");
-            let replicas: i64 = replicas.parse().unwrap_or(1);
-            let status = format!(
-                r#"{{"status":{{"observedGeneration":{generation},"replicas":{replicas},"updatedReplicas":{replicas},"readyReplicas":{replicas},"availableReplicas":{replicas}}}}}"#
-            );
-            ok(self.workload_admin().args([
-                "-n",
-                namespace,
-                "patch",
-                "deployment",
-                &name,
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ]));
-        }
-    }
-
-    /// Pods of `workload` for `tenant` in `namespace` on the workload cluster (labelled as the
-    /// chart's selector picks them), `crashing` of them waiting in CrashLoopBackOff and the
-    /// rest running. The crashing ones get their status first, so a look in between sees
-    /// some of them crashing out of `total`, never fewer pods.
-    pub fn report_pods(
+    /// Waits until `workload_get(..)` satisfies `done`; panics after [`WAIT`] with the last
+    /// value and the loop's logs.
+    pub fn wait_in_workload(
         &self,
         namespace: &str,
-        workload: &str,
-        tenant: &str,
-        total: usize,
-        crashing: usize,
-    ) {
-        let app = workload;
-        for i in 0..total {
-            let name = format!("{app}-{i}");
-            let _ = self
-                .workload_admin()
-                .args([
-                    "-n",
-                    namespace,
-                    "delete",
-                    "pod",
-                    &name,
-                    "--ignore-not-found",
-                ])
-                .output();
-            let pod = format!(
-                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app.kubernetes.io/name":"{app}","app.kubernetes.io/instance":"{app}-{tenant}"}}}},"spec":{{"containers":[{{"name":"{app}","image":"{app}"}}]}}}}"#
-            );
-            let out = with_stdin(self.workload_admin().args(["create", "-f", "-"]), &pod);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        // Statuses only once every pod exists, as a ReplicaSet creates them: whoever looks in
-        // between counts all of them.
-        for i in 0..total {
-            let name = format!("{app}-{i}");
-            let state = if i < crashing {
-                r#"{"waiting":{"reason":"CrashLoopBackOff","message":"back-off restarting failed container"}}"#
-            } else {
-                r#"{"running":{"startedAt":"2026-01-01T00:00:00Z"}}"#
-            };
-            let status = format!(
-                r#"{{"status":{{"phase":"Running","containerStatuses":[{{"name":"{app}","image":"{app}","imageID":"","ready":{},"restartCount":{},"state":{state}}}]}}}}"#,
-                i >= crashing,
-                if i < crashing { 5 } else { 0 }
-            );
-            ok(self.workload_admin().args([
-                "-n",
-                namespace,
-                "patch",
-                "pod",
-                &name,
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ]));
+        kind: &str,
+        name: &str,
+        path: &str,
+        done: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.workload_get(namespace, kind, name, path);
+            if done(&value) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "workload cluster {kind} {namespace}/{name}: {path} is {value:?}, waited for {what}\n{}",
+                    self.loop_logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 
-    fn workload_names(&self, namespace: &str, kind: &str) -> Vec<String> {
-        let out = ok(self.workload_admin().args([
-            "-n",
-            namespace,
-            "get",
-            kind,
-            "-o",
-            "jsonpath={.items[*].metadata.name}",
-        ]));
-        out.split_whitespace().map(str::to_string).collect()
-    }
-
-    fn workload_get(&self, namespace: &str, kind: &str, name: &str, path: &str) -> String {
-        ok(self.workload_admin().args([
-            "-n",
-            namespace,
-            "get",
-            kind,
-            name,
-            "-o",
-            &format!("jsonpath={path}"),
-        ]))
+    /// The pods of `namespace` in the workload cluster whose labels match `selector`, not being
+    /// deleted: `(name, ready, waiting reason, restart count)` of each pod's first container.
+    pub fn workload_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Vec<(String, bool, String, i64)> {
+        let out = ok(self
+            .workload_admin()
+            .args(["-n", namespace, "get", "pods", "-l", selector, "-o", "json"]));
+        let list: serde_json::Value = serde_json::from_str(&out).expect("kubectl prints JSON");
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| {
+                let container = &p["status"]["containerStatuses"][0];
+                (
+                    p["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    container["ready"].as_bool().unwrap_or(false),
+                    container["state"]["waiting"]["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    container["restartCount"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
     }
 
     /// `git log` of the GitOps repository's main branch: full messages, newest first.
@@ -562,6 +515,7 @@ impl Platform {
 async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
     let mut settings = gitopshq_controller::Settings::local(dir.join("git-cache"));
     settings.health_interval = Duration::from_secs(1);
+    settings.flux_interval = FLUX_INTERVAL.to_string();
     settings.signing_key_secret = Some(SigningKeySecret {
         namespace: SIGNING_KEY_NAMESPACE.into(),
         name: SIGNING_KEY_SECRET.into(),

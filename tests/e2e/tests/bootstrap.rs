@@ -1,7 +1,8 @@
-//! Seed scenario 1, new project bootstrap, on the real API server with the controllers: the
-//! cluster connects, the project gets its namespace, RBAC and repository skeleton, and the
-//! first release goes Approved → Deploying → Deployed → Healthy with one commit whose trailers
-//! name it.
+//! Seed scenario 1, new project bootstrap, on the real loop: the cluster connects, the project
+//! gets its namespace, RBAC, repository skeleton and Flux objects, and the first release goes
+//! Approved → Deploying → Deployed → Healthy with one commit whose trailers name it, because
+//! Flux applied that commit and the Deployment really rolled out. A change made behind Flux's
+//! back shows as drift until Flux corrects it.
 
 use gitopshq_e2e::{Platform, ok};
 
@@ -95,26 +96,43 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
         deployment.contains("gitopshq.io/tenant: eu-development"),
         "{deployment}"
     );
-    let application =
-        platform.file("projects/payment-service/development/_applications/eu-development.yaml");
-    assert!(application.contains("kind: Application"), "{application}");
-
-    // Not synced yet: the objects are missing on the workload cluster.
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.tenants[0].message}",
-        |m| m.contains("not on the cluster yet"),
-        "a missing-object message",
+    let kustomization =
+        platform.file("projects/payment-service/development/_kustomizations/eu-development.yaml");
+    assert!(
+        kustomization.contains("kind: Kustomization")
+            && kustomization.contains("name: gitopshq-kubeconfig-eu-west-1"),
+        "the tenant's Kustomization applies to its cluster: {kustomization}"
     );
 
-    // Argo CD syncs the tenant's folder; the Deployment rolls out.
-    platform.sync_tenant(
-        "projects/payment-service/development/eu-development",
-        "payments-dev",
+    // The Project put Flux in place: the source and a root Kustomization for each environment
+    // with a folder in the repository (production has none until its first release).
+    platform.wait_for(
+        None,
+        "project",
+        NS,
+        "{.status.conditions[?(@.type==\"GitOpsReady\")].status}",
+        "True",
     );
-    platform.report_deployments_available("payments-dev");
+    let flux_objects = ok(platform.admin().args([
+        "-n",
+        "flux-system",
+        "get",
+        "gitrepositories,kustomizations",
+        "-o",
+        "name",
+    ]));
+    for object in [
+        "gitrepository.source.toolkit.fluxcd.io/payment-service",
+        "kustomization.kustomize.toolkit.fluxcd.io/gitopshq-payment-service-development",
+    ] {
+        assert!(flux_objects.contains(object), "{object} in {flux_objects}");
+    }
+    assert!(
+        !flux_objects.contains("gitopshq-payment-service-production"),
+        "{flux_objects}"
+    );
+
+    // Flux applies the commit; the Deployment controller, the scheduler and KWOK roll it out.
     platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
     platform.wait_for(
         Some(NS),
@@ -151,8 +169,69 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
         "{columns}"
     );
 
+    let applied = platform.get(
+        Some("flux-system"),
+        "kustomization",
+        "payment-service-development-eu-development",
+        "{.status.lastAppliedRevision}",
+    );
+    assert!(
+        applied.ends_with(&commit),
+        "Flux applied {applied}, not {commit}"
+    );
+    let available = platform.workload_get(
+        "payments-dev",
+        "deployment",
+        "payment-api",
+        "{.status.availableReplicas}/{.status.replicas}",
+    );
+    assert_eq!(available, "1/1", "the rollout is real");
+    let pods = platform.workload_pods("payments-dev", "app.kubernetes.io/name=payment-api");
+    assert!(
+        pods.len() == 1 && pods.iter().all(|(_, ready, _, _)| *ready),
+        "one Ready pod: {pods:?}"
+    );
+
     // Nothing changes on its own: no second commit.
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(platform.commits().len(), 2);
+
+    // Someone changes the image on the cluster behind Flux's back: the release shows the drift,
+    // then Flux's next reconcile puts the committed image back and the drift clears.
+    ok(platform.workload_admin().args([
+        "-n",
+        "payments-dev",
+        "set",
+        "image",
+        "deployment/payment-api",
+        "payment-api=registry.example.com/payment-api:hotfix",
+    ]));
+    let drift = platform.wait_until(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.conditions[?(@.type==\"Drifted\")].message}",
+        |m| m.contains("eu-development") && m.contains("payment-api"),
+        "the drift named",
+    );
+    assert!(drift.contains("image"), "{drift}");
+    platform.wait_for(
+        Some(NS),
+        "release",
+        RELEASE,
+        "{.status.conditions[?(@.type==\"Drifted\")].status}",
+        "False",
+    );
+    let image = platform.workload_get(
+        "payments-dev",
+        "deployment",
+        "payment-api",
+        "{.spec.template.spec.containers[0].image}",
+    );
+    assert_eq!(
+        image, "registry.example.com/payment-api:v1.0.0",
+        "Flux restored it"
+    );
+    assert_eq!(platform.commits().len(), 2, "self-heal needs no commit");
     platform.stop().await;
 }

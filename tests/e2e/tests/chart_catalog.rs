@@ -86,11 +86,6 @@ async fn chart_versions_report_consumers_upgrades_and_deprecation() {
         pdb.contains("kind: PodDisruptionBudget") && pdb.contains("minAvailable: 1"),
         "{pdb}"
     );
-    platform.sync_tenant(
-        "projects/payment-service/development/eu-development",
-        "payments-dev",
-    );
-    platform.report_deployments_available("payments-dev");
     platform.wait_for(
         Some("payment-service"),
         "workload",

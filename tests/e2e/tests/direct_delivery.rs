@@ -64,7 +64,6 @@ async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secr
         "jsonpath={.metadata.managedFields[*].manager}",
     ]));
     assert!(manager.contains("gitopshq"), "{manager}");
-    platform.report_deployments_available("payments-dev");
     platform.wait_for(
         Some(NS),
         "release",

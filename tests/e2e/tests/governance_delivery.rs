@@ -175,8 +175,6 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         "{verified}"
     );
 
-    platform.sync_tenant("projects/payment-service/production/eu-batch", "batch");
-    platform.report_deployments_available("batch");
     platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
 
     // One trail: who submitted, who approved, the policy verdict, the outcome.

@@ -1,7 +1,9 @@
 //! Seed scenario 3: a release that drops CACHE_ENDPOINT sends pods into CrashLoopBackOff; the
 //! release turns Degraded with the count and the rollback command; a service-scoped rollback,
 //! approved by the SRE team, is a new commit restoring the earlier content, and the pods
-//! recover.
+//! recover. On the real loop: Flux applies each commit, the bad release's new pods really
+//! crash-loop (KWOK, through the pod label the release sets) while the old ones keep serving,
+//! and the rollback's rollout really replaces them.
 
 use gitopshq_e2e::{Platform, git};
 
@@ -35,14 +37,19 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
         ]),
     );
 
-    platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Deployed");
-    platform.sync_tenant(TENANT_DIR, "checkout");
-    platform.report_deployments_available("checkout");
-    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 0);
     platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Healthy");
+    assert_eq!(
+        platform.workload_get(
+            "checkout",
+            "deployment",
+            "checkout-service",
+            "{.status.availableReplicas}"
+        ),
+        "5"
+    );
     let good = platform.get(Some(NS), "release", GOOD, "{.status.commit}");
 
-    // The bad release: delivered, synced, and 2 of 5 pods crash.
+    // The bad release: delivered, applied by Flux, and its new pods crash.
     platform.apply_server_side(
         "admin",
         &platform.example(&["incident-rollback/20-bad-release.yaml"]),
@@ -51,16 +58,26 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     let bad = platform.get(Some(NS), "release", BAD, "{.status.commit}");
     assert!(!deployment_at(&platform, &bad).contains("CACHE_ENDPOINT"));
     assert!(deployment_at(&platform, &good).contains("CACHE_ENDPOINT"));
-    platform.sync_tenant(TENANT_DIR, "checkout");
-    platform.report_deployments_available("checkout");
-    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 2);
     let message = platform.wait_until(
         Some(NS),
         "release",
         BAD,
         "{.status.message}",
-        |m| m.contains("2 of 5 pods CrashLoopBackOff"),
-        "2 of 5 pods CrashLoopBackOff",
+        |m| m.contains("pods CrashLoopBackOff"),
+        "pods in CrashLoopBackOff",
+    );
+    let pods = platform.workload_pods("checkout", "app.kubernetes.io/name=checkout-service");
+    let crashing = pods
+        .iter()
+        .filter(|(_, ready, waiting, _)| !ready && waiting == "CrashLoopBackOff")
+        .count();
+    assert!(
+        crashing > 0 && crashing < pods.len(),
+        "new pods crash, old ones keep serving: {pods:?}"
+    );
+    assert!(
+        message.contains("eu-checkout: Deployment checkout/checkout-service"),
+        "{message}"
     );
     assert_eq!(
         platform.get(Some(NS), "release", BAD, "{.status.phase}"),
@@ -135,11 +152,13 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
     }
     platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Superseded");
 
-    // Argo CD syncs the restored content; the pods recover.
-    platform.sync_tenant(TENANT_DIR, "checkout");
-    platform.report_deployments_available("checkout");
-    platform.report_pods("checkout", "checkout-service", "eu-checkout", 5, 0);
+    // Flux applies the restored content; the crashing pods are replaced and all five run.
     platform.wait_for(Some(NS), "release", ROLLBACK, "{.status.phase}", "Healthy");
+    let pods = platform.workload_pods("checkout", "app.kubernetes.io/name=checkout-service");
+    assert!(
+        pods.len() == 5 && pods.iter().all(|(_, ready, _, _)| *ready),
+        "{pods:?}"
+    );
     platform.wait_for(
         Some(NS),
         "tenant",

@@ -4,14 +4,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, api::PostParams};
 use tempfile::TempDir;
 
 use crate::{
     Error, Result, TestEnv, binaries::flux_binaries, crds, env::owned_temp_dir, ports::free_port,
     probe::http_ok, process::Process, users::ADMIN,
 };
+
+/// The namespace `flux install` creates, where Flux's objects usually live.
+pub const FLUX_NAMESPACE: &str = "flux-system";
 
 /// Flux's source-controller and kustomize-controller, run out of cluster against a management
 /// cluster's API server, with the CRDs they serve installed there.
@@ -31,15 +32,10 @@ pub struct Flux {
 }
 
 impl Flux {
-    /// The namespace `flux install` puts Flux in, where tools that drive Flux (GitOpsHQ's
-    /// controller among them) write their GitRepositories, Kustomizations and kubeconfig
-    /// Secrets by default. [`Flux::start`] creates it.
-    pub const NAMESPACE: &'static str = "flux-system";
-
     /// Installs the source.toolkit.fluxcd.io CRDs (all six: source-controller watches every
-    /// kind) and the Kustomization CRD into `management`, creates the [`Flux::NAMESPACE`]
-    /// namespace as `flux install` does, starts both controllers watching all namespaces and
-    /// waits until each answers `/readyz`.
+    /// kind) and the Kustomization CRD into `management`, creates [`FLUX_NAMESPACE`] as
+    /// `flux install` does, starts both controllers watching all namespaces and waits until
+    /// each answers `/readyz`.
     pub async fn start(management: &TestEnv) -> Result<Flux> {
         Flux::start_with_timeout(management, Duration::from_secs(120)).await
     }
@@ -54,7 +50,20 @@ impl Flux {
         let crds = crds::read_dir(&binaries.crd_dir)?;
         let client = management.client().await?;
         crds::install(&client, &crds, timeout).await?;
-        create_namespace(&client, Flux::NAMESPACE).await?;
+        let namespace: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": FLUX_NAMESPACE}}))
+                .map_err(|e| Error::ComponentBuild {
+                    component: "Flux's namespace",
+                    message: e.to_string(),
+                })?;
+        match kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+            .create(&kube::api::PostParams::default(), &namespace)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error.into()),
+        }
 
         let dir = owned_temp_dir("flux")?;
         let kubeconfig = management.kubeconfig_for(ADMIN)?;
@@ -183,22 +192,4 @@ fn controller(
         .arg("--metrics-addr=0")
         .arg(format!("--health-addr=127.0.0.1:{health_port}"));
     Ok(cmd)
-}
-
-/// Creates `name` unless it exists already.
-async fn create_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespace = Namespace {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.to_owned()),
-            ..Default::default()
-        },
-        ..Namespace::default()
-    };
-    match Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-    {
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        other => other.map(drop).map_err(Error::from),
-    }
 }

@@ -44,7 +44,7 @@ pub use binaries::{
 };
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
-pub use flux::Flux;
+pub use flux::{FLUX_NAMESPACE, Flux};
 pub use git_server::GitServer;
 pub use real_loop::{RealLoop, RealLoopBuilder};
 pub use users::{ADMIN, CONTROLLER, USERS, User};

@@ -3,8 +3,8 @@ use std::time::Instant;
 use tempfile::TempDir;
 
 use crate::{
-    Error, Flux, GitServer, Result, TestEnv, WorkloadCluster, WorkloadClusterBuilder,
-    binaries::ensure_real_loop_binaries, env::owned_temp_dir,
+    Error, FLUX_NAMESPACE, Flux, GitServer, Result, TestEnv, WorkloadCluster,
+    WorkloadClusterBuilder, binaries::ensure_real_loop_binaries, env::owned_temp_dir,
 };
 
 /// The whole GitOps loop on one machine: a management cluster with the GitOpsHQ CRDs and Flux,
@@ -119,7 +119,7 @@ impl RealLoopBuilder {
             let flux = Flux::start(&management).await?;
             report(&format!(
                 "Flux source-controller and kustomize-controller (namespace {})",
-                Flux::NAMESPACE
+                FLUX_NAMESPACE
             ));
             Ok::<_, Error>((management, flux))
         };

@@ -60,6 +60,8 @@ const UPSTREAM_STAGES: &[&str] = &[
     "pod-delete.yaml",
 ];
 const CRASH_LOOP_STAGE: &str = include_str!("../stages/pod-crash-loop.yaml");
+/// A crash-looping pod whose label is taken off recovers in place (the cause went away).
+const CRASH_RECOVER_STAGE: &str = include_str!("../stages/pod-crash-recover.yaml");
 
 /// Where the scheduler and KWOK prove themselves before [`WorkloadCluster::start`] returns.
 const CANARY_NAMESPACE: &str = "kube-system";
@@ -143,7 +145,8 @@ impl WorkloadClusterBuilder {
 /// kube-controller-manager, kube-scheduler, and KWOK playing the kubelets of fake Nodes. A
 /// Deployment gets its ReplicaSets and Pods, the pods are scheduled onto the Nodes and become
 /// Ready; scaling, rollouts, rollbacks, garbage collection and namespace deletion work. A pod
-/// labelled [`SIMULATE_LABEL`]`=`[`CRASH_LOOP`] crash-loops instead.
+/// labelled [`SIMULATE_LABEL`]`=`[`CRASH_LOOP`] crash-loops instead, until the label is taken off
+/// the pod (it then recovers in place, as a container whose cause of crashing went away).
 ///
 /// It dereferences to its [`TestEnv`] (`kubectl`, clients, kubeconfigs). Every process is killed
 /// when it is dropped, and by the kernel when the test process dies; their logs are in
@@ -405,7 +408,10 @@ fn start_kwok(env: &TestEnv, binary: &KwokBinary) -> Result<(Process, u16)> {
         .arg(admin_kubeconfig(env)?)
         .arg(format!("--config={}", config.display()))
         .arg("--manage-all-nodes=true")
-        .arg("--node-ip=10.0.1.1")
+        // The API server reaches a Node's kubelet (logs, exec) at its InternalIP and kubelet
+        // port: KWOK's own server, on loopback, answers there instead of a dead address.
+        .arg("--node-ip=127.0.0.1")
+        .arg(format!("--node-port={port}"))
         // Outside the Service range (`--service-cluster-ip-range=10.0.0.0/24`).
         .arg("--cidr=10.1.0.0/16")
         .arg("--node-lease-duration-seconds=40")
@@ -416,7 +422,7 @@ fn start_kwok(env: &TestEnv, binary: &KwokBinary) -> Result<(Process, u16)> {
     Ok((Process::spawn("kwok", cmd, &dir.join("kwok.log"))?, port))
 }
 
-/// KWOK's Stages as one multi-document file: its upstream set, then our crash loop.
+/// KWOK's Stages as one multi-document file: its upstream set, then our crash loop and its end.
 fn kwok_stages(stages_dir: &Path) -> Result<String> {
     let mut all = Vec::new();
     for name in UPSTREAM_STAGES {
@@ -427,5 +433,6 @@ fn kwok_stages(stages_dir: &Path) -> Result<String> {
         )))?);
     }
     all.push(CRASH_LOOP_STAGE.to_owned());
+    all.push(CRASH_RECOVER_STAGE.to_owned());
     Ok(all.join("\n---\n"))
 }

@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use gitopshq_crds::consts::conditions as types;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, WorkloadChange};
 use gitopshq_engine::sync::revision_sha;
-use gitopshq_testenv::{Flux, RealLoop};
+use gitopshq_testenv::{FLUX_NAMESPACE, RealLoop};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -140,7 +140,7 @@ pub async fn run(real_loop: &RealLoop, count: usize) -> Result<String> {
             watcher(
                 Api::<DynamicObject>::namespaced_with(
                     management,
-                    Flux::NAMESPACE,
+                    FLUX_NAMESPACE,
                     &kustomizations(),
                 ),
                 by_name(&kustomization),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_engine::layout::gitops_object_name;
 use gitopshq_engine::outcome::{self, WaitVerdict};
-use gitopshq_testenv::{Flux, RealLoop};
+use gitopshq_testenv::{FLUX_NAMESPACE, RealLoop};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
@@ -155,10 +155,10 @@ pub async fn diagnose(real_loop: &RealLoop) -> String {
             (kustomizations(), "Kustomization"),
         ] {
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), Flux::NAMESPACE, &resource);
+                Api::namespaced_with(client.clone(), FLUX_NAMESPACE, &resource);
             match api.list(&Default::default()).await {
                 Ok(list) if list.items.is_empty() => {
-                    let _ = writeln!(out, "  Flux {kind}: none in {}", Flux::NAMESPACE);
+                    let _ = writeln!(out, "  Flux {kind}: none in {}", FLUX_NAMESPACE);
                 }
                 Ok(list) => {
                     for object in list.items {
@@ -226,7 +226,7 @@ fn flux_state(object: &DynamicObject) -> String {
         .unwrap_or("none");
     format!(
         "{}/{name}: Ready={} ({}): {}; revision {revision}",
-        Flux::NAMESPACE,
+        FLUX_NAMESPACE,
         if ready.is_some() {
             field(ready, "status")
         } else {

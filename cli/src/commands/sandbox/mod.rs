@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use gitopshq_testenv::{ADMIN, CONTROLLER, Flux, GitServer, RealLoop, TestEnv, WorkloadCluster};
+use gitopshq_testenv::{
+    ADMIN, CONTROLLER, FLUX_NAMESPACE, GitServer, RealLoop, TestEnv, WorkloadCluster,
+};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
@@ -524,7 +526,7 @@ fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
     );
     println!(
         "  Flux                 source-controller and kustomize-controller, namespace {} of the management cluster",
-        Flux::NAMESPACE
+        FLUX_NAMESPACE
     );
     println!("  Git                  {repository_url} ({dir}/{REPOSITORY})");
     println!("  GitOpsHQ             controllers, admission webhook, dashboard http://{dashboard}");
@@ -535,7 +537,7 @@ fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
     println!("  gitopshq status {release} -n {namespace}");
     println!(
         "  kubectl -n {} get gitrepositories,kustomizations",
-        Flux::NAMESPACE
+        FLUX_NAMESPACE
     );
     println!("  kubectl --kubeconfig {wk} -n payments-dev get deployments,pods -o wide");
     println!(

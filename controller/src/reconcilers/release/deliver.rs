@@ -200,7 +200,14 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     if project.spec.delivery == DeliveryMode::Flux {
         // What Flux needs for a cluster a tenant started using, then the sync now rather than
         // at Flux's interval.
-        if let Err(problem) = crate::flux::ensure_project(ctx, &project, &catalog).await {
+        if let Err(problem) = crate::flux::ensure_project(
+            ctx,
+            &project,
+            &catalog,
+            Some(&work.release.spec.environment),
+        )
+        .await
+        {
             message = format!("{message}; Flux is not ready to sync it: {problem}");
         }
         crate::flux::request_sync(ctx, &namespace).await;

@@ -66,7 +66,8 @@ impl Work {
             self.release.metadata.generation,
             ctx.now(),
         );
-        if changed {
+        // Observations made before the step (drift, tenants' messages) are written with it.
+        if changed || self.release.status.as_ref() != Some(&self.status) {
             self.write(ctx).await?;
         }
         if before != (Some(step.phase), Some(step.reason.to_string())) {

@@ -188,6 +188,11 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         }
     }
 
+    tracing::debug!(
+        tenants = reports.len(),
+        drifted = drifted.len(),
+        "observed the release's tenants"
+    );
     record_drift(work, ctx, &drifted).await;
     let rollback = rollback_hint(work, ctx);
     let step = lifecycle::observe::observed_step(
