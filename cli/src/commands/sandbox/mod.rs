@@ -85,6 +85,11 @@ fn detail(what: &str) {
     eprintln!("      {what}");
 }
 
+/// A detail line with the time since launch, like the step lines.
+fn timed(what: &str) {
+    detail(&format!("{:>7}  {what}", seconds(launched().elapsed())));
+}
+
 /// `12.3 s`.
 fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
@@ -207,9 +212,12 @@ async fn run_on(
         .await
         .context("starting the admission webhook")?,
     );
-    detail(&format!("admission webhook https://{}", webhook.address));
+    timed(&format!(
+        "admission webhook https://{} ready",
+        webhook.address
+    ));
     register_workload_cluster(management, &real_loop.workload).await?;
-    detail(&format!(
+    timed(&format!(
         "cluster {WORKLOAD_CLUSTER}: kubeconfig in Secret {CLUSTER_SECRET_NAMESPACE}/{CLUSTER_SECRET}"
     ));
     services.controllers = Some(
@@ -220,12 +228,12 @@ async fn run_on(
         )
         .await,
     );
-    detail("controllers watching every GitOpsHQ kind");
+    timed("controllers watching every GitOpsHQ kind, caches filled");
     let dashboard = services
         .dashboard
         .insert(start_dashboard(management, args).await?)
         .address;
-    detail(&format!("dashboard http://{dashboard}"));
+    timed(&format!("dashboard http://{dashboard}"));
 
     step(5, &format!("kubectl apply -f {}", args.apply.display()));
     let yaml = example_yaml(&args.apply, repository_url)?;
