@@ -52,7 +52,11 @@ pub struct Args {
     /// Once the bootstrap release is Healthy, deliver this many successive releases of
     /// payment-api to its development tenant and print how long each stage took (Approved →
     /// commit → Flux applied → Deployment available → Healthy).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     pub bench_releases: Option<usize>,
 }
 
