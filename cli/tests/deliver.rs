@@ -136,7 +136,7 @@ fn deliver_commits_once_with_trailers_and_rollback_restores_as_a_new_commit() {
     }
     let files = f.git(&["ls-tree", "-r", "--name-only", "main"]);
     for path in [
-        "projects/payment-service/development/_applications/eu-development.yaml",
+        "projects/payment-service/development/_kustomizations/eu-development.yaml",
         "projects/payment-service/development/eu-development/kustomization.yaml",
         "projects/payment-service/development/eu-development/payment-api/kustomization.yaml",
         "projects/payment-service/environments/production/values.yaml",
@@ -345,6 +345,11 @@ spec:
 fn an_argo_cd_delivery_commits_only_the_secret_reference() {
     let f = Fixture::new();
     f.add("90-secret.yaml", SECRET_INPUTS);
+    let project = std::fs::read_to_string(f.inputs.join("30-project.yaml")).unwrap();
+    f.add(
+        "30-project.yaml",
+        &project.replace("delivery: Flux", "delivery: ArgoCD"),
+    );
 
     let preview = f.ok(&["diff", "--release", "db-credentials-dev", "--unified"]);
     assert!(!preview.contains("Tr0ub4dor"), "{preview}");
@@ -413,11 +418,6 @@ fn a_secret_backed_variable_outside_a_secret_fails_the_render_and_commits_nothin
 fn a_flux_delivery_commits_the_secret_encrypted_and_the_same_key_makes_no_new_commit() {
     let f = Fixture::new();
     f.add("90-secret.yaml", SECRET_INPUTS);
-    let project = std::fs::read_to_string(f.inputs.join("30-project.yaml")).unwrap();
-    f.add(
-        "30-project.yaml",
-        &project.replace("delivery: ArgoCD", "delivery: Flux"),
-    );
     let cluster = std::fs::read_to_string(f.inputs.join("20-cluster.yaml")).unwrap();
     f.add(
         "20-cluster.yaml",

@@ -248,6 +248,36 @@ impl Settings {
     }
 }
 
+/// A Go duration as Flux reads it (`30s`, `5m`, `1h30m`): units h, m, s, ms, each after a
+/// number, at least one second in all.
+fn go_duration(value: &str) -> Result<String, String> {
+    let invalid = || {
+        format!("{value:?} is not a Go duration of at least one second (examples: 30s, 5m, 1h30m)")
+    };
+    let mut rest = value;
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let (unit, scale) = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+            .into_iter()
+            .find(|(unit, _)| rest.starts_with(unit))
+            .ok_or_else(invalid)?;
+        rest = &rest[unit.len()..];
+        millis = millis.saturating_add(number.saturating_mul(scale));
+    }
+    if millis < 1_000 {
+        return Err(invalid());
+    }
+    Ok(value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,34 +315,4 @@ mod tests {
             assert!(error.contains("Go duration"), "{bad}: {error}");
         }
     }
-}
-
-/// A Go duration as Flux reads it (`30s`, `5m`, `1h30m`): units h, m, s, ms, each after a
-/// number, at least one second in all.
-fn go_duration(value: &str) -> Result<String, String> {
-    let invalid = || {
-        format!("{value:?} is not a Go duration of at least one second (examples: 30s, 5m, 1h30m)")
-    };
-    let mut rest = value;
-    let mut millis: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let (unit, scale) = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
-            .into_iter()
-            .find(|(unit, _)| rest.starts_with(unit))
-            .ok_or_else(invalid)?;
-        rest = &rest[unit.len()..];
-        millis = millis.saturating_add(number.saturating_mul(scale));
-    }
-    if millis < 1_000 {
-        return Err(invalid());
-    }
-    Ok(value.to_string())
 }

@@ -3,6 +3,7 @@
 //! the API, calls the engine and writes the results.
 #![forbid(unsafe_code)]
 
+pub mod argocd;
 pub mod clusters;
 pub mod config;
 pub mod context;

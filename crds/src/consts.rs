@@ -231,4 +231,6 @@ pub mod engines {
     pub const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
     /// Flux: an object the Kustomization must never delete (the tenants' Namespaces).
     pub const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
+    /// Argo CD: asks the application controller to compare with the repository now.
+    pub const ARGOCD_REFRESH: &str = "argocd.argoproj.io/refresh";
 }

@@ -480,6 +480,8 @@ fn layout_with(
             format!("{root}/{FLUX_SOURCE_DIR}/gitrepository.yaml"),
             gitops::flux_git_repository(req)?,
         );
+        // Owned like the other GitOps objects, so a preview compares it with the repository.
+        owned.insert(format!("{root}/{FLUX_SOURCE_DIR}/gitrepository.yaml"));
     }
     out.owned = owned.into_iter().collect();
     out.index_dirs.sort();

@@ -64,7 +64,9 @@ pub fn flux_kustomization(
     let message = ready.and_then(|c| text(c, "/message")).unwrap_or_default();
     let applied = text(kustomization, "/status/lastAppliedRevision").map(revision_sha);
     let attempted = text(kustomization, "/status/lastAttemptedRevision").map(revision_sha);
-    if status == "True" && applied.is_some_and(contains) {
+    // Applied once is applied: a later commit failing (Ready=False) is that commit's failure,
+    // and what this one delivered is judged by its health and drift.
+    if applied.is_some_and(contains) {
         return SyncState::Synced;
     }
     if status == "False" && attempted.is_some_and(contains) {
@@ -196,6 +198,12 @@ mod tests {
             flux_kustomization(Some(&stale), "flux-system/x", COMMIT, &contains),
             SyncState::Pending(_)
         ));
+        // A later commit failing does not undo this one, which Flux applied.
+        let after = kustomization("False", "ReconciliationFailed", COMMIT, LATER);
+        assert_eq!(
+            flux_kustomization(Some(&after), "flux-system/x", COMMIT, &contains),
+            SyncState::Synced
+        );
         assert!(matches!(
             flux_kustomization(None, "flux-system/x", COMMIT, &contains),
             SyncState::Pending(m) if m.contains("does not exist yet")

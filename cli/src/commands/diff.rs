@@ -70,12 +70,29 @@ pub struct Preview {
     pub unified: String,
 }
 
-/// The environment's subtree before and after the release: owned paths replaced and tenant
-/// kustomizations recomputed exactly as delivery would.
+/// The environment's subtree (and any other folder the release owns a path in) before and
+/// after the release: owned paths replaced and tenant kustomizations recomputed exactly as
+/// delivery would.
 pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<Preview> {
     let planned = plan_release(catalog, release, repo)?;
     let cache = repo.cache_dir();
-    let current = git::read_tree(&planned.remote, &cache, &planned.environment_dir)?;
+    let mut current = git::read_tree(&planned.remote, &cache, &planned.environment_dir)?;
+    // Owned paths outside the environment's folder (the project's Flux source) are compared too.
+    let outside: std::collections::BTreeSet<&str> = planned
+        .layout
+        .owned
+        .iter()
+        .filter(|p| {
+            !p.starts_with(&format!(
+                "{}/",
+                planned.environment_dir.trim_end_matches('/')
+            ))
+        })
+        .filter_map(|p| p.trim_end_matches('/').rsplit_once('/').map(|(dir, _)| dir))
+        .collect();
+    for dir in outside {
+        current.extend(git::read_tree(&planned.remote, &cache, dir)?);
+    }
     let after = layout::apply(&current, &planned.layout);
     let old = objects(&current)?;
     let new = objects(&after)?;

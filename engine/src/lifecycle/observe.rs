@@ -2,13 +2,15 @@
 //! tenants report — the GitOps engine's sync state first, then the health of what runs — and
 //! from the environment's progress deadline.
 
+use gitopshq_crds::common::Condition;
 use gitopshq_crds::common::Health;
-use gitopshq_crds::consts::reasons;
+use gitopshq_crds::consts::{self, reasons};
 use gitopshq_crds::environment::Environment;
 use gitopshq_crds::release::{ReleasePhase, TenantRolloutPhase};
 use jiff::{SignedDuration, Timestamp};
 
 use super::Step;
+use crate::conditions::Status;
 use crate::freeze::parse_duration;
 use crate::health;
 use crate::sync::SyncState;
@@ -150,6 +152,44 @@ fn format_deadline(deadline: SignedDuration) -> String {
     }
 }
 
+/// A tenant's `Drifted` condition as `release` sees it: `drift` describes what differs in the
+/// objects it delivered there, `None` that they match. Several releases (one per workload)
+/// look at one tenant, so a release clears only the drift it reported itself. Returns whether
+/// the conditions changed.
+pub fn tenant_drift(
+    conditions: &mut Vec<Condition>,
+    release: &str,
+    drift: Option<&str>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> bool {
+    let reported_by = format!("release {release}: ");
+    match drift {
+        Some(drift) => crate::conditions::set(
+            conditions,
+            consts::conditions::DRIFTED,
+            Status::True,
+            reasons::DRIFT_DETECTED,
+            &format!("{reported_by}{drift}"),
+            generation,
+            now,
+        ),
+        None => {
+            let ours = crate::conditions::get(conditions, consts::conditions::DRIFTED)
+                .is_some_and(|c| c.status == "True" && c.message.starts_with(&reported_by));
+            ours && crate::conditions::set(
+                conditions,
+                consts::conditions::DRIFTED,
+                Status::False,
+                reasons::IN_SYNC,
+                "live objects match the delivered ones",
+                generation,
+                now,
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +313,33 @@ mod tests {
         env.spec.progress_deadline = Some("90s".into());
         assert_eq!(progress_deadline(Some(&env)), SignedDuration::from_secs(90));
         assert_eq!(format_deadline(SignedDuration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
+    fn a_release_sets_a_tenants_drift_and_clears_only_its_own() {
+        let now: Timestamp = "2026-12-06T10:00:00Z".parse().unwrap();
+        let mut conditions = Vec::new();
+        assert!(!tenant_drift(&mut conditions, "a", None, Some(1), now));
+        assert!(conditions.is_empty(), "no drift, no condition");
+        assert!(tenant_drift(
+            &mut conditions,
+            "a",
+            Some("Deployment x/api: image"),
+            Some(1),
+            now
+        ));
+        let drifted = &conditions[0];
+        assert_eq!(
+            (drifted.status.as_str(), drifted.message.as_str()),
+            ("True", "release a: Deployment x/api: image")
+        );
+        // Another release of the tenant sees its own objects in sync: not its drift to clear.
+        assert!(!tenant_drift(&mut conditions, "b", None, Some(1), now));
+        assert_eq!(conditions[0].status, "True");
+        assert!(tenant_drift(&mut conditions, "a", None, Some(1), now));
+        assert_eq!(
+            (conditions[0].status.as_str(), conditions[0].reason.as_str()),
+            ("False", reasons::IN_SYNC)
+        );
     }
 }

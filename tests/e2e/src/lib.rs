@@ -371,6 +371,19 @@ impl Platform {
         self.wait_until(namespace, kind, name, path, |v| v == want, want);
     }
 
+    /// Waits until `release` in `namespace` is delivered: Deployed, or already past it (the
+    /// real loop applies and rolls out within seconds); returns the phase.
+    pub fn wait_delivered(&self, namespace: &str, release: &str) -> String {
+        self.wait_until(
+            Some(namespace),
+            "release",
+            release,
+            "{.status.phase}",
+            |p| matches!(p, "Deployed" | "Healthy" | "Degraded"),
+            "Deployed (or Healthy, Degraded)",
+        )
+    }
+
     /// Waits until `get(..)` satisfies `done`.
     pub fn wait_until(
         &self,

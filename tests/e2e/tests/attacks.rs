@@ -448,7 +448,7 @@ fn whoever_rewrites_a_draft_is_its_author_and_the_commit_says_so() {
         let out = decide(platform, approver, NS, RELEASE, "Approve");
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, RELEASE);
     let delivered = deliveries(platform, NS);
     assert_eq!(delivered.len(), 1);
     for trailer in [
@@ -673,7 +673,7 @@ spec:
         let out = decide(platform, approver, NS, RELEASE, "Approve");
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, RELEASE);
     let file = platform.file(&format!(
         "projects/{NS}/production/prod/api/deployment-api.yaml"
     ));
@@ -855,7 +855,7 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
     assert!(!message.contains("tmp_pack"), "{message}");
     // The repository is back: the next attempt delivers.
     std::fs::rename(&hidden, &outage).expect("the repository comes back");
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, RELEASE);
     assert!(
         platform
             .get(Some(NS), "release", RELEASE, "{.status.deliveryRetry}")

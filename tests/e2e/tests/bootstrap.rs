@@ -70,8 +70,8 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
         "release",
         RELEASE,
         "{.status.phase}",
-        |p| p == "Deployed",
-        "Deployed",
+        |p| p == "Deployed" || p == "Healthy",
+        "Deployed or Healthy",
     );
     let commit = platform.get(Some(NS), "release", RELEASE, "{.status.commit}");
     let commits = platform.commits();
@@ -215,6 +215,16 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
         "the drift named",
     );
     assert!(drift.contains("image"), "{drift}");
+    // The fleet view's drift badge reads the tenant's condition, fed by the same observation
+    // (a False one is only ever written to clear a True one; Flux may have healed already).
+    platform.wait_until(
+        Some(NS),
+        "tenant",
+        "eu-development",
+        "{.status.conditions[?(@.type==\"Drifted\")].status}",
+        |s| s == "True" || s == "False",
+        "a Drifted condition on the tenant",
+    );
     platform.wait_for(
         Some(NS),
         "release",
@@ -231,6 +241,13 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
     assert_eq!(
         image, "registry.example.com/payment-api:v1.0.0",
         "Flux restored it"
+    );
+    platform.wait_for(
+        Some(NS),
+        "tenant",
+        "eu-development",
+        "{.status.conditions[?(@.type==\"Drifted\")].status}",
+        "False",
     );
     assert_eq!(platform.commits().len(), 2, "self-heal needs no commit");
     platform.stop().await;

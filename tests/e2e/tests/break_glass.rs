@@ -50,25 +50,13 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "admin",
         &platform.example(&["break-glass/20-checkout-service.yaml"]),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "rel-2846",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "rel-2846");
     let good = platform.get(Some(NS), "release", "rel-2846", "{.status.commit}");
     platform.apply(
         "admin",
         &platform.example(&["break-glass/25-bad-release.yaml"]),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "rel-2847",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "rel-2847");
     platform.wait_for(
         Some(NS),
         "release",
@@ -142,13 +130,7 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         admitted.contains("admitted under break-glass session inc-2847"),
         "{admitted}"
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "rollback-to-rel-2846",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "rollback-to-rel-2846");
     let restored = platform.get(
         Some(NS),
         "release",

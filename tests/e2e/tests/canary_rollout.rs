@@ -81,7 +81,7 @@ async fn a_canary_is_promoted_in_batches_with_soak_approval_and_a_pause_on_degra
         "PendingApproval",
     );
     approve(&platform, "bob", CANARY, "canary metrics plan ok");
-    platform.wait_for(Some(NS), "release", CANARY, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, CANARY);
     let approval = platform.get(
         Some(NS),
         "approvalrequest",
@@ -156,7 +156,7 @@ async fn a_canary_is_promoted_in_batches_with_soak_approval_and_a_pause_on_degra
         "1/3"
     );
     approve(&platform, "bob", &wave, "canary healthy for 30 minutes");
-    platform.wait_for(Some(NS), "release", &wave, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, &wave);
     assert_eq!(
         platform.get(Some(NS), "release", &wave, "{.spec.tenants}"),
         r#"["tenant-beta","tenant-gamma"]"#
@@ -167,7 +167,7 @@ async fn a_canary_is_promoted_in_batches_with_soak_approval_and_a_pause_on_degra
 
     // The rest: delta crashes, and the promotion pauses.
     let rest = format!("{PROMOTION}-b3-rest");
-    platform.wait_for(Some(NS), "release", &rest, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, &rest);
     assert_eq!(
         platform.get(Some(NS), "release", &rest, "{.spec.tenants}"),
         r#"["eu-production","tenant-delta"]"#

@@ -74,13 +74,7 @@ async fn chart_versions_report_consumers_upgrades_and_deprecation() {
         "admin",
         &platform.example(&["chart-catalog/30-upgrade.yaml"]),
     );
-    platform.wait_for(
-        Some("payment-service"),
-        "release",
-        "payment-api-chart-1-1-0",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered("payment-service", "payment-api-chart-1-1-0");
     let pdb = platform.file("projects/payment-service/development/eu-development/payment-api/poddisruptionbudget-payment-api.yaml");
     assert!(
         pdb.contains("kind: PodDisruptionBudget") && pdb.contains("minAvailable: 1"),

@@ -274,7 +274,7 @@ spec:
     );
 
     // Staging: delivered, one commit with the new tag.
-    platform.wait_for(Some(NS), "release", STAGING, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, STAGING);
     assert_eq!(
         platform.get(Some(NS), "release", STAGING, "{.spec.title}"),
         "Auto: image update to v2.4.0"

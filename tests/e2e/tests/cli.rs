@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-use gitopshq_e2e::{Platform, git, ok, with_stdin};
+use gitopshq_e2e::{Platform, git, ok};
 
 const NS: &str = "payment-service";
 
@@ -181,13 +181,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
         "True",
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
 
     // CI: a ServiceAccount token bound to the ReleaseManager Role, in a kubeconfig of its own.
     let token = ok(platform
@@ -253,13 +247,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("gitopshq runs");
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-abc1234",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "payment-api-abc1234");
     let waited = succeeded(waiting.wait_with_output().expect("wait finishes"));
     let commit = platform.get(
         Some(NS),
@@ -452,13 +440,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
             "approved for the platform team",
         ],
     ));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-1-0",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "payment-api-v1-1-0");
     succeeded(cli.as_user(
         "alice",
         &[
@@ -972,13 +954,7 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
             "matches the incident timeline",
         ],
     ));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        &rollback,
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, &rollback);
     let delivery = &platform.commits()[0];
     assert!(
         delivery.contains("GitOpsHQ-Release-Type: Rollback"),

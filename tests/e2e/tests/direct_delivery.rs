@@ -18,25 +18,19 @@ async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secr
     let platform = Platform::start().await;
     let direct = platform
         .example(&["bootstrap"])
-        .replace("delivery: ArgoCD", "delivery: Direct")
+        .replace("delivery: Flux", "delivery: Direct")
         .replace(
             "autoscaling:\n          enabled: false",
             "autoscaling:\n          enabled: true",
         );
     platform.apply("admin", &direct);
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
     assert_eq!(
         platform.get(
             Some(NS),
             "release",
             "payment-api-v1-0-0-dev",
-            "{.status.reason}"
+            "{.status.conditions[?(@.type==\"Delivered\")].reason}"
         ),
         "Applied"
     );

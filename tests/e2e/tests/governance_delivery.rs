@@ -142,8 +142,8 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         "release",
         RELEASE,
         "{.status.phase}",
-        |p| p == "Deployed",
-        "Deployed",
+        |p| p == "Deployed" || p == "Healthy",
+        "Deployed or Healthy",
     );
     assert_eq!(
         platform.get(Some(NS), "release", RELEASE, "{.status.approvals.summary}"),

@@ -54,7 +54,7 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
         "admin",
         &platform.example(&["incident-rollback/20-bad-release.yaml"]),
     );
-    platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, BAD);
     let bad = platform.get(Some(NS), "release", BAD, "{.status.commit}");
     assert!(!deployment_at(&platform, &bad).contains("CACHE_ENDPOINT"));
     assert!(deployment_at(&platform, &good).contains("CACHE_ENDPOINT"));
@@ -132,7 +132,7 @@ async fn a_crashing_release_is_degraded_and_an_approved_rollback_restores_it() {
         String::from_utf8_lossy(&own.stderr)
     );
     assert!(approve("frank").status.success());
-    platform.wait_for(Some(NS), "release", ROLLBACK, "{.status.phase}", "Deployed");
+    platform.wait_delivered(NS, ROLLBACK);
     let restored = platform.get(Some(NS), "release", ROLLBACK, "{.status.commit}");
     assert_eq!(
         deployment_at(&platform, &restored),

@@ -162,15 +162,15 @@ async fn secret_values_never_reach_git_in_plaintext() {
     let platform = Platform::start().await;
     platform.apply("admin", &platform.example(&["bootstrap"]));
     platform.apply("admin", &inputs());
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Deployed",
-    );
+    platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
 
     // (1) Argo CD: the repository names the Secret; the controller applies it.
+    patch_and_settle(
+        &platform,
+        "project",
+        NS,
+        r#"{"spec":{"delivery":"ArgoCD"}}"#,
+    );
     platform.apply("admin", &release("db-argo", "1.0.0"));
     delivered(&platform, "db-argo");
     assert_no_trace(&platform);
@@ -253,10 +253,29 @@ async fn secret_values_never_reach_git_in_plaintext() {
     }
     assert_eq!(platform.commits().len(), commits, "nothing was committed");
 
-    // (3) The cluster lists an age recipient: the retried release commits a Secret that the
-    // real sops decrypts with the matching identity, and the Kustomization decrypts it.
+    // (3) The cluster lists an age recipient and Flux holds the matching identity: the retried
+    // release commits a Secret that the real sops decrypts, and Flux decrypts and applies it.
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
+    ok(platform.admin().args([
+        "-n",
+        "flux-system",
+        "create",
+        "secret",
+        "generic",
+        "sops-age",
+        &format!(
+            "--from-literal=age.agekey={}",
+            identity.to_string().expose_secret()
+        ),
+    ]));
+    ok(platform.workload_admin().args([
+        "-n",
+        "payments-dev",
+        "delete",
+        "secret",
+        "db-credentials",
+    ]));
     patch_and_settle(
         &platform,
         "cluster",
@@ -309,6 +328,14 @@ async fn secret_values_never_reach_git_in_plaintext() {
         kustomization
             .contains("  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"),
         "{kustomization}"
+    );
+    platform.wait_in_workload(
+        "payments-dev",
+        "secret",
+        "db-credentials",
+        "{.data.password}",
+        |encoded| encoded == STANDARD.encode(PASSWORD),
+        "the Secret Flux decrypted",
     );
     platform.stop().await;
 }

@@ -212,6 +212,17 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         }
         crate::flux::request_sync(ctx, &namespace).await;
     }
+    if project.spec.delivery == DeliveryMode::ArgoCD {
+        let applications: Vec<String> = work
+            .status
+            .tenants
+            .iter()
+            .map(|t| {
+                layout::gitops_object_name(&namespace, &work.release.spec.environment, &t.name)
+            })
+            .collect();
+        crate::argocd::request_refresh(ctx, &applications).await;
+    }
     ctx.metrics.delivered(reason, started.elapsed());
     work.status.commit = Some(commit);
     work.status.short_commit = Some(short);

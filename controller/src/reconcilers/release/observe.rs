@@ -96,30 +96,25 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         .timeline
         .iter()
         .any(|t| t.phase == ReleasePhase::Healthy);
-    let gitops = project.spec.delivery != DeliveryMode::Direct;
-
-    let flux = project.spec.delivery == DeliveryMode::Flux;
     let environment = catalog.environment(&work.release.spec.environment);
     let deadline = lifecycle::observe::progress_deadline(environment);
 
     let mut reports: Vec<TenantReport> = Vec::new();
     let mut drifted: Vec<String> = Vec::new();
+    let mut tenant_drift: std::collections::BTreeMap<String, String> = Default::default();
     let tenants: Vec<String> = work.status.tenants.iter().map(|t| t.name.clone()).collect();
     for tenant_name in &tenants {
         // Done means the GitOps engine says so: health counts once it applied the commit.
-        let sync = if flux {
-            flux_sync(
-                ctx,
-                &remote,
-                &namespace,
-                &work.release.spec.environment,
-                tenant_name,
-                &commit,
-            )
-            .await
-        } else {
-            SyncState::Synced
-        };
+        let sync = engine_sync(
+            ctx,
+            project.spec.delivery,
+            &remote,
+            &namespace,
+            &work.release.spec.environment,
+            tenant_name,
+            &commit,
+        )
+        .await;
         if !matches!(sync, SyncState::Synced) {
             let message = match &sync {
                 SyncState::Pending(message) | SyncState::Failed(message) => message.clone(),
@@ -147,19 +142,11 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         .await;
         let (health, message) = match report {
             Ok(mut report) => {
+                // The engine applied the commit: what differs now was changed behind its back.
                 if !report.drift.is_empty() {
                     let first = describe_drift(&report);
-                    if was_healthy || flux {
-                        drifted.push(format!("{tenant_name}: {first}"));
-                    } else if gitops {
-                        // Argo CD's own status is not read yet: until the live objects match
-                        // the commit, what runs (and crashes, maybe) is the previous content.
-                        report.health = Health::Progressing;
-                        report.message = format!(
-                            "waiting for Argo CD to sync commit {}: {first}",
-                            &commit[..commit.len().min(7)]
-                        );
-                    }
+                    drifted.push(format!("{tenant_name}: {first}"));
+                    tenant_drift.insert(tenant_name.clone(), first);
                 }
                 if report.health == Health::Missing && was_healthy {
                     report.health = Health::Degraded;
@@ -215,7 +202,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         .iter()
         .map(|r| (r.tenant.clone(), r.health, r.message.clone()))
         .collect();
-    update_tenants_and_workloads(work, ctx, &triples).await;
+    update_tenants_and_workloads(work, ctx, &triples, &tenant_drift).await;
     Ok(if failed {
         Next::Wait
     } else {
@@ -223,10 +210,12 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     })
 }
 
-/// What Flux says about `tenant`'s delivery of `commit`: its Kustomization read back, and
-/// whether the revision it applied holds the commit (the repository's history says).
-async fn flux_sync(
+/// What the GitOps engine says about `tenant`'s delivery of `commit`: its Flux Kustomization
+/// or Argo CD Application read back, and whether the revision it applied holds the commit (the
+/// repository's history says). Direct delivery is applied by the controller itself.
+async fn engine_sync(
     ctx: &Context,
+    delivery: DeliveryMode,
     remote: &git::GitRemote,
     project: &str,
     environment: &str,
@@ -234,18 +223,35 @@ async fn flux_sync(
     commit: &str,
 ) -> SyncState {
     let name = layout::gitops_object_name(project, environment, tenant);
-    let kustomization = match crate::flux::kustomization(ctx, &name).await {
+    let (found, pointers, namespace) = match delivery {
+        DeliveryMode::Direct => return SyncState::Synced,
+        DeliveryMode::Flux => (
+            crate::flux::kustomization(ctx, &name).await,
+            &[
+                "/status/lastAppliedRevision",
+                "/status/lastAttemptedRevision",
+            ][..],
+            &ctx.settings.flux_namespace,
+        ),
+        DeliveryMode::ArgoCD => (
+            crate::argocd::application(ctx, &name).await,
+            &[
+                "/status/sync/revision",
+                "/status/operationState/syncResult/revision",
+                "/status/operationState/operation/sync/revision",
+            ][..],
+            &ctx.settings.argocd_namespace,
+        ),
+    };
+    let object = match found {
         Ok(found) => found,
         Err(problem) => return SyncState::Pending(problem),
     };
-    let revisions: Vec<String> = [
-        "/status/lastAppliedRevision",
-        "/status/lastAttemptedRevision",
-    ]
-    .iter()
-    .filter_map(|p| kustomization.as_ref()?.pointer(p)?.as_str())
-    .map(|r| gitopshq_engine::sync::revision_sha(r).to_string())
-    .collect();
+    let revisions: Vec<String> = pointers
+        .iter()
+        .filter_map(|p| object.as_ref()?.pointer(p)?.as_str())
+        .map(|r| gitopshq_engine::sync::revision_sha(r).to_string())
+        .collect();
     let holding: Vec<String> = {
         let (remote, cache, commit) = (
             remote.clone(),
@@ -261,10 +267,14 @@ async fn flux_sync(
         .await
         .unwrap_or_default()
     };
-    let who = format!("{}/{name}", ctx.settings.flux_namespace);
-    gitopshq_engine::sync::flux_kustomization(kustomization.as_ref(), &who, commit, &|sha| {
-        holding.iter().any(|h| h == sha)
-    })
+    let who = format!("{namespace}/{name}");
+    let contains = |sha: &str| holding.iter().any(|h| h == sha);
+    match delivery {
+        DeliveryMode::ArgoCD => {
+            gitopshq_engine::sync::argocd_application(object.as_ref(), &who, commit, &contains)
+        }
+        _ => gitopshq_engine::sync::flux_kustomization(object.as_ref(), &who, commit, &contains),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -389,11 +399,13 @@ fn rollback_hint(work: &Work, ctx: &Context) -> String {
 }
 
 /// Tenant `status.{lastRelease, commit, health}` and Workload
-/// `status.environments[env]` follow the release that runs there.
+/// `status.environments[env]` follow the release that runs there; a tenant's `Drifted`
+/// condition (the fleet view's drift badge) follows what this release found there.
 async fn update_tenants_and_workloads(
     work: &Work,
     ctx: &Context,
     reports: &[(String, Health, String)],
+    drift: &std::collections::BTreeMap<String, String>,
 ) {
     let namespace = work.namespace();
     let name = work.name();
@@ -411,6 +423,13 @@ async fn update_tenants_and_workloads(
         status.last_release = Some(name.clone());
         status.commit = commit.clone();
         status.health = Some(*health);
+        lifecycle::observe::tenant_drift(
+            &mut status.conditions,
+            &name,
+            drift.get(tenant_name).map(String::as_str),
+            tenant.metadata.generation,
+            ctx.now(),
+        );
         if tenant.status.as_ref() != Some(&status)
             && let Err(error) = ctx.patch_status(tenant.as_ref(), &status).await
         {
