@@ -1,11 +1,19 @@
-//! `gitopshq sandbox` as a newcomer runs it: wait for "sandbox ready", use the printed
-//! kubeconfig with kubectl, stop it with Ctrl-C (SIGINT) and check it exits cleanly.
+//! `gitopshq sandbox` as a newcomer runs it: wait for "sandbox ready", which comes once the
+//! bootstrap release is Healthy on the real loop, use the printed kubeconfigs with kubectl,
+//! stop it with Ctrl-C (SIGINT) and check it exits cleanly; and `--no-wait` failing clearly
+//! when the release cannot become Healthy.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
+
+/// One sandbox at a time: each runs two clusters, Flux and KWOK on the machine's cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A cold machine builds every Go component of the loop first (about 20 minutes on 2 cores).
+const FIRST_START: Duration = Duration::from_secs(3600);
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new("kubectl")
@@ -35,12 +43,20 @@ impl Drop for Sandbox {
 }
 
 #[test]
-fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
+fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sandbox = Sandbox(
         Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-            .args(["sandbox", "--dashboard-address", "127.0.0.1:0", "--dir"])
+            .args([
+                "sandbox",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--git-address",
+                "127.0.0.1:0",
+                "--dir",
+            ])
             .arg(dir.path())
             .current_dir(root)
             .stdout(Stdio::piped())
@@ -57,9 +73,9 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
             }
         }
     });
-    // The first run may build kube-apiserver; later ones start in seconds.
+    // The first run may build the loop's components; later ones start in seconds.
     let ready = loop {
-        match lines.recv_timeout(Duration::from_secs(1500)) {
+        match lines.recv_timeout(FIRST_START) {
             Ok(line) if line.starts_with("sandbox ready: export KUBECONFIG=") => break line,
             Ok(_) => continue,
             Err(e) => panic!("sandbox did not become ready: {e}"),
@@ -68,15 +84,25 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
     let kubeconfig = ready
         .trim_start_matches("sandbox ready: export KUBECONFIG=")
         .to_string();
-
-    // The dashboard knows alice by her token, as the API server tells it.
+    let mut printed = Vec::new();
     let dashboard = loop {
         match lines.recv_timeout(Duration::from_secs(60)) {
             Ok(line) if line.starts_with("Dashboard: http://") => break line,
-            Ok(_) => continue,
+            Ok(line) => printed.push(line),
             Err(e) => panic!("the sandbox names no dashboard: {e}"),
         }
     };
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("release payment-service/payment-api-v1-0-0-dev is Healthy (commit "),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("play Argo CD") && !printed.contains("kubelet"),
+        "nobody plays a component any more: {printed}"
+    );
+
+    // The dashboard knows alice by her token, as the API server tells it.
     let address = dashboard
         .trim_start_matches("Dashboard: http://")
         .split_whitespace()
@@ -126,6 +152,79 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
         "GitOps repository created"
     );
 
+    // The examples' repository URL became the one the sandbox serves (a free port here).
+    let (ok, url) = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "project",
+            "payment-service",
+            "-o",
+            "jsonpath={.spec.repository.url}",
+        ],
+    );
+    assert!(ok, "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/gitops.git"),
+        "{url}"
+    );
+    assert!(
+        printed.contains(&url),
+        "the printed Git URL is {url}: {printed}"
+    );
+    // The release's commit is in the repository, and Flux applied it to the workload cluster,
+    // where its pod runs: nobody but Flux applied it, and nobody but KWOK made it Ready.
+    let (ok, commit) = kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "payment-service",
+            "get",
+            "release",
+            "payment-api-v1-0-0-dev",
+            "-o",
+            "jsonpath={.status.commit}",
+        ],
+    );
+    assert!(ok && commit.len() == 40, "{commit}");
+    let log = Command::new("git")
+        .arg("--git-dir")
+        .arg(dir.path().join("gitops.git"))
+        .args(["log", "--format=%H", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains(&commit),
+        "{commit} is not on main"
+    );
+    let (ok, applied) = kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "flux-system",
+            "get",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "payment-service-development-eu-development",
+            "-o",
+            "jsonpath={.status.lastAppliedRevision}",
+        ],
+    );
+    assert!(ok && applied == format!("main@sha1:{commit}"), "{applied}");
+    let workload = dir.path().join("kubeconfig-workload");
+    let (ok, available) = kubectl(
+        workload.to_str().unwrap(),
+        &[
+            "-n",
+            "payments-dev",
+            "get",
+            "deployment",
+            "payment-api",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+    );
+    assert!(ok && available == "1", "{available}");
+
     let status = Command::new("kill")
         .args(["-INT", &sandbox.0.id().to_string()])
         .status()
@@ -138,4 +237,60 @@ fn sandbox_starts_applies_bootstrap_and_stops_on_ctrl_c() {
         &["get", "--raw", "/readyz", "--request-timeout=3s"],
     );
     assert!(!ok, "the control plane is gone after Ctrl-C");
+}
+
+#[test]
+fn sandbox_no_wait_fails_clearly_when_the_release_cannot_become_healthy() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // The bootstrap example whose release sets the pod label KWOK's crash-loop Stage selects.
+    let examples = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root.join("examples/bootstrap")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.ends_with("80-release.yaml") {
+            text = text.replace(
+                "      version: 1.0.0\n",
+                "      version: 1.0.0\n      values:\n        podLabels:\n          gitopshq.io/simulate: crash-loop\n",
+            );
+            assert!(text.contains("crash-loop"), "{text}");
+        }
+        std::fs::write(examples.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
+        .args([
+            "sandbox",
+            "--no-wait",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--git-address",
+            "127.0.0.1:0",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .arg("--apply")
+        .arg(examples.path())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("sandbox ready"),
+        "ready without a Healthy release: {stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "error: release payment-service/payment-api-v1-0-0-dev is Degraded: 0 of 1 tenants healthy"
+        ) && stderr.contains("CrashLoopBackOff")
+            && stderr.contains("it will not become Healthy"),
+        "{stderr}"
+    );
+    // What each part of the loop says comes with it.
+    assert!(
+        stderr.contains("Deployment payments-dev/payment-api in the workload cluster"),
+        "{stderr}"
+    );
 }

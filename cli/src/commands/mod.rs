@@ -57,7 +57,8 @@ pub enum Command {
     Deliver(deliver::Args),
     /// Test and evaluate OPA policies offline (the OPA workbench).
     Policy(policy::Args),
-    /// Start a local control plane (real kube-apiserver + etcd) with the bootstrap example.
+    /// Run the whole GitOps loop locally (management and workload clusters, Flux, KWOK, a Git
+    /// server, GitOpsHQ) and deliver the bootstrap example until its release is Healthy.
     Sandbox(sandbox::Args),
     /// Run the controllers (reconcile every GitOpsHQ kind; leader election, metrics).
     Controller(controller::Args),

@@ -1,7 +1,8 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::OnceLock,
+    sync::{Mutex, OnceLock, PoisonError},
+    time::{Duration, Instant, SystemTime},
 };
 
 use crate::{Error, Result};
@@ -27,6 +28,7 @@ pub fn ensure_binaries() -> Result<Binaries> {
     BUILT
         .get_or_init(|| {
             let dir = locate_or_build(
+                "kube-apiserver and etcd",
                 BUILD_SCRIPT,
                 "GITOPSHQ_TESTENV_BIN",
                 &["kube-apiserver", "etcd"],
@@ -53,7 +55,7 @@ pub fn sops_binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let dir = locate_or_build(SOPS_BUILD_SCRIPT, "GITOPSHQ_SOPS_BIN", &["sops"])?;
+            let dir = locate_or_build("sops", SOPS_BUILD_SCRIPT, "GITOPSHQ_SOPS_BIN", &["sops"])?;
             Ok(dir.join("sops"))
         })
         .clone()
@@ -213,7 +215,7 @@ fn component(
     files: &[&str],
 ) -> Result<PathBuf> {
     built
-        .get_or_init(|| locate_or_build(script, override_var, files))
+        .get_or_init(|| locate_or_build(name, script, override_var, files))
         .clone()
         .map_err(|message| Error::ComponentBuild {
             component: name,
@@ -221,12 +223,40 @@ fn component(
         })
 }
 
+/// A component this process built (rather than found in the cache), and how long its build
+/// script ran: what a new machine pays once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentBuild {
+    /// What was built ("kube-apiserver and etcd", "Flux's controllers" …).
+    pub component: &'static str,
+    /// Wall time of the build script, downloads and a wait for another process's build
+    /// included. Components built side by side overlap.
+    pub duration: Duration,
+}
+
+static BUILDS: Mutex<Vec<ComponentBuild>> = Mutex::new(Vec::new());
+
+/// The components built by this process so far, in the order their builds finished; empty
+/// when every one came from the cache.
+pub fn builds_in_this_process() -> Vec<ComponentBuild> {
+    BUILDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
 /// The folder holding `files`: the one `override_var` names when it holds them already (no Go
 /// toolchain needed there), else the one the build script prints last after building.
 ///
 /// The script reports its progress on stderr, which is passed through so a waiting user sees
-/// why; it takes a file lock, so concurrent processes build once.
-fn locate_or_build(script: &str, override_var: &str, files: &[&str]) -> Result<PathBuf, String> {
+/// why; it takes a file lock, so concurrent processes build once. A build it made is recorded
+/// for [`builds_in_this_process`].
+fn locate_or_build(
+    name: &'static str,
+    script: &str,
+    override_var: &str,
+    files: &[&str],
+) -> Result<PathBuf, String> {
     let complete = |dir: &Path| files.iter().all(|f| dir.join(f).is_file());
     if let Some(dir) = std::env::var_os(override_var)
         && complete(Path::new(&dir))
@@ -241,6 +271,8 @@ fn locate_or_build(script: &str, override_var: &str, files: &[&str]) -> Result<P
             files.join(", ")
         ));
     }
+    let started = Instant::now();
+    let started_at = SystemTime::now();
     let out = Command::new("bash")
         .arg(script)
         .stdin(Stdio::null())
@@ -257,6 +289,17 @@ fn locate_or_build(script: &str, override_var: &str, files: &[&str]) -> Result<P
     let stdout = String::from_utf8_lossy(&out.stdout);
     let dir = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
     if complete(&dir) {
+        // The scripts write their stamp last, and only after a build.
+        let stamped = std::fs::metadata(dir.join(".stamp")).and_then(|m| m.modified());
+        if stamped.is_ok_and(|at| at >= started_at) {
+            BUILDS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(ComponentBuild {
+                    component: name,
+                    duration: started.elapsed(),
+                });
+        }
         Ok(dir)
     } else {
         Err(format!(

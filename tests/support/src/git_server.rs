@@ -44,14 +44,27 @@ pub struct GitServer {
 impl GitServer {
     /// Serves the repositories under `root` (created if missing) on a free loopback port.
     pub fn start(root: impl Into<PathBuf>) -> Result<GitServer> {
-        let root = root.into();
+        // Port 0 and keeping the bound socket: no other process can take the port meanwhile.
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(Error::io("cannot bind a loopback port for the Git server"))?;
+        GitServer::serve_on(root.into(), listener)
+    }
+
+    /// Serves the repositories under `root` (created if missing) on `addr`, for URLs that must
+    /// stay the same from run to run (`http://127.0.0.1:8091/gitops.git`). An address in use
+    /// is an [`Error::Io`] whose source has kind [`std::io::ErrorKind::AddrInUse`].
+    pub fn start_on(root: impl Into<PathBuf>, addr: SocketAddr) -> Result<GitServer> {
+        let listener = std::net::TcpListener::bind(addr).map_err(Error::io(format!(
+            "cannot listen on {addr} for the Git server"
+        )))?;
+        GitServer::serve_on(root.into(), listener)
+    }
+
+    fn serve_on(root: PathBuf, listener: std::net::TcpListener) -> Result<GitServer> {
         std::fs::create_dir_all(&root)
             .map_err(Error::io(format!("cannot create {}", root.display())))?;
         let dir = owned_temp_dir("git")?;
         let log = dir.path().join("git-http-backend.log");
-        // Port 0 and keeping the bound socket: no other process can take the port meanwhile.
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(Error::io("cannot bind a loopback port for the Git server"))?;
         listener
             .set_nonblocking(true)
             .map_err(Error::io("cannot configure the Git server's socket"))?;

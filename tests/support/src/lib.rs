@@ -38,13 +38,14 @@ mod users;
 mod workload;
 
 pub use binaries::{
-    Binaries, ControllerBinaries, FluxBinaries, KwokBinary, controller_binaries, ensure_binaries,
-    ensure_real_loop_binaries, flux_binaries, kwok_binary, sops_binary,
+    Binaries, ComponentBuild, ControllerBinaries, FluxBinaries, KwokBinary, builds_in_this_process,
+    controller_binaries, ensure_binaries, ensure_real_loop_binaries, flux_binaries, kwok_binary,
+    sops_binary,
 };
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};
 pub use flux::{FLUX_NAMESPACE, Flux};
 pub use git_server::GitServer;
-pub use real_loop::RealLoop;
+pub use real_loop::{RealLoop, RealLoopBuilder};
 pub use users::{ADMIN, CONTROLLER, USERS, User};
 pub use workload::{CRASH_LOOP, SIMULATE_LABEL, WorkloadCluster, WorkloadClusterBuilder};

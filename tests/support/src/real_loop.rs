@@ -1,8 +1,10 @@
+use std::time::Instant;
+
 use tempfile::TempDir;
 
 use crate::{
-    Error, Flux, GitServer, Result, TestEnv, WorkloadCluster, binaries::ensure_real_loop_binaries,
-    env::owned_temp_dir,
+    Error, FLUX_NAMESPACE, Flux, GitServer, Result, TestEnv, WorkloadCluster,
+    WorkloadClusterBuilder, binaries::ensure_real_loop_binaries, env::owned_temp_dir,
 };
 
 /// The whole GitOps loop on one machine: a management cluster with the GitOpsHQ CRDs and Flux,
@@ -18,35 +20,19 @@ pub struct RealLoop {
     pub git: GitServer,
     pub workload: WorkloadCluster,
     pub management: TestEnv,
-    _git_root: TempDir,
+    _git_root: Option<TempDir>,
 }
 
 impl RealLoop {
+    pub fn builder() -> RealLoopBuilder {
+        RealLoopBuilder::default()
+    }
+
     /// Builds what is missing (every component at once), then starts the clusters side by side
-    /// and Flux as soon as the management cluster serves.
+    /// and Flux as soon as the management cluster serves. The Git server serves a temporary
+    /// folder on a free port.
     pub async fn start() -> Result<RealLoop> {
-        tokio::task::spawn_blocking(ensure_real_loop_binaries)
-            .await
-            .map_err(|e| Error::ComponentBuild {
-                component: "the real GitOps loop",
-                message: format!("the build task failed: {e}"),
-            })??;
-        let git_root = owned_temp_dir("repositories")?;
-        let git = GitServer::start(git_root.path())?;
-        let management = async {
-            let management = TestEnv::start().await?;
-            let flux = Flux::start(&management).await?;
-            Ok::<_, Error>((management, flux))
-        };
-        let ((management, flux), workload) =
-            tokio::try_join!(management, WorkloadCluster::start())?;
-        Ok(RealLoop {
-            flux,
-            git,
-            workload,
-            management,
-            _git_root: git_root,
-        })
+        RealLoop::builder().start().await
     }
 
     /// The last log lines of every controller in the loop, for a test's failure message.
@@ -57,5 +43,102 @@ impl RealLoop {
             self.workload.log_tails(),
             std::fs::read_to_string(self.git.log_path()).unwrap_or_default()
         )
+    }
+}
+
+type Progress = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Options for a [`RealLoop`]; see [`RealLoop::builder`].
+#[derive(Default)]
+pub struct RealLoopBuilder {
+    git: Option<GitServer>,
+    workload: WorkloadClusterBuilder,
+    progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for RealLoopBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealLoopBuilder")
+            .field("git", &self.git)
+            .field("workload", &self.workload)
+            .field("progress", &self.progress.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl RealLoopBuilder {
+    /// Serves the loop's repositories with `git` (for instance one on a fixed address, see
+    /// [`GitServer::start_on`]) instead of a server on a free port over a temporary folder.
+    pub fn git_server(mut self, git: GitServer) -> Self {
+        self.git = Some(git);
+        self
+    }
+
+    /// Starts the workload cluster with these options (default: [`WorkloadCluster::start`]'s).
+    pub fn workload(mut self, workload: WorkloadClusterBuilder) -> Self {
+        self.workload = workload;
+        self
+    }
+
+    /// Called with one line as each part of the loop becomes ready, for a user who waits
+    /// ("Flux … ready after 3.2 s").
+    pub fn progress(mut self, report: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(report));
+        self
+    }
+
+    pub async fn start(self) -> Result<RealLoop> {
+        tokio::task::spawn_blocking(ensure_real_loop_binaries)
+            .await
+            .map_err(|e| Error::ComponentBuild {
+                component: "the real GitOps loop",
+                message: format!("the build task failed: {e}"),
+            })??;
+        let started = Instant::now();
+        let report = |what: &str| {
+            if let Some(progress) = &self.progress {
+                progress(&format!(
+                    "{what} ready after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        };
+        let (git, git_root) = match self.git {
+            Some(git) => (git, None),
+            None => {
+                let root = owned_temp_dir("repositories")?;
+                (GitServer::start(root.path())?, Some(root))
+            }
+        };
+        let management = async {
+            let management = TestEnv::start().await?;
+            report(&format!(
+                "management cluster {} (etcd, kube-apiserver, GitOpsHQ CRDs)",
+                management.server_url()
+            ));
+            let flux = Flux::start(&management).await?;
+            report(&format!(
+                "Flux source-controller and kustomize-controller (namespace {})",
+                FLUX_NAMESPACE
+            ));
+            Ok::<_, Error>((management, flux))
+        };
+        let workload = async {
+            let workload = self.workload.start().await?;
+            report(&format!(
+                "workload cluster {} (kube-controller-manager, kube-scheduler, KWOK with {} Ready Nodes)",
+                workload.server_url(),
+                workload.node_names().len()
+            ));
+            Ok::<_, Error>(workload)
+        };
+        let ((management, flux), workload) = tokio::try_join!(management, workload)?;
+        Ok(RealLoop {
+            flux,
+            git,
+            workload,
+            management,
+            _git_root: git_root,
+        })
     }
 }

@@ -104,3 +104,25 @@ fn libgit2_pushes_over_http() {
         commit.to_string()
     );
 }
+
+#[test]
+fn a_fixed_address_is_served_and_a_taken_one_is_reported_as_such() {
+    let root = tempfile::tempdir().unwrap();
+    // The address of a server on a free port is free again once that server stops.
+    let addr = {
+        let probe = GitServer::start(root.path()).unwrap();
+        probe
+            .base_url()
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap()
+    };
+    let server = GitServer::start_on(root.path(), addr).expect("the Git server starts");
+    assert_eq!(server.base_url(), format!("http://{addr}"));
+    server.create_bare_repository("gitops.git").unwrap();
+    let heads = git(root.path(), &["ls-remote", &server.url("gitops.git")]);
+    assert_eq!(heads, "", "an empty repository has no refs");
+
+    let taken = GitServer::start_on(root.path(), addr).expect_err("the address is in use");
+    assert!(taken.is_address_in_use(), "{taken:?}");
+}
