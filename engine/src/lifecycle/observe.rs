@@ -152,6 +152,20 @@ fn format_deadline(deadline: SignedDuration) -> String {
     }
 }
 
+/// How often a release is looked at while it is still on its way (Deployed: syncing and
+/// rolling out): a rollout takes seconds, and waiting a whole health interval after it would
+/// make every release look that much slower.
+pub const ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When to look at a release in `phase` again: soon while it rolls out, at the health
+/// interval once it settled (Healthy or Degraded, where only drift and health changes remain).
+pub fn next_check(phase: ReleasePhase, interval: std::time::Duration) -> std::time::Duration {
+    match phase {
+        ReleasePhase::Deployed => interval.min(ROLLOUT_CHECK),
+        _ => interval,
+    }
+}
+
 /// A tenant's `Drifted` condition as `release` sees it: `drift` describes what differs in the
 /// objects it delivered there, `None` that they match. Several releases (one per workload)
 /// look at one tenant, so a release clears only the drift it reported itself. Returns whether
@@ -341,5 +355,15 @@ mod tests {
             (conditions[0].status.as_str(), conditions[0].reason.as_str()),
             ("False", reasons::IN_SYNC)
         );
+    }
+
+    #[test]
+    fn a_rolling_out_release_is_looked_at_sooner_than_a_settled_one() {
+        let interval = std::time::Duration::from_secs(15);
+        assert_eq!(next_check(ReleasePhase::Deployed, interval), ROLLOUT_CHECK);
+        assert_eq!(next_check(ReleasePhase::Healthy, interval), interval);
+        assert_eq!(next_check(ReleasePhase::Degraded, interval), interval);
+        let short = std::time::Duration::from_millis(200);
+        assert_eq!(next_check(ReleasePhase::Deployed, short), short);
     }
 }

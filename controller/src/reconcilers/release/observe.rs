@@ -197,6 +197,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         &reports,
     );
     let failed = step.phase == ReleasePhase::Failed;
+    let step_phase = step.phase;
     work.enter(ctx, step).await?;
     let triples: Vec<(String, Health, String)> = reports
         .iter()
@@ -206,7 +207,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     Ok(if failed {
         Next::Wait
     } else {
-        Next::Requeue(interval)
+        Next::Requeue(lifecycle::observe::next_check(step_phase, interval))
     })
 }
 
