@@ -394,21 +394,14 @@ impl Platform {
         done: impl Fn(&str) -> bool,
         what: &str,
     ) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let value = self.get(namespace, kind, name, path);
-            if done(&value) {
-                return value;
-            }
-            if Instant::now() > deadline {
-                let status = self.get(namespace, kind, name, "{.status}");
-                panic!(
-                    "{kind} {name}: {path} is {value:?}, waited for {what}; status: {status}\n{}",
-                    self.loop_logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let value = poll(|| self.get(namespace, kind, name, path), &done);
+        value.unwrap_or_else(|value| {
+            let status = self.get(namespace, kind, name, "{.status}");
+            panic!(
+                "{kind} {name}: {path} is {value:?}, waited for {what}; status: {status}\n{}",
+                self.loop_logs()
+            )
+        })
     }
 
     /// `kubectl get KIND NAME -o jsonpath=PATH` in `namespace` of the workload cluster.
@@ -433,20 +426,12 @@ impl Platform {
         done: impl Fn(&str) -> bool,
         what: &str,
     ) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let value = self.workload_get(namespace, kind, name, path);
-            if done(&value) {
-                return value;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "workload cluster {kind} {namespace}/{name}: {path} is {value:?}, waited for {what}\n{}",
-                    self.loop_logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        poll(|| self.workload_get(namespace, kind, name, path), &done).unwrap_or_else(|value| {
+            panic!(
+                "workload cluster {kind} {namespace}/{name}: {path} is {value:?}, waited for {what}\n{}",
+                self.loop_logs()
+            )
+        })
     }
 
     /// The pods of `namespace` in the workload cluster whose labels match `selector`, not being
@@ -522,6 +507,22 @@ impl Platform {
         if let Some(webhook) = self.webhook.take() {
             let _ = webhook.stop().await;
         }
+    }
+}
+
+/// Reads a value every quarter second until `done` accepts it (`Ok`), or [`WAIT`] passed
+/// (`Err` with the last value).
+fn poll(read: impl Fn() -> String, done: &impl Fn(&str) -> bool) -> Result<String, String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = read();
+        if done(&value) {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(value);
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
