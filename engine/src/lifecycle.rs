@@ -469,6 +469,22 @@ pub fn retry_requested(annotation: Option<&str>, handled: Option<&str>) -> bool 
     annotation.is_some_and(|a| Some(a) != handled)
 }
 
+/// Where a retry sends a release in `phase` (with `reason`): a Failed or Blocked release goes
+/// back to Deploying when its delivery failed (delivered again as it was judged), else to Draft
+/// (judged again); any other phase stays where it is (`None`).
+pub fn retried_phase(phase: Option<ReleasePhase>, reason: Option<&str>) -> Option<ReleasePhase> {
+    match phase {
+        Some(ReleasePhase::Failed | ReleasePhase::Blocked) => {
+            Some(if reason == Some(reasons::DELIVERY_FAILED) {
+                ReleasePhase::Deploying
+            } else {
+                ReleasePhase::Draft
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -152,6 +152,16 @@ fn format_deadline(deadline: SignedDuration) -> String {
     }
 }
 
+/// A tenant's health as the release reports it: objects missing from a tenant that was
+/// Healthy were removed (Degraded), not yet applied.
+pub fn settled_health(health: Health, was_healthy: bool) -> Health {
+    if health == Health::Missing && was_healthy {
+        Health::Degraded
+    } else {
+        health
+    }
+}
+
 /// How often a release is looked at while it is still on its way (Deployed: syncing and
 /// rolling out): a rollout takes seconds, and waiting a whole health interval after it would
 /// make every release look that much slower.
@@ -365,5 +375,12 @@ mod tests {
         assert_eq!(next_check(ReleasePhase::Degraded, interval), interval);
         let short = std::time::Duration::from_millis(200);
         assert_eq!(next_check(ReleasePhase::Deployed, short), short);
+    }
+
+    #[test]
+    fn objects_gone_from_a_healthy_tenant_are_degraded_not_missing() {
+        assert_eq!(settled_health(Health::Missing, true), Health::Degraded);
+        assert_eq!(settled_health(Health::Missing, false), Health::Missing);
+        assert_eq!(settled_health(Health::Healthy, true), Health::Healthy);
     }
 }

@@ -442,3 +442,24 @@ fn a_failing_delivery_backs_off_as_it_announces() {
     assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
     assert_eq!(status.delivery_retry.as_ref().unwrap().attempts, 8);
 }
+
+#[test]
+fn a_retry_delivers_a_failed_delivery_again_and_judges_anything_else_again() {
+    assert_eq!(
+        retried_phase(Some(ReleasePhase::Failed), Some(reasons::DELIVERY_FAILED)),
+        Some(ReleasePhase::Deploying)
+    );
+    assert_eq!(
+        retried_phase(Some(ReleasePhase::Failed), Some(reasons::SYNC_FAILED)),
+        Some(ReleasePhase::Draft)
+    );
+    assert_eq!(
+        retried_phase(
+            Some(ReleasePhase::Blocked),
+            Some(reasons::ENVIRONMENT_FROZEN)
+        ),
+        Some(ReleasePhase::Draft)
+    );
+    assert_eq!(retried_phase(Some(ReleasePhase::Healthy), None), None);
+    assert_eq!(retried_phase(None, None), None);
+}

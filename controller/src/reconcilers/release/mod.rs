@@ -127,17 +127,8 @@ fn retry_if_requested(work: &mut Work) {
         return;
     }
     work.status.observed_retry = annotation;
-    if matches!(
-        work.phase(),
-        Some(ReleasePhase::Failed | ReleasePhase::Blocked)
-    ) {
-        // A failed delivery is retried as a delivery; anything else is judged again.
-        let delivering = work.status.reason.as_deref() == Some(reasons::DELIVERY_FAILED);
-        work.status.phase = Some(if delivering {
-            ReleasePhase::Deploying
-        } else {
-            ReleasePhase::Draft
-        });
+    if let Some(phase) = lifecycle::retried_phase(work.phase(), work.status.reason.as_deref()) {
+        work.status.phase = Some(phase);
     }
 }
 

@@ -141,17 +141,17 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         )
         .await;
         let (health, message) = match report {
-            Ok(mut report) => {
+            Ok(report) => {
                 // The engine applied the commit: what differs now was changed behind its back.
                 if !report.drift.is_empty() {
                     let first = describe_drift(&report);
                     drifted.push(format!("{tenant_name}: {first}"));
                     tenant_drift.insert(tenant_name.clone(), first);
                 }
-                if report.health == Health::Missing && was_healthy {
-                    report.health = Health::Degraded;
-                }
-                (report.health, report.message)
+                (
+                    lifecycle::observe::settled_health(report.health, was_healthy),
+                    report.message,
+                )
             }
             Err(problem) => (Health::Unknown, problem),
         };
@@ -447,17 +447,11 @@ async fn update_tenants_and_workloads(
             continue;
         };
         let mut status = workload.status.clone().unwrap_or_default();
-        let version = change
-            .version
-            .clone()
-            .or_else(|| {
-                workload
-                    .spec
-                    .environments
-                    .get(&work.release.spec.environment)
-                    .and_then(|e| e.version.clone())
-            })
-            .unwrap_or_else(|| workload.spec.version.clone());
+        let version = gitopshq_engine::plan::chart_version_for(
+            &workload,
+            &work.release.spec.environment,
+            Some(change),
+        );
         status.environments.insert(
             work.release.spec.environment.clone(),
             WorkloadEnvironmentStatus {
