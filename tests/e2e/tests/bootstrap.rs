@@ -196,8 +196,23 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(platform.commits().len(), 2);
 
-    // Someone changes the image on the cluster behind Flux's back: the release shows the drift,
-    // then Flux's next reconcile puts the committed image back and the drift clears.
+    // Someone changes the image on the cluster behind Flux's back while the tenant's
+    // Kustomization is suspended (`flux suspend`), so the change stays until it is seen: the
+    // release and the tenant show the drift. Resumed, Flux puts the committed image back and
+    // the drift clears.
+    let suspend = |suspended: bool| {
+        ok(platform.admin().args([
+            "-n",
+            "flux-system",
+            "patch",
+            "kustomization",
+            "payment-service-development-eu-development",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"suspend":{suspended}}}}}"#),
+        ]))
+    };
+    suspend(true);
     ok(platform.workload_admin().args([
         "-n",
         "payments-dev",
@@ -215,16 +230,15 @@ async fn a_new_project_is_bootstrapped_and_its_first_release_becomes_healthy() {
         "the drift named",
     );
     assert!(drift.contains("image"), "{drift}");
-    // The fleet view's drift badge reads the tenant's condition, fed by the same observation
-    // (a False one is only ever written to clear a True one; Flux may have healed already).
-    platform.wait_until(
+    // The fleet view's drift badge reads the tenant's condition, fed by the same observation.
+    platform.wait_for(
         Some(NS),
         "tenant",
         "eu-development",
         "{.status.conditions[?(@.type==\"Drifted\")].status}",
-        |s| s == "True" || s == "False",
-        "a Drifted condition on the tenant",
+        "True",
     );
+    suspend(false);
     platform.wait_for(
         Some(NS),
         "release",
