@@ -433,7 +433,7 @@ async fn token_secrets(target: &Session, registration: &Registration) -> Result<
                 == Some(&registration.service_account())
         })
         .collect();
-    secrets.sort_by(|a, b| b.creation_timestamp().cmp(&a.creation_timestamp()));
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.creation_timestamp()));
     Ok(secrets)
 }
 

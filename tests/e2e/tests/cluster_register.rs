@@ -233,7 +233,9 @@ async fn a_cluster_registered_in_one_command_has_exactly_its_rights_delivers_rot
         "--label",
         "region=eu-central-1",
     ];
+    let begun = std::time::Instant::now();
     let said = succeeded(&register_observe, &gitopshq(&kubeconfig, &register_observe));
+    eprintln!("registered and Connected in {:?}", begun.elapsed());
     assert!(
         said.contains("cluster eu-central-1 is Connected") && said.contains("observe mode"),
         "{said}"
@@ -342,7 +344,9 @@ async fn a_cluster_registered_in_one_command_has_exactly_its_rights_delivers_rot
 
     // Rotate: a new token, the old one revoked, Flux still applying.
     let rotate = ["cluster", "rotate", CLUSTER, "--context", "workload"];
+    let begun = std::time::Instant::now();
     let said = succeeded(&rotate, &gitopshq(&kubeconfig, &rotate));
+    eprintln!("rotated in {:?}", begun.elapsed());
     assert!(said.contains("Connected with the new token"), "{said}");
     let rotated = token_secrets(&platform);
     assert_eq!(rotated.len(), 1, "{rotated:?}");
