@@ -61,6 +61,16 @@ pub mod annotations {
     /// On a tenant's GitOps object (Argo CD Application, Flux Kustomization): the API server
     /// URL of its cluster, for people; never used to address the cluster.
     pub const CLUSTER_SERVER: &str = "gitopshq.io/cluster-server";
+    /// On a Cluster's kubeconfig Secret written by `gitopshq cluster register`: the
+    /// `<namespace>/<name>` of the ServiceAccount it acts as in the workload cluster.
+    pub const SERVICE_ACCOUNT: &str = "gitopshq.io/service-account";
+    /// On the same Secret: the `<namespace>/<name>` of the token Secret whose token it holds.
+    pub const TOKEN_SECRET: &str = "gitopshq.io/token-secret";
+    /// On the same Secret: `observe` or `deliver`, the rights the ServiceAccount holds.
+    pub const ACCESS_MODE: &str = "gitopshq.io/access-mode";
+    /// On a Cluster: when `register` or `rotate` last wrote its kubeconfig; a new value makes
+    /// the controller probe the cluster with it at once.
+    pub const CREDENTIALS_UPDATED_AT: &str = "gitopshq.io/credentials-updated-at";
 }
 
 /// Condition types (`status.conditions[].type`).
@@ -223,6 +233,12 @@ pub mod names {
     /// Prefix of a Flux project's root objects: the GitRepository `gitopshq-<project>` and one
     /// Kustomization per environment `gitopshq-<project>-<environment>`.
     pub const FLUX_ROOT_PREFIX: &str = "gitopshq-";
+    /// Prefix of the Secret holding a Cluster's kubeconfig in the management cluster
+    /// (`cluster-<cluster>`), as `gitopshq cluster register` writes it.
+    pub const KUBECONFIG_SECRET_PREFIX: &str = "cluster-";
+    /// The namespace `gitopshq cluster register` creates in a workload cluster for the
+    /// ServiceAccounts GitOpsHQ acts as there.
+    pub const ACCESS_NAMESPACE: &str = "gitopshq-access";
 }
 
 /// Annotation keys of the GitOps engines that GitOpsHQ writes.

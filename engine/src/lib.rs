@@ -40,6 +40,7 @@ pub mod policy;
 
 // The operator's lifecycles: conditions, releases, health and drift, project RBAC.
 pub mod charts;
+pub mod cluster_access;
 pub mod conditions;
 pub mod health;
 pub mod lifecycle;

@@ -3,6 +3,7 @@
 mod approve;
 pub(crate) mod audit;
 mod breakglass;
+mod cluster;
 mod compare;
 mod controller;
 mod crds;
@@ -87,6 +88,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Serve the web dashboard: fleet, releases and approvals, compare, audit, diagnostics.
     Dashboard(crate::dashboard::Args),
+    /// Register, rotate the token of, or unregister a workload cluster.
+    Cluster(cluster::Args),
 }
 
 /// The YAML a user would `kubectl apply`, read offline.
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logs(args) => logs::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Dashboard(args) => crate::dashboard::run(args),
+        Command::Cluster(args) => cluster::run(args),
     }
 }
 
