@@ -402,6 +402,32 @@ where
         .is_some())
 }
 
+/// Deletes `kind namespace/name` (`resource` as RBAC names it), noting it in `removed` when it
+/// existed.
+async fn remove<K>(
+    session: &Session,
+    api: &Api<K>,
+    resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+    removed: &mut Vec<String>,
+) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let object = match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    };
+    let what = attempt("delete", resource, namespace, object.clone());
+    if delete(session, api, name, what).await? {
+        removed.push(object);
+    }
+    Ok(())
+}
+
 fn token_of(secret: &Secret) -> Option<String> {
     secret
         .data
@@ -1049,21 +1075,7 @@ async fn rotate(args: RotateArgs) -> Result<ExitCode> {
     let api: Api<Secret> = Api::namespaced(target.client.clone(), access_ns);
     let mut deleted = Vec::new();
     for old in old.iter().filter(|o| **o != token_secret) {
-        if delete(
-            &target,
-            &api,
-            old,
-            attempt(
-                "delete",
-                "secrets",
-                Some(access_ns),
-                format!("Secret {access_ns}/{old}"),
-            ),
-        )
-        .await?
-        {
-            deleted.push(format!("{access_ns}/{old}"));
-        }
+        remove(&target, &api, "secrets", Some(access_ns), old, &mut deleted).await?;
     }
     println!(
         "cluster {name} is Connected with the new token (Kubernetes {version}): Secret {access_ns}/{token_secret}"
@@ -1078,11 +1090,85 @@ async fn rotate(args: RotateArgs) -> Result<ExitCode> {
         println!("  no old token Secret to delete");
     } else {
         println!(
-            "  deleted the old token Secret(s), whose tokens stop authenticating within seconds: {}",
+            "  deleted the old token(s), which stop authenticating within seconds: {}",
             deleted.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes what `register` created in the workload cluster: the binding, the role, the token
+/// Secrets and the ServiceAccount, and the namespace when `register` created it and no other
+/// registration's ServiceAccount is left in it. Returns what was there.
+async fn remove_access(target: &Session, registration: &Registration) -> Result<Vec<String>> {
+    let ns = registration.access_namespace.as_str();
+    let role = registration.cluster_role_name();
+    let c = target.client.clone();
+    let mut removed = Vec::new();
+    let bindings = Api::<ClusterRoleBinding>::all(c.clone());
+    let resource = "clusterrolebindings.rbac.authorization.k8s.io";
+    remove(target, &bindings, resource, None, &role, &mut removed).await?;
+    let roles = Api::<ClusterRole>::all(c.clone());
+    let resource = "clusterroles.rbac.authorization.k8s.io";
+    remove(target, &roles, resource, None, &role, &mut removed).await?;
+    let secrets: Api<Secret> = Api::namespaced(c.clone(), ns);
+    for token in token_secrets(target, registration).await? {
+        remove(
+            target,
+            &secrets,
+            "secrets",
+            Some(ns),
+            &token.name_any(),
+            &mut removed,
+        )
+        .await?;
+    }
+    let accounts: Api<ServiceAccount> = Api::namespaced(c.clone(), ns);
+    let sa = registration.service_account();
+    remove(
+        target,
+        &accounts,
+        "serviceaccounts",
+        Some(ns),
+        &sa,
+        &mut removed,
+    )
+    .await?;
+
+    let namespaces: Api<Namespace> = Api::all(c);
+    let namespace = target
+        .get_opt(
+            attempt("get", "namespaces", None, format!("namespace {ns}")),
+            namespaces.get(ns),
+        )
+        .await?;
+    let managed = |labels: &BTreeMap<String, String>| {
+        labels.get(labels::K8S_MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
+    };
+    if !namespace.as_ref().is_some_and(|n| managed(n.labels())) {
+        return Ok(removed);
+    }
+    let selector = format!("{}={}", labels::K8S_MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let others: Vec<String> = target
+        .call(
+            Attempt::new("list", "serviceaccounts", Some(ns)),
+            accounts.list(&ListParams::default().labels(&selector)),
+        )
+        .await?
+        .items
+        .iter()
+        .map(|a| a.name_any())
+        .filter(|a| *a != sa)
+        .collect();
+    if others.is_empty() {
+        remove(target, &namespaces, "namespaces", None, ns, &mut removed).await?;
+    } else {
+        eprintln!(
+            "namespace {ns} stays: it holds the ServiceAccounts of other registrations ({})",
+            others.join(", ")
+        );
+    }
+    Ok(removed)
 }
 
 async fn unregister(args: UnregisterArgs) -> Result<ExitCode> {
@@ -1129,10 +1215,10 @@ async fn unregister(args: UnregisterArgs) -> Result<ExitCode> {
         )
         .await?;
     let record = secret.as_ref().and_then(Record::of);
-    let mut removed = Vec::new();
 
     // The workload cluster first: if it cannot be reached, the registration stays whole and
     // the command can run again (or with --management-only).
+    let mut removed = Vec::new();
     if let Some(context) = args.context.as_deref().filter(|_| !args.management_only) {
         let registration = Registration {
             cluster: name.to_string(),
@@ -1143,128 +1229,10 @@ async fn unregister(args: UnregisterArgs) -> Result<ExitCode> {
             ),
             extra: Vec::new(),
         };
-        let access_ns = registration.access_namespace.clone();
-        let sa = registration.service_account();
-        let role = registration.cluster_role_name();
-        let target = contexts.connect(context, &access_ns).await?;
-        let c = target.client.clone();
-        if delete(
-            &target,
-            &Api::<ClusterRoleBinding>::all(c.clone()),
-            &role,
-            attempt(
-                "delete",
-                "clusterrolebindings.rbac.authorization.k8s.io",
-                None,
-                format!("ClusterRoleBinding {role}"),
-            ),
-        )
-        .await?
-        {
-            removed.push(format!("ClusterRoleBinding {role}"));
-        }
-        if delete(
-            &target,
-            &Api::<ClusterRole>::all(c.clone()),
-            &role,
-            attempt(
-                "delete",
-                "clusterroles.rbac.authorization.k8s.io",
-                None,
-                format!("ClusterRole {role}"),
-            ),
-        )
-        .await?
-        {
-            removed.push(format!("ClusterRole {role}"));
-        }
-        let tokens: Api<Secret> = Api::namespaced(c.clone(), &access_ns);
-        for token in token_secrets(&target, &registration).await? {
-            let token = token.name_any();
-            if delete(
-                &target,
-                &tokens,
-                &token,
-                attempt(
-                    "delete",
-                    "secrets",
-                    Some(&access_ns),
-                    format!("Secret {access_ns}/{token}"),
-                ),
-            )
-            .await?
-            {
-                removed.push(format!("token Secret {access_ns}/{token}"));
-            }
-        }
-        let accounts: Api<ServiceAccount> = Api::namespaced(c.clone(), &access_ns);
-        if delete(
-            &target,
-            &accounts,
-            &sa,
-            attempt(
-                "delete",
-                "serviceaccounts",
-                Some(&access_ns),
-                format!("ServiceAccount {access_ns}/{sa}"),
-            ),
-        )
-        .await?
-        {
-            removed.push(format!("ServiceAccount {access_ns}/{sa}"));
-        }
-        // The namespace goes with the last registration, and only if register created it.
-        let namespaces: Api<Namespace> = Api::all(c.clone());
-        let namespace = target
-            .get_opt(
-                attempt("get", "namespaces", None, format!("namespace {access_ns}")),
-                namespaces.get(&access_ns),
-            )
+        let target = contexts
+            .connect(context, &registration.access_namespace)
             .await?;
-        let ours = namespace.as_ref().is_some_and(|n| {
-            n.labels().get(labels::K8S_MANAGED_BY).map(String::as_str)
-                == Some(labels::MANAGED_BY_VALUE)
-        });
-        if ours {
-            let others = target
-                .call(
-                    Attempt::new("list", "serviceaccounts", Some(&access_ns)),
-                    accounts.list(&ListParams::default().labels(&format!(
-                        "{}={}",
-                        labels::K8S_MANAGED_BY,
-                        labels::MANAGED_BY_VALUE
-                    ))),
-                )
-                .await?;
-            let others: Vec<String> = others
-                .items
-                .iter()
-                .map(|a| a.name_any())
-                .filter(|a| *a != sa)
-                .collect();
-            if others.is_empty() {
-                if delete(
-                    &target,
-                    &namespaces,
-                    &access_ns,
-                    attempt(
-                        "delete",
-                        "namespaces",
-                        None,
-                        format!("namespace {access_ns}"),
-                    ),
-                )
-                .await?
-                {
-                    removed.push(format!("namespace {access_ns}"));
-                }
-            } else {
-                eprintln!(
-                    "namespace {access_ns} stays: it holds the ServiceAccounts of other registrations ({})",
-                    others.join(", ")
-                );
-            }
-        }
+        removed = remove_access(&target, &registration).await?;
         if !removed.is_empty() {
             println!(
                 "removed from the workload cluster (context {context}): {}",
@@ -1274,64 +1242,52 @@ async fn unregister(args: UnregisterArgs) -> Result<ExitCode> {
     }
 
     let mut management_removed = Vec::new();
-    if cluster.is_some()
-        && delete(
+    let c = management.client.clone();
+    if cluster.is_some() {
+        let resource = crate::kube_client::resources::CLUSTERS;
+        remove(
             &management,
             &clusters,
+            resource,
+            None,
             name,
-            attempt(
-                "delete",
-                crate::kube_client::resources::CLUSTERS,
-                None,
-                format!("cluster {name}"),
-            ),
+            &mut management_removed,
         )
-        .await?
-    {
-        management_removed.push(format!("Cluster {name}"));
+        .await?;
     }
-    if secret.is_some()
-        && delete(
+    if secret.is_some() {
+        let at = Some(secret_ns.as_str());
+        remove(
             &management,
             &secrets,
+            "secrets",
+            at,
             &secret_name,
-            attempt(
-                "delete",
-                "secrets",
-                Some(&secret_ns),
-                format!("Secret {secret_ns}/{secret_name}"),
-            ),
+            &mut management_removed,
         )
-        .await?
-    {
-        management_removed.push(format!("Secret {secret_ns}/{secret_name}"));
+        .await?;
     }
-    let all_secrets: Api<Secret> = Api::all(management.client.clone());
     let copies = management
         .call(
             Attempt::new("list", "secrets", None)
                 .on(format!("copies of cluster {name}'s kubeconfig")),
-            all_secrets.list(&ListParams::default().labels(&cluster_access::copies_selector(name))),
+            Api::<Secret>::all(c.clone())
+                .list(&ListParams::default().labels(&cluster_access::copies_selector(name))),
         )
         .await?;
     for copy in copies.items {
         let copy_ns = copy.namespace().unwrap_or_default();
-        let copy_name = copy.name_any();
-        if delete(
+        let api = Api::<Secret>::namespaced(c.clone(), &copy_ns);
+        let at = Some(copy_ns.as_str());
+        remove(
             &management,
-            &Api::<Secret>::namespaced(management.client.clone(), &copy_ns),
-            &copy_name,
-            attempt(
-                "delete",
-                "secrets",
-                Some(&copy_ns),
-                format!("Secret {copy_ns}/{copy_name}"),
-            ),
+            &api,
+            "secrets",
+            at,
+            &copy.name_any(),
+            &mut management_removed,
         )
-        .await?
-        {
-            management_removed.push(format!("copy Secret {copy_ns}/{copy_name}"));
-        }
+        .await?;
     }
     if !management_removed.is_empty() {
         println!(

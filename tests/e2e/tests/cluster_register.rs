@@ -233,6 +233,7 @@ async fn a_cluster_registered_in_one_command_has_exactly_its_rights_delivers_rot
         "--label",
         "region=eu-central-1",
     ];
+    gitopshq_binary();
     let begun = std::time::Instant::now();
     let said = succeeded(&register_observe, &gitopshq(&kubeconfig, &register_observe));
     eprintln!("registered and Connected in {:?}", begun.elapsed());
