@@ -43,6 +43,13 @@ fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.client.clone(), &ctx.settings.flux_namespace, resource)
 }
 
+/// What to do when the controller's grants in Flux's namespace do not allow `action`.
+fn forbidden(action: &str, refusal: &str) -> String {
+    format!(
+        "{action}: the controller may not ({refusal}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux"
+    )
+}
+
 /// Explains an API error of a Flux kind: a 404 on the kind means Flux is not installed.
 fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
     move |error| match &error {
@@ -50,10 +57,7 @@ fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
             "{action}: Flux is not installed in the management cluster (no {} kinds); install it (flux install) or deliver with ArgoCD or Direct",
             "source.toolkit.fluxcd.io/kustomize.toolkit.fluxcd.io"
         ),
-        kube::Error::Api(status) if status.code == 403 => format!(
-            "{action}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
-            status.message
-        ),
+        kube::Error::Api(status) if status.code == 403 => forbidden(&action, &status.message),
         _ => format!("{action}: {error}"),
     }
 }
@@ -127,9 +131,9 @@ pub async fn ensure_project(
             )
             .await
             .map_err(|e| match &e {
-                kube::Error::Api(status) if status.code == 403 => format!(
-                    "writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: the controller may not ({}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux",
-                    copy.name, status.message
+                kube::Error::Api(status) if status.code == 403 => forbidden(
+                    &format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}", copy.name),
+                    &status.message,
                 ),
                 _ => format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name),
             })?;
