@@ -1,48 +1,168 @@
-//! Argo CD in the management cluster: the tenants' Applications read back, and a refresh asked
-//! for right after a commit, so Argo CD compares with the repository at once rather than at its
-//! poll interval. The Applications themselves come from the repository (app-of-apps).
+//! Argo CD in the management cluster: what a `delivery: ArgoCD` project needs there (its
+//! AppProjects, its app-of-apps roots and its clusters' Secrets), the refresh asked for right
+//! after a commit, so Argo CD compares with the repository at once rather than at its poll
+//! interval, and the tenants' Applications read back. The objects come from the engine
+//! ([`gitopshq_engine::layout::argocd_root_objects`]); this module only writes and reads them.
 
-use gitopshq_crds::consts::engines;
-use kube::Api;
+use gitopshq_crds::consts::{FIELD_MANAGER, engines};
+use gitopshq_crds::project::Project;
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::cluster_access;
+use gitopshq_engine::layout::{self, ArgoTenant, RepositoryRef};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::context::Context;
 
-fn applications() -> ApiResource {
+fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-        "applications",
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
+        plural,
     )
 }
 
-fn api(ctx: &Context) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        ctx.client.clone(),
-        &ctx.settings.argocd_namespace,
-        &applications(),
+fn applications() -> ApiResource {
+    resource("Application", "applications")
+}
+
+fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.client.clone(), &ctx.settings.argocd_namespace, resource)
+}
+
+/// What to do when the controller's grants in Argo CD's namespace do not allow `action`.
+fn forbidden(action: &str, refusal: &str) -> String {
+    format!(
+        "{action}: the controller may not ({refusal}); grant it with the chart's controller.argocd.rbac=true or kubectl apply -k config/argocd"
     )
+}
+
+/// Explains an API error of an Argo CD kind: a 404 on the kind means Argo CD is not installed.
+fn argocd_error(action: String) -> impl FnOnce(kube::Error) -> String {
+    move |error| match &error {
+        kube::Error::Api(status) if status.code == 404 => format!(
+            "{action}: Argo CD is not installed in the management cluster (no argoproj.io kinds); install it or deliver with Flux or Direct"
+        ),
+        kube::Error::Api(status) if status.code == 403 => forbidden(&action, &status.message),
+        _ => format!("{action}: {error}"),
+    }
+}
+
+/// Applies what Argo CD needs to deliver `project`: a cluster Secret for each of its tenants'
+/// clusters, the project's AppProjects (its root's and each tenant's) and one app-of-apps root
+/// Application per environment that has a folder in the repository (one was committed for, or
+/// `committing` is being committed now). Returns what is in place, for the Project's status;
+/// `Err` says what is missing and what to do.
+pub async fn ensure_project(
+    ctx: &Context,
+    project: &Project,
+    catalog: &Catalog,
+    committing: Option<&str>,
+) -> std::result::Result<String, String> {
+    let name = project.name_any();
+    let namespace = &ctx.settings.argocd_namespace;
+    let clusters = crate::cluster_kubeconfig::clusters_of(catalog, &name);
+    for cluster in &clusters {
+        let kubeconfig =
+            crate::cluster_kubeconfig::stored_kubeconfig(ctx, catalog, &name, cluster).await?;
+        let text = String::from_utf8_lossy(&kubeconfig);
+        let stored =
+            cluster_access::read_stored(&format!("the kubeconfig of cluster {cluster}"), &text)
+                .map_err(|e| e.to_string())?;
+        let secret: Secret = serde_json::from_value(
+            layout::argocd_cluster_secret(cluster, &stored, namespace)
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        let secret_name = layout::argocd_cluster_secret_name(cluster);
+        Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .patch(
+                &secret_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .map_err(|e| match &e {
+                kube::Error::Api(status) if status.code == 403 => forbidden(
+                    &format!("writing cluster {cluster} for Argo CD to Secret {namespace}/{secret_name}"),
+                    &status.message,
+                ),
+                _ => format!(
+                    "writing cluster {cluster} for Argo CD to Secret {namespace}/{secret_name}: {e}; create namespace {namespace} (installing Argo CD does)"
+                ),
+            })?;
+    }
+    let repository = RepositoryRef {
+        url: project.spec.repository.url.clone(),
+        branch: project.spec.repository.branch.clone(),
+        path: project.spec.repository.path.clone(),
+    };
+    let tenants: Vec<ArgoTenant> = catalog
+        .tenants_of(&name)
+        .map(|t| ArgoTenant {
+            name: t.name_any(),
+            environment: t.spec.environment.clone(),
+            cluster: t.spec.cluster.clone(),
+            namespace: t.spec.namespace.clone(),
+        })
+        .collect();
+    let environments = catalog.committed_environments(&name, committing);
+    let objects =
+        layout::argocd_root_objects(&name, &repository, &environments, &tenants, namespace)
+            .map_err(|e| e.to_string())?;
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let resource = if kind == "AppProject" {
+            resource("AppProject", "appprojects")
+        } else {
+            applications()
+        };
+        let object_name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let dynamic: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        api(ctx, &resource)
+            .patch(
+                object_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&dynamic),
+            )
+            .await
+            .map_err(argocd_error(format!(
+                "applying Argo CD {kind} {namespace}/{object_name}"
+            )))?;
+    }
+    Ok(format!(
+        "Argo CD AppProject {namespace}/{}, {} root Application(s) and {} tenant AppProject(s) applied; {} cluster Secret(s) written",
+        layout::argocd_root_project(&name),
+        environments.len(),
+        tenants.len(),
+        clusters.len()
+    ))
 }
 
 /// The Application `name` in the Argo CD namespace, `None` when it does not exist (yet).
 pub async fn application(ctx: &Context, name: &str) -> std::result::Result<Option<Value>, String> {
-    let found = api(ctx).get_opt(name).await.map_err(|error| {
-        format!(
-            "reading Argo CD Application {}/{name}: {error}",
+    let found = api(ctx, &applications())
+        .get_opt(name)
+        .await
+        .map_err(argocd_error(format!(
+            "reading Argo CD Application {}/{name}",
             ctx.settings.argocd_namespace
-        )
-    })?;
+        )))?;
     found
         .map(|a| serde_json::to_value(a).map_err(|e| e.to_string()))
         .transpose()
 }
 
-/// Asks Argo CD to refresh each Application now. Best effort: its poll interval still catches
-/// up, and an Application the app-of-apps has not created yet is created at the new revision.
+/// Asks Argo CD to refresh each Application now: the environment's root first (it creates a
+/// new tenant's Application and updates changed ones), then the tenants'. Best effort: the poll
+/// interval still catches up, and an Application the root has not created yet is created at
+/// the new revision.
 pub async fn request_refresh(ctx: &Context, names: &[String]) {
     let patch = json!({"metadata": {"annotations": {engines::ARGOCD_REFRESH: "normal"}}});
     for name in names {
-        if let Err(error) = api(ctx)
+        if let Err(error) = api(ctx, &applications())
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {

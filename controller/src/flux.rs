@@ -3,8 +3,6 @@
 //! commit, and the tenants' Kustomizations read back. The objects come from the engine
 //! ([`gitopshq_engine::layout::flux_root_objects`]); this module only writes and reads them.
 
-use std::collections::BTreeSet;
-
 use gitopshq_crds::consts::{FIELD_MANAGER, engines, labels};
 use gitopshq_crds::project::Project;
 use gitopshq_engine::catalog::Catalog;
@@ -75,27 +73,10 @@ pub async fn ensure_project(
 ) -> std::result::Result<String, String> {
     let name = project.name_any();
     let namespace = &ctx.settings.flux_namespace;
-    let clusters: BTreeSet<&str> = catalog
-        .tenants_of(&name)
-        .map(|t| t.spec.cluster.as_str())
-        .collect();
+    let clusters = crate::cluster_kubeconfig::clusters_of(catalog, &name);
     for cluster_name in &clusters {
-        let Some(cluster) = catalog.cluster(cluster_name) else {
-            return Err(format!(
-                "cluster {cluster_name} of a tenant of project {name} is not registered: gitopshq cluster register {cluster_name} --context CONTEXT"
-            ));
-        };
-        let reference = &cluster.spec.kubeconfig_secret_ref;
-        let data = ctx
-            .secret_data(&reference.namespace, &reference.name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(kubeconfig) = data.and_then(|d| d.get(&reference.key).cloned()) else {
-            return Err(format!(
-                "Secret {}/{} of cluster {cluster_name} has no key {}: register the cluster again",
-                reference.namespace, reference.name, reference.key
-            ));
-        };
+        let kubeconfig =
+            crate::cluster_kubeconfig::stored_kubeconfig(ctx, catalog, &name, cluster_name).await?;
         let copy = layout::flux_kubeconfig_secret(cluster_name);
         let secret = Secret {
             metadata: kube::api::ObjectMeta {

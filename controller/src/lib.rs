@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod argocd;
+pub mod cluster_kubeconfig;
 pub mod clusters;
 pub mod config;
 pub mod context;

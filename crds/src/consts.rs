@@ -233,6 +233,12 @@ pub mod names {
     /// Prefix of a Flux project's root objects: the GitRepository `gitopshq-<project>` and one
     /// Kustomization per environment `gitopshq-<project>-<environment>`.
     pub const FLUX_ROOT_PREFIX: &str = "gitopshq-";
+    /// Prefix of an Argo CD project's root objects: the AppProject `gitopshq-<project>` and
+    /// one app-of-apps Application per environment `gitopshq-<project>-<environment>`.
+    pub const ARGOCD_ROOT_PREFIX: &str = "gitopshq-";
+    /// Prefix of the Argo CD cluster Secret made from a Cluster's kubeconfig
+    /// (`gitopshq-cluster-<cluster>`), named in Argo CD by the Cluster's name.
+    pub const ARGOCD_CLUSTER_PREFIX: &str = "gitopshq-cluster-";
     /// Prefix of the Secret holding a Cluster's kubeconfig in the management cluster
     /// (`cluster-<cluster>`), as `gitopshq cluster register` writes it.
     pub const KUBECONFIG_SECRET_PREFIX: &str = "cluster-";
@@ -249,4 +255,8 @@ pub mod engines {
     pub const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
     /// Argo CD: asks the application controller to compare with the repository now.
     pub const ARGOCD_REFRESH: &str = "argocd.argoproj.io/refresh";
+    /// Argo CD: the label that makes a Secret a cluster (or repository) definition.
+    pub const ARGOCD_SECRET_TYPE: &str = "argocd.argoproj.io/secret-type";
+    /// Argo CD's name for the cluster it runs in.
+    pub const ARGOCD_IN_CLUSTER: &str = "https://kubernetes.default.svc";
 }

@@ -19,6 +19,7 @@
 //! therefore cannot be computed from the release alone; the Git layer recomputes it from the
 //! resulting tree with [`kustomization`] for every dir in [`ReleaseLayout::index_dirs`].
 
+mod argocd;
 mod commit;
 mod gitops;
 
@@ -28,6 +29,10 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+pub use argocd::{
+    ArgoTenant, argocd_cluster_secret, argocd_cluster_secret_name, argocd_root_name,
+    argocd_root_objects, argocd_root_project,
+};
 pub use commit::{
     CommitInfo, ParsedCommit, PolicyTrailer, Trailers, commit_message, parse_commit_message,
     trailers,
@@ -124,6 +129,10 @@ pub enum LayoutError {
         "project {project} delivers with Flux, which reads Git over http(s) or ssh only, not {url}: serve the repository over http (git http-backend) or ssh and set spec.repository.url"
     )]
     FluxUrl { project: String, url: String },
+    #[error(
+        "cluster {cluster} cannot be given to Argo CD: {reason}; register it again with gitopshq cluster register {cluster} --context CONTEXT, which stores a ServiceAccount token"
+    )]
+    ArgoCdCluster { cluster: String, reason: String },
 }
 
 /// Where the project lives in Git (Project `spec.repository`).

@@ -90,6 +90,31 @@ pub fn flux_kustomization(
     ))
 }
 
+/// What Argo CD said of each resource it could not sync (`"; ConfigMap x/y: namespace x is
+/// not permitted in project 'p'"`): the operation's own message is often only "one or more
+/// synchronization tasks are not valid".
+fn failed_resources(application: &Value) -> String {
+    let resources = application
+        .pointer("/status/operationState/syncResult/resources")
+        .and_then(Value::as_array);
+    let mut out = String::new();
+    for resource in resources.into_iter().flatten() {
+        let status = text(resource, "/status").unwrap_or_default();
+        if !matches!(status, "SyncFailed" | "PruneSkipped") {
+            continue;
+        }
+        let kind = text(resource, "/kind").unwrap_or("object");
+        let name = text(resource, "/name").unwrap_or_default();
+        let message = text(resource, "/message").unwrap_or(status);
+        let object = match text(resource, "/namespace").filter(|n| !n.is_empty()) {
+            Some(namespace) => format!("{kind} {namespace}/{name}"),
+            None => format!("{kind} {name}"),
+        };
+        out.push_str(&format!("; {object}: {message}"));
+    }
+    out
+}
+
 /// The state of an Argo CD `Application` (`argoproj.io/v1alpha1`) for `commit`.
 pub fn argocd_application(
     application: Option<&Value>,
@@ -119,8 +144,9 @@ pub fn argocd_application(
     if matches!(phase, "Failed" | "Error") && operated.is_some_and(contains) {
         let message = text(application, "/status/operationState/message").unwrap_or("no message");
         return SyncState::Failed(format!(
-            "Argo CD could not sync commit {} ({name}, {phase}): {message}",
-            short(commit)
+            "Argo CD could not sync commit {} ({name}, {phase}): {message}{}",
+            short(commit),
+            failed_resources(application)
         ));
     }
     SyncState::Pending(format!(
@@ -225,6 +251,30 @@ mod tests {
             argocd_application(Some(&failed), "argocd/x", COMMIT, &contains),
             SyncState::Failed(m) if m.contains("Argo CD could not sync commit 4b825dc (argocd/x, Failed): one or more objects failed to apply")
         ));
+    }
+
+    #[test]
+    fn argo_cds_refusal_of_each_resource_is_named() {
+        let refused = json!({"status": {
+            "sync": {"status": "OutOfSync", "revision": COMMIT},
+            "operationState": {
+                "phase": "Failed",
+                "message": "one or more synchronization tasks are not valid",
+                "syncResult": {"revision": COMMIT, "resources": [
+                    {"kind": "Deployment", "namespace": "team-a", "name": "api", "status": "Synced", "message": "deployment.apps/api configured"},
+                    {"kind": "ConfigMap", "namespace": "team-b", "name": "grab", "status": "SyncFailed", "message": "namespace team-b is not permitted in project 'p-dev-a'"},
+                ]},
+            },
+        }});
+        let SyncState::Failed(message) =
+            argocd_application(Some(&refused), "argocd/x", COMMIT, &contains)
+        else {
+            panic!("expected a failure");
+        };
+        assert!(
+            message.ends_with("one or more synchronization tasks are not valid; ConfigMap team-b/grab: namespace team-b is not permitted in project 'p-dev-a'"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -92,13 +92,19 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         .as_ref()
         .map(|c| c[..c.len().min(7)].to_string());
 
-    // Flux needs its root objects and the clusters' kubeconfigs in the management cluster;
-    // a failure there is shown, but releases still commit (Flux catches up once fixed).
-    let gitops = if project.spec.delivery == DeliveryMode::Flux {
-        let catalog = ctx.index.catalog(&name);
-        Some(crate::flux::ensure_project(&ctx, &project, &catalog, None).await)
-    } else {
-        None
+    // Flux and Argo CD need their root objects and the clusters' credentials in the management
+    // cluster; a failure there is shown, but releases still commit (the engine catches up once
+    // fixed).
+    let gitops = match project.spec.delivery {
+        DeliveryMode::Flux => {
+            let catalog = ctx.index.catalog(&name);
+            Some(crate::flux::ensure_project(&ctx, &project, &catalog, None).await)
+        }
+        DeliveryMode::ArgoCD => {
+            let catalog = ctx.index.catalog(&name);
+            Some(crate::argocd::ensure_project(&ctx, &project, &catalog, None).await)
+        }
+        _ => None,
     };
     match &gitops {
         Some(result) => {

@@ -35,8 +35,6 @@ pub struct SecretKeyRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitOpsSettings {
     pub argocd_namespace: String,
-    /// Argo CD `AppProject` the Applications belong to.
-    pub argocd_project: String,
     pub flux_namespace: String,
     /// Name of the Flux `GitRepository`; `None` = the GitOpsHQ project name.
     pub flux_source_name: Option<String>,
@@ -50,7 +48,6 @@ impl Default for GitOpsSettings {
     fn default() -> Self {
         Self {
             argocd_namespace: "argocd".into(),
-            argocd_project: "default".into(),
             flux_namespace: "flux-system".into(),
             flux_source_name: None,
             flux_source_secret: None,
@@ -106,7 +103,9 @@ pub(super) fn argocd_application(
         "kind": "Application",
         "metadata": metadata(req, tenant, &s.argocd_namespace),
         "spec": {
-            "project": s.argocd_project,
+            // The tenant's own AppProject (see `argocd_root_objects`): Argo CD refuses any
+            // destination but the tenant's namespace on the tenant's cluster.
+            "project": gitops_object_name(&req.project, &req.environment, &tenant.name),
             "source": {
                 "repoURL": req.repository.url,
                 "targetRevision": req.repository.branch,

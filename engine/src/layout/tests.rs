@@ -222,7 +222,7 @@ fn argocd_application_document() {
             "annotations": { "gitopshq.io/cluster-server": "https://10.0.0.1:6443" },
         },
         "spec": {
-            "project": "default",
+            "project": "payments-production-acme",
             "source": {
                 "repoURL": "https://git.example.com/platform/gitops.git",
                 "targetRevision": "main",

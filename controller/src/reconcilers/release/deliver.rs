@@ -213,13 +213,23 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         crate::flux::request_sync(ctx, &namespace).await;
     }
     if project.spec.delivery == DeliveryMode::ArgoCD {
-        let applications: Vec<String> = work
-            .status
-            .tenants
-            .iter()
-            .map(|t| {
+        // What Argo CD needs for a tenant or cluster this release starts using, then the
+        // refresh now rather than at Argo CD's poll interval.
+        if let Err(problem) = crate::argocd::ensure_project(
+            ctx,
+            &project,
+            &catalog,
+            Some(&work.release.spec.environment),
+        )
+        .await
+        {
+            message = format!("{message}; Argo CD is not ready to sync it: {problem}");
+        }
+        let root = layout::argocd_root_name(&namespace, &work.release.spec.environment);
+        let applications: Vec<String> = std::iter::once(root)
+            .chain(work.status.tenants.iter().map(|t| {
                 layout::gitops_object_name(&namespace, &work.release.spec.environment, &t.name)
-            })
+            }))
             .collect();
         crate::argocd::request_refresh(ctx, &applications).await;
     }
