@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds every Go component of the real GitOps loop at once: kube-apiserver and etcd
-# (build.sh), kube-controller-manager and kube-scheduler (controllers/), KWOK (kwok/) and Flux
-# (flux/). Each is a module of its own with its own lock and cache folder: the Kubernetes
-# builds, KWOK and Flux run side by side, so a cold machine waits for the slowest rather than
-# the sum; the harness does the same from `gitopshq_testenv::ensure_real_loop_binaries`.
-# Components already built cost nothing. Prints each bin folder on stdout.
+# (build.sh), kube-controller-manager and kube-scheduler (controllers/), KWOK (kwok/), Flux
+# (flux/) and Argo CD (argocd/). Each is a module of its own with its own lock and cache folder:
+# the Kubernetes builds, KWOK, Flux and Argo CD run side by side, so a cold machine waits for
+# the slowest rather than the sum; the harness does the same from
+# `gitopshq_testenv::ensure_real_loop_binaries`. Components already built cost nothing. Prints
+# each bin folder on stdout.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # kube-controller-manager and kube-scheduler share about 1,900 packages with kube-apiserver:
 # built after it, they reuse them, where two concurrent builds would each compile them.
-chains=("build.sh controllers/build.sh" "kwok/build.sh" "flux/build.sh")
+chains=("build.sh controllers/build.sh" "kwok/build.sh" "flux/build.sh" "argocd/build.sh")
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 

@@ -157,16 +157,85 @@ pub fn flux_binaries() -> Result<FluxBinaries> {
 
 const FLUX_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/flux/build.sh");
 
+/// Argo CD's application-controller and repo-server (one binary), the kustomize CLI the
+/// repo-server runs, and the CRDs the controller serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoCdBinaries {
+    /// `argocd`: `argocd-application-controller`, `argocd-repo-server` or `redis HOST:PORT`
+    /// as its first argument, or the command named by `ARGOCD_BINARY_NAME`
+    /// (`tests/testenv/argocd/main.go`).
+    pub argocd: PathBuf,
+    /// `kustomize`, at the version Argo CD's own libraries use; the repo-server finds it on
+    /// `PATH` for sources with a `kustomization.yaml`. Its folder also holds
+    /// `git-verify-wrapper.sh` and `gpg-wrapper.sh` from the argo-cd module, which Argo CD's
+    /// image has next to its binaries and the repo-server runs from `PATH`.
+    pub kustomize: PathBuf,
+    /// The Application and AppProject CRDs of the pinned release, copied out of the argo-cd
+    /// module by the build script.
+    pub crd_dir: PathBuf,
+}
+
+/// Returns Argo CD, building it first when the pinned release is not in the cache yet
+/// (`tests/testenv/argocd/build.sh`; Go 1.27 from the module proxy, and a build as long as
+/// Flux's, see `tests/testenv/README.md`). `GITOPSHQ_ARGOCD_BIN` points at a folder with
+/// prebuilt `argocd` and `kustomize` (and `../crds`) instead.
+pub fn argocd_binaries() -> Result<ArgoCdBinaries> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = component(
+        &BUILT,
+        "Argo CD",
+        ARGOCD_BUILD_SCRIPT,
+        "GITOPSHQ_ARGOCD_BIN",
+        &[
+            "argocd",
+            "kustomize",
+            "git-verify-wrapper.sh",
+            "../crds/application-crd.yaml",
+            "../crds/appproject-crd.yaml",
+        ],
+    )?;
+    Ok(ArgoCdBinaries {
+        argocd: dir.join("argocd"),
+        kustomize: dir.join("kustomize"),
+        crd_dir: dir.join("..").join("crds"),
+    })
+}
+
+const ARGOCD_BUILD_SCRIPT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/argocd/build.sh");
+
+/// Which GitOps engines of the loop to build besides the clusters' components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Engines {
+    pub flux: bool,
+    pub argocd: bool,
+}
+
 /// Ensures every binary of the real GitOps loop: the servers, the workload cluster's
-/// controllers, KWOK and Flux. KWOK and Flux are separate Go modules with separate locks and
-/// build side by side with the rest, so a cold machine pays about the slowest chain rather than
-/// the sum.
+/// controllers, KWOK, Flux and Argo CD. KWOK, Flux and Argo CD are separate Go modules with
+/// separate locks and build side by side with the rest, so a cold machine pays about the
+/// slowest chain rather than the sum.
 pub fn ensure_real_loop_binaries() -> Result<()> {
+    ensure_loop_binaries(Engines {
+        flux: true,
+        argocd: true,
+    })
+}
+
+/// [`ensure_real_loop_binaries`] for a loop that runs only the engines named.
+pub(crate) fn ensure_loop_binaries(engines: Engines) -> Result<()> {
     std::thread::scope(|scope| {
-        let kubernetes = scope.spawn(servers_then_controllers);
-        let kwok = scope.spawn(|| kwok_binary().map(drop));
-        let flux = scope.spawn(|| flux_binaries().map(drop));
-        for build in [kubernetes, kwok, flux] {
+        let mut builds = vec![
+            scope.spawn(servers_then_controllers),
+            scope.spawn(|| kwok_binary().map(drop)),
+        ];
+        if engines.flux {
+            builds.push(scope.spawn(|| flux_binaries().map(drop)));
+        }
+        if engines.argocd {
+            builds.push(scope.spawn(|| argocd_binaries().map(drop)));
+        }
+        for build in builds {
             build
                 .join()
                 .unwrap_or_else(|_| Err(build_thread_panicked()))?;

@@ -10,9 +10,10 @@
 //! Around it, the real GitOps loop: [`WorkloadCluster`] adds kube-controller-manager,
 //! kube-scheduler and KWOK (fake Nodes whose pods become Ready, or crash-loop when labelled
 //! [`SIMULATE_LABEL`]`=`[`CRASH_LOOP`]), [`Flux`] runs source-controller and
-//! kustomize-controller against a management cluster, [`GitServer`] serves bare repositories
-//! over smart HTTP, and [`RealLoop`] starts them all. Each Go component is built once from the
-//! Go module proxy by its script in `tests/testenv/`.
+//! kustomize-controller against a management cluster, [`ArgoCd`] runs Argo CD's
+//! application-controller and repo-server there instead, [`GitServer`] serves bare
+//! repositories over smart HTTP, and [`RealLoop`] starts them all. Each Go component is built
+//! once from the Go module proxy by its script in `tests/testenv/`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod argocd;
 mod binaries;
 mod crds;
 mod env;
@@ -37,10 +39,11 @@ mod real_loop;
 mod users;
 mod workload;
 
+pub use argocd::{ARGOCD_NAMESPACE, ArgoCd};
 pub use binaries::{
-    Binaries, ComponentBuild, ControllerBinaries, FluxBinaries, KwokBinary, builds_in_this_process,
-    controller_binaries, ensure_binaries, ensure_real_loop_binaries, flux_binaries, kwok_binary,
-    sops_binary,
+    ArgoCdBinaries, Binaries, ComponentBuild, ControllerBinaries, FluxBinaries, KwokBinary,
+    argocd_binaries, builds_in_this_process, controller_binaries, ensure_binaries,
+    ensure_real_loop_binaries, flux_binaries, kwok_binary, sops_binary,
 };
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};

@@ -23,3 +23,10 @@ pub(crate) async fn http_ok(port: u16, path: &str) -> bool {
             .next()
             .is_some_and(|status| status.split(|b| *b == b' ').nth(1) == Some(b"200"))
 }
+
+/// Whether something accepts TCP connections on a loopback port (Redis, which speaks no HTTP).
+pub(crate) async fn tcp_open(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}

@@ -17,7 +17,6 @@ import (
 	appcontroller "github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller/commands"
 	reposerver "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands"
 	"github.com/argoproj/argo-cd/v3/common"
-	"github.com/argoproj/argo-cd/v3/util/grpc"
 	"github.com/argoproj/argo-cd/v3/util/log"
 )
 
@@ -41,8 +40,11 @@ func redis(address string) error {
 	return nil
 }
 
+// Unlike upstream's cmd/main.go, no grpc.DisableSRVLookups(): it turns off the _grpclb SRV
+// queries that linking gRPC's grpclb balancer turns on, and panics when they are already off.
+// Upstream links grpclb through commands this binary leaves out; here gRPC's default (off)
+// stands, which is the state the workaround exists to reach.
 func main() {
-	grpc.DisableSRVLookups()
 	name := os.Getenv("ARGOCD_BINARY_NAME")
 	args := os.Args[1:]
 	if name == "" && len(args) > 0 {

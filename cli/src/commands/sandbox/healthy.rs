@@ -195,7 +195,7 @@ pub async fn diagnose(real_loop: &RealLoop) -> String {
             "  Deployment {TENANT_NAMESPACE}/{WORKLOAD} in the workload cluster: {state}"
         );
     }
-    let _ = write!(out, "{}", real_loop.flux.log_tails());
+    let _ = write!(out, "{}", real_loop.engine_log_tails());
     out
 }
 
