@@ -1,12 +1,15 @@
 //! The platform an end-to-end scenario runs on, as a platform team would set it up: a
 //! management cluster (real kube-apiserver + etcd) with the GitOpsHQ CRDs, the admission
-//! webhook, the controllers and Flux (source-controller and kustomize-controller); a workload
+//! webhook, the controllers and a GitOps engine (Flux's source-controller and
+//! kustomize-controller, or Argo CD's application-controller and repo-server); a workload
 //! cluster that runs what is applied to it (kube-controller-manager, kube-scheduler, KWOK
 //! nodes), registered through a kubeconfig Secret; and a Git server (`git http-backend`)
 //! serving the GitOps repository over HTTP. People act with the machine's `kubectl`; nothing
-//! here applies delivered manifests or writes a status: Flux syncs, the Deployment controller
+//! here applies delivered manifests or writes a status: the engine syncs, the Deployment controller
 //! rolls out, KWOK plays the kubelets. The controllers sign their commits with a key made by
 //! the machine's `ssh-keygen`, kept in a Secret as in production.
+
+pub mod scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,7 +19,7 @@ use gitopshq_controller::Running;
 use gitopshq_controller::index::Scope;
 use gitopshq_controller::signing_key::{SSH_PRIVATE_KEY, SigningKeySecret};
 use gitopshq_engine::admission::Settings;
-use gitopshq_testenv::{Flux, GitServer, TestEnv, WorkloadCluster};
+use gitopshq_testenv::{ArgoCd, Flux, GitServer, TestEnv, WorkloadCluster};
 use gitopshq_webhook::local::LocalWebhook;
 
 /// The repository URL the examples name (the sandbox's Git server); scenarios point it at their
@@ -34,11 +37,52 @@ pub const SIGNER: &str = "gitopshq@localhost";
 /// interval; new commits are fetched at once, as the controllers ask.
 pub const FLUX_INTERVAL: &str = "15s";
 
+/// The GitOps engine a platform delivers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Flux,
+    ArgoCd,
+}
+
+impl Engine {
+    /// The Project `spec.delivery` that selects it.
+    pub fn delivery(self) -> &'static str {
+        match self {
+            Engine::Flux => "Flux",
+            Engine::ArgoCd => "ArgoCD",
+        }
+    }
+
+    /// The namespace of the management cluster the engine's objects live in.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Engine::Flux => gitopshq_testenv::FLUX_NAMESPACE,
+            Engine::ArgoCd => gitopshq_testenv::ARGOCD_NAMESPACE,
+        }
+    }
+}
+
+/// The running engine.
+#[derive(Debug)]
+pub enum GitOps {
+    Flux(Flux),
+    ArgoCd(ArgoCd),
+}
+
+impl GitOps {
+    fn log_tails(&self) -> String {
+        match self {
+            GitOps::Flux(flux) => flux.log_tails(),
+            GitOps::ArgoCd(argocd) => argocd.log_tails(),
+        }
+    }
+}
+
 pub struct Platform {
     // Fields drop in order: what watches a cluster stops before the cluster.
     pub webhook: Option<LocalWebhook>,
     pub controllers: Option<Running>,
-    pub flux: Flux,
+    pub gitops: GitOps,
     pub git: GitServer,
     pub workload: WorkloadCluster,
     pub management: TestEnv,
@@ -52,6 +96,12 @@ impl Platform {
     /// controllers. The first run on a machine builds the Go components (see
     /// `tests/testenv/README.md`).
     pub async fn start() -> Self {
+        Self::start_with(Engine::Flux).await
+    }
+
+    /// [`Platform::start`] with `engine` delivering: the examples' Projects are applied with
+    /// its `spec.delivery` (see [`Platform::example`]).
+    pub async fn start_with(engine: Engine) -> Self {
         // GITOPSHQ_TEST_LOG=debug shows what the controllers and the webhook do.
         if let Ok(filter) = std::env::var("GITOPSHQ_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -72,15 +122,20 @@ impl Platform {
             let management = TestEnv::start()
                 .await
                 .expect("management control plane starts");
-            let flux = Flux::start(&management).await.expect("Flux starts");
-            (management, flux)
+            let gitops = match engine {
+                Engine::Flux => GitOps::Flux(Flux::start(&management).await.expect("Flux starts")),
+                Engine::ArgoCd => {
+                    GitOps::ArgoCd(ArgoCd::start(&management).await.expect("Argo CD starts"))
+                }
+            };
+            (management, gitops)
         };
         let workload = async {
             WorkloadCluster::start()
                 .await
                 .expect("workload cluster starts")
         };
-        let ((management, flux), workload) = tokio::join!(management, workload);
+        let ((management, gitops), workload) = tokio::join!(management, workload);
         let webhook = LocalWebhook::start(
             management.client().await.expect("client"),
             webhook_settings(),
@@ -91,7 +146,7 @@ impl Platform {
         let platform = Self {
             webhook: Some(webhook),
             controllers: Some(controllers),
-            flux,
+            gitops,
             git,
             workload,
             management,
@@ -227,12 +282,20 @@ impl Platform {
         self.git.url("gitops.git")
     }
 
-    /// The last log lines of Flux, the workload cluster's controllers and the Git server, for a
+    /// The engine delivering on this platform.
+    pub fn engine(&self) -> Engine {
+        match self.gitops {
+            GitOps::Flux(_) => Engine::Flux,
+            GitOps::ArgoCd(_) => Engine::ArgoCd,
+        }
+    }
+
+    /// The last log lines of the GitOps engine, the workload cluster's controllers and the Git server, for a
     /// failure message.
     pub fn loop_logs(&self) -> String {
         format!(
             "{}\n{}\n--- git http-backend ---\n{}",
-            self.flux.log_tails(),
+            self.gitops.log_tails(),
             self.workload.log_tails(),
             std::fs::read_to_string(self.git.log_path()).unwrap_or_default()
         )
@@ -278,7 +341,7 @@ impl Platform {
     }
 
     /// The YAML of `paths` (files or folders of `examples/`), with the example repository URL
-    /// replaced by this platform's.
+    /// replaced by this platform's, and the Projects delivering with this platform's engine.
     pub fn example(&self, paths: &[&str]) -> String {
         let mut out = String::new();
         for path in paths {
@@ -298,7 +361,14 @@ impl Platform {
                 out.push_str("\n---\n");
             }
         }
-        out.replace(EXAMPLE_REPOSITORY, &self.repository_url())
+        let out = out.replace(EXAMPLE_REPOSITORY, &self.repository_url());
+        match self.engine() {
+            Engine::Flux => out,
+            engine => out.replace(
+                "\n  delivery: Flux\n",
+                &format!("\n  delivery: {}\n", engine.delivery()),
+            ),
+        }
     }
 
     /// Applies YAML as `user`; returns the output (stdout + stderr, where warnings go).
