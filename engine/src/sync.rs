@@ -90,6 +90,48 @@ pub fn flux_kustomization(
     ))
 }
 
+/// The revisions Argo CD synced successfully, newest last (`status.history`).
+fn history(application: &Value) -> impl Iterator<Item = &str> {
+    application
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| text(entry, "/revision"))
+        .map(revision_sha)
+}
+
+/// Every revision a Flux `Kustomization` names (applied, attempted): those whose history the
+/// shell must look up for [`flux_kustomization`]'s `contains`.
+pub fn flux_revisions(kustomization: &Value) -> Vec<String> {
+    [
+        "/status/lastAppliedRevision",
+        "/status/lastAttemptedRevision",
+    ]
+    .iter()
+    .filter_map(|p| text(kustomization, p))
+    .map(|r| revision_sha(r).to_string())
+    .collect()
+}
+
+/// Every revision an Argo CD `Application` names (synced, operated on, in its history): those
+/// whose history the shell must look up for [`argocd_application`]'s `contains`.
+pub fn argocd_revisions(application: &Value) -> Vec<String> {
+    let mut revisions: Vec<String> = [
+        "/status/sync/revision",
+        "/status/operationState/syncResult/revision",
+        "/status/operationState/operation/sync/revision",
+    ]
+    .iter()
+    .filter_map(|p| text(application, p))
+    .chain(history(application))
+    .map(|r| revision_sha(r).to_string())
+    .collect();
+    revisions.sort();
+    revisions.dedup();
+    revisions
+}
+
 /// What Argo CD said of each resource it could not sync (`"; ConfigMap x/y: namespace x is
 /// not permitted in project 'p'"`): the operation's own message is often only "one or more
 /// synchronization tasks are not valid".
@@ -132,6 +174,11 @@ pub fn argocd_application(
     if sync == "Synced" && synced_at.is_some_and(contains) {
         return SyncState::Synced;
     }
+    // Synced once is synced: `status.history` lists the revisions Argo CD synced successfully,
+    // so a later commit failing (OutOfSync, a failed operation) is that commit's failure.
+    if history(application).any(contains) {
+        return SyncState::Synced;
+    }
     let phase = text(application, "/status/operationState/phase").unwrap_or_default();
     let operated = text(application, "/status/operationState/syncResult/revision")
         .or_else(|| {
@@ -141,7 +188,15 @@ pub fn argocd_application(
             )
         })
         .map(revision_sha);
-    if matches!(phase, "Failed" | "Error") && operated.is_some_and(contains) {
+    // Argo CD retries a failed automated sync (five times by default, backing off to minutes)
+    // with the operation back in Running: a failed attempt of the commit is its failure, as
+    // Flux's Ready=False is, not something to wait out.
+    let retrying = phase == "Running"
+        && application
+            .pointer("/status/operationState/retryCount")
+            .and_then(Value::as_i64)
+            .is_some_and(|n| n > 0);
+    if (matches!(phase, "Failed" | "Error") || retrying) && operated.is_some_and(contains) {
         let message = text(application, "/status/operationState/message").unwrap_or("no message");
         return SyncState::Failed(format!(
             "Argo CD could not sync commit {} ({name}, {phase}): {message}{}",
@@ -254,6 +309,23 @@ mod tests {
     }
 
     #[test]
+    fn argo_cd_synced_once_stays_synced_when_a_later_commit_fails() {
+        let later_failing = json!({"status": {
+            "sync": {"status": "OutOfSync", "revision": LATER},
+            "history": [{"id": 1, "revision": EARLIER}, {"id": 2, "revision": COMMIT}],
+            "operationState": {"phase": "Failed", "message": "one or more synchronization tasks are not valid", "syncResult": {"revision": LATER}},
+        }});
+        assert_eq!(
+            argocd_application(Some(&later_failing), "argocd/x", COMMIT, &contains),
+            SyncState::Synced
+        );
+        assert_eq!(
+            argocd_revisions(&later_failing),
+            [EARLIER, COMMIT, LATER].map(str::to_string)
+        );
+    }
+
+    #[test]
     fn argo_cds_refusal_of_each_resource_is_named() {
         let refused = json!({"status": {
             "sync": {"status": "OutOfSync", "revision": COMMIT},
@@ -271,6 +343,20 @@ mod tests {
         else {
             panic!("expected a failure");
         };
+        // Failed attempts Argo CD is retrying fail the commit too; a first attempt in flight
+        // does not.
+        let mut retrying = refused.clone();
+        retrying["status"]["operationState"]["phase"] = json!("Running");
+        retrying["status"]["operationState"]["retryCount"] = json!(2);
+        assert!(matches!(
+            argocd_application(Some(&retrying), "argocd/x", COMMIT, &contains),
+            SyncState::Failed(m) if m.contains("namespace team-b is not permitted")
+        ));
+        retrying["status"]["operationState"]["retryCount"] = json!(0);
+        assert!(matches!(
+            argocd_application(Some(&retrying), "argocd/x", COMMIT, &contains),
+            SyncState::Pending(_)
+        ));
         assert!(
             message.ends_with("one or more synchronization tasks are not valid; ConfigMap team-b/grab: namespace team-b is not permitted in project 'p-dev-a'"),
             "{message}"

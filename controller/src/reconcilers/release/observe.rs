@@ -224,23 +224,14 @@ async fn engine_sync(
     commit: &str,
 ) -> SyncState {
     let name = layout::gitops_object_name(project, environment, tenant);
-    let (found, pointers, namespace) = match delivery {
+    let (found, namespace) = match delivery {
         DeliveryMode::Direct => return SyncState::Synced,
         DeliveryMode::Flux => (
             crate::flux::kustomization(ctx, &name).await,
-            &[
-                "/status/lastAppliedRevision",
-                "/status/lastAttemptedRevision",
-            ][..],
             &ctx.settings.flux_namespace,
         ),
         DeliveryMode::ArgoCD => (
             crate::argocd::application(ctx, &name).await,
-            &[
-                "/status/sync/revision",
-                "/status/operationState/syncResult/revision",
-                "/status/operationState/operation/sync/revision",
-            ][..],
             &ctx.settings.argocd_namespace,
         ),
     };
@@ -248,11 +239,13 @@ async fn engine_sync(
         Ok(found) => found,
         Err(problem) => return SyncState::Pending(problem),
     };
-    let revisions: Vec<String> = pointers
-        .iter()
-        .filter_map(|p| object.as_ref()?.pointer(p)?.as_str())
-        .map(|r| gitopshq_engine::sync::revision_sha(r).to_string())
-        .collect();
+    let revisions = match (&object, delivery) {
+        (None, _) => Vec::new(),
+        (Some(application), DeliveryMode::ArgoCD) => {
+            gitopshq_engine::sync::argocd_revisions(application)
+        }
+        (Some(kustomization), _) => gitopshq_engine::sync::flux_revisions(kustomization),
+    };
     let holding: Vec<String> = {
         let (remote, cache, commit) = (
             remote.clone(),
