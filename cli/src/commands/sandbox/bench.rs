@@ -2,12 +2,12 @@
 //! through the whole loop, each stage timed when the object that proves it changes.
 //!
 //! A release changes an env value of payment-api, so each one is a new pod template: the
-//! controller approves it (development needs no approval), commits and pushes, asks Flux to
-//! sync; Flux applies it to the workload cluster; the Deployment rolls its pods out on KWOK's
-//! Nodes; the controller sees the rollout and reports the release Healthy. Every mark is the
-//! moment a watch delivers the change (the controller's, Flux's and the Deployment's status
-//! timestamps have whole-second precision): submitted → Approved → commit → Flux applied →
-//! Deployment available → Healthy.
+//! controller approves it (development needs no approval), commits and pushes, asks the GitOps
+//! engine (Flux or Argo CD) to sync; the engine applies it to the workload cluster; the
+//! Deployment rolls its pods out on KWOK's Nodes; the controller sees the rollout and reports
+//! the release Healthy. Every mark is the moment a watch delivers the change (the controller's,
+//! the engine's and the Deployment's status timestamps have whole-second precision): submitted
+//! → Approved → commit → applied → Deployment available → Healthy.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -17,8 +17,7 @@ use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
 use gitopshq_crds::consts::conditions as types;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, WorkloadChange};
-use gitopshq_engine::sync::revision_sha;
-use gitopshq_testenv::{FLUX_NAMESPACE, RealLoop};
+use gitopshq_testenv::RealLoop;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -26,9 +25,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::engine::Delivery;
 use super::healthy::{
-    BOOTSTRAP_RELEASE, ENVIRONMENT, TENANT, TENANT_NAMESPACE, WORKLOAD, kustomizations,
-    tenant_kustomization,
+    BOOTSTRAP_RELEASE, ENVIRONMENT, TENANT, TENANT_NAMESPACE, WORKLOAD, tenant_object,
 };
 
 /// The user who submits the releases: a ReleaseManager of development in the example.
@@ -39,18 +38,21 @@ const MARKER: &str = "BENCH_RELEASE";
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The stages, each from the previous mark (the first from the submission).
-const STAGES: [&str; 5] = [
-    "submitted → Approved",
-    "Approved → commit pushed",
-    "commit → Flux applied",
-    "Flux applied → Deployment available",
-    "Deployment available → release Healthy",
-];
+fn stages(delivery: Delivery) -> [String; 5] {
+    let engine = delivery.name();
+    [
+        "submitted → Approved".into(),
+        "Approved → commit pushed".into(),
+        format!("commit → {engine} applied"),
+        format!("{engine} applied → Deployment available"),
+        "Deployment available → release Healthy".into(),
+    ]
+}
 
 /// A change one of the watches delivered, and when.
 enum Seen {
     Release(Box<Release>),
-    Kustomization(Box<DynamicObject>),
+    EngineObject(Box<DynamicObject>),
     Deployment(Box<Deployment>),
 }
 
@@ -75,7 +77,7 @@ impl Marks {
         ])
     }
 
-    fn missing(&self) -> Vec<&'static str> {
+    fn missing(&self, delivery: Delivery) -> Vec<String> {
         let marks = [
             self.approved,
             self.committed,
@@ -83,11 +85,11 @@ impl Marks {
             self.available,
             self.healthy,
         ];
-        STAGES
-            .iter()
+        stages(delivery)
+            .into_iter()
             .zip(marks)
             .filter(|(_, m)| m.is_none())
-            .map(|(s, _)| *s)
+            .map(|(s, _)| s)
             .collect()
     }
 }
@@ -116,14 +118,14 @@ impl Timed {
 }
 
 /// Runs `count` releases one after the other and returns the report to print.
-pub async fn run(real_loop: &RealLoop, count: usize) -> Result<String> {
+pub async fn run(real_loop: &RealLoop, delivery: Delivery, count: usize) -> Result<String> {
     let (namespace, _) = BOOTSTRAP_RELEASE;
     let management = real_loop.management.client().await?;
     let workload = real_loop.workload.client().await?;
     let submitter: Api<Release> =
         Api::namespaced(real_loop.management.client_as(SUBMITTER).await?, namespace);
     let deployments: Api<Deployment> = Api::namespaced(workload, TENANT_NAMESPACE);
-    let kustomization = tenant_kustomization();
+    let engine_object = tenant_object();
 
     let (seen, mut changes) = mpsc::unbounded_channel::<(Instant, Seen)>();
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
@@ -140,13 +142,13 @@ pub async fn run(real_loop: &RealLoop, count: usize) -> Result<String> {
             watcher(
                 Api::<DynamicObject>::namespaced_with(
                     management,
-                    FLUX_NAMESPACE,
-                    &kustomizations(),
+                    delivery.namespace(),
+                    &delivery.tenant_resource(),
                 ),
-                by_name(&kustomization),
+                by_name(&engine_object),
             ),
             seen.clone(),
-            |k| Seen::Kustomization(Box::new(k)),
+            |k| Seen::EngineObject(Box::new(k)),
         ),
         forward(watcher(deployments.clone(), by_name(WORKLOAD)), seen, |d| {
             Seen::Deployment(Box::new(d))
@@ -174,7 +176,13 @@ pub async fn run(real_loop: &RealLoop, count: usize) -> Result<String> {
                 .create(&PostParams::default(), &release(&name, i))
                 .await
                 .with_context(|| format!("{SUBMITTER} creating release {name}"))?;
-            let marks = follow(&name, generation, &kustomization, submitted, &mut changes).await?;
+            let watched = Watched {
+                release: &name,
+                generation_before: generation,
+                engine_object: &engine_object,
+                delivery,
+            };
+            let marks = follow(&watched, submitted, &mut changes).await?;
             let Some(ends) = marks.all() else {
                 unreachable!("follow returns complete marks")
             };
@@ -199,7 +207,7 @@ pub async fn run(real_loop: &RealLoop, count: usize) -> Result<String> {
         watch.abort();
     }
     outcome?;
-    Ok(report(&timed))
+    Ok(report(&timed, delivery))
 }
 
 fn release(name: &str, i: usize) -> Release {
@@ -247,18 +255,27 @@ where
     })
 }
 
-/// Reads the watches until release `name` is Healthy and every mark is set.
-async fn follow(
-    name: &str,
+/// What one benchmark release is followed by.
+struct Watched<'a> {
+    release: &'a str,
+    /// The Deployment's generation before the release.
     generation_before: i64,
-    kustomization: &str,
+    /// The engine's object that applies the tenant's folder.
+    engine_object: &'a str,
+    delivery: Delivery,
+}
+
+/// Reads the watches until the release is Healthy and every mark is set.
+async fn follow(
+    watched: &Watched<'_>,
     submitted: Instant,
     changes: &mut mpsc::UnboundedReceiver<(Instant, Seen)>,
 ) -> Result<Marks> {
+    let name = watched.release;
     let deadline = tokio::time::Instant::from_std(submitted + RELEASE_TIMEOUT);
     let mut marks = Marks::default();
     let mut commit: Option<String> = None;
-    // When Flux first reported each revision applied: the commit may be learnt after.
+    // When the engine first reported each revision applied: the commit may be learnt after.
     let mut applied_at: HashMap<String, Duration> = HashMap::new();
     let mut last_state = String::from("no status yet");
     loop {
@@ -272,7 +289,7 @@ async fn follow(
             bail!(
                 "release {name} not done after {}: it is {last_state}; no mark yet for {}",
                 secs(RELEASE_TIMEOUT),
-                marks.missing().join(", ")
+                marks.missing(watched.delivery).join(", ")
             );
         };
         let Some((at, seen)) = next else {
@@ -321,29 +338,15 @@ async fn follow(
                 }
             }
             Seen::Release(_) => {}
-            Seen::Kustomization(object) if object.name_any() == kustomization => {
+            Seen::EngineObject(object) if object.name_any() == watched.engine_object => {
                 let value = serde_json::to_value(&*object)?;
-                let ready = value
-                    .pointer("/status/conditions")
-                    .and_then(|c| c.as_array())
-                    .is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    });
-                if let (true, Some(revision)) = (
-                    ready,
-                    value
-                        .pointer("/status/lastAppliedRevision")
-                        .and_then(|r| r.as_str()),
-                ) {
-                    applied_at
-                        .entry(revision_sha(revision).to_string())
-                        .or_insert(at);
+                if let Some(revision) = watched.delivery.applied_revision(&value) {
+                    applied_at.entry(revision).or_insert(at);
                 }
             }
-            Seen::Kustomization(_) => {}
+            Seen::EngineObject(_) => {}
             Seen::Deployment(deployment) => {
-                if rolled_out(&deployment, generation_before) {
+                if rolled_out(&deployment, watched.generation_before) {
                     marks.available.get_or_insert(at);
                 }
             }
@@ -393,14 +396,16 @@ fn sorted(mut values: Vec<Duration>) -> Vec<Duration> {
     values
 }
 
-fn report(timed: &[Timed]) -> String {
+fn report(timed: &[Timed], delivery: Delivery) -> String {
+    let stages = stages(delivery);
     let mut out = String::new();
     let n = timed.len();
     let _ = writeln!(
         out,
-        "Release benchmark: {n} releases of {WORKLOAD} to {TENANT}, each from submission to Healthy"
+        "Release benchmark ({}): {n} releases of {WORKLOAD} to {TENANT}, each from submission to Healthy",
+        delivery.name()
     );
-    let stage_values: Vec<Vec<Duration>> = (0..STAGES.len())
+    let stage_values: Vec<Vec<Duration>> = (0..stages.len())
         .map(|s| sorted(timed.iter().map(|t| t.stages()[s]).collect()))
         .collect();
     let medians: Vec<Duration> = stage_values.iter().map(|v| quantile(v, 0.5)).collect();
@@ -410,7 +415,7 @@ fn report(timed: &[Timed]) -> String {
         "  {:<40} {:>9} {:>9} {:>9}  share",
         "stage", "median", "p90", "max"
     );
-    for (s, stage) in STAGES.iter().enumerate() {
+    for (s, stage) in stages.iter().enumerate() {
         let values = &stage_values[s];
         let share = if median_sum.is_zero() {
             0.0

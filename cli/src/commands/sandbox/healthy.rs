@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_engine::layout::gitops_object_name;
 use gitopshq_engine::outcome::{self, WaitVerdict};
-use gitopshq_testenv::{FLUX_NAMESPACE, RealLoop};
+use gitopshq_testenv::RealLoop;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use serde_json::Value;
+use kube::api::DynamicObject;
 
+use super::engine::Delivery;
 use super::{detail, seconds};
 
 /// The release of `examples/bootstrap` the sandbox waits for.
@@ -25,23 +25,8 @@ pub const WORKLOAD: &str = "payment-api";
 
 const POLL: Duration = Duration::from_millis(200);
 
-/// Flux's `Kustomization` kind, as the controller writes it.
-pub fn kustomizations() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    )
-}
-
-fn git_repositories() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-        "gitrepositories",
-    )
-}
-
-/// The Flux Kustomization that applies the bootstrap tenant's folder.
-pub fn tenant_kustomization() -> String {
+/// The Flux Kustomization or Argo CD Application that applies the bootstrap tenant's folder.
+pub fn tenant_object() -> String {
     gitops_object_name(BOOTSTRAP_RELEASE.0, ENVIRONMENT, TENANT)
 }
 
@@ -133,10 +118,10 @@ fn describe(release: Option<&Release>) -> String {
     line
 }
 
-/// What each part of the loop says about the bootstrap release: the release, Flux's
-/// GitRepository and Kustomizations, the Deployment in the workload cluster, and the last
-/// lines of Flux's logs.
-pub async fn diagnose(real_loop: &RealLoop) -> String {
+/// What each part of the loop says about the bootstrap release: the release, the engine's
+/// objects (Flux's GitRepository and Kustomizations, Argo CD's Applications), the Deployment
+/// in the workload cluster, and the last lines of the engine's logs.
+pub async fn diagnose(real_loop: &RealLoop, delivery: Delivery) -> String {
     let mut out = String::from("What the loop reports:\n");
     let (namespace, name) = BOOTSTRAP_RELEASE;
     if let Ok(client) = real_loop.management.client().await {
@@ -150,23 +135,22 @@ pub async fn diagnose(real_loop: &RealLoop) -> String {
             "  release {namespace}/{name}: {}",
             describe(release.as_ref())
         );
-        for (resource, kind) in [
-            (git_repositories(), "GitRepository"),
-            (kustomizations(), "Kustomization"),
-        ] {
+        let engine = delivery.name();
+        let engine_namespace = delivery.namespace();
+        for (resource, kind) in delivery.kinds() {
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), FLUX_NAMESPACE, &resource);
+                Api::namespaced_with(client.clone(), engine_namespace, &resource);
             match api.list(&Default::default()).await {
                 Ok(list) if list.items.is_empty() => {
-                    let _ = writeln!(out, "  Flux {kind}: none in {}", FLUX_NAMESPACE);
+                    let _ = writeln!(out, "  {engine} {kind}: none in {engine_namespace}");
                 }
                 Ok(list) => {
                     for object in list.items {
-                        let _ = writeln!(out, "  Flux {kind} {}", flux_state(&object));
+                        let _ = writeln!(out, "  {engine} {kind} {}", delivery.state(&object));
                     }
                 }
                 Err(e) => {
-                    let _ = writeln!(out, "  Flux {kind}: cannot list: {e}");
+                    let _ = writeln!(out, "  {engine} {kind}: cannot list: {e}");
                 }
             }
         }
@@ -197,42 +181,4 @@ pub async fn diagnose(real_loop: &RealLoop) -> String {
     }
     let _ = write!(out, "{}", real_loop.engine_log_tails());
     out
-}
-
-/// `flux-system/NAME: Ready=False (Reason): message; applied main@sha1:…`.
-fn flux_state(object: &DynamicObject) -> String {
-    let value = serde_json::to_value(object).unwrap_or_default();
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let ready = value
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|c| {
-            c.iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-        });
-    let field = |v: Option<&Value>, key: &str| {
-        v.and_then(|c| c.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let revision = value
-        .pointer("/status/lastAppliedRevision")
-        .or_else(|| value.pointer("/status/artifact/revision"))
-        .and_then(Value::as_str)
-        .unwrap_or("none");
-    format!(
-        "{}/{name}: Ready={} ({}): {}; revision {revision}",
-        FLUX_NAMESPACE,
-        if ready.is_some() {
-            field(ready, "status")
-        } else {
-            "Unknown".to_string()
-        },
-        field(ready, "reason"),
-        field(ready, "message"),
-    )
 }

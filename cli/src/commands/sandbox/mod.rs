@@ -1,10 +1,11 @@
 //! `gitopshq sandbox`: the whole GitOps loop on one machine, for a newcomer's first minutes.
-//! A management cluster with Flux, a workload cluster whose pods really run (KWOK), a Git
-//! server, and GitOpsHQ's webhook, controllers and dashboard; `examples/bootstrap` applied and
-//! its release followed until it is Healthy. Runs until Ctrl-C, then stops everything it
-//! started.
+//! A management cluster with Flux (or Argo CD, `--delivery argocd`), a workload cluster whose
+//! pods really run (KWOK), a Git server, and GitOpsHQ's webhook, controllers and dashboard;
+//! `examples/bootstrap` applied and its release followed until it is Healthy. Runs until
+//! Ctrl-C, then stops everything it started.
 
 mod bench;
+mod engine;
 mod healthy;
 
 use std::io::Write;
@@ -15,12 +16,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use gitopshq_testenv::{
-    ADMIN, CONTROLLER, FLUX_NAMESPACE, GitServer, RealLoop, TestEnv, WorkloadCluster,
-};
+use gitopshq_testenv::{ADMIN, CONTROLLER, GitServer, RealLoop, TestEnv, WorkloadCluster};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
+
+pub use engine::Delivery;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,13 +52,17 @@ pub struct Args {
     pub no_wait: bool,
     /// Once the bootstrap release is Healthy, deliver this many successive releases of
     /// payment-api to its development tenant and print how long each stage took (Approved →
-    /// commit → Flux applied → Deployment available → Healthy).
+    /// commit → Flux or Argo CD applied → Deployment available → Healthy).
     #[arg(
         long,
         value_name = "N",
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub bench_releases: Option<usize>,
+    /// The GitOps engine that syncs the repository into the workload cluster: the examples'
+    /// Projects are applied with its `spec.delivery`.
+    #[arg(long, value_enum, default_value_t = Delivery::Flux, env = "GITOPSHQ_SANDBOX_DELIVERY")]
+    pub delivery: Delivery,
 }
 
 /// The GitOps repository URL the examples' Projects name; the sandbox serves it there, or
@@ -118,7 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
     step(
         1,
-        "the loop's Go components: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, Flux (built from the Go module proxy the first time, about 20 minutes on 2 cores; then cached under ~/.cache/gitopshq/testenv)",
+        "the loop's Go components: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, Flux, Argo CD (built from the Go module proxy the first time, about 20 minutes on 2 cores; then cached under ~/.cache/gitopshq/testenv)",
     );
     tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries).await??;
     let build_time = report_builds(&gitopshq_testenv::builds_in_this_process());
@@ -134,9 +139,16 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
 
     step(
         3,
-        "starting the management cluster with Flux, and workload cluster eu-west-1 with kube-controller-manager, kube-scheduler and KWOK",
+        &format!(
+            "starting the management cluster with {}, and workload cluster eu-west-1 with kube-controller-manager, kube-scheduler and KWOK",
+            args.delivery.name()
+        ),
     );
-    let real_loop = RealLoop::builder()
+    let mut builder = RealLoop::builder();
+    if args.delivery == Delivery::Argocd {
+        builder = builder.argocd();
+    }
+    let real_loop = builder
         .git_server(git)
         .workload(WorkloadCluster::builder().cluster_name(WORKLOAD_CLUSTER))
         .progress(detail)
@@ -240,12 +252,15 @@ async fn run_on(
     timed(&format!("dashboard http://{dashboard}"));
 
     step(5, &format!("kubectl apply -f {}", args.apply.display()));
-    let yaml = example_yaml(&args.apply, repository_url)?;
+    let yaml = example_yaml(&args.apply, repository_url, args.delivery)?;
     kubectl_apply(management, &yaml)?;
 
     step(
         6,
-        "waiting for release payment-service/payment-api-v1-0-0-dev: commit, Flux sync, rollout, Healthy",
+        &format!(
+            "waiting for release payment-service/payment-api-v1-0-0-dev: commit, {} sync, rollout, Healthy",
+            args.delivery.name()
+        ),
     );
     let outcome = healthy::wait(
         real_loop,
@@ -281,7 +296,7 @@ async fn run_on(
         Err(problem) => {
             eprintln!();
             eprintln!("error: {problem}");
-            eprintln!("{}", healthy::diagnose(real_loop).await);
+            eprintln!("{}", healthy::diagnose(real_loop, args.delivery).await);
             if !args.no_wait {
                 print_ready(&shown, "")?;
             }
@@ -291,11 +306,11 @@ async fn run_on(
 
     let mut bench_failed = false;
     if let (true, Some(releases)) = (healthy, args.bench_releases) {
-        match bench::run(real_loop, releases).await {
+        match bench::run(real_loop, args.delivery, releases).await {
             Ok(report) => println!("\n{report}"),
             Err(problem) => {
                 eprintln!("error: the release benchmark stopped: {problem:#}");
-                eprintln!("{}", healthy::diagnose(real_loop).await);
+                eprintln!("{}", healthy::diagnose(real_loop, args.delivery).await);
                 bench_failed = true;
             }
         }
@@ -305,7 +320,10 @@ async fn run_on(
     if !args.no_wait {
         eprintln!("running until Ctrl-C");
         tokio::signal::ctrl_c().await?;
-        eprintln!("stopping: the controllers, Flux and both clusters");
+        eprintln!(
+            "stopping: the controllers, {} and both clusters",
+            args.delivery.name()
+        );
     }
     Ok(if healthy && !bench_failed {
         ExitCode::SUCCESS
@@ -443,7 +461,8 @@ async fn register_workload_cluster(management: &TestEnv, workload: &TestEnv) -> 
 
 /// Every YAML file of `folder` (sorted, as `kubectl apply -f` reads them), with the examples'
 /// repository URL replaced by the sandbox's own.
-fn example_yaml(folder: &Path, repository: &str) -> Result<String> {
+/// The example's objects, pointed at `repository`, its Projects delivering with `delivery`.
+fn example_yaml(folder: &Path, repository: &str, delivery: Delivery) -> Result<String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
         .with_context(|| format!("cannot read {}", folder.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -458,7 +477,10 @@ fn example_yaml(folder: &Path, repository: &str) -> Result<String> {
         );
         yaml.push_str("\n---\n");
     }
-    Ok(yaml.replace(EXAMPLE_REPOSITORY, repository))
+    Ok(yaml.replace(EXAMPLE_REPOSITORY, repository).replace(
+        "\n  delivery: Flux\n",
+        &format!("\n  delivery: {}\n", delivery.project_delivery()),
+    ))
 }
 
 fn kubectl_apply(env: &TestEnv, yaml: &str) -> Result<()> {
@@ -522,7 +544,8 @@ fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
         println!("sandbox ready: export KUBECONFIG={kc}");
         println!();
         println!(
-            "release {namespace}/{release} is Healthy (commit {commit}): Flux applied it to {WORKLOAD_CLUSTER} and its pods are Ready"
+            "release {namespace}/{release} is Healthy (commit {commit}): {} applied it to {WORKLOAD_CLUSTER} and its pods are Ready",
+            args.delivery.name()
         );
     }
     println!();
@@ -537,8 +560,10 @@ fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
         workload.node_names().len()
     );
     println!(
-        "  Flux                 source-controller and kustomize-controller, namespace {} of the management cluster",
-        FLUX_NAMESPACE
+        "  {:<20} {}, namespace {} of the management cluster",
+        args.delivery.name(),
+        args.delivery.processes(),
+        args.delivery.namespace()
     );
     println!("  Git                  {repository_url} ({dir}/{REPOSITORY})");
     println!("  GitOpsHQ             controllers, admission webhook, dashboard http://{dashboard}");
@@ -548,8 +573,9 @@ fn print_ready(shown: &Shown<'_>, commit: &str) -> Result<()> {
     println!("  kubectl -n {namespace} get releases,tenants,workloads");
     println!("  gitopshq status {release} -n {namespace}");
     println!(
-        "  kubectl -n {} get gitrepositories,kustomizations",
-        FLUX_NAMESPACE
+        "  kubectl -n {} get {}",
+        args.delivery.namespace(),
+        args.delivery.kubectl_kinds()
     );
     println!("  kubectl --kubeconfig {wk} -n payments-dev get deployments,pods -o wide");
     println!(
