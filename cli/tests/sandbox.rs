@@ -294,3 +294,52 @@ fn sandbox_no_wait_fails_clearly_when_the_release_cannot_become_healthy() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sandbox_delivers_with_argo_cd_when_asked_and_times_its_sync() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
+        .args([
+            "sandbox",
+            "--no-wait",
+            "--delivery",
+            "argocd",
+            "--bench-releases",
+            "2",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--git-address",
+            "127.0.0.1:0",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("starting the management cluster with Argo CD"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("sandbox ready")
+            && stdout.contains("Argo CD applied it to eu-west-1 and its pods are Ready")
+            && stdout.contains("application-controller, repo-server and Redis, namespace argocd"),
+        "{stdout}"
+    );
+    // The benchmark's "applied" mark is the tenant's Application Synced at each release's
+    // commit: Argo CD, not Flux, delivered them.
+    assert!(
+        stdout.contains("Release benchmark (Argo CD): 2 releases")
+            && stdout.contains("commit → Argo CD applied"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Flux") && !stderr.contains("Flux GitRepository"),
+        "{stdout}"
+    );
+}

@@ -4,7 +4,7 @@
 //! interval, and the tenants' Applications read back. The objects come from the engine
 //! ([`gitopshq_engine::layout::argocd_root_objects`]); this module only writes and reads them.
 
-use gitopshq_crds::consts::{FIELD_MANAGER, engines};
+use gitopshq_crds::consts::engines;
 use gitopshq_crds::project::Project;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::cluster_access;
@@ -15,6 +15,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::context::Context;
+use crate::engine_namespace::ARGOCD;
 
 fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -29,24 +30,6 @@ fn applications() -> ApiResource {
 
 fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.client.clone(), &ctx.settings.argocd_namespace, resource)
-}
-
-/// What to do when the controller's grants in Argo CD's namespace do not allow `action`.
-fn forbidden(action: &str, refusal: &str) -> String {
-    format!(
-        "{action}: the controller may not ({refusal}); grant it with the chart's controller.argocd.rbac=true or kubectl apply -k config/argocd"
-    )
-}
-
-/// Explains an API error of an Argo CD kind: a 404 on the kind means Argo CD is not installed.
-fn argocd_error(action: String) -> impl FnOnce(kube::Error) -> String {
-    move |error| match &error {
-        kube::Error::Api(status) if status.code == 404 => format!(
-            "{action}: Argo CD is not installed in the management cluster (no argoproj.io kinds); install it or deliver with Flux or Direct"
-        ),
-        kube::Error::Api(status) if status.code == 403 => forbidden(&action, &status.message),
-        _ => format!("{action}: {error}"),
-    }
 }
 
 /// Applies what Argo CD needs to deliver `project`: a cluster Secret for each of its tenants'
@@ -75,23 +58,9 @@ pub async fn ensure_project(
                 .map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
-        let secret_name = layout::argocd_cluster_secret_name(cluster);
-        Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-            .patch(
-                &secret_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&secret),
-            )
-            .await
-            .map_err(|e| match &e {
-                kube::Error::Api(status) if status.code == 403 => forbidden(
-                    &format!("writing cluster {cluster} for Argo CD to Secret {namespace}/{secret_name}"),
-                    &status.message,
-                ),
-                _ => format!(
-                    "writing cluster {cluster} for Argo CD to Secret {namespace}/{secret_name}: {e}; create namespace {namespace} (installing Argo CD does)"
-                ),
-            })?;
+        ARGOCD
+            .apply_secret(ctx, &secret, &format!("cluster {cluster} for Argo CD"))
+            .await?;
     }
     let repository = RepositoryRef {
         url: project.spec.repository.url.clone(),
@@ -111,27 +80,15 @@ pub async fn ensure_project(
     let objects =
         layout::argocd_root_objects(&name, &repository, &environments, &tenants, namespace)
             .map_err(|e| e.to_string())?;
-    for object in &objects {
-        let kind = object["kind"].as_str().unwrap_or_default();
-        let resource = if kind == "AppProject" {
-            resource("AppProject", "appprojects")
-        } else {
-            applications()
-        };
-        let object_name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let dynamic: DynamicObject =
-            serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
-        api(ctx, &resource)
-            .patch(
-                object_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&dynamic),
-            )
-            .await
-            .map_err(argocd_error(format!(
-                "applying Argo CD {kind} {namespace}/{object_name}"
-            )))?;
-    }
+    ARGOCD
+        .apply_all(ctx, namespace, &objects, |kind| {
+            if kind == "AppProject" {
+                resource("AppProject", "appprojects")
+            } else {
+                applications()
+            }
+        })
+        .await?;
     Ok(format!(
         "Argo CD AppProject {namespace}/{}, {} root Application(s) and {} tenant AppProject(s) applied; {} cluster Secret(s) written",
         layout::argocd_root_project(&name),
@@ -146,7 +103,7 @@ pub async fn application(ctx: &Context, name: &str) -> std::result::Result<Optio
     let found = api(ctx, &applications())
         .get_opt(name)
         .await
-        .map_err(argocd_error(format!(
+        .map_err(ARGOCD.error(format!(
             "reading Argo CD Application {}/{name}",
             ctx.settings.argocd_namespace
         )))?;

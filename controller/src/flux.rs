@@ -3,7 +3,7 @@
 //! commit, and the tenants' Kustomizations read back. The objects come from the engine
 //! ([`gitopshq_engine::layout::flux_root_objects`]); this module only writes and reads them.
 
-use gitopshq_crds::consts::{FIELD_MANAGER, engines, labels};
+use gitopshq_crds::consts::{engines, labels};
 use gitopshq_crds::project::Project;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::{self, RepositoryRef};
@@ -14,6 +14,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::context::Context;
+use crate::engine_namespace::FLUX;
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -41,23 +42,9 @@ fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.client.clone(), &ctx.settings.flux_namespace, resource)
 }
 
-/// What to do when the controller's grants in Flux's namespace do not allow `action`.
-fn forbidden(action: &str, refusal: &str) -> String {
-    format!(
-        "{action}: the controller may not ({refusal}); grant it with the chart's controller.flux.rbac=true or kubectl apply -k config/flux"
-    )
-}
-
 /// Explains an API error of a Flux kind: a 404 on the kind means Flux is not installed.
 fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
-    move |error| match &error {
-        kube::Error::Api(status) if status.code == 404 => format!(
-            "{action}: Flux is not installed in the management cluster (no {} kinds); install it (flux install) or deliver with ArgoCD or Direct",
-            "source.toolkit.fluxcd.io/kustomize.toolkit.fluxcd.io"
-        ),
-        kube::Error::Api(status) if status.code == 403 => forbidden(&action, &status.message),
-        _ => format!("{action}: {error}"),
-    }
+    FLUX.error(action)
 }
 
 /// Applies what Flux needs to deliver `project`: the copy of each of its tenants' clusters'
@@ -104,20 +91,12 @@ pub async fn ensure_project(
             ),
             ..Secret::default()
         };
-        Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-            .patch(
-                &copy.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&secret),
-            )
-            .await
-            .map_err(|e| match &e {
-                kube::Error::Api(status) if status.code == 403 => forbidden(
-                    &format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}", copy.name),
-                    &status.message,
-                ),
-                _ => format!("writing the kubeconfig of cluster {cluster_name} to Secret {namespace}/{}: {e}; create namespace {namespace} (flux install does)", copy.name),
-            })?;
+        FLUX.apply_secret(
+            ctx,
+            &secret,
+            &format!("the kubeconfig of cluster {cluster_name}"),
+        )
+        .await?;
     }
     let repository = RepositoryRef {
         url: project.spec.repository.url.clone(),
@@ -131,27 +110,14 @@ pub async fn ensure_project(
         &ctx.gitops_settings(),
     )
     .map_err(|e| e.to_string())?;
-    for object in &objects {
-        let kind = object["kind"].as_str().unwrap_or_default();
-        let resource = if kind == "GitRepository" {
+    FLUX.apply_all(ctx, namespace, &objects, |kind| {
+        if kind == "GitRepository" {
             git_repositories()
         } else {
             kustomizations()
-        };
-        let object_name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let dynamic: DynamicObject =
-            serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
-        api(ctx, &resource)
-            .patch(
-                object_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&dynamic),
-            )
-            .await
-            .map_err(flux_error(format!(
-                "applying Flux {kind} {namespace}/{object_name}"
-            )))?;
-    }
+        }
+    })
+    .await?;
     Ok(format!(
         "Flux GitRepository {namespace}/{} and {} root Kustomization(s) applied; {} cluster kubeconfig(s) copied",
         layout::flux_source(&ctx.gitops_settings(), &name),

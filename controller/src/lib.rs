@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod config;
 pub mod context;
 pub mod delivery;
+pub mod engine_namespace;
 pub mod error;
 pub mod flux;
 pub mod git;
