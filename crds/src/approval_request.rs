@@ -127,6 +127,9 @@ pub enum ApprovalPhase {
     Approved,
     /// An approver rejected.
     Rejected,
+    /// Not needed: an active break-glass session the release names covers it, so the release
+    /// went on without approvals (the message names the session).
+    Bypassed,
 }
 
 /// Observed state of an `ApprovalRequest`.

@@ -1,4 +1,5 @@
-//! `BreakGlassSession`: a bounded, justified exception to freezes, sealed when it ends.
+//! `BreakGlassSession`: a bounded, justified exception to freezes and approval gates, sealed
+//! when it ends.
 
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -14,7 +15,7 @@ use crate::common::{Condition, Time};
     version = "v1alpha1",
     kind = "BreakGlassSession",
     namespaced,
-    doc = "An emergency exception to freezes: scope, justification, severity and a duration of at most 4h. Active until closed or expired; what was done under it is sealed.",
+    doc = "An emergency exception to freezes and approval gates for the releases that name it: scope, justification, severity and a duration of at most 4h. Active until closed or expired; what was done under it is sealed.",
     status = "BreakGlassSessionStatus",
     shortname = "bgs",
     category = "gitopshq",

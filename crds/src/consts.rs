@@ -144,6 +144,9 @@ pub mod reasons {
     pub const APPROVED: &str = "Approved";
     pub const REJECTED: &str = "Rejected";
     pub const NO_APPROVAL_NEEDED: &str = "NoApprovalNeeded";
+    /// An active break-glass session the release names covers it: its ApprovalPolicy is
+    /// skipped, and the session records it.
+    pub const APPROVAL_BYPASSED: &str = "ApprovalBypassed";
     pub const COMMITTED: &str = "Committed";
     pub const NOTHING_TO_COMMIT: &str = "NothingToCommit";
     pub const APPLIED: &str = "Applied";

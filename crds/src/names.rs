@@ -36,7 +36,7 @@ use crate::release::{PolicyVerdict, ReleasePhase, ReleaseType, TenantRolloutPhas
 
 api_names! {
     DecisionKind { Approve, Reject }
-    ApprovalPhase { Pending, Approved, Rejected }
+    ApprovalPhase { Pending, Approved, Rejected, Bypassed }
     Severity { SEV1, SEV2, SEV3, SEV4 }
     BreakGlassPhase { Active, Closed, Expired }
     ChartType { Handlebars }

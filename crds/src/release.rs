@@ -86,7 +86,9 @@ pub struct ReleaseSpec {
     /// For Rollback: restore the content that release delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_to: Option<RollbackTarget>,
-    /// BreakGlassSession this release is made under (to pass a freeze). Optional.
+    /// BreakGlassSession this release is made under: an active one covering it lets it pass a
+    /// freeze and skip its ApprovalPolicy. Naming one needs the `break-glass` grant in the
+    /// environment. Optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
     pub break_glass_session: Option<String>,

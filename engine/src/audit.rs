@@ -2,7 +2,8 @@
 //! chain that makes the GitOps repository's delivery history tamper-evident.
 //!
 //! Entries come from every record the platform keeps: release timelines (each phase with its
-//! actor), approval decisions (identities stamped by the webhook), break-glass sessions (opened,
+//! actor; approvals skipped under a break-glass session are `ApprovalBypassed`, naming the
+//! session and its justification), approval decisions (identities stamped by the webhook), break-glass sessions (opened,
 //! actions, closed or expired), Kubernetes Events of GitOpsHQ objects, and the trailers of the
 //! delivery commits in the GitOps repository. [`merge`] orders them; [`Filter`] narrows them.
 //!
@@ -240,15 +241,19 @@ pub fn release_entries(release: &Release, scope: Option<&ReleaseScope>) -> Vec<A
         .map(|s| s.timeline.as_slice())
         .unwrap_or_default()
     {
-        let mut entry = AuditEntry::new(
-            step.time.0,
-            Source::Release,
-            &project,
-            step.phase.to_string(),
-            &object,
-        )
-        .by(step.actor.as_deref())
-        .scoped(scope);
+        let bypassed = step.phase == gitopshq_crds::release::ReleasePhase::Approved
+            && step
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(crate::lifecycle::gate::BYPASSED_BY));
+        let action = if bypassed {
+            "ApprovalBypassed".to_string()
+        } else {
+            step.phase.to_string()
+        };
+        let mut entry = AuditEntry::new(step.time.0, Source::Release, &project, action, &object)
+            .by(step.actor.as_deref())
+            .scoped(scope);
         entry.message = step.message.clone().unwrap_or_default();
         if let Some(commit) = release.status.as_ref().and_then(|s| s.commit.clone())
             && matches!(step.phase, gitopshq_crds::release::ReleasePhase::Deployed)

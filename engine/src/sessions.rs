@@ -1,6 +1,7 @@
 //! The life of a BreakGlassSession: Active from creation, Closed when `spec.closed` is set
-//! (with its note), Expired when its time is up; every release made under it is recorded, and
-//! the record is sealed with a digest when the session ends, so that a later edit shows.
+//! (with its note), Expired when its time is up; every release made under it is recorded (its
+//! submission, the approvals it bypassed, its delivery or failure), and the record is sealed
+//! with a digest when the session ends, so that a later edit shows.
 
 use gitopshq_crds::break_glass_session::{
     BreakGlassAction, BreakGlassPhase, BreakGlassSession, BreakGlassSessionStatus,
@@ -139,6 +140,32 @@ fn record_actions(
         };
         push_new(actions, submitted);
         let status = release.status.as_ref();
+        if let Some(status) = status
+            && let Some(bypass) = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == types::APPROVED && c.reason == reasons::APPROVAL_BYPASSED)
+        {
+            let required = status.approvals.as_ref().map_or(0, |a| a.required);
+            let approvals = if required == 1 {
+                "1 approval".to_string()
+            } else {
+                format!("{required} approvals")
+            };
+            let bypassed = BreakGlassAction {
+                time: bypass.last_transition_time.clone(),
+                user: release
+                    .spec
+                    .submitted_by
+                    .clone()
+                    .unwrap_or_else(|| user.clone()),
+                release: Some(release_name.clone()),
+                operation: format!(
+                    "bypassed the approval gate of release {release_name} ({approvals} required by its ApprovalPolicy)"
+                ),
+            };
+            push_new(actions, bypassed);
+        }
         if let Some(status) = status
             && let Some(commit) = &status.commit
             && status.phase.is_some_and(crate::lifecycle::is_delivered)
@@ -312,6 +339,78 @@ mod tests {
         let mut late = rollback(true);
         late.metadata.name = Some("late".into());
         assert_eq!(session_status(&s, &[&late], at(500)).0, expired);
+    }
+
+    #[test]
+    fn a_release_that_bypassed_its_approvals_is_listed_with_the_bypass_and_its_submitter() {
+        let mut r = rollback(true);
+        r.spec.submitted_by = Some("frank".into());
+        let status = r.status.as_mut().unwrap();
+        status.approvals = Some(gitopshq_crds::release::ApprovalProgress {
+            required: 2,
+            summary: Some("bypassed".into()),
+            ..Default::default()
+        });
+        conditions::set(
+            &mut status.conditions,
+            types::APPROVED,
+            Status::True,
+            reasons::APPROVAL_BYPASSED,
+            "approval bypassed by break-glass session sev1-checkout (…)",
+            Some(1),
+            at(5) + jiff::SignedDuration::from_secs(30),
+        );
+        let (status, _) = session_status(&session(false), &[&r], at(10));
+        let operations: Vec<(&str, &str)> = status
+            .actions
+            .iter()
+            .map(|a| (a.user.as_str(), a.operation.as_str()))
+            .collect();
+        assert_eq!(
+            operations,
+            [
+                (
+                    "bob",
+                    "submitted Rollback release checkout-rollback (Roll checkout back) into production"
+                ),
+                (
+                    "frank",
+                    "bypassed the approval gate of release checkout-rollback (2 approvals required by its ApprovalPolicy)"
+                ),
+                (
+                    "gitopshq-controller",
+                    "delivered release checkout-rollback as commit 0123456789ab"
+                ),
+            ]
+        );
+        assert_eq!(
+            status.actions[1].time,
+            Time(at(5) + jiff::SignedDuration::from_secs(30))
+        );
+        assert_eq!(
+            status.actions[1].release.as_deref(),
+            Some("checkout-rollback")
+        );
+        // Recorded once, however often the session is reconciled.
+        let again = BreakGlassSession {
+            status: Some(status.clone()),
+            ..session(false)
+        };
+        assert_eq!(
+            session_status(&again, &[&r], at(11)).0.actions,
+            status.actions
+        );
+
+        // A release approved the usual way lists no bypass.
+        let (plain, _) = session_status(&session(false), &[&rollback(true)], at(10));
+        assert!(
+            plain
+                .actions
+                .iter()
+                .all(|a| !a.operation.contains("bypassed")),
+            "{:?}",
+            plain.actions
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ type: ReleaseType,
  */
 rollbackTo?: RollbackTarget | null, 
 /**
- * BreakGlassSession this release is made under (to pass a freeze). Optional.
+ * BreakGlassSession this release is made under: an active one covering it lets it pass a
+ * freeze and skip its ApprovalPolicy. Naming one needs the `break-glass` grant in the
+ * environment. Optional.
  */
 breakGlassSession?: string | null, 
 /**

@@ -29,7 +29,7 @@ pub use objects::{
 pub use permission::require;
 pub use promotion::{mutate_promotion, validate_promotion};
 pub use release::{
-    FreezeCheck, delivery_freeze, is_submission, mutate_release, release_authors,
+    FreezeCheck, delivery_freeze, is_submission, mutate_release, named_session, release_authors,
     release_workloads, validate_release,
 };
 

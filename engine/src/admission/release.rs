@@ -9,8 +9,9 @@ use gitopshq_crds::release::{PolicyVerdict, Release, ReleaseType};
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
+use super::approval::list_or_none;
 use super::break_glass::{SessionScope, session_covers, session_is_active};
-use super::{Directory, Operation, Request, Rule, Settings, Verdict, format_time};
+use super::{Directory, Operation, Permission, Request, Rule, Settings, Verdict, format_time};
 use crate::catalog::Catalog;
 use crate::error::Chain;
 use crate::freeze::{FreezePeriod, freeze_state};
@@ -162,6 +163,7 @@ pub fn mutate_release(
         if frozen
             && let Ok(scope) = ReleaseScope::of(release, directory)
             && let Some(session) = scope.covering_session(directory, req.now)
+            && may_act_under_sessions(req, directory, release) == Permission::Allowed
         {
             verdict = verdict.set("/spec/breakGlassSession", json!(session.name_any()));
         }
@@ -243,14 +245,22 @@ pub fn validate_release(
             );
         }
     };
+    if let Some(session_name) = &release.spec.break_glass_session
+        && let Err(denial) = require_session_grant(req, directory, release, session_name)
+    {
+        return denial;
+    }
     let mut verdict = Verdict::allow();
     if let Some(freeze) = &state.active {
         verdict = match admit_during_freeze(release, &scope, freeze, directory, req) {
             Ok(verdict) => verdict,
             Err(denial) => return denial,
         };
-    } else if let Some(session) = &release.spec.break_glass_session {
-        verdict = verdict.record("gitopshq.io/break-glass-session", session.clone());
+    } else if let Some(session_name) = &release.spec.break_glass_session {
+        verdict = match admit_under_session(release, &scope, session_name, directory, req) {
+            Ok(verdict) => verdict,
+            Err(denial) => return denial,
+        };
     }
     if release.spec.type_ != ReleaseType::Rollback {
         verdict = match evaluate_policies(release, directory, policies, verdict) {
@@ -290,16 +300,7 @@ pub fn delivery_freeze(
         .spec
         .break_glass_session
         .as_deref()
-        .and_then(|name| {
-            scope
-                .sessions(directory)
-                .into_iter()
-                .find(|s| s.name_any() == name)
-                .filter(|s| {
-                    session_is_active(s, now).is_ok()
-                        && session_covers(s, &scope.as_session_scope())
-                })
-        });
+        .and_then(|name| scope.named_session(name, directory, now).ok());
     if let Some(session) = named.or_else(|| scope.covering_session(directory, now)) {
         return Ok(FreezeCheck::BreakGlass(session.name_any()));
     }
@@ -395,6 +396,147 @@ impl ReleaseScope {
         // Sessions live in the project's namespace, next to the release.
         directory.break_glass_sessions(&self.namespace)
     }
+
+    /// The session named `name`, when it grants this scope anything at `now`: it exists in the
+    /// release's namespace (a session of another project is never seen), is active, and covers
+    /// every workload and tenant of the scope. The error says why not, naming the session.
+    fn named_session(
+        &self,
+        name: &str,
+        directory: &dyn Directory,
+        now: jiff::Timestamp,
+    ) -> Result<Arc<BreakGlassSession>, String> {
+        let Some(session) = self
+            .sessions(directory)
+            .into_iter()
+            .find(|s| s.name_any() == name)
+        else {
+            return Err(format!(
+                "break-glass session {name} does not exist in this namespace"
+            ));
+        };
+        session_is_active(&session, now)?;
+        if !session_covers(&session, &self.as_session_scope()) {
+            let s = &session.spec.scope;
+            let covered = SessionScope {
+                environment: &s.environments.join(","),
+                workloads: &s.workloads,
+                tenants: &s.tenants,
+            }
+            .describe();
+            let tenants = if s.tenants.is_empty() {
+                String::new()
+            } else {
+                format!(" tenants {}", s.tenants.join(","))
+            };
+            return Err(format!(
+                "break-glass session {name} covers {covered}{tenants}, not {}",
+                self.as_session_scope().describe()
+            ));
+        }
+        Ok(session)
+    }
+}
+
+/// The break-glass session a release acts under, checked as every use of one checks it (the
+/// freeze at admission and at delivery, and the approval gate): the session named in
+/// `spec.breakGlassSession` exists in the release's namespace, is active at `now` (not closed,
+/// not expired) and covers the release's environment, workloads and tenants. `None` when the
+/// release names no session; `Some(Err(problem))` says why the named one grants nothing.
+pub fn named_session(
+    release: &Release,
+    directory: &dyn Directory,
+    now: jiff::Timestamp,
+) -> Option<Result<Arc<BreakGlassSession>, String>> {
+    let name = release.spec.break_glass_session.as_deref()?;
+    let checked = ReleaseScope::of(release, directory)
+        .map_err(|v| {
+            v.denial
+                .map(|d| d.message)
+                .unwrap_or_else(|| "the release's scope cannot be resolved".into())
+        })
+        .and_then(|scope| scope.named_session(name, directory, now));
+    Some(checked)
+}
+
+/// Whether the requester holds the `break-glass` grant for the release's environment: the
+/// grant that opens a session is the one that acts under it. A release under a session skips
+/// the freeze and its ApprovalPolicy, so a role that may only release (a ReleaseManager) must
+/// not reach that by naming a session someone else opened.
+fn may_act_under_sessions(
+    req: &Request<'_, Release>,
+    directory: &dyn Directory,
+    release: &Release,
+) -> Permission {
+    let namespace = release.namespace().unwrap_or_default();
+    directory.permits(
+        req.user,
+        &namespace,
+        crate::rbac::verbs::BREAK_GLASS,
+        &release.spec.environment,
+    )
+}
+
+/// `Err(denial)` unless the requester may act under the session the release names
+/// ([`may_act_under_sessions`]).
+fn require_session_grant(
+    req: &Request<'_, Release>,
+    directory: &dyn Directory,
+    release: &Release,
+    session_name: &str,
+) -> Result<(), Verdict> {
+    let name = release.name_any();
+    let environment = &release.spec.environment;
+    let namespace = release.namespace().unwrap_or_default();
+    let user = &req.user.username;
+    let problem = match may_act_under_sessions(req, directory, release) {
+        Permission::Allowed => return Ok(()),
+        Permission::Denied => format!(
+            "spec.breakGlassSession names break-glass session {session_name}, but {user} (groups: {}) may not open break-glass sessions for {environment} in project {namespace}, so may not release under one either (a release under a session skips the freeze and its ApprovalPolicy); remove spec.breakGlassSession and let the release be approved, or ask someone with the Approver role in {environment} to submit it under the session",
+            list_or_none(req.user.teams()),
+        ),
+        Permission::Unknown(reason) => format!(
+            "spec.breakGlassSession names break-glass session {session_name}, but whether {user} may act under break-glass in {environment} cannot be checked ({reason}); retry in a moment"
+        ),
+    };
+    Err(Verdict::deny(
+        Rule::NotPermitted,
+        format!("release {name} denied: {problem}"),
+    ))
+}
+
+/// Outside a freeze, a release naming a session is admitted only when that session is active
+/// and covers it: the session lifts its approval gate, so naming a closed, expired, foreign or
+/// narrower one is refused rather than silently ignored.
+fn admit_under_session(
+    release: &Release,
+    scope: &ReleaseScope,
+    session_name: &str,
+    directory: &dyn Directory,
+    req: &Request<'_, Release>,
+) -> Result<Verdict, Verdict> {
+    let name = release.name_any();
+    match scope.named_session(session_name, directory, req.now) {
+        Ok(session) => {
+            let expires = super::session_expires_at(&session)
+                .map(format_time)
+                .unwrap_or_default();
+            Ok(Verdict::allow()
+                .warn(format!(
+                    "release {name} is admitted under break-glass session {session_name} ({}, requested by {}, expires {expires}): its ApprovalPolicy is bypassed (Enforce policies still apply) and every action is recorded",
+                    session.spec.severity,
+                    session.spec.requested_by.as_deref().unwrap_or("unknown"),
+                ))
+                .record("gitopshq.io/break-glass-session", session_name.to_string()))
+        }
+        Err(problem) => Err(Verdict::deny(
+            Rule::BreakGlass,
+            format!(
+                "release {name} denied: spec.breakGlassSession: {problem}; remove spec.breakGlassSession to have the release approved under its ApprovalPolicy, or open a BreakGlassSession covering {}",
+                scope.as_session_scope().describe()
+            ),
+        )),
+    }
 }
 
 fn admit_during_freeze(
@@ -411,66 +553,51 @@ fn admit_during_freeze(
     };
     let wanted = scope.as_session_scope().describe();
     let Some(session_name) = &release.spec.break_glass_session else {
+        let mut hint = String::new();
+        if let Some(session) = scope.covering_session(directory, req.now)
+            && may_act_under_sessions(req, directory, release) != Permission::Allowed
+        {
+            hint = format!(
+                " (break-glass session {} covers it, but only someone who may open break-glass sessions for {} may release under it: ask {} to submit it)",
+                session.name_any(),
+                scope.environment,
+                session
+                    .spec
+                    .requested_by
+                    .as_deref()
+                    .unwrap_or("its requester"),
+            );
+        }
         return Err(Verdict::deny(
             Rule::Frozen,
             format!(
-                "release {name} denied: environment {} is frozen until {} ({window}); open a BreakGlassSession covering {wanted} or wait for the window to end",
+                "release {name} denied: environment {} is frozen until {} ({window}); open a BreakGlassSession covering {wanted} or wait for the window to end{hint}",
                 scope.environment,
                 format_time(freeze.until),
             ),
         ));
     };
-    let session = scope
-        .sessions(directory)
-        .into_iter()
-        .find(|s| &s.name_any() == session_name);
-    let problem = match &session {
-        None => Some(format!(
-            "break-glass session {session_name} does not exist in this namespace"
-        )),
-        Some(session) => match session_is_active(session, req.now) {
-            Err(reason) => Some(reason),
-            Ok(()) if !session_covers(session, &scope.as_session_scope()) => {
-                let s = &session.spec.scope;
-                let covered = SessionScope {
-                    environment: &s.environments.join(","),
-                    workloads: &s.workloads,
-                    tenants: &s.tenants,
-                }
-                .describe();
-                let tenants = if s.tenants.is_empty() {
-                    String::new()
-                } else {
-                    format!(" tenants {}", s.tenants.join(","))
-                };
-                Some(format!(
-                    "break-glass session {session_name} covers {covered}{tenants}, not {wanted}"
-                ))
-            }
-            Ok(()) => None,
-        },
-    };
-    match (problem, session) {
-        (None, Some(session)) => {
+    let checked = scope.named_session(session_name, directory, req.now);
+    match checked {
+        Ok(session) => {
             let expires = super::session_expires_at(&session)
                 .map(format_time)
                 .unwrap_or_default();
             Ok(Verdict::allow()
                 .warn(format!(
-                    "environment {} is frozen ({window}); release {name} is admitted under break-glass session {session_name} ({:?}, requested by {}, expires {expires}): every action is recorded",
+                    "environment {} is frozen ({window}); release {name} is admitted under break-glass session {session_name} ({:?}, requested by {}, expires {expires}): its ApprovalPolicy is bypassed (Enforce policies still apply) and every action is recorded",
                     scope.environment,
                     session.spec.severity,
                     session.spec.requested_by.as_deref().unwrap_or("unknown"),
                 ))
                 .record("gitopshq.io/break-glass-session", session_name.clone()))
         }
-        (problem, _) => Err(Verdict::deny(
+        Err(problem) => Err(Verdict::deny(
             Rule::BreakGlass,
             format!(
-                "release {name} denied: environment {} is frozen until {} ({window}) and {}; open a BreakGlassSession covering {wanted} or wait for the window to end",
+                "release {name} denied: environment {} is frozen until {} ({window}) and {problem}; open a BreakGlassSession covering {wanted} or wait for the window to end",
                 scope.environment,
                 format_time(freeze.until),
-                problem.unwrap_or_default(),
             ),
         )),
     }

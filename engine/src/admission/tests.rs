@@ -2,6 +2,7 @@
 //! object is built from a small default (`release("payment-api-v2").env("production")…`) and
 //! every request is pinned to [`NOW`], a Wednesday in the middle of the `db-upgrade` window.
 
+mod approval_bypass;
 mod approvals;
 mod freeze;
 mod grants;

@@ -246,6 +246,55 @@ status:
 }
 
 #[test]
+fn approvals_skipped_under_break_glass_are_recorded_as_bypassed_by_the_submitter() {
+    let r = release(
+        "metadata: {name: rollback-1, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}
+spec:
+  title: roll api back
+  environment: prod
+  type: Rollback
+  rollbackTo: {release: v1}
+  changes: [{workload: api}]
+  submitted: true
+  createdBy: bob
+  submittedBy: bob
+  breakGlassSession: inc-1
+status:
+  timeline:
+    - time: '2026-01-01T10:00:01Z'
+      phase: Approved
+      actor: bob
+      message: 'approval bypassed by break-glass session inc-1 (SEV1, opened by bob: \"api is down for every customer\"): ApprovalPolicy prod would require 2 approvals; release rollback-1 goes on without them, Enforce policies still apply, and the session records it'
+    - {time: '2026-01-01T10:05:00Z', phase: Approved, actor: carol, message: '2 of 2 approvals received: dave, erin'}",
+    );
+    let entries = release_entries(&r, None);
+    let summary: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("Created", Some("bob")),
+            ("ApprovalBypassed", Some("bob")),
+            ("Approved", Some("carol")),
+        ]
+    );
+    assert!(
+        entries[0]
+            .message
+            .ends_with(", under break-glass session inc-1")
+    );
+    assert!(
+        entries[1]
+            .message
+            .starts_with("approval bypassed by break-glass session inc-1 (SEV1, opened by bob: \"api is down for every customer\")"),
+        "{}",
+        entries[1].message
+    );
+}
+
+#[test]
 fn a_rollback_without_changes_concerns_its_targets_workloads() {
     let target = release(
         "metadata: {name: v1, namespace: shop}\nspec: {title: v1, environment: prod, changes: [{workload: api}]}",

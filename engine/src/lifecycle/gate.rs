@@ -5,6 +5,13 @@
 //! before every delivery. A Variables, Workload, Tenant or ChartVersion change after approval
 //! therefore voids the approvals, and a status written by someone else (`phase: Approved`)
 //! delivers nothing.
+//!
+//! Break-glass: a release that names an active BreakGlassSession covering it (checked by
+//! [`crate::admission::named_session`], the rule that lifts the freeze) skips the approvals of
+//! its ApprovalPolicy. Its request is still created, recording the digest of what went out, and
+//! shows `Bypassed` with the session; the release's timeline says so with the submitter as the
+//! actor. Who may name a session is decided at admission (the `break-glass` grant). A session
+//! that is closed, expired or narrower than the release lifts nothing: approvals apply.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +19,7 @@ use gitopshq_crds::approval_policy::ApprovalPolicy;
 use gitopshq_crds::approval_request::{
     ApprovalPhase, ApprovalRequest, ApprovalRequestStatus, Decision, DecisionKind,
 };
+use gitopshq_crds::break_glass_session::BreakGlassSession;
 use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::release::{ApprovalProgress, Release, ReleasePhase, ReleaseType};
 use kube::ResourceExt;
@@ -185,6 +193,36 @@ pub struct GateFacts<'a> {
     pub digest: &'a str,
     /// The inputs of that content ([`approval_inputs`]).
     pub inputs: &'a BTreeMap<String, String>,
+    /// The break-glass session the release names, as [`crate::admission::named_session`]
+    /// judged it now.
+    pub break_glass: BreakGlassCover<'a>,
+}
+
+/// The break-glass session a release names in `spec.breakGlassSession`, judged by
+/// [`crate::admission::named_session`] (the freeze bypass's own rule): only a session the
+/// release names counts, never one that merely happens to cover it.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum BreakGlassCover<'a> {
+    /// The release names no session.
+    #[default]
+    None,
+    /// The named session is active and covers everything the release touches.
+    Covers(&'a BreakGlassSession),
+    /// The named session grants nothing now: why (closed, expired, missing, narrower scope).
+    Lapsed(&'a str),
+}
+
+impl<'a> BreakGlassCover<'a> {
+    /// From what [`crate::admission::named_session`] returned.
+    pub fn from_check(
+        check: Option<&'a Result<std::sync::Arc<BreakGlassSession>, String>>,
+    ) -> Self {
+        match check {
+            None => BreakGlassCover::None,
+            Some(Ok(session)) => BreakGlassCover::Covers(session),
+            Some(Err(problem)) => BreakGlassCover::Lapsed(problem),
+        }
+    }
 }
 
 /// The gate's answer.
@@ -216,6 +254,19 @@ pub enum ApprovalGate {
         progress: ApprovalProgress,
         step: Step,
     },
+    /// An active break-glass session the release names covers it: the governing policy's
+    /// approvals are not needed. The request shows `Bypassed` naming the session, and records
+    /// `digest` and `inputs` (what went out without approval) when `record` says so (it is
+    /// created when absent).
+    Bypassed {
+        session: String,
+        digest: String,
+        inputs: BTreeMap<String, String>,
+        /// The request is absent or records another digest.
+        record: bool,
+        progress: ApprovalProgress,
+        step: Step,
+    },
     Blocked(Step),
 }
 
@@ -227,7 +278,8 @@ impl ApprovalGate {
             ApprovalGate::Approved { step, .. }
             | ApprovalGate::Record { step, .. }
             | ApprovalGate::Pending { step, .. }
-            | ApprovalGate::Rejected { step, .. } => step,
+            | ApprovalGate::Rejected { step, .. }
+            | ApprovalGate::Bypassed { step, .. } => step,
         }
     }
 
@@ -237,7 +289,8 @@ impl ApprovalGate {
             ApprovalGate::Approved { progress, .. }
             | ApprovalGate::Record { progress, .. }
             | ApprovalGate::Pending { progress, .. }
-            | ApprovalGate::Rejected { progress, .. } => Some(progress),
+            | ApprovalGate::Rejected { progress, .. }
+            | ApprovalGate::Bypassed { progress, .. } => Some(progress),
             ApprovalGate::NotNeeded(_) | ApprovalGate::Blocked(_) => None,
         }
     }
@@ -247,6 +300,7 @@ impl ApprovalGate {
         match self {
             ApprovalGate::Approved { .. } => Some(ApprovalPhase::Approved),
             ApprovalGate::Rejected { .. } => Some(ApprovalPhase::Rejected),
+            ApprovalGate::Bypassed { .. } => Some(ApprovalPhase::Bypassed),
             ApprovalGate::Record { .. } | ApprovalGate::Pending { .. } => {
                 Some(ApprovalPhase::Pending)
             }
@@ -258,8 +312,18 @@ impl ApprovalGate {
     pub fn open(&self) -> bool {
         matches!(
             self,
-            ApprovalGate::NotNeeded(_) | ApprovalGate::Approved { .. }
+            ApprovalGate::NotNeeded(_)
+                | ApprovalGate::Approved { .. }
+                | ApprovalGate::Bypassed { .. }
         )
+    }
+
+    /// The break-glass session that lifted the gate, when one did.
+    pub fn bypassed_by(&self) -> Option<&str> {
+        match self {
+            ApprovalGate::Bypassed { session, .. } => Some(session),
+            _ => None,
+        }
     }
 }
 
@@ -282,12 +346,16 @@ pub fn request_status(
         ApprovalPhase::Approved => (Status::True, reasons::APPROVED),
         ApprovalPhase::Rejected => (Status::False, reasons::REJECTED),
         ApprovalPhase::Pending => (Status::Unknown, reasons::AWAITING_APPROVAL),
+        ApprovalPhase::Bypassed => (Status::True, reasons::APPROVAL_BYPASSED),
     };
     for (type_, value) in [
         (types::APPROVED, approved),
         (
             types::READY,
-            Status::from_bool(phase == ApprovalPhase::Approved),
+            Status::from_bool(matches!(
+                phase,
+                ApprovalPhase::Approved | ApprovalPhase::Bypassed
+            )),
         ),
     ] {
         conditions::set(
@@ -396,24 +464,9 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
         );
     };
     let policy_name = policy.name_any();
-    let Some(request) = facts.request else {
-        let (_, progress, message) = approval_progress(policy, &[]);
-        return ApprovalGate::Record {
-            digest: facts.digest.to_string(),
-            inputs: facts.inputs.clone(),
-            change: None,
-            progress,
-            step: Step::new(
-                ReleasePhase::PendingApproval,
-                reasons::AWAITING_APPROVAL,
-                format!(
-                    "{message} (ApprovalPolicy {policy_name}); approvers: gitopshq approve {name} or append a decision to ApprovalRequest {name}"
-                ),
-            )
-            .by(submitter(release)),
-        };
-    };
-    if !facts.request_owned {
+    if let Some(request) = facts.request
+        && !facts.request_owned
+    {
         return ApprovalGate::Blocked(Step::new(
             ReleasePhase::Blocked,
             reasons::INVALID_SPEC,
@@ -425,6 +478,32 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
             ),
         ));
     }
+    if let BreakGlassCover::Covers(session) = facts.break_glass {
+        return bypassed(facts, policy, session);
+    }
+    let lapsed = match facts.break_glass {
+        BreakGlassCover::Lapsed(problem) => {
+            format!("; {problem}, so its ApprovalPolicy applies")
+        }
+        _ => String::new(),
+    };
+    let Some(request) = facts.request else {
+        let (_, progress, message) = approval_progress(policy, &[]);
+        return ApprovalGate::Record {
+            digest: facts.digest.to_string(),
+            inputs: facts.inputs.clone(),
+            change: None,
+            progress,
+            step: Step::new(
+                ReleasePhase::PendingApproval,
+                reasons::AWAITING_APPROVAL,
+                format!(
+                    "{message} (ApprovalPolicy {policy_name}); approvers: gitopshq approve {name} or append a decision to ApprovalRequest {name}{lapsed}"
+                ),
+            )
+            .by(submitter(release)),
+        };
+    };
     if request.spec.rendered_digest.as_deref() != Some(facts.digest) {
         let change = match &request.spec.rendered_digest {
             Some(_) => describe_input_change(&request.spec.inputs, facts.inputs),
@@ -454,7 +533,7 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
                     reasons::APPROVALS_VOIDED
                 },
                 format!(
-                    "the content to deliver changed since the approval request recorded it ({change}){void}; {message} (ApprovalPolicy {policy_name}); approvers see the new diff with gitopshq diff or on the release page"
+                    "the content to deliver changed since the approval request recorded it ({change}){void}; {message} (ApprovalPolicy {policy_name}); approvers see the new diff with gitopshq diff or on the release page{lapsed}"
                 ),
             ),
         };
@@ -505,7 +584,8 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
                 progress,
             }
         }
-        ApprovalPhase::Pending => {
+        // Counting decisions never gives Bypassed: only a break-glass session does, above.
+        ApprovalPhase::Pending | ApprovalPhase::Bypassed => {
             let mut needs = if progress.missing.is_empty() {
                 String::new()
             } else {
@@ -520,11 +600,69 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
                 step: Step::new(
                     ReleasePhase::PendingApproval,
                     reasons::AWAITING_APPROVAL,
-                    format!("{message}{needs}"),
+                    format!("{message}{needs}{lapsed}"),
                 ),
                 progress,
             }
         }
+    }
+}
+
+/// How the step of a release that went on without approvals under a break-glass session
+/// begins: the audit trail tells such a step from an approval by it.
+pub const BYPASSED_BY: &str = "approval bypassed by break-glass session ";
+
+/// The longest part of a session's justification a release message quotes; the session holds
+/// the whole text.
+const JUSTIFICATION_QUOTE: usize = 200;
+
+/// The release goes on without approvals under `session`: the step says so plainly, naming the
+/// session, its severity, who opened it and why, and the policy whose approvals it skips. The
+/// actor is the person who submitted the release under the session.
+fn bypassed(
+    facts: &GateFacts<'_>,
+    policy: &ApprovalPolicy,
+    session: &BreakGlassSession,
+) -> ApprovalGate {
+    let release = facts.release;
+    let session_name = session.name_any();
+    let (_, mut progress, _) = approval_progress(policy, &[]);
+    progress.missing.clear();
+    progress.summary = Some("bypassed".into());
+    let justification = session
+        .spec
+        .justification
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let quoted = match justification.char_indices().nth(JUSTIFICATION_QUOTE) {
+        Some((cut, _)) => format!("{}…", &justification[..cut]),
+        None => justification,
+    };
+    let required = progress.required;
+    let approvals = if required == 1 {
+        "1 approval".to_string()
+    } else {
+        format!("{required} approvals")
+    };
+    let message = format!(
+        "{BYPASSED_BY}{session_name} ({}, opened by {}: \"{quoted}\"): ApprovalPolicy {} would require {approvals}; release {} goes on without them, Enforce policies still apply, and the session records it",
+        session.spec.severity,
+        session.spec.requested_by.as_deref().unwrap_or("unknown"),
+        policy.name_any(),
+        release.name_any(),
+    );
+    let record = facts
+        .request
+        .is_none_or(|r| r.spec.rendered_digest.as_deref() != Some(facts.digest));
+    ApprovalGate::Bypassed {
+        session: session_name,
+        digest: facts.digest.to_string(),
+        inputs: facts.inputs.clone(),
+        record,
+        progress,
+        step: Step::new(ReleasePhase::Approved, reasons::APPROVAL_BYPASSED, message)
+            .by(submitter(release)),
     }
 }
 

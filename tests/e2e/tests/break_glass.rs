@@ -1,7 +1,9 @@
-//! Seed scenario 8 with the controllers: production is frozen, a rollback is refused with the
-//! window and the next step; the SRE opens a break-glass session, the rollback is admitted and
-//! delivered as a new commit that restores the known-good content, every action is recorded in
-//! the session, and closing (or expiry) seals it.
+//! Seed scenario 8 with the controllers: production is frozen and its rollbacks need two
+//! approvals; a rollback is refused with the window and the next step; the SRE opens a
+//! break-glass session, the rollback is admitted and delivered without any approval (its
+//! ApprovalRequest is marked Bypassed with the session) as a new commit that restores the
+//! known-good content, every action is recorded in the session, and closing (or expiry) seals
+//! it. A release manager who may roll back but not open sessions cannot ride the SRE's session.
 
 use gitopshq_e2e::{Platform, git};
 
@@ -39,6 +41,59 @@ fn checkout_tree(platform: &Platform, commit: &str) -> String {
     )
 }
 
+/// Rollbacks into production need two approvals from different teams.
+const ROLLBACK_APPROVALS: &str = r#"apiVersion: gitopshq.io/v1alpha1
+kind: ApprovalPolicy
+metadata:
+  name: production-rollbacks
+spec:
+  environments: [production]
+  releaseTypes: [Rollback]
+  minApprovals: 2
+  distinctTeams: true
+"#;
+
+/// backend-team may roll back in production (a grant made by hand, as for a ServiceAccount),
+/// but holds no `break-glass` grant.
+const BACKEND_ROLLBACKS: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: production-rollback
+  namespace: payment-service
+rules:
+  - apiGroups: [gitopshq.io]
+    resources: [environments]
+    resourceNames: [production]
+    verbs: [rollback]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: production-rollback-backend-team
+  namespace: payment-service
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: production-rollback
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: Group
+    name: backend-team
+"#;
+
+/// Applies `yaml` as `user` until it is refused with a message holding `want` (a new grant
+/// reaches the API server's authorizer within moments); returns that message.
+fn refused_with(platform: &Platform, user: &str, yaml: &str, want: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let refused = platform.apply_refused(user, yaml);
+        if refused.contains(want) || std::time::Instant::now() > deadline {
+            return refused;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
     let platform = Platform::start().await;
@@ -70,7 +125,8 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         checkout_tree(&platform, &bad)
     );
 
-    // Production freezes.
+    // Production rollbacks need two approvals from different teams; production freezes.
+    platform.apply("admin", ROLLBACK_APPROVALS);
     platform.apply("admin", &freeze_now(&platform));
     platform.wait_for(
         None,
@@ -125,12 +181,93 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "bob"
     );
 
+    // alice (backend-team) is given the rollback grant in production by hand, but not
+    // break-glass: naming bob's session to skip the freeze and the approvals is refused, and
+    // without it the freeze refuses her and says who may act under the session.
+    platform.apply("admin", BACKEND_ROLLBACKS);
+    let riding = rollback
+        .replace("name: rollback-to-rel-2846", "name: alice-rollback")
+        .replace(
+            "  submitted: true",
+            "  submitted: true\n  breakGlassSession: inc-2847",
+        );
+    let refused = refused_with(
+        &platform,
+        "alice",
+        &riding,
+        "spec.breakGlassSession names break-glass session inc-2847, but alice",
+    );
+    assert!(
+        refused.contains("release alice-rollback denied")
+            && refused.contains("spec.breakGlassSession names break-glass session inc-2847, but alice (groups: backend-team) may not open break-glass sessions for production")
+            && refused.contains("remove spec.breakGlassSession and let the release be approved"),
+        "{refused}"
+    );
+    let frozen = platform.apply_refused(
+        "alice",
+        &rollback.replace("name: rollback-to-rel-2846", "name: alice-rollback"),
+    );
+    assert!(
+        frozen.contains("environment production is frozen until")
+            && frozen.contains("break-glass session inc-2847 covers it, but only someone who may open break-glass sessions for production may release under it: ask bob to submit it"),
+        "{frozen}"
+    );
+
     let admitted = platform.apply("bob", &rollback);
     assert!(
-        admitted.contains("admitted under break-glass session inc-2847"),
+        admitted.contains("admitted under break-glass session inc-2847")
+            && admitted.contains("its ApprovalPolicy is bypassed"),
         "{admitted}"
     );
+    // Nobody approves: the session lifts the two-approval gate.
     platform.wait_delivered(NS, "rollback-to-rel-2846");
+    platform.wait_for(
+        Some(NS),
+        "approvalrequest",
+        "rollback-to-rel-2846",
+        "{.status.phase}",
+        "Bypassed",
+    );
+    let request_message = platform.get(
+        Some(NS),
+        "approvalrequest",
+        "rollback-to-rel-2846",
+        "{.status.message}",
+    );
+    assert!(
+        request_message.starts_with("approval bypassed by break-glass session inc-2847 (SEV1, opened by bob: \"P1 incident: checkout-service returning 500 errors")
+            && request_message.contains("ApprovalPolicy production-rollbacks would require 2 approvals"),
+        "{request_message}"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "approvalrequest",
+            "rollback-to-rel-2846",
+            "{.spec.policy}/{.spec.decisions[*].user}/{.status.received}/{.status.required}"
+        ),
+        "production-rollbacks//0/2",
+        "no decision was made"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            "rollback-to-rel-2846",
+            "{.status.approvals.summary}/{.status.conditions[?(@.type==\"Approved\")].reason}"
+        ),
+        "bypassed/ApprovalBypassed"
+    );
+    let bypass = platform.get(
+        Some(NS),
+        "release",
+        "rollback-to-rel-2846",
+        "{.status.timeline[?(@.phase==\"Approved\")].actor}: {.status.timeline[?(@.phase==\"Approved\")].message}",
+    );
+    assert!(
+        bypass.starts_with("bob: approval bypassed by break-glass session inc-2847"),
+        "{bypass}"
+    );
     let restored = platform.get(
         Some(NS),
         "release",
@@ -171,7 +308,7 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "inc-2847"
     );
 
-    // The session recorded the submission and the delivery.
+    // The session recorded the submission, the approvals it bypassed and the delivery.
     platform.wait_until(
         Some(NS),
         "breakglasssession",
@@ -179,9 +316,21 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "{.status.actions[*].operation}",
         |ops| {
             ops.contains("submitted Rollback release rollback-to-rel-2846")
+                && ops.contains("bypassed the approval gate of release rollback-to-rel-2846 (2 approvals required by its ApprovalPolicy)")
                 && ops.contains("delivered release rollback-to-rel-2846 as commit")
         },
-        "the submission and the delivery",
+        "the submission, the approvals bypassed and the delivery",
+    );
+    assert!(
+        !platform
+            .get(
+                Some(NS),
+                "breakglasssession",
+                "inc-2847",
+                "{.status.actions[*].release}"
+            )
+            .contains("alice-rollback"),
+        "a refused release is no action under the session"
     );
 
     // Closing needs a note; then the record is sealed.

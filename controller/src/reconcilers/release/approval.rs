@@ -3,7 +3,9 @@
 //! ([`gitopshq_engine::lifecycle::gate`]) whether the approvals count for it, and write what it
 //! says — the request (created here, owned by the release, recording the digest approvers
 //! approve), its status and the release's phase. Called when a release is judged, whenever a
-//! decision arrives, and right before every delivery.
+//! decision arrives, and right before every delivery. A release under an active break-glass
+//! session that covers it gets its request too, marked `Bypassed` with the session, and the
+//! session is recorded on the release (`status.breakGlassSession`, the commit's trailer).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,9 +13,10 @@ use std::sync::Arc;
 use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::consts::reasons;
 use gitopshq_crds::release::ReleasePhase;
+use gitopshq_engine::admission::named_session;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::error::Chain;
-use gitopshq_engine::lifecycle::gate::{self, ApprovalGate, GateFacts};
+use gitopshq_engine::lifecycle::gate::{self, ApprovalGate, BreakGlassCover, GateFacts};
 use gitopshq_engine::lifecycle::{self, Step};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -70,6 +73,10 @@ pub(crate) async fn gate(
     let owned = request
         .as_ref()
         .is_some_and(|r| gate::request_owned_by(r, &work.release));
+    let session = match &policy {
+        Some(_) => named_session(&work.release, ctx.index.as_ref(), ctx.now()),
+        None => None,
+    };
     let decided = gate::approval_gate(&GateFacts {
         release: &work.release,
         policy: policy.as_ref(),
@@ -77,6 +84,7 @@ pub(crate) async fn gate(
         request_owned: owned,
         digest: digest.as_deref().unwrap_or_default(),
         inputs: &inputs,
+        break_glass: BreakGlassCover::from_check(session.as_ref()),
     });
     Ok(Ok(Gated {
         gate: decided,
@@ -110,8 +118,17 @@ pub(crate) async fn enforce(work: &mut Work, ctx: &Context, gated: Gated) -> Res
             )
             .await?,
         ),
+        ApprovalGate::Bypassed {
+            digest,
+            inputs,
+            record: true,
+            ..
+        } => Some(record(work, ctx, request.as_ref(), digest, inputs, None).await?),
         _ => request,
     };
+    if let Some(session) = gate.bypassed_by() {
+        work.status.break_glass_session = Some(session.to_string());
+    }
     if let Some(request) = &request {
         write_request_status(ctx, request, &gate).await?;
     }

@@ -716,16 +716,37 @@ fn a_release_into_an_environment_with_broken_windows_is_invalid() {
 }
 
 #[test]
-fn a_session_named_outside_a_freeze_is_recorded_without_a_warning() {
+fn a_session_named_outside_a_freeze_is_judged_too_and_recorded_with_a_warning() {
+    // Naming a session lifts the approval gate even without a freeze, so a session that does
+    // not exist (or grants nothing) is refused instead of being recorded (see approval_bypass).
     let directory = with_sessions(vec![]);
+    assert_denied(
+        &submit(
+            &directory,
+            &rollback().env("staging").break_glass("bgs-anything"),
+        ),
+        Rule::BreakGlass,
+        &[
+            "release checkout-rollback denied: spec.breakGlassSession: break-glass session bgs-anything does not exist in this namespace",
+        ],
+    );
+    let directory = with_sessions(vec![
+        session("bgs-staging").scope_environments(&["staging"]),
+    ]);
     let verdict = submit(
         &directory,
-        &rollback().env("staging").break_glass("bgs-anything"),
+        &rollback().env("staging").break_glass("bgs-staging"),
     );
     assert_allowed(&verdict);
-    assert!(verdict.warnings.is_empty(), "{:?}", verdict.warnings);
+    assert_warned(
+        &verdict,
+        &[
+            "admitted under break-glass session bgs-staging",
+            "its ApprovalPolicy is bypassed",
+        ],
+    );
     assert_eq!(
         audit(&verdict, "gitopshq.io/break-glass-session"),
-        Some("bgs-anything")
+        Some("bgs-staging")
     );
 }

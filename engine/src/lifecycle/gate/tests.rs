@@ -80,6 +80,7 @@ fn gate(
         request_owned: true,
         digest,
         inputs: now,
+        break_glass: BreakGlassCover::None,
     })
 }
 
@@ -234,6 +235,7 @@ fn a_planted_request_blocks() {
         request_owned: false,
         digest: APPROVED,
         inputs: &same_inputs(),
+        break_glass: BreakGlassCover::None,
     });
     assert!(!verdict.open());
     assert_eq!(verdict.step().phase, ReleasePhase::Blocked);
@@ -317,4 +319,334 @@ fn the_controllers_request_is_owned_by_its_release_by_uid() {
     let mut planted = request.clone();
     planted.metadata.owner_references = None;
     assert!(!request_owned_by(&planted, &release));
+}
+
+// --- Break-glass ----------------------------------------------------------------------------
+
+mod break_glass {
+    use std::sync::Arc;
+
+    use gitopshq_crds::break_glass_session::{
+        BreakGlassPhase, BreakGlassScope, BreakGlassSessionSpec, BreakGlassSessionStatus, Severity,
+    };
+    use gitopshq_crds::common::Time;
+    use gitopshq_crds::release::WorkloadChange;
+
+    use super::*;
+    use crate::admission::{Snapshot, named_session};
+
+    const JUSTIFICATION: &str =
+        "api returns 500 for every EU card payment since 13:10; the fix cannot wait for approvers";
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// api-v2 (changes workload `api`) naming `session`.
+    fn under(session: &str) -> Release {
+        let mut release = release();
+        release.spec.changes.push(WorkloadChange {
+            workload: "api".into(),
+            version: None,
+            values: Default::default(),
+        });
+        release.spec.break_glass_session = Some(session.into());
+        release
+    }
+
+    /// inc-1: SEV1 for production/api, opened by bob at 13:30 for 2h.
+    fn session() -> BreakGlassSession {
+        let mut session = BreakGlassSession::new(
+            "inc-1",
+            BreakGlassSessionSpec {
+                justification: JUSTIFICATION.into(),
+                severity: Severity::SEV1,
+                scope: BreakGlassScope {
+                    environments: vec!["production".into()],
+                    workloads: vec!["api".into()],
+                    tenants: Vec::new(),
+                },
+                duration: "2h".into(),
+                requested_by: Some("bob".into()),
+                ..BreakGlassSessionSpec::default()
+            },
+        );
+        session.metadata.namespace = Some("payments".into());
+        session.metadata.creation_timestamp = Some(Time(at("2026-11-25T13:30:00Z")));
+        session
+    }
+
+    fn directory(sessions: Vec<BreakGlassSession>) -> Snapshot {
+        Snapshot {
+            break_glass_sessions: sessions.into_iter().map(Arc::new).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    /// The gate as the controller asks it: the named session judged by the admission rule at
+    /// `now`, then the approval gate.
+    fn decide(
+        release: &Release,
+        sessions: Vec<BreakGlassSession>,
+        request: Option<&ApprovalRequest>,
+        now: &str,
+    ) -> ApprovalGate {
+        let policy = policy(2);
+        let checked = named_session(release, &directory(sessions), at(now));
+        approval_gate(&GateFacts {
+            release,
+            policy: Some(&policy),
+            request,
+            request_owned: true,
+            digest: APPROVED,
+            inputs: &same_inputs(),
+            break_glass: BreakGlassCover::from_check(checked.as_ref()),
+        })
+    }
+
+    const DURING: &str = "2026-11-25T14:00:00Z";
+
+    #[test]
+    fn a_release_under_an_active_covering_session_bypasses_its_approval_policy() {
+        let verdict = decide(&under("inc-1"), vec![session()], None, DURING);
+        let ApprovalGate::Bypassed {
+            session,
+            digest,
+            inputs,
+            record,
+            progress,
+            step,
+        } = &verdict
+        else {
+            panic!("expected a bypass: {verdict:?}");
+        };
+        assert!(verdict.open());
+        assert_eq!(verdict.bypassed_by(), Some("inc-1"));
+        assert_eq!(verdict.request_phase(), Some(ApprovalPhase::Bypassed));
+        assert_eq!(session, "inc-1");
+        assert_eq!((digest.as_str(), inputs), (APPROVED, &same_inputs()));
+        assert!(record, "the request is created, recording what went out");
+        assert_eq!((progress.required, progress.received), (2, 0));
+        assert!(progress.missing.is_empty());
+        assert_eq!(progress.summary.as_deref(), Some("bypassed"));
+        assert_eq!(step.phase, ReleasePhase::Approved);
+        assert_eq!(step.reason, reasons::APPROVAL_BYPASSED);
+        assert_eq!(step.actor, "erin", "the submitter acted under the session");
+        assert_eq!(
+            step.message,
+            format!(
+                "approval bypassed by break-glass session inc-1 (SEV1, opened by bob: \"{JUSTIFICATION}\"): ApprovalPolicy production would require 2 approvals; release api-v2 goes on without them, Enforce policies still apply, and the session records it"
+            )
+        );
+        assert!(step.message.starts_with(BYPASSED_BY));
+    }
+
+    #[test]
+    fn an_existing_request_is_moved_to_bypassed_and_keeps_no_stale_digest() {
+        // Pending on the same content: nothing to record, the status moves.
+        let pending = request(vec![decision(
+            "frank",
+            "sre-team",
+            DecisionKind::Approve,
+            APPROVED,
+        )]);
+        let verdict = decide(&under("inc-1"), vec![session()], Some(&pending), DURING);
+        assert!(
+            matches!(verdict, ApprovalGate::Bypassed { record: false, .. }),
+            "{verdict:?}"
+        );
+        // Recorded for other content: the digest of what goes out is recorded.
+        let mut stale = pending.clone();
+        stale.spec.rendered_digest = Some("sha256:older".into());
+        let verdict = decide(&under("inc-1"), vec![session()], Some(&stale), DURING);
+        assert!(
+            matches!(verdict, ApprovalGate::Bypassed { record: true, .. }),
+            "{verdict:?}"
+        );
+        // Even a rejection does not hold a release the session covers.
+        let rejected = request(vec![decision(
+            "frank",
+            "sre-team",
+            DecisionKind::Reject,
+            APPROVED,
+        )]);
+        assert!(decide(&under("inc-1"), vec![session()], Some(&rejected), DURING).open());
+    }
+
+    #[test]
+    fn the_request_status_says_bypassed_with_the_session() {
+        let verdict = decide(&under("inc-1"), vec![session()], None, DURING);
+        let status = request_status(
+            None,
+            verdict.request_phase().unwrap(),
+            verdict.progress().unwrap(),
+            &verdict.step().message,
+            Some(1),
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(status.phase, Some(ApprovalPhase::Bypassed));
+        assert_eq!((status.received, status.required), (0, 2));
+        assert!(
+            status
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("bypassed by break-glass session inc-1")),
+            "{status:?}"
+        );
+        for condition in &status.conditions {
+            assert_eq!(condition.status, "True", "{condition:?}");
+            assert_eq!(condition.reason, reasons::APPROVAL_BYPASSED);
+        }
+        assert_eq!(status.conditions.len(), 2);
+    }
+
+    #[test]
+    fn an_expired_closed_narrower_or_missing_session_leaves_the_approvals_in_force() {
+        let narrower = {
+            let mut s = session();
+            s.spec.scope.workloads = vec!["worker".into()];
+            s
+        };
+        let closed = {
+            let mut s = session();
+            s.spec.closed = true;
+            s.spec.closing_note = Some("rolled back".into());
+            s
+        };
+        let marked_closed = {
+            let mut s = session();
+            s.status = Some(BreakGlassSessionStatus {
+                phase: Some(BreakGlassPhase::Closed),
+                ..BreakGlassSessionStatus::default()
+            });
+            s
+        };
+        let staging = {
+            let mut s = session();
+            s.spec.scope.environments = vec!["staging".into()];
+            s
+        };
+        let foreign = {
+            let mut s = session();
+            s.metadata.namespace = Some("shop".into());
+            s
+        };
+        for (sessions, now, why) in [
+            (
+                vec![session()],
+                "2026-11-25T15:30:00Z",
+                "break-glass session inc-1 expired at 2026-11-25T15:30:00Z",
+            ),
+            (vec![closed], DURING, "break-glass session inc-1 is closed"),
+            (
+                vec![marked_closed],
+                DURING,
+                "break-glass session inc-1 is closed",
+            ),
+            (
+                vec![narrower],
+                DURING,
+                "break-glass session inc-1 covers production/worker, not production/api",
+            ),
+            (
+                vec![staging],
+                DURING,
+                "break-glass session inc-1 covers staging/api, not production/api",
+            ),
+            (
+                vec![foreign],
+                DURING,
+                "break-glass session inc-1 does not exist in this namespace",
+            ),
+        ] {
+            let verdict = decide(&under("inc-1"), sessions, None, now);
+            let ApprovalGate::Record { step, .. } = &verdict else {
+                panic!("{why}: expected the normal approval path, got {verdict:?}");
+            };
+            assert!(!verdict.open());
+            assert_eq!(verdict.bypassed_by(), None);
+            assert_eq!(step.phase, ReleasePhase::PendingApproval);
+            assert!(
+                step.message
+                    .ends_with(&format!("; {why}, so its ApprovalPolicy applies")),
+                "{why}: {}",
+                step.message
+            );
+        }
+
+        // Waiting with a request: the same note, no bypass.
+        let pending = request(Vec::new());
+        let mut expired = session();
+        expired.spec.duration = "10m".into();
+        let verdict = decide(&under("inc-1"), vec![expired], Some(&pending), DURING);
+        assert!(
+            matches!(verdict, ApprovalGate::Pending { .. }),
+            "{verdict:?}"
+        );
+        assert!(
+            verdict
+                .step()
+                .message
+                .contains("break-glass session inc-1 expired at 2026-11-25T13:40:00Z, so its ApprovalPolicy applies"),
+            "{}",
+            verdict.step().message
+        );
+    }
+
+    #[test]
+    fn only_the_session_a_release_names_bypasses_its_approvals() {
+        // An active session covers the release, but the release does not name it: approvals
+        // apply (the admission decides who may name one).
+        let mut unnamed = under("inc-1");
+        unnamed.spec.break_glass_session = None;
+        let verdict = decide(&unnamed, vec![session()], None, DURING);
+        assert!(
+            matches!(verdict, ApprovalGate::Record { .. }),
+            "{verdict:?}"
+        );
+        assert!(!verdict.step().message.contains("break-glass"));
+    }
+
+    #[test]
+    fn a_planted_request_still_blocks_and_no_policy_has_nothing_to_bypass() {
+        let release = under("inc-1");
+        let checked = named_session(&release, &directory(vec![session()]), at(DURING));
+        let cover = BreakGlassCover::from_check(checked.as_ref());
+        let policy = policy(1);
+        let planted = request(Vec::new());
+        let verdict = approval_gate(&GateFacts {
+            release: &release,
+            policy: Some(&policy),
+            request: Some(&planted),
+            request_owned: false,
+            digest: APPROVED,
+            inputs: &same_inputs(),
+            break_glass: cover,
+        });
+        assert_eq!(verdict.step().phase, ReleasePhase::Blocked, "{verdict:?}");
+
+        let verdict = approval_gate(&GateFacts {
+            release: &release,
+            policy: None,
+            request: None,
+            request_owned: false,
+            digest: "",
+            inputs: &BTreeMap::new(),
+            break_glass: cover,
+        });
+        assert_eq!(verdict.step().reason, reasons::NO_APPROVAL_NEEDED);
+        assert_eq!(verdict.request_phase(), None);
+    }
+
+    #[test]
+    fn a_long_justification_is_quoted_in_part() {
+        let mut long = session();
+        long.spec.justification = format!("{}\n\n{}", "a".repeat(150), "b".repeat(150));
+        let verdict = decide(&under("inc-1"), vec![long], None, DURING);
+        let message = &verdict.step().message;
+        assert!(
+            message.contains(&format!("\"{} {}…\"", "a".repeat(150), "b".repeat(49))),
+            "{message}"
+        );
+    }
 }
