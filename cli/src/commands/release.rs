@@ -57,7 +57,8 @@ pub struct CreateArgs {
     /// Longer description (Markdown): the CI build link, the commit, the ticket.
     #[arg(long)]
     pub notes: Option<String>,
-    /// A BreakGlassSession to release under (to pass a freeze).
+    /// A BreakGlassSession to release under: it passes a freeze and skips the ApprovalPolicy
+    /// for what the session covers (needs the break-glass grant on the environment).
     #[arg(long = "break-glass", value_name = "SESSION")]
     pub break_glass: Option<String>,
     /// Submit at once (admission decides now) instead of leaving a Draft.

@@ -30,7 +30,8 @@ pub struct Args {
     /// Notes: the incident, what went wrong.
     #[arg(long)]
     pub notes: Option<String>,
-    /// A BreakGlassSession to roll back under (to pass a freeze).
+    /// A BreakGlassSession to roll back under: it passes a freeze and skips the ApprovalPolicy
+    /// for what the session covers (needs the break-glass grant on the environment).
     #[arg(long = "break-glass", value_name = "SESSION")]
     pub break_glass: Option<String>,
     /// Name of the rollback release; default: generated from rollback-WORKLOAD-.
