@@ -244,6 +244,14 @@ fn argocd_objects(platform: &Platform) {
         "True",
     );
     let argocd = Engine::ArgoCd.namespace();
+    // The tenant's Application comes from the repository, through the root, a moment later.
+    platform.wait_for(
+        Some(argocd),
+        "application",
+        TENANT_OBJECT,
+        "{.spec.project}",
+        TENANT_OBJECT,
+    );
     let objects = ok(platform.admin().args([
         "-n",
         argocd,
