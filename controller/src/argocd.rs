@@ -62,11 +62,7 @@ pub async fn ensure_project(
             .apply_secret(ctx, &secret, &format!("cluster {cluster} for Argo CD"))
             .await?;
     }
-    let repository = RepositoryRef {
-        url: project.spec.repository.url.clone(),
-        branch: project.spec.repository.branch.clone(),
-        path: project.spec.repository.path.clone(),
-    };
+    let repository = RepositoryRef::from(&project.spec.repository);
     let tenants: Vec<ArgoTenant> = catalog
         .tenants_of(&name)
         .map(|t| ArgoTenant {

@@ -98,11 +98,7 @@ pub async fn ensure_project(
         )
         .await?;
     }
-    let repository = RepositoryRef {
-        url: project.spec.repository.url.clone(),
-        branch: project.spec.repository.branch.clone(),
-        path: project.spec.repository.path.clone(),
-    };
+    let repository = RepositoryRef::from(&project.spec.repository);
     let objects = layout::flux_root_objects(
         &name,
         &repository,

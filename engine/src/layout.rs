@@ -144,6 +144,17 @@ pub struct RepositoryRef {
     pub path: Option<String>,
 }
 
+impl From<&gitopshq_crds::project::Repository> for RepositoryRef {
+    /// A Project's `spec.repository`, as it names it.
+    fn from(repository: &gitopshq_crds::project::Repository) -> Self {
+        Self {
+            url: repository.url.clone(),
+            branch: repository.branch.clone(),
+            path: repository.path.clone(),
+        }
+    }
+}
+
 /// The cluster a tenant runs on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterTarget {
