@@ -625,6 +625,9 @@ pub fn token_kubeconfig(cluster: &str, endpoint: &Endpoint, user: &str, token: &
 pub struct StoredKubeconfig {
     pub endpoint: Endpoint,
     pub token: Option<String>,
+    /// An embedded client certificate and key (base64 PEM, `client-certificate-data` and
+    /// `client-key-data`), as a kubeconfig written by hand may carry instead of a token.
+    pub client_certificate: Option<(String, String)>,
     /// The exec plugin's command, when its user has one.
     pub exec: Option<String>,
 }
@@ -681,6 +684,8 @@ pub fn read_stored(what: &str, text: &str) -> Result<StoredKubeconfig, AccessErr
     Ok(StoredKubeconfig {
         endpoint,
         token: text_of(&user, "token"),
+        client_certificate: text_of(&user, "client-certificate-data")
+            .zip(text_of(&user, "client-key-data")),
         exec: user
             .get("exec")
             .filter(|e| e.is_object())

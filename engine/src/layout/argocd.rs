@@ -138,7 +138,8 @@ pub fn argocd_root_objects(
 
 /// The Argo CD cluster Secret of `cluster`, named by the Cluster's name, from its stored
 /// kubeconfig. Argo CD runs no exec plugin of ours and reads no file of the controller: only a
-/// bearer token (what `gitopshq cluster register` stores) can be handed over.
+/// bearer token (what `gitopshq cluster register` stores) or an embedded client certificate
+/// can be handed over.
 pub fn argocd_cluster_secret(
     cluster: &str,
     stored: &StoredKubeconfig,
@@ -148,16 +149,28 @@ pub fn argocd_cluster_secret(
         cluster: cluster.to_string(),
         reason,
     };
-    let Some(token) = &stored.token else {
-        return Err(refuse(match &stored.exec {
-            Some(command) => format!(
-                "its kubeconfig authenticates with the exec plugin {command:?}, which Argo CD cannot run"
-            ),
-            None => "its kubeconfig has no bearer token".to_string(),
-        }));
-    };
     let endpoint = &stored.endpoint;
+    let mut config = serde_json::Map::new();
     let mut tls = serde_json::Map::new();
+    match (&stored.token, &stored.client_certificate, &stored.exec) {
+        (Some(token), _, _) => {
+            config.insert("bearerToken".into(), token.clone().into());
+        }
+        (None, Some((certificate, key)), _) => {
+            tls.insert("certData".into(), certificate.clone().into());
+            tls.insert("keyData".into(), key.clone().into());
+        }
+        (None, None, Some(command)) => {
+            return Err(refuse(format!(
+                "its kubeconfig authenticates with the exec plugin {command:?}, which Argo CD cannot run"
+            )));
+        }
+        (None, None, None) => {
+            return Err(refuse(
+                "its kubeconfig has no bearer token and no embedded client certificate".into(),
+            ));
+        }
+    }
     tls.insert("insecure".into(), endpoint.insecure_skip_tls_verify.into());
     if let Some(ca) = &endpoint.certificate_authority_data {
         tls.insert("caData".into(), ca.clone().into());
@@ -165,7 +178,8 @@ pub fn argocd_cluster_secret(
     if let Some(name) = &endpoint.tls_server_name {
         tls.insert("serverName".into(), name.clone().into());
     }
-    let mut config = json!({"bearerToken": token, "tlsClientConfig": tls});
+    config.insert("tlsClientConfig".into(), tls.into());
+    let mut config = Value::Object(config);
     if let Some(proxy) = &endpoint.proxy_url {
         config["proxyUrl"] = proxy.clone().into();
     }
@@ -285,6 +299,7 @@ mod tests {
                 ..Endpoint::default()
             },
             token: token.map(str::to_string),
+            client_certificate: None,
             exec: exec.map(str::to_string),
         }
     }
@@ -305,6 +320,26 @@ mod tests {
         assert_eq!(
             config,
             json!({"bearerToken": "t0k3n", "tlsClientConfig": {"insecure": false, "caData": "LS0tLS1CRUdJTg=="}})
+        );
+    }
+
+    #[test]
+    fn an_embedded_client_certificate_is_handed_over_without_a_token() {
+        let mut with_certificate = stored(None, None);
+        with_certificate.client_certificate = Some(("Q0VSVA==".into(), "S0VZ".into()));
+        let secret = argocd_cluster_secret("prod-eu", &with_certificate, "argocd").unwrap();
+        let config: Value =
+            serde_json::from_str(secret["stringData"]["config"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            config,
+            json!({"tlsClientConfig": {"insecure": false, "caData": "LS0tLS1CRUdJTg==", "certData": "Q0VSVA==", "keyData": "S0VZ"}})
+        );
+        let error = argocd_cluster_secret("prod-eu", &stored(None, None), "argocd")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no bearer token and no embedded client certificate"),
+            "{error}"
         );
     }
 
