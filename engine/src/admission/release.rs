@@ -505,6 +505,26 @@ fn require_session_grant(
     ))
 }
 
+/// A release admitted under `session`: the warning says what that lifts (`context` leads it,
+/// e.g. the freeze), and the session is recorded on the release.
+fn admitted_under(
+    session: &BreakGlassSession,
+    session_name: &str,
+    context: String,
+    release: &str,
+) -> Verdict {
+    let expires = super::session_expires_at(session)
+        .map(format_time)
+        .unwrap_or_default();
+    Verdict::allow()
+        .warn(format!(
+            "{context}release {release} is admitted under break-glass session {session_name} ({}, requested by {}, expires {expires}): its ApprovalPolicy is bypassed (Enforce policies still apply) and every action is recorded",
+            session.spec.severity,
+            session.spec.requested_by.as_deref().unwrap_or("unknown"),
+        ))
+        .record("gitopshq.io/break-glass-session", session_name.to_string())
+}
+
 /// Outside a freeze, a release naming a session is admitted only when that session is active
 /// and covers it: the session lifts its approval gate, so naming a closed, expired, foreign or
 /// narrower one is refused rather than silently ignored.
@@ -517,18 +537,7 @@ fn admit_under_session(
 ) -> Result<Verdict, Verdict> {
     let name = release.name_any();
     match scope.named_session(session_name, directory, req.now) {
-        Ok(session) => {
-            let expires = super::session_expires_at(&session)
-                .map(format_time)
-                .unwrap_or_default();
-            Ok(Verdict::allow()
-                .warn(format!(
-                    "release {name} is admitted under break-glass session {session_name} ({}, requested by {}, expires {expires}): its ApprovalPolicy is bypassed (Enforce policies still apply) and every action is recorded",
-                    session.spec.severity,
-                    session.spec.requested_by.as_deref().unwrap_or("unknown"),
-                ))
-                .record("gitopshq.io/break-glass-session", session_name.to_string()))
-        }
+        Ok(session) => Ok(admitted_under(&session, session_name, String::new(), &name)),
         Err(problem) => Err(Verdict::deny(
             Rule::BreakGlass,
             format!(
@@ -579,19 +588,12 @@ fn admit_during_freeze(
     };
     let checked = scope.named_session(session_name, directory, req.now);
     match checked {
-        Ok(session) => {
-            let expires = super::session_expires_at(&session)
-                .map(format_time)
-                .unwrap_or_default();
-            Ok(Verdict::allow()
-                .warn(format!(
-                    "environment {} is frozen ({window}); release {name} is admitted under break-glass session {session_name} ({:?}, requested by {}, expires {expires}): its ApprovalPolicy is bypassed (Enforce policies still apply) and every action is recorded",
-                    scope.environment,
-                    session.spec.severity,
-                    session.spec.requested_by.as_deref().unwrap_or("unknown"),
-                ))
-                .record("gitopshq.io/break-glass-session", session_name.clone()))
-        }
+        Ok(session) => Ok(admitted_under(
+            &session,
+            session_name,
+            format!("environment {} is frozen ({window}); ", scope.environment),
+            &name,
+        )),
         Err(problem) => Err(Verdict::deny(
             Rule::BreakGlass,
             format!(
