@@ -18,12 +18,12 @@ use gitopshq_crds::environment::Environment;
 use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::testing::from_json as object;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::{self, GitOpsSettings};
 use gitopshq_engine::plan;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 /// mimalloc, the allocator of the `gitopshq` binary: with rendering on every core, glibc's
@@ -37,10 +37,6 @@ const ENVIRONMENT: &str = "production";
 const TENANTS: usize = 100;
 const WORKLOADS: usize = 100;
 const REPOSITORY_URL: &str = "https://git.example.com/gitops.git";
-
-fn object<T: DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).expect("valid object")
-}
 
 /// The `microservice-base` ChartVersion of the bootstrap example.
 fn chart_version() -> ChartVersion {

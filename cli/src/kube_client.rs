@@ -321,9 +321,6 @@ pub mod resources {
     pub const CLUSTERS: &str = "clusters.gitopshq.io";
     pub const PROJECTS: &str = "projects.gitopshq.io";
     pub const EVENTS: &str = "events.events.k8s.io";
-    pub const SECRETS: &str = "secrets";
-    pub const PODS: &str = "pods";
-    pub const POD_LOGS: &str = "pods/log";
 }
 
 /// A duration flag (`90s`, `10m`, `1h30m`), Go-style as kubectl writes them.

@@ -8,7 +8,6 @@ use gitopshq_controller::delivery;
 use gitopshq_controller::git::GitRemote;
 use gitopshq_crds::release::Release;
 use gitopshq_engine::catalog::Catalog;
-use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -65,22 +64,23 @@ fn known_releases(catalog: &Catalog) -> String {
     }
 }
 
-pub use gitopshq_controller::delivery::PlannedRelease;
-
-/// Renders and lays out a Deploy or Promotion release for the repository `repo` points at.
-pub fn plan_release(
+/// `catalog` with the states recorded in `remote` for the release's environment: what the
+/// release starts from. Offline and in the controller alike, Git is where they are read.
+pub fn with_recorded_states(
     catalog: &Catalog,
     release: &Release,
+    remote: &GitRemote,
     repo: &RepoArgs,
-) -> Result<PlannedRelease> {
-    let project = release.namespace().unwrap_or_default();
-    let remote = remote_for(catalog, &project, repo)?;
-    Ok(delivery::plan_release(
-        catalog,
-        release,
+) -> Result<Catalog> {
+    let mut catalog = catalog.clone();
+    delivery::load_recorded_states(
+        &mut catalog,
+        &release.namespace().unwrap_or_default(),
+        &release.spec.environment,
         remote,
-        GitOpsSettings::default(),
-    )?)
+        &repo.cache_dir(),
+    )?;
+    Ok(catalog)
 }
 
 pub fn remote_for(catalog: &Catalog, project: &str, repo: &RepoArgs) -> Result<GitRemote> {

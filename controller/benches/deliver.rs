@@ -50,6 +50,7 @@ fn request(version: &str, workloads: usize) -> LayoutRequest {
                                 secret: None,
                             })
                             .collect(),
+                        state: None,
                     })
                     .collect(),
             })

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gitopshq_crds::cluster::Cluster;
+use gitopshq_engine::cluster_access;
+use gitopshq_engine::cluster_heartbeat::Heartbeat;
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
@@ -42,6 +44,16 @@ pub enum ClusterError {
         reason: String,
     },
     #[error(
+        "kubeconfig in Secret {namespace}/{name} (key {key:?}) authenticates with the exec credential plugin {command:?}, which the controller does not run; register the cluster with a token instead: gitopshq cluster register {cluster} --context CTX"
+    )]
+    ExecPlugin {
+        cluster: String,
+        namespace: String,
+        name: String,
+        key: String,
+        command: String,
+    },
+    #[error(
         "cannot read kubeconfig Secret {namespace}/{name}: {reason}; check that the controller may read Secrets there"
     )]
     SecretUnreadable {
@@ -64,7 +76,21 @@ impl ClusterError {
             ClusterError::KeyMissing { .. }
             | ClusterError::InvalidKubeconfig { .. }
             | ClusterError::SecretUnreadable { .. } => reasons::INVALID_SPEC,
+            ClusterError::ExecPlugin { .. } => reasons::EXEC_PLUGIN_UNSUPPORTED,
             ClusterError::Unreachable { .. } => reasons::UNREACHABLE,
+        }
+    }
+
+    /// What the heartbeat found, for the engine's [`heartbeat`](gitopshq_engine::cluster_heartbeat::heartbeat).
+    pub fn heartbeat(&self) -> Heartbeat {
+        match self {
+            ClusterError::Unreachable { .. } => Heartbeat::NoAnswer {
+                message: self.to_string(),
+            },
+            _ => Heartbeat::Misconfigured {
+                reason: self.reason(),
+                message: self.to_string(),
+            },
         }
     }
 }
@@ -73,6 +99,18 @@ struct Entry {
     /// The Secret's resourceVersion the client was built from.
     version: String,
     client: Client,
+    watch_client: Client,
+}
+
+/// The clients of a workload cluster.
+#[derive(Clone)]
+pub struct ClusterClients {
+    /// For requests: each must answer within [`REQUEST_TIMEOUT`].
+    pub client: Client,
+    /// For watches, which stay quiet for minutes: no read timeout (the server ends them).
+    pub watch_client: Client,
+    /// The version of the kubeconfig Secret both were built from.
+    pub credentials: String,
 }
 
 /// Clients per cluster name.
@@ -91,6 +129,12 @@ impl ClusterPool {
 
     /// A client of `cluster`, rebuilt when its kubeconfig Secret changed.
     pub async fn client(&self, cluster: &Cluster) -> Result<Client, ClusterError> {
+        self.clients(cluster).await.map(|c| c.client)
+    }
+
+    /// The clients of `cluster`, for requests and for watches, rebuilt when its kubeconfig
+    /// Secret changed.
+    pub async fn clients(&self, cluster: &Cluster) -> Result<ClusterClients, ClusterError> {
         let reference = &cluster.spec.kubeconfig_secret_ref;
         let api: Api<Secret> = Api::namespaced(self.management.clone(), &reference.namespace);
         let secret = api
@@ -111,7 +155,11 @@ impl ClusterPool {
         if let Some(entry) = self.lock().get(&name)
             && entry.version == version
         {
-            return Ok(entry.client.clone());
+            return Ok(ClusterClients {
+                client: entry.client.clone(),
+                watch_client: entry.watch_client.clone(),
+                credentials: version,
+            });
         }
         let invalid = |reason: String| ClusterError::InvalidKubeconfig {
             namespace: reference.namespace.clone(),
@@ -137,22 +185,49 @@ impl ClusterPool {
                 key: reference.key.clone(),
             })?;
         let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
+        // An exec plugin (aws, gke-gcloud-auth-plugin, kubelogin) is not in the controller's
+        // image: running it would fail on every request with a message about a missing file.
+        let stored = cluster_access::read_stored(
+            &format!("Secret {}/{}", reference.namespace, reference.name),
+            &text,
+        )
+        .map_err(|e| match e {
+            cluster_access::AccessError::InvalidKubeconfig { reason, .. } => invalid(reason),
+            other => invalid(other.to_string()),
+        })?;
+        if let Some(command) = stored.exec {
+            return Err(ClusterError::ExecPlugin {
+                cluster: cluster.name_any(),
+                namespace: reference.namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+                command,
+            });
+        }
         let kubeconfig = Kubeconfig::from_yaml(&text).map_err(|e| invalid(e.to_string()))?;
         let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| invalid(e.to_string()))?;
         config.connect_timeout = Some(REQUEST_TIMEOUT);
-        config.read_timeout = Some(REQUEST_TIMEOUT);
         config.write_timeout = Some(REQUEST_TIMEOUT);
+        // A watch is quiet while nothing changes: a read timeout would cut it every few
+        // seconds and make the cache list again.
+        let watch_client = Client::try_from(config.clone()).map_err(|e| invalid(e.to_string()))?;
+        config.read_timeout = Some(REQUEST_TIMEOUT);
         let client = Client::try_from(config).map_err(|e| invalid(e.to_string()))?;
         self.lock().insert(
             name,
             Entry {
-                version,
+                version: version.clone(),
                 client: client.clone(),
+                watch_client: watch_client.clone(),
             },
         );
-        Ok(client)
+        Ok(ClusterClients {
+            client,
+            watch_client,
+            credentials: version,
+        })
     }
 
     /// Asks the cluster's API server for its version: the heartbeat.

@@ -9,7 +9,6 @@ use gitopshq_engine::notifications::Backoff;
 
 use crate::git::Identity;
 use crate::index::Scope;
-use crate::notifier::NotifierSettings;
 use crate::signing_key::{SigningKeySecret, SigningKeySecretRef};
 use crate::sops::DerivationKey;
 
@@ -82,6 +81,10 @@ pub struct ControllerArgs {
     /// Seconds between health and drift checks of delivered releases.
     #[arg(long, env = "GITOPSHQ_HEALTH_INTERVAL", default_value_t = 15)]
     pub health_interval: u64,
+    /// Seconds between heartbeats of a connected workload cluster (a cluster that stops
+    /// answering turns Disconnected at the next one, its tenants' health Unknown).
+    #[arg(long, env = "GITOPSHQ_CLUSTER_HEARTBEAT", default_value_t = 30)]
+    pub cluster_heartbeat: u64,
     /// Reconciliations run at once, per controller.
     #[arg(long, env = "GITOPSHQ_CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
@@ -98,6 +101,10 @@ pub struct ControllerArgs {
     /// Attempts of one notification before it is dead-lettered.
     #[arg(long, env = "GITOPSHQ_NOTIFICATION_ATTEMPTS", default_value_t = 5)]
     pub notification_attempts: u32,
+    /// The dashboard's external URL (`https://gitopshq.example.com`): release notifications
+    /// link to the release's page there.
+    #[arg(long, env = "GITOPSHQ_DASHBOARD_URL", value_name = "URL")]
+    pub dashboard_url: Option<String>,
 }
 
 impl ControllerArgs {
@@ -125,6 +132,7 @@ impl ControllerArgs {
             flux_namespace: self.flux_namespace.clone(),
             flux_interval: self.flux_interval.clone(),
             health_interval: Duration::from_secs(self.health_interval.max(1)),
+            cluster_heartbeat: Duration::from_secs(self.cluster_heartbeat.max(1)),
             shard: Shard {
                 index: self.shard_index,
                 count: self.shard_count.max(1),
@@ -135,6 +143,7 @@ impl ControllerArgs {
                     .notification_namespace
                     .clone()
                     .unwrap_or_else(|| self.lease_namespace.clone()),
+                dashboard_url: self.dashboard_url.clone(),
                 backoff: Backoff {
                     attempts: self.notification_attempts.max(1),
                     ..Backoff::default()
@@ -196,6 +205,8 @@ pub struct Settings {
     /// Flux's reconcile interval in the objects the operator writes (a Go duration).
     pub flux_interval: String,
     pub health_interval: Duration,
+    /// Between two heartbeats of a connected workload cluster.
+    pub cluster_heartbeat: Duration,
     pub shard: Shard,
     pub concurrency: u16,
     /// Where notification URL Secrets are and how deliveries are retried.
@@ -232,6 +243,7 @@ impl Settings {
             flux_namespace: "flux-system".into(),
             flux_interval: "5m".into(),
             health_interval: Duration::from_secs(2),
+            cluster_heartbeat: Duration::from_secs(30),
             shard: Shard::ALL,
             concurrency: 4,
             // Retries in a fraction of a second, so a local run shows a dead letter quickly.
@@ -313,6 +325,26 @@ mod tests {
         for bad in ["", "5", "m", "500ms", "5 m", "1d", "-5m"] {
             let error = go_duration(bad).unwrap_err();
             assert!(error.contains("Go duration"), "{bad}: {error}");
+        }
+    }
+}
+
+/// How notifications are sent.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// Namespace of the URL Secrets whose `urlSecretRef` names none (the operator's).
+    pub secret_namespace: String,
+    pub backoff: Backoff,
+    /// The dashboard's external URL: release notifications link to the release's page there.
+    pub dashboard_url: Option<String>,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            secret_namespace: "gitopshq-system".into(),
+            backoff: Backoff::default(),
+            dashboard_url: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use gitopshq_crds::project::Project;
+use gitopshq_crds::release::{Release, ReleaseType};
 use gitopshq_engine::catalog::Catalog;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 
@@ -31,6 +32,7 @@ use crate::git::GitRemote;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::remote::Discovery;
+use crate::workload_watches::WorkloadWatches;
 
 /// The component name in Events and timelines.
 pub const REPORTER: &str = "gitopshq-controller";
@@ -40,6 +42,8 @@ pub struct Context {
     pub index: Arc<Index>,
     pub clusters: ClusterPool,
     pub discovery: Discovery,
+    /// Watch caches of the workload clusters, which health and drift read.
+    pub workload_watches: WorkloadWatches,
     pub policies: PolicyEngine,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
@@ -71,6 +75,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             clusters: ClusterPool::new(client.clone()),
             discovery: Discovery::default(),
+            workload_watches: WorkloadWatches::default(),
             policies: PolicyEngine::new(EvalLimits::default()),
             index,
             metrics,
@@ -113,7 +118,7 @@ impl Context {
             prefix.to_string(),
         );
         let objects = tokio::task::spawn_blocking(move || {
-            crate::reconcilers::release::read_objects(&remote, &cache, &commit_sha, &folder)
+            crate::delivery::read_objects(&remote, &cache, &commit_sha, &folder)
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -167,6 +172,48 @@ impl Context {
             }
         }
         Ok(catalog)
+    }
+
+    /// [`Context::project_catalog`] for judging or delivering `release`: with the states
+    /// recorded in the GitOps repository for its environment, where a Deploy or Promotion
+    /// starts. A project whose repository cannot be addressed gets none (its delivery reports
+    /// why); a repository that cannot be read now gives the catalog without them and the
+    /// problem, which a delivery must not go past (it would drop what earlier releases set),
+    /// while judging may (the delivery renders again, and a different digest goes back to
+    /// approval).
+    pub async fn release_catalog(&self, release: &Release) -> Result<(Catalog, Option<String>)> {
+        let namespace = release.namespace().unwrap_or_default();
+        let catalog = self.project_catalog(&namespace).await?;
+        if release.spec.type_ == ReleaseType::Rollback {
+            return Ok((catalog, None));
+        }
+        let Some(project) = catalog.project(&namespace).cloned() else {
+            return Ok((catalog, None));
+        };
+        let Ok(remote) = self.git_remote(&project).await else {
+            return Ok((catalog, None));
+        };
+        let cache = self.settings.cache_dir.clone();
+        let environment = release.spec.environment.clone();
+        let (catalog, read) = tokio::task::spawn_blocking(move || {
+            let mut catalog = catalog;
+            let read = crate::delivery::load_recorded_states(
+                &mut catalog,
+                &namespace,
+                &environment,
+                &remote,
+                &cache,
+            );
+            (catalog, read)
+        })
+        .await?;
+        let unread = read.err().map(|error| {
+            format!(
+                "the states recorded in the GitOps repository cannot be read: {}",
+                Chain(&error)
+            )
+        });
+        Ok((catalog, unread))
     }
 
     /// The Git remote of `project`, with the credentials of its `credentialsSecretRef` (in the

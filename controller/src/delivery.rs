@@ -71,6 +71,10 @@ pub enum DeliveryError {
     },
     #[error("rendered Secret {path} is not valid YAML: {reason}")]
     SecretYaml { path: String, reason: String },
+    #[error(transparent)]
+    RecordedState(LayoutError),
+    #[error(transparent)]
+    Preview(gitopshq_engine::preview::PreviewError),
     #[error(
         "refusing to commit {path}: it is a Secret in plaintext; Flux delivery commits Secrets only SOPS-encrypted (seal_secrets)"
     )]
@@ -248,6 +252,44 @@ pub fn remote_for(
     }
     let branch = branch.map(str::to_string).unwrap_or(reference.branch);
     Ok(GitRemote::new(reference.url, branch))
+}
+
+/// Adds to `catalog` the states recorded at the head of `remote` for `environment` of
+/// `project` ([`layout::RecordedState`]): where its next Deploy or Promotion starts. Replaces
+/// whatever the catalog held for that environment; on an error the catalog is left as it was.
+pub fn load_recorded_states(
+    catalog: &mut Catalog,
+    project: &str,
+    environment: &str,
+    remote: &GitRemote,
+    cache_dir: &Path,
+) -> Result<()> {
+    let root = plan::repository_root(catalog, project)?;
+    let files = git::read_named(
+        remote,
+        cache_dir,
+        &format!("{root}/{environment}"),
+        layout::STATE_FILE,
+    )?;
+    let states =
+        layout::recorded_states(project, &root, &files).map_err(DeliveryError::RecordedState)?;
+    catalog
+        .recorded
+        .retain(|key, _| key.project != project || key.environment != environment);
+    catalog.recorded.extend(states);
+    Ok(())
+}
+
+/// The objects of a workload folder at `commit` (what a delivery put there).
+pub fn read_objects(
+    remote: &GitRemote,
+    cache: &Path,
+    commit: &str,
+    prefix: &str,
+) -> std::result::Result<Vec<serde_json::Value>, String> {
+    git::read_tree_at(remote, cache, Some(commit), prefix)
+        .map(|files| layout::workload_objects(&files))
+        .map_err(|e| gitopshq_engine::error::Chain(&e).to_string())
 }
 
 /// Renders and lays out a Deploy or Promotion release for `remote`.

@@ -439,6 +439,27 @@ pub fn read_tree_at(
     commit: Option<&str>,
     prefix: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
+    read_files(remote, cache_dir, commit, prefix, &|_| true)
+}
+
+/// The files named `file_name` under `prefix` at the branch head, as [`read_tree`] keys them;
+/// no other blob is read.
+pub fn read_named(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    prefix: &str,
+    file_name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    read_files(remote, cache_dir, None, prefix, &|name| name == file_name)
+}
+
+fn read_files(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    commit: Option<&str>,
+    prefix: &str,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<BTreeMap<String, Vec<u8>>> {
     let _guard = remote::lock(cache_dir, &remote.url);
     let target = remote::target(remote, false)?;
     let repo = remote::open(remote, cache_dir, &target)?;
@@ -461,7 +482,7 @@ pub fn read_tree_at(
         let prefix = prefix.trim_matches('/');
         let mut out = BTreeMap::new();
         if prefix.is_empty() {
-            tree::collect_blobs(&repo, &tree, "", &mut out)?;
+            tree::collect_blobs(&repo, &tree, "", keep, &mut out)?;
             return Ok(out);
         }
         let Ok(entry) = tree.get_path(Path::new(prefix)) else {
@@ -470,7 +491,7 @@ pub fn read_tree_at(
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
                 let sub = repo.find_tree(entry.id())?;
-                tree::collect_blobs(&repo, &sub, prefix, &mut out)?;
+                tree::collect_blobs(&repo, &sub, prefix, keep, &mut out)?;
             }
             Some(git2::ObjectType::Blob) => {
                 out.insert(

@@ -80,6 +80,18 @@ where
             .expect("subscribe before the index runs")
     }
 
+    /// Puts `object` in the store, as its watch would have: tests fill the index this way.
+    ///
+    /// # Panics
+    /// After [`Index::run`], which hands the writer to the watch.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, object: K) {
+        self.writer
+            .as_mut()
+            .expect("insert before the index runs")
+            .apply_watcher_event(&watcher::Event::Apply(object));
+    }
+
     fn drive(
         &mut self,
         api: Api<K>,
@@ -299,6 +311,7 @@ impl Index {
             tenants: in_namespace(&self.tenants.store, namespace),
             releases: in_namespace(&self.releases.store, namespace),
             variables: in_namespace(&self.variables.store, namespace),
+            recorded: gitopshq_engine::layout::mirrored_states(&workloads),
             workloads,
             secrets: Default::default(),
         }

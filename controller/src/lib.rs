@@ -14,8 +14,13 @@ pub mod error;
 pub mod flux;
 pub mod git;
 pub mod index;
+pub mod logs_api;
 pub mod metrics;
+#[cfg(test)]
+mod mock_api;
 pub mod notifier;
+pub mod pod_logs;
+pub mod preview;
 pub mod receiver;
 pub mod reconcilers;
 pub mod remote;
@@ -25,6 +30,7 @@ pub mod server;
 pub mod signing_key;
 pub mod sops;
 pub mod warm_up;
+pub mod workload_watches;
 
 pub use config::{ControllerArgs, Settings, Shard};
 pub use context::Context;

@@ -19,8 +19,11 @@
 //! channel's own status: when the notifier first sees a channel, it takes as its floor the
 //! channel's last verdict, `status.lastSentTime` or the time its `Ready` condition turned
 //! `DeadLetter` (or, for a channel that has neither, its creation time) and only sends
-//! transitions that happened after it. Everything older either was handled (the status says a
-//! later delivery succeeded or was given up) or predates the channel. The price is at-most-once
+//! transitions that happened after it ([`Floor`]). Everything older either was handled (the
+//! status says a later delivery succeeded or was given up) or predates the channel. Status
+//! times have whole seconds, so for the verdict's own second the status lists the transitions
+//! handled (`status.handledTransitions`): one of that second that is not listed happened after
+//! the verdict and is sent, one listed is not sent again. The price is at-most-once
 //! for a transition that happened before the last successful delivery but was still queued or
 //! being retried when the controller stopped: it is not sent twice, and it may not be sent at
 //! all. Transitions that happened while no controller ran (the controller writes the phases,
@@ -34,14 +37,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use gitopshq_crds::break_glass_session::BreakGlassSession;
-use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::notification_channel::{
     ChannelType, NotificationChannel, NotificationChannelStatus,
 };
 use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
 use gitopshq_engine::notifications::{
-    self, Backoff, Notification, Occurrence, SIGNING_KEY, release_occurrences, session_occurrences,
+    self, Floor, Notification, Occurrence, SIGNING_KEY, release_occurrences, session_occurrences,
 };
 use gitopshq_engine::registry_events::ReplayCache;
 use jiff::{SignedDuration, Timestamp};
@@ -51,6 +53,7 @@ use kube::{Api, ResourceExt};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+pub use crate::config::NotifierSettings;
 use crate::context::Context;
 use crate::index::Index;
 use crate::warm_up::WatchFailures;
@@ -63,23 +66,6 @@ const WORKERS: usize = 8;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Transitions remembered while running (a month, or this many).
 const REMEMBERED: usize = 65_536;
-
-/// How notifications are sent.
-#[derive(Debug, Clone)]
-pub struct NotifierSettings {
-    /// Namespace of the URL Secrets whose `urlSecretRef` names none (the operator's).
-    pub secret_namespace: String,
-    pub backoff: Backoff,
-}
-
-impl Default for NotifierSettings {
-    fn default() -> Self {
-        Self {
-            secret_namespace: "gitopshq-system".into(),
-            backoff: Backoff::default(),
-        }
-    }
-}
 
 /// Why one attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +103,8 @@ struct Job {
     channel: String,
     channel_type: ChannelType,
     notification: Notification,
+    /// What the channel's status lists once this job is handled.
+    transition: String,
 }
 
 /// The notifier, subscribed to the watches (call while the controllers are built).
@@ -239,9 +227,17 @@ impl Notifier {
                 .and_then(|p| notifications::commit_link(&p.spec.repository.url, commit))
         });
         let uid = release.uid().unwrap_or_else(|| release.name_any());
+        let page = self
+            .ctx
+            .settings
+            .notifications
+            .dashboard_url
+            .as_deref()
+            .map(|url| notifications::release_page(url, &project, &release.name_any()));
         for occurrence in occurrences {
-            let notification =
+            let mut notification =
                 notifications::for_release_occurrence(&occurrence, release, status, link.clone());
+            notification.page = page.clone();
             self.enqueue(&uid, &occurrence, notification);
         }
     }
@@ -275,7 +271,7 @@ impl Notifier {
                 continue;
             }
             let channel_uid = channel.uid().unwrap_or_else(|| channel.name_any());
-            if self.floor(&channel, &channel_uid).excludes(occurrence.time) {
+            if self.below_floor(&channel, &channel_uid, occurrence, object_uid) {
                 continue;
             }
             let key = occurrence.key(&channel_uid, object_uid);
@@ -288,6 +284,7 @@ impl Notifier {
                 sent.record(&key, now);
             }
             let job = Job {
+                transition: occurrence.transition(object_uid),
                 channel: channel.name_any(),
                 channel_type: channel.spec.type_,
                 notification: notification.clone(),
@@ -309,49 +306,27 @@ impl Notifier {
         }
     }
 
-    /// The channel's floor, taken the first time it is seen: its last successful delivery, or
-    /// its creation.
-    fn floor(&self, channel: &NotificationChannel, uid: &str) -> Floor {
+    /// Whether the channel's floor, taken the first time the channel is seen, excludes
+    /// `occurrence` of the object `object_uid`.
+    fn below_floor(
+        &self,
+        channel: &NotificationChannel,
+        uid: &str,
+        occurrence: &Occurrence,
+        object_uid: &str,
+    ) -> bool {
         let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
-        *floors.entry(uid.to_string()).or_insert_with(|| {
-            // The channel's last verdict: its last delivery, or its last give-up.
-            let status = channel.status.as_ref();
-            let sent = status.and_then(|s| s.last_sent_time.as_ref().map(|t| t.0));
-            let given_up = status
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY))
-                .filter(|c| c.reason == reasons::DEAD_LETTER)
-                .map(|c| c.last_transition_time.0);
-            match sent.into_iter().chain(given_up).max() {
-                Some(at) => Floor {
-                    at,
-                    inclusive: true,
-                },
-                None => Floor {
-                    at: channel
-                        .metadata
-                        .creation_timestamp
-                        .as_ref()
-                        .map_or_else(|| self.ctx.now(), |t| t.0),
-                    inclusive: false,
-                },
-            }
-        })
-    }
-}
-
-/// Transitions before this are not sent. Status times have whole seconds: a transition in
-/// the second of the last successful delivery counts as sent (it happened before that
-/// delivery, or in the same second: at most once), one in the second the channel was created
-/// counts as after it.
-#[derive(Debug, Clone, Copy)]
-struct Floor {
-    at: Timestamp,
-    inclusive: bool,
-}
-
-impl Floor {
-    fn excludes(&self, time: Timestamp) -> bool {
-        time < self.at || (self.inclusive && time == self.at)
+        floors
+            .entry(uid.to_string())
+            .or_insert_with(|| {
+                let created = channel
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or_else(|| self.ctx.now(), |t| t.0);
+                Floor::of(channel.status.as_ref(), created)
+            })
+            .excludes(occurrence, object_uid)
     }
 }
 
@@ -401,7 +376,13 @@ impl Notifier {
                     info!(attempt, "notification sent");
                     self.ctx.metrics.notification(label, "sent");
                     self.write_status(&job, |status, generation, now| {
-                        notifications::sent(status, &job.notification, generation, now)
+                        notifications::sent(
+                            status,
+                            &job.notification,
+                            &job.transition,
+                            generation,
+                            now,
+                        )
                     })
                     .await;
                     return;
@@ -417,9 +398,12 @@ impl Notifier {
                         notifications::failed(
                             status,
                             &job.notification,
-                            &text,
-                            attempt,
-                            given_up,
+                            &job.transition,
+                            notifications::Failure {
+                                error: &text,
+                                attempts: attempt,
+                                given_up,
+                            },
                             generation,
                             now,
                         )

@@ -8,11 +8,13 @@ use gitopshq_crds::consts::{FIELD_MANAGER, labels};
 use gitopshq_engine::health::ObjectKey;
 use gitopshq_engine::manifest::kind_rank;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::{Api, Client};
 use serde_json::Value;
+
+use crate::workload_watches::{self, Watched, WorkloadWatches};
 
 /// What went wrong on a workload cluster, naming the object.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,15 @@ pub enum RemoteError {
     },
     #[error("{object}: not a Kubernetes object (apiVersion, kind and metadata.name are required)")]
     NotAnObject { object: String },
+    #[error(
+        "cluster {cluster}: the watch of {what} did not list within {}s; check that the cluster answers and that its kubeconfig may list and watch them",
+        within.as_secs()
+    )]
+    NotWatched {
+        cluster: String,
+        what: String,
+        within: std::time::Duration,
+    },
 }
 
 /// Resolved API resources, per cluster and kind.
@@ -46,7 +57,7 @@ pub struct Discovery {
 type Resolved = HashMap<(String, String, String), (ApiResource, ApiCapabilities)>;
 
 impl Discovery {
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         cluster: &str,
         client: &Client,
@@ -166,30 +177,62 @@ pub async fn prune(
     Ok(pruned)
 }
 
-/// The live objects under `keys` that exist on the cluster.
+/// A workload cluster as its watch caches are keyed: its name, the version of the
+/// credentials its clients were built from, and the clients.
+pub struct WatchedCluster<'a> {
+    pub name: &'a str,
+    pub credentials: &'a str,
+    /// For discovery.
+    pub client: &'a Client,
+    /// For the watches.
+    pub watch_client: &'a Client,
+}
+
+impl<'a> WatchedCluster<'a> {
+    /// Where a cache of `resource` on this cluster watches.
+    fn watched(
+        &self,
+        resource: &'a ApiResource,
+        namespace: Option<&'a str>,
+        selector: Option<&'a str>,
+    ) -> Watched<'a> {
+        Watched {
+            cluster: self.name,
+            credentials: self.credentials,
+            client: self.watch_client,
+            resource,
+            namespace,
+            selector,
+        }
+    }
+}
+
+/// The live objects under `keys` that exist on the cluster, from its watch caches.
 pub async fn live_objects(
     discovery: &Discovery,
-    cluster: &str,
-    client: &Client,
+    watches: &WorkloadWatches,
+    cluster: &WatchedCluster<'_>,
     keys: &[ObjectKey],
 ) -> Result<BTreeMap<ObjectKey, Value>, RemoteError> {
     let mut found = BTreeMap::new();
     for key in keys {
-        let api = match discovery.api(cluster, client, key).await {
-            Ok(api) => api,
-            // A kind the cluster does not serve cannot have live objects: reported as missing.
-            Err(RemoteError::UnknownKind { .. }) => continue,
-            Err(e) => return Err(e),
+        let (resource, capabilities) =
+            match discovery.resolve(cluster.name, cluster.client, key).await {
+                Ok(resolved) => resolved,
+                // A kind the cluster does not serve cannot have live objects: reported as missing.
+                Err(RemoteError::UnknownKind { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+        let namespace = match capabilities.scope {
+            Scope::Namespaced => key.namespace.as_deref(),
+            Scope::Cluster => None,
         };
-        let object = api
-            .get_opt(&key.name)
-            .await
-            .map_err(|source| RemoteError::Request {
-                object: key.describe(),
-                action: "read",
-                source,
-            })?;
-        if let Some(object) = object {
+        // One cache per kind for every tenant of the cluster: what GitOpsHQ rendered carries
+        // the tenant label (an object that lost it reads as missing: it drifted).
+        let store = watches
+            .objects(&cluster.watched(&resource, None, Some(labels::TENANT)))
+            .await?;
+        if let Some(object) = workload_watches::get(&store, &resource, namespace, &key.name) {
             let mut value = serde_json::to_value(&object).unwrap_or_default();
             // DynamicObject keeps apiVersion/kind in `types`; make sure they are on the value.
             value["apiVersion"] = Value::String(key.api_version.clone());
@@ -200,25 +243,34 @@ pub async fn live_objects(
     Ok(found)
 }
 
-/// The pods of `namespace`, as JSON.
-pub async fn pods(client: &Client, namespace: &str) -> Result<Vec<Value>, RemoteError> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| RemoteError::Request {
-            object: format!("pods in namespace {namespace}"),
-            action: "list",
-            source,
-        })?;
-    Ok(list
-        .items
-        .into_iter()
+/// The pods of `namespace`, as JSON, from the cluster's watch cache.
+pub async fn pods(
+    watches: &WorkloadWatches,
+    cluster: &WatchedCluster<'_>,
+    namespace: &str,
+) -> Result<Vec<Value>, RemoteError> {
+    let resource = ApiResource::erase::<Pod>(&());
+    let store = watches
+        .objects(&cluster.watched(&resource, Some(namespace), None))
+        .await?;
+    let mut pods: Vec<Value> = store
+        .state()
+        .iter()
         .map(|p| {
-            let mut v = serde_json::to_value(p).unwrap_or_default();
+            let mut v = serde_json::to_value(p.as_ref()).unwrap_or_default();
             v["apiVersion"] = "v1".into();
             v["kind"] = "Pod".into();
             v
         })
-        .collect())
+        .collect();
+    // The order a list would give, so what is reported does not depend on the cache's.
+    pods.sort_by(|a, b| {
+        let name = |v: &Value| {
+            v.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        name(a).cmp(&name(b))
+    });
+    Ok(pods)
 }

@@ -4,11 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
 use gitopshq_engine::lifecycle;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Client, ResourceExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -20,6 +26,7 @@ use crate::reconcilers::{
     break_glass, chart, cluster, environment, policy, project, promotion, release,
 };
 use crate::runner::controller;
+use crate::workload_watches::WorkloadChange;
 
 /// Controllers running on the current runtime. Dropping it stops them.
 pub struct Running {
@@ -80,7 +87,7 @@ pub async fn start_with(
     };
     let mut index = Index::new();
     // Subscriptions are made while the controllers are built, before the watches start.
-    let controllers = build(&mut index, shutdown);
+    let controllers = build(&mut index, &scope, shutdown);
     let watches = index.run(&client, &scope);
     let mut context = Context::new(client.clone(), Arc::new(index), settings, metrics);
     context.clock = clock;
@@ -107,8 +114,72 @@ pub async fn start_with(
 
 type Start = Box<dyn FnOnce(Arc<Context>) -> BoxFuture<'static, ()> + Send>;
 
+/// The releases to look at now because something changed where their tenants run.
+fn releases_woken_by(
+    changes: tokio::sync::broadcast::Receiver<WorkloadChange>,
+    releases: Store<Release>,
+    tenants: Store<Tenant>,
+) -> impl futures::Stream<Item = ObjectRef<Release>> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    futures::stream::unfold(changes, |mut changes| async move {
+        loop {
+            match changes.recv().await {
+                Ok(change) => return Some((change, changes)),
+                // Dropped changes: the periodic check sees what they said.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .flat_map(move |change| {
+        let releases = releases.state();
+        let tenants = tenants.state();
+        let tenant_refs: Vec<&Tenant> = tenants.iter().map(AsRef::as_ref).collect();
+        let woken = lifecycle::observe::observing(
+            releases.iter().map(AsRef::as_ref),
+            &tenant_refs,
+            &change.cluster,
+            change.namespace.as_deref(),
+        );
+        futures::stream::iter(
+            woken
+                .into_iter()
+                .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace)),
+        )
+    })
+}
+
+/// The metadata (never the data) of the Secrets that may hold a cluster's kubeconfig, as they
+/// change; only the names matter here.
+fn kubeconfig_secret_changes(
+    client: &Client,
+    scope: &Scope,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
+{
+    // An Api over PartialObjectMeta lists and watches metadata only.
+    let api: Api<PartialObjectMeta<Secret>> = match scope {
+        Scope::All => Api::all(client.clone()),
+        Scope::Namespace(namespace) => Api::namespaced(client.clone(), namespace),
+    };
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+}
+
+/// The Clusters whose `kubeconfigSecretRef` names `secret`.
+fn clusters_using<'a>(
+    clusters: &'a [Arc<Cluster>],
+    secret: &'a PartialObjectMeta<Secret>,
+) -> impl Iterator<Item = &'a Arc<Cluster>> + 'a {
+    clusters.iter().filter(move |c| {
+        let reference = &c.spec.kubeconfig_secret_ref;
+        secret.metadata.namespace.as_deref() == Some(reference.namespace.as_str())
+            && secret.metadata.name.as_deref() == Some(reference.name.as_str())
+    })
+}
+
 /// Every controller, subscribed to the watches it needs; each starts once the context exists.
-fn build<S, F>(index: &mut Index, shutdown: S) -> Vec<Start>
+fn build<S, F>(index: &mut Index, scope: &Scope, shutdown: S) -> Vec<Start>
 where
     S: Fn() -> F,
     F: std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -125,9 +196,65 @@ where
         }};
     }
     plain!("environment", environments, environment::reconcile);
-    plain!("cluster", clusters, cluster::reconcile);
-    plain!("project", projects, project::reconcile);
     plain!("policy", policies, policy::reconcile);
+
+    // A kubeconfig Secret that changes (a rotated token) reaches its Clusters at once, and the
+    // projects whose GitOps engine reads a copy of it, instead of at the next resync.
+    let feed = index.clusters.subscribe();
+    let store = index.clusters.store.clone();
+    let clusters = index.clusters.store.clone();
+    let (stop, scope_of_secrets) = (shutdown(), scope.clone());
+    all.push(Box::new(move |ctx| {
+        let changes = kubeconfig_secret_changes(&ctx.client, &scope_of_secrets);
+        controller(
+            "cluster",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_stream(changes, move |secret| {
+                    clusters_using(&clusters.state(), &secret)
+                        .map(|c| ObjectRef::from_obj(c.as_ref()))
+                        .collect::<Vec<_>>()
+                })
+            },
+            stop,
+            cluster::reconcile,
+        )
+    }));
+    let feed = index.projects.subscribe();
+    let store = index.projects.store.clone();
+    let (clusters, tenants) = (index.clusters.store.clone(), index.tenants.store.clone());
+    let (stop, scope_of_secrets) = (shutdown(), scope.clone());
+    all.push(Box::new(move |ctx| {
+        let changes = kubeconfig_secret_changes(&ctx.client, &scope_of_secrets);
+        controller(
+            "project",
+            feed,
+            store,
+            ctx,
+            move |c| {
+                c.watches_stream(changes, move |secret| {
+                    let clusters = clusters.state();
+                    let used: Vec<String> = clusters_using(&clusters, &secret)
+                        .map(|c| c.name_any())
+                        .collect();
+                    let projects: std::collections::BTreeSet<String> = tenants
+                        .state()
+                        .iter()
+                        .filter(|t| used.contains(&t.spec.cluster))
+                        .filter_map(|t| t.namespace())
+                        .collect();
+                    projects
+                        .into_iter()
+                        .map(|p| ObjectRef::<gitopshq_crds::project::Project>::new(&p))
+                        .collect::<Vec<_>>()
+                })
+            },
+            stop,
+            project::reconcile,
+        )
+    }));
 
     // The registry: versions follow the workloads that use them, charts their versions, and
     // workloads the versions they use (deprecation).
@@ -281,17 +408,19 @@ where
     let requests = index.approval_requests.subscribe();
     let deliveries = index.releases.subscribe();
     let siblings = index.releases.store.clone();
+    let (observed, tenants) = (index.releases.store.clone(), index.tenants.store.clone());
     let stop = shutdown();
     all.push(Box::new(move |ctx| {
+        let woken = releases_woken_by(ctx.workload_watches.subscribe(), observed, tenants);
         controller(
             "release",
             feed,
             store,
             ctx,
             move |c| {
-                c.owns_shared_stream(requests).watches_shared_stream(
-                    deliveries,
-                    move |r: Arc<Release>| {
+                c.reconcile_on(woken)
+                    .owns_shared_stream(requests)
+                    .watches_shared_stream(deliveries, move |r: Arc<Release>| {
                         let delivered = r
                             .status
                             .as_ref()
@@ -316,8 +445,7 @@ where
                             })
                             .map(|o| ObjectRef::from_obj(o.as_ref()))
                             .collect()
-                    },
-                )
+                    })
             },
             stop,
             release::reconcile,

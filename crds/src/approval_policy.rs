@@ -63,6 +63,12 @@ pub struct ApprovalPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::group_set")]
     pub approver_groups: Vec<String>,
+    /// How long a release may wait for its approvals (Go-style duration: `4h`, `30m`). Past it
+    /// the release is marked overdue (condition `ApprovalOverdue`) and escalated through the
+    /// notification channels. Optional: no deadline when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = "^([0-9]+(s|m|h))+$"))]
+    pub sla: Option<String>,
 }
 
 impl Default for ApprovalPolicySpec {
@@ -74,6 +80,7 @@ impl Default for ApprovalPolicySpec {
             distinct_teams: false,
             forbid_self_approval: yes(),
             approver_groups: Vec::new(),
+            sla: None,
         }
     }
 }

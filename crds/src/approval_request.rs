@@ -130,6 +130,9 @@ pub enum ApprovalPhase {
     /// Not needed: an active break-glass session the release names covers it, so the release
     /// went on without approvals (the message names the session).
     Bypassed,
+    /// The release was cancelled before delivery: decisions no longer count (the message names
+    /// who cancelled it and why).
+    Cancelled,
 }
 
 /// Observed state of an `ApprovalRequest`.

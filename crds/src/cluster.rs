@@ -120,8 +120,12 @@ fn default_kubeconfig_key() -> String {
 pub enum ClusterPhase {
     /// The last heartbeat succeeded.
     Connected,
-    /// The last heartbeat failed; `message` says why.
+    /// The cluster was never reached, or it cannot be tried (its Secret or kubeconfig is
+    /// missing or unusable); `message` says why and what to fix.
     Unreachable,
+    /// The cluster answered before and its API server stopped answering; its tenants' health
+    /// is Unknown until it answers again.
+    Disconnected,
 }
 
 /// Observed state of a `Cluster`.
@@ -139,7 +143,7 @@ pub struct ClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub last_heartbeat: Option<Time>,
-    /// Why the cluster is unreachable, with the next step.
+    /// Why the cluster is unreachable or disconnected, with the next step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Standard conditions (`Ready`, `Connected`).

@@ -46,6 +46,9 @@ pub mod annotations {
     /// Set on a Release to ask the controller to retry a Failed or Blocked release; the value is
     /// free text (a timestamp is customary) so that every change triggers one retry.
     pub const RETRY: &str = "gitopshq.io/retry";
+    /// On a Release whose submission an Enforce policy refused, stamped by the webhook (which
+    /// keeps it a Draft): `<user> at <time>: <the denial>`. Users cannot set or change it.
+    pub const SUBMISSION_REFUSED: &str = "gitopshq.io/submission-refused";
     /// `"true"` on a Release makes it wait for approval even when no ApprovalPolicy binds its
     /// type (a Promotion batch with `requireApproval`): the strictest policy bound to its
     /// environment for any type governs. Opt-in only: nothing on a Release can skip a policy.
@@ -71,6 +74,13 @@ pub mod annotations {
     /// On a Cluster: when `register` or `rotate` last wrote its kubeconfig; a new value makes
     /// the controller probe the cluster with it at once.
     pub const CREDENTIALS_UPDATED_AT: &str = "gitopshq.io/credentials-updated-at";
+}
+
+/// Keys of the annotations the admission webhook adds to the Kubernetes audit log
+/// (`auditAnnotations` of its AdmissionReview response).
+pub mod audit_annotations {
+    /// On the request that cancelled a release: `<user>: <reason>`.
+    pub const CANCELLATION: &str = "gitopshq.io/cancellation";
 }
 
 /// Condition types (`status.conditions[].type`).
@@ -104,6 +114,8 @@ pub mod conditions {
     pub const HEALTHY: &str = "Healthy";
     /// Live objects differ from the delivered manifests.
     pub const DRIFTED: &str = "Drifted";
+    /// A Release has waited for approval longer than its ApprovalPolicy's `sla`.
+    pub const APPROVAL_OVERDUE: &str = "ApprovalOverdue";
     /// A BreakGlassSession is active.
     pub const ACTIVE: &str = "Active";
     /// A Promotion is progressing through its batches.
@@ -120,6 +132,10 @@ pub mod reasons {
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     pub const CONNECTED: &str = "Connected";
     pub const UNREACHABLE: &str = "Unreachable";
+    /// A Cluster that answered before stopped answering.
+    pub const DISCONNECTED: &str = "Disconnected";
+    /// A cluster's stored kubeconfig authenticates with an exec credential plugin.
+    pub const EXEC_PLUGIN_UNSUPPORTED: &str = "ExecPluginUnsupported";
     pub const REPOSITORY_ERROR: &str = "RepositoryError";
     pub const COMPILE_ERROR: &str = "CompileError";
     pub const COMPILED: &str = "Compiled";
@@ -159,8 +175,14 @@ pub mod reasons {
     pub const DEGRADED: &str = "Degraded";
     pub const PROGRESSING: &str = "Progressing";
     pub const SUPERSEDED: &str = "Superseded";
+    /// A release was cancelled before delivery (`spec.cancellation`).
+    pub const CANCELLED: &str = "Cancelled";
     pub const DRIFT_DETECTED: &str = "DriftDetected";
     pub const IN_SYNC: &str = "InSync";
+    /// An Enforce policy refused the submission: the release stays a Draft.
+    pub const SUBMISSION_REFUSED: &str = "SubmissionRefused";
+    /// Pending approval past the ApprovalPolicy's `sla`: escalated.
+    pub const SLA_EXCEEDED: &str = "SlaExceeded";
     pub const SESSION_ACTIVE: &str = "SessionActive";
     pub const SESSION_CLOSED: &str = "SessionClosed";
     pub const SESSION_EXPIRED: &str = "SessionExpired";

@@ -61,6 +61,27 @@ pub struct EnvironmentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 16), regex(pattern = "^([0-9]+(s|m|h))+$"))]
     pub progress_deadline: Option<String>,
+    /// Where what runs here must come from. Optional: without it any release may deliver
+    /// (within freezes, approvals and policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<EnvironmentPromotion>,
+}
+
+/// An environment fed by another: a Deploy or Promotion release into it is admitted only when,
+/// for every tenant and workload it delivers, the chart version and the values releases added
+/// equal a state that has been Healthy in `from` for at least `soak`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentPromotion {
+    /// The environment whose Healthy states may come here (`staging` for `production`).
+    #[schemars(length(min = 1, max = 63), regex(pattern = crate::schema::DNS_LABEL))]
+    pub from: String,
+    /// How long a state must have been Healthy in `from` (Go-style duration: `30m`, `24h`).
+    /// Optional: Healthy at all is enough when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = "^([0-9]+(s|m|h))+$"))]
+    pub soak: Option<String>,
 }
 
 /// A change freeze: either a one-off window (`start` and `end`) or a recurring one (`recurring`).

@@ -25,6 +25,8 @@ pub mod promotion;
 pub mod release;
 pub mod schema;
 pub mod tenant;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(feature = "ts")]
 pub mod ts;
 pub mod variables;

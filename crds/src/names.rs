@@ -36,27 +36,27 @@ use crate::release::{PolicyVerdict, ReleasePhase, ReleaseType, TenantRolloutPhas
 
 api_names! {
     DecisionKind { Approve, Reject }
-    ApprovalPhase { Pending, Approved, Rejected, Bypassed }
+    ApprovalPhase { Pending, Approved, Rejected, Bypassed, Cancelled }
     Severity { SEV1, SEV2, SEV3, SEV4 }
     BreakGlassPhase { Active, Closed, Expired }
     ChartType { Handlebars }
-    ClusterPhase { Connected, Unreachable }
+    ClusterPhase { Connected, Unreachable, Disconnected }
     Health { Healthy, Progressing, Degraded, Missing, Suspended, Unknown }
     ChannelType { Slack, Teams, Webhook }
     NotificationEvent {
-        ReleasePendingApproval, ReleaseDeployed, ReleaseHealthy, ReleaseFailed,
+        ReleasePendingApproval, ReleaseApprovalOverdue, ReleaseDeployed, ReleaseHealthy, ReleaseFailed,
         BreakGlassOpened, BreakGlassClosed, DriftDetected,
     }
     EnforcementMode { Warn, Enforce }
     DeliveryMode { ArgoCD, Flux, Direct }
-    TeamRole { Viewer, Developer, ReleaseManager, Approver, Admin }
+    TeamRole { Viewer, Operator, Developer, ReleaseManager, Approver, Admin }
     ProjectPhase { Pending, Ready, Failed }
     PromotionPhase { Progressing, Paused, Succeeded, Failed }
     BatchPhase { Pending, AwaitingApproval, Deploying, Soaking, Succeeded, Degraded, Failed }
     ReleaseType { Deploy, Rollback, Promotion }
     ReleasePhase {
         Draft, PendingApproval, Approved, Deploying, Deployed, Healthy, Rejected, Blocked,
-        Failed, Degraded, Superseded,
+        Failed, Degraded, Superseded, Cancelled,
     }
     PolicyVerdict { Pass, Warn, Deny }
     TenantRolloutPhase { Pending, Deploying, Deployed, Healthy, Degraded, Failed, Skipped }

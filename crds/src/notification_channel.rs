@@ -69,6 +69,9 @@ pub enum ChannelType {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum NotificationEvent {
     ReleasePendingApproval,
+    /// A release has waited for approval longer than its ApprovalPolicy's `sla` (addition);
+    /// channels subscribed to `ReleasePendingApproval` receive it too.
+    ReleaseApprovalOverdue,
     ReleaseDeployed,
     ReleaseHealthy,
     ReleaseFailed,
@@ -119,6 +122,12 @@ pub struct NotificationChannelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub last_sent_time: Option<Time>,
+    /// The transitions delivered or given up since the second of the channel's last verdict
+    /// (`<object uid>/<event>/<transition time in Unix seconds>`, at most 100). Status times
+    /// have whole seconds: after a restart, a transition of that second is sent unless it is
+    /// listed here, so it is neither lost nor sent twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handled_transitions: Vec<String>,
     /// Last delivery error, cleared by the next success (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,

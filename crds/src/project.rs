@@ -143,6 +143,8 @@ pub enum DeliveryMode {
 pub enum TeamRole {
     /// Read everything.
     Viewer,
+    /// Read everything and the pod logs of the project's workloads (on-call, SRE).
+    Operator,
     /// Edit workloads, tenants, variables and draft releases.
     Developer,
     /// Submit releases, rollbacks and promotions.

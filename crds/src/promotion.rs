@@ -35,6 +35,13 @@ pub struct PromotionSpec {
     /// The source Release whose changes are promoted.
     #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::DNS_SUBDOMAIN))]
     pub release: String,
+    /// The environment the batches deliver to. Optional: the source release's environment
+    /// (its other tenants, batch by batch). Another environment receives the state the source
+    /// release recorded (its chart version and the values releases added), under that
+    /// environment's approval policy, freezes and policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = crate::schema::DNS_LABEL))]
+    pub to_environment: Option<String>,
     /// Batches, in order. At least one.
     #[schemars(length(min = 1, max = 32))]
     pub batches: Vec<PromotionBatch>,

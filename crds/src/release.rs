@@ -55,7 +55,8 @@ use crate::policy::EnforcementMode;
     validation = Rule::new("!(has(self.tenants) && size(self.tenants) > 0 && has(self.tenantSelector))").message("set either tenants (names) or tenantSelector, not both"),
     validation = Rule::new("self.type != 'Rollback' || has(self.rollbackTo)").message("a Rollback release needs rollbackTo.release: the release whose content to restore"),
     validation = Rule::new("!self.submitted || self.type == 'Rollback' || (has(self.changes) && size(self.changes) > 0)").message("a submitted Deploy or Promotion release needs at least one entry in changes"),
-    validation = Rule::new("!has(oldSelf.submitted) || !oldSelf.submitted || self.submitted").message("a submitted release cannot return to Draft: create a new release instead")
+    validation = Rule::new("!has(oldSelf.submitted) || !oldSelf.submitted || self.submitted").message("a submitted release cannot return to Draft: create a new release instead"),
+    validation = Rule::new("!has(oldSelf.cancellation) || has(self.cancellation)").message("a cancellation is final: it cannot be withdrawn; create a new release instead")
 )]
 pub struct ReleaseSpec {
     /// One-line summary.
@@ -109,6 +110,35 @@ pub struct ReleaseSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub authors: Vec<String>,
+    /// Cancels the release before it is delivered (addition): set it (`gitopshq release
+    /// cancel`, or a merge patch of `spec.cancellation.reason`) on a release that is a Draft,
+    /// PendingApproval, Approved or Blocked, and it goes to `Cancelled` with its
+    /// ApprovalRequest; nothing is delivered afterwards. The only change a submitted spec
+    /// accepts; final once set. Who may: the release's creator or submitter, or a role with
+    /// the `cancel` grant in the environment (ReleaseManager, Admin). A delivered release
+    /// cannot be cancelled: roll it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<Cancellation>,
+}
+
+/// Why and by whom a release was cancelled.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    /// Why the release is cancelled. Optional; customary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub reason: Option<String>,
+    /// User who cancelled it, stamped by the webhook from the admission request (a
+    /// client-sent value is overwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub user: Option<String>,
+    /// When it was cancelled, stamped by the webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
+    pub time: Option<Time>,
 }
 
 fn tenant_names(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -136,10 +166,16 @@ pub struct WorkloadChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 5, max = 64), regex(pattern = crate::schema::SEMVER))]
     pub version: Option<String>,
-    /// Values over the workload's values for this release.
+    /// Values over the workload's values for this release. They accumulate over the releases
+    /// of an environment; `null` deletes a key (and keeps it deleted).
     #[serde(default, skip_serializing_if = "Values::is_empty")]
     #[schemars(schema_with = "crate::schema::free_form_object")]
     pub values: Values,
+    /// Value paths (`image.tag`) whose value earlier releases set, to stop carrying: the
+    /// Workload's own value applies again (addition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub unset: Vec<String>,
 }
 
 /// Kind of release.
@@ -166,7 +202,7 @@ pub struct RollbackTarget {
 }
 
 /// Lifecycle of a release: Draft → PendingApproval → Approved → Deploying → Deployed → Healthy,
-/// or Rejected / Blocked / Failed / Degraded / Superseded.
+/// or Rejected / Blocked / Failed / Degraded / Superseded / Cancelled.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReleasePhase {
@@ -193,6 +229,8 @@ pub enum ReleasePhase {
     Degraded,
     /// A newer release of the same workloads and tenants replaced it before delivery.
     Superseded,
+    /// Cancelled before delivery (`spec.cancellation`); nothing is delivered.
+    Cancelled,
 }
 
 /// Observed state of a `Release`.
@@ -357,6 +395,23 @@ pub struct DiffSummary {
     /// Human-readable summary ("2 changed: Deployment payments/payment-api, ConfigMap …").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// The counts per tenant with a change, in name order, at most 50 (addition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantDiffSummary>,
+}
+
+/// What a release changes in one tenant's folder.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDiffSummary {
+    pub name: String,
+    #[serde(default)]
+    pub added: i32,
+    #[serde(default)]
+    pub changed: i32,
+    #[serde(default)]
+    pub removed: i32,
 }
 
 /// One step in a release's history.

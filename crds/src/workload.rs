@@ -158,4 +158,33 @@ pub struct WorkloadEnvironmentStatus {
     /// Aggregated health over the environment's tenants.
     #[serde(default)]
     pub health: Health,
+    /// Tenant name → what runs for it, as recorded in the GitOps repository (the folder's
+    /// `_state.yaml`) by the last delivery there (addition).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, WorkloadTenantStatus>,
+}
+
+/// What runs for one tenant: the state its last delivery recorded in Git. The next release of
+/// the workload there starts from `addedVersion` and `values`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadTenantStatus {
+    /// Release whose render runs (for a rollback: the release restored).
+    pub release: String,
+    pub chart: String,
+    /// Chart version that rendered.
+    pub version: String,
+    /// Chart version a release pinned, carried until a release sets another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_version: Option<String>,
+    /// Values the releases added over the Workload's, accumulated.
+    #[serde(default, skip_serializing_if = "Values::is_empty")]
+    #[schemars(schema_with = "crate::schema::free_form_object")]
+    pub values: Values,
+    /// Render digest (`sha256:…`).
+    pub digest: String,
+    /// Commit holding this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }

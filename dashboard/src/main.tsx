@@ -12,6 +12,7 @@ import { ApprovalsPage } from './pages/approvals';
 import { ComparePage } from './pages/compare';
 import { VariablesPage } from './pages/variables';
 import { ChartsPage } from './pages/charts';
+import { ClustersPage } from './pages/clusters';
 import { BreakGlassPage } from './pages/breakglass';
 import { AuditPage } from './pages/audit';
 import { DiagnosticsPage } from './pages/diagnostics';
@@ -142,6 +143,8 @@ function Content({ route, session, onSignOut }: { route: Route; session: Session
       return <VariablesPage route={route} />;
     case 'charts':
       return <ChartsPage />;
+    case 'clusters':
+      return <ClustersPage />;
     case 'breakglass':
       return <BreakGlassPage />;
     case 'audit':

@@ -204,6 +204,7 @@ export const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/compare', label: 'Environment compare', match: 'compare' },
   { href: '#/variables', label: 'HQ Variables', match: 'variables' },
   { href: '#/charts', label: 'Chart registry', match: 'charts' },
+  { href: '#/clusters', label: 'Clusters', match: 'clusters' },
   { href: '#/breakglass', label: 'Break-glass', match: 'breakglass' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
   { href: '#/diagnostics', label: 'Diagnostics', match: 'diagnostics' },

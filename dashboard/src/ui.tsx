@@ -85,6 +85,7 @@ const phaseTone: Record<string, string> = {
   Paused: 'yellow',
   Warn: 'yellow',
   Superseded: 'grey',
+  Cancelled: 'grey',
   Expired: 'grey',
   Closing: 'grey',
   Failed: 'red',

@@ -541,6 +541,27 @@ await step('HQ Variables renders', async () => {
   await shot(page, 'variables.png');
 });
 
+await step('Clusters renders, with the register command', async () => {
+  await page.goto(`${base}/#/clusters`);
+  await waitFor(
+    page,
+    'clusters',
+    async () =>
+      (await tid(page, 'register-command').count()) &&
+      ((await tid(page, 'cluster').count()) || (await page.locator('main .empty').count())),
+    (v) => typeof v === 'number' && v > 0,
+    'cluster cards (or the empty message) under the register command',
+  );
+  const cards = tid(page, 'cluster');
+  for (let i = 0; i < (await cards.count()); i++) {
+    const card = cards.nth(i);
+    console.log(
+      `     ${await card.getAttribute('data-name')}: ${await card.getAttribute('data-phase')}, ${await tid(card, 'cluster-tenant').count()} tenants`,
+    );
+  }
+  await shot(page, 'clusters.png');
+});
+
 await step('Chart registry renders', async () => {
   await page.goto(`${base}/#/charts`);
   await waitFor(

@@ -114,6 +114,21 @@ impl Fixture {
         }
     }
 
+    /// The workload inputs of the release: one per object with a pod spec (20), in the order
+    /// the release evaluates them.
+    fn review_inputs(&self) -> Vec<Value> {
+        let subject = self.subject();
+        let mut inputs = Vec::new();
+        for target in &subject.targets {
+            for manifest in target.manifests {
+                if let Some(spec) = pod_spec(&manifest.object) {
+                    inputs.push(workload_input(&subject, target, manifest, spec));
+                }
+            }
+        }
+        inputs
+    }
+
     /// The workload input of the first tenant's Deployment.
     fn one_input(&self) -> Value {
         let subject = self.subject();
@@ -130,6 +145,9 @@ impl Fixture {
 
 struct Prepared {
     engine: PolicyEngine,
+    /// The same engine limited to the calling thread (`parallelism: 1`): the CPU cost of a
+    /// review, and the figure to compare with OPA's single-threaded evaluation.
+    one_thread: PolicyEngine,
     fixture: Fixture,
     seed: std::sync::Arc<CompiledPolicy>,
     compiled: Vec<std::sync::Arc<CompiledPolicy>>,
@@ -158,8 +176,19 @@ fn prepare() -> Prepared {
         .expect("release evaluates");
     assert_eq!(reports.len(), POLICIES);
     assert!(reports.iter().all(|r| r.evaluations == TENANTS));
+    let one_thread = PolicyEngine::new(EvalLimits {
+        parallelism: 1,
+        ..EvalLimits::default()
+    });
+    assert_eq!(
+        one_thread
+            .evaluate_release_reports(&fixture.policies, &fixture.subject())
+            .expect("release evaluates"),
+        reports
+    );
     Prepared {
         engine,
+        one_thread,
         fixture,
         seed,
         compiled,
@@ -201,6 +230,15 @@ impl Prepared {
         self.release_warm(subject);
     }
 
+    fn release_cold_one_thread(&self, subject: &ReleaseSubject<'_>) {
+        self.one_thread.clear_evaluation_cache();
+        std::hint::black_box(
+            self.one_thread
+                .evaluate_release(&self.fixture.policies, subject)
+                .expect("evaluates"),
+        );
+    }
+
     fn release_warm(&self, subject: &ReleaseSubject<'_>) {
         std::hint::black_box(
             self.engine
@@ -226,6 +264,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function("release 50 policies x 20 objects, cold", |b| {
         b.iter(|| p.release_cold(&subject))
     });
+    g.bench_function("release 50 policies x 20 objects, cold, one thread", |b| {
+        b.iter(|| p.release_cold_one_thread(&subject))
+    });
     g.bench_function("release 50 policies x 20 objects, warm", |b| {
         b.iter(|| p.release_warm(&subject))
     });
@@ -239,7 +280,20 @@ fn benches(c: &mut Criterion) {
 }
 
 /// Mean and percentiles of `iterations` runs of `f`, after a warm-up.
+///
+/// `POLICY_BENCH_ONLY=NAME` runs only the cases whose name contains NAME;
+/// `POLICY_BENCH_ITERATIONS=N` overrides the number of runs (for instruction counts under
+/// `valgrind --tool=cachegrind`, which a loaded machine does not disturb).
 fn percentiles(name: &str, iterations: usize, mut f: impl FnMut()) {
+    if let Ok(only) = std::env::var("POLICY_BENCH_ONLY")
+        && !name.contains(&only)
+    {
+        return;
+    }
+    let iterations = std::env::var("POLICY_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(iterations);
     for _ in 0..iterations / 10 + 1 {
         f();
     }
@@ -265,16 +319,33 @@ fn percentiles(name: &str, iterations: usize, mut f: impl FnMut()) {
 fn percentiles_run() {
     let p = prepare();
     let subject = p.fixture.subject();
+    println!("regorus review messages: {}", review_messages(&p, &subject));
     percentiles("seed-one-object-cold", 20_000, || p.seed_cold());
     percentiles("seed-one-object-warm", 20_000, || p.seed_warm());
     percentiles("fifty-policies-one-object-cold", 2_000, || {
         p.fifty_one_input_cold()
     });
     percentiles("release-50x20-cold", 500, || p.release_cold(&subject));
+    percentiles("release-50x20-cold-one-thread", 500, || {
+        p.release_cold_one_thread(&subject)
+    });
     percentiles("release-50x20-warm", 2_000, || p.release_warm(&subject));
 }
 
-/// The policies and one input as files: `seed.rego`, `policies/pNN.rego`, `input.json`.
+/// For OPA: every policy's `deny` and `warn` on each object of `input.objects`, object by
+/// object (`with input as`), in one query: the release review as one evaluation.
+const OPA_REVIEW: &str = r#"package gitopshq_review
+import rego.v1
+
+results[i] := r if {
+  some i, obj in input.objects
+  r := data.gitopshq with input as obj
+}
+"#;
+
+/// The policies and inputs as files: `seed.rego`, `policies/pNN.rego`, `input.json` (one
+/// object), `review.json` (`{"objects": [...]}`, the release's 20 workload inputs) and
+/// `review.rego` (OPA's query over them, [`OPA_REVIEW`]).
 fn export(dir: &std::path::Path) -> std::io::Result<()> {
     let fixture = Fixture::new();
     std::fs::create_dir_all(dir.join("policies"))?;
@@ -286,12 +357,135 @@ fn export(dir: &std::path::Path) -> std::io::Result<()> {
     let input =
         serde_json::to_string_pretty(&fixture.one_input()).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("input.json"), input)?;
+    let review = serde_json::json!({ "objects": fixture.review_inputs() });
+    let review = serde_json::to_string_pretty(&review).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("review.json"), review)?;
+    std::fs::write(dir.join("review.rego"), OPA_REVIEW)?;
     println!(
-        "exported {} policies and input.json to {}",
+        "exported {} policies, input.json and the review to {}",
         POLICIES,
         dir.display()
     );
     Ok(())
+}
+
+/// regorus alone (no gitopshq layer, no cache, one thread), two ways to judge the review:
+/// one query per policy and object (`set_input` + `eval_rule`, what [`PolicyEngine`] does on a
+/// pooled engine per policy), or one query per policy over all objects, through a wrapper rule
+/// `deny[i] := d if { some i, obj in input.objects; d := data.<pkg>.deny with input as obj }`.
+/// Both must give the same messages per object. `--one-query`
+fn one_query_comparison() {
+    use serde::Deserialize;
+    let fixture = Fixture::new();
+    let inputs: Vec<regorus::Value> = fixture
+        .review_inputs()
+        .iter()
+        .map(|v| regorus::Value::deserialize(v).expect("converts"))
+        .collect();
+    let objects = regorus::Value::from(
+        [(
+            regorus::Value::from("objects"),
+            regorus::Value::from(inputs.clone()),
+        )]
+        .into_iter()
+        .collect::<std::collections::BTreeMap<_, _>>(),
+    );
+    struct Judge {
+        per_object: regorus::Engine,
+        one_query: regorus::Engine,
+        rules: Vec<String>,
+    }
+    let judges: Vec<Judge> = fixture
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let rego = &p.spec.rego;
+            let mut per_object = regorus::Engine::new();
+            per_object.set_rego_v0(!rego.contains("rego.v1"));
+            per_object
+                .add_policy("policy.rego".into(), rego.clone())
+                .expect("parses");
+            let rules: Vec<String> = ["deny", "warn"]
+                .into_iter()
+                .filter(|r| rego.contains(&format!("\n{r}")))
+                .map(String::from)
+                .collect();
+            let mut one_query = per_object.clone();
+            one_query.set_rego_v0(false);
+            let mut wrapper = String::from("package gitopshq_review\nimport rego.v1\n");
+            for rule in &rules {
+                wrapper.push_str(&format!(
+                    "{rule}[i] := d if {{\n  some i, obj in input.objects\n  d := data.gitopshq.p{i:02}.workload.{rule} with input as obj\n}}\n"
+                ));
+            }
+            one_query
+                .add_policy("review.rego".into(), wrapper)
+                .expect("parses");
+            Judge {
+                per_object,
+                one_query,
+                rules,
+            }
+        })
+        .collect();
+    let mut judges = judges;
+    // Messages per (policy, rule, object index).
+    type Messages = Vec<(usize, String, usize, regorus::Value)>;
+    let per_object = |judges: &mut Vec<Judge>| -> Messages {
+        let mut out = Vec::new();
+        for (p, judge) in judges.iter_mut().enumerate() {
+            for (o, input) in inputs.iter().enumerate() {
+                judge.per_object.set_input(input.clone());
+                for rule in &judge.rules {
+                    let value = judge
+                        .per_object
+                        .eval_rule(format!("data.gitopshq.p{p:02}.workload.{rule}"))
+                        .expect("evaluates");
+                    out.push((p, rule.clone(), o, value));
+                }
+            }
+        }
+        out
+    };
+    let one_query = |judges: &mut Vec<Judge>| -> Messages {
+        let mut out = Vec::new();
+        for (p, judge) in judges.iter_mut().enumerate() {
+            judge.one_query.set_input(objects.clone());
+            for rule in &judge.rules {
+                let value = judge
+                    .one_query
+                    .eval_rule(format!("data.gitopshq_review.{rule}"))
+                    .expect("evaluates");
+                for o in 0..inputs.len() {
+                    let one = value[&regorus::Value::from(o)].clone();
+                    out.push((p, rule.clone(), o, one));
+                }
+            }
+        }
+        out
+    };
+    let (mut a, mut b) = (per_object(&mut judges), one_query(&mut judges));
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    percentiles("regorus-only-review-query-per-object", 300, || {
+        std::hint::black_box(per_object(&mut judges));
+    });
+    percentiles("regorus-only-review-one-query-per-policy", 300, || {
+        std::hint::black_box(one_query(&mut judges));
+    });
+}
+
+/// Messages of the review, all policies together: the same count comes out of OPA's review
+/// (`scripts/bench-opa.sh`).
+fn review_messages(p: &Prepared, subject: &ReleaseSubject<'_>) -> usize {
+    p.engine
+        .evaluate_release(&p.fixture.policies, subject)
+        .expect("evaluates")
+        .iter()
+        .map(|r| r.messages.len())
+        .sum()
 }
 
 fn main() {
@@ -299,6 +493,10 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--export") {
         let dir = args.get(i + 1).expect("--export needs a directory");
         export(std::path::Path::new(dir)).expect("export");
+        return;
+    }
+    if args.iter().any(|a| a == "--one-query") {
+        one_query_comparison();
         return;
     }
     if args.iter().any(|a| a == "--percentiles") {

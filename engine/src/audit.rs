@@ -262,6 +262,25 @@ pub fn release_entries(release: &Release, scope: Option<&ReleaseScope>) -> Vec<A
         }
         out.push(entry);
     }
+    // A cancellation the controller has not acted on yet is on record from the request itself.
+    let cancelled_in_timeline = release.status.as_ref().is_some_and(|s| {
+        s.timeline
+            .iter()
+            .any(|t| t.phase == gitopshq_crds::release::ReleasePhase::Cancelled)
+    });
+    if let Some(cancellation) = &release.spec.cancellation
+        && let Some(time) = &cancellation.time
+        && !cancelled_in_timeline
+    {
+        let mut entry = AuditEntry::new(time.0, Source::Release, &project, "Cancelled", &object)
+            .by(cancellation.user.as_deref())
+            .scoped(scope);
+        entry.message = match cancellation.reason.as_deref().map(one_line) {
+            Some(reason) if !reason.is_empty() => format!("cancellation requested: {reason}"),
+            _ => "cancellation requested (no reason given)".to_string(),
+        };
+        out.push(entry);
+    }
     out
 }
 

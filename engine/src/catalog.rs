@@ -13,6 +13,8 @@ use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
 use kube::ResourceExt;
 
+use crate::layout::RecordedStates;
+
 /// Secret data by (namespace, name) → key → value, for HQ variables backed by Secrets.
 pub type SecretData = BTreeMap<(String, String), BTreeMap<String, String>>;
 
@@ -27,6 +29,9 @@ pub struct Catalog {
     pub variables: Vec<Variables>,
     pub releases: Vec<Release>,
     pub secrets: SecretData,
+    /// The state recorded in the GitOps repository for each delivered workload folder (see
+    /// [`crate::layout::RecordedState`]): where the next release of it starts.
+    pub recorded: RecordedStates,
 }
 
 impl Catalog {

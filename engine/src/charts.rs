@@ -12,7 +12,10 @@ use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use crate::plan::{chart_source, chart_version_for};
+
+mod status;
 use crate::render::{CompiledChart, ReleaseInfo, RenderInput, TenantInfo, WorkloadInfo};
+pub use status::{WorkloadChartCheck, chart_status_at, version_status, workload_chart_status};
 
 /// `sha256:<hex>` over the templates, values and values schema: equal content, equal digest.
 pub fn content_digest(cv: &ChartVersion) -> String {
@@ -318,5 +321,57 @@ mod tests {
             missing_versions(&workloads[0], &envs, &[&v11])[0]
                 .starts_with("staging uses web@1.0.0, which is not published")
         );
+    }
+
+    #[test]
+    fn statuses_carry_the_checks_as_conditions_and_warn_once_on_deprecation() {
+        let now = jiff::Timestamp::from_second(1_780_000_000).unwrap();
+        let condition = |conditions: &[gitopshq_crds::common::Condition], type_: &str| {
+            let c = conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .expect("condition");
+            (c.status.clone(), c.reason.clone())
+        };
+        let (v1, v11) = (cv("1.0.0", true, OK), cv("1.1.0", false, OK));
+        let published = version_status(&v1, &Ok(1), Vec::new(), now);
+        assert_eq!(
+            condition(&published.conditions, "Ready"),
+            ("True".into(), "Published".into())
+        );
+        assert_eq!(
+            condition(&published.conditions, "Deprecated"),
+            ("True".into(), "ChartVersionDeprecated".into())
+        );
+        assert_eq!(published.digest, Some(content_digest(&v1)));
+        let broken = version_status(&v11, &Err("cm.yaml: bad".into()), Vec::new(), now);
+        let valid = broken
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Valid")
+            .unwrap();
+        assert!(
+            valid.message.ends_with("published versions are immutable)"),
+            "{}",
+            valid.message
+        );
+
+        let chart = gitopshq_crds::chart::Chart::new("web", Default::default());
+        let status = chart_status_at(&chart, &[], now);
+        assert_eq!(condition(&status.conditions, "Ready").0, "False");
+
+        let envs = vec!["staging".to_string(), "production".to_string()];
+        let mut user = workload("payment-api", "payments", "1.0.0", None);
+        let check = workload_chart_status(&user, &envs, &[&v1, &v11], now);
+        assert!(check.newly_deprecated.is_some());
+        assert_eq!(
+            condition(&check.status.conditions, "Valid"),
+            ("True".into(), "Reconciled".into())
+        );
+        user.status = Some(check.status);
+        let again = workload_chart_status(&user, &envs, &[&v1, &v11], now);
+        assert_eq!(again.newly_deprecated, None, "warned once");
+        let missing = workload_chart_status(&user, &envs, &[&v11], now);
+        assert_eq!(condition(&missing.status.conditions, "Valid").1, "NotFound");
     }
 }

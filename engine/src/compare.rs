@@ -22,7 +22,17 @@ pub enum Side {
         tenant: String,
         environment: String,
     },
+    /// What a tenant runs once `release` is delivered: its environment, the state recorded for
+    /// the tenant, and the release's changes. `tenant` is one of the release's targets; `None`
+    /// is the first of them.
+    Release {
+        release: String,
+        tenant: Option<String>,
+    },
 }
+
+/// How a release is named as a compare side: `release:NAME`.
+pub const RELEASE_SIDE: &str = "release:";
 
 impl Side {
     /// Reads `ENV`, `TENANT` or `ENV/TENANT`; a bare name is an environment when the project
@@ -39,6 +49,12 @@ impl Side {
                 .project(project)
                 .is_some_and(|p| p.spec.environments.iter().any(|e| e == name))
         };
+        if let Some(release) = text.strip_prefix(RELEASE_SIDE) {
+            return Ok(Side::Release {
+                release: release.to_string(),
+                tenant: tenant.map(str::to_string),
+            });
+        }
         let side = match text.split_once('/') {
             Some((env, t)) => Side::TenantIn {
                 tenant: t.to_string(),
@@ -74,6 +90,10 @@ impl Side {
                 tenant,
                 environment,
             } => format!("tenant {tenant} in {environment}"),
+            Side::Release { release, tenant } => match tenant {
+                Some(t) => format!("release {release} for tenant {t}"),
+                None => format!("release {release}"),
+            },
         }
     }
 }
@@ -112,11 +132,15 @@ fn side_targets(
     side: &Side,
     workload: Option<&str>,
 ) -> Result<Vec<Target>> {
+    if let Side::Release { release, tenant } = side {
+        return release_side_targets(catalog, project, release, tenant.as_deref(), workload);
+    }
     let release = ReleaseInfo {
         release_type: "Deploy".into(),
         ..ReleaseInfo::default()
     };
     let (environment, view) = match side {
+        Side::Release { .. } => unreachable!("handled above"),
         Side::Environment(env) => (env.clone(), TenantView::Environment),
         Side::Tenant(name) => {
             let t = catalog
@@ -165,6 +189,62 @@ fn side_targets(
         )?);
     }
     Ok(targets)
+}
+
+/// A release's side: every workload the tenant runs, those the release changes with its
+/// change over the tenant's recorded state, as its delivery would render them.
+fn release_side_targets(
+    catalog: &Catalog,
+    project: &str,
+    name: &str,
+    tenant: Option<&str>,
+    workload: Option<&str>,
+) -> Result<Vec<Target>> {
+    let release = catalog
+        .release(project, name)
+        .ok_or_else(|| PlanError::ReleaseNotFound {
+            project: project.to_string(),
+            release: name.to_string(),
+        })?;
+    let targets = plan::release_tenants(catalog, release)?;
+    let chosen = match tenant {
+        None => targets.first().copied(),
+        Some(wanted) => targets.iter().copied().find(|t| t.name_any() == wanted),
+    }
+    .ok_or_else(|| PlanError::NotReleaseTenant {
+        release: name.to_string(),
+        tenant: tenant.unwrap_or("(none)").to_string(),
+        targets: targets
+            .iter()
+            .map(|t| t.name_any())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    let info = ReleaseInfo {
+        name: name.to_string(),
+        title: release.spec.title.clone(),
+        release_type: plan::release_type_name(release.spec.type_).to_string(),
+    };
+    let mut workloads: Vec<_> = catalog.workloads_of(project).collect();
+    workloads.sort_by_key(|w| w.name_any());
+    let mut out = Vec::new();
+    for w in workloads {
+        let wname = w.name_any();
+        if workload.is_some_and(|only| only != wname) || !plan::tenant_runs(chosen, &wname) {
+            continue;
+        }
+        let change = release.spec.changes.iter().find(|c| c.workload == wname);
+        out.push(plan::build_target(
+            catalog,
+            project,
+            &release.spec.environment,
+            TenantView::Tenant(chosen),
+            w,
+            change,
+            &info,
+        )?);
+    }
+    Ok(out)
 }
 
 struct SideResult {
@@ -272,3 +352,6 @@ pub fn compare(
         workloads,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,10 +5,15 @@
 //! release is never admitted because a status was a few seconds stale.
 
 use croner::Cron;
-use gitopshq_crds::environment::{ActiveFreeze, Environment, FreezeWindow, RecurringWindow};
+use gitopshq_crds::consts::{conditions as types, reasons};
+use gitopshq_crds::environment::{
+    ActiveFreeze, Environment, EnvironmentStatus, FreezeWindow, RecurringWindow,
+};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::conditions::{self, Status};
 
 /// Time zone of recurring windows that do not name one (operator configuration can override).
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -117,6 +122,75 @@ struct ParsedWindow<'a> {
 /// Checks every window of an environment: cron syntax, duration and time zone.
 pub fn validate_windows(environment: &Environment) -> Result<(), FreezeError> {
     parse_windows(environment, DEFAULT_TIME_ZONE).map(|_| ())
+}
+
+/// `Environment.status` at `now`: whether it is frozen, the freeze in force and the next one,
+/// the `Frozen` and `Ready` conditions (a bad window is `Ready` False, naming the field); and
+/// when to look again, the next window boundary if there is one.
+pub fn environment_status(
+    environment: &Environment,
+    now: Timestamp,
+    default_time_zone: &str,
+) -> (EnvironmentStatus, Option<Timestamp>) {
+    let generation = environment.metadata.generation;
+    let mut status = environment.status.clone().unwrap_or_default();
+    let next = match freeze_state(environment, now, default_time_zone) {
+        Ok(state) => {
+            status.frozen = state.frozen();
+            status.active_freeze = state.active.as_ref().map(|p| p.to_active_freeze());
+            status.next_freeze = state.next.as_ref().map(|p| p.to_active_freeze());
+            let message = match &state.active {
+                Some(p) => format!(
+                    "frozen until {} (window {:?}{})",
+                    crate::admission::format_time(p.until),
+                    p.name,
+                    p.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+                None => match &state.next {
+                    Some(p) => format!(
+                        "open; next freeze {:?} from {}",
+                        p.name,
+                        crate::admission::format_time(p.from)
+                    ),
+                    None => "open; no freeze window ahead".into(),
+                },
+            };
+            let (frozen, reason) = if state.frozen() {
+                (Status::True, reasons::FREEZE_ACTIVE)
+            } else {
+                (Status::False, reasons::NO_FREEZE)
+            };
+            let c = &mut status.conditions;
+            conditions::set(c, types::FROZEN, frozen, reason, &message, generation, now);
+            conditions::set(
+                c,
+                types::READY,
+                Status::True,
+                reasons::RECONCILED,
+                &message,
+                generation,
+                now,
+            );
+            state.next_boundary()
+        }
+        Err(error) => {
+            let message = format!("{error}; fix spec.freezeWindows");
+            conditions::set(
+                &mut status.conditions,
+                types::READY,
+                Status::False,
+                reasons::INVALID_SPEC,
+                &message,
+                generation,
+                now,
+            );
+            None
+        }
+    };
+    (status, next)
 }
 
 /// The freeze state of `environment` at `now`. Recurring windows without a time zone use

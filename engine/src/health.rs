@@ -311,6 +311,38 @@ fn pod_failure(pod: &Value) -> (Option<&str>, bool) {
     (failing, !statuses.is_empty())
 }
 
+/// Whether `pod` runs the workload's current template: not on its way out (a terminating pod's
+/// failures are its revision's past), and every container the template names runs the
+/// template's image (while a rollout replaces an older revision, its pods still run the old
+/// images). Two revisions that differ in anything but images are told apart only once the older
+/// pods terminate.
+fn of_current_revision(workload: &Value, pod: &Value) -> bool {
+    if pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        return false;
+    }
+    let images = |containers: Option<&Value>| -> BTreeMap<String, String> {
+        containers
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c.get("name")?.as_str()?.to_string(),
+                    c.get("image")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let template = images(workload.pointer("/spec/template/spec/containers"));
+    let running = images(pod.pointer("/spec/containers"));
+    template
+        .iter()
+        .all(|(name, image)| running.get(name).is_none_or(|running| running == image))
+}
+
 /// Whether a pod is selected by `selector` (`spec.selector` of a workload), with the label
 /// selector rules of [`crate::selector`]. A selector that does not parse selects nothing.
 pub fn selects(selector: &Value, pod: &Value) -> bool {
@@ -380,7 +412,10 @@ pub fn tenant_health(
                 "Deployment" | "StatefulSet" | "DaemonSet"
             )
         {
-            let selected: Vec<&Value> = pods.iter().filter(|p| selects(selector, p)).collect();
+            let selected: Vec<&Value> = pods
+                .iter()
+                .filter(|p| selects(selector, p) && of_current_revision(found, p))
+                .collect();
             let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
             for pod in &selected {
                 if let (Some(reason), _) = pod_failure(pod) {
@@ -441,13 +476,27 @@ pub fn overall(tenants: &[(String, Health, String)]) -> (Health, String) {
         .filter(|(_, h, _)| *h == Health::Healthy)
         .count();
     let mut message = format!("{healthy} of {} tenants healthy", tenants.len());
-    for (tenant, health, detail) in tenants {
-        if *health == worst && worst != Health::Healthy {
+    if worst != Health::Healthy {
+        let worst_tenants: Vec<_> = tenants.iter().filter(|(_, h, _)| *h == worst).collect();
+        for (tenant, _, detail) in worst_tenants.iter().take(NAMED_IN_MESSAGE) {
             message.push_str(&format!("; {tenant}: {detail}"));
+        }
+        if let Some(more) = worst_tenants
+            .len()
+            .checked_sub(NAMED_IN_MESSAGE)
+            .filter(|n| *n > 0)
+        {
+            message.push_str(&format!(
+                "; and {more} more tenants {worst:?} (each one's message is in status.tenants)"
+            ));
         }
     }
     (worst, message)
 }
+
+/// How many of the worst tenants the release's message names: at fleet size the message would
+/// otherwise grow with every tenant (each one's stays in `status.tenants`).
+const NAMED_IN_MESSAGE: usize = 5;
 
 #[cfg(test)]
 mod tests;

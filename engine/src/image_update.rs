@@ -452,6 +452,7 @@ pub fn auto_release(
                 workload: name,
                 version: None,
                 values: nested_value(&policy.value_path, json!(push.tag)),
+                unset: Vec::new(),
             }],
             type_: ReleaseType::Deploy,
             submitted: true,

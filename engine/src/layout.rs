@@ -22,6 +22,7 @@
 mod argocd;
 mod commit;
 mod gitops;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -39,6 +40,10 @@ pub use commit::{
 };
 pub use gitops::{
     GitOpsSettings, SOPS_AGE_SECRET, SecretKeyRef, flux_root_name, flux_root_objects, flux_source,
+};
+pub use state::{
+    RecordedState, RecordedStates, ReleaseAdditions, STATE_FILE, StateKey, mirrored_states,
+    parse_state, recorded_states, state_file, state_path, tenant_status, tenants_status,
 };
 
 /// The file kustomize looks for in every directory.
@@ -130,6 +135,10 @@ pub enum LayoutError {
     )]
     FluxUrl { project: String, url: String },
     #[error(
+        "recorded state {path} cannot be read ({message}): restore the file from the repository's history (git log -- {path}) or deliver a release of that workload again"
+    )]
+    State { path: String, message: String },
+    #[error(
         "cluster {cluster} cannot be given to Argo CD: {reason}; register it again with gitopshq cluster register {cluster} --context CONTEXT, which stores a ServiceAccount token"
     )]
     ArgoCdCluster { cluster: String, reason: String },
@@ -218,6 +227,8 @@ impl SecretSummary {
 pub struct WorkloadRender {
     pub name: String,
     pub files: Vec<RenderedFile>,
+    /// Written as the folder's [`STATE_FILE`] when present.
+    pub state: Option<RecordedState>,
 }
 
 /// One tenant targeted by the release.
@@ -455,6 +466,12 @@ fn layout_with(
                 format!("{wdir}/{KUSTOMIZATION_FILE}"),
                 kustomization(names.iter().map(String::as_str)),
             );
+            if let Some(state) = &workload.state {
+                out.files.insert(
+                    format!("{wdir}/{STATE_FILE}"),
+                    state_file(&tenant.name, &workload.name, state)?,
+                );
+            }
             owned.insert(format!("{wdir}/"));
         }
         if req.delivery == DeliveryMode::Flux {
@@ -565,6 +582,19 @@ pub fn project_skeleton(
         );
     }
     Ok(files)
+}
+
+/// The Kubernetes objects of a workload folder as read from the repository: every file but
+/// its `kustomization.yaml`, `secrets.yaml` and recorded state, that parses as an object.
+pub fn workload_objects(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .filter(|(path, _)| !path.ends_with(KUSTOMIZATION_FILE))
+        .filter(|(path, _)| !path.ends_with(SECRETS_REFERENCE_FILE))
+        .filter(|(path, _)| !path.ends_with(STATE_FILE))
+        .filter_map(|(_, bytes)| yaml_serde::from_slice::<serde_json::Value>(bytes).ok())
+        .filter(|v| v.get("kind").is_some())
+        .collect()
 }
 
 /// `sha256:<hex>` over every path and content, in path order: the digest recorded in the

@@ -25,11 +25,13 @@ pub use variables::{Scope, VariableScopes, VariableUse, resolve_variables, varia
 
 // GitOps repository layout: which files a release writes where.
 pub mod layout;
+pub mod logs;
 
 // From API objects to render inputs and repository layouts, shared by the CLI and controller.
 pub mod catalog;
 pub mod compare;
 pub mod plan;
+pub mod preview;
 pub mod render_cache;
 pub mod selector;
 
@@ -41,6 +43,7 @@ pub mod policy;
 // The operator's lifecycles: conditions, releases, health and drift, project RBAC.
 pub mod charts;
 pub mod cluster_access;
+pub mod cluster_heartbeat;
 pub mod conditions;
 pub mod health;
 pub mod lifecycle;
@@ -57,6 +60,7 @@ pub mod registry_events;
 // The audit trail, its hash chain and the delivery commits' signatures; how command outcomes
 // are told to people and CI.
 pub mod audit;
+pub mod report;
 pub mod signatures;
 // What the dashboard shows at a glance.
 pub mod outcome;

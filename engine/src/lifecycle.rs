@@ -1,5 +1,5 @@
 //! The release lifecycle: Draft → PendingApproval → Approved → Deploying → Deployed → Healthy,
-//! or Rejected / Blocked / Failed / Degraded / Superseded.
+//! or Rejected / Blocked / Failed / Degraded / Superseded / Cancelled.
 //!
 //! The controller reads the world (the release, its ApprovalRequest, policy verdicts, the
 //! delivery outcome, live health), asks these functions what the release's next state is and
@@ -22,6 +22,9 @@ use crate::conditions::{self, Status};
 
 pub mod gate;
 pub mod observe;
+pub mod project;
+pub mod sla;
+pub mod steps;
 
 /// The actor of transitions the controller makes on its own.
 pub const CONTROLLER: &str = "gitopshq-controller";
@@ -72,7 +75,88 @@ impl Step {
 /// Whether a phase ends the release's life: nothing moves it any more (a retry of a Failed or
 /// Blocked release is an explicit request, see [`retry_requested`]).
 pub fn is_terminal(phase: ReleasePhase) -> bool {
-    matches!(phase, ReleasePhase::Rejected | ReleasePhase::Superseded)
+    matches!(
+        phase,
+        ReleasePhase::Rejected | ReleasePhase::Superseded | ReleasePhase::Cancelled
+    )
+}
+
+/// Whether a release in `phase` may still be cancelled: nothing of it is delivered or being
+/// delivered. `None` is a submitted release the controller has not judged yet.
+pub fn is_cancellable(phase: Option<ReleasePhase>) -> bool {
+    matches!(
+        phase,
+        None | Some(
+            ReleasePhase::Draft
+                | ReleasePhase::PendingApproval
+                | ReleasePhase::Approved
+                | ReleasePhase::Blocked
+        )
+    )
+}
+
+/// The `Cancelled` step of a release whose `spec.cancellation` is set, while it is still
+/// cancellable ([`is_cancellable`]) or already Cancelled (entering it again changes nothing).
+/// `None` when the release is not cancelled, or when its delivery had started before the
+/// cancellation was seen (admission refuses that; the approval gate before the commit is the
+/// last place a cancellation stops a delivery, see [`gate::approval_gate`]).
+pub fn cancellation(release: &Release, phase: Option<ReleasePhase>) -> Option<Step> {
+    release.spec.cancellation.as_ref()?;
+    (is_cancellable(phase) || phase == Some(ReleasePhase::Cancelled))
+        .then(|| cancelled_step(release))
+}
+
+/// The step of a Draft: waiting to be submitted, or, when the webhook kept a submission as a
+/// Draft because an Enforce policy refused it (`gitopshq.io/submission-refused`), that
+/// refusal, by the person refused, with the next step.
+pub fn draft_step(release: &Release) -> Step {
+    let refused = release
+        .annotations()
+        .get(gitopshq_crds::consts::annotations::SUBMISSION_REFUSED);
+    let Some(record) = refused else {
+        return Step::new(
+            ReleasePhase::Draft,
+            reasons::DRAFT,
+            "Draft: set spec.submitted to true (or `gitopshq release submit`) to render, check and deliver it",
+        );
+    };
+    let (user, denial) = record
+        .split_once(": ")
+        .map(|(who, what)| (who.split(" at ").next().unwrap_or(who), what))
+        .unwrap_or(("", record.as_str()));
+    let step = Step::new(
+        ReleasePhase::Draft,
+        reasons::SUBMISSION_REFUSED,
+        format!(
+            "Draft: its submission was refused: {denial}; change the values (its policy results show what to fix) and submit it again"
+        ),
+    );
+    if user.is_empty() { step } else { step.by(user) }
+}
+
+/// `Cancelled`, by the user the webhook stamped on `spec.cancellation`, with the reason.
+pub fn cancelled_step(release: &Release) -> Step {
+    let cancellation = release.spec.cancellation.clone().unwrap_or_default();
+    let user = cancellation
+        .user
+        .clone()
+        .unwrap_or_else(|| "an unknown user".to_string());
+    let reason = match cancellation.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() => format!(": {reason}"),
+        _ => " (no reason given)".to_string(),
+    };
+    let step = Step::new(
+        ReleasePhase::Cancelled,
+        reasons::CANCELLED,
+        format!(
+            "release {} was cancelled by {user}{reason}; nothing of it is delivered and approvals no longer count; create a new release to deliver its changes",
+            release.name_any()
+        ),
+    );
+    match cancellation.user {
+        Some(user) => step.by(user),
+        None => step,
+    }
 }
 
 /// Whether the release's content is (being) in the repository or on the cluster.
@@ -175,6 +259,9 @@ fn phase_conditions(
         }
         P::Blocked if step.reason == reasons::POLICY_DENIED => {
             changed |= set(types::POLICIES_PASSED, Status::False, step.reason, message);
+        }
+        P::Cancelled => {
+            changed |= set(types::APPROVED, Status::False, reasons::CANCELLED, message);
         }
         P::Draft | P::Failed | P::Blocked | P::Superseded => {}
     }

@@ -50,6 +50,10 @@ pub struct Notification {
     pub commit: Option<String>,
     /// Where to look: the commit in the repository's web view, the incident.
     pub link: Option<String>,
+    /// The release's page in the dashboard, when its external URL is configured.
+    pub page: Option<String>,
+    /// The CI build that produced the release (its `gitopshq.io/build-url` annotation).
+    pub build: Option<String>,
     /// What happened and the next step.
     pub message: Option<String>,
     /// Who caused it.
@@ -79,6 +83,7 @@ impl Notification {
 pub fn event_label(event: NotificationEvent) -> &'static str {
     match event {
         NotificationEvent::ReleasePendingApproval => "Release waiting for approval",
+        NotificationEvent::ReleaseApprovalOverdue => "Approval overdue",
         NotificationEvent::ReleaseDeployed => "Release deployed",
         NotificationEvent::ReleaseHealthy => "Release healthy",
         NotificationEvent::ReleaseFailed => "Release failed",
@@ -149,10 +154,41 @@ pub fn for_release(
         approvals,
         commit: status.commit.clone(),
         link,
+        page: None,
+        build: release
+            .annotations()
+            .get(gitopshq_crds::consts::annotations::BUILD_URL)
+            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+            .cloned(),
         message: status.message.clone(),
         actor,
         time: now,
     }
+}
+
+/// The page of release `namespace/name` in the dashboard served at `dashboard_url`.
+pub fn release_page(dashboard_url: &str, namespace: &str, name: &str) -> String {
+    format!(
+        "{}/#/releases/{namespace}/{name}",
+        dashboard_url.trim_end_matches('/')
+    )
+}
+
+/// The buttons of a notification: its page, the link, the CI build, each once.
+fn buttons(n: &Notification) -> Vec<(&'static str, &str)> {
+    let mut out: Vec<(&'static str, &str)> = Vec::new();
+    for (label, url) in [
+        ("Open release", n.page.as_deref()),
+        ("Open", n.link.as_deref()),
+        ("CI build", n.build.as_deref()),
+    ] {
+        if let Some(url) = url
+            && !out.iter().any(|(_, u)| *u == url)
+        {
+            out.push((label, url));
+        }
+    }
+    out
 }
 
 /// `DriftDetected` on a delivered release: `message` names the drifted objects.
@@ -223,6 +259,8 @@ pub fn for_session(
         approvals: None,
         commit: None,
         link: spec.incident_url.clone(),
+        page: None,
+        build: None,
         message: Some(message),
         actor: spec.requested_by.clone(),
         time: now,
@@ -241,15 +279,86 @@ pub struct Occurrence {
 }
 
 impl Occurrence {
-    /// The identity of this occurrence for one channel: the same transition always gives the
-    /// same key, a later transition into the same phase (Degraded, then Healthy again) another.
-    pub fn key(&self, channel_uid: &str, object_uid: &str) -> String {
+    /// This transition of the object `object_uid`, as a channel's status lists it once handled
+    /// (`status.handledTransitions`): the same transition always gives the same text, a later
+    /// transition into the same phase (Degraded, then Healthy again) another.
+    pub fn transition(&self, object_uid: &str) -> String {
         format!(
-            "{channel_uid}/{object_uid}/{:?}/{}",
-            self.event,
-            self.time.as_nanosecond()
+            "{object_uid}/{}/{}",
+            self.event.as_str(),
+            self.time.as_second()
         )
     }
+
+    /// The identity of this occurrence for one channel.
+    pub fn key(&self, channel_uid: &str, object_uid: &str) -> String {
+        format!("{channel_uid}/{}", self.transition(object_uid))
+    }
+}
+
+/// How many handled transitions a channel's status keeps.
+pub const HANDLED_TRANSITIONS: usize = 100;
+
+/// What a notifier that starts does not send for a channel: the transitions before the
+/// channel's last verdict (its last delivery or give-up, whose status says every earlier
+/// transition was handled), or before its creation when it has none; and, in the verdict's
+/// own second, those its status lists as handled. Status times have whole seconds, so a
+/// transition in that second may have come before the verdict or after it: the list tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floor {
+    /// In whole seconds.
+    second: i64,
+    handled: std::collections::BTreeSet<String>,
+}
+
+impl Floor {
+    /// The floor of a channel with `status`, created at `created`.
+    pub fn of(status: Option<&NotificationChannelStatus>, created: Timestamp) -> Self {
+        let verdict = status.and_then(last_verdict);
+        Self {
+            second: verdict.unwrap_or(created).as_second(),
+            handled: status
+                .filter(|_| verdict.is_some())
+                .map(|s| s.handled_transitions.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether `occurrence` of the object `object_uid` is not sent.
+    pub fn excludes(&self, occurrence: &Occurrence, object_uid: &str) -> bool {
+        occurrence.time.as_second() < self.second
+            || self.handled.contains(&occurrence.transition(object_uid))
+    }
+}
+
+/// The channel's last verdict: its last delivery, or its give-up while it is dead-lettered.
+fn last_verdict(status: &NotificationChannelStatus) -> Option<Timestamp> {
+    let sent = status.last_sent_time.as_ref().map(|t| t.0);
+    let given_up = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::READY)
+        .filter(|c| c.reason == reasons::DEAD_LETTER)
+        .map(|c| c.last_transition_time.0);
+    sent.into_iter().chain(given_up).max()
+}
+
+/// Lists `transition` as handled, keeping only what a [`Floor`] of the new status reads: the
+/// transitions of the last verdict's second or later, the newest [`HANDLED_TRANSITIONS`].
+fn remember(status: &mut NotificationChannelStatus, transition: &str) {
+    let floor = last_verdict(status).map_or(i64::MIN, |t| t.as_second());
+    let second = |entry: &str| {
+        entry
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(i64::MIN)
+    };
+    let list = &mut status.handled_transitions;
+    list.retain(|entry| entry != transition && second(entry) >= floor);
+    list.push(transition.to_string());
+    let excess = list.len().saturating_sub(HANDLED_TRANSITIONS);
+    list.drain(..excess);
 }
 
 /// The notifiable transitions of a release: each timeline entry that enters a phase raising
@@ -270,6 +379,16 @@ pub fn release_occurrences(status: &ReleaseStatus) -> Vec<Occurrence> {
             });
         }
         previous = Some(entry.phase);
+    }
+    if let Some(overdue) = conditions::get(&status.conditions, types::APPROVAL_OVERDUE)
+        && overdue.status == Status::True.as_str()
+    {
+        out.push(Occurrence {
+            event: NotificationEvent::ReleaseApprovalOverdue,
+            phase: None,
+            time: overdue.last_transition_time.0,
+            message: Some(overdue.message.clone()),
+        });
     }
     if let Some(drift) = conditions::get(&status.conditions, types::DRIFTED)
         && drift.status == Status::True.as_str()
@@ -325,7 +444,10 @@ pub fn for_release_occurrence(
             n.message = None;
         }
     }
-    if occurrence.event == NotificationEvent::DriftDetected {
+    if matches!(
+        occurrence.event,
+        NotificationEvent::DriftDetected | NotificationEvent::ReleaseApprovalOverdue
+    ) {
         n.message = occurrence.message.clone();
     }
     n
@@ -349,9 +471,14 @@ pub fn for_session_occurrence(
 }
 
 /// Whether a channel subscribes to the notification's event and project.
+/// An overdue approval is escalated to the channels that were told it was pending, too.
 pub fn wants(channel: &NotificationChannelSpec, notification: &Notification) -> bool {
-    channel.events.contains(&notification.event)
-        && (channel.projects.is_empty() || channel.projects.contains(&notification.project))
+    let subscribed = channel.events.contains(&notification.event)
+        || (notification.event == NotificationEvent::ReleaseApprovalOverdue
+            && channel
+                .events
+                .contains(&NotificationEvent::ReleasePendingApproval));
+    subscribed && (channel.projects.is_empty() || channel.projects.contains(&notification.project))
 }
 
 /// The body the channel's type expects.
@@ -412,8 +539,9 @@ pub fn slack(n: &Notification) -> Value {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&slack_escape(message), SLACK_TEXT)}}));
     }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("`{}`", slack_escape(&n.command()))}]}));
-    if let Some(link) = &n.link {
-        blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": link}]}));
+    let buttons = buttons(n);
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons.iter().map(|(label, url)| json!({"type": "button", "text": {"type": "plain_text", "text": label}, "url": url})).collect::<Vec<_>>()}));
     }
     json!({
         "text": clip(&slack_escape(&format!("{} ({}{})", n.headline(), n.project, n.environment.as_deref().map(|e| format!(", {e}")).unwrap_or_default())), SLACK_TEXT),
@@ -437,8 +565,14 @@ pub fn teams(n: &Notification) -> Value {
         "version": "1.4",
         "body": body,
     });
-    if let Some(link) = &n.link {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Open", "url": link}]);
+    let buttons = buttons(n);
+    if !buttons.is_empty() {
+        card["actions"] = json!(
+            buttons
+                .iter()
+                .map(|(label, url)| json!({"type": "Action.OpenUrl", "title": label, "url": url}))
+                .collect::<Vec<_>>()
+        );
     }
     json!({
         "type": "message",
@@ -464,6 +598,8 @@ pub fn webhook(n: &Notification) -> Value {
         "approvals": n.approvals,
         "commit": n.commit,
         "link": n.link,
+        "page": n.page,
+        "build": n.build,
         "message": n.message,
         "actor": n.actor,
         "time": n.time.to_string(),
@@ -528,6 +664,7 @@ impl Backoff {
 pub fn sent(
     status: &NotificationChannelStatus,
     notification: &Notification,
+    transition: &str,
     generation: Option<i64>,
     now: Timestamp,
 ) -> NotificationChannelStatus {
@@ -549,7 +686,18 @@ pub fn sent(
         generation,
         now,
     );
+    remember(&mut status, transition);
     status
+}
+
+/// A delivery's failed attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    pub error: &'a str,
+    /// Attempts made so far, this one included.
+    pub attempts: u32,
+    /// Whether no attempt follows.
+    pub given_up: bool,
 }
 
 /// A channel's status after a delivery failed `attempts` times: `lastError` always, and the
@@ -557,12 +705,16 @@ pub fn sent(
 pub fn failed(
     status: &NotificationChannelStatus,
     notification: &Notification,
-    error: &str,
-    attempts: u32,
-    given_up: bool,
+    transition: &str,
+    failure: Failure<'_>,
     generation: Option<i64>,
     now: Timestamp,
 ) -> NotificationChannelStatus {
+    let Failure {
+        error,
+        attempts,
+        given_up,
+    } = failure;
     let mut status = status.clone();
     let text = format!(
         "{} for {} {}/{}: attempt {attempts} failed: {error}",
@@ -584,6 +736,7 @@ pub fn failed(
             generation,
             now,
         );
+        remember(&mut status, transition);
     }
     status
 }

@@ -14,7 +14,8 @@
 //!
 //! Each kind has its own exit code so that CI can tell them apart.
 
-use gitopshq_crds::release::ReleasePhase;
+use gitopshq_crds::release::{Release, ReleasePhase};
+use kube::ResourceExt;
 
 /// What kind of outcome a failure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,7 +157,7 @@ pub fn role_granting(verb: &str, resource: &str) -> Option<&'static str> {
         "releases" | "approvalrequests" | "breakglasssessions" | "promotions" | "workloads"
         | "tenants" | "variables" | "events" => Some("Viewer"),
         "environments" => match verb {
-            "release" => Some("ReleaseManager"),
+            "release" | "cancel" => Some("ReleaseManager"),
             "rollback" => Some("ReleaseManager or Approver"),
             "approve" | "break-glass" => Some("Approver"),
             _ => Some("Viewer"),
@@ -325,7 +326,7 @@ fn rank(phase: ReleasePhase) -> Option<usize> {
 ///
 /// A phase further along the happy path counts as reached (waiting for `Deployed` is done when
 /// the release is already `Healthy`, or `Degraded`, which is delivered too). Rejected and
-/// Blocked stop as gated; Failed, Superseded, and Degraded when waiting for Healthy stop as
+/// Blocked (and Cancelled) stop as gated; Failed, Superseded, and Degraded when waiting for Healthy stop as
 /// failed. Waiting for a phase off the happy path (`--for Degraded`) ends only there, or on any
 /// other terminal phase.
 pub fn wait_verdict(target: ReleasePhase, phase: Option<ReleasePhase>) -> WaitVerdict {
@@ -348,7 +349,9 @@ pub fn wait_verdict(target: ReleasePhase, phase: Option<ReleasePhase>) -> WaitVe
         {
             WaitVerdict::Reached
         }
-        ReleasePhase::Rejected | ReleasePhase::Blocked => WaitVerdict::Stop(Kind::Gated),
+        ReleasePhase::Rejected | ReleasePhase::Blocked | ReleasePhase::Cancelled => {
+            WaitVerdict::Stop(Kind::Gated)
+        }
         ReleasePhase::Failed | ReleasePhase::Superseded | ReleasePhase::Degraded => {
             WaitVerdict::Stop(Kind::Failed)
         }
@@ -365,6 +368,38 @@ pub fn timed_out_kind(phase: Option<ReleasePhase>) -> Kind {
             Kind::Gated
         }
         _ => Kind::Runtime,
+    }
+}
+
+/// The next step for the release's phase.
+pub fn next_step(release: &Release) -> Option<String> {
+    let name = release.name_any();
+    let ns = release.namespace().unwrap_or_default();
+    let status = release.status.as_ref();
+    let phase = status.and_then(|s| s.phase);
+    let message = status.and_then(|s| s.message.as_deref()).unwrap_or("");
+    match phase? {
+        ReleasePhase::Draft => Some(format!("submit it: gitopshq release submit {name} -n {ns}")),
+        ReleasePhase::PendingApproval => Some(format!(
+            "an approver runs: gitopshq approve {name} -n {ns} --comment \"…\" (or gitopshq reject); to withdraw it: gitopshq release cancel {name} -n {ns} --reason \"…\""
+        )),
+        ReleasePhase::Degraded => rollback_command(message)
+            .map(|c| format!("roll back: {c}"))
+            .or_else(|| {
+                Some(format!(
+                    "roll back: gitopshq rollback WORKLOAD --to RELEASE -n {ns}"
+                ))
+            }),
+        ReleasePhase::Failed | ReleasePhase::Blocked => Some(format!(
+            "fix what the message says, then retry: kubectl -n {ns} annotate release {name} gitopshq.io/retry=\"$(date +%s)\" --overwrite (or create a new release)"
+        )),
+        ReleasePhase::Approved | ReleasePhase::Deploying | ReleasePhase::Deployed => Some(format!(
+            "wait for it: gitopshq wait {name} -n {ns} --for Healthy"
+        )),
+        ReleasePhase::Healthy
+        | ReleasePhase::Rejected
+        | ReleasePhase::Superseded
+        | ReleasePhase::Cancelled => None,
     }
 }
 

@@ -25,6 +25,9 @@ use crate::conditions::is_true;
 use crate::rbac::verbs;
 use crate::variables::{Scope, VariableScopes};
 
+mod clusters;
+pub use clusters::{ClusterRow, ClusterTenant, REGISTER_COMMAND, cluster_rows};
+
 /// Traffic-light state of a project in an environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -238,6 +241,9 @@ pub struct ReleaseSummary {
     pub created: Option<String>,
     pub message: Option<String>,
     pub approvals: Option<ApprovalsSummary>,
+    /// Pending approval past its ApprovalPolicy's SLA: what the condition `ApprovalOverdue`
+    /// says, while the release still waits.
+    pub overdue: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -275,6 +281,16 @@ pub fn release_summary(release: &Release) -> ReleaseSummary {
                     )
                 }),
             }),
+        overdue: status
+            .filter(|s| s.phase == Some(ReleasePhase::PendingApproval))
+            .and_then(|s| {
+                crate::conditions::get(
+                    &s.conditions,
+                    gitopshq_crds::consts::conditions::APPROVAL_OVERDUE,
+                )
+            })
+            .filter(|c| c.status == crate::conditions::Status::True.as_str())
+            .map(|c| c.message.clone()),
     }
 }
 

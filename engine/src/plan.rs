@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::consts::labels;
-use gitopshq_crds::release::{Release, WorkloadChange};
+use gitopshq_crds::release::{Release, ReleaseType, WorkloadChange};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
@@ -22,8 +22,9 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::error::{Chain, RenderError, bulleted};
 use crate::layout::{
-    ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RenderedFile,
-    RepositoryRef, SecretSummary, TenantRender, WorkloadRender,
+    ClusterTarget, DeliveryMode, GitOpsSettings, LayoutError, LayoutRequest, RecordedState,
+    ReleaseAdditions, RenderedFile, RepositoryRef, SecretSummary, StateKey, TenantRender,
+    WorkloadRender,
 };
 use crate::render::{
     ChartSource, CompiledChart, ReleaseInfo, RenderInput, RenderOutput, TenantInfo, WorkloadInfo,
@@ -146,6 +147,14 @@ pub enum PlanError {
         "release {release:?} not found in project {project}: name an existing release (kubectl get releases -n {project})"
     )]
     ReleaseNotFound { project: String, release: String },
+    #[error(
+        "tenant {tenant} is not a target of release {release} (its tenants: {targets}); compare one of those"
+    )]
+    NotReleaseTenant {
+        release: String,
+        tenant: String,
+        targets: String,
+    },
     #[error("release {release}: policies could not be evaluated: {reason}")]
     Policy { release: String, reason: String },
     #[error(
@@ -218,6 +227,9 @@ pub struct Target {
     pub chart: String,
     pub version: String,
     pub input: RenderInput,
+    /// What the releases added up to this one, recorded with the delivery (a tenant's
+    /// target); `None` for a view of the environment, which nothing delivers.
+    pub additions: Option<ReleaseAdditions>,
 }
 
 impl Target {
@@ -284,6 +296,12 @@ pub fn check_environment(catalog: &Catalog, project: &str, environment: &str) ->
 /// listing none run every workload of their project.
 pub fn tenant_runs(tenant: &Tenant, workload: &str) -> bool {
     tenant.spec.workloads.is_empty() || tenant.spec.workloads.contains_key(workload)
+}
+
+/// Whether a tenant runs any of `workloads` (a tenant listing none runs every workload, so it
+/// does even when `workloads` is empty).
+pub fn tenant_runs_any(tenant: &Tenant, workloads: &[String]) -> bool {
+    tenant.spec.workloads.is_empty() || workloads.iter().any(|w| tenant_runs(tenant, w))
 }
 
 fn find_tenant<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Tenant> {
@@ -515,8 +533,41 @@ fn object_layer(source: String, values: &serde_json::Map<String, Value>) -> Opti
     (!values.is_empty()).then(|| ValueLayer::new(source, Value::Object(values.clone())))
 }
 
+/// The state recorded for `(project, environment, tenant, workload)` when it was rendered from
+/// `chart`: a folder rendered from another chart carries nothing over.
+pub fn recorded_state<'a>(
+    catalog: &'a Catalog,
+    key: &StateKey,
+    chart: &str,
+) -> Option<&'a RecordedState> {
+    catalog.recorded.get(key).filter(|s| s.chart == chart)
+}
+
+/// What the releases added once `change` is delivered over `recorded`: a Deploy's change
+/// merges into the recorded additions (its version replaces, its values merge, `null` drops
+/// one); a Promotion's change is the whole state it carries from its source and replaces them.
+pub fn release_additions(
+    recorded: Option<&RecordedState>,
+    change: Option<&WorkloadChange>,
+    replaces: bool,
+) -> ReleaseAdditions {
+    let base = match (recorded, replaces && change.is_some()) {
+        (Some(state), false) => state.added.clone(),
+        _ => ReleaseAdditions::default(),
+    };
+    match change {
+        Some(change) => base.with_change(change.version.as_deref(), &change.values, &change.unset),
+        None => base,
+    }
+}
+
 /// One target's render input. `view` decides whose overrides apply; with a tenant of another
 /// environment it answers "what would this tenant get in `environment`".
+///
+/// A tenant's target starts from the state recorded in its folder ([`Catalog::recorded`]):
+/// the chart version and values earlier releases added stay unless `change` replaces them
+/// (a `null` value drops one). The version is the release's, else a release-pinned one, else
+/// the environment's pin, else the workload's.
 pub fn build_target(
     catalog: &Catalog,
     project: &str,
@@ -527,8 +578,22 @@ pub fn build_target(
     release: &ReleaseInfo,
 ) -> Result<Target> {
     let workload_name = workload.name_any();
-    let version = chart_version_for(workload, environment, change);
     let chart = workload.spec.chart.clone();
+    let recorded = match view {
+        TenantView::Tenant(t) => {
+            let key = StateKey::new(project, environment, &t.name_any(), &workload_name);
+            recorded_state(catalog, &key, &chart)
+        }
+        TenantView::Environment => None,
+    };
+    let replaces = release.release_type == release_type_name(ReleaseType::Promotion);
+    let additions = release_additions(recorded, change, replaces);
+    // A Promotion's values are a whole state: no recorded values beneath them.
+    let recorded = recorded.filter(|_| !(replaces && change.is_some()));
+    let version = additions
+        .version
+        .clone()
+        .unwrap_or_else(|| chart_version_for(workload, environment, None));
     if catalog.chart_version(&chart, &version).is_none() {
         return Err(PlanError::ChartVersionNotFound {
             project: project.to_string(),
@@ -549,15 +614,19 @@ pub fn build_target(
             &env.values,
         ));
     }
-    if let Some(change) = change {
-        layers.extend(object_layer(
-            format!(
-                "Release {} spec.changes[{}].values",
-                release.name, change.workload
-            ),
-            &change.values,
-        ));
-    }
+    let release_source = match (change, recorded) {
+        (Some(change), None) => format!(
+            "Release {} spec.changes[{}].values",
+            release.name, change.workload
+        ),
+        (Some(change), Some(state)) => format!(
+            "Release {} spec.changes[{}].values over the values recorded by release {}",
+            release.name, change.workload, state.release
+        ),
+        (None, Some(state)) => format!("values recorded by release {}", state.release),
+        (None, None) => String::new(),
+    };
+    layers.extend(object_layer(release_source, &additions.values));
     let target_namespace = workload.spec.target_namespace.clone();
     let (tenant_info, tenant_name) = match view {
         TenantView::Tenant(t) => {
@@ -594,6 +663,7 @@ pub fn build_target(
     };
     let variables = variable_scopes(catalog, project, environment, tenant_name.as_deref())?;
     let workload_namespace = target_namespace.unwrap_or_else(|| tenant_info.namespace.clone());
+    let additions = tenant_name.is_some().then_some(additions);
     Ok(Target {
         project: project.to_string(),
         environment: environment.to_string(),
@@ -602,6 +672,7 @@ pub fn build_target(
         workload: workload_name.clone(),
         chart,
         version,
+        additions,
         input: RenderInput {
             release: release.clone(),
             project: project.to_string(),
@@ -766,6 +837,8 @@ pub struct RenderedFiles {
     pub files: Vec<RenderedFile>,
     /// The render digest ([`RenderOutput::digest`]).
     pub digest: String,
+    /// What the delivery records in the folder ([`crate::layout::STATE_FILE`]).
+    pub state: Option<RecordedState>,
 }
 
 impl RenderedFiles {
@@ -803,9 +876,18 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
             tenant,
             cluster,
             workload,
+            chart,
+            version,
             input,
-            ..
+            additions,
         } = r.target;
+        let state = additions.map(|added| RecordedState {
+            release: input.release.name.clone(),
+            chart,
+            version,
+            added,
+            digest: digest.clone(),
+        });
         let files = files
             .into_iter()
             .zip(secrets)
@@ -824,6 +906,7 @@ impl TryFrom<RenderedTarget> for RenderedFiles {
             workload,
             files,
             digest,
+            state,
         })
     }
 }
@@ -1021,6 +1104,7 @@ pub fn layout_request(
         tenant.workloads.push(WorkloadRender {
             name: r.workload,
             files: r.files,
+            state: r.state,
         });
     }
     Ok(LayoutRequest {
@@ -1128,12 +1212,13 @@ pub fn rollback_scope(
 }
 
 #[cfg(test)]
+mod accumulation_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn object<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-        yaml_serde::from_str(yaml).unwrap()
-    }
+    use gitopshq_crds::testing::from_yaml as object;
 
     fn catalog(tenants: usize) -> Catalog {
         let mut catalog = Catalog::default();

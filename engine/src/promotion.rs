@@ -9,7 +9,7 @@ use gitopshq_crds::consts::{annotations, conditions as types, labels, reasons};
 use gitopshq_crds::promotion::{
     BatchPhase, BatchStatus, Promotion, PromotionPhase, PromotionStatus,
 };
-use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, ReleaseType};
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, ReleaseType, WorkloadChange};
 use gitopshq_crds::tenant::Tenant;
 use jiff::Timestamp;
 use kube::api::ObjectMeta;
@@ -17,6 +17,10 @@ use kube::{Resource, ResourceExt};
 
 use crate::conditions::{self, Status};
 use crate::freeze::parse_duration;
+
+mod between;
+
+pub use between::{FromGate, carried_changes, promotion_from_gate};
 
 /// What the controller must do besides writing the status.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,12 +101,23 @@ pub fn batch_release_name(promotion: &Promotion, index: usize) -> String {
     )
 }
 
-/// The release that delivers the source's changes to one batch's tenants.
+/// The environment a promotion delivers to: `spec.toEnvironment`, else its source's.
+pub fn target_environment(promotion: &Promotion, source: &Release) -> String {
+    promotion
+        .spec
+        .to_environment
+        .clone()
+        .unwrap_or_else(|| source.spec.environment.clone())
+}
+
+/// The release that delivers `changes` (what the source release recorded, see
+/// [`carried_changes`]) to one batch's tenants of the target environment.
 pub fn batch_release(
     promotion: &Promotion,
     source: &Release,
     index: usize,
     tenants: &[String],
+    changes: &[WorkloadChange],
 ) -> Release {
     let batch = &promotion.spec.batches[index];
     let total = promotion.spec.batches.len();
@@ -151,9 +166,9 @@ pub fn batch_release(
                     .map(|n| format!("\n\n{n}"))
                     .unwrap_or_default()
             )),
-            environment: source.spec.environment.clone(),
+            environment: target_environment(promotion, source),
             tenants: tenants.to_vec(),
-            changes: source.spec.changes.clone(),
+            changes: changes.to_vec(),
             type_: ReleaseType::Promotion,
             submitted: true,
             created_by: promotion.spec.created_by.clone(),
@@ -182,13 +197,15 @@ fn batch_authors(promotion: &Promotion, source: &Release) -> Vec<String> {
     authors
 }
 
-/// Decides the promotion's next step. `tenants` is [`batch_tenants`]; `releases[i]` is the
-/// release of batch `i` when it exists.
+/// Decides the promotion's next step. `tenants` is [`batch_tenants`] (of the target
+/// environment); `releases[i]` is the release of batch `i` when it exists; `carried` is
+/// [`carried_changes`] of the source.
 pub fn decide(
     promotion: &Promotion,
     source: Option<&Release>,
     tenants: &[Result<Vec<String>, String>],
     releases: &[Option<&Release>],
+    carried: &Result<Vec<WorkloadChange>, String>,
     now: Timestamp,
 ) -> Decision {
     let mut status = promotion.status.clone().unwrap_or_default();
@@ -242,6 +259,10 @@ pub fn decide(
                     status.batches.push(entry);
                     continue;
                 }
+                let changes = match carried {
+                    Ok(changes) => changes,
+                    Err(problem) => break 'decide Outcome::failed(problem.clone()),
+                };
                 entry.release = Some(batch_release_name(promotion, index));
                 entry.message = Some(format!("delivering to {}", batch_tenants.join(", ")));
                 action = Action::Create(Box::new(batch_release(
@@ -249,6 +270,7 @@ pub fn decide(
                     source,
                     index,
                     &batch_tenants,
+                    changes,
                 )));
                 status.batches.push(entry);
                 break 'decide Outcome::progressing(
@@ -363,7 +385,10 @@ pub fn decide(
                         )
                     };
                 }
-                phase @ (ReleasePhase::Failed | ReleasePhase::Rejected | ReleasePhase::Blocked) => {
+                phase @ (ReleasePhase::Failed
+                | ReleasePhase::Rejected
+                | ReleasePhase::Blocked
+                | ReleasePhase::Cancelled) => {
                     entry.phase = BatchPhase::Failed;
                     entry.message = Some(message.clone());
                     break 'decide Outcome::failed(format!(
@@ -464,5 +489,7 @@ impl Outcome {
     }
 }
 
+#[cfg(test)]
+mod between_tests;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,8 @@
 //! Kubernetes RBAC cannot look inside an object, so the gated actions are custom verbs on the
 //! `environments` resource, the way `escalate`, `bind` and `impersonate` are verbs Kubernetes
 //! checks itself: `release` (submit a Deploy or Promotion), `rollback` (submit a Rollback),
-//! `approve` (append an approval decision), `break-glass` (open a session). A grant limited to
+//! `approve` (append an approval decision), `break-glass` (open a session), `cancel` (cancel
+//! someone else's release that is not delivered yet). A grant limited to
 //! some environments lists them as `resourceNames`. The admission webhook asks the API server
 //! (SubjectAccessReview) whether the requester holds the verb for the release's environment in
 //! the project's namespace, so ServiceAccounts bound to these Roles by hand work the same way.
@@ -30,6 +31,17 @@ pub mod verbs {
     pub const APPROVE: &str = "approve";
     /// Open a BreakGlassSession covering the environment.
     pub const BREAK_GLASS: &str = "break-glass";
+    /// Cancel a release of the environment that is not delivered yet, whoever created it
+    /// (ReleaseManager, Admin). A release's own creator and submitter need no grant to cancel
+    /// it: see [`super::may_cancel_without_grant`].
+    pub const CANCEL: &str = "cancel";
+}
+
+/// Whether `user` may cancel `release` on their own account, without the [`verbs::CANCEL`]
+/// grant: they created or submitted it. Everyone else needs the grant for its environment.
+pub fn may_cancel_without_grant(user: &str, release: &gitopshq_crds::release::Release) -> bool {
+    release.spec.created_by.as_deref() == Some(user)
+        || release.spec.submitted_by.as_deref() == Some(user)
 }
 
 /// The ClusterRole every team of some project is bound to: read the shared catalog.
@@ -161,8 +173,14 @@ pub fn rules_for(grant: &TeamGrant) -> Vec<PolicyRule> {
     };
     let mut rules = vec![rule(PROJECT_RESOURCES, READ, &[]), events];
     let gated = |verbs: &[&str]| environment_rule(verbs, envs);
+    if matches!(
+        grant.role,
+        TeamRole::Operator | TeamRole::Developer | TeamRole::Admin
+    ) {
+        rules.push(pod_logs_rule());
+    }
     match grant.role {
-        TeamRole::Viewer => {}
+        TeamRole::Viewer | TeamRole::Operator => {}
         TeamRole::Developer => {
             rules.push(rule(
                 &["workloads", "tenants", "variables", "releases"],
@@ -172,7 +190,7 @@ pub fn rules_for(grant: &TeamGrant) -> Vec<PolicyRule> {
         }
         TeamRole::ReleaseManager => {
             rules.push(rule(&["releases", "promotions"], WRITE, &[]));
-            rules.push(gated(&[verbs::RELEASE, verbs::ROLLBACK]));
+            rules.push(gated(&[verbs::RELEASE, verbs::ROLLBACK, verbs::CANCEL]));
         }
         TeamRole::Approver => {
             rules.push(rule(&["approvalrequests"], &["update", "patch"], &[]));
@@ -196,10 +214,26 @@ pub fn rules_for(grant: &TeamGrant) -> Vec<PolicyRule> {
                 verbs::ROLLBACK,
                 verbs::APPROVE,
                 verbs::BREAK_GLASS,
+                verbs::CANCEL,
             ]));
         }
     }
     rules
+}
+
+/// Pod logs of the project's workloads and releases, through the `logs.gitopshq.io` API: never
+/// the clusters' credentials.
+fn pod_logs_rule() -> PolicyRule {
+    use crate::logs::{API_GROUP, SUBRESOURCE};
+    PolicyRule {
+        api_groups: Some(vec![API_GROUP.into()]),
+        resources: Some(vec![
+            format!("workloads/{SUBRESOURCE}"),
+            format!("releases/{SUBRESOURCE}"),
+        ]),
+        verbs: vec!["get".into()],
+        ..PolicyRule::default()
+    }
 }
 
 fn environment_rule(verbs: &[&str], environments: &[String]) -> PolicyRule {
@@ -249,6 +283,7 @@ pub fn grant_object_name(grant: &TeamGrant, shared: bool) -> String {
     let role = match grant.role {
         TeamRole::Viewer => "viewer",
         TeamRole::Developer => "developer",
+        TeamRole::Operator => "operator",
         TeamRole::ReleaseManager => "release-manager",
         TeamRole::Approver => "approver",
         TeamRole::Admin => "admin",
@@ -286,6 +321,7 @@ pub fn describe_verb(verb: &str) -> &'static str {
         verbs::ROLLBACK => "submit rollbacks to",
         verbs::APPROVE => "approve releases of",
         verbs::BREAK_GLASS => "open break-glass sessions for",
+        verbs::CANCEL => "cancel other people's releases of",
         _ => "act on",
     }
 }
@@ -353,7 +389,7 @@ teams:
         };
         assert_eq!(gated(&rbac.roles[0]), None, "developers hold no gated verb");
         let release_manager = gated(&rbac.roles[1]).unwrap();
-        assert_eq!(release_manager.verbs, ["release", "rollback"]);
+        assert_eq!(release_manager.verbs, ["release", "rollback", "cancel"]);
         assert_eq!(
             release_manager.resource_names.unwrap(),
             ["development", "staging"]
@@ -364,6 +400,41 @@ teams:
             approver.resource_names, None,
             "no environments: every environment"
         );
+    }
+
+    #[test]
+    fn operators_developers_and_admins_read_pod_logs_and_no_secret() {
+        let reads_logs = |role: TeamRole| {
+            let rules = rules_for(&TeamGrant {
+                group: "sre-team".into(),
+                role,
+                environments: vec![],
+            });
+            assert!(
+                !rules.iter().any(|r| r
+                    .resources
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&"secrets".to_string())))
+                    || role == TeamRole::Admin,
+                "{role:?} may read Secrets"
+            );
+            rules.iter().any(|r| {
+                r.api_groups.as_deref() == Some(&["logs.gitopshq.io".to_string()][..])
+                    && r.verbs == ["get"]
+                    && r.resources.as_deref()
+                        == Some(&["workloads/log".to_string(), "releases/log".to_string()][..])
+            })
+        };
+        for role in [TeamRole::Operator, TeamRole::Developer, TeamRole::Admin] {
+            assert!(reads_logs(role), "{role:?}");
+        }
+        for role in [
+            TeamRole::Viewer,
+            TeamRole::ReleaseManager,
+            TeamRole::Approver,
+        ] {
+            assert!(!reads_logs(role), "{role:?}");
+        }
     }
 
     #[test]

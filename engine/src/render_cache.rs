@@ -115,9 +115,7 @@ mod tests {
     use super::*;
     use crate::plan::environment_targets;
 
-    fn object<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-        yaml_serde::from_str(yaml).unwrap()
-    }
+    use gitopshq_crds::testing::from_yaml as object;
 
     fn catalog() -> Catalog {
         let mut catalog = Catalog::default();

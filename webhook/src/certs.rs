@@ -28,6 +28,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rcgen::{
@@ -41,7 +42,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tracing::{info, warn};
 
-use crate::config::CONFIGURATION_NAME;
+use crate::config::{API_SERVICE_NAME, CONFIGURATION_NAME};
 use crate::error::{Error, Result};
 use crate::tls::TlsMaterial;
 
@@ -418,7 +419,8 @@ fn secret_object(name: &str, tls: &TlsMaterial, existing: Option<Secret>) -> Sec
     secret
 }
 
-/// Sets `caBundle` on every webhook of both configurations (server-side apply, forced).
+/// Sets `caBundle` on every webhook of both configurations and on the pod-logs APIService when
+/// it is installed (server-side apply, forced).
 pub async fn patch_ca_bundle(client: &Client, ca_pem: &str) -> Result<()> {
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -465,6 +467,21 @@ pub async fn patch_ca_bundle(client: &Client, ca_pem: &str) -> Result<()> {
             &Patch::Apply(body("ValidatingWebhookConfiguration", names)),
         )
         .await?;
+    let api_services = Api::<APIService>::all(client.clone());
+    if api_services.get_opt(API_SERVICE_NAME).await?.is_some() {
+        api_services
+            .patch(
+                API_SERVICE_NAME,
+                &params,
+                &Patch::Apply(serde_json::json!({
+                    "apiVersion": "apiregistration.k8s.io/v1",
+                    "kind": "APIService",
+                    "metadata": { "name": API_SERVICE_NAME },
+                    "spec": { "caBundle": bundle },
+                })),
+            )
+            .await?;
+    }
     Ok(())
 }
 

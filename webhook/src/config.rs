@@ -8,10 +8,45 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
     ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
+    APIService, APIServiceSpec, ServiceReference as ApiServiceReference,
+};
 use kube::api::ObjectMeta;
 
 /// Object name of both configurations.
 pub const CONFIGURATION_NAME: &str = "gitopshq";
+
+/// The APIService that routes `logs.gitopshq.io` to the webhook's server.
+pub const API_SERVICE_NAME: &str = "v1alpha1.logs.gitopshq.io";
+
+/// The APIService for the pod-logs API, served by the webhook's Service (`namespace/name`,
+/// `port`); `ca_bundle` verifies its serving certificate.
+pub fn api_service(namespace: &str, name: &str, port: i32, ca_bundle: Option<&[u8]>) -> APIService {
+    APIService {
+        metadata: ObjectMeta {
+            name: Some(API_SERVICE_NAME.into()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/name".to_string(),
+                "gitopshq".to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(APIServiceSpec {
+            group: Some(gitopshq_engine::logs::API_GROUP.into()),
+            version: Some(gitopshq_engine::logs::API_VERSION.into()),
+            group_priority_minimum: 1000,
+            version_priority: 15,
+            service: Some(ApiServiceReference {
+                namespace: Some(namespace.into()),
+                name: Some(name.into()),
+                port: Some(port),
+            }),
+            ca_bundle: ca_bundle.map(|ca| ByteString(ca.to_vec())),
+            insecure_skip_tls_verify: None,
+        }),
+        status: None,
+    }
+}
 
 /// Where the API server reaches the webhook.
 #[derive(Debug, Clone)]

@@ -366,6 +366,9 @@ impl Directory for WatchDirectory {
                 .collect(),
             tenants: Self::in_namespace(&self.tenants, namespace),
             releases: Self::in_namespace(&self.releases, namespace),
+            // What runs, as the Workloads' status mirrors the repository: a release is judged
+            // on what it will deliver, its predecessors' values included.
+            recorded: gitopshq_engine::layout::mirrored_states(&workloads),
             workloads,
             variables,
             secrets,

@@ -47,6 +47,8 @@ pub enum Error {
     Serve(#[source] std::io::Error),
     #[error("Kubernetes API request failed")]
     Kube(#[from] kube::Error),
+    #[error("the API server's front-proxy settings are not usable: {0}")]
+    FrontProxy(String),
     #[error("cannot generate a certificate")]
     Certificate(#[from] rcgen::Error),
     #[error(

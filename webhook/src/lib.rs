@@ -6,6 +6,8 @@
 //!   and the rustls listener;
 //! - [`directory`] keeps watch caches of the objects decisions read;
 //! - [`config`] generates the Mutating/ValidatingWebhookConfiguration;
+//! - [`front_proxy`] believes the caller of a request the API server forwards to an
+//!   aggregated API only on the API server's front-proxy client certificate;
 //! - [`certs`] keeps a self-managed serving certificate in a Secret and the caBundle in step;
 //! - [`local`] runs all of it next to a local API server (sandbox and end-to-end tests).
 #![forbid(unsafe_code)]
@@ -14,6 +16,7 @@ pub mod certs;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod front_proxy;
 pub mod local;
 pub mod metrics;
 pub mod review;

@@ -5,18 +5,25 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 
 use crate::Context;
-use crate::config::{CONFIGURATION_NAME, Endpoint, webhook_configurations};
+use crate::config::{
+    API_SERVICE_NAME, CONFIGURATION_NAME, Endpoint, api_service, webhook_configurations,
+};
 use crate::directory::WatchDirectory;
+use crate::error::Error;
 use crate::error::Result;
-use crate::server::{Running, router, serve};
+use crate::run::{AggregatedApi, routes};
+use crate::server::{Running, serve_with_client_ca};
 use crate::tls::TlsMaterial;
 use gitopshq_engine::admission::Settings;
 
@@ -42,16 +49,32 @@ impl LocalWebhook {
         settings: Settings,
         clock: fn() -> jiff::Timestamp,
     ) -> Result<Self> {
+        Self::start_serving(client, settings, clock, None).await
+    }
+
+    /// As [`LocalWebhook::start_with`], also serving `api` as the pod-logs APIService: an
+    /// ExternalName Service `gitopshq-system/gitopshq-webhook` names 127.0.0.1, and the start
+    /// waits until the API server reports the APIService Available.
+    pub async fn start_serving(
+        client: Client,
+        settings: Settings,
+        clock: fn() -> jiff::Timestamp,
+        api: Option<AggregatedApi>,
+    ) -> Result<Self> {
         let (directory, driver) = WatchDirectory::start(client.clone());
         let watches = tokio::spawn(driver);
         directory.wait_ready().await;
         let context = Arc::new(Context::new(Arc::new(directory), settings).with_clock(clock));
         context.set_ready();
-        let tls = TlsMaterial::generate(&["127.0.0.1", "localhost"])?;
-        let server = serve(
-            router(Arc::clone(&context)),
+        let service_host = format!("{SERVICE_NAME}.{SERVICE_NAMESPACE}.svc");
+        let tls = TlsMaterial::generate(&["127.0.0.1", "localhost", &service_host])?;
+        let serves_api = api.is_some();
+        let (router, client_ca) = routes(&client, Arc::clone(&context), api).await;
+        let server = serve_with_client_ca(
+            router,
             ([127, 0, 0, 1], 0).into(),
             &tls,
+            client_ca.as_deref(),
         )
         .await?;
         let address = server.address;
@@ -61,6 +84,9 @@ impl LocalWebhook {
             tls.ca_pem.as_bytes(),
         )
         .await?;
+        if serves_api {
+            install_api_service(&client, address.port(), tls.ca_pem.as_bytes()).await?;
+        }
         Ok(Self {
             address,
             context,
@@ -79,6 +105,9 @@ impl LocalWebhook {
         let _ = Api::<ValidatingWebhookConfiguration>::all(self.client.clone())
             .delete(CONFIGURATION_NAME, &params)
             .await;
+        let _ = Api::<APIService>::all(self.client.clone())
+            .delete(API_SERVICE_NAME, &params)
+            .await;
         if let Some(server) = self.server.take() {
             server.shutdown().await?;
         }
@@ -89,6 +118,79 @@ impl LocalWebhook {
 impl Drop for LocalWebhook {
     fn drop(&mut self) {
         self.watches.abort();
+    }
+}
+
+const SERVICE_NAMESPACE: &str = "gitopshq-system";
+const SERVICE_NAME: &str = "gitopshq-webhook";
+/// How long the API server may take to find the pod-logs API available.
+const API_SERVICE_READY: Duration = Duration::from_secs(60);
+
+/// Routes the pod-logs APIService to `127.0.0.1:port` and waits until the API server reaches
+/// it (its discovery check passes).
+async fn install_api_service(client: &Client, port: u16, ca_bundle: &[u8]) -> Result<()> {
+    let params = PatchParams::apply(gitopshq_crds::consts::FIELD_MANAGER).force();
+    let apply = |value: serde_json::Value| Patch::Apply(value);
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            SERVICE_NAMESPACE,
+            &params,
+            &apply(serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": SERVICE_NAMESPACE},
+            })),
+        )
+        .await?;
+    Api::<Service>::namespaced(client.clone(), SERVICE_NAMESPACE)
+        .patch(
+            SERVICE_NAME,
+            &params,
+            &apply(serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": SERVICE_NAME, "namespace": SERVICE_NAMESPACE},
+                "spec": {"type": "ExternalName", "externalName": "127.0.0.1"},
+            })),
+        )
+        .await?;
+    let mut value = serde_json::to_value(api_service(
+        SERVICE_NAMESPACE,
+        SERVICE_NAME,
+        i32::from(port),
+        Some(ca_bundle),
+    ))
+    .unwrap_or_default();
+    value["apiVersion"] = "apiregistration.k8s.io/v1".into();
+    value["kind"] = "APIService".into();
+    let api_services = Api::<APIService>::all(client.clone());
+    api_services
+        .patch(API_SERVICE_NAME, &params, &apply(value))
+        .await?;
+    let deadline = tokio::time::Instant::now() + API_SERVICE_READY;
+    loop {
+        let service = api_services.get(API_SERVICE_NAME).await?;
+        let available = service
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Available");
+        match available {
+            Some(c) if c.status == "True" => return Ok(()),
+            other if tokio::time::Instant::now() > deadline => {
+                return Err(Error::FrontProxy(format!(
+                    "the API server did not find the pod-logs API available within {}s: {}",
+                    API_SERVICE_READY.as_secs(),
+                    other
+                        .map(|c| format!(
+                            "{}: {}",
+                            c.reason.unwrap_or_default(),
+                            c.message.unwrap_or_default()
+                        ))
+                        .unwrap_or_else(|| "no Available condition".into())
+                )));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }
 

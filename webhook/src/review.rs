@@ -150,7 +150,10 @@ fn decide(request: &AdmissionRequest<DynamicObject>, endpoint: Endpoint, ctx: &C
     match (request.kind.kind.as_str(), endpoint) {
         ("Release", Endpoint::Mutate) => {
             typed!(Release, |req| admission::mutate_release(
-                &req, directory, settings
+                &req,
+                directory,
+                &ctx.policies,
+                settings
             ))
         }
         ("Release", Endpoint::Validate) => typed!(Release, |req| {

@@ -3,20 +3,31 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::AddExtension;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::Accept;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use gitopshq_engine::error::Chain;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tower::Layer;
 use tracing::{info, warn};
 
 use crate::Context;
 use crate::error::{Error, Result};
+use crate::front_proxy::ClientCertificate;
 use crate::review::{Endpoint, review};
 use crate::tls::{TlsMaterial, install_crypto_provider};
 
@@ -159,15 +170,27 @@ impl Drop for Running {
 
 /// Serves `router` over HTTPS on `address` (port 0 picks a free one).
 pub async fn serve(router: Router, address: SocketAddr, tls: &TlsMaterial) -> Result<Running> {
+    serve_with_client_ca(router, address, tls, None).await
+}
+
+/// As [`serve`]; with `client_ca` (PEM), a client may present a certificate that CA signed, and
+/// each request carries the [`ClientCertificate`] of its connection. Clients without one (the
+/// API server calling the admission webhook) are served as before.
+pub async fn serve_with_client_ca(
+    router: Router,
+    address: SocketAddr,
+    tls: &TlsMaterial,
+    client_ca: Option<&str>,
+) -> Result<Running> {
     install_crypto_provider();
-    let config = RustlsConfig::from_pem(
-        tls.cert_pem.clone().into_bytes(),
-        tls.key_pem.clone().into_bytes(),
-    )
-    .await
-    .map_err(|error| Error::Tls(error.to_string()))?;
+    let config = server_config(tls, client_ca)?;
     let handle = Handle::new();
-    let server = axum_server::bind_rustls(address, config).handle(handle.clone());
+    let acceptor = CertificateAcceptor {
+        inner: RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(config))),
+    };
+    let server = axum_server::bind(address)
+        .acceptor(acceptor)
+        .handle(handle.clone());
     let task = tokio::spawn(server.serve(router.into_make_service()));
     let Some(address) = handle.listening().await else {
         let error = match task.await {
@@ -184,4 +207,80 @@ pub async fn serve(router: Router, address: SocketAddr, tls: &TlsMaterial) -> Re
         handle,
         task: Some(task),
     })
+}
+
+fn server_config(tls: &TlsMaterial, client_ca: Option<&str>) -> Result<ServerConfig> {
+    let invalid = |what: &str| {
+        let what = what.to_string();
+        move |error: rustls::pki_types::pem::Error| Error::Tls(format!("{what}: {error}"))
+    };
+    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(invalid("the serving certificate"))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+        .map_err(invalid("the serving key"))?;
+    let builder = ServerConfig::builder();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots
+                    .add(certificate.map_err(invalid("the client CA"))?)
+                    .map_err(|error| Error::Tls(format!("the client CA: {error}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                .allow_unauthenticated()
+                .build()
+                .map_err(|error| Error::Tls(format!("the client CA: {error}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|error| Error::Tls(error.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts TLS connections and hands each request the [`ClientCertificate`] its connection
+/// presented (rustls has verified it against the client CA during the handshake).
+#[derive(Clone)]
+struct CertificateAcceptor {
+    inner: RustlsAcceptor,
+}
+
+impl<I, S> Accept<I, S> for CertificateAcceptor
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = TlsStream<I>;
+    type Service = AddExtension<S, ClientCertificate>;
+    type Future =
+        futures::future::BoxFuture<'static, std::io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (stream, service) = inner.accept(stream, service).await?;
+            let name = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| common_name(leaf.as_ref()));
+            Ok((stream, Extension(ClientCertificate(name)).layer(service)))
+        })
+    }
+}
+
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    certificate
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|name| name.as_str().ok())
+        .map(str::to_string)
 }

@@ -277,6 +277,52 @@ async fn a_frozen_environment_denies_a_submitted_release_with_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_is_stamped_and_refused_once_delivery_started() {
+    let server = server().await;
+    let mut old = release_json("web-5", OPEN, true);
+    old["spec"]["createdBy"] = json!("dave");
+    old["spec"]["submittedBy"] = json!("dave");
+    old["spec"]["authors"] = json!(["dave"]);
+    old["status"] = json!({"phase": "PendingApproval"});
+    let mut new = old.clone();
+    new["spec"]["cancellation"] = json!({"reason": "wrong tag", "user": "mallory"});
+
+    // The canceller is stamped from the request, never from the object.
+    let request = ReviewRequest::new("Release", "UPDATE", "dave", &["backend-team"], new.clone())
+        .old(old.clone());
+    let response = server.review("/mutate", &request).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        patch_operations(&response),
+        vec![
+            json!({"op": "add", "path": "/spec/cancellation/user", "value": "dave"}),
+            json!({"op": "add", "path": "/spec/cancellation/time", "value": "2026-12-25T12:00:00Z"}),
+        ]
+    );
+    new["spec"]["cancellation"]["user"] = json!("dave");
+    new["spec"]["cancellation"]["time"] = json!("2026-12-25T12:00:00Z");
+    let request = ReviewRequest::new("Release", "UPDATE", "dave", &["backend-team"], new.clone())
+        .old(old.clone());
+    let response = server.review("/validate", &request).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        response["auditAnnotations"]["cancellation"], "dave: wrong tag",
+        "{response}"
+    );
+
+    // Once delivery started, the release cannot be cancelled: 409 with the rollback to use.
+    old["status"] = json!({"phase": "Healthy", "shortCommit": "abc1234"});
+    let request = ReviewRequest::new("Release", "UPDATE", "dave", &["backend-team"], new).old(old);
+    let response = server.review("/validate", &request).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 409);
+    assert_eq!(
+        message(&response),
+        "release web-5 denied: it is Healthy, commit abc1234: its delivery has started, so it can no longer be cancelled; to undo it, roll it back to the release before it: gitopshq rollback web --to PREVIOUS-RELEASE -n payments"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warn_policy_gives_warnings_and_an_enforce_policy_denies() {
     let warn_rego = "package gitopshq.replicas.workload\nimport rego.v1\n\ndeny contains msg if {\n  input.object.spec.replicas < 5\n  msg := sprintf(\"%s runs %d replicas, fewer than 5\", [input.metadata.name, input.object.spec.replicas])\n}\n";
     let enforce_rego = "package gitopshq.tags.release\nimport rego.v1\n\ndeny contains msg if {\n  some c in input.changes\n  c.values.image.tag == \"latest\"\n  msg := sprintf(\"workload %s may not use the latest tag\", [c.workload])\n}\n";

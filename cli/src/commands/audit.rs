@@ -1,7 +1,8 @@
 //! `gitopshq audit`: one chronological trail of who changed what, when and why — release
 //! timelines, approval decisions, break-glass sessions, Events of GitOpsHQ objects and the
-//! delivery commits' trailers — and `gitopshq audit verify`, the offline check of the
-//! repository's audit chain and of the delivery commits' signatures.
+//! delivery commits' trailers — `gitopshq audit verify`, the offline check of the
+//! repository's audit chain and of the delivery commits' signatures, and `gitopshq audit
+//! report`, the post-incident report of a break-glass session or a release in Markdown.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +40,27 @@ pub enum AuditCommand {
     /// GitOpsHQ-Previous-Audit must match the history before it; with --allowed-signers,
     /// every delivery commit must also carry a valid signature by a listed key.
     Verify(VerifyArgs),
+    /// Write the post-incident report of a break-glass session (or of one release) in
+    /// Markdown: severity, detection and resolution times, the justification, every action
+    /// with actor and time, the releases and their outcomes, the closing note, and empty
+    /// "Root cause" and "Preventive actions" sections to fill in.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["breakglass", "release"])))]
+pub struct ReportArgs {
+    /// The BreakGlassSession the incident was handled under.
+    #[arg(long, visible_alias = "break-glass", value_name = "SESSION")]
+    pub breakglass: Option<String>,
+    /// A release to report on (with the session it names, if any).
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+    /// Write the report to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +122,7 @@ pub struct VerifyArgs {
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Some(AuditCommand::Verify(verify)) => run_verify(verify),
+        Some(AuditCommand::Report(report)) => run_report(report),
         None => run_trail(args.trail),
     }
 }
@@ -429,6 +452,82 @@ pub async fn collect_as(
         environment: args.environment.clone(),
     };
     Ok((filter.apply(audit::merge(sources)), notes))
+}
+
+fn run_report(args: ReportArgs) -> Result<ExitCode> {
+    let markdown = block_on(async {
+        let session = args.kube.connect().await?;
+        report(&session, &args).await
+    })??;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &markdown)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => print!("{markdown}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the session or release, the project's releases and approval requests, and asks the
+/// engine for the report.
+async fn report(session: &Session, args: &ReportArgs) -> Result<String> {
+    use gitopshq_engine::report::{self, Records, Subject};
+    let ns = session.namespace.clone();
+    let releases = list::<Release>(session, resources::RELEASES).await?;
+    let requests = list::<ApprovalRequest>(session, resources::APPROVAL_REQUESTS).await?;
+    let approvals: Vec<&ApprovalRequest> = requests.iter().collect();
+    let sessions: Api<BreakGlassSession> = Api::namespaced(session.client.clone(), &ns);
+    let generated = Timestamp::now();
+    if let Some(name) = &args.breakglass {
+        let object = format!("breakglasssession {name}");
+        let found = session
+            .call(
+                Attempt::new("get", resources::BREAK_GLASS_SESSIONS, Some(&ns)).on(&object),
+                sessions.get(name),
+            )
+            .await?;
+        let under = report::session_releases(&found, &releases);
+        return Ok(report::incident_report(&Records {
+            subject: Subject::Session(&found),
+            session: None,
+            releases: &under,
+            approvals: &approvals,
+            generated,
+        }));
+    }
+    let name = args.release.clone().unwrap_or_default();
+    let Some(release) = releases.iter().find(|r| r.name_any() == name) else {
+        return Err(Failure::new(
+            Kind::NotFound,
+            format!("release {name} does not exist in namespace {ns}"),
+            Some(format!(
+                "list the releases with: kubectl get releases -n {ns}"
+            )),
+        )
+        .into());
+    };
+    let named = match &release.spec.break_glass_session {
+        Some(session_name) => {
+            session
+                .get_opt(
+                    Attempt::new("get", resources::BREAK_GLASS_SESSIONS, Some(&ns))
+                        .on(format!("breakglasssession {session_name}")),
+                    sessions.get(session_name),
+                )
+                .await?
+        }
+        None => None,
+    };
+    let concerned = vec![release];
+    Ok(report::incident_report(&Records {
+        subject: Subject::Release(release),
+        session: named.as_ref(),
+        releases: &concerned,
+        approvals: &approvals,
+        generated,
+    }))
 }
 
 async fn list<K>(session: &Session, resource: &str) -> Result<Vec<K>>

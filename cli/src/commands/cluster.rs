@@ -680,10 +680,12 @@ async fn wait_connected(
                         return Ok(version);
                     }
                     let status = object.status.unwrap_or_default();
-                    if status.phase == Some(ClusterPhase::Unreachable) {
+                    if let Some(phase @ (ClusterPhase::Unreachable | ClusterPhase::Disconnected)) =
+                        status.phase
+                    {
                         let message = status.message.unwrap_or_default();
                         if last_message.as_ref() != Some(&message) {
-                            eprintln!("cluster {cluster}: Unreachable: {message}");
+                            eprintln!("cluster {cluster}: {phase}: {message}");
                             last_message = Some(message);
                         }
                     }

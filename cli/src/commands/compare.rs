@@ -11,11 +11,13 @@ use crate::load;
 pub struct Args {
     #[command(flatten)]
     pub inputs: Inputs,
-    /// Left side: an environment, a tenant, or ENV/TENANT (a tenant seen in ENV).
+    /// Left side: an environment, a tenant, ENV/TENANT (a tenant seen in ENV), or release:NAME
+    /// (a tenant of that release once it is delivered: --tenant, else its first target).
     pub left: String,
     /// Right side, as LEFT.
     pub right: String,
-    /// Compare this tenant's overrides as they would apply in both environments.
+    /// Compare this tenant's overrides as they would apply in both environments (for a
+    /// release:NAME side, which of its tenants).
     #[arg(long)]
     pub tenant: Option<String>,
     /// Only this workload.

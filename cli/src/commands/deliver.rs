@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use super::Inputs;
 
 use crate::load;
-use crate::release_delivery::{RepoArgs, find_release, remote_for};
+use crate::release_delivery::{RepoArgs, find_release, remote_for, with_recorded_states};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -75,6 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cache = args.repo.cache_dir();
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(&catalog, &project, &args.repo)?;
+    let catalog = with_recorded_states(&catalog, release, &remote, &args.repo)?;
     let delivered = delivery::deliver_release(
         &catalog,
         release,

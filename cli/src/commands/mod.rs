@@ -13,6 +13,7 @@ pub(crate) mod logs;
 mod policy;
 mod receiver;
 mod release;
+pub(crate) mod release_cancel;
 mod render;
 mod rollback;
 mod sandbox;

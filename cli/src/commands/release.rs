@@ -1,4 +1,4 @@
-//! `gitopshq release create|submit`: a Release from flags, for people and CI.
+//! `gitopshq release create|submit|cancel`: a Release from flags, for people and CI.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,8 @@ pub enum ReleaseCommand {
     Create(Box<CreateArgs>),
     /// Submit a Draft release: admission checks freezes, policies and grants now.
     Submit(SubmitArgs),
+    /// Cancel a release that is not delivered yet (Draft, PendingApproval, Approved, Blocked).
+    Cancel(super::release_cancel::CancelArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +50,10 @@ pub struct CreateArgs {
     /// Like --set, but every value stays a string.
     #[arg(long = "set-string", value_name = "KEY=VALUE")]
     pub set_string: Vec<String>,
+    /// Stops carrying a value earlier releases set (repeat): image.tag goes back to the
+    /// Workload's. (`--set key=null` deletes the key instead, and keeps it deleted.)
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
     /// Target tenants by name (repeat); default: every tenant of the environment running it.
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
@@ -87,6 +93,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         match args.command {
             ReleaseCommand::Create(create) => run_create(&session, *create).await,
             ReleaseCommand::Submit(submit) => run_submit(&session, submit).await,
+            ReleaseCommand::Cancel(cancel) => {
+                super::release_cancel::run_cancel(&session, cancel).await
+            }
         }
     })?
 }
@@ -100,13 +109,15 @@ pub fn release_from(args: &CreateArgs, namespace: &str) -> Result<Release> {
     for expr in &args.set_string {
         set_values::apply(&mut values, expr, false)?;
     }
+
     let title = args.title.clone().unwrap_or_else(|| {
         let mut title = format!("{} to {}", args.workload, args.environment);
-        let sets: Vec<&str> = args
+        let sets: Vec<String> = args
             .set
             .iter()
             .chain(&args.set_string)
-            .map(String::as_str)
+            .cloned()
+            .chain(args.unset.iter().map(|key| format!("unset {key}")))
             .collect();
         if let Some(version) = &args.version {
             title = format!("{} {version} to {}", args.workload, args.environment);
@@ -127,6 +138,7 @@ pub fn release_from(args: &CreateArgs, namespace: &str) -> Result<Release> {
                 workload: args.workload.clone(),
                 version: args.version.clone(),
                 values,
+                unset: args.unset.clone(),
             }],
             type_: ReleaseType::Deploy,
             break_glass_session: args.break_glass.clone(),
@@ -150,6 +162,9 @@ async fn run_create(session: &Session, args: CreateArgs) -> Result<ExitCode> {
         Some(Output::Yaml) => print!("{}", yaml_serde::to_string(&created)?),
         Some(Output::Json) => println!("{}", serde_json::to_string_pretty(&created)?),
         None => println!("release.gitopshq.io/{} created", created.name_any()),
+    }
+    if args.submit && !created.spec.submitted {
+        return Err(refused_submission(&created, &session.namespace).into());
     }
     if args.submit {
         eprintln!(
@@ -194,18 +209,43 @@ async fn run_submit(session: &Session, args: SubmitArgs) -> Result<ExitCode> {
         .into());
     }
     let patch = json!({"spec": {"submitted": true}});
-    session
+    let patched = session
         .call(
             Attempt::new("patch", resources::RELEASES, Some(&session.namespace)).on(&object),
             api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch)),
         )
         .await?;
+    if !patched.spec.submitted {
+        return Err(refused_submission(&patched, &session.namespace).into());
+    }
     println!("release.gitopshq.io/{} submitted", args.name);
     eprintln!(
         "follow it with: gitopshq wait {} -n {} --for Healthy",
         args.name, session.namespace
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A submission the webhook kept as a Draft (an Enforce policy refused it): the refusal, and
+/// what to do. The Draft exists; its page shows the policy results.
+fn refused_submission(release: &Release, namespace: &str) -> Failure {
+    let record = release
+        .annotations()
+        .get(gitopshq_crds::consts::annotations::SUBMISSION_REFUSED)
+        .cloned()
+        .unwrap_or_else(|| "the submission was not accepted".into());
+    Failure::new(
+        Kind::Conflict,
+        format!(
+            "release {} was kept as a Draft: {record}",
+            release.name_any()
+        ),
+        Some(format!(
+            "change its values (kubectl edit release {} -n {namespace}) and submit it again: gitopshq release submit {} -n {namespace}",
+            release.name_any(),
+            release.name_any()
+        )),
+    )
 }
 
 #[cfg(test)]
@@ -256,6 +296,30 @@ mod tests {
             serde_json::Value::Object(change.values.clone()),
             json!({"image": {"tag": "abc123"}, "replicaCount": 3, "build": "42"})
         );
+    }
+
+    #[test]
+    fn unset_drops_a_carried_value() {
+        let t = T::parse_from([
+            "t",
+            "r",
+            "--env",
+            "dev",
+            "--workload",
+            "w",
+            "--unset",
+            "image.tag",
+            "--set",
+            "replicas=2",
+        ]);
+        let release = release_from(&t.args, "p").unwrap();
+        let change = &release.spec.changes[0];
+        assert_eq!(
+            serde_json::Value::Object(change.values.clone()),
+            json!({"replicas": 2})
+        );
+        assert_eq!(change.unset, ["image.tag"]);
+        assert_eq!(release.spec.title, "w to dev (replicas=2, unset image.tag)");
     }
 
     #[test]

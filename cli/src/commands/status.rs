@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use gitopshq_crds::release::{Release, ReleasePhase};
+use gitopshq_crds::release::Release;
 use gitopshq_engine::audit::format_time;
 use gitopshq_engine::outcome::{self, Attempt};
 use kube::{Api, ResourceExt};
@@ -58,35 +58,6 @@ pub fn quorum(release: &Release) -> Option<String> {
         "{} of {} approvals received",
         approvals.received, approvals.required
     ))
-}
-
-/// The next step for the release's phase.
-pub fn next_step(release: &Release) -> Option<String> {
-    let name = release.name_any();
-    let ns = release.namespace().unwrap_or_default();
-    let status = release.status.as_ref();
-    let phase = status.and_then(|s| s.phase);
-    let message = status.and_then(|s| s.message.as_deref()).unwrap_or("");
-    match phase? {
-        ReleasePhase::Draft => Some(format!("submit it: gitopshq release submit {name} -n {ns}")),
-        ReleasePhase::PendingApproval => Some(format!(
-            "an approver runs: gitopshq approve {name} -n {ns} --comment \"…\" (or gitopshq reject)"
-        )),
-        ReleasePhase::Degraded => outcome::rollback_command(message)
-            .map(|c| format!("roll back: {c}"))
-            .or_else(|| {
-                Some(format!(
-                    "roll back: gitopshq rollback WORKLOAD --to RELEASE -n {ns}"
-                ))
-            }),
-        ReleasePhase::Failed | ReleasePhase::Blocked => Some(format!(
-            "fix what the message says, then retry: kubectl -n {ns} annotate release {name} gitopshq.io/retry=\"$(date +%s)\" --overwrite (or create a new release)"
-        )),
-        ReleasePhase::Approved | ReleasePhase::Deploying | ReleasePhase::Deployed => Some(format!(
-            "wait for it: gitopshq wait {name} -n {ns} --for Healthy"
-        )),
-        ReleasePhase::Healthy | ReleasePhase::Rejected | ReleasePhase::Superseded => None,
-    }
 }
 
 /// The text view.
@@ -224,7 +195,7 @@ pub fn render(release: &Release) -> String {
         }
         out.push_str(&indent(&table.to_string()));
     }
-    if let Some(next) = next_step(release) {
+    if let Some(next) = outcome::next_step(release) {
         out.push('\n');
         line(&mut out, "Next:", &next);
     }
@@ -251,7 +222,7 @@ pub fn summary(release: &Release) -> serde_json::Value {
         "missing": status.approvals.as_ref().map(|a| a.missing.clone()).unwrap_or_default(),
         "commit": status.commit,
         "rollbackCommand": status.message.as_deref().and_then(outcome::rollback_command),
-        "next": next_step(release),
+        "next": outcome::next_step(release),
         "status": status,
     })
 }

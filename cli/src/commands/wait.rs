@@ -52,6 +52,7 @@ pub enum Phase {
     Rejected,
     Failed,
     Superseded,
+    Cancelled,
 }
 
 impl From<Phase> for ReleasePhase {
@@ -67,6 +68,7 @@ impl From<Phase> for ReleasePhase {
             Phase::Rejected => ReleasePhase::Rejected,
             Phase::Failed => ReleasePhase::Failed,
             Phase::Superseded => ReleasePhase::Superseded,
+            Phase::Cancelled => ReleasePhase::Cancelled,
         }
     }
 }
@@ -140,7 +142,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                     format!(
                         "release {name} is {phase:?}, it will not become {target:?}: {message}"
                     ),
-                    crate::commands::status::next_step(&last),
+                    gitopshq_engine::outcome::next_step(&last),
                 )
                 .into());
             }
@@ -166,7 +168,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                         humanize(args.timeout)
                     ),
                     if kind == Kind::Gated {
-                        crate::commands::status::next_step(&last)
+                        gitopshq_engine::outcome::next_step(&last)
                     } else {
                         Some(format!("wait longer (--timeout), or look at it: gitopshq status {name} -n {ns}"))
                     },

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use gitopshq_controller::run::shutdown_signal;
 use gitopshq_engine::admission::Settings;
 use gitopshq_webhook::certs::{self, SecretRef};
+use gitopshq_webhook::run::AggregatedApi;
 use gitopshq_webhook::tls::TlsMaterial;
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +113,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// The pod-logs API (`logs.gitopshq.io`) the webhook serves beside admission, reading the
+/// clusters' logs with the webhook's own credentials once RBAC allows the caller.
+pub fn pod_logs_api(client: kube::Client) -> AggregatedApi {
+    AggregatedApi {
+        discovery: gitopshq_controller::logs_api::discovery(),
+        routes: gitopshq_controller::logs_api::routes(client),
+    }
+}
+
 fn serve(args: Serve) -> Result<ExitCode> {
     let address = SocketAddr::new(args.bind, args.port);
     let settings = Settings {
@@ -128,12 +138,14 @@ fn serve(args: Serve) -> Result<ExitCode> {
             .context("no Kubernetes configuration: set KUBECONFIG or run in a cluster")?;
         let Some(secret) = args.tls_secret else {
             let tls = TlsMaterial::from_files(&args.cert, &args.key)?;
-            gitopshq_webhook::run::run(client, tls, address, settings, shutdown_signal()).await?;
+            let api = Some(pod_logs_api(client.clone()));
+            gitopshq_webhook::run::run(client, tls, address, settings, api, shutdown_signal())
+                .await?;
             return Ok(ExitCode::SUCCESS);
         };
         let tls = certs::ensure(&client, &secret).await?;
         tokio::select! {
-            served = gitopshq_webhook::run::run(client.clone(), tls.clone(), address, settings, shutdown_signal()) => served?,
+            served = gitopshq_webhook::run::run(client.clone(), tls.clone(), address, settings, Some(pod_logs_api(client.clone())), shutdown_signal()) => served?,
             () = certs::watch(client, secret, tls) => {
                 // Exit so that Kubernetes restarts the webhook with the renewed certificate.
                 tracing::info!("exiting to serve the renewed certificate after the restart");

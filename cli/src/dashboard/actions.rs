@@ -1,4 +1,5 @@
-//! The write side: signing in and out, approval decisions and break-glass sessions. Every
+//! The write side: signing in and out, approval decisions, cancelling a release and
+//! break-glass sessions. Every
 //! change is made as the signed-in person; the admission webhook stamps their identity and
 //! applies its rules exactly as for kubectl.
 
@@ -206,4 +207,25 @@ pub async fn close_break_glass(
         .await?;
     tracing::info!(session = %closed.name_any(), user = %person.requester.username, "break-glass session closed from the dashboard");
     Ok(Json(api::SessionWritten { session: closed }))
+}
+
+/// Cancels a release not delivered yet, as the signed-in person: the webhook stamps who and
+/// when, and refuses a release whose delivery started or a person without the right.
+pub async fn cancel_release(
+    person: Person,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(body): Json<api::CancelRelease>,
+) -> ApiResult<Json<api::ReleaseWritten>> {
+    let api: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
+    let patch = crate::commands::release_cancel::cancel_patch(body.reason.as_deref());
+    let cancelled = person
+        .session(&namespace)
+        .call(
+            Attempt::new("patch", resources::RELEASES, Some(&namespace))
+                .on(format!("release {name}")),
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )
+        .await?;
+    tracing::info!(release = %cancelled.name_any(), user = %person.requester.username, "release cancelled from the dashboard");
+    Ok(Json(api::ReleaseWritten { release: cancelled }))
 }

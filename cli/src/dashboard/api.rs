@@ -16,7 +16,9 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
 use gitopshq_engine::audit::AuditEntry;
-use gitopshq_engine::overview::{Cell, DecisionCheck, ReleaseSummary, VariableOverview};
+use gitopshq_engine::overview::{
+    Cell, ClusterRow, DecisionCheck, ReleaseSummary, VariableOverview,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -254,6 +256,16 @@ pub struct ChartInfo {
     pub versions: Vec<ChartVersionInfo>,
 }
 
+/// `GET /api/clusters`: the workload clusters the person may list, each with the tenants of
+/// the projects the person may read.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Clusters {
+    pub clusters: Vec<ClusterRow>,
+    /// How a new cluster is registered.
+    pub register: String,
+}
+
 /// `GET /api/charts`.
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -316,6 +328,23 @@ pub struct OpenBreakGlass {
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CloseBreakGlass {
     pub note: String,
+}
+
+/// `POST /api/releases/{namespace}/{name}/cancel`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CancelRelease {
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub reason: Option<String>,
+}
+
+/// A release as cancelled.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ReleaseWritten {
+    #[cfg_attr(test, ts(as = "ReleaseObject"))]
+    pub release: Release,
 }
 
 /// A session as created or closed.
@@ -514,10 +543,13 @@ mod tests {
             Comparison,
             Variables,
             Charts,
+            Clusters,
             BreakGlass,
             OpenBreakGlass,
             CloseBreakGlass,
             SessionWritten,
+            CancelRelease,
+            ReleaseWritten,
             Audit,
             Logs,
             LogFailure,

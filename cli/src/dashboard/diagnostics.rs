@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Query, State as Shared};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::SinkExt;
-use futures::stream::{self, BoxStream, Stream, StreamExt};
+use futures::stream::{self, Stream, StreamExt};
+use gitopshq_engine::logs::{LogRequest, Origin, Target, WireLine};
 use serde::Deserialize;
 
 use super::State;
@@ -108,7 +108,7 @@ pub struct LogsQuery {
     pub grep: Option<String>,
 }
 
-fn log_args(query: LogsQuery, follow: bool) -> ApiResult<(String, logs::Args)> {
+fn log_request(query: LogsQuery, follow: bool) -> ApiResult<(String, Target, LogRequest)> {
     let tail = match some(query.tail) {
         Some(text) => logs::parse_tail(&text).map_err(|e| {
             ApiError::bad_request(
@@ -118,25 +118,22 @@ fn log_args(query: LogsQuery, follow: bool) -> ApiResult<(String, logs::Args)> {
         })?,
         None => 100,
     };
-    let args = logs::Args {
-        target: query.workload,
+    let request = LogRequest {
         tenants: some(query.tenant).into_iter().collect(),
-        environment: None,
         container: some(query.container),
         tail,
         since: duration("since", query.since, logs::parse_since)?
             .unwrap_or(Duration::from_secs(3600)),
         grep: some(query.grep),
         follow,
-        previous: false,
         timestamps: true,
-        kube: KubeArgs::default(),
+        ..LogRequest::default()
     };
-    Ok((query.project, args))
+    Ok((query.project, Target::Workload(query.workload), request))
 }
 
 /// A line as the container wrote it, with `--timestamps`' leading time taken apart.
-fn log_line(source: &logs::Source, line: String) -> api::LogLine {
+fn log_line(origin: Origin, line: String) -> api::LogLine {
     let (time, text) = match line.split_once(' ') {
         Some((time, text)) if time.parse::<jiff::Timestamp>().is_ok() => {
             (Some(time.to_string()), text.to_string())
@@ -145,35 +142,37 @@ fn log_line(source: &logs::Source, line: String) -> api::LogLine {
     };
     api::LogLine {
         time,
-        tenant: source.tenant.clone(),
-        pod: source.pod.clone(),
-        container: source.container.clone(),
+        tenant: origin.tenant,
+        pod: origin.pod,
+        container: origin.container,
         text,
     }
 }
 
+/// `GET /api/logs`: read through the pod-logs API as the signed-in person, so RBAC on
+/// `workloads/log` decides, as for `gitopshq logs`.
 pub async fn pod_logs(
     person: Person,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Json<api::Logs>> {
-    let (project, args) = log_args(query, false)?;
-    let session = person.session(&project);
-    let gathered = logs::gather(&session, &args).await?;
-    let statement = logs::statement(&args, &gathered.sources, &gathered.capped);
+    let (project, target, request) = log_request(query, false)?;
+    let mut wire = logs::open(&person.session(&project), &target, &request).await?;
+    let mut statement = String::new();
     let mut lines = Vec::new();
     let mut failures = Vec::new();
-    for source in &gathered.sources {
-        let mut read = Vec::new();
-        let result = logs::read_once(gathered.client_of(source), source, &args, |line| {
-            read.push(line)
-        })
-        .await;
-        lines.extend(read.into_iter().map(|line| log_line(source, line)));
-        if let Err(e) = result {
-            failures.push(format!(
-                "{}/{}/{}: {e:#}",
-                source.tenant, source.pod, source.container
-            ));
+    while let Some(line) = wire.next().await {
+        let Ok(line) = line else {
+            failures.push("the log stream broke off; load the logs again".to_string());
+            break;
+        };
+        match WireLine::parse(&line) {
+            Some(WireLine::Statement(text)) => statement = text,
+            Some(WireLine::Line(origin, text)) => lines.push(log_line(origin, text)),
+            Some(WireLine::Failure(origin, why)) => failures.push(format!(
+                "{}/{}/{}: {why}",
+                origin.tenant, origin.pod, origin.container
+            )),
+            Some(WireLine::KeepAlive) | None => {}
         }
     }
     lines.sort_by(|a, b| a.time.cmp(&b.time));
@@ -190,54 +189,35 @@ pub async fn pod_log_stream(
     person: Person,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let (project, args) = log_args(query, true)?;
-    let session = person.session(&project);
-    let gathered = logs::gather(&session, &args).await?;
-    let statement = logs::statement(&args, &gathered.sources, &gathered.capped);
-    let (mut tx, rx) = futures::channel::mpsc::channel::<Event>(256);
-    let first = Event::default().event("statement").data(statement);
-    tokio::spawn(async move {
-        let args = args;
-        let streams: Vec<BoxStream<'_, (&str, String)>> = gathered
-            .sources
-            .iter()
-            .map(|source| {
-                logs::follow(gathered.client_of(source), source.clone(), &args)
-                    .map(move |line| match line {
-                        Ok(line) => ("line", event_data(&log_line(source, line))),
-                        Err(message) => (
-                            "failure",
-                            event_data(&api::LogFailure {
-                                tenant: source.tenant.clone(),
-                                pod: source.pod.clone(),
-                                container: source.container.clone(),
-                                message,
-                            }),
-                        ),
-                    })
-                    .boxed()
-            })
-            .collect();
-        let mut merged = stream::select_all(streams);
-        while let Some((event, data)) = merged.next().await {
-            // The page went away: stop following.
-            if tx
-                .send(Event::default().event(event).data(data))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let _ = tx
-            .send(
-                Event::default()
-                    .event("end")
-                    .data("every followed container ended"),
-            )
-            .await;
-    });
-    let events = stream::once(async move { first }).chain(rx).map(Ok);
+    let (project, target, request) = log_request(query, true)?;
+    let wire = logs::open(&person.session(&project), &target, &request).await?;
+    let events = wire
+        .filter_map(|line| {
+            let event = match line.ok().as_deref().and_then(WireLine::parse) {
+                Some(WireLine::Statement(text)) => Some(("statement", text)),
+                Some(WireLine::Line(origin, text)) => {
+                    Some(("line", event_data(&log_line(origin, text))))
+                }
+                Some(WireLine::Failure(origin, message)) => Some((
+                    "failure",
+                    event_data(&api::LogFailure {
+                        tenant: origin.tenant,
+                        pod: origin.pod,
+                        container: origin.container,
+                        message,
+                    }),
+                )),
+                Some(WireLine::KeepAlive) | None => None,
+            };
+            futures::future::ready(event)
+        })
+        .map(|(event, data)| Event::default().event(event).data(data))
+        .chain(stream::once(async {
+            Event::default()
+                .event("end")
+                .data("every followed container ended")
+        }))
+        .map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

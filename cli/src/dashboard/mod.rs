@@ -96,10 +96,15 @@ pub fn router(state: Arc<State>) -> Router {
             "/releases/{namespace}/{name}/decision",
             post(actions::decide),
         )
+        .route(
+            "/releases/{namespace}/{name}/cancel",
+            post(actions::cancel_release),
+        )
         .route("/approvals", get(pages::approvals))
         .route("/compare", get(pages::compare_sides))
         .route("/variables", get(pages::variables))
         .route("/charts", get(pages::charts))
+        .route("/clusters", get(pages::clusters))
         .route(
             "/breakglass",
             get(pages::break_glass).post(actions::open_break_glass),

@@ -14,7 +14,7 @@ use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::project::Project;
-use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType};
+use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
@@ -340,12 +340,13 @@ async fn rendered_diff(person: &Person, state: &State, release: &Release) -> Opt
             "delivered as commit {commit}: its diff is in the GitOps repository (git show {commit})"
         ));
     }
-    if release.spec.type_ == ReleaseType::Rollback
-        || matches!(
-            phase,
-            ReleasePhase::Rejected | ReleasePhase::Superseded | ReleasePhase::Draft
-        )
-    {
+    if matches!(
+        phase,
+        ReleasePhase::Rejected
+            | ReleasePhase::Superseded
+            | ReleasePhase::Cancelled
+            | ReleasePhase::Draft
+    ) {
         return None;
     }
     let namespace = release.namespace().unwrap_or_default();
@@ -445,12 +446,14 @@ async fn catalog_of(person: &Person, project: &str) -> ApiResult<Catalog> {
         list_in::<Variables>(person, ns, "variables.gitopshq.io"),
         list_in::<Release>(person, ns, resources::RELEASES),
     );
+    let workloads = workloads?.unwrap_or_default();
     Ok(Catalog {
         projects,
         environments: environments?,
         clusters: clusters?,
         chart_versions: chart_versions?,
-        workloads: workloads?.unwrap_or_default(),
+        recorded: gitopshq_engine::layout::mirrored_states(&workloads),
+        workloads,
         tenants: tenants?.unwrap_or_default(),
         variables: variables?.unwrap_or_default(),
         releases: releases?.unwrap_or_default(),
@@ -597,6 +600,18 @@ pub async fn charts(person: Person) -> Answer<api::Charts> {
         })
         .collect();
     Ok(Json(api::Charts { charts }))
+}
+
+pub async fn clusters(person: Person) -> Answer<api::Clusters> {
+    let (clusters, projects) = futures::join!(
+        list_all::<Cluster>(&person, resources::CLUSTERS),
+        visible(&person)
+    );
+    let tenants: Vec<Tenant> = projects?.into_iter().flat_map(|p| p.tenants).collect();
+    Ok(Json(api::Clusters {
+        clusters: overview::cluster_rows(&clusters?, &tenants),
+        register: overview::REGISTER_COMMAND.to_string(),
+    }))
 }
 
 pub async fn break_glass(person: Person) -> Answer<api::BreakGlass> {

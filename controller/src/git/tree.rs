@@ -288,6 +288,7 @@ pub(super) fn collect_blobs(
     repo: &Repository,
     tree: &Tree<'_>,
     prefix: &str,
+    keep: &dyn Fn(&str) -> bool,
     out: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), git2::Error> {
     let mut walk_err = None;
@@ -296,6 +297,9 @@ pub(super) fn collect_blobs(
             return git2::TreeWalkResult::Ok;
         }
         let name = String::from_utf8_lossy(entry.name_bytes());
+        if !keep(&name) {
+            return git2::TreeWalkResult::Ok;
+        }
         let path = if prefix.is_empty() {
             format!("{dir}{name}")
         } else {

@@ -1,23 +1,19 @@
-//! Cluster: reads the kubeconfig Secret, asks the API server for its version, and reports
-//! Connected or Unreachable with a heartbeat. A missing or broken Secret is a condition that
-//! says what to fix, never a crash.
+//! Cluster: reads the kubeconfig Secret, asks the API server for its version, and writes what
+//! the engine makes of the answer (Connected, Disconnected or Unreachable, with a heartbeat).
+//! A missing or broken Secret is a condition that says what to fix, never a crash.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitopshq_crds::cluster::{Cluster, ClusterPhase};
-use gitopshq_crds::common::Time;
-use gitopshq_crds::consts::{conditions as types, reasons};
-use gitopshq_engine::conditions::{self, Status};
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_engine::cluster_heartbeat::{self, Heartbeat, Intervals};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use crate::context::Context;
 use crate::error::Result;
 
-/// Heartbeat of a connected cluster.
-const HEARTBEAT: Duration = Duration::from_secs(30);
-/// Retry of an unreachable or misconfigured cluster.
+/// The longest wait between two questions to a cluster that does not answer.
 const RETRY: Duration = Duration::from_secs(10);
 
 pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action> {
@@ -28,37 +24,25 @@ pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Actio
         ctx.clusters.remove(&cluster.name_any());
         return Ok(Action::await_change());
     }
-    let now = ctx.now();
-    let generation = cluster.metadata.generation;
-    let mut status = cluster.status.clone().unwrap_or_default();
-    let was = status.phase;
-    let probe = ctx.clusters.probe(&cluster).await;
-    let next = match &probe {
-        Ok(version) => {
-            status.phase = Some(ClusterPhase::Connected);
-            status.server_version = Some(version.clone());
-            status.last_heartbeat = Some(Time(now));
-            status.message = Some(format!("connected; Kubernetes {version}"));
-            HEARTBEAT
-        }
-        Err(error) => {
-            status.phase = Some(ClusterPhase::Unreachable);
-            status.message = Some(error.to_string());
-            RETRY
-        }
+    let answer = match ctx.clusters.probe(&cluster).await {
+        Ok(version) => Heartbeat::Answered { version },
+        Err(error) => error.heartbeat(),
     };
-    let message = status.message.clone().unwrap_or_default();
-    let (s, reason) = match &probe {
-        Ok(_) => (Status::True, reasons::CONNECTED),
-        Err(error) => (Status::False, error.reason()),
-    };
-    let c = &mut status.conditions;
-    conditions::set(c, types::CONNECTED, s, reason, &message, generation, now);
-    conditions::set(c, types::READY, s, reason, &message, generation, now);
-    ctx.patch_status(cluster.as_ref(), &status).await?;
-    if was != status.phase {
-        let warning = probe.is_err();
+    let before = cluster.status.clone().unwrap_or_default();
+    let beat = cluster_heartbeat::heartbeat(
+        &cluster.name_any(),
+        &before,
+        &answer,
+        Intervals {
+            interval: ctx.settings.cluster_heartbeat,
+            retry: RETRY,
+        },
+        cluster.metadata.generation,
+        ctx.now(),
+    );
+    ctx.patch_status(cluster.as_ref(), &beat.status).await?;
+    if let Some((warning, reason, message)) = beat.event {
         ctx.event(cluster.as_ref(), warning, reason, message).await;
     }
-    Ok(Action::requeue(next))
+    Ok(Action::requeue(beat.next))
 }

@@ -8,3 +8,6 @@ pub mod policy;
 pub mod project;
 pub mod promotion;
 pub mod release;
+
+#[cfg(test)]
+mod tests;

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitopshq_crds::consts::{FIELD_MANAGER, conditions as types, labels, reasons};
-use gitopshq_crds::project::{DeliveryMode, Project, ProjectPhase};
-use gitopshq_engine::conditions::{self, Status};
+use gitopshq_crds::consts::{FIELD_MANAGER, labels};
+use gitopshq_crds::project::{DeliveryMode, Project};
 use gitopshq_engine::error::Chain;
 use gitopshq_engine::layout;
+use gitopshq_engine::lifecycle::project::{
+    ProjectOutcome, ProjectWork, RbacProblem, project_status,
+};
 use gitopshq_engine::rbac;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -36,62 +38,14 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
     if !ctx.settings.shard.owns(&name) || project.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let now = ctx.now();
-    let generation = project.metadata.generation;
-    let mut status = project.status.clone().unwrap_or_default();
     let namespace = project.namespace_name();
-
-    let rbac = ensure_namespace_and_rbac(&project, &ctx).await;
-    let (rbac_status, rbac_reason, rbac_message) = match &rbac {
-        Ok(n) => (
-            Status::True,
-            reasons::RECONCILED,
-            format!("namespace {namespace} and {n} team grant(s) in place"),
-        ),
-        Err(e) => (Status::False, reasons::INVALID_SPEC, e.to_string()),
-    };
-    conditions::set(
-        &mut status.conditions,
-        types::RBAC_READY,
-        rbac_status,
-        rbac_reason,
-        &rbac_message,
-        generation,
-        now,
-    );
-    if rbac.is_ok() {
-        status.namespace = Some(namespace.clone());
-    }
-
+    let rbac = ensure_namespace_and_rbac(&project, &ctx)
+        .await
+        .map_err(|e| RbacProblem {
+            error: e.to_string(),
+            chain: Chain(&e).to_string(),
+        });
     let repository = initialise_repository(&project, &ctx).await;
-    let (repo_status, repo_reason, repo_message) = match &repository {
-        Ok(commit) => {
-            status.last_commit.get_or_insert_with(|| commit.clone());
-            (
-                Status::True,
-                reasons::RECONCILED,
-                format!(
-                    "skeleton committed on {} of {}",
-                    project.spec.repository.branch, project.spec.repository.url
-                ),
-            )
-        }
-        Err(e) => (Status::False, reasons::REPOSITORY_ERROR, e.clone()),
-    };
-    conditions::set(
-        &mut status.conditions,
-        types::REPOSITORY_READY,
-        repo_status,
-        repo_reason,
-        &repo_message,
-        generation,
-        now,
-    );
-    status.short_commit = status
-        .last_commit
-        .as_ref()
-        .map(|c| c[..c.len().min(7)].to_string());
-
     // Flux and Argo CD need their root objects and the clusters' credentials in the management
     // cluster; a failure there is shown, but releases still commit (the engine catches up once
     // fixed).
@@ -106,75 +60,21 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         }
         _ => None,
     };
-    match &gitops {
-        Some(result) => {
-            let (s, reason, message) = match result {
-                Ok(summary) => (Status::True, reasons::RECONCILED, summary.clone()),
-                Err(problem) => (Status::False, reasons::REPOSITORY_ERROR, problem.clone()),
-            };
-            conditions::set(
-                &mut status.conditions,
-                types::GITOPS_READY,
-                s,
-                reason,
-                &message,
-                generation,
-                now,
-            );
-        }
-        None => {
-            conditions::remove(&mut status.conditions, types::GITOPS_READY);
-        }
-    }
-
-    let ready = rbac.is_ok() && repository.is_ok();
-    status.phase = Some(if ready {
-        ProjectPhase::Ready
-    } else {
-        ProjectPhase::Failed
-    });
-    status.message = (!ready).then(|| {
-        [
-            rbac.as_ref().err().map(|e| Chain(e).to_string()),
-            repository.as_ref().err().cloned(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("; ")
-    });
-    let (s, reason, message) = if ready {
-        (
-            Status::True,
-            reasons::RECONCILED,
-            "namespace, RBAC and repository skeleton in place".to_string(),
-        )
-    } else {
-        let reason = if rbac.is_err() {
-            reasons::INVALID_SPEC
-        } else {
-            reasons::REPOSITORY_ERROR
-        };
-        (
-            Status::False,
-            reason,
-            status.message.clone().unwrap_or_default(),
-        )
+    let work = ProjectWork {
+        namespace,
+        rbac,
+        repository,
+        gitops,
     };
-    conditions::set(
-        &mut status.conditions,
-        types::READY,
-        s,
-        reason,
-        &message,
-        generation,
-        now,
-    );
-    let was_ready = project.status.as_ref().and_then(|s| s.phase) == Some(ProjectPhase::Ready);
+    let ProjectOutcome {
+        status,
+        ready,
+        event,
+    } = project_status(&project, &work, ctx.now());
     if project.status.as_ref() != Some(&status) {
         ctx.patch_status(project.as_ref(), &status).await?;
-        if ready != was_ready {
-            ctx.event(project.as_ref(), !ready, reason, message).await;
+        if let Some((warning, reason, message)) = event {
+            ctx.event(project.as_ref(), warning, reason, message).await;
         }
     }
     Ok(Action::requeue(if ready { RESYNC } else { RETRY }))

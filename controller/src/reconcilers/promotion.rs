@@ -29,13 +29,17 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
             .get(&ObjectRef::new(name).within(&namespace))
     };
     let source = release(&promotion.spec.release);
-    let tenants = ctx.index.catalog(&namespace).tenants;
-    let refs: Vec<_> = tenants.iter().collect();
+    let catalog = ctx.index.catalog(&namespace);
+    let refs: Vec<_> = catalog.tenants.iter().collect();
     let environment = source
         .as_ref()
-        .map(|s| s.spec.environment.clone())
+        .map(|s| promotion::target_environment(&promotion, s))
         .unwrap_or_default();
     let batch_tenants = promotion::batch_tenants(&promotion, &environment, &refs);
+    let carried = match &source {
+        Some(source) => promotion::carried_changes(&catalog, source, Some(&promotion)),
+        None => Ok(Vec::new()),
+    };
     let batches: Vec<Option<Arc<Release>>> = (0..promotion.spec.batches.len())
         .map(|i| release(&batch_release_name(&promotion, i)))
         .collect();
@@ -45,6 +49,7 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
         source.as_deref(),
         &batch_tenants,
         &batch_refs,
+        &carried,
         now,
     );
 

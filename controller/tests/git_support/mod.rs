@@ -147,6 +147,7 @@ pub fn release(
                     .map(|w| WorkloadRender {
                         name: (*w).into(),
                         files: (0..objects).map(|i| object(t, w, i, version)).collect(),
+                        state: None,
                     })
                     .collect(),
             })

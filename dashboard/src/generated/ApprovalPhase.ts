@@ -3,4 +3,4 @@
 /**
  * Outcome of an approval request.
  */
-export type ApprovalPhase = "Pending" | "Approved" | "Rejected" | "Bypassed";
+export type ApprovalPhase = "Pending" | "Approved" | "Rejected" | "Bypassed" | "Cancelled";

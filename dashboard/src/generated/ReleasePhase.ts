@@ -2,6 +2,6 @@
 
 /**
  * Lifecycle of a release: Draft → PendingApproval → Approved → Deploying → Deployed → Healthy,
- * or Rejected / Blocked / Failed / Degraded / Superseded.
+ * or Rejected / Blocked / Failed / Degraded / Superseded / Cancelled.
  */
-export type ReleasePhase = "Draft" | "PendingApproval" | "Approved" | "Deploying" | "Deployed" | "Healthy" | "Rejected" | "Blocked" | "Failed" | "Degraded" | "Superseded";
+export type ReleasePhase = "Draft" | "PendingApproval" | "Approved" | "Deploying" | "Deployed" | "Healthy" | "Rejected" | "Blocked" | "Failed" | "Degraded" | "Superseded" | "Cancelled";

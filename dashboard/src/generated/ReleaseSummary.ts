@@ -6,4 +6,9 @@ import type { ReleaseType } from "./ReleaseType";
 /**
  * A release in one line of a list.
  */
-export type ReleaseSummary = { namespace: string, name: string, title: string, environment: string, type: ReleaseType, phase: ReleasePhase, createdBy: string | null, created: string | null, message: string | null, approvals: ApprovalsSummary | null, };
+export type ReleaseSummary = { namespace: string, name: string, title: string, environment: string, type: ReleaseType, phase: ReleasePhase, createdBy: string | null, created: string | null, message: string | null, approvals: ApprovalsSummary | null, 
+/**
+ * Pending approval past its ApprovalPolicy's SLA: what the condition `ApprovalOverdue`
+ * says, while the release still waits.
+ */
+overdue: string | null, };

@@ -3,4 +3,4 @@
 /**
  * What a team may do in a project.
  */
-export type TeamRole = "Viewer" | "Developer" | "ReleaseManager" | "Approver" | "Admin";
+export type TeamRole = "Viewer" | "Operator" | "Developer" | "ReleaseManager" | "Approver" | "Admin";

@@ -14,6 +14,12 @@ workload: string,
  */
 version?: string | null, 
 /**
- * Values over the workload's values for this release.
+ * Values over the workload's values for this release. They accumulate over the releases
+ * of an environment; `null` deletes a key (and keeps it deleted).
  */
-values?: { [key in string]: JsonValue }, };
+values?: { [key in string]: JsonValue }, 
+/**
+ * Value paths (`image.tag`) whose value earlier releases set, to stop carrying: the
+ * Workload's own value applies again (addition).
+ */
+unset?: Array<string>, };

@@ -32,6 +32,11 @@ export function ApprovalsPage() {
                 <Badge value={r.phase} />{' '}
                 <span data-testid="approvals-progress">{progressText(r.approvals, decision)}</span>
               </p>
+              {r.overdue ? (
+                <p class="overdue" data-testid="approval-overdue">
+                  <Badge value="Overdue" /> {r.overdue}
+                </p>
+              ) : null}
               <DecisionPanel
                 namespace={r.namespace}
                 name={r.name}

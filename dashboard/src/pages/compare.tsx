@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { enc, qs, type Comparison, type FieldDiff, type ProjectDetail } from '../api';
+import { enc, qs, type Comparison, type FieldDiff, type ProjectDetail, type Releases } from '../api';
 import { navigate, useApi, type Route } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Select, Value, same, useFleetLists } from '../ui';
 
@@ -52,6 +52,7 @@ export function ComparePage({ route }: { route: Route }) {
   const pd = useApi<ProjectDetail>(project ? `/api/projects/${enc(project)}` : null);
   const envNames = pd.data?.project.spec.environments ?? environments.map((e) => e.name);
   const tenants = pd.data?.tenants ?? [];
+  const rel = useApi<Releases>(project ? `/api/releases${qs({ project })}` : null);
   const sides = [
     ...envNames.map((e) => ({ value: e, label: e, group: 'Environments' })),
     ...tenants.map((t) => ({ value: t.metadata.name, label: t.metadata.name, group: 'Tenants' })),
@@ -62,6 +63,12 @@ export function ComparePage({ route }: { route: Route }) {
         label: `${t.spec.environment}/${t.metadata.name}`,
         group: 'Environment / tenant',
       })),
+    // A release: its first tenant as the release would leave it.
+    ...(rel.data?.releases ?? []).map((r) => ({
+      value: `release:${r.name}`,
+      label: `${r.name} (${r.environment})`,
+      group: 'Releases',
+    })),
   ];
   const applied = {
     project: q.get('project') ?? '',

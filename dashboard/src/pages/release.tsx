@@ -3,12 +3,15 @@ import {
   ApiError,
   enc,
   post,
+  type CancelRelease,
   type Decided,
   type DecisionBody,
   type DecisionCheck,
   type DecisionKind,
   type ProjectDetail,
   type ReleaseDetail,
+  type ReleasePhase,
+  type ReleaseWritten,
 } from '../api';
 import { changed, useApi, type ChangeEvent } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
@@ -154,6 +157,52 @@ export function DecisionPanel({
   );
 }
 
+// Phases in which nothing of a release is delivered yet: it may still be cancelled.
+const CANCELLABLE: (ReleasePhase | undefined)[] = [undefined, 'Draft', 'PendingApproval', 'Approved', 'Blocked'];
+
+// Cancel a release that is not delivered yet, with a reason. The webhook decides who may (the
+// creator, the submitter, or a ReleaseManager or Admin of the environment); its refusal is shown.
+function CancelPanel({ namespace, name }: { namespace: string; name: string }) {
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | undefined>();
+  const send = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await post<ReleaseWritten, CancelRelease>(`/api/releases/${enc(namespace)}/${enc(name)}/cancel`, {
+        reason: reason.trim() || undefined,
+      });
+      setReason('');
+      changed();
+    } catch (e) {
+      setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="cancel-h" data-testid="cancel">
+      <h2 id="cancel-h">Cancel</h2>
+      <p class="muted">Nothing of this release is delivered yet. Cancelling it is final: approvals no longer count.</p>
+      <div class="field">
+        <label for="cancel-reason">Reason</label>
+        <input
+          id="cancel-reason"
+          type="text"
+          value={reason}
+          data-testid="cancel-reason"
+          onInput={(e) => setReason(e.currentTarget.value)}
+        />
+      </div>
+      <button type="button" class="danger" data-testid="cancel-button" disabled={busy} onClick={() => void send()}>
+        Cancel release
+      </button>
+      <ErrorBox error={error} />
+    </section>
+  );
+}
+
 function progressOf(d: ReleaseDetail): { received?: number; required?: number; message?: string } | null {
   const ar = d.approvalRequest?.status;
   const st = d.release.status?.approvals;
@@ -262,12 +311,24 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
                 <dd>{r.spec.breakGlassSession}</dd>
               </div>
             ) : null}
+            {r.spec.cancellation ? (
+              <div>
+                <dt>Cancelled by</dt>
+                <dd data-testid="release-cancelled-by">
+                  {r.spec.cancellation.user ?? '—'} <Time value={r.spec.cancellation.time} />
+                  {r.spec.cancellation.reason ? `: ${r.spec.cancellation.reason}` : ''}
+                </dd>
+              </div>
+            ) : null}
           </dl>
           {st?.message ? (
             <p class="message" data-testid="release-message">
               {st.reason ? <strong>{st.reason}: </strong> : null}
               {st.message}
             </p>
+          ) : null}
+          {!r.spec.cancellation && CANCELLABLE.includes(st?.phase ?? undefined) ? (
+            <CancelPanel namespace={namespace} name={name} />
           ) : null}
           {r.spec.notes ? (
             <section aria-labelledby="notes-h">

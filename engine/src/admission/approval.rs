@@ -155,6 +155,15 @@ pub fn validate_approval_request(
     ) {
         return denial;
     }
+    if let Some(cancellation) = &release.spec.cancellation {
+        return denied(
+            Rule::NotPending,
+            format!(
+                "release {release_name} was cancelled by {}; decisions on a cancelled release do not count",
+                cancellation.user.as_deref().unwrap_or("an unknown user")
+            ),
+        );
+    }
     let phase = release
         .status
         .as_ref()

@@ -8,6 +8,7 @@
 
 mod approval;
 mod break_glass;
+mod cancel;
 mod directory;
 mod inputs;
 mod objects;
@@ -21,6 +22,7 @@ pub use break_glass::{
     mutate_break_glass_session, session_covers, session_expires_at, session_is_active,
     validate_break_glass_session,
 };
+pub use cancel::{stamp_cancellation, validate_cancellation};
 pub use directory::{Access, Directory, Grant, Permission, Snapshot};
 pub use inputs::{mutate_variables, validate_tenant, validate_variables};
 pub use objects::{
@@ -190,6 +192,11 @@ pub enum Rule {
     NotPermitted,
     /// A (cluster, namespace) pair already belongs to another environment or project.
     Claimed,
+    /// A release whose delivery has started (or that ended otherwise) cannot be cancelled.
+    NotCancellable,
+    /// The environment takes only states that ran Healthy in another for a soak time
+    /// (`Environment.spec.promotion`), and the release delivers one that did not.
+    NotPromoted,
 }
 
 impl Rule {
@@ -210,6 +217,8 @@ impl Rule {
             Rule::Invalid => "Invalid",
             Rule::NotPermitted => "NotPermitted",
             Rule::Claimed => "Claimed",
+            Rule::NotCancellable => "NotCancellable",
+            Rule::NotPromoted => "NotPromoted",
         }
     }
 
@@ -228,7 +237,9 @@ impl Rule {
             | Rule::DecisionEdited
             | Rule::NotPending
             | Rule::PolicyDenied
-            | Rule::Claimed => 409,
+            | Rule::Claimed
+            | Rule::NotCancellable
+            | Rule::NotPromoted => 409,
             Rule::PolicyInvalid | Rule::NotFound | Rule::Invalid => 422,
         }
     }

@@ -44,7 +44,7 @@ pub fn require<K>(
 
 fn role_for(verb: &str) -> &'static str {
     match verb {
-        verbs::RELEASE => "ReleaseManager",
+        verbs::RELEASE | verbs::CANCEL => "ReleaseManager",
         verbs::ROLLBACK => "ReleaseManager or Approver",
         verbs::APPROVE | verbs::BREAK_GLASS => "Approver",
         _ => "Admin",

@@ -66,7 +66,20 @@ pub fn validate_promotion(req: &Request<'_, Promotion>, directory: &dyn Director
             ),
         );
     };
-    let environment = source.spec.environment.clone();
+    let environment = crate::promotion::target_environment(promotion, &source);
+    if environment != source.spec.environment {
+        let known = directory
+            .project(&namespace)
+            .is_some_and(|p| p.spec.environments.contains(&environment));
+        if directory.environment(&environment).is_none() || !known {
+            return Verdict::deny(
+                Rule::NotFound,
+                format!(
+                    "{what} denied: spec.toEnvironment {environment} is not an environment of project {namespace}; name one of its spec.environments"
+                ),
+            );
+        }
+    }
     if let Err(denial) = super::require(
         req,
         directory,
@@ -77,8 +90,60 @@ pub fn validate_promotion(req: &Request<'_, Promotion>, directory: &dyn Director
     ) {
         return denial;
     }
+    if req.operation == Operation::Create
+        && let Err(denial) = admit_carried(promotion, &source, &environment, directory, req.now)
+    {
+        return denial;
+    }
     Verdict::allow().record(
         "gitopshq.io/promotion",
         format!("{source_name} into {environment}"),
     )
+}
+
+/// A new promotion carries the state its source recorded; into an environment with
+/// `spec.promotion`, that state must have run Healthy in `from` for the soak already, so a
+/// promotion that cannot deliver is refused when it is asked for, with the reason.
+fn admit_carried(
+    promotion: &Promotion,
+    source: &gitopshq_crds::release::Release,
+    environment: &str,
+    directory: &dyn Directory,
+    now: jiff::Timestamp,
+) -> Result<(), Verdict> {
+    let name = promotion.name_any();
+    let namespace = promotion.namespace().unwrap_or_default();
+    let Some(rule) = directory
+        .environment(environment)
+        .and_then(|e| e.spec.promotion.clone())
+    else {
+        // The state is carried when the first batch starts, after the source is Healthy.
+        return Ok(());
+    };
+    let catalog = directory.project_catalog(&namespace);
+    let changes = crate::promotion::carried_changes(&catalog, source, Some(promotion)).map_err(
+        |problem| {
+            Verdict::deny(
+                Rule::NotPromoted,
+                format!("promotion {name} denied: {problem}"),
+            )
+        },
+    )?;
+    let probe = crate::promotion::batch_release(promotion, source, 0, &[], &changes);
+    let denial = match crate::promotion::promotion_from_gate(&catalog, &probe, now) {
+        crate::promotion::FromGate::Open => return Ok(()),
+        crate::promotion::FromGate::Soaking { until, message } => format!(
+            "{message}; create it again after {}",
+            super::format_time(until)
+        ),
+        crate::promotion::FromGate::Refused { message } => message,
+    };
+    Err(Verdict::deny(
+        Rule::NotPromoted,
+        format!(
+            "promotion {name} denied: environment {environment} takes only what has run Healthy in {} for {} (Environment {environment} spec.promotion): {denial}",
+            rule.from,
+            rule.soak.as_deref().unwrap_or("any time")
+        ),
+    ))
 }

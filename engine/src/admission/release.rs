@@ -112,6 +112,8 @@ fn authorship(
         spec.created_by = None;
         spec.submitted_by = None;
         spec.authors = Vec::new();
+        // Cancelling is not authoring: it makes no one an author of the release.
+        spec.cancellation = None;
         spec
     };
     let controller = settings.is_controller(req.user);
@@ -128,16 +130,27 @@ fn authorship(
 
 /// Stamps the authorship (`spec.createdBy`, `spec.submittedBy`, `spec.authors`) from the
 /// requests and, when a submission meets a freeze, records the active break-glass session that
-/// covers it.
+/// covers it. A submission that an Enforce policy refuses is kept as a Draft instead of being
+/// lost: `spec.submitted` goes back to false and the annotation
+/// `gitopshq.io/submission-refused` records who was refused, when and why (the controller
+/// then shows the policy results on the Draft); the person gets the denial as a warning.
 pub fn mutate_release(
     req: &Request<'_, Release>,
     directory: &dyn Directory,
+    policies: &PolicyEngine,
     settings: &Settings,
 ) -> Verdict {
     let Some(release) = req.object else {
         return Verdict::allow();
     };
-    let mut verdict = Verdict::allow();
+    let mut verdict = refused_submission(req, release, directory, policies);
+    if verdict
+        .mutations
+        .iter()
+        .any(|m| m.path == "/spec/submitted")
+    {
+        return verdict;
+    }
     let (created_by, submitted_by, authors) = authorship(req, release, settings);
     if release.spec.created_by != created_by {
         verdict = verdict.set(
@@ -154,6 +167,7 @@ pub fn mutate_release(
     if release.spec.authors != authors {
         verdict = verdict.set("/spec/authors", json!(authors));
     }
+    verdict = super::stamp_cancellation(req, release, verdict);
     if release.spec.break_glass_session.is_none() && is_submission(req.old, release) {
         let Some(environment) = directory.environment(&release.spec.environment) else {
             return verdict;
@@ -169,6 +183,69 @@ pub fn mutate_release(
         }
     }
     verdict
+}
+
+/// The Draft a policy-refused submission becomes (see [`mutate_release`]), or the release's
+/// refusal record kept as the webhook last wrote it: nobody else sets or changes it.
+fn refused_submission(
+    req: &Request<'_, Release>,
+    release: &Release,
+    directory: &dyn Directory,
+    policies: &PolicyEngine,
+) -> Verdict {
+    let key = gitopshq_crds::consts::annotations::SUBMISSION_REFUSED;
+    let kept = req.old.and_then(|old| old.annotations().get(key).cloned());
+    let mut annotations = release.annotations().clone();
+    let submission = is_submission(req.old, release)
+        && release.spec.type_ != ReleaseType::Rollback
+        && release.spec.break_glass_session.is_none();
+    let namespace = release.namespace().unwrap_or_default();
+    let permitted = submission
+        && super::require(
+            req,
+            directory,
+            &namespace,
+            crate::rbac::verbs::RELEASE,
+            std::slice::from_ref(&release.spec.environment),
+            &format!("release {}", release.name_any()),
+        )
+        .is_ok();
+    if permitted
+        && let Err(denial) = evaluate_policies(release, directory, policies, Verdict::allow())
+        && let Some(refusal) = denial
+            .denial
+            .as_ref()
+            .filter(|d| d.rule == Rule::PolicyDenied)
+    {
+        let record: String = format!(
+            "{} at {}: {}",
+            req.user.username,
+            format_time(req.now),
+            refusal.message
+        )
+        .chars()
+        .take(4000)
+        .collect();
+        annotations.insert(key.to_string(), record);
+        let mut verdict = Verdict::allow()
+            .set("/spec/submitted", json!(false))
+            .set("/metadata/annotations", json!(annotations))
+            .record("gitopshq.io/submission-refused", refusal.message.clone());
+        verdict.warnings = denial.warnings;
+        return verdict.warn(format!(
+            "{}; release {} is kept as a Draft: change its values and submit it again",
+            refusal.message,
+            release.name_any()
+        ));
+    }
+    if annotations.get(key) == kept.as_ref() {
+        return Verdict::allow();
+    }
+    match kept {
+        Some(value) => annotations.insert(key.to_string(), value),
+        None => annotations.remove(key),
+    };
+    Verdict::allow().set("/metadata/annotations", json!(annotations))
 }
 
 /// Immutability of submitted releases, freezes and break-glass, and OPA policies.
@@ -196,13 +273,16 @@ pub fn validate_release(
     let name = release.name_any();
     let denied =
         |rule: Rule, what: String| Verdict::deny(rule, format!("release {name} denied: {what}"));
+    if let Some(verdict) = super::validate_cancellation(req, release, directory) {
+        return verdict;
+    }
     if let (Operation::Update, Some(old)) = (req.operation, req.old)
         && old.spec.submitted
         && old.spec != release.spec
     {
         return denied(
             Rule::Immutable,
-            "spec is immutable once submitted; create a new release with the change (or a Rollback release to undo one)".into(),
+            "spec is immutable once submitted; create a new release with the change (or a Rollback release to undo one); to stop it before delivery, cancel it (gitopshq release cancel)".into(),
         );
     }
     if !is_submission(req.old, release) {
@@ -258,6 +338,12 @@ pub fn validate_release(
         };
     } else if let Some(session_name) = &release.spec.break_glass_session {
         verdict = match admit_under_session(release, &scope, session_name, directory, req) {
+            Ok(verdict) => verdict,
+            Err(denial) => return denial,
+        };
+    }
+    if let Some(rule) = &environment.spec.promotion {
+        verdict = match admit_promoted(release, rule, directory, req.now, verdict) {
             Ok(verdict) => verdict,
             Err(denial) => return denial,
         };
@@ -603,6 +689,46 @@ fn admit_during_freeze(
             ),
         )),
     }
+}
+
+/// `Environment.spec.promotion`: the release must deliver states that ran Healthy in `from`
+/// for the soak. A release under a break-glass session (checked above to cover it) passes with
+/// a warning: an incident fix does not wait for staging.
+fn admit_promoted(
+    release: &Release,
+    rule: &gitopshq_crds::environment::EnvironmentPromotion,
+    directory: &dyn Directory,
+    now: jiff::Timestamp,
+    verdict: Verdict,
+) -> Result<Verdict, Verdict> {
+    let name = release.name_any();
+    let environment = &release.spec.environment;
+    let catalog = directory.project_catalog(&release.namespace().unwrap_or_default());
+    let rule_text = format!(
+        "environment {environment} takes only what has run Healthy in {} for {} (Environment {environment} spec.promotion)",
+        rule.from,
+        rule.soak.as_deref().unwrap_or("any time")
+    );
+    let next = format!(
+        "promote a release that runs Healthy in {}: a Promotion with spec.release <that release> and spec.toEnvironment: {environment}",
+        rule.from
+    );
+    let denial = match crate::promotion::promotion_from_gate(&catalog, release, now) {
+        crate::promotion::FromGate::Open => return Ok(verdict),
+        crate::promotion::FromGate::Soaking { until, message } => format!(
+            "release {name} denied: {rule_text}: {message}; submit it again after {}",
+            format_time(until)
+        ),
+        crate::promotion::FromGate::Refused { message } => {
+            format!("release {name} denied: {rule_text}: {message}; {next}")
+        }
+    };
+    if let Some(session) = &release.spec.break_glass_session {
+        return Ok(verdict.warn(format!(
+            "break-glass session {session} lets release {name} skip Environment {environment} spec.promotion: {denial}"
+        )));
+    }
+    Err(Verdict::deny(Rule::NotPromoted, denial))
 }
 
 /// Renders the release and evaluates the policies bound to its environment: Enforce denials

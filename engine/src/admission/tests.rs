@@ -4,6 +4,7 @@
 
 mod approval_bypass;
 mod approvals;
+mod cancel;
 mod freeze;
 mod grants;
 mod identity;
@@ -26,6 +27,7 @@ use gitopshq_crds::environment::{Environment, EnvironmentSpec, FreezeWindow, Rec
 use gitopshq_crds::release::{
     Release, ReleasePhase, ReleaseSpec, ReleaseStatus, ReleaseType, RollbackTarget, WorkloadChange,
 };
+use gitopshq_crds::testing::from_yaml as object;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -53,11 +55,6 @@ fn person(name: &str, groups: &[&str]) -> Requester {
 
 fn engine() -> PolicyEngine {
     PolicyEngine::new(EvalLimits::default())
-}
-
-/// An object from YAML (apiVersion and kind may be left out).
-fn object<T: DeserializeOwned>(yaml: &str) -> T {
-    yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("bad test object: {e}\n{yaml}"))
 }
 
 // --- Requests -------------------------------------------------------------------------------
@@ -188,9 +185,10 @@ fn release(name: &str) -> Release {
     release
 }
 
+/// More steps than `gitopshq_crds::testing`'s (`Release::submitted`, `in_phase`) for the
+/// admission cases.
 trait ReleaseBuilder: Sized {
     fn env(self, environment: &str) -> Self;
-    fn submitted(self) -> Self;
     fn created_by(self, user: &str) -> Self;
     fn change(self, workload: &str) -> Self;
     fn change_values(self, workload: &str, values: Value) -> Self;
@@ -205,11 +203,6 @@ trait ReleaseBuilder: Sized {
 impl ReleaseBuilder for Release {
     fn env(mut self, environment: &str) -> Self {
         self.spec.environment = environment.into();
-        self
-    }
-
-    fn submitted(mut self) -> Self {
-        self.spec.submitted = true;
         self
     }
 
@@ -234,6 +227,7 @@ impl ReleaseBuilder for Release {
             workload: workload.into(),
             version: None,
             values,
+            unset: Vec::new(),
         });
         self
     }

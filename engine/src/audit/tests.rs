@@ -1,9 +1,6 @@
 use super::*;
 use crate::layout::{self, CommitInfo, Trailers};
-
-fn object<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-    yaml_serde::from_str(yaml).unwrap()
-}
+use gitopshq_crds::testing::from_yaml as object;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -243,6 +240,46 @@ status:
             .message
             .contains("Deploy release \"api v2\" for prod")
     );
+}
+
+#[test]
+fn a_cancellation_is_recorded_with_who_and_why() {
+    let requested = release(
+        "metadata: {name: api-v3, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}
+spec:
+  title: api v3
+  environment: prod
+  changes: [{workload: api}]
+  submitted: true
+  createdBy: alice
+  cancellation: {reason: wrong  tag, user: rita, time: '2026-01-01T10:03:00Z'}
+status:
+  timeline:
+    - {time: '2026-01-01T10:00:01Z', phase: PendingApproval, actor: alice}",
+    );
+    let entries = release_entries(&requested, None);
+    let last = entries.last().unwrap();
+    assert_eq!(last.action, "Cancelled");
+    assert_eq!(last.actor.as_deref(), Some("rita"));
+    assert_eq!(last.time, ts("2026-01-01T10:03:00Z"));
+    assert_eq!(last.message, "cancellation requested: wrong tag");
+    // Once the controller entered Cancelled, its timeline entry is the record (no duplicate).
+    let mut done = requested.clone();
+    done.status
+        .as_mut()
+        .unwrap()
+        .timeline
+        .push(gitopshq_crds::release::TimelineEntry {
+            time: gitopshq_crds::common::Time(ts("2026-01-01T10:03:01Z")),
+            phase: gitopshq_crds::release::ReleasePhase::Cancelled,
+            message: Some("release api-v3 was cancelled by rita: wrong tag".into()),
+            actor: Some("rita".into()),
+        });
+    let entries = release_entries(&done, None);
+    let cancelled: Vec<&AuditEntry> = entries.iter().filter(|e| e.action == "Cancelled").collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0].time, ts("2026-01-01T10:03:01Z"));
+    assert_eq!(cancelled[0].actor.as_deref(), Some("rita"));
 }
 
 #[test]

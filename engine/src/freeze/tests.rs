@@ -198,3 +198,80 @@ fn a_schedule_that_never_ends_stops_merging() {
     let active = state.active.unwrap();
     assert!(active.until > ts("2026-11-25T13:00:00Z"));
 }
+
+#[test]
+fn the_environment_status_says_frozen_until_when_and_when_to_look_again() {
+    let freeze = absolute("year-end", "2026-12-20T00:00:00Z", "2027-01-02T00:00:00Z");
+    let env = environment(vec![freeze]);
+    let (status, next) = environment_status(&env, ts("2026-12-24T10:00:00Z"), DEFAULT_TIME_ZONE);
+    assert!(status.frozen);
+    assert_eq!(
+        status.active_freeze.as_ref().map(|f| f.name.as_str()),
+        Some("year-end")
+    );
+    assert_eq!(
+        next,
+        Some(ts("2027-01-02T00:00:00Z")),
+        "look again when it ends"
+    );
+    let frozen = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Frozen")
+        .expect("Frozen");
+    assert_eq!(
+        (frozen.status.as_str(), frozen.reason.as_str()),
+        ("True", "FreezeActive")
+    );
+    assert!(
+        frozen.message.starts_with("frozen until "),
+        "{}",
+        frozen.message
+    );
+    assert!(
+        frozen.message.contains("year-end reason"),
+        "{}",
+        frozen.message
+    );
+
+    let (open, next) = environment_status(&env, ts("2026-12-01T00:00:00Z"), DEFAULT_TIME_ZONE);
+    assert!(!open.frozen);
+    assert_eq!(
+        open.next_freeze.as_ref().map(|f| f.name.as_str()),
+        Some("year-end")
+    );
+    assert_eq!(next, Some(ts("2026-12-20T00:00:00Z")));
+    let ready = open
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert!(
+        ready
+            .message
+            .starts_with("open; next freeze \"year-end\" from"),
+        "{}",
+        ready.message
+    );
+}
+
+#[test]
+fn a_bad_window_makes_the_environment_not_ready_naming_the_field() {
+    let env = environment(vec![recurring("weekly", "not a cron", "2h", None)]);
+    let (status, next) = environment_status(&env, ts("2026-12-01T00:00:00Z"), DEFAULT_TIME_ZONE);
+    assert_eq!(next, None);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(
+        ready.message.ends_with("; fix spec.freezeWindows"),
+        "{}",
+        ready.message
+    );
+}

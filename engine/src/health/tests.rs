@@ -182,3 +182,60 @@ fn the_release_takes_its_worst_tenant() {
     );
     assert_eq!(overall(&tenants[..1]).0, Health::Healthy);
 }
+
+#[test]
+fn a_fleet_release_names_five_of_its_worst_tenants_and_counts_the_rest() {
+    let tenants: Vec<_> = (0..1000)
+        .map(|i| {
+            let health = if i < 40 {
+                Health::Healthy
+            } else {
+                Health::Progressing
+            };
+            (format!("t-{i:04}"), health, format!("waiting for t-{i:04}"))
+        })
+        .collect();
+    let (health, message) = overall(&tenants);
+    assert_eq!(health, Health::Progressing);
+    assert_eq!(
+        message,
+        "40 of 1000 tenants healthy; t-0040: waiting for t-0040; t-0041: waiting for t-0041; \
+         t-0042: waiting for t-0042; t-0043: waiting for t-0043; t-0044: waiting for t-0044; \
+         and 955 more tenants Progressing (each one's message is in status.tenants)"
+    );
+    let six = &tenants[34..40 + 6];
+    assert!(
+        overall(six)
+            .1
+            .ends_with("and 1 more tenants Progressing (each one's message is in status.tenants)")
+    );
+}
+
+#[test]
+fn pods_of_an_older_revision_or_on_their_way_out_do_not_count() {
+    let live = live_of(&[deployment(2, 1, 2, 2)]);
+    let with_image = |name: &str, image: &str, waiting: Option<&str>| {
+        let mut p = pod(name, waiting);
+        p["spec"] = json!({"containers": [{"name": "app", "image": image}]});
+        p
+    };
+    let mut leaving = with_image("gone", "checkout:2", Some("CrashLoopBackOff"));
+    leaving["metadata"]["deletionTimestamp"] = json!("2026-12-06T10:00:00Z");
+    // A rollback to checkout:2 while the bad checkout:3 pods still crash.
+    let pods = [
+        with_image("old-1", "checkout:3", Some("CrashLoopBackOff")),
+        with_image("old-2", "checkout:3", Some("CrashLoopBackOff")),
+        leaving,
+        with_image("new-1", "checkout:2", None),
+    ];
+    let report = tenant_health(&[delivered()], &live, &pods);
+    assert_eq!(report.health, Health::Progressing, "{}", report.message);
+    // Its own pods crashing still degrade it.
+    let pods = [with_image("new-2", "checkout:2", Some("ImagePullBackOff"))];
+    let report = tenant_health(&[delivered()], &live, &pods);
+    assert_eq!(report.health, Health::Degraded);
+    assert_eq!(
+        report.message,
+        "Deployment shop/checkout: 1 of 1 pods ImagePullBackOff"
+    );
+}

@@ -26,6 +26,7 @@ fn tenant(name: &str, workloads: &[(&str, &[(&str, &str)])]) -> TenantRender {
             .map(|(w, files)| WorkloadRender {
                 name: (*w).into(),
                 files: files.iter().map(|(n, b)| file(n, b)).collect(),
+                state: None,
             })
             .collect(),
     }

@@ -12,6 +12,10 @@
 //! shows `Bypassed` with the session; the release's timeline says so with the submitter as the
 //! actor. Who may name a session is decided at admission (the `break-glass` grant). A session
 //! that is closed, expired or narrower than the release lifts nothing: approvals apply.
+//!
+//! Cancellation: a release whose `spec.cancellation` is set never opens the gate, whatever the
+//! approvals say. The gate is asked right before every commit, so a cancellation admitted
+//! before the delivery began stops it there at the latest.
 
 use std::collections::BTreeMap;
 
@@ -268,13 +272,18 @@ pub enum ApprovalGate {
         step: Step,
     },
     Blocked(Step),
+    /// The release was cancelled (`spec.cancellation`): nothing is delivered, whatever the
+    /// approvals say; its request shows `Cancelled`.
+    Cancelled(Step),
 }
 
 impl ApprovalGate {
     /// The step the release enters.
     pub fn step(&self) -> &Step {
         match self {
-            ApprovalGate::NotNeeded(step) | ApprovalGate::Blocked(step) => step,
+            ApprovalGate::NotNeeded(step)
+            | ApprovalGate::Blocked(step)
+            | ApprovalGate::Cancelled(step) => step,
             ApprovalGate::Approved { step, .. }
             | ApprovalGate::Record { step, .. }
             | ApprovalGate::Pending { step, .. }
@@ -291,7 +300,9 @@ impl ApprovalGate {
             | ApprovalGate::Pending { progress, .. }
             | ApprovalGate::Rejected { progress, .. }
             | ApprovalGate::Bypassed { progress, .. } => Some(progress),
-            ApprovalGate::NotNeeded(_) | ApprovalGate::Blocked(_) => None,
+            ApprovalGate::NotNeeded(_) | ApprovalGate::Blocked(_) | ApprovalGate::Cancelled(_) => {
+                None
+            }
         }
     }
 
@@ -301,6 +312,7 @@ impl ApprovalGate {
             ApprovalGate::Approved { .. } => Some(ApprovalPhase::Approved),
             ApprovalGate::Rejected { .. } => Some(ApprovalPhase::Rejected),
             ApprovalGate::Bypassed { .. } => Some(ApprovalPhase::Bypassed),
+            ApprovalGate::Cancelled(_) => Some(ApprovalPhase::Cancelled),
             ApprovalGate::Record { .. } | ApprovalGate::Pending { .. } => {
                 Some(ApprovalPhase::Pending)
             }
@@ -347,6 +359,7 @@ pub fn request_status(
         ApprovalPhase::Rejected => (Status::False, reasons::REJECTED),
         ApprovalPhase::Pending => (Status::Unknown, reasons::AWAITING_APPROVAL),
         ApprovalPhase::Bypassed => (Status::True, reasons::APPROVAL_BYPASSED),
+        ApprovalPhase::Cancelled => (Status::False, reasons::CANCELLED),
     };
     for (type_, value) in [
         (types::APPROVED, approved),
@@ -369,6 +382,29 @@ pub fn request_status(
         );
     }
     status
+}
+
+/// The status of a cancelled release's ApprovalRequest: `Cancelled`, the counts it had, and the
+/// release's message (who cancelled it and why).
+pub fn cancelled_request_status(
+    previous: Option<&ApprovalRequestStatus>,
+    message: &str,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> ApprovalRequestStatus {
+    let progress = ApprovalProgress {
+        required: previous.map_or(0, |p| p.required),
+        received: previous.map_or(0, |p| p.received),
+        ..ApprovalProgress::default()
+    };
+    request_status(
+        previous,
+        ApprovalPhase::Cancelled,
+        &progress,
+        message,
+        generation,
+        now,
+    )
 }
 
 /// Whether `request` is the controller's request for `release`: its controlling owner is this
@@ -438,6 +474,9 @@ pub fn submitter(release: &Release) -> String {
 /// now; see the module documentation.
 pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
     let release = facts.release;
+    if release.spec.cancellation.is_some() {
+        return ApprovalGate::Cancelled(super::cancelled_step(release));
+    }
     let name = release.name_any();
     let Some(policy) = facts.policy else {
         if approval_required(release) {
@@ -584,8 +623,9 @@ pub fn approval_gate(facts: &GateFacts<'_>) -> ApprovalGate {
                 progress,
             }
         }
-        // Counting decisions never gives Bypassed: only a break-glass session does, above.
-        ApprovalPhase::Pending | ApprovalPhase::Bypassed => {
+        // Counting decisions never gives Bypassed or Cancelled: only a break-glass session or
+        // the release's cancellation does, above.
+        ApprovalPhase::Pending | ApprovalPhase::Bypassed | ApprovalPhase::Cancelled => {
             let mut needs = if progress.missing.is_empty() {
                 String::new()
             } else {

@@ -214,6 +214,41 @@ pub fn tenant_drift(
     }
 }
 
+/// The releases that observe what runs in `namespace` of workload cluster `cluster` (any
+/// namespace when `None`: a cluster-scoped object changed): the delivered releases whose
+/// tenants run there. A change there is for them to look at now, not at their next check.
+pub fn observing<'a>(
+    releases: impl IntoIterator<Item = &'a gitopshq_crds::release::Release>,
+    tenants: &[&gitopshq_crds::tenant::Tenant],
+    cluster: &str,
+    namespace: Option<&str>,
+) -> Vec<(String, String)> {
+    use kube::ResourceExt;
+    let affected: std::collections::BTreeSet<(String, String)> = tenants
+        .iter()
+        .filter(|t| t.spec.cluster == cluster && namespace.is_none_or(|ns| t.spec.namespace == ns))
+        .filter_map(|t| Some((t.namespace()?, t.name_any())))
+        .collect();
+    releases
+        .into_iter()
+        .filter(|r| {
+            r.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(super::is_delivered)
+        })
+        .filter(|r| {
+            let project = r.namespace().unwrap_or_default();
+            r.status.as_ref().is_some_and(|s| {
+                s.tenants
+                    .iter()
+                    .any(|t| affected.contains(&(project.clone(), t.name.clone())))
+            })
+        })
+        .map(|r| (r.namespace().unwrap_or_default(), r.name_any()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,103 @@ fn each_phase_change_is_one_timeline_entry_with_its_actor() {
     );
 }
 
+fn cancellable_release(by: Option<&str>, reason: Option<&str>) -> Release {
+    let mut release = Release::new(
+        "api-v2",
+        ReleaseSpec {
+            title: "api v2".into(),
+            environment: "production".into(),
+            submitted: true,
+            cancellation: Some(gitopshq_crds::release::Cancellation {
+                reason: reason.map(str::to_string),
+                user: by.map(str::to_string),
+                time: None,
+            }),
+            ..ReleaseSpec::default()
+        },
+    );
+    release.metadata.namespace = Some("payments".into());
+    release
+}
+
+#[test]
+fn a_cancellation_ends_a_release_not_delivered_yet() {
+    use ReleasePhase as P;
+    let release = cancellable_release(Some("alice"), Some("  wrong tag "));
+    for phase in [
+        None,
+        Some(P::Draft),
+        Some(P::PendingApproval),
+        Some(P::Approved),
+        Some(P::Blocked),
+        Some(P::Cancelled),
+    ] {
+        let step = cancellation(&release, phase).expect("cancelled");
+        assert_eq!(step.phase, P::Cancelled);
+        assert_eq!(step.reason, reasons::CANCELLED);
+        assert_eq!(step.actor, "alice");
+        assert_eq!(
+            step.message,
+            "release api-v2 was cancelled by alice: wrong tag; nothing of it is delivered and approvals no longer count; create a new release to deliver its changes"
+        );
+        assert!(!step.is_warning());
+    }
+    // Delivery started (admission refuses these; a race leaves them delivering).
+    for phase in [
+        P::Deploying,
+        P::Deployed,
+        P::Healthy,
+        P::Degraded,
+        P::Failed,
+        P::Rejected,
+        P::Superseded,
+    ] {
+        assert_eq!(cancellation(&release, Some(phase)), None, "{phase}");
+        assert!(!is_cancellable(Some(phase)), "{phase}");
+    }
+    let mut not_cancelled = release.clone();
+    not_cancelled.spec.cancellation = None;
+    assert_eq!(cancellation(&not_cancelled, Some(P::PendingApproval)), None);
+    assert!(is_terminal(P::Cancelled));
+    // Without a reason (or a stamped user), the message says so.
+    let bare = cancellation(&cancellable_release(None, None), None).unwrap();
+    assert_eq!(bare.actor, CONTROLLER);
+    assert!(
+        bare.message
+            .starts_with("release api-v2 was cancelled by an unknown user (no reason given);"),
+        "{}",
+        bare.message
+    );
+}
+
+#[test]
+fn entering_cancelled_records_the_canceller_and_is_not_ready() {
+    let mut status = ReleaseStatus::default();
+    let pending = Step::new(
+        ReleasePhase::PendingApproval,
+        reasons::AWAITING_APPROVAL,
+        "0 of 1 approvals received",
+    );
+    enter(&mut status, &pending, Some(1), at(0));
+    let step = cancelled_step(&cancellable_release(Some("rita"), Some("not needed")));
+    assert!(enter(&mut status, &step, Some(1), at(5)));
+    assert!(!enter(&mut status, &step, Some(1), at(9)), "idempotent");
+    assert_eq!(status.phase, Some(ReleasePhase::Cancelled));
+    let last = status.timeline.last().unwrap();
+    assert_eq!(last.phase, ReleasePhase::Cancelled);
+    assert_eq!(last.actor.as_deref(), Some("rita"));
+    assert_eq!(last.time.0, at(5));
+    assert_eq!(status.timeline.len(), 2);
+    assert_eq!(
+        condition(&status, types::READY),
+        ("False", reasons::CANCELLED)
+    );
+    assert_eq!(
+        condition(&status, types::APPROVED),
+        ("False", reasons::CANCELLED)
+    );
+}
+
 #[test]
 fn conditions_follow_delivery_and_health() {
     let mut status = ReleaseStatus::default();
@@ -214,6 +311,7 @@ fn approval_policy(
             distinct_teams: distinct,
             forbid_self_approval: true,
             approver_groups: vec![],
+            sla: None,
         },
     )
 }
@@ -462,4 +560,61 @@ fn a_retry_delivers_a_failed_delivery_again_and_judges_anything_else_again() {
     );
     assert_eq!(retried_phase(Some(ReleasePhase::Healthy), None), None);
     assert_eq!(retried_phase(None, None), None);
+}
+
+#[test]
+fn a_change_on_a_workload_cluster_wakes_the_delivered_releases_running_there() {
+    use gitopshq_crds::release::{ReleaseStatus, TenantRollout};
+    use gitopshq_crds::tenant::{Tenant, TenantSpec};
+    let tenant = |name: &str, cluster: &str, namespace: &str| {
+        let mut t = Tenant::new(
+            name,
+            TenantSpec {
+                environment: "production".into(),
+                cluster: cluster.into(),
+                namespace: namespace.into(),
+                ..TenantSpec::default()
+            },
+        );
+        t.metadata.namespace = Some("payments".into());
+        t
+    };
+    let delivered = |name: &str, phase: ReleasePhase, tenants: &[&str]| {
+        let mut r = release("production", ReleaseType::Deploy);
+        r.metadata.name = Some(name.into());
+        r.metadata.namespace = Some("payments".into());
+        r.status = Some(ReleaseStatus {
+            phase: Some(phase),
+            tenants: tenants
+                .iter()
+                .map(|t| TenantRollout {
+                    name: t.to_string(),
+                    ..TenantRollout::default()
+                })
+                .collect(),
+            ..ReleaseStatus::default()
+        });
+        r
+    };
+    let tenants = [
+        tenant("eu-prod", "eu-1", "payments-prod"),
+        tenant("us-prod", "us-1", "payments-prod"),
+    ];
+    let tenant_refs: Vec<&Tenant> = tenants.iter().collect();
+    let releases = [
+        delivered("healthy-on-eu", ReleasePhase::Healthy, &["eu-prod"]),
+        delivered("pending-on-eu", ReleasePhase::PendingApproval, &["eu-prod"]),
+        delivered("degraded-on-us", ReleasePhase::Degraded, &["us-prod"]),
+    ];
+    let woken = observe::observing(&releases, &tenant_refs, "eu-1", Some("payments-prod"));
+    assert_eq!(
+        woken,
+        [("payments".to_string(), "healthy-on-eu".to_string())]
+    );
+    assert!(observe::observing(&releases, &tenant_refs, "eu-1", Some("other")).is_empty());
+    let cluster_wide = observe::observing(&releases, &tenant_refs, "us-1", None);
+    assert_eq!(
+        cluster_wide,
+        [("payments".to_string(), "degraded-on-us".to_string())]
+    );
 }

@@ -359,9 +359,12 @@ fn failures_record_the_error_and_dead_letter_when_given_up() {
     let first = failed(
         &start,
         &n,
-        "HTTP 500 from the receiver",
-        1,
-        false,
+        "uid-1/ReleasePendingApproval/1",
+        Failure {
+            error: "HTTP 500 from the receiver",
+            attempts: 1,
+            given_up: false,
+        },
         Some(3),
         now(),
     );
@@ -372,13 +375,20 @@ fn failures_record_the_error_and_dead_letter_when_given_up() {
         )
     );
     assert!(first.conditions.is_empty(), "no verdict before giving up");
+    assert!(
+        first.handled_transitions.is_empty(),
+        "not handled before giving up"
+    );
     let later = now() + jiff::SignedDuration::from_secs(30);
     let dead = failed(
         &first,
         &n,
-        "HTTP 500 from the receiver",
-        5,
-        true,
+        "uid-1/ReleasePendingApproval/1",
+        Failure {
+            error: "HTTP 500 from the receiver",
+            attempts: 5,
+            given_up: true,
+        },
         Some(3),
         later,
     );
@@ -389,8 +399,9 @@ fn failures_record_the_error_and_dead_letter_when_given_up() {
     assert!(ready.message.starts_with("gave up after 5 attempts: "));
     assert!(ready.message.contains("fix the URL Secret"));
     assert_eq!(ready.observed_generation, Some(3));
+    assert_eq!(dead.handled_transitions, ["uid-1/ReleasePendingApproval/1"]);
 
-    let recovered = sent(&dead, &n, Some(3), later);
+    let recovered = sent(&dead, &n, "uid-2/ReleaseDeployed/2", Some(3), later);
     assert_eq!(recovered.last_error, None);
     assert_eq!(recovered.last_sent_time, Some(Time(later)));
     let ready = &recovered.conditions[0];
@@ -499,4 +510,165 @@ fn sessions_occur_at_activation_and_at_their_end() {
         ..status
     };
     assert_eq!(session_occurrences(&active).len(), 1);
+}
+
+#[test]
+fn a_notification_links_the_release_page_and_its_ci_build() {
+    let mut release = release();
+    release.metadata.annotations = Some(
+        [(
+            gitopshq_crds::consts::annotations::BUILD_URL.to_string(),
+            "https://ci.example.com/payment-api/pipelines/1842".to_string(),
+        )]
+        .into(),
+    );
+    let mut n = for_release(
+        NotificationEvent::ReleasePendingApproval,
+        &release,
+        &pending(),
+        None,
+        now(),
+    );
+    n.page = Some(release_page(
+        "https://gitopshq.example.com/",
+        "payment-service",
+        "payment-api-v2",
+    ));
+    assert_eq!(
+        n.page.as_deref(),
+        Some("https://gitopshq.example.com/#/releases/payment-service/payment-api-v2")
+    );
+    let slack = slack(&n).to_string();
+    assert!(
+        slack.contains("Open release")
+            && slack.contains("#/releases/payment-service/payment-api-v2")
+            && slack.contains("CI build")
+            && slack.contains("pipelines/1842"),
+        "{slack}"
+    );
+    let teams = teams(&n).to_string();
+    assert!(
+        teams.contains("Action.OpenUrl") && teams.contains("CI build"),
+        "{teams}"
+    );
+    let event = webhook(&n);
+    assert_eq!(
+        event["build"],
+        "https://ci.example.com/payment-api/pipelines/1842"
+    );
+}
+
+#[test]
+fn an_overdue_approval_reaches_the_channels_told_it_was_pending() {
+    let mut n = notification();
+    n.event = NotificationEvent::ReleaseApprovalOverdue;
+    assert!(wants(
+        &channel(&[NotificationEvent::ReleasePendingApproval], &[]),
+        &n
+    ));
+    assert!(!wants(
+        &channel(&[NotificationEvent::ReleaseDeployed], &[]),
+        &n
+    ));
+}
+
+#[test]
+fn a_starting_notifier_sends_what_its_channel_has_not_handled_even_in_the_same_second() {
+    let n = notification();
+    let created = now();
+    let occurrence = |seconds: i64, event| Occurrence {
+        event,
+        phase: None,
+        time: now() + jiff::SignedDuration::from_secs(seconds),
+        message: None,
+    };
+    // A channel that never delivered: what happened before it existed is not sent.
+    let fresh = Floor::of(None, created);
+    assert!(fresh.excludes(&occurrence(-1, NotificationEvent::ReleaseDeployed), "a"));
+    assert!(!fresh.excludes(&occurrence(0, NotificationEvent::ReleaseDeployed), "a"));
+
+    // A delivery at second 10 of a transition of second 10: after a restart, that one is not
+    // sent again, another transition of second 10 (it came after the delivery) is.
+    let staging_healthy = occurrence(10, NotificationEvent::ReleaseHealthy);
+    let at_ten = now() + jiff::SignedDuration::from_millis(10_200);
+    let status = sent(
+        &NotificationChannelStatus::default(),
+        &n,
+        &staging_healthy.transition("staging"),
+        None,
+        at_ten,
+    );
+    let floor = Floor::of(Some(&status), created);
+    assert!(floor.excludes(&staging_healthy, "staging"));
+    assert!(!floor.excludes(
+        &occurrence(10, NotificationEvent::ReleaseDeployed),
+        "production"
+    ));
+    assert!(floor.excludes(
+        &occurrence(9, NotificationEvent::ReleaseDeployed),
+        "production"
+    ));
+    assert!(!floor.excludes(
+        &occurrence(11, NotificationEvent::ReleaseDeployed),
+        "production"
+    ));
+
+    // A later verdict forgets the transitions of earlier seconds: the time excludes them.
+    let later = sent(
+        &status,
+        &n,
+        &occurrence(12, NotificationEvent::ReleaseDeployed).transition("production"),
+        None,
+        now() + jiff::SignedDuration::from_secs(12),
+    );
+    assert_eq!(
+        later.handled_transitions,
+        ["production/ReleaseDeployed/".to_string() + &(now().as_second() + 12).to_string()]
+    );
+    // A give-up is a verdict too: the dead-lettered transition is not tried again.
+    let dead = failed(
+        &later,
+        &n,
+        &occurrence(12, NotificationEvent::ReleaseHealthy).transition("production"),
+        Failure {
+            error: "HTTP 503",
+            attempts: 3,
+            given_up: true,
+        },
+        None,
+        now() + jiff::SignedDuration::from_millis(12_900),
+    );
+    let floor = Floor::of(Some(&dead), created);
+    assert!(floor.excludes(
+        &occurrence(12, NotificationEvent::ReleaseHealthy),
+        "production"
+    ));
+    assert!(floor.excludes(
+        &occurrence(12, NotificationEvent::ReleaseDeployed),
+        "production"
+    ));
+    assert!(!floor.excludes(
+        &occurrence(12, NotificationEvent::ReleaseFailed),
+        "production"
+    ));
+}
+
+#[test]
+fn the_handled_list_is_bounded() {
+    let n = notification();
+    let mut status = NotificationChannelStatus::default();
+    for i in 0..(HANDLED_TRANSITIONS + 20) {
+        status = sent(
+            &status,
+            &n,
+            &format!("uid-{i}/ReleaseDeployed/{}", now().as_second()),
+            None,
+            now(),
+        );
+    }
+    assert_eq!(status.handled_transitions.len(), HANDLED_TRANSITIONS);
+    assert_eq!(
+        status.handled_transitions[0],
+        format!("uid-20/ReleaseDeployed/{}", now().as_second())
+    );
 }

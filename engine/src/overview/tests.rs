@@ -1,13 +1,9 @@
 //! Cells, release summaries and decision checks, over objects written as a user would.
 
 use super::*;
-use serde::de::DeserializeOwned;
+use gitopshq_crds::testing::from_yaml as object;
 
 const NOW: &str = "2026-11-25T14:00:00Z";
-
-fn object<T: DeserializeOwned>(yaml: &str) -> T {
-    yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("bad test object: {e}\n{yaml}"))
-}
 
 fn workload(name: &str, env: &str, health: &str) -> Workload {
     object(&format!(

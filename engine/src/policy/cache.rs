@@ -112,12 +112,18 @@ impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> BoundedCache<K, V
     }
 
     pub(crate) fn insert(&self, key: K, value: V) {
+        self.insert_many([(key, value)]);
+    }
+
+    /// [`Self::insert`] for many entries under one lock: the outcomes of a batch.
+    pub(crate) fn insert_many(&self, entries: impl IntoIterator<Item = (K, V)>) {
         let mut generations = self.lock();
-        let retired = self.insert_locked(&mut generations, key, value);
-        drop(generations);
-        if let Some(generation) = retired {
-            self.retire(generation);
+        let mut retired = Vec::new();
+        for (key, value) in entries {
+            retired.extend(self.insert_locked(&mut generations, key, value));
         }
+        drop(generations);
+        retired.into_iter().for_each(|g| self.retire(g));
     }
 
     /// Inserts; when the current generation is full it becomes the previous one, and the

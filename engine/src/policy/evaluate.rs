@@ -1,4 +1,5 @@
-//! One evaluation: a policy's `deny` and `warn` rules on one input, on a pooled regorus engine.
+//! Evaluations: a policy's `deny` and `warn` rules on one input after another, on a pooled
+//! regorus engine.
 
 use std::collections::BTreeSet;
 use std::panic::{self, AssertUnwindSafe};
@@ -41,39 +42,66 @@ pub(crate) fn to_rego(input: &serde_json::Value) -> Result<Value, String> {
     Value::deserialize(input).map_err(|e| format!("the input cannot be read as Rego data: {e}"))
 }
 
-/// Runs the module's rules on `input` with a wall-clock `limit`.
-///
-/// `context` describes the input for error messages; it is only formatted when an error occurs.
-pub(crate) fn run(
-    module: &CompiledModule,
-    input: &Value,
-    limit: Duration,
-    policy: &str,
-    context: &dyn Fn() -> String,
-    limits: &EvalLimits,
-) -> Result<PolicyOutcome, PolicyError> {
-    let mut engine = take_engine(module);
-    engine.set_execution_timer_config(timer_config(limit));
-    engine.set_input(input.clone());
-    match panic::catch_unwind(AssertUnwindSafe(|| eval_rules(&mut engine, module))) {
-        Ok(Ok(outcome)) => {
-            give_back(module, engine);
-            Ok(outcome)
+/// Evaluations of one module on one input after another, on one engine: the engine is taken
+/// from the module's pool once and given back once, however many inputs it judges (a policy
+/// over every object of a release). Each input is still a query of its own (`set_input`, then
+/// the rules), so the outcome or error of every input is exactly that of judging it alone.
+pub(crate) struct Runner<'m> {
+    module: &'m CompiledModule,
+    engine: Option<regorus::Engine>,
+}
+
+impl<'m> Runner<'m> {
+    pub(crate) fn new(module: &'m CompiledModule) -> Self {
+        Runner {
+            module,
+            engine: None,
         }
-        // An engine that failed mid-evaluation is dropped rather than reused: its next
-        // evaluation would reset its state, but a fresh clone is certain to be clean.
-        Ok(Err(error)) => Err(map_error(&error, policy, &context(), limits, limit)),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic without a message".to_string());
-            Err(PolicyError::Panicked {
-                policy: policy.to_string(),
-                context: context(),
-                message,
-            })
+    }
+
+    /// Runs the module's rules on `input` with a wall-clock `limit`. `context` describes the
+    /// input for error messages; it is only formatted when an error occurs. After an error the
+    /// engine is dropped and the next input gets a fresh one.
+    pub(crate) fn run(
+        &mut self,
+        input: &Value,
+        limit: Duration,
+        policy: &str,
+        context: &dyn Fn() -> String,
+        limits: &EvalLimits,
+    ) -> Result<PolicyOutcome, PolicyError> {
+        let module = self.module;
+        let mut engine = self.engine.take().unwrap_or_else(|| take_engine(module));
+        engine.set_execution_timer_config(timer_config(limit));
+        engine.set_input(input.clone());
+        match panic::catch_unwind(AssertUnwindSafe(|| eval_rules(&mut engine, module))) {
+            Ok(Ok(outcome)) => {
+                self.engine = Some(engine);
+                Ok(outcome)
+            }
+            // An engine that failed mid-evaluation is dropped rather than reused: its next
+            // evaluation would reset its state, but a fresh clone is certain to be clean.
+            Ok(Err(error)) => Err(map_error(&error, policy, &context(), limits, limit)),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic without a message".to_string());
+                Err(PolicyError::Panicked {
+                    policy: policy.to_string(),
+                    context: context(),
+                    message,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Runner<'_> {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            give_back(self.module, engine);
         }
     }
 }

@@ -21,6 +21,8 @@ mod release;
 mod workbench;
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

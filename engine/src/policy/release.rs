@@ -13,7 +13,7 @@ use super::PolicyEngine;
 use super::cache::Digest;
 use super::compile::{CompiledPolicy, PolicyScope};
 use super::error::PolicyError;
-use super::evaluate::{PolicyOutcome, to_rego};
+use super::evaluate::{PolicyOutcome, Runner, to_rego};
 use super::input::{
     ReleaseSubject, SubjectTarget, object_origin, pod_spec, rego_release_input,
     rego_workload_input, release_input_digest, workload_input_digest,
@@ -223,8 +223,20 @@ enum Slot {
     Pending(usize),
 }
 
+/// The cache misses of one policy on a release, judged one after the other on one engine
+/// ([`super::evaluate::Runner`]): entries `first..first + inputs.len()` of the pending results.
+struct Batch<'i> {
+    compiled: Arc<CompiledPolicy>,
+    inputs: Vec<&'i LazyInput>,
+    first: usize,
+}
+
 /// Below this many evaluations per thread, spawning threads costs more than it saves.
 const MIN_EVALUATIONS_PER_THREAD: usize = 32;
+
+/// Largest batch: a policy over many objects is cut into batches of this size, so that the
+/// threads of a release with few policies still share the work.
+const MAX_BATCH: usize = 64;
 
 impl PolicyEngine {
     /// Every policy bound in the subject's environment, evaluated on the release: one
@@ -255,8 +267,9 @@ impl PolicyEngine {
             evaluated: AtomicUsize::new(0),
         };
 
-        // Compile (cached) and look every outcome up.
-        let mut pending: Vec<(Arc<CompiledPolicy>, &LazyInput)> = Vec::new();
+        // Compile (cached) and look every outcome up; the misses are grouped by policy.
+        let mut batches: Vec<Batch<'_>> = Vec::new();
+        let mut pending = 0;
         let mut plans: Vec<Planned<'_>> = Vec::with_capacity(bound.len());
         for (policy, mode) in bound {
             let name = policy_name(policy);
@@ -268,6 +281,11 @@ impl PolicyEngine {
                         .iter()
                         .map(|i| (compiled.module.digest, i.digest))
                         .collect();
+                    let mut batch = Batch {
+                        compiled: compiled.clone(),
+                        inputs: Vec::new(),
+                        first: pending,
+                    };
                     let slots = self
                         .evaluations
                         .get_many(&keys)
@@ -276,11 +294,23 @@ impl PolicyEngine {
                         .map(|(cached, input)| match cached {
                             Some(outcome) => Slot::Cached(outcome),
                             None => {
-                                pending.push((compiled.clone(), input));
-                                Slot::Pending(pending.len() - 1)
+                                if batch.inputs.len() == MAX_BATCH {
+                                    let next = Batch {
+                                        compiled: compiled.clone(),
+                                        inputs: Vec::new(),
+                                        first: pending,
+                                    };
+                                    batches.push(std::mem::replace(&mut batch, next));
+                                }
+                                batch.inputs.push(input);
+                                pending += 1;
+                                Slot::Pending(pending - 1)
                             }
                         })
                         .collect();
+                    if !batch.inputs.is_empty() {
+                        batches.push(batch);
+                    }
                     (inputs, slots)
                 }
                 Err(_) => (&[][..], Vec::new()),
@@ -294,7 +324,7 @@ impl PolicyEngine {
             });
         }
 
-        let results = self.run_pending(&pending, &inputs, &budget);
+        let results = self.run_pending(&batches, pending, &inputs, &budget);
 
         let mut reports = Vec::with_capacity(plans.len());
         for plan in plans {
@@ -357,49 +387,89 @@ impl PolicyEngine {
         Ok(reports)
     }
 
-    /// Evaluates the cache misses of a release, on several threads when there are many. A slot
-    /// left empty means the budget ran out before its turn.
+    /// Evaluates the cache misses of a release (`pending` evaluations in `batches`), a batch at
+    /// a time, on several threads when there are many. A slot left empty means the budget ran
+    /// out before its turn.
     fn run_pending(
         &self,
-        pending: &[(Arc<CompiledPolicy>, &LazyInput)],
+        batches: &[Batch<'_>],
+        pending: usize,
         inputs: &Inputs<'_>,
         budget: &Budget<'_>,
     ) -> Vec<OnceLock<Result<PolicyOutcome, PolicyError>>> {
         let results: Vec<OnceLock<Result<PolicyOutcome, PolicyError>>> =
-            pending.iter().map(|_| OnceLock::new()).collect();
+            (0..pending).map(|_| OnceLock::new()).collect();
         let stop = AtomicBool::new(false);
+        // The input documents the batches need, each once: built first, by every thread
+        // together. Built on first use instead, threads starting on the same object would wait
+        // for each other object after object.
+        let mut documents: Vec<&LazyInput> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for batch in batches {
+            for &input in &batch.inputs {
+                if seen.insert(std::ptr::from_ref(input)) {
+                    documents.push(input);
+                }
+            }
+        }
+        let next_document = AtomicUsize::new(0);
         let next = AtomicUsize::new(0);
         let work = || {
             loop {
+                let index = next_document.fetch_add(1, Ordering::Relaxed);
+                let Some(input) = documents.get(index) else {
+                    break;
+                };
+                // An error is kept in the document and reported by each evaluation needing it.
+                let _ = inputs.document(input);
+            }
+            loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= pending.len() || stop.load(Ordering::Relaxed) {
+                if index >= batches.len() || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let (compiled, input) = &pending[index];
-                let result = match inputs.document(input) {
-                    Ok(value) => {
-                        self.run_and_store(compiled, input.digest, value, Some(budget), &|| {
-                            input.origin.clone()
-                        })
+                let batch = &batches[index];
+                let compiled = &batch.compiled;
+                let mut runner = Runner::new(&compiled.module);
+                let mut outcomes = Vec::with_capacity(batch.inputs.len());
+                for (offset, input) in batch.inputs.iter().enumerate() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
                     }
-                    Err(message) => Err(PolicyError::Evaluation {
-                        policy: compiled.name.clone(),
-                        context: input.origin.clone(),
-                        position: Default::default(),
-                        message,
-                    }),
-                };
-                if matches!(result, Err(PolicyError::ReleaseBudgetExceeded { .. })) {
-                    stop.store(true, Ordering::Relaxed);
+                    let result = match inputs.document(input) {
+                        Ok(value) => {
+                            self.run_budgeted(&mut runner, compiled, value, Some(budget), &|| {
+                                input.origin.clone()
+                            })
+                        }
+                        Err(message) => Err(PolicyError::Evaluation {
+                            policy: compiled.name.clone(),
+                            context: input.origin.clone(),
+                            position: Default::default(),
+                            message,
+                        }),
+                    };
+                    match &result {
+                        Ok(outcome) => {
+                            outcomes.push(((compiled.module.digest, input.digest), outcome.clone()))
+                        }
+                        Err(PolicyError::ReleaseBudgetExceeded { .. }) => {
+                            stop.store(true, Ordering::Relaxed)
+                        }
+                        Err(_) => {}
+                    }
+                    let _ = results[batch.first + offset].set(result);
                 }
-                let _ = results[index].set(result);
+                drop(runner);
+                self.evaluations.insert_many(outcomes);
             }
         };
         let threads = match self.limits.parallelism {
             0 => rayon::current_num_threads(),
             n => n,
         }
-        .min(pending.len() / MIN_EVALUATIONS_PER_THREAD)
+        .min(pending / MIN_EVALUATIONS_PER_THREAD)
+        .min(batches.len())
         .max(1);
         if threads == 1 {
             work();
@@ -427,39 +497,41 @@ impl PolicyEngine {
         budget: Option<&Budget<'_>>,
         context: &dyn Fn() -> String,
     ) -> Result<PolicyOutcome, PolicyError> {
-        let per_evaluation = self.limits.time_per_evaluation;
-        let run = |limit| {
-            super::evaluate::run(
-                &compiled.module,
-                value,
-                limit,
-                &compiled.name,
-                context,
-                &self.limits,
-            )
-        };
-        let outcome = match budget {
-            None => run(per_evaluation)?,
-            Some(budget) => {
-                let remaining = budget.total.saturating_sub(budget.started.elapsed());
-                if remaining.is_zero() {
-                    return Err(budget.exceeded(&compiled.name, &context()));
-                }
-                let limit = remaining.min(per_evaluation);
-                let result = run(limit);
-                budget.evaluated.fetch_add(1, Ordering::Relaxed);
-                match result {
-                    Err(PolicyError::TimeLimitExceeded { context, .. })
-                        if limit < per_evaluation =>
-                    {
-                        return Err(budget.exceeded(&compiled.name, &context));
-                    }
-                    other => other?,
-                }
-            }
-        };
+        let mut runner = Runner::new(&compiled.module);
+        let outcome = self.run_budgeted(&mut runner, compiled, value, budget, context)?;
+        drop(runner);
         self.evaluations
             .insert((compiled.module.digest, input_digest), outcome.clone());
         Ok(outcome)
+    }
+
+    /// Evaluates one input on `runner`'s engine, within the evaluation's time limit and what
+    /// is left of the release's `budget`.
+    fn run_budgeted(
+        &self,
+        runner: &mut Runner<'_>,
+        compiled: &CompiledPolicy,
+        value: &regorus::Value,
+        budget: Option<&Budget<'_>>,
+        context: &dyn Fn() -> String,
+    ) -> Result<PolicyOutcome, PolicyError> {
+        let per_evaluation = self.limits.time_per_evaluation;
+        let mut run = |limit| runner.run(value, limit, &compiled.name, context, &self.limits);
+        let Some(budget) = budget else {
+            return run(per_evaluation);
+        };
+        let remaining = budget.total.saturating_sub(budget.started.elapsed());
+        if remaining.is_zero() {
+            return Err(budget.exceeded(&compiled.name, &context()));
+        }
+        let limit = remaining.min(per_evaluation);
+        let result = run(limit);
+        budget.evaluated.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Err(PolicyError::TimeLimitExceeded { context, .. }) if limit < per_evaluation => {
+                Err(budget.exceeded(&compiled.name, &context))
+            }
+            other => other,
+        }
     }
 }

@@ -499,6 +499,7 @@ warn[msg] {
         workload: "payment-api".into(),
         version: None,
         values: Default::default(),
+        unset: Vec::new(),
     }];
     let mut subject = subject("production", vec![target("acme", &a), target("globex", &b)]);
     subject.changes = &changes;
@@ -769,8 +770,53 @@ fn embedded_tests_pass_and_fail_with_expected_versus_got() {
     assert_eq!(status.error, None);
     assert_eq!(status.tests.unwrap().failed, 1);
 
+    let at = jiff::Timestamp::from_second(1_780_000_000).unwrap();
+    let failing = check.status_with_conditions(None, Some(2), at);
+    let condition = |status: &gitopshq_crds::policy::PolicyStatus, type_: &str| {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition");
+        (c.status.clone(), c.reason.clone())
+    };
+    assert_eq!(
+        condition(&failing, "Compiled"),
+        ("True".into(), "Compiled".into())
+    );
+    assert_eq!(
+        condition(&failing, "TestsPassed"),
+        ("False".into(), "TestsFailed".into())
+    );
+    assert_eq!(
+        condition(&failing, "Ready"),
+        ("False".into(), "TestsFailed".into())
+    );
+
     policy.spec.tests.pop();
-    assert!(engine().check(&policy).is_ok());
+    let check = engine().check(&policy);
+    assert!(check.is_ok());
+    let later = at + jiff::SignedDuration::from_secs(60);
+    let passing = check.status_with_conditions(Some(&failing), Some(3), later);
+    assert_eq!(
+        condition(&passing, "Ready"),
+        ("True".into(), "TestsPassed".into())
+    );
+    let compiled = passing
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compiled")
+        .unwrap();
+    assert_eq!(
+        compiled.last_transition_time.0, at,
+        "unchanged, so its transition time stays"
+    );
+    let ready = passing
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.message, "2 of 2 embedded tests pass");
 }
 
 #[test]
@@ -788,6 +834,17 @@ fn checking_a_policy_that_does_not_compile() {
     let status = check.status();
     assert!(!status.compiled);
     assert!(status.error.unwrap().starts_with("line "));
+    let now = jiff::Timestamp::from_second(1_780_000_000).unwrap();
+    let ready = check
+        .status_with_conditions(None, None, now)
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "CompileError")
+    );
     assert!(
         check.tests.failures[0]
             .error
@@ -843,6 +900,7 @@ fn inputs_built_for_regorus_match_the_documented_json() {
         workload: "payment-api".into(),
         version: Some("2.0.0".into()),
         values: Default::default(),
+        unset: Vec::new(),
     }];
     let mut subject = subject("production", vec![target("acme", &manifests)]);
     subject.changes = &changes;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::policy::{
     Policy, PolicyMessages, PolicyStatus, PolicyTest, PolicyTestFailure, PolicyTestResults,
 };
@@ -12,6 +13,7 @@ use super::compile::{CompiledPolicy, package_of_text};
 use super::error::PolicyError;
 use super::evaluate::PolicyOutcome;
 use super::release::policy_name;
+use crate::conditions::{self, Status};
 
 /// A policy checked: compiled, and its `spec.tests` run.
 #[derive(Debug, Clone)]
@@ -66,6 +68,73 @@ impl PolicyCheck {
                 case.got.warn
             ),
         })
+    }
+
+    /// `Policy.status` with its `Compiled`, `TestsPassed` and `Ready` conditions, set on the
+    /// conditions of the status `before` (a transition keeps its time until it changes).
+    pub fn status_with_conditions(
+        &self,
+        before: Option<&PolicyStatus>,
+        generation: Option<i64>,
+        now: jiff::Timestamp,
+    ) -> PolicyStatus {
+        let mut status = self.status();
+        status.conditions = before.map(|s| s.conditions.clone()).unwrap_or_default();
+        let c = &mut status.conditions;
+        match &self.compiled {
+            Ok(_) => conditions::set(
+                c,
+                types::COMPILED,
+                Status::True,
+                reasons::COMPILED,
+                "the Rego module compiles",
+                generation,
+                now,
+            ),
+            Err(error) => conditions::set(
+                c,
+                types::COMPILED,
+                Status::False,
+                reasons::COMPILE_ERROR,
+                &error.to_string(),
+                generation,
+                now,
+            ),
+        };
+        let (passed, failed) = (self.tests.passed, self.tests.failed);
+        let tests_message = match self.problem() {
+            Some(problem) => problem,
+            None => format!("{passed} of {} embedded tests pass", passed + failed),
+        };
+        let (ok, reason) = if self.is_ok() {
+            (Status::True, reasons::TESTS_PASSED)
+        } else {
+            (Status::False, reasons::TESTS_FAILED)
+        };
+        conditions::set(
+            c,
+            types::TESTS_PASSED,
+            ok,
+            reason,
+            &tests_message,
+            generation,
+            now,
+        );
+        let ready_reason = if self.compiled.is_err() {
+            reasons::COMPILE_ERROR
+        } else {
+            reason
+        };
+        conditions::set(
+            c,
+            types::READY,
+            ok,
+            ready_reason,
+            &tests_message,
+            generation,
+            now,
+        );
+        status
     }
 
     /// `Policy.status` without conditions (the controller adds those).

@@ -1,8 +1,20 @@
 use gitopshq_crds::promotion::{PromotionBatch, PromotionSpec};
-use gitopshq_crds::release::{ReleaseStatus, TimelineEntry, WorkloadChange};
+use gitopshq_crds::release::{ReleaseStatus, TimelineEntry};
 use gitopshq_crds::tenant::TenantSpec;
 
 use super::*;
+
+/// [`super::decide`] carrying the source's own changes, as a source that recorded them does.
+fn decide(
+    promotion: &Promotion,
+    source: Option<&Release>,
+    tenants: &[Result<Vec<String>, String>],
+    releases: &[Option<&Release>],
+    now: Timestamp,
+) -> Decision {
+    let carried = Ok(source.map(|s| s.spec.changes.clone()).unwrap_or_default());
+    super::decide(promotion, source, tenants, releases, &carried, now)
+}
 
 fn at(minutes: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()
@@ -35,6 +47,7 @@ fn promotion(paused: bool) -> Promotion {
         "checkout-v2",
         PromotionSpec {
             release: "checkout-v2-canary".into(),
+            to_environment: None,
             batches: vec![
                 batch("canary", &["alpha"], Some("10m"), false),
                 batch("wave-1", &["beta", "gamma"], Some("5m"), true),
@@ -59,6 +72,7 @@ fn release(name: &str, phase: ReleasePhase) -> Release {
                 workload: "checkout".into(),
                 version: Some("2.0.0".into()),
                 values: Default::default(),
+                unset: Vec::new(),
             }],
             submitted: true,
             ..ReleaseSpec::default()

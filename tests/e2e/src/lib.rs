@@ -36,6 +36,8 @@ pub const SIGNER: &str = "gitopshq@localhost";
 /// How often Flux reconciles on the platform: its drift correction (self-heal) runs at this
 /// interval; new commits are fetched at once, as the controllers ask.
 pub const FLUX_INTERVAL: &str = "15s";
+/// The dashboard's external URL the e2e controllers put in release notifications.
+pub const DASHBOARD_URL: &str = "https://gitopshq.e2e.test";
 
 /// The GitOps engine a platform delivers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,13 +138,16 @@ impl Platform {
                 .expect("workload cluster starts")
         };
         let ((management, gitops), workload) = tokio::join!(management, workload);
-        let webhook = LocalWebhook::start(
-            management.client().await.expect("client"),
+        let client = management.client().await.expect("client");
+        let webhook = LocalWebhook::start_serving(
+            client.clone(),
             webhook_settings(),
+            jiff::Timestamp::now,
+            Some(pod_logs_api(client)),
         )
         .await
         .expect("webhook starts and is registered");
-        let controllers = start_controllers(&management, dir.path()).await;
+        let controllers = start_controllers(&management, dir.path(), None).await;
         let platform = Self {
             webhook: Some(webhook),
             controllers: Some(controllers),
@@ -247,7 +252,27 @@ impl Platform {
     /// Starts the controllers again (after [`Self::stop_controllers`]), with the same caches.
     pub async fn start_controllers(&mut self) {
         assert!(self.controllers.is_none(), "the controllers are running");
-        self.controllers = Some(start_controllers(&self.management, self.dir.path()).await);
+        self.controllers = Some(start_controllers(&self.management, self.dir.path(), None).await);
+    }
+
+    /// Starts the controllers again (after [`Self::stop_controllers`]) with the platform's
+    /// settings changed by `configure` (a measurement at another scale than the tests').
+    pub async fn start_controllers_with(
+        &mut self,
+        configure: impl FnOnce(&mut gitopshq_controller::Settings),
+    ) {
+        assert!(self.controllers.is_none(), "the controllers are running");
+        let mut settings = controller_settings(self.dir.path(), None);
+        configure(&mut settings);
+        self.controllers = Some(start_controllers_with(&self.management, settings).await);
+    }
+
+    /// Starts the controllers again (after [`Self::stop_controllers`]) checking delivered
+    /// releases only every `interval`: what they see sooner, a change woke them to.
+    pub async fn start_controllers_checking_every(&mut self, interval: Duration) {
+        assert!(self.controllers.is_none(), "the controllers are running");
+        self.controllers =
+            Some(start_controllers(&self.management, self.dir.path(), Some(interval)).await);
     }
 
     /// Serves the registry webhook receiver on a free loopback port (plain HTTP) from the
@@ -304,12 +329,16 @@ impl Platform {
     /// Stores the workload cluster's kubeconfig in `gitopshq-system/cluster-<name>`, where the
     /// examples' Cluster objects expect it.
     pub fn register_workload_cluster(&self, name: &str) {
+        self.store_cluster_kubeconfig(
+            name,
+            &self.workload.admin_kubeconfig_yaml().expect("kubeconfig"),
+        );
+    }
+
+    /// Stores `kubeconfig` as the Secret `gitopshq-system/cluster-<name>` a Cluster names.
+    pub fn store_cluster_kubeconfig(&self, name: &str, kubeconfig: &str) {
         let file = self.dir().join(format!("cluster-{name}.kubeconfig"));
-        std::fs::write(
-            &file,
-            self.workload.admin_kubeconfig_yaml().expect("kubeconfig"),
-        )
-        .expect("write");
+        std::fs::write(&file, kubeconfig).expect("write");
         let _ = self
             .admin()
             .args(["create", "namespace", "gitopshq-system"])
@@ -596,14 +625,34 @@ fn poll(read: impl Fn() -> String, done: &impl Fn(&str) -> bool) -> Result<Strin
     }
 }
 
-async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
+async fn start_controllers(
+    management: &TestEnv,
+    dir: &Path,
+    health_interval: Option<Duration>,
+) -> Running {
+    start_controllers_with(management, controller_settings(dir, health_interval)).await
+}
+
+fn controller_settings(
+    dir: &Path,
+    health_interval: Option<Duration>,
+) -> gitopshq_controller::Settings {
     let mut settings = gitopshq_controller::Settings::local(dir.join("git-cache"));
-    settings.health_interval = Duration::from_secs(1);
+    settings.health_interval = health_interval.unwrap_or(Duration::from_secs(1));
+    settings.cluster_heartbeat = Duration::from_secs(2);
     settings.flux_interval = FLUX_INTERVAL.to_string();
+    settings.notifications.dashboard_url = Some(DASHBOARD_URL.to_string());
     settings.signing_key_secret = Some(SigningKeySecret {
         namespace: SIGNING_KEY_NAMESPACE.into(),
         name: SIGNING_KEY_SECRET.into(),
     });
+    settings
+}
+
+async fn start_controllers_with(
+    management: &TestEnv,
+    settings: gitopshq_controller::Settings,
+) -> Running {
     gitopshq_controller::start(
         management
             .client_as(gitopshq_testenv::CONTROLLER)
@@ -616,6 +665,41 @@ async fn start_controllers(management: &TestEnv, dir: &Path) -> Running {
 }
 
 /// The webhook's settings on the platform: the controller is the harness's controller user.
+/// The pod-logs API the webhook serves beside admission, reading with `client`.
+pub fn pod_logs_api(client: kube::Client) -> gitopshq_webhook::run::AggregatedApi {
+    gitopshq_webhook::run::AggregatedApi {
+        discovery: gitopshq_controller::logs_api::discovery(),
+        routes: gitopshq_controller::logs_api::routes(client),
+    }
+}
+
+/// Every request counter of an API server (`apiserver_request_total`, read with `kubectl`),
+/// summed per verb, and per resource for WATCH and LIST.
+pub fn apiserver_requests(mut kubectl: Command) -> std::collections::BTreeMap<String, f64> {
+    let metrics = ok(kubectl.args(["get", "--raw", "/metrics"]));
+    let mut out = std::collections::BTreeMap::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let verb = match label("verb").as_str() {
+            verb @ ("WATCH" | "LIST") => format!("{verb} {}", label("resource")),
+            other => other.to_string(),
+        };
+        if let Some(count) = line.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok()) {
+            *out.entry(verb).or_insert(0.0) += count;
+        }
+    }
+    out
+}
+
 pub fn webhook_settings() -> Settings {
     Settings {
         controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],

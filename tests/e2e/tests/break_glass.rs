@@ -4,6 +4,7 @@
 //! ApprovalRequest is marked Bypassed with the session) as a new commit that restores the
 //! known-good content, every action is recorded in the session, and closing (or expiry) seals
 //! it. A release manager who may roll back but not open sessions cannot ride the SRE's session.
+//! `gitopshq audit report --breakglass` then writes the post-incident report of the session.
 
 use gitopshq_e2e::{Platform, git};
 
@@ -375,6 +376,87 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "{.status.sealedDigest}",
         |d| d.starts_with("sha256:"),
         "a seal",
+    );
+
+    // The post-incident report: every section, the rollback and its outcome.
+    platform.wait_for(
+        Some(NS),
+        "release",
+        "rollback-to-rel-2846",
+        "{.status.phase}",
+        "Healthy",
+    );
+    let report_file = platform.dir().join("inc-2847.md");
+    let kubeconfig = platform
+        .management
+        .kubeconfig_for("bob")
+        .expect("a test user");
+    let out = std::process::Command::new(gitopshq_e2e::gitopshq_binary())
+        .env_remove("KUBECONFIG")
+        .env_remove("GITOPSHQ_PROJECT")
+        .env("HOME", platform.dir())
+        .args([
+            "audit",
+            "report",
+            "--breakglass",
+            "inc-2847",
+            "-n",
+            NS,
+            "--output",
+        ])
+        .arg(&report_file)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .output()
+        .expect("gitopshq runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(&report_file).expect("the report is written");
+    let mut at = 0;
+    for heading in [
+        "# Post-incident report: break-glass session inc-2847\n",
+        "## Summary\n",
+        "## Justification\n",
+        "## Actions\n",
+        "## Releases\n",
+        "## Closing note\n",
+        "## Root cause\n\n\n",
+        "## Preventive actions\n",
+    ] {
+        let found = report[at..]
+            .find(heading)
+            .unwrap_or_else(|| panic!("{heading:?} missing or out of order in\n{report}"));
+        at += found + heading.len();
+    }
+    let short = &restored[..12];
+    for line in [
+        "| Severity | SEV1 |",
+        "| Requested by | bob |",
+        "| Incident | https://status.example.com/incidents/2847 |",
+        "| Resolved | ",
+        "(session closed) |",
+        "| Time to resolve | ",
+        "> P1 incident: checkout-service returning 500 errors at 40% rate",
+        "| bob | Opened | breakglasssession/inc-2847 |",
+        "| bob | ApprovalBypassed | release/rollback-to-rel-2846 |",
+        "| Closed | breakglasssession/inc-2847 | closing note: Rollback to REL-2846 successful.",
+        &format!(
+            "| rollback-to-rel-2846 | Rollback | production | Healthy | {short} | bypassed (break-glass session inc-2847) | Roll checkout-service back to REL-2846 |"
+        ),
+        "> Rollback to REL-2846 successful. Error rate at baseline.",
+    ] {
+        assert!(report.contains(line), "{line:?} missing in\n{report}");
+    }
+    assert!(
+        report.contains("| Action: ") && report.contains("rollback-to-rel-2846 under the session"),
+        "the session's own actions are listed:\n{report}"
+    );
+    assert!(
+        !report.contains("alice-rollback"),
+        "a refused release is not in the report:\n{report}"
     );
 
     // A session nobody closes expires and is sealed too.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use gitopshq_e2e::{Platform, WAIT};
+use gitopshq_e2e::{DASHBOARD_URL, Platform, WAIT};
 use gitopshq_engine::registry_events::sign;
 use serde_json::{Value, json};
 
@@ -189,6 +189,9 @@ impl Slack {
                 Instant::now() < deadline,
                 "no Slack message {headline:?}; got {:#?}",
                 self.requests()
+                    .iter()
+                    .map(|b| b["text"].to_string())
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -201,23 +204,28 @@ async fn a_registry_push_updates_the_image_releases_to_staging_and_waits_in_prod
     let slack = Slack::default();
     let slack_address = slack.start().await;
 
-    // The platform team sets up the project and the CI integration, then puts the real
-    // secrets in place of the example's placeholders.
-    platform.apply("admin", &platform.example(&["bootstrap", "ci-integration"]));
+    // The platform team sets up the project and the CI integration with the real secrets in
+    // place of the example's placeholders (in the same apply: a notification sent before a
+    // second apply would go to the placeholder's URL).
+    let setup = platform
+        .example(&["bootstrap", "ci-integration"])
+        .replace(
+            "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            &format!("http://{slack_address}/services/T0/B0/hook"),
+        )
+        .replace(
+            "harbor: replace-with-a-long-random-secret",
+            &format!("harbor: {HARBOR_SECRET}"),
+        );
+    assert!(
+        setup.contains(&slack_address.to_string()) && setup.contains(HARBOR_SECRET),
+        "the example's placeholders changed: {setup}"
+    );
+    platform.apply("admin", &setup);
     platform.apply(
         "admin",
         &format!(
             r#"apiVersion: v1
-kind: Secret
-metadata: {{name: gitopshq-registry-webhooks, namespace: gitopshq-system}}
-stringData: {{harbor: {HARBOR_SECRET}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: slack-payment-releases, namespace: gitopshq-system}}
-stringData: {{url: "http://{slack_address}/services/T0/B0/hook"}}
----
-apiVersion: v1
 kind: Secret
 metadata: {{name: audit-sink, namespace: gitopshq-system}}
 stringData: {{url: "http://{slack_address}/audit", signingKey: {AUDIT_KEY}}}
@@ -450,6 +458,20 @@ spec:
         context["elements"][0]["text"],
         format!("`kubectl gitopshq status {PRODUCTION} -n {NS}`")
     );
+    // Buttons to the release's dashboard page and to the CI build that produced it.
+    let buttons: Vec<&str> = blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .and_then(|b| b["elements"].as_array())
+        .expect("an actions block")
+        .iter()
+        .filter_map(|e| e["url"].as_str())
+        .collect();
+    assert!(
+        buttons.contains(&BUILD_URL)
+            && buttons.contains(&format!("{DASHBOARD_URL}/#/releases/{NS}/{PRODUCTION}").as_str()),
+        "{buttons:?}"
+    );
     slack
         .wait_for("Release deployed: Auto: image update to v2.4.0")
         .await;
@@ -540,6 +562,8 @@ spec:
         "{}",
         String::from_utf8_lossy(&approve.stderr)
     );
+    // Delivered first (a stuck release shows its status), then notified.
+    platform.wait_delivered(NS, PRODUCTION);
     let production_deployed =
         "Release deployed: Auto: image update to v2.4.0 (payment-service, production)";
     slack

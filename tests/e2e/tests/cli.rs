@@ -893,17 +893,50 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         let follows = queries.iter().filter(|q| q.contains("follow=true")).count();
         assert_eq!(follows, count, "{queries:?}");
     }
-    // Unbounded requests are refused before anything is asked; reading the cluster's
-    // kubeconfig is for platform administrators only.
+    // Unbounded requests are refused before anything is asked.
     let unbounded = cli.as_user("admin", &["logs", BAD, "-n", NS, "--tail", "-1"]);
     assert!(exited(&unbounded, 2).contains("unbounded"));
-    let bob_logs = cli.as_user("bob", &["logs", BAD, "-n", NS]);
-    let refused = exited(&bob_logs, 3);
+    // bob, an SRE with the project's Operator role, reads them through the pod-logs API
+    // without any permission on Secrets, where the clusters' credentials live.
+    let secrets = platform
+        .kubectl("bob")
+        .args(["auth", "can-i", "get", "secrets", "-n", "gitopshq-system"])
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(String::from_utf8_lossy(&secrets.stdout).trim(), "no");
+    let bob_logs = succeeded(cli.as_user("bob", &["logs", BAD, "-n", NS, "--tail", "1"]));
+    assert_eq!(
+        stdout(&bob_logs).lines().count(),
+        count,
+        "{}",
+        stdout(&bob_logs)
+    );
+    // dave, of another team, is refused: by the API server for the API group's permission...
+    let path = format!(
+        "/apis/logs.gitopshq.io/v1alpha1/namespaces/{NS}/workloads/checkout-service/log?tailLines=1"
+    );
+    let raw = platform
+        .kubectl("dave")
+        .args(["get", "--raw", &path])
+        .output()
+        .expect("kubectl runs");
+    let refusal = String::from_utf8_lossy(&raw.stderr);
     assert!(
-        refused
-            .contains("not permitted: RBAC denies bob to get secrets in namespace gitopshq-system")
-            && refused.contains("kubeconfig"),
-        "{refused}"
+        !raw.status.success()
+            && refusal.contains("forbidden")
+            && refusal.contains("workloads/log")
+            && refusal.contains("logs.gitopshq.io"),
+        "{refusal}"
+    );
+    // ...and `gitopshq logs` says what to ask for.
+    let dave_logs = cli.as_user("dave", &["logs", "checkout-service", "-n", NS]);
+    let refused = exited(&dave_logs, 3);
+    assert!(refused.contains("not permitted"), "{refused}");
+    // The same request with the raw API as bob streams the statement, then the lines.
+    let raw = ok(platform.kubectl("bob").args(["get", "--raw", &path]));
+    assert!(
+        raw.starts_with("# showing the last 1 line per container"),
+        "{raw}"
     );
 
     // The rollback: bob asks, frank (same team, not bob) approves, the pods recover.

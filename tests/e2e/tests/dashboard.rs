@@ -129,7 +129,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "governance/approval-policy.yaml",
         ]),
     );
-    // The frontend team approves too, and SREs may read the clusters' kubeconfigs for pod logs.
+    // The frontend team approves too.
     ok(platform.admin().args([
         "patch",
         "project",
@@ -138,22 +138,6 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         "-p",
         r#"[{"op":"add","path":"/spec/teams/-","value":{"group":"frontend-team","role":"Approver"}}]"#,
     ]));
-    platform.apply(
-        "admin",
-        r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: cluster-kubeconfig-reader, namespace: gitopshq-system}
-rules:
-  - {apiGroups: [""], resources: [secrets], verbs: [get]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: sre-cluster-kubeconfig-reader, namespace: gitopshq-system}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cluster-kubeconfig-reader}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: sre-team}
-"#,
-    );
     platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
     platform.apply(
         "alice",
@@ -237,6 +221,41 @@ subjects:
         body["projects"][0]["cells"]["production"]["status"], "yellow",
         "a release waits for approval in production: {body}"
     );
+    // The Clusters page: connection, version, heartbeat, tenants and the register command.
+    platform.wait_for(None, "cluster", "eu-west-1", "{.status.phase}", "Connected");
+    let (status, body) = api(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/clusters", dashboard.url),
+        Some(&token("admin")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["register"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("gitopshq cluster register NAME --context")),
+        "{body}"
+    );
+    let cluster = &body["clusters"][0];
+    assert_eq!(cluster["name"], "eu-west-1", "{body}");
+    assert_eq!(cluster["phase"], "Connected", "{body}");
+    assert_eq!(cluster["status"], "green", "{body}");
+    assert!(
+        cluster["serverVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("v1.")),
+        "{body}"
+    );
+    assert!(cluster["lastHeartbeat"].is_string(), "{body}");
+    let tenants: Vec<&str> = cluster["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .filter(|t| t["project"] == NS)
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(tenants.contains(&"eu-development"), "{body}");
 
     let shots = std::env::var_os("DASHBOARD_SCREENSHOTS")
         .map(PathBuf::from)
@@ -288,6 +307,13 @@ subjects:
     )
     .await;
     assert_eq!(status, 200, "{logs}");
+    // bob reads them as an Operator of the project, with no access to any Secret.
+    let can_i = platform
+        .kubectl("bob")
+        .args(["auth", "can-i", "get", "secrets", "-n", "gitopshq-system"])
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(String::from_utf8_lossy(&can_i.stdout).trim(), "no");
     assert!(
         logs["statement"]
             .as_str()

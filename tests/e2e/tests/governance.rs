@@ -406,16 +406,33 @@ async fn policies_and_approvals_are_enforced_per_identity() {
         "-f",
         &example("governance/releases/ledger-worker.yaml"),
     ]));
-    let blocked = kubectl_err(env.kubectl("alice").args([
-        "apply",
-        "-f",
-        &example("governance/releases/1-without-limits.yaml"),
-    ]));
+    // The refused submission is kept as a Draft with its record, the denial as a warning.
+    let blocked = apply_ok(
+        &env,
+        "alice",
+        &std::fs::read_to_string(example("governance/releases/1-without-limits.yaml"))
+            .expect("example"),
+    );
     assert!(
         blocked.contains("policy require-resource-limits (Enforce)")
             && blocked
-                .contains("Container 'ledger-worker' in production must have resource limits"),
+                .contains("Container 'ledger-worker' in production must have resource limits")
+            && blocked.contains("kept as a Draft"),
         "{blocked}"
+    );
+    assert_eq!(
+        get(&env, "release", "ledger-worker-v0-9-0", "{.spec.submitted}"),
+        "false"
+    );
+    let record = get(
+        &env,
+        "release",
+        "ledger-worker-v0-9-0",
+        "{.metadata.annotations.gitopshq\\.io/submission-refused}",
+    );
+    assert!(
+        record.starts_with("alice at ") && record.contains("must have resource limits"),
+        "{record}"
     );
     kubectl_ok(env.kubectl("alice").args([
         "apply",

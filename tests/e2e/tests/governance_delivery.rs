@@ -58,16 +58,41 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         &platform.example(&["governance/releases/ledger-worker.yaml"]),
     );
 
-    // Without limits: refused, naming the container and the next step.
-    let refused = platform.apply_refused(
+    // Without limits: the submission is refused, naming the container and the next step, and
+    // kept as a Draft whose status shows the policy results and who was refused.
+    let refused = platform.apply(
         "alice",
         &platform.example(&["governance/releases/1-without-limits.yaml"]),
     );
     assert!(
         refused.contains("Container 'ledger-worker' in production must have resource limits")
-            && refused.contains("fix the values and submit a new release"),
+            && refused.contains("fix the values and submit a new release")
+            && refused.contains("kept as a Draft"),
         "{refused}"
     );
+    let draft = "ledger-worker-v0-9-0";
+    platform.wait_for(
+        Some(NS),
+        "release",
+        draft,
+        "{.status.reason}",
+        "SubmissionRefused",
+    );
+    assert_eq!(
+        platform.get(Some(NS), "release", draft, "{.status.phase}"),
+        "Draft"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            draft,
+            "{.status.policyResults[?(@.policy==\"require-resource-limits\")].verdict}"
+        ),
+        "Deny"
+    );
+    let actors = platform.get(Some(NS), "release", draft, "{.status.timeline[*].actor}");
+    assert!(actors.contains("alice"), "{actors}");
 
     // With limits: admitted, then waits for two teams.
     platform.apply(

@@ -19,6 +19,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Api;
 use serde_json::Value;
 
@@ -736,6 +737,17 @@ const WEBHOOK_CHECKS: &[(bool, &str)] = &[
     (true, "patch validatingwebhookconfigurations/gitopshq"),
     (false, "patch mutatingwebhookconfigurations/other"),
     (false, "create mutatingwebhookconfigurations"),
+    // The pod-logs API: its APIService's caBundle, and the API server's front-proxy settings.
+    (
+        true,
+        "patch apiservices.apiregistration.k8s.io/v1alpha1.logs.gitopshq.io",
+    ),
+    (false, "patch apiservices.apiregistration.k8s.io/v1.apps"),
+    (
+        true,
+        "get configmaps/extension-apiserver-authentication -n kube-system",
+    ),
+    (false, "get configmaps/other -n kube-system"),
     (true, "create secrets -n gitopshq-system"),
     (
         true,
@@ -896,7 +908,7 @@ async fn helm_install_applies_with_least_privilege_and_a_self_managed_certificat
                 .get("gitopshq")
                 .await
                 .unwrap();
-            let validating = Api::<ValidatingWebhookConfiguration>::all(admin)
+            let validating = Api::<ValidatingWebhookConfiguration>::all(admin.clone())
                 .get("gitopshq")
                 .await
                 .unwrap();
@@ -916,6 +928,16 @@ async fn helm_install_applies_with_least_privilege_and_a_self_managed_certificat
                     .map(|w| w.client_config.ca_bundle.map(|b| b.0)),
             );
             assert_eq!(bundles.len(), 3);
+            bundles.push(
+                Api::<APIService>::all(admin.clone())
+                    .get("v1alpha1.logs.gitopshq.io")
+                    .await
+                    .unwrap()
+                    .spec
+                    .unwrap()
+                    .ca_bundle
+                    .map(|b| b.0),
+            );
             for bundle in bundles {
                 assert_eq!(bundle.as_deref(), Some(ca.as_bytes()));
             }

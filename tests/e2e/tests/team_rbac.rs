@@ -108,6 +108,28 @@ async fn each_team_can_do_exactly_what_its_grants_allow() {
             "payment-service",
             false,
         ),
+        // Cancelling someone else's release: ReleaseManager (and Admin), where granted.
+        (
+            "alice",
+            "cancel",
+            "environments.gitopshq.io/staging",
+            "payment-service",
+            true,
+        ),
+        (
+            "alice",
+            "cancel",
+            "environments.gitopshq.io/production",
+            "payment-service",
+            false,
+        ),
+        (
+            "frank",
+            "cancel",
+            "environments.gitopshq.io/production",
+            "payment-service",
+            false,
+        ),
         ("dave", "create", "workloads.gitopshq.io", "web-app", true),
         (
             "dave",
@@ -142,6 +164,13 @@ async fn each_team_can_do_exactly_what_its_grants_allow() {
         (
             "carol",
             "release",
+            "environments.gitopshq.io/production",
+            "web-app",
+            true,
+        ),
+        (
+            "carol",
+            "cancel",
             "environments.gitopshq.io/production",
             "web-app",
             true,

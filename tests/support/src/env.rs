@@ -16,7 +16,7 @@ use crate::{
     Error, Result,
     binaries::{Binaries, ensure_binaries},
     crds, kubeconfig,
-    pki::{Pki, SERVICE_CLUSTER_IP_RANGE},
+    pki::{FRONT_PROXY_CLIENT, Pki, SERVICE_CLUSTER_IP_RANGE},
     ports::free_port,
     process::Process,
     users::{ADMIN, Account, USERS, random_token},
@@ -207,6 +207,9 @@ impl TestEnvBuilder {
         write("apiserver.key", &pki.serving_key_pem)?;
         write("sa.key", &pki.sa_key_pem)?;
         write("sa.pub", &pki.sa_public_pem)?;
+        write("front-proxy-ca.crt", &pki.front_proxy_ca_pem)?;
+        write("front-proxy-client.crt", &pki.front_proxy_client_cert_pem)?;
+        write("front-proxy-client.key", &pki.front_proxy_client_key_pem)?;
 
         let accounts: Vec<Account> = USERS
             .iter()
@@ -284,6 +287,26 @@ impl TestEnvBuilder {
             .arg(format!(
                 "--service-account-signing-key-file={}",
                 path("sa.key").display()
+            ))
+            // The aggregation layer, as kubeadm configures it: aggregated APIs (GitOpsHQ's
+            // pod logs) learn who calls from these headers, signed for by the front proxy.
+            .arg(format!(
+                "--requestheader-client-ca-file={}",
+                path("front-proxy-ca.crt").display()
+            ))
+            .arg(format!(
+                "--requestheader-allowed-names={FRONT_PROXY_CLIENT}"
+            ))
+            .arg("--requestheader-username-headers=X-Remote-User")
+            .arg("--requestheader-group-headers=X-Remote-Group")
+            .arg("--requestheader-extra-headers-prefix=X-Remote-Extra-")
+            .arg(format!(
+                "--proxy-client-cert-file={}",
+                path("front-proxy-client.crt").display()
+            ))
+            .arg(format!(
+                "--proxy-client-key-file={}",
+                path("front-proxy-client.key").display()
             ))
             .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
             .arg("--profiling=false");
@@ -497,6 +520,19 @@ impl TestEnv {
             .iter()
             .find(|a| a.name == user)
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))
+    }
+
+    /// Kills the API server, as an outage would; etcd keeps the data. Clients get connection
+    /// errors until [`TestEnv::restart_apiserver`].
+    pub fn stop_apiserver(&mut self) {
+        self.apiserver.kill();
+    }
+
+    /// Starts the API server again on the same address with the same flags, certificates and
+    /// tokens, and waits until it is ready.
+    pub async fn restart_apiserver(&mut self, timeout: Duration) -> Result<()> {
+        self.apiserver.restart()?;
+        self.wait_for_apiserver(timeout).await
     }
 
     async fn wait_for_apiserver(&mut self, timeout: Duration) -> Result<()> {

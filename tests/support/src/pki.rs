@@ -21,7 +21,16 @@ pub(crate) struct Pki {
     /// public half.
     pub sa_key_pem: String,
     pub sa_public_pem: String,
+    /// The aggregation layer's front proxy: the CA aggregated APIs trust
+    /// (`--requestheader-client-ca-file`) and the client certificate the API server presents
+    /// when it forwards a request to one (`--proxy-client-cert-file`), named
+    /// [`FRONT_PROXY_CLIENT`] as kubeadm names it.
+    pub front_proxy_ca_pem: String,
+    pub front_proxy_client_cert_pem: String,
+    pub front_proxy_client_key_pem: String,
 }
+
+pub(crate) const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
 
 impl Pki {
     pub fn generate(cluster_name: &str) -> Result<Self> {
@@ -32,11 +41,7 @@ impl Pki {
             DnType::CommonName,
             format!("gitopshq-testenv-{cluster_name}-ca"),
         );
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        ca.key_usages = ca_usages();
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca, ca_key);
 
@@ -64,7 +69,33 @@ impl Pki {
         let serving_cert = serving.signed_by(&serving_key, &issuer)?;
 
         let sa_key = KeyPair::generate()?;
+
+        let front_proxy_ca_key = KeyPair::generate()?;
+        let mut front_proxy_ca = CertificateParams::new(Vec::<String>::new())?;
+        front_proxy_ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        front_proxy_ca.distinguished_name.push(
+            DnType::CommonName,
+            format!("gitopshq-testenv-{cluster_name}-front-proxy-ca"),
+        );
+        front_proxy_ca.key_usages = ca_usages();
+        let front_proxy_ca_cert = front_proxy_ca.self_signed(&front_proxy_ca_key)?;
+        let front_proxy_issuer = Issuer::new(front_proxy_ca, front_proxy_ca_key);
+        let front_proxy_client_key = KeyPair::generate()?;
+        let mut front_proxy_client = CertificateParams::new(Vec::<String>::new())?;
+        front_proxy_client
+            .distinguished_name
+            .push(DnType::CommonName, FRONT_PROXY_CLIENT);
+        front_proxy_client.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        front_proxy_client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let front_proxy_client_cert =
+            front_proxy_client.signed_by(&front_proxy_client_key, &front_proxy_issuer)?;
         Ok(Pki {
+            front_proxy_ca_pem: front_proxy_ca_cert.pem(),
+            front_proxy_client_cert_pem: front_proxy_client_cert.pem(),
+            front_proxy_client_key_pem: front_proxy_client_key.serialize_pem(),
             ca_pem: ca_cert.pem(),
             serving_cert_pem: serving_cert.pem(),
             serving_key_pem: serving_key.serialize_pem(),
@@ -72,4 +103,12 @@ impl Pki {
             sa_key_pem: sa_key.serialize_pem(),
         })
     }
+}
+
+fn ca_usages() -> Vec<KeyUsagePurpose> {
+    vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ]
 }

@@ -15,6 +15,9 @@ pub(crate) struct Process {
     component: &'static str,
     child: Child,
     log: PathBuf,
+    /// How it was started, to start it again ([`Process::restart`]).
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Process {
@@ -25,6 +28,8 @@ impl Process {
         let err = out
             .try_clone()
             .map_err(Error::io("cannot duplicate a log file handle"))?;
+        let program = cmd.get_program().to_owned();
+        let args = cmd.get_args().map(ToOwned::to_owned).collect();
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // Its own process group keeps a terminal's Ctrl-C from reaching the server before the
         // parent has had the chance to stop it in order.
@@ -36,7 +41,39 @@ impl Process {
             component,
             child,
             log: log.to_owned(),
+            program,
+            args,
         })
+    }
+
+    /// Kills the process (SIGKILL, as a crash or an outage would) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again with the same program and arguments (a killed one first is
+    /// killed and reaped), its output appended to the same log.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+            .map_err(Error::io(format!("cannot open {}", self.log.display())))?;
+        let err = log
+            .try_clone()
+            .map_err(Error::io("cannot duplicate a log file handle"))?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0);
+        die_with_parent(&mut cmd);
+        self.child = spawn_from_long_lived_thread(cmd)
+            .map_err(Error::io(format!("cannot start {} again", self.component)))?;
+        Ok(())
     }
 
     pub fn component(&self) -> &'static str {

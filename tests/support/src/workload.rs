@@ -176,6 +176,18 @@ impl WorkloadCluster {
         &self.env
     }
 
+    /// Kills the cluster's API server, as an outage would: its controllers, scheduler and
+    /// KWOK keep running and retry, as they would against a real one.
+    pub fn stop_apiserver(&mut self) {
+        self.env.stop_apiserver();
+    }
+
+    /// Starts the API server again (same address, certificates and data) and waits until it
+    /// is ready.
+    pub async fn restart_apiserver(&mut self, timeout: Duration) -> Result<()> {
+        self.env.restart_apiserver(timeout).await
+    }
+
     /// The fake Nodes' names.
     pub fn node_names(&self) -> &[String] {
         &self.nodes

@@ -108,16 +108,26 @@ fn libgit2_pushes_over_http() {
 #[test]
 fn a_fixed_address_is_served_and_a_taken_one_is_reported_as_such() {
     let root = tempfile::tempdir().unwrap();
-    // The address of a server on a free port is free again once that server stops.
-    let addr = {
-        let probe = GitServer::start(root.path()).unwrap();
-        probe
-            .base_url()
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap()
-    };
-    let server = GitServer::start_on(root.path(), addr).expect("the Git server starts");
+    // The address of a server on a free port is free again once that server stops, unless
+    // another process takes it meanwhile (an outgoing connection's ephemeral port, on a busy
+    // machine): then another free address is tried.
+    let (server, addr) = (0..10)
+        .find_map(|_| {
+            let addr: std::net::SocketAddr = {
+                let probe = GitServer::start(root.path()).unwrap();
+                probe
+                    .base_url()
+                    .trim_start_matches("http://")
+                    .parse()
+                    .unwrap()
+            };
+            match GitServer::start_on(root.path(), addr) {
+                Ok(server) => Some((server, addr)),
+                Err(error) if error.is_address_in_use() => None,
+                Err(error) => panic!("the Git server starts on {addr}: {error:?}"),
+            }
+        })
+        .expect("the Git server starts on one of ten free addresses");
     assert_eq!(server.base_url(), format!("http://{addr}"));
     server.create_bare_repository("gitops.git").unwrap();
     let heads = git(root.path(), &["ls-remote", &server.url("gitops.git")]);

@@ -21,7 +21,6 @@ use gitopshq_engine::catalog::Catalog;
 use gitopshq_webhook::Context;
 use gitopshq_webhook::server::{Running, router, serve};
 use gitopshq_webhook::tls::TlsMaterial;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub const PROJECT: &str = "payments";
@@ -44,9 +43,7 @@ pub fn now() -> jiff::Timestamp {
     "2026-12-25T12:00:00Z".parse().expect("a valid timestamp")
 }
 
-pub fn object<T: DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("a valid object")
-}
+pub use gitopshq_crds::testing::from_json as object;
 
 pub fn tenant_of(environment: &str) -> String {
     format!("acme-{environment}")

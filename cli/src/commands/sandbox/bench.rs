@@ -223,6 +223,7 @@ fn release(name: &str, i: usize) -> Release {
                 workload: WORKLOAD.into(),
                 version: None,
                 values,
+                unset: Vec::new(),
             }],
             submitted: true,
             ..ReleaseSpec::default()

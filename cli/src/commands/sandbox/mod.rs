@@ -217,13 +217,16 @@ async fn run_on(
         "starting GitOpsHQ: admission webhook, controllers, dashboard; registering cluster eu-west-1",
     );
     let management = &real_loop.management;
+    let client = management.client().await?;
     let webhook = services.webhook.insert(
-        gitopshq_webhook::local::LocalWebhook::start(
-            management.client().await?,
+        gitopshq_webhook::local::LocalWebhook::start_serving(
+            client.clone(),
             gitopshq_engine::admission::Settings {
                 controller_users: vec![CONTROLLER.to_string()],
                 ..gitopshq_engine::admission::Settings::default()
             },
+            jiff::Timestamp::now,
+            Some(crate::commands::webhook::pod_logs_api(client)),
         )
         .await
         .context("starting the admission webhook")?,

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::consts::reasons;
-use gitopshq_crds::release::ReleasePhase;
 use gitopshq_engine::admission::named_session;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::error::Chain;
@@ -97,6 +96,10 @@ pub(crate) async fn gate(
 /// phase. Returns how the reconciliation goes on.
 pub(crate) async fn enforce(work: &mut Work, ctx: &Context, gated: Gated) -> Result<Next> {
     let Gated { gate, request, .. } = gated;
+    if let ApprovalGate::Cancelled(step) = gate {
+        cancel(work, ctx, step).await?;
+        return Ok(Next::Wait);
+    }
     if let Some(progress) = gate.progress() {
         work.status.approval_request = Some(work.name());
         work.status.approvals = Some(progress.clone());
@@ -132,14 +135,59 @@ pub(crate) async fn enforce(work: &mut Work, ctx: &Context, gated: Gated) -> Res
     if let Some(request) = &request {
         write_request_status(ctx, request, &gate).await?;
     }
-    let next = if gate.open() {
-        Next::Continue
-    } else {
-        Next::Wait
-    };
+    let open = gate.open();
     let step: Step = gate.step().clone();
     work.enter(ctx, step).await?;
-    Ok(next)
+    if open {
+        return Ok(Next::Continue);
+    }
+    // ApprovalPolicy spec.sla: an overdue release is marked once (the notifier escalates it);
+    // before that, look again when it falls due.
+    let policies = ctx.index.approval_policies.store.state();
+    let policy =
+        lifecycle::governing_approval_policy(policies.iter().map(|p| p.as_ref()), &work.release);
+    let sla = lifecycle::sla::approval_sla(&work.status, policy, ctx.now());
+    if lifecycle::sla::record_sla(
+        &mut work.status.conditions,
+        &sla,
+        work.release.metadata.generation,
+    ) {
+        work.write(ctx).await?;
+        if let lifecycle::sla::Sla::Overdue { message, .. } = &sla {
+            ctx.event(&work.release, true, reasons::SLA_EXCEEDED, message.clone())
+                .await;
+        }
+    }
+    Ok(match sla {
+        lifecycle::sla::Sla::Due(at) => {
+            Next::Requeue(crate::reconcilers::environment::until(Some(at), ctx.now()))
+        }
+        _ => Next::Wait,
+    })
+}
+
+/// The release is cancelled: its ApprovalRequest (when it has one) shows `Cancelled` with who
+/// cancelled it and why, then the release enters the step. Both writes are idempotent, so a
+/// restart between them finishes the job.
+pub(crate) async fn cancel(work: &mut Work, ctx: &Context, step: Step) -> Result<()> {
+    if let Some(request) = lookup(work, ctx).await?
+        && gate::request_owned_by(&request, &work.release)
+    {
+        let status = gate::cancelled_request_status(
+            request.status.as_ref(),
+            &step.message,
+            request.metadata.generation,
+            ctx.now(),
+        );
+        let already = request
+            .status
+            .as_ref()
+            .is_some_and(|s| s.phase == status.phase && s.message == status.message);
+        if !already {
+            ctx.patch_status(&request, &status).await?;
+        }
+    }
+    work.enter(ctx, step).await
 }
 
 /// Creates the release's ApprovalRequest recording `digest`, or records the new digest on the
@@ -212,7 +260,14 @@ async fn lookup(work: &Work, ctx: &Context) -> Result<Option<ApprovalRequest>> {
 
 /// PendingApproval: a decision arrived, or an input changed.
 pub(crate) async fn check(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
-    let catalog = Arc::new(ctx.project_catalog(&work.namespace()).await?);
+    let (catalog, unread) = ctx.release_catalog(&work.release).await?;
+    if let Some(problem) = unread {
+        // Judged without what runs, the content would look changed and the approvals given
+        // would stop counting: look again when the repository answers.
+        tracing::warn!(release = %work.name(), %problem, "approvals not judged now");
+        return Ok(Next::Requeue(std::time::Duration::from_secs(30)));
+    }
+    let catalog = Arc::new(catalog);
     match gate(work, ctx, &catalog).await? {
         Ok(gated) => enforce(work, ctx, gated).await,
         Err(problem) => cannot_render(work, ctx, problem).await,
@@ -221,14 +276,7 @@ pub(crate) async fn check(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
 
 /// The content to approve cannot be rendered: the release fails with the reason.
 pub(crate) async fn cannot_render(work: &mut Work, ctx: &Context, problem: String) -> Result<Next> {
-    let step = Step::new(
-        ReleasePhase::Failed,
-        reasons::RENDER_FAILED,
-        format!(
-            "release {} cannot be rendered: {problem}; fix the inputs and retry (annotate gitopshq.io/retry) or submit a new release",
-            work.name()
-        ),
-    );
+    let step = lifecycle::steps::cannot_render(&work.name(), &problem);
     work.enter(ctx, step).await?;
     Ok(Next::Wait)
 }

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitopshq_crds::common::MicroTime;
-use gitopshq_crds::consts::reasons;
 use gitopshq_crds::project::DeliveryMode;
-use gitopshq_crds::release::{Release, ReleasePhase, ReleaseType, TenantRolloutPhase};
+use gitopshq_crds::release::{Release, ReleaseType, TenantRolloutPhase};
 use gitopshq_engine::admission::{FreezeCheck, Settings as AdmissionSettings, delivery_freeze};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::error::Chain;
 use gitopshq_engine::layout::{self, PolicyTrailer};
-use gitopshq_engine::lifecycle::{self, Step};
+use gitopshq_engine::lifecycle::{self, steps};
 use kube::ResourceExt;
 
 use super::{Next, Work, approval};
@@ -34,16 +33,14 @@ pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
     };
     match delivery_freeze(&work.release, ctx.index.as_ref(), now, &settings) {
         Err(problem) => {
-            let step = Step::new(ReleasePhase::Blocked, reasons::INVALID_SPEC, problem);
-            work.enter(ctx, step).await?;
+            work.enter(ctx, steps::freeze_unreadable(problem)).await?;
             return Ok(Next::Requeue(Duration::from_secs(60)));
         }
         Ok(FreezeCheck::Frozen {
             until: end,
             message,
         }) => {
-            let step = Step::new(ReleasePhase::Blocked, reasons::ENVIRONMENT_FROZEN, message);
-            work.enter(ctx, step).await?;
+            work.enter(ctx, steps::frozen(message)).await?;
             return Ok(Next::Requeue(until(Some(end), now)));
         }
         Ok(FreezeCheck::BreakGlass(session)) => {
@@ -51,15 +48,7 @@ pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
         }
         Ok(FreezeCheck::Open) => {}
     }
-    let step = Step::new(
-        ReleasePhase::Deploying,
-        reasons::PROGRESSING,
-        format!(
-            "delivering to {} tenant(s) of {}",
-            work.status.tenants.len(),
-            work.release.spec.environment
-        ),
-    );
+    let step = steps::deploying(work.status.tenants.len(), &work.release.spec.environment);
     for tenant in &mut work.status.tenants {
         tenant.phase = TenantRolloutPhase::Deploying;
     }
@@ -88,18 +77,18 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         return Ok(Next::Requeue(wait));
     }
     let namespace = work.namespace();
-    let catalog = Arc::new(ctx.project_catalog(&namespace).await?);
+    let (catalog, unread) = ctx.release_catalog(&work.release).await?;
+    let catalog = Arc::new(catalog);
     let Some(project) = catalog.project(&namespace).cloned() else {
-        let step = Step::new(
-            ReleasePhase::Failed,
-            reasons::DELIVERY_FAILED,
-            format!(
-                "project {namespace} does not exist; apply the Project, then retry (annotate gitopshq.io/retry)"
-            ),
-        );
+        let step = steps::project_missing(&namespace);
         work.enter(ctx, step).await?;
         return Ok(Next::Wait);
     };
+    // Without the recorded states the content would drop what earlier releases set (and the
+    // approvals would not match it): wait for the repository.
+    if let Some(problem) = unread {
+        return retry_later(work, ctx, problem).await;
+    }
     // What is approved is what is delivered: the approvals are counted again, on the content
     // as it renders now and under the policy that governs now, whatever the phase says.
     let gated = match approval::gate(work, ctx, &catalog).await? {
@@ -152,43 +141,19 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         }
         Err(error) => {
             ctx.metrics.delivered("Failed", started.elapsed());
-            let step = Step::new(
-                ReleasePhase::Failed,
-                reasons::DELIVERY_FAILED,
-                format!(
-                    "delivery of release {} failed: {}; fix it and retry (annotate gitopshq.io/retry)",
-                    work.name(),
-                    Chain(&error)
-                ),
-            );
-            work.enter(ctx, step).await?;
+            work.enter(ctx, steps::delivery_failed(&work.name(), &error))
+                .await?;
             return Ok(Next::Wait);
         }
     };
     let commit = delivered.outcome.commit.clone();
     let short = commit[..commit.len().min(7)].to_string();
-    let mut reason = if delivered.outcome.created || delivered.found_in_history {
-        reasons::COMMITTED
-    } else {
-        reasons::NOTHING_TO_COMMIT
-    };
-    let mut message = match (delivered.outcome.created, delivered.found_in_history) {
-        (true, _) => format!(
-            "committed {short} to {} of {}",
-            project.spec.repository.branch, project.spec.repository.url
-        ),
-        (false, true) => format!("commit {short} already holds this release"),
-        (false, false) => {
-            format!("the repository already holds exactly this content (at {short}); no new commit")
-        }
-    };
+    let mut applied = None;
+    let mut notes = Vec::new();
     // Argo CD delivery has targets too when it keeps Secrets out of Git.
     if direct || !delivered.direct.is_empty() {
         match apply_direct(ctx, &catalog, &namespace, &delivered.direct).await {
-            Ok(summary) => {
-                reason = reasons::APPLIED;
-                message = format!("{message}; {summary}");
-            }
+            Ok(summary) => applied = Some(summary),
             Err(problem) => {
                 ctx.metrics.delivered("Failed", started.elapsed());
                 work.status.commit = Some(commit.clone());
@@ -197,6 +162,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             }
         }
     }
+    mirror_states(ctx, &catalog, &work.release, &commit).await;
     if project.spec.delivery == DeliveryMode::Flux {
         // What Flux needs for a cluster a tenant started using, then the sync now rather than
         // at Flux's interval.
@@ -208,7 +174,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         )
         .await
         {
-            message = format!("{message}; Flux is not ready to sync it: {problem}");
+            notes.push(format!("Flux is not ready to sync it: {problem}"));
         }
         crate::flux::request_sync(ctx, &namespace).await;
     }
@@ -223,7 +189,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         )
         .await
         {
-            message = format!("{message}; Argo CD is not ready to sync it: {problem}");
+            notes.push(format!("Argo CD is not ready to sync it: {problem}"));
         }
         let root = layout::argocd_root_name(&namespace, &work.release.spec.environment);
         let applications: Vec<String> = std::iter::once(root)
@@ -233,7 +199,18 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             .collect();
         crate::argocd::request_refresh(ctx, &applications).await;
     }
-    ctx.metrics.delivered(reason, started.elapsed());
+    let step = steps::deployed(
+        steps::Commit {
+            sha: &commit,
+            created: delivered.outcome.created,
+            found_in_history: delivered.found_in_history,
+            branch: &project.spec.repository.branch,
+            url: &project.spec.repository.url,
+        },
+        applied.as_deref(),
+        &notes,
+    );
+    ctx.metrics.delivered(step.reason, started.elapsed());
     work.status.commit = Some(commit);
     work.status.short_commit = Some(short);
     work.status.rendered_digest = Some(delivered.digest);
@@ -243,8 +220,7 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         tenant.phase = TenantRolloutPhase::Deployed;
         tenant.message = None;
     }
-    work.enter(ctx, Step::new(ReleasePhase::Deployed, reason, message))
-        .await?;
+    work.enter(ctx, step).await?;
     Ok(Next::Requeue(Duration::from_millis(500)))
 }
 
@@ -280,6 +256,88 @@ fn audit_of(work: &Work) -> Audit {
             .break_glass_session
             .clone()
             .map(|s| format!("{}/{s}", work.namespace())),
+    }
+}
+
+/// Mirrors the states recorded in Git for the release's environment into the status of the
+/// project's Workloads (`status.environments[env].tenants`), where the admission webhook and
+/// people read what runs. Best effort: Git stays the record, and the next delivery mirrors
+/// again.
+async fn mirror_states(
+    ctx: &Arc<Context>,
+    catalog: &Arc<Catalog>,
+    release: &Release,
+    commit: &str,
+) {
+    let project = release.namespace().unwrap_or_default();
+    let environment = release.spec.environment.clone();
+    let Some(project_object) = catalog.project(&project).cloned() else {
+        return;
+    };
+    let Ok(remote) = ctx.git_remote(&project_object).await else {
+        return;
+    };
+    let read = {
+        let ctx = Arc::clone(ctx);
+        // Only the Project is needed to find its folder: no copy of the whole catalog.
+        let mut catalog = Catalog {
+            projects: vec![project_object],
+            ..Catalog::default()
+        };
+        let project = project.clone();
+        let environment = environment.clone();
+        tokio::task::spawn_blocking(move || {
+            delivery::load_recorded_states(
+                &mut catalog,
+                &project,
+                &environment,
+                &remote,
+                &ctx.settings.cache_dir,
+            )
+            .map(|()| catalog.recorded)
+        })
+        .await
+    };
+    let states = match read {
+        Ok(Ok(states)) => states,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %Chain(&error), "could not read the recorded states back");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not read the recorded states back");
+            return;
+        }
+    };
+    for workload in catalog.workloads_of(&project) {
+        let name = workload.name_any();
+        let Some(current) = ctx
+            .index
+            .workloads
+            .store
+            .get(&kube::runtime::reflector::ObjectRef::new(&name).within(&project))
+        else {
+            continue;
+        };
+        let mut status = current.status.clone().unwrap_or_default();
+        let previous = status
+            .environments
+            .get(&environment)
+            .map(|e| e.tenants.clone())
+            .unwrap_or_default();
+        let tenants =
+            layout::tenants_status(&states, (&project, &environment, &name), &previous, commit);
+        if tenants == previous {
+            continue;
+        }
+        status
+            .environments
+            .entry(environment.clone())
+            .or_default()
+            .tenants = tenants;
+        if let Err(error) = ctx.patch_status(current.as_ref(), &status).await {
+            tracing::warn!(%error, workload = %name, "could not mirror the recorded states");
+        }
     }
 }
 
@@ -365,10 +423,13 @@ fn commit(
             let reference = format!("{prefix}{}", layout::SECRETS_REFERENCE_FILE);
             let (mut current, mut previous) = if direct {
                 let previous = match &parent {
-                    Some(p) => objects_of(&read(p, &prefix)?),
+                    Some(p) => layout::workload_objects(&read(p, &prefix)?),
                     None => Vec::new(),
                 };
-                (objects_of(&read(&outcome.commit, &prefix)?), previous)
+                (
+                    layout::workload_objects(&read(&outcome.commit, &prefix)?),
+                    previous,
+                )
             } else {
                 (Vec::new(), Vec::new())
             };
@@ -431,18 +492,6 @@ fn secret_references(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value
                 "metadata": {"name": secret.get("name"), "namespace": secret.get("namespace")},
             })
         })
-        .collect()
-}
-
-/// The Kubernetes objects of a workload folder (its `kustomization.yaml` and `secrets.yaml`
-/// aside).
-pub(crate) fn objects_of(files: &BTreeMap<String, Vec<u8>>) -> Vec<serde_json::Value> {
-    files
-        .iter()
-        .filter(|(path, _)| !path.ends_with(layout::KUSTOMIZATION_FILE))
-        .filter(|(path, _)| !path.ends_with(layout::SECRETS_REFERENCE_FILE))
-        .filter_map(|(_, bytes)| yaml_serde::from_slice::<serde_json::Value>(bytes).ok())
-        .filter(|v| v.get("kind").is_some())
         .collect()
 }
 

@@ -4,12 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use gitopshq_crds::consts::reasons;
 use gitopshq_crds::policy::Policy;
-use gitopshq_crds::release::{ReleasePhase, ReleaseType, TenantRollout, TenantRolloutPhase};
-use gitopshq_engine::RenderError;
+use gitopshq_crds::release::{ReleaseType, TenantRollout, TenantRolloutPhase};
 use gitopshq_engine::error::Chain;
-use gitopshq_engine::lifecycle::{self, Step};
+use gitopshq_engine::lifecycle;
 use gitopshq_engine::plan::{self, PlanError};
 use kube::ResourceExt;
 
@@ -18,8 +16,8 @@ use crate::context::Context;
 use crate::error::Result;
 
 pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
-    let namespace = work.namespace();
-    let catalog = Arc::new(ctx.project_catalog(&namespace).await?);
+    let (catalog, _) = ctx.release_catalog(&work.release).await?;
+    let catalog = Arc::new(catalog);
     let actor = lifecycle::gate::submitter(&work.release);
 
     let judged = {
@@ -45,46 +43,8 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             }
             tenants
         }
-        Err(error) if matches!(*error, PlanError::SecretEncryptionMissing { .. }) => {
-            // Not a fault of the release: the cluster needs configuring, then a retry.
-            let step = Step::new(
-                ReleasePhase::Blocked,
-                reasons::SECRET_ENCRYPTION_MISSING,
-                format!(
-                    "release {} is blocked: {}",
-                    work.name(),
-                    Chain(error.as_ref())
-                ),
-            )
-            .by(actor);
-            work.enter(ctx, step).await?;
-            return Ok(Next::Wait);
-        }
         Err(error) => {
-            // Several faults are named by the first one's reason; the message lists them all.
-            let reason = match error.problems().first() {
-                Some(PlanError::Render { source, .. })
-                    if matches!(**source, RenderError::UnresolvedVariable { .. }) =>
-                {
-                    reasons::UNRESOLVED_VARIABLE
-                }
-                Some(PlanError::Render { source, .. })
-                    if matches!(**source, RenderError::SecretValueOutsideSecret { .. }) =>
-                {
-                    reasons::SECRET_VALUE_OUTSIDE_SECRET
-                }
-                _ => reasons::RENDER_FAILED,
-            };
-            let step = Step::new(
-                ReleasePhase::Failed,
-                reason,
-                format!(
-                    "release {} cannot be rendered: {}; fix the inputs and retry (annotate gitopshq.io/retry) or submit a new release",
-                    work.name(),
-                    Chain(error.as_ref())
-                ),
-            )
-            .by(actor);
+            let step = lifecycle::steps::render_refused(&work.name(), &error).by(actor);
             work.enter(ctx, step).await?;
             return Ok(Next::Wait);
         }
@@ -97,10 +57,74 @@ pub(crate) async fn evaluate(work: &mut Work, ctx: &Arc<Context>) -> Result<Next
             ..TenantRollout::default()
         })
         .collect();
+    work.status.diff = preview_summary(ctx, &catalog, &work.release).await;
 
     match approval::gate(work, ctx, &catalog).await? {
         Ok(gated) => approval::enforce(work, ctx, gated).await,
         Err(problem) => approval::cannot_render(work, ctx, problem).await,
+    }
+}
+
+/// A Draft whose submission a policy refused: its policy results, as a submission would get
+/// them now. One that does not render keeps none (submitting it reports why).
+pub(crate) async fn record_draft_policies(work: &mut Work, ctx: &Arc<Context>) -> Result<()> {
+    let (catalog, _) = ctx.release_catalog(&work.release).await?;
+    let catalog = Arc::new(catalog);
+    let judged = {
+        let ctx = Arc::clone(ctx);
+        let release = work.release.clone();
+        tokio::task::spawn_blocking(move || judge(&ctx, &catalog, &release)).await?
+    };
+    if let Ok(Judged {
+        policies: Some(results),
+        ..
+    }) = judged
+    {
+        lifecycle::record_policies(
+            &mut work.status,
+            results,
+            work.release.metadata.generation,
+            ctx.now(),
+        );
+    }
+    Ok(())
+}
+
+/// `status.diff`: what the release changes in the repository, as it stands when the release is
+/// judged, so approvers see it (Rollbacks and Promotions too). Best effort: a preview that
+/// cannot be made leaves none, and delivery reports the cause if it persists.
+async fn preview_summary(
+    ctx: &Arc<Context>,
+    catalog: &Arc<gitopshq_engine::catalog::Catalog>,
+    release: &gitopshq_crds::release::Release,
+) -> Option<gitopshq_crds::release::DiffSummary> {
+    let project = catalog.project(&release.namespace().unwrap_or_default())?;
+    let remote = ctx.git_remote(project).await.ok()?;
+    let previewed = {
+        let ctx = Arc::clone(ctx);
+        let catalog = Arc::clone(catalog);
+        let release = release.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::preview::preview_release(
+                &catalog,
+                &release,
+                remote,
+                &ctx.settings.cache_dir,
+                ctx.gitops_settings(),
+            )
+        })
+        .await
+    };
+    match previewed {
+        Ok(Ok((preview, _))) => Some(gitopshq_engine::preview::diff_summary(&preview)),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %Chain(&error), "no preview of the release");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no preview of the release");
+            None
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Release: Draft → (render, policies) → PendingApproval → Approved → Deploying → Deployed →
-//! Healthy, or Rejected / Blocked / Failed / Degraded / Superseded.
+//! Healthy, or Rejected / Blocked / Failed / Degraded / Superseded / Cancelled.
 //!
 //! Each reconciliation moves the release as far as it can, writing the status after every
 //! step, so a restart at any point resumes from the last written phase. The only step with an
@@ -11,13 +11,12 @@ mod deliver;
 mod evaluate;
 mod observe;
 
-pub(crate) use observe::read_objects;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitopshq_crds::consts::{annotations, reasons};
+use gitopshq_crds::consts::annotations;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseStatus};
+use gitopshq_engine::lifecycle::steps::Stage;
 use gitopshq_engine::lifecycle::{self, Step};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
@@ -99,12 +98,16 @@ pub async fn reconcile(release: Arc<Release>, ctx: Arc<Context>) -> Result<Actio
         status: release.status.clone().unwrap_or_default(),
         release: (*release).clone(),
     };
+    if let Some(step) = lifecycle::cancellation(&work.release, work.phase()) {
+        approval::cancel(&mut work, &ctx, step).await?;
+        return Ok(Action::await_change());
+    }
     if !work.release.spec.submitted {
-        let step = Step::new(
-            ReleasePhase::Draft,
-            reasons::DRAFT,
-            "Draft: set spec.submitted to true (or `gitopshq release submit`) to render, check and deliver it",
-        );
+        let step = lifecycle::draft_step(&work.release);
+        if lifecycle::steps::records_policy_results(&step) {
+            // The release page shows the violations the submission met.
+            evaluate::record_draft_policies(&mut work, &ctx).await?;
+        }
         work.enter(&ctx, step).await?;
         return Ok(Action::await_change());
     }
@@ -133,28 +136,22 @@ fn retry_if_requested(work: &mut Work) {
 }
 
 async fn step(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
+    // Each status write returns the release as stored, so a cancellation admitted meanwhile is
+    // seen before the next step.
+    if let Some(step) = lifecycle::cancellation(&work.release, work.phase()) {
+        approval::cancel(work, ctx, step).await?;
+        return Ok(Next::Wait);
+    }
     if let Some(newer) = observe::superseded_by(work, ctx) {
         work.enter(ctx, lifecycle::superseded_step(&newer)).await?;
         return Ok(Next::Wait);
     }
-    match work.phase() {
-        None | Some(ReleasePhase::Draft) => evaluate::evaluate(work, ctx).await,
-        Some(ReleasePhase::PendingApproval) => approval::check(work, ctx).await,
-        Some(ReleasePhase::Approved) => deliver::start(work, ctx).await,
-        Some(ReleasePhase::Blocked)
-            if work.status.reason.as_deref() == Some(reasons::ENVIRONMENT_FROZEN) =>
-        {
-            deliver::start(work, ctx).await
-        }
-        Some(ReleasePhase::Deploying) => deliver::deliver(work, ctx).await,
-        Some(ReleasePhase::Deployed | ReleasePhase::Healthy | ReleasePhase::Degraded) => {
-            observe::observe(work, ctx).await
-        }
-        Some(
-            ReleasePhase::Blocked
-            | ReleasePhase::Failed
-            | ReleasePhase::Rejected
-            | ReleasePhase::Superseded,
-        ) => Ok(Next::Wait),
+    match lifecycle::steps::stage(work.phase(), work.status.reason.as_deref()) {
+        Stage::Evaluate => evaluate::evaluate(work, ctx).await,
+        Stage::CheckApprovals => approval::check(work, ctx).await,
+        Stage::StartDelivery => deliver::start(work, ctx).await,
+        Stage::Deliver => deliver::deliver(work, ctx).await,
+        Stage::Observe => observe::observe(work, ctx).await,
+        Stage::Settled => Ok(Next::Wait),
     }
 }

@@ -9,8 +9,8 @@ use gitopshq_crds::common::Health;
 use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::project::DeliveryMode;
 use gitopshq_crds::release::{Release, ReleasePhase};
-use gitopshq_crds::workload::WorkloadEnvironmentStatus;
 use gitopshq_engine::admission::release_workloads;
+use gitopshq_engine::cluster_heartbeat;
 use gitopshq_engine::conditions::{self, Status};
 use gitopshq_engine::error::Chain;
 use gitopshq_engine::health::{self, ObjectKey, TenantHealth};
@@ -20,7 +20,6 @@ use gitopshq_engine::lifecycle::{self, Footprint};
 use gitopshq_engine::sync::SyncState;
 use kube::ResourceExt;
 
-use super::deliver::objects_of;
 use super::{Next, Work};
 use crate::context::Context;
 use crate::error::Result;
@@ -104,6 +103,23 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     let mut tenant_drift: std::collections::BTreeMap<String, String> = Default::default();
     let tenants: Vec<String> = work.status.tenants.iter().map(|t| t.name.clone()).collect();
     for tenant_name in &tenants {
+        // A cluster that does not answer hides what runs there: Unknown, without asking it
+        // (and waiting for its timeouts) once per tenant.
+        let unobservable = catalog.tenant(&namespace, tenant_name).and_then(|tenant| {
+            cluster_heartbeat::unobservable(
+                &tenant.spec.cluster,
+                catalog.cluster(&tenant.spec.cluster),
+            )
+        });
+        if let Some(why) = unobservable {
+            reports.push(TenantReport {
+                tenant: tenant_name.clone(),
+                sync: SyncState::Pending(why.clone()),
+                health: Health::Unknown,
+                message: why,
+            });
+            continue;
+        }
         // Done means the GitOps engine says so: health counts once it applied the commit.
         let sync = engine_sync(
             ctx,
@@ -299,16 +315,22 @@ async fn tenant_report(
                 .cloned(),
         );
     }
-    let client = ctx
+    let clients = ctx
         .clusters
-        .client(cluster)
+        .clients(cluster)
         .await
         .map_err(|e| e.to_string())?;
+    let watched = remote::WatchedCluster {
+        name: &tenant.spec.cluster,
+        credentials: &clients.credentials,
+        client: &clients.client,
+        watch_client: &clients.watch_client,
+    };
     let keys: Vec<ObjectKey> = delivered.iter().filter_map(ObjectKey::of).collect();
-    let live = remote::live_objects(&ctx.discovery, &tenant.spec.cluster, &client, &keys)
+    let live = remote::live_objects(&ctx.discovery, &ctx.workload_watches, &watched, &keys)
         .await
         .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
-    let pods = remote::pods(&client, &tenant.spec.namespace)
+    let pods = remote::pods(&ctx.workload_watches, &watched, &tenant.spec.namespace)
         .await
         .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
     Ok(health::tenant_health(&delivered, &live, &pods))
@@ -440,36 +462,24 @@ async fn update_tenants_and_workloads(
             continue;
         };
         let mut status = workload.status.clone().unwrap_or_default();
-        let version = gitopshq_engine::plan::chart_version_for(
-            &workload,
-            &work.release.spec.environment,
-            Some(change),
-        );
-        status.environments.insert(
-            work.release.spec.environment.clone(),
-            WorkloadEnvironmentStatus {
-                version: Some(version),
-                release: Some(name.clone()),
-                commit: commit.clone(),
-                health: overall,
-            },
-        );
+        let environment = &work.release.spec.environment;
+        let entry = status.environments.entry(environment.clone()).or_default();
+        // The version that runs is what the delivery recorded for the release's tenants.
+        let recorded = reports
+            .iter()
+            .find_map(|(tenant, _, _)| entry.tenants.get(tenant))
+            .map(|t| t.version.clone());
+        let version = recorded.unwrap_or_else(|| {
+            gitopshq_engine::plan::chart_version_for(&workload, environment, Some(change))
+        });
+        entry.version = Some(version);
+        entry.release = Some(name.clone());
+        entry.commit = commit.clone();
+        entry.health = overall;
         if workload.status.as_ref() != Some(&status)
             && let Err(error) = ctx.patch_status(workload.as_ref(), &status).await
         {
             tracing::warn!(%error, workload = %change.workload, "could not update the workload's status");
         }
     }
-}
-
-/// Used by [`Context::delivered_objects`]: the objects of a workload folder at a commit.
-pub(crate) fn read_objects(
-    remote: &git::GitRemote,
-    cache: &std::path::Path,
-    commit: &str,
-    prefix: &str,
-) -> std::result::Result<Vec<serde_json::Value>, String> {
-    git::read_tree_at(remote, cache, Some(commit), prefix)
-        .map(|files| objects_of(&files))
-        .map_err(|e| Chain(&e).to_string())
 }

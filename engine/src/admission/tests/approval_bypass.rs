@@ -73,7 +73,12 @@ fn validate_as(user: &Requester, directory: &dyn Directory, release: &Release) -
 }
 
 fn mutate_as(user: &Requester, directory: &dyn Directory, release: &Release) -> Verdict {
-    mutate_release(&create(user, release), directory, &Settings::default())
+    mutate_release(
+        &create(user, release),
+        directory,
+        &crate::policy::PolicyEngine::default(),
+        &Settings::default(),
+    )
 }
 
 #[test]

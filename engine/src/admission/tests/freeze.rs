@@ -58,7 +58,12 @@ fn submit(directory: &Snapshot, release: &Release) -> Verdict {
 
 fn mutate(directory: &Snapshot, release: &Release) -> Verdict {
     let user = oncall();
-    mutate_release(&create(&user, release), directory, &Settings::default())
+    mutate_release(
+        &create(&user, release),
+        directory,
+        &crate::policy::PolicyEngine::default(),
+        &Settings::default(),
+    )
 }
 
 const FROZEN: &str = "environment production is frozen until 2026-11-25T18:00:00Z";
@@ -229,6 +234,7 @@ fn the_mutating_webhook_attaches_the_covering_session() {
     let verdict = mutate_release(
         &update(&user, &draft, &release),
         &directory,
+        &crate::policy::PolicyEngine::default(),
         &Settings::default(),
     );
     assert_eq!(

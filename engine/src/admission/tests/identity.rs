@@ -33,7 +33,12 @@ fn release_creator_is_the_requester_on_create_whatever_the_client_sent() {
     let mut forged = release("payment-api-v2").created_by("mallory");
     forged.spec.authors = users(&["mallory"]);
     forged.spec.submitted_by = some("mallory");
-    let verdict = mutate_release(&create(&alice, &forged), &directory, &settings);
+    let verdict = mutate_release(
+        &create(&alice, &forged),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_allowed(&verdict);
     assert_eq!(
         authorship(&forged, &verdict),
@@ -41,7 +46,12 @@ fn release_creator_is_the_requester_on_create_whatever_the_client_sent() {
     );
 
     let unset = release("payment-api-v2").submitted();
-    let verdict = mutate_release(&create(&alice, &unset), &directory, &settings);
+    let verdict = mutate_release(
+        &create(&alice, &unset),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(
         authorship(&unset, &verdict),
         (some("alice"), some("alice"), users(&["alice"]))
@@ -50,7 +60,12 @@ fn release_creator_is_the_requester_on_create_whatever_the_client_sent() {
     // Already right: nothing to patch.
     let mut honest = release("payment-api-v2").created_by("alice");
     honest.spec.authors = users(&["alice"]);
-    let verdict = mutate_release(&create(&alice, &honest), &directory, &settings);
+    let verdict = mutate_release(
+        &create(&alice, &honest),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(verdict, Verdict::allow());
 }
 
@@ -63,7 +78,12 @@ fn release_creator_is_kept_from_the_old_object_on_update() {
     old.spec.authors = users(&["alice"]);
 
     let rewritten = release("payment-api-v2").created_by("bob");
-    let verdict = mutate_release(&update(&bob, &old, &rewritten), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &old, &rewritten),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_allowed(&verdict);
     assert_eq!(
         authorship(&rewritten, &verdict),
@@ -71,14 +91,24 @@ fn release_creator_is_kept_from_the_old_object_on_update() {
     );
 
     let dropped = release("payment-api-v2");
-    let verdict = mutate_release(&update(&bob, &old, &dropped), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &old, &dropped),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(
         authorship(&dropped, &verdict),
         (some("alice"), None, users(&["alice"]))
     );
 
     let kept = old.clone();
-    let verdict = mutate_release(&update(&bob, &old, &kept), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &old, &kept),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
 }
 
@@ -97,7 +127,12 @@ fn whoever_changes_a_draft_becomes_an_author_and_the_submitter_is_recorded() {
         .change_values("api", json!({"image": {"tag": "evil"}}))
         .submitted();
     rewritten.spec.authors = users(&["alice"]);
-    let verdict = mutate_release(&update(&bob, &old, &rewritten), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &old, &rewritten),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(
         authorship(&rewritten, &verdict),
         (some("alice"), some("bob"), users(&["alice", "bob"]))
@@ -107,13 +142,23 @@ fn whoever_changes_a_draft_becomes_an_author_and_the_submitter_is_recorded() {
     let mut legacy = old.clone();
     legacy.spec.authors.clear();
     let changed = legacy.clone().change("worker");
-    let verdict = mutate_release(&update(&bob, &legacy, &changed), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &legacy, &changed),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(authorship(&changed, &verdict).2, users(&["alice", "bob"]));
 
     // Touching only metadata or the stamped fields makes nobody an author.
     let mut claimed = old.clone();
     claimed.spec.authors = users(&["bob"]);
-    let verdict = mutate_release(&update(&bob, &old, &claimed), &directory, &settings);
+    let verdict = mutate_release(
+        &update(&bob, &old, &claimed),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(authorship(&claimed, &verdict).2, users(&["alice"]));
 }
 
@@ -129,7 +174,12 @@ fn the_controller_names_the_authors_of_the_releases_it_creates() {
         .created_by("carol")
         .submitted();
     batch.spec.authors = users(&["alice", "carol"]);
-    let verdict = mutate_release(&create(&controller, &batch), &directory, &settings);
+    let verdict = mutate_release(
+        &create(&controller, &batch),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(
         authorship(&batch, &verdict),
         (
@@ -141,7 +191,12 @@ fn the_controller_names_the_authors_of_the_releases_it_creates() {
 
     // Anyone else sending the same is stamped as themselves.
     let mallory = person("mallory", &["backend-team"]);
-    let verdict = mutate_release(&create(&mallory, &batch), &directory, &settings);
+    let verdict = mutate_release(
+        &create(&mallory, &batch),
+        &directory,
+        &crate::policy::PolicyEngine::default(),
+        &settings,
+    );
     assert_eq!(
         authorship(&batch, &verdict),
         (some("mallory"), some("mallory"), users(&["mallory"]))
@@ -157,6 +212,7 @@ fn release_creator_cannot_be_added_when_the_old_object_had_none() {
     let verdict = mutate_release(
         &update(&mallory, &old, &claimed),
         &directory,
+        &crate::policy::PolicyEngine::default(),
         &Settings::default(),
     );
     assert_eq!(authorship(&claimed, &verdict), (None, None, Vec::new()));
@@ -164,6 +220,7 @@ fn release_creator_cannot_be_added_when_the_old_object_had_none() {
     let verdict = mutate_release(
         &update(&mallory, &old, &old),
         &directory,
+        &crate::policy::PolicyEngine::default(),
         &Settings::default(),
     );
     assert!(verdict.mutations.is_empty(), "{:?}", verdict.mutations);
@@ -336,7 +393,12 @@ fn deletes_are_not_mutated() {
         now: ts(NOW),
     };
     assert_eq!(
-        mutate_release(&delete, &Snapshot::default(), &Settings::default()),
+        mutate_release(
+            &delete,
+            &Snapshot::default(),
+            &crate::policy::PolicyEngine::default(),
+            &Settings::default()
+        ),
         Verdict::allow()
     );
 }

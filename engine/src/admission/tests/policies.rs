@@ -401,3 +401,73 @@ fn a_release_admitted_under_break_glass_is_still_judged_by_policies() {
         Some("require-limits=Pass")
     );
 }
+
+#[test]
+fn a_refused_submission_is_kept_as_a_draft_with_its_record() {
+    let directory = catalog(vec![require_limits()]);
+    let alice = person("alice", &["backend-team"]);
+    let release = checkout("production", json!({}));
+    let verdict = mutate_release(
+        &create(&alice, &release),
+        &directory,
+        &engine(),
+        &Settings::default(),
+    );
+    assert!(verdict.allowed());
+    let submitted = verdict
+        .mutations
+        .iter()
+        .find(|m| m.path == "/spec/submitted")
+        .map(|m| m.value.clone());
+    assert_eq!(submitted, Some(json!(false)), "{:?}", verdict.mutations);
+    let annotations = verdict
+        .mutations
+        .iter()
+        .find(|m| m.path == "/metadata/annotations")
+        .map(|m| m.value.clone())
+        .expect("the refusal is recorded");
+    let record = annotations["gitopshq.io/submission-refused"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        record.starts_with("alice at ") && record.contains(SEED_MESSAGE),
+        "{record}"
+    );
+    assert!(
+        verdict
+            .warnings
+            .iter()
+            .any(|w| w.contains(SEED_MESSAGE) && w.contains("kept as a Draft")),
+        "{:?}",
+        verdict.warnings
+    );
+
+    // With limits the submission goes through untouched; a hand-written record is removed.
+    let mut fixed = checkout("production", limits());
+    fixed.metadata.annotations = Some(
+        [(
+            "gitopshq.io/submission-refused".to_string(),
+            "forged".to_string(),
+        )]
+        .into(),
+    );
+    let verdict = mutate_release(
+        &create(&alice, &fixed),
+        &directory,
+        &engine(),
+        &Settings::default(),
+    );
+    assert!(
+        !verdict
+            .mutations
+            .iter()
+            .any(|m| m.path == "/spec/submitted")
+    );
+    let annotations = verdict
+        .mutations
+        .iter()
+        .find(|m| m.path == "/metadata/annotations")
+        .map(|m| m.value.clone())
+        .expect("the forged record is dropped");
+    assert!(annotations.get("gitopshq.io/submission-refused").is_none());
+}

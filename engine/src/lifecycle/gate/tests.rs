@@ -282,6 +282,68 @@ fn input_changes_are_named() {
 }
 
 #[test]
+fn a_cancelled_release_never_opens_the_gate_whatever_the_approvals() {
+    let policy = policy(1);
+    let approved = request(vec![decision(
+        "bob",
+        "sre-team",
+        DecisionKind::Approve,
+        APPROVED,
+    )]);
+    let mut cancelled = release();
+    cancelled.spec.cancellation = Some(gitopshq_crds::release::Cancellation {
+        reason: Some("wrong tag".into()),
+        user: Some("alice".into()),
+        time: None,
+    });
+    let none = BTreeMap::new();
+    let decide = |policy: Option<&ApprovalPolicy>| {
+        approval_gate(&GateFacts {
+            release: &cancelled,
+            policy,
+            request: Some(&approved),
+            request_owned: true,
+            digest: APPROVED,
+            inputs: &none,
+            break_glass: BreakGlassCover::None,
+        })
+    };
+    for verdict in [decide(Some(&policy)), decide(None)] {
+        assert!(!verdict.open());
+        assert_eq!(verdict.request_phase(), Some(ApprovalPhase::Cancelled));
+        assert_eq!(verdict.progress(), None);
+        let step = verdict.step();
+        assert_eq!(step.phase, ReleasePhase::Cancelled);
+        assert_eq!(step.reason, reasons::CANCELLED);
+        assert_eq!(step.actor, "alice");
+        assert_eq!(
+            step.message,
+            "release api-v2 was cancelled by alice: wrong tag; nothing of it is delivered and approvals no longer count; create a new release to deliver its changes"
+        );
+    }
+    let previous = ApprovalRequestStatus {
+        phase: Some(ApprovalPhase::Pending),
+        received: 1,
+        required: 2,
+        ..ApprovalRequestStatus::default()
+    };
+    let status = cancelled_request_status(
+        Some(&previous),
+        "cancelled by alice",
+        Some(1),
+        jiff::Timestamp::UNIX_EPOCH,
+    );
+    assert_eq!(status.phase, Some(ApprovalPhase::Cancelled));
+    assert_eq!((status.received, status.required), (1, 2));
+    assert_eq!(status.message.as_deref(), Some("cancelled by alice"));
+    let approved = crate::conditions::get(&status.conditions, types::APPROVED).unwrap();
+    assert_eq!(
+        (approved.status.as_str(), approved.reason.as_str()),
+        ("False", reasons::CANCELLED)
+    );
+}
+
+#[test]
 fn the_request_status_follows_the_gate() {
     let policy = policy(1);
     let request = request(vec![decision(
@@ -349,6 +411,7 @@ mod break_glass {
             workload: "api".into(),
             version: None,
             values: Default::default(),
+            unset: Vec::new(),
         });
         release.spec.break_glass_session = Some(session.into());
         release

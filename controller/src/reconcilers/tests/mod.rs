@@ -1,0 +1,19 @@
+//! Reconciler tests against a scripted API ([`crate::mock_api`]): each test fills the index,
+//! lists the requests the reconciler must send, runs it and checks what it wrote.
+
+mod chart;
+mod environment;
+mod policy;
+mod project;
+mod promotion;
+mod release;
+
+use serde_json::Value;
+
+/// The condition of `type_` in a written `status` (`{"conditions": [...]}`).
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:#}"))
+}
