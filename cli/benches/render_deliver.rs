@@ -1,11 +1,14 @@
 //! Render and delivery end to end, through the same calls as `gitopshq deliver`: 1 project,
 //! 1 environment, 100 tenants × 100 workloads on the `microservice-base` chart of
-//! `examples/bootstrap/40-chart.yaml` (10,000 object sets), committed into a fresh local bare
-//! repository.
+//! `examples/bootstrap/40-chart.yaml` (10,000 object sets), with a `Variables` object per
+//! tenant as large platforms keep, committed into a fresh local bare repository.
 //!
 //! `cargo bench -p gitopshq --bench render_deliver` (timings)
 //! `cargo bench -p gitopshq --bench render_deliver -- --memory` (one full run in its own
-//! process: phase times and peak RSS)
+//! process: phase times and peak RSS; `GITOPSHQ_BENCH_TENANTS` and `GITOPSHQ_BENCH_WORKLOADS`
+//! change the size, e.g. 1000 × 100 for 100,000 object sets)
+//! `cargo bench -p gitopshq --bench render_deliver -- --incremental` (one workload changed
+//! across every tenant of a repository that already holds them all: the daily case)
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -60,6 +63,7 @@ fn tenant_name(t: usize) -> String {
 }
 
 fn catalog(tenants: usize, workloads: usize) -> Catalog {
+    let tenant_count = tenants;
     let project = object::<Project>(json!({
         "apiVersion": "gitopshq.io/v1alpha1", "kind": "Project",
         "metadata": {"name": PROJECT},
@@ -103,6 +107,7 @@ fn catalog(tenants: usize, workloads: usize) -> Catalog {
                             "DATABASE_HOST": "{{hq.var.DATABASE_HOST}}",
                             "DATABASE_URL": format!("postgres://{{{{hq.var.DATABASE_HOST}}}}:5432/{name}"),
                             "LOG_LEVEL": "{{hq.var.LOG_LEVEL}}",
+                            "BUCKET": "{{hq.var.TENANT_BUCKET}}",
                         },
                         "ingress": {"enabled": w % 2 == 0, "host": format!("{name}.example.com")},
                     },
@@ -128,6 +133,14 @@ fn catalog(tenants: usize, workloads: usize) -> Catalog {
             }))
         })
         .collect();
+    // One Variables object per tenant, as platforms keep a tenant's own endpoints.
+    let per_tenant = (0..tenant_count).map(|t| {
+        object::<Variables>(json!({
+            "apiVersion": "gitopshq.io/v1alpha1", "kind": "Variables",
+            "metadata": {"name": format!("vars-{}", tenant_name(t)), "namespace": PROJECT},
+            "spec": {"tenant": tenant_name(t), "values": {"TENANT_BUCKET": format!("s3://{}", tenant_name(t))}},
+        }))
+    });
     let variables = vec![
         object::<Variables>(json!({
             "apiVersion": "gitopshq.io/v1alpha1", "kind": "Variables",
@@ -139,7 +152,10 @@ fn catalog(tenants: usize, workloads: usize) -> Catalog {
             "metadata": {"name": ENVIRONMENT, "namespace": PROJECT},
             "spec": {"environment": ENVIRONMENT, "values": {"DATABASE_HOST": "db.prod.internal"}},
         })),
-    ];
+    ]
+    .into_iter()
+    .chain(per_tenant)
+    .collect();
     Catalog {
         projects: vec![project],
         environments: vec![environment],
@@ -153,6 +169,13 @@ fn catalog(tenants: usize, workloads: usize) -> Catalog {
 }
 
 fn release(tenants: usize, workloads: usize) -> Release {
+    release_of(
+        tenants,
+        &(0..workloads).map(workload_name).collect::<Vec<_>>(),
+    )
+}
+
+fn release_of(tenants: usize, workloads: &[String]) -> Release {
     object::<Release>(json!({
         "apiVersion": "gitopshq.io/v1alpha1", "kind": "Release",
         "metadata": {"name": "everything", "namespace": PROJECT},
@@ -161,7 +184,7 @@ fn release(tenants: usize, workloads: usize) -> Release {
             "environment": ENVIRONMENT,
             "tenants": (0..tenants).map(tenant_name).collect::<Vec<_>>(),
             "type": "Deploy",
-            "changes": (0..workloads).map(|w| json!({"workload": workload_name(w), "version": "1.0.0"})).collect::<Vec<_>>(),
+            "changes": workloads.iter().map(|w| json!({"workload": w, "version": "1.0.0"})).collect::<Vec<_>>(),
             "submitted": true,
         },
     }))
@@ -169,8 +192,13 @@ fn release(tenants: usize, workloads: usize) -> Release {
 
 /// What `gitopshq deliver` computes before it commits (cli/src/release_delivery.rs).
 fn plan_change(catalog: &Catalog, release: &Release, url: &str) -> Change {
+    let t = Instant::now();
     let targets = plan::release_targets(catalog, release).expect("targets");
+    let t_targets = t.elapsed();
+    let rss_targets = vm_rss_kib().unwrap_or(0) / 1024;
     let rendered = plan::render_target_files(catalog, targets).expect("renders");
+    let t_render = t.elapsed();
+    let rss_render = vm_rss_kib().unwrap_or(0) / 1024;
     let repository = plan::repository_ref(catalog, PROJECT, Some(url)).expect("repository");
     let request = plan::layout_request(
         catalog,
@@ -181,7 +209,18 @@ fn plan_change(catalog: &Catalog, release: &Release, url: &str) -> Change {
         GitOpsSettings::default(),
     )
     .expect("layout request");
+    let t_request = t.elapsed();
     let layout = layout::release_layout_owned(request).expect("layout");
+    let t_layout = t.elapsed();
+    if std::env::var_os("GITOPSHQ_BENCH_PHASES").is_some() {
+        eprintln!(
+            "phases: targets {t_targets:.2?} render {t_render:.2?} request {t_request:.2?} layout {t_layout:.2?}"
+        );
+        eprintln!(
+            "resident: after targets {rss_targets} MiB, after render {rss_render} MiB, after layout {} MiB",
+            vm_rss_kib().unwrap_or(0) / 1024
+        );
+    }
     let environments = vec![ENVIRONMENT.to_string()];
     let mut change = Change::from(layout);
     change.seeds = layout::project_skeleton(PROJECT, None, &environments).expect("skeleton");
@@ -225,16 +264,43 @@ fn run(catalog: &Catalog, release: &Release, repo: &Repo) -> DeliveryOutcome {
 }
 
 fn vm_hwm_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+fn vm_rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The size of a one-off run: `GITOPSHQ_BENCH_<NAME>`, or `default`.
+fn size_from_env(name: &str, default: usize) -> usize {
+    std::env::var(format!("GITOPSHQ_BENCH_{name}"))
+        .ok()
+        .map(|v| v.parse().expect("a count"))
+        .unwrap_or(default)
+}
+
+fn print_peak_rss() {
+    match vm_hwm_kib() {
+        Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak RSS (VmHWM): unavailable"),
+    }
 }
 
 /// One full run, nothing else in the process: phase times and peak resident memory.
 fn memory_run() {
+    let (tenants, workloads) = (
+        size_from_env("TENANTS", TENANTS),
+        size_from_env("WORKLOADS", WORKLOADS),
+    );
     let start = Instant::now();
-    let catalog = catalog(TENANTS, WORKLOADS);
-    let release = release(TENANTS, WORKLOADS);
+    let catalog = catalog(tenants, workloads);
+    let release = release(tenants, workloads);
     let repo = fresh_repo();
     let built = start.elapsed();
 
@@ -244,20 +310,25 @@ fn memory_run() {
     let change = plan_change(&catalog, &release, REPOSITORY_URL);
     let planned = t.elapsed();
     let files = change.files.len();
+    let bytes: usize = change.files.values().map(Vec::len).sum();
+    if let Some(kib) = vm_hwm_kib() {
+        println!(
+            "peak RSS after render + layout: {:.1} MiB ({:.1} MiB of file contents)",
+            kib as f64 / 1024.0,
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
 
     let t = Instant::now();
     let out = git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers");
     let delivered = t.elapsed();
     assert!(out.created);
 
-    println!("catalog: {TENANTS} tenants × {WORKLOADS} workloads, built in {built:.2?}");
+    println!("catalog: {tenants} tenants × {workloads} workloads, built in {built:.2?}");
     println!("render + layout: {planned:.2?} ({files} files)");
     println!("deliver: {delivered:.2?} (commit {})", out.commit);
     println!("render + deliver: {:.2?}", planned + delivered);
-    match vm_hwm_kib() {
-        Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("peak RSS (VmHWM): unavailable"),
-    }
+    print_peak_rss();
     let packs = repo.dir.path().join("gitops.git/objects/pack");
     let bytes: u64 = std::fs::read_dir(&packs)
         .map(|dir| {
@@ -275,6 +346,48 @@ fn memory_run() {
         // Left for inspection (`git -C <dir> fsck`).
         let _ = std::fs::rename(repo.dir.path().join("gitops.git"), keep);
     }
+}
+
+/// The daily case: a repository already holds every tenant's workloads, and one release
+/// changes one workload across all the tenants.
+fn incremental_run() {
+    let (tenants, workloads) = (
+        size_from_env("TENANTS", 10_000),
+        size_from_env("WORKLOADS", 10),
+    );
+    let catalog = catalog(tenants, workloads);
+    let repo = fresh_repo();
+    let t = Instant::now();
+    let everything = plan_change(&catalog, &release(tenants, workloads), REPOSITORY_URL);
+    let seeded = git::deliver(&repo.remote, &repo.cache, &everything, &meta()).expect("delivers");
+    assert!(seeded.created);
+    println!(
+        "seed: {tenants} tenants × {workloads} workloads ({} files) in {:.2?}",
+        everything.files.len(),
+        t.elapsed()
+    );
+    drop(everything);
+
+    let mut changed = catalog.clone();
+    changed.workloads[0].spec.values["image"]["tag"] = serde_json::json!("v2.0.0");
+    let one = release_of(tenants, &[workload_name(0)]);
+    let t = Instant::now();
+    let change = plan_change(&changed, &one, REPOSITORY_URL);
+    let planned = t.elapsed();
+    let files = change.files.len();
+    let t = Instant::now();
+    let out = git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers");
+    let delivered = t.elapsed();
+    assert!(out.created, "the changed image makes a new commit");
+    println!(
+        "one workload across {tenants} tenants: render + layout {planned:.2?} ({files} files)"
+    );
+    println!(
+        "commit onto the seeded repository: {delivered:.2?} (commit {})",
+        out.commit
+    );
+    println!("render + commit: {:.2?}", planned + delivered);
+    print_peak_rss();
 }
 
 fn benches(c: &mut Criterion) {
@@ -323,6 +436,10 @@ fn benches(c: &mut Criterion) {
 fn main() {
     if std::env::args().any(|a| a == "--memory") {
         memory_run();
+        return;
+    }
+    if std::env::args().any(|a| a == "--incremental") {
+        incremental_run();
         return;
     }
     let mut c = Criterion::default().configure_from_args();

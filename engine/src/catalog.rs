@@ -11,9 +11,19 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
-use kube::ResourceExt;
+use kube::api::ObjectMeta;
 
 use crate::layout::RecordedStates;
+
+/// Whether `meta` names `name`, without the String that `ResourceExt::name_any` allocates:
+/// these lookups run once per rendered target.
+fn named(meta: &ObjectMeta, name: &str) -> bool {
+    meta.name.as_deref() == Some(name)
+}
+
+fn in_namespace(meta: &ObjectMeta, namespace: &str) -> bool {
+    meta.namespace.as_deref() == Some(namespace)
+}
 
 /// Secret data by (namespace, name) → key → value, for HQ variables backed by Secrets.
 pub type SecretData = BTreeMap<(String, String), BTreeMap<String, String>>;
@@ -36,15 +46,15 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn project(&self, name: &str) -> Option<&Project> {
-        self.projects.iter().find(|p| p.name_any() == name)
+        self.projects.iter().find(|p| named(&p.metadata, name))
     }
 
     pub fn environment(&self, name: &str) -> Option<&Environment> {
-        self.environments.iter().find(|e| e.name_any() == name)
+        self.environments.iter().find(|e| named(&e.metadata, name))
     }
 
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
-        self.clusters.iter().find(|c| c.name_any() == name)
+        self.clusters.iter().find(|c| named(&c.metadata, name))
     }
 
     /// The published version `<chart>@<version>`, found by its spec (not its object name), so a
@@ -62,11 +72,12 @@ impl Catalog {
     ) -> impl Iterator<Item = &'a Workload> + use<'a, 'p> {
         self.workloads
             .iter()
-            .filter(move |w| w.namespace().as_deref() == Some(project))
+            .filter(move |w| in_namespace(&w.metadata, project))
     }
 
     pub fn workload(&self, project: &str, name: &str) -> Option<&Workload> {
-        self.workloads_of(project).find(|w| w.name_any() == name)
+        self.workloads_of(project)
+            .find(|w| named(&w.metadata, name))
     }
 
     pub fn tenants_of<'a, 'p>(
@@ -75,11 +86,11 @@ impl Catalog {
     ) -> impl Iterator<Item = &'a Tenant> + use<'a, 'p> {
         self.tenants
             .iter()
-            .filter(move |t| t.namespace().as_deref() == Some(project))
+            .filter(move |t| in_namespace(&t.metadata, project))
     }
 
     pub fn tenant(&self, project: &str, name: &str) -> Option<&Tenant> {
-        self.tenants_of(project).find(|t| t.name_any() == name)
+        self.tenants_of(project).find(|t| named(&t.metadata, name))
     }
 
     pub fn variables_of<'a, 'p>(
@@ -88,13 +99,13 @@ impl Catalog {
     ) -> impl Iterator<Item = &'a Variables> + use<'a, 'p> {
         self.variables
             .iter()
-            .filter(move |v| v.namespace().as_deref() == Some(project))
+            .filter(move |v| in_namespace(&v.metadata, project))
     }
 
     pub fn release(&self, project: &str, name: &str) -> Option<&Release> {
         self.releases
             .iter()
-            .find(|r| r.namespace().as_deref() == Some(project) && r.name_any() == name)
+            .find(|r| in_namespace(&r.metadata, project) && named(&r.metadata, name))
     }
 
     /// Releases by name across projects: the CLI lets people name a release without its
@@ -103,7 +114,9 @@ impl Catalog {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a Release> + use<'a, 'n> {
-        self.releases.iter().filter(move |r| r.name_any() == name)
+        self.releases
+            .iter()
+            .filter(move |r| named(&r.metadata, name))
     }
 
     /// The environments of `project` that something was committed for (a release of theirs has
@@ -120,7 +133,7 @@ impl Catalog {
             .filter(|environment| {
                 committing == Some(environment.as_str())
                     || self.releases.iter().any(|r| {
-                        r.namespace().as_deref() == Some(project)
+                        in_namespace(&r.metadata, project)
                             && r.spec.environment == **environment
                             && r.status.as_ref().is_some_and(|s| s.commit.is_some())
                     })

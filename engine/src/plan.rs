@@ -321,15 +321,20 @@ fn tenant_in<'a>(
     environment: &str,
 ) -> Result<&'a Tenant> {
     let t = find_tenant(catalog, project, name)?;
+    check_tenant_environment(t, project, environment)?;
+    Ok(t)
+}
+
+fn check_tenant_environment(t: &Tenant, project: &str, environment: &str) -> Result<()> {
     if t.spec.environment != environment {
         return Err(PlanError::TenantInOtherEnvironment {
             project: project.to_string(),
-            tenant: name.to_string(),
+            tenant: t.name_any(),
             tenant_environment: t.spec.environment.clone(),
             environment: environment.to_string(),
         });
     }
-    Ok(t)
+    Ok(())
 }
 
 fn find_workload<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Workload> {
@@ -371,17 +376,17 @@ pub fn environment_targets(
     };
     let mut targets = Vec::new();
     let mut problems = Vec::new();
+    let mut scopes = SharedInputs::new(catalog, project, environment);
     for t in tenants {
         for w in &workloads {
             if tenant_runs(t, &w.name_any()) {
-                match build_target(
+                match target_with(
                     catalog,
-                    project,
-                    environment,
                     TenantView::Tenant(t),
                     w,
                     None,
                     &release,
+                    &mut scopes,
                 ) {
                     Ok(target) => targets.push(target),
                     Err(error) => problems.push(error),
@@ -398,7 +403,7 @@ fn sorted_tenants<'a>(catalog: &'a Catalog, project: &str, environment: &str) ->
         .tenants_of(project)
         .filter(|t| t.spec.environment == environment && !t.spec.suspended)
         .collect();
-    tenants.sort_by_key(|t| t.name_any());
+    tenants.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     tenants
 }
 
@@ -409,9 +414,22 @@ pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Ve
     let release_name = release.name_any();
     let environment = &release.spec.environment;
     if !release.spec.tenants.is_empty() {
+        // Indexed once: a release may name thousands of tenants.
+        let by_name: HashMap<&str, &Tenant> = catalog
+            .tenants_of(&project)
+            .filter_map(|t| Some((t.metadata.name.as_deref()?, t)))
+            .collect();
         let mut tenants = Vec::new();
         for name in &release.spec.tenants {
-            let t = tenant_in(catalog, &project, name, environment)?;
+            let t =
+                by_name
+                    .get(name.as_str())
+                    .copied()
+                    .ok_or_else(|| PlanError::TenantNotFound {
+                        project: project.clone(),
+                        tenant: name.clone(),
+                    })?;
+            check_tenant_environment(t, &project, environment)?;
             if t.spec.suspended {
                 return Err(PlanError::TenantSuspended {
                     project: project.clone(),
@@ -421,8 +439,8 @@ pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Ve
             }
             tenants.push(t);
         }
-        tenants.sort_by_key(|t| t.name_any());
-        tenants.dedup_by_key(|t| t.name_any());
+        tenants.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        tenants.dedup_by(|a, b| a.metadata.name == b.metadata.name);
         return Ok(tenants);
     }
     let candidates = sorted_tenants(catalog, &project, environment);
@@ -463,6 +481,7 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
         release_type: release_type_name(release.spec.type_).to_string(),
     };
     let explicit = !release.spec.tenants.is_empty();
+    let mut scopes = SharedInputs::new(catalog, &project, &release.spec.environment);
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for change in &release.spec.changes {
@@ -478,14 +497,13 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
                 }
                 continue;
             }
-            match build_target(
+            match target_with(
                 catalog,
-                &project,
-                &release.spec.environment,
                 TenantView::Tenant(t),
                 workload,
                 Some(change),
                 &info,
+                &mut scopes,
             ) {
                 Ok(target) => targets.push(target),
                 Err(error) => problems.push(error),
@@ -533,6 +551,16 @@ fn object_layer(source: String, values: &serde_json::Map<String, Value>) -> Opti
     (!values.is_empty()).then(|| ValueLayer::new(source, Value::Object(values.clone())))
 }
 
+/// [`object_layer`] for values that live in the catalog, copied once and shared by every
+/// target that layers them.
+fn catalog_layer<'a>(
+    shared: &mut SharedInputs<'a>,
+    source: String,
+    values: &'a serde_json::Map<String, Value>,
+) -> Option<ValueLayer> {
+    (!values.is_empty()).then(|| ValueLayer::shared(source, shared.values(values)))
+}
+
 /// The state recorded for `(project, environment, tenant, workload)` when it was rendered from
 /// `chart`: a folder rendered from another chart carries nothing over.
 pub fn recorded_state<'a>(
@@ -577,6 +605,89 @@ pub fn build_target(
     change: Option<&WorkloadChange>,
     release: &ReleaseInfo,
 ) -> Result<Target> {
+    let mut scopes = SharedInputs::new(catalog, project, environment);
+    target_with(catalog, view, workload, change, release, &mut scopes)
+}
+
+/// What the targets of one (project, environment) share, worked out once: HQ variable scopes
+/// per tenant (a release to thousands of tenants × workloads would otherwise scan and sort
+/// every Variables object of the project for each target) and the value maps of the catalog's
+/// objects (copied once, not per target).
+struct SharedInputs<'a> {
+    catalog: &'a Catalog,
+    project: &'a str,
+    environment: &'a str,
+    /// The project's Variables of no particular tenant, in name order.
+    untenanted: Vec<&'a Variables>,
+    /// Tenant-scoped Variables by tenant, each list in name order.
+    by_tenant: HashMap<&'a str, Vec<&'a Variables>>,
+    known: HashMap<Option<String>, Arc<VariableScopes>>,
+    /// By the address of the map in the catalog, which outlives `self`.
+    values: HashMap<usize, Arc<Value>>,
+}
+
+impl<'a> SharedInputs<'a> {
+    fn new(catalog: &'a Catalog, project: &'a str, environment: &'a str) -> Self {
+        let mut objects: Vec<&Variables> = catalog.variables_of(project).collect();
+        objects.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut untenanted = Vec::new();
+        let mut by_tenant: HashMap<&str, Vec<&Variables>> = HashMap::new();
+        for v in objects {
+            match v.spec.tenant.as_deref().filter(|t| !t.is_empty()) {
+                Some(t) => by_tenant.entry(t).or_default().push(v),
+                None => untenanted.push(v),
+            }
+        }
+        Self {
+            catalog,
+            project,
+            environment,
+            untenanted,
+            by_tenant,
+            known: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    fn values(&mut self, map: &'a serde_json::Map<String, Value>) -> Arc<Value> {
+        let key = std::ptr::from_ref(map) as usize;
+        self.values
+            .entry(key)
+            .or_insert_with(|| Arc::new(Value::Object(map.clone())))
+            .clone()
+    }
+
+    fn of(&mut self, tenant: Option<&str>) -> Result<Arc<VariableScopes>> {
+        if let Some(scopes) = self.known.get(&tenant.map(str::to_owned)) {
+            return Ok(scopes.clone());
+        }
+        let mut objects = self.untenanted.clone();
+        if let Some(own) = tenant.and_then(|t| self.by_tenant.get(t)) {
+            objects.extend(own);
+            objects.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        }
+        // An error is not kept: each target reports it, as without the memo.
+        let scopes = Arc::new(scopes_of(
+            self.catalog,
+            self.project,
+            self.environment,
+            tenant,
+            objects,
+        )?);
+        self.known.insert(tenant.map(str::to_owned), scopes.clone());
+        Ok(scopes)
+    }
+}
+
+fn target_with<'a>(
+    catalog: &Catalog,
+    view: TenantView<'a>,
+    workload: &'a Workload,
+    change: Option<&WorkloadChange>,
+    release: &ReleaseInfo,
+    scopes: &mut SharedInputs<'a>,
+) -> Result<Target> {
+    let (project, environment) = (scopes.project, scopes.environment);
     let workload_name = workload.name_any();
     let chart = workload.spec.chart.clone();
     let recorded = match view {
@@ -604,12 +715,14 @@ pub fn build_target(
         });
     }
     let mut layers: Vec<ValueLayer> = Vec::new();
-    layers.extend(object_layer(
+    layers.extend(catalog_layer(
+        scopes,
         format!("Workload {workload_name} spec.values"),
         &workload.spec.values,
     ));
     if let Some(env) = workload.spec.environments.get(environment) {
-        layers.extend(object_layer(
+        layers.extend(catalog_layer(
+            scopes,
             format!("Workload {workload_name} spec.environments.{environment}.values"),
             &env.values,
         ));
@@ -631,12 +744,14 @@ pub fn build_target(
     let (tenant_info, tenant_name) = match view {
         TenantView::Tenant(t) => {
             let name = t.name_any();
-            layers.extend(object_layer(
+            layers.extend(catalog_layer(
+                scopes,
                 format!("Tenant {name} spec.values"),
                 &t.spec.values,
             ));
             if let Some(tw) = t.spec.workloads.get(&workload_name) {
-                layers.extend(object_layer(
+                layers.extend(catalog_layer(
+                    scopes,
                     format!("Tenant {name} spec.workloads.{workload_name}.values"),
                     &tw.values,
                 ));
@@ -661,7 +776,7 @@ pub fn build_target(
             (info, None)
         }
     };
-    let variables = variable_scopes(catalog, project, environment, tenant_name.as_deref())?;
+    let variables = scopes.of(tenant_name.as_deref())?;
     let workload_namespace = target_namespace.unwrap_or_else(|| tenant_info.namespace.clone());
     let additions = tenant_name.is_some().then_some(additions);
     Ok(Target {
@@ -697,7 +812,19 @@ pub fn variable_scopes(
     tenant: Option<&str>,
 ) -> Result<VariableScopes> {
     let mut objects: Vec<&Variables> = catalog.variables_of(project).collect();
-    objects.sort_by_key(|v| v.name_any());
+    objects.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    scopes_of(catalog, project, environment, tenant, objects)
+}
+
+/// [`variable_scopes`] over `objects`, the project's Variables in name order (those of other
+/// tenants or environments may be among them; they are skipped).
+fn scopes_of(
+    catalog: &Catalog,
+    project: &str,
+    environment: &str,
+    tenant: Option<&str>,
+    objects: Vec<&Variables>,
+) -> Result<VariableScopes> {
     let mut scopes = VariableScopes::default();
     let mut owners: HashMap<(Scope, String), String> = HashMap::new();
     for v in objects {
@@ -1282,6 +1409,73 @@ spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {
             "{yaml}"
         );
         assert!(yaml.contains("gitopshq.io/tenant: t05"), "{yaml}");
+    }
+
+    #[test]
+    fn targets_share_what_the_catalog_holds_and_keep_each_tenants_own_variables() {
+        let mut catalog = catalog(3);
+        catalog.workloads[0].spec.values = object("{replicas: 2}");
+        for (name, tenant, value) in [("a-t00", "t00", "eu"), ("b-t01", "t01", "us")] {
+            catalog.variables.push(object(&format!(
+                "metadata: {{name: {name}, namespace: shop}}\nspec: {{tenant: {tenant}, values: {{REGION: {value}}}}}"
+            )));
+        }
+        catalog.variables.push(object(
+            "metadata: {name: everyone, namespace: shop}\nspec: {values: {LEVEL: info}}",
+        ));
+        let release: Release = object(
+            "metadata: {name: r1, namespace: shop}
+spec: {title: t, environment: prod, tenants: [t02, t01, t00, t01], changes: [{workload: api}, {workload: worker}]}",
+        );
+        let targets = release_targets(&catalog, &release).unwrap();
+        assert_eq!(
+            targets.len(),
+            6,
+            "three tenants, named once each, × two workloads"
+        );
+        let of = |tenant: &str, workload: &str| {
+            targets
+                .iter()
+                .find(|t| t.tenant == tenant && t.workload == workload)
+                .unwrap()
+        };
+        // One copy of the Workload's values and one set of scopes per tenant, however many
+        // targets use them.
+        let (api_t00, api_t01) = (of("t00", "api"), of("t01", "api"));
+        assert!(Arc::ptr_eq(
+            &api_t00.input.layers[0].values,
+            &api_t01.input.layers[0].values
+        ));
+        assert!(Arc::ptr_eq(
+            &api_t00.input.variables,
+            &of("t00", "worker").input.variables
+        ));
+        // Each tenant still sees its own tenant-scoped variables and the shared ones.
+        for (tenant, region) in [("t00", Some("eu")), ("t01", Some("us")), ("t02", None)] {
+            let scopes = &of(tenant, "worker").input.variables;
+            assert_eq!(
+                scopes.tenant.get("REGION").and_then(Value::as_str),
+                region,
+                "{tenant}"
+            );
+            assert_eq!(scopes.project.get("LEVEL"), Some(&Value::from("info")));
+        }
+        assert_eq!(
+            variable_scopes(&catalog, "shop", "prod", Some("t01")).unwrap(),
+            *api_t01.input.variables,
+            "the shared scopes equal those worked out on their own"
+        );
+    }
+
+    #[test]
+    fn a_named_tenant_that_does_not_exist_is_named() {
+        let catalog = catalog(2);
+        let release: Release = object(
+            "metadata: {name: r1, namespace: shop}
+spec: {title: t, environment: prod, tenants: [t01, t07], changes: [{workload: api}]}",
+        );
+        let error = release_targets(&catalog, &release).unwrap_err().to_string();
+        assert!(error.contains("t07") && error.contains("shop"), "{error}");
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn input_digest(chart_digest: &str, target: &Target) -> Digest {
     let layers: Vec<(&str, &serde_json::Value)> = input
         .layers
         .iter()
-        .map(|l| (l.source.as_str(), &l.values))
+        .map(|l| (l.source.as_str(), &*l.values))
         .collect();
     let mut hasher = Hasher::new("gitopshq.render");
     hasher

@@ -5,6 +5,7 @@
 //! never survives layering, so templates and the schema see only present values.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -12,14 +13,21 @@ use crate::error::{RenderError, Result};
 
 /// One source of value overrides, with a label that error messages and the compare view show,
 /// e.g. `Workload payment-api spec.environments.production.values`.
+///
+/// The values are shared: a release to thousands of tenants gives each target the same
+/// Workload layer, not a copy of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueLayer {
     pub source: String,
-    pub values: Value,
+    pub values: Arc<Value>,
 }
 
 impl ValueLayer {
     pub fn new(source: impl Into<String>, values: Value) -> Self {
+        Self::shared(source, Arc::new(values))
+    }
+
+    pub fn shared(source: impl Into<String>, values: Arc<Value>) -> Self {
         Self {
             source: source.into(),
             values,
@@ -43,7 +51,7 @@ pub fn merge_layers(base: &Value, layers: &[ValueLayer]) -> Result<Value> {
         }
     };
     for layer in layers {
-        match &layer.values {
+        match &*layer.values {
             Value::Null => {}
             Value::Object(_) => merge_into(&mut merged, &layer.values),
             other => {

@@ -106,7 +106,7 @@ proptest! {
         };
         let mut input = common::payment_api_production();
         input.layers = vec![ValueLayer::new("layer", layer)];
-        input.variables = scopes();
+        input.variables = scopes().into();
         let first = CompiledChart::compile(&source).and_then(|c| c.render(&input));
         let second = CompiledChart::compile(&source).and_then(|c| c.render(&input));
         match (first, second) {

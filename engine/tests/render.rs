@@ -128,7 +128,7 @@ fn rendering_twice_gives_the_same_bytes_and_digest() {
     );
 
     let mut other = payment_api_production();
-    other.layers[0].values["image"]["tag"] = json!("v1.0.1");
+    std::sync::Arc::make_mut(&mut other.layers[0].values)["image"]["tag"] = json!("v1.0.1");
     assert_ne!(
         chart.render(&other).unwrap().digest().unwrap(),
         a.digest().unwrap()
@@ -452,7 +452,9 @@ fn invalid_schema_is_a_compile_error() {
 #[test]
 fn unresolved_variable_fails_the_render() {
     let mut input = payment_api_production();
-    input.variables.environment.remove("PUBLIC_HOST");
+    std::sync::Arc::make_mut(&mut input.variables)
+        .environment
+        .remove("PUBLIC_HOST");
     let err = render(&microservice_base(), &input).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -531,14 +533,12 @@ fn environment_compare_diffs_resolved_values() {
     let mut staging = payment_api_production();
     staging.environment = "staging".into();
     staging.layers.remove(1);
-    staging.variables.environment.insert(
+    let variables = std::sync::Arc::make_mut(&mut staging.variables);
+    variables.environment.insert(
         "DATABASE_HOST".into(),
         json!("payments-db.staging.internal"),
     );
-    staging
-        .variables
-        .environment
-        .remove("DATABASE_MAX_CONNECTIONS");
+    variables.environment.remove("DATABASE_MAX_CONNECTIONS");
     let diff = gitopshq_engine::diff_values(
         &chart.values_for(&staging).unwrap(),
         &chart.values_for(&production).unwrap(),

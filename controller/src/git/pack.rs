@@ -129,6 +129,15 @@ fn entry_header(out: &mut Vec<u8>, code: u8, size: usize) {
 /// Stores the objects `repo` does not have yet (repeats allowed) as one pack, and refreshes the
 /// repository's view of its packs.
 pub(super) fn write(repo: &Repository, objects: Vec<Object<'_>>) -> Result<(), git2::Error> {
+    write_in_rounds(repo, objects, ROUND_BYTES)
+}
+
+/// [`write`], compressing about `round_bytes` of raw data at a time.
+fn write_in_rounds(
+    repo: &Repository,
+    objects: Vec<Object<'_>>,
+    round_bytes: usize,
+) -> Result<(), git2::Error> {
     let odb = repo.odb()?;
     // Once, for packs written since the handle was opened (a fetch, another writer); then no
     // refresh per lookup: a miss would rescan the pack directory for every new object.
@@ -145,31 +154,6 @@ pub(super) fn write(repo: &Repository, objects: Vec<Object<'_>>) -> Result<(), g
         return Err(git2::Error::from_str("too many objects for one pack"));
     }
 
-    let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
-    let threads = threads_for(bytes);
-    let parts: Vec<Entries> = if threads < 2 {
-        vec![entries(&objects)]
-    } else {
-        // Runs of about equal size, one per core.
-        let mut runs = Vec::with_capacity(threads);
-        let (mut start, mut filled) = (0, 0);
-        for (i, o) in objects.iter().enumerate() {
-            filled += o.data.len();
-            if filled >= bytes.div_ceil(threads) && runs.len() + 1 < threads {
-                runs.push(&objects[start..=i]);
-                (start, filled) = (i + 1, 0);
-            }
-        }
-        runs.push(&objects[start..]);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = runs
-                .into_iter()
-                .map(|run| scope.spawn(move || entries(run)))
-                .collect();
-            handles.into_iter().map(join).collect()
-        })
-    };
-
     let dir = repo.commondir().join("objects").join("pack");
     std::fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
     let tmp = |what: &str| {
@@ -182,7 +166,7 @@ pub(super) fn write(repo: &Repository, objects: Vec<Object<'_>>) -> Result<(), g
         ))
     };
     let (pack_tmp, idx_tmp) = (tmp("pack"), tmp("idx"));
-    let result = write_files(&objects, parts, &dir, &pack_tmp, &idx_tmp);
+    let result = write_files(&objects, round_bytes, &dir, &pack_tmp, &idx_tmp);
     if result.is_err() {
         let _ = std::fs::remove_file(&pack_tmp);
         let _ = std::fs::remove_file(&idx_tmp);
@@ -192,6 +176,45 @@ pub(super) fn write(repo: &Repository, objects: Vec<Object<'_>>) -> Result<(), g
     odb.refresh()
 }
 
+/// Raw bytes compressed per round: the pack is written round by round, so a delivery of
+/// hundreds of megabytes never holds its whole compressed pack in memory.
+const ROUND_BYTES: usize = 32 << 20;
+
+/// `objects` cut into consecutive runs of about `limit` raw bytes (at least one object each).
+fn runs_of<'o, 'a>(objects: &'o [Object<'a>], limit: usize) -> Vec<&'o [Object<'a>]> {
+    let mut runs = Vec::new();
+    let (mut start, mut filled) = (0, 0);
+    for (i, o) in objects.iter().enumerate() {
+        filled += o.data.len();
+        if filled >= limit {
+            runs.push(&objects[start..=i]);
+            (start, filled) = (i + 1, 0);
+        }
+    }
+    if start < objects.len() {
+        runs.push(&objects[start..]);
+    }
+    runs
+}
+
+/// The pack entries of `objects`, compressed on every core when there is enough data.
+fn compress(objects: &[Object<'_>]) -> Vec<Entries> {
+    let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
+    let threads = threads_for(bytes);
+    if threads < 2 {
+        return vec![entries(objects)];
+    }
+    // Runs of about equal size, one per core.
+    let runs = runs_of(objects, bytes.div_ceil(threads));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || entries(run)))
+            .collect();
+        handles.into_iter().map(join).collect()
+    })
+}
+
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> git2::Error {
     let path = path.to_path_buf();
     move |e| git2::Error::from_str(&format!("{action} {}: {e}", path.display()))
@@ -199,7 +222,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 
 fn write_files(
     objects: &[Object<'_>],
-    parts: Vec<Entries>,
+    round_bytes: usize,
     dir: &Path,
     pack_tmp: &Path,
     idx_tmp: &Path,
@@ -221,14 +244,16 @@ fn write_files(
     put(&header)?;
     let mut index: Vec<(Oid, u64, u32)> = Vec::with_capacity(objects.len());
     let mut offset = header.len() as u64;
-    for part in parts {
-        put(&part.bytes)?;
-        index.extend(
-            part.index
-                .into_iter()
-                .map(|(id, at, crc)| (id, offset + at as u64, crc)),
-        );
-        offset += part.bytes.len() as u64;
+    for round in runs_of(objects, round_bytes) {
+        for part in compress(round) {
+            put(&part.bytes)?;
+            index.extend(
+                part.index
+                    .into_iter()
+                    .map(|(id, at, crc)| (id, offset + at as u64, crc)),
+            );
+            offset += part.bytes.len() as u64;
+        }
     }
     let checksum = sha.finish();
     pack.write_all(&checksum)
@@ -383,7 +408,9 @@ mod tests {
         let repo = Repository::init_bare(dir.path()).unwrap();
         let data: Vec<Vec<u8>> = (0..3000).map(yaml).collect();
         let objects: Vec<Object<'_>> = data.iter().map(|d| blob(d)).collect();
-        write(&repo, objects).unwrap();
+        // Small rounds: the pack is written in many, on every core, and is still one pack.
+        let raw: usize = data.iter().map(Vec::len).sum();
+        write_in_rounds(&repo, objects, raw / 7).unwrap();
         let idx = std::fs::read_dir(pack_dir(&repo))
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -2,6 +2,7 @@
 //! the CRD objects (Release, Project, Environment, Tenant, Workload, Variables).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -64,5 +65,6 @@ pub struct RenderInput {
     /// `spec.environments[env].values`, Tenant `spec.values`, Tenant
     /// `spec.workloads[workload].values`.
     pub layers: Vec<ValueLayer>,
-    pub variables: VariableScopes,
+    /// Shared by every target of one tenant.
+    pub variables: Arc<VariableScopes>,
 }

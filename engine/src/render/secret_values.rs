@@ -249,7 +249,8 @@ mod render_tests {
                     (Scope::Project, "DB_USER".into()),
                 ]),
                 ..VariableScopes::default()
-            },
+            }
+            .into(),
             ..RenderInput::default()
         };
         chart.render(&input).map(|out| out.manifests.len())

@@ -94,6 +94,7 @@ pub fn payment_api_production() -> RenderInput {
             ]),
             tenant: BTreeMap::new(),
             secret_backed: Default::default(),
-        },
+        }
+        .into(),
     }
 }
