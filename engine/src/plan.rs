@@ -307,10 +307,14 @@ pub fn tenant_runs_any(tenant: &Tenant, workloads: &[String]) -> bool {
 fn find_tenant<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Tenant> {
     catalog
         .tenant(project, name)
-        .ok_or_else(|| PlanError::TenantNotFound {
-            project: project.to_string(),
-            tenant: name.to_string(),
-        })
+        .ok_or_else(|| tenant_not_found(project, name))
+}
+
+fn tenant_not_found(project: &str, name: &str) -> PlanError {
+    PlanError::TenantNotFound {
+        project: project.to_string(),
+        tenant: name.to_string(),
+    }
 }
 
 /// The named tenant, which must belong to `environment`.
@@ -376,18 +380,11 @@ pub fn environment_targets(
     };
     let mut targets = Vec::new();
     let mut problems = Vec::new();
-    let mut scopes = SharedInputs::new(catalog, project, environment);
+    let mut shared = SharedInputs::new(catalog, project, environment);
     for t in tenants {
         for w in &workloads {
             if tenant_runs(t, &w.name_any()) {
-                match target_with(
-                    catalog,
-                    TenantView::Tenant(t),
-                    w,
-                    None,
-                    &release,
-                    &mut scopes,
-                ) {
+                match target_with(TenantView::Tenant(t), w, None, &release, &mut shared) {
                     Ok(target) => targets.push(target),
                     Err(error) => problems.push(error),
                 }
@@ -421,14 +418,10 @@ pub fn release_tenants<'a>(catalog: &'a Catalog, release: &Release) -> Result<Ve
             .collect();
         let mut tenants = Vec::new();
         for name in &release.spec.tenants {
-            let t =
-                by_name
-                    .get(name.as_str())
-                    .copied()
-                    .ok_or_else(|| PlanError::TenantNotFound {
-                        project: project.clone(),
-                        tenant: name.clone(),
-                    })?;
+            let t = by_name
+                .get(name.as_str())
+                .copied()
+                .ok_or_else(|| tenant_not_found(&project, name))?;
             check_tenant_environment(t, &project, environment)?;
             if t.spec.suspended {
                 return Err(PlanError::TenantSuspended {
@@ -481,7 +474,7 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
         release_type: release_type_name(release.spec.type_).to_string(),
     };
     let explicit = !release.spec.tenants.is_empty();
-    let mut scopes = SharedInputs::new(catalog, &project, &release.spec.environment);
+    let mut shared = SharedInputs::new(catalog, &project, &release.spec.environment);
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for change in &release.spec.changes {
@@ -498,12 +491,11 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
                 continue;
             }
             match target_with(
-                catalog,
                 TenantView::Tenant(t),
                 workload,
                 Some(change),
                 &info,
-                &mut scopes,
+                &mut shared,
             ) {
                 Ok(target) => targets.push(target),
                 Err(error) => problems.push(error),
@@ -605,8 +597,8 @@ pub fn build_target(
     change: Option<&WorkloadChange>,
     release: &ReleaseInfo,
 ) -> Result<Target> {
-    let mut scopes = SharedInputs::new(catalog, project, environment);
-    target_with(catalog, view, workload, change, release, &mut scopes)
+    let mut shared = SharedInputs::new(catalog, project, environment);
+    target_with(view, workload, change, release, &mut shared)
 }
 
 /// What the targets of one (project, environment) share, worked out once: HQ variable scopes
@@ -680,14 +672,13 @@ impl<'a> SharedInputs<'a> {
 }
 
 fn target_with<'a>(
-    catalog: &Catalog,
     view: TenantView<'a>,
     workload: &'a Workload,
     change: Option<&WorkloadChange>,
     release: &ReleaseInfo,
-    scopes: &mut SharedInputs<'a>,
+    shared: &mut SharedInputs<'a>,
 ) -> Result<Target> {
-    let (project, environment) = (scopes.project, scopes.environment);
+    let (catalog, project, environment) = (shared.catalog, shared.project, shared.environment);
     let workload_name = workload.name_any();
     let chart = workload.spec.chart.clone();
     let recorded = match view {
@@ -716,13 +707,13 @@ fn target_with<'a>(
     }
     let mut layers: Vec<ValueLayer> = Vec::new();
     layers.extend(catalog_layer(
-        scopes,
+        shared,
         format!("Workload {workload_name} spec.values"),
         &workload.spec.values,
     ));
     if let Some(env) = workload.spec.environments.get(environment) {
         layers.extend(catalog_layer(
-            scopes,
+            shared,
             format!("Workload {workload_name} spec.environments.{environment}.values"),
             &env.values,
         ));
@@ -745,13 +736,13 @@ fn target_with<'a>(
         TenantView::Tenant(t) => {
             let name = t.name_any();
             layers.extend(catalog_layer(
-                scopes,
+                shared,
                 format!("Tenant {name} spec.values"),
                 &t.spec.values,
             ));
             if let Some(tw) = t.spec.workloads.get(&workload_name) {
                 layers.extend(catalog_layer(
-                    scopes,
+                    shared,
                     format!("Tenant {name} spec.workloads.{workload_name}.values"),
                     &tw.values,
                 ));
@@ -776,7 +767,7 @@ fn target_with<'a>(
             (info, None)
         }
     };
-    let variables = scopes.of(tenant_name.as_deref())?;
+    let variables = shared.of(tenant_name.as_deref())?;
     let workload_namespace = target_namespace.unwrap_or_else(|| tenant_info.namespace.clone());
     let additions = tenant_name.is_some().then_some(additions);
     Ok(Target {
