@@ -375,6 +375,8 @@ fn incremental_run() {
     let change = plan_change(&changed, &one, REPOSITORY_URL);
     let planned = t.elapsed();
     let files = change.files.len();
+    // As after a restart: every tree the commit edits is read from the repository.
+    git::forget_cached_trees();
     let t = Instant::now();
     let out = git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers");
     let delivered = t.elapsed();
@@ -383,10 +385,23 @@ fn incremental_run() {
         "one workload across {tenants} tenants: render + layout {planned:.2?} ({files} files)"
     );
     println!(
-        "commit onto the seeded repository: {delivered:.2?} (commit {})",
+        "commit onto the seeded repository, trees read from it: {delivered:.2?} (commit {})",
         out.commit
     );
     println!("render + commit: {:.2?}", planned + delivered);
+
+    // The steady state of a running controller: the trees it edits are those its previous
+    // deliveries wrote or read.
+    changed.workloads[0].spec.values["image"]["tag"] = serde_json::json!("v3.0.0");
+    let change = plan_change(&changed, &one, REPOSITORY_URL);
+    let t = Instant::now();
+    let out = git::deliver(&repo.remote, &repo.cache, &change, &meta()).expect("delivers");
+    let delivered = t.elapsed();
+    assert!(out.created, "the changed image makes a new commit");
+    println!(
+        "the next such commit, trees remembered: {delivered:.2?} (commit {})",
+        out.commit
+    );
     print_peak_rss();
 }
 

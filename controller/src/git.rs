@@ -39,6 +39,7 @@ use gitopshq_engine::layout::{self, ParsedCommit, ReleaseLayout};
 
 pub use remote::Credentials;
 pub use signing::{KeyOrigin, SigningKey, SigningKeyError};
+pub use tree::forget_cached_trees;
 
 use pack::Object;
 use tree::TreeEditor;

@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod render;
 pub mod values;
 pub mod variables;
+mod yaml_writer;
 
 pub use diff::{
     FieldChange, ManifestDiff, ObjectChange, ObjectDiff, ObjectId, ValuesDiff, diff_manifests,

@@ -178,6 +178,9 @@ pub(crate) struct DocumentOrigin<'a> {
 }
 
 fn serialize(kind: &str, namespace: Option<&str>, name: &str, object: &Value) -> Result<String> {
+    if let Some(text) = crate::yaml_writer::to_string(object) {
+        return Ok(text);
+    }
     yaml_serde::to_string(object).map_err(|e| RenderError::Serialize {
         what: match namespace {
             Some(ns) => format!("{kind} {ns}/{name}"),
@@ -345,20 +348,20 @@ fn canonical_object(mut map: Map<String, Value>) -> Value {
             out.insert(key.to_owned(), sorted(v));
         }
     }
-    let mut rest: Vec<_> = map.into_iter().collect();
-    rest.sort_by(|a, b| a.0.cmp(&b.0));
-    for (k, v) in rest {
+    map.sort_keys();
+    for (k, v) in map {
         out.insert(k, sorted(v));
     }
     Value::Object(out)
 }
 
-/// `value` with every map's keys sorted.
+/// `value` with every map's keys sorted. Maps are rebuilt rather than sorted in place: a
+/// parsed map's spare capacity would stay with every object a large release keeps.
 pub fn sorted(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
