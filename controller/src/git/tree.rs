@@ -48,8 +48,9 @@ impl Default for TreeCache {
     }
 }
 
-/// Per generation; about 70 bytes each, so at most ~40 MB in all. One generation holds what a
-/// release across 10,000 tenants reads or writes (about 170,000 entries).
+/// Per generation; about 70 bytes each, so at most ~40 MB in all. One generation holds the
+/// directories a release across 10,000 tenants rewrites (about 190,000 entries), not every
+/// workload directory that rebuilding the tenants' indexes reads (BENCHMARKS.md).
 const TREE_CACHE_ENTRIES: usize = 1 << 18;
 
 impl TreeCache {
