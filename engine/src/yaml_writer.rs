@@ -26,10 +26,8 @@ pub(crate) fn to_string(value: &Value) -> Option<String> {
     match value {
         Value::Object(map) if !map.is_empty() => write_map(map, 0, false, &mut out)?,
         Value::Array(items) if !items.is_empty() => write_list(items, 0, false, &mut out)?,
-        Value::Object(_) => out.push_str("{}\n"),
-        Value::Array(_) => out.push_str("[]\n"),
-        scalar => {
-            write_scalar(scalar, &mut out)?;
+        other => {
+            write_flow_or_scalar(other, &mut out)?;
             out.push('\n');
         }
     }
