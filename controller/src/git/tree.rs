@@ -17,33 +17,73 @@ use super::pack::Object;
 /// One entry of a tree object: name, id, file mode.
 type Entry = (Box<str>, Oid, i32);
 
-/// Entries of tree objects read or written by this process, by tree id.
+/// Values kept per tree id, in two generations that bound the memory: when the current one
+/// holds `limit` weight it becomes the previous one and the older is dropped. A hit does not
+/// move a tree: a delivery reads the trees the last one wrote, and moving them could push its
+/// other trees out before they are read. Tree ids name their content, so a value is right in
+/// every repository that has the tree.
+struct Generations<V> {
+    current: HashMap<Oid, V>,
+    previous: HashMap<Oid, V>,
+    /// Weight held by `current`.
+    weight: usize,
+    /// Weight per generation.
+    limit: usize,
+    weigh: fn(&V) -> usize,
+}
+
+impl<V: Clone> Generations<V> {
+    fn new(limit: usize, weigh: fn(&V) -> usize) -> Self {
+        Generations {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            weight: 0,
+            limit,
+            weigh,
+        }
+    }
+
+    fn get(&self, oid: Oid) -> Option<V> {
+        self.current
+            .get(&oid)
+            .or_else(|| self.previous.get(&oid))
+            .cloned()
+    }
+
+    fn insert(&mut self, oid: Oid, value: V) {
+        let weight = (self.weigh)(&value);
+        if self.weight + weight > self.limit {
+            self.previous = std::mem::take(&mut self.current);
+            self.weight = 0;
+        }
+        self.weight += weight;
+        if let Some(old) = self.current.insert(oid, value) {
+            self.weight -= (self.weigh)(&old);
+        }
+    }
+}
+
+/// What this process remembers of trees it read or wrote.
 ///
 /// A delivery edits a few directories of a repository that may hold hundreds of thousands; the
 /// editor loads each directory on its way (the environment, every tenant of the release, their
 /// workload directories). Reading those trees back out of the pack (inflate and parse) was a
-/// fifth of an incremental commit. Tree ids name their content, so an entry is valid in every
-/// repository that has the tree, and the trees a delivery writes are the ones the next delivery
-/// edits. Two generations bound the memory: when the current one is full it becomes the
-/// previous one and the older is dropped. A hit does not move a tree: a delivery reads the
-/// trees the last one wrote, and moving them could push its other trees out before they are
-/// read.
+/// fifth of an incremental commit, and the trees a delivery writes are the ones the next
+/// delivery edits.
 struct TreeCache {
-    current: HashMap<Oid, Arc<[Entry]>>,
-    previous: HashMap<Oid, Arc<[Entry]>>,
-    /// Entries held by `current`.
-    entries: usize,
-    /// Entries per generation.
-    limit: usize,
+    /// Entries of each tree, weighed by their number.
+    entries: Generations<Arc<[Entry]>>,
+    /// Whether a tree holds a file of a given name ([`TreeEditor::subdirs_with`]). Rebuilding a
+    /// tenant's index asks this of every workload directory of the tenant (100,000 directories
+    /// for a release across 10,000 tenants) and needs one bit of each, not its entries.
+    holds: HashMap<Box<str>, Generations<bool>>,
 }
 
 impl Default for TreeCache {
     fn default() -> Self {
         TreeCache {
-            current: HashMap::new(),
-            previous: HashMap::new(),
-            entries: 0,
-            limit: TREE_CACHE_ENTRIES,
+            entries: Generations::new(TREE_CACHE_ENTRIES, |entries| entries.len()),
+            holds: HashMap::new(),
         }
     }
 }
@@ -53,25 +93,9 @@ impl Default for TreeCache {
 /// workload directory that rebuilding the tenants' indexes reads (BENCHMARKS.md).
 const TREE_CACHE_ENTRIES: usize = 1 << 18;
 
-impl TreeCache {
-    fn get(&self, oid: Oid) -> Option<Arc<[Entry]>> {
-        self.current
-            .get(&oid)
-            .or_else(|| self.previous.get(&oid))
-            .cloned()
-    }
-
-    fn insert(&mut self, oid: Oid, entries: Arc<[Entry]>) {
-        if self.entries + entries.len() > self.limit {
-            self.previous = std::mem::take(&mut self.current);
-            self.entries = 0;
-        }
-        self.entries += entries.len();
-        if let Some(old) = self.current.insert(oid, entries) {
-            self.entries -= old.len();
-        }
-    }
-}
+/// Trees per generation for each file name asked about; about 40 bytes each, so at most
+/// ~20 MB per name. One generation holds the workload directories of 10,000 tenants × 20.
+const TREE_HOLDS_ENTRIES: usize = 1 << 18;
 
 fn tree_cache() -> std::sync::MutexGuard<'static, TreeCache> {
     static CACHE: OnceLock<Mutex<TreeCache>> = OnceLock::new();
@@ -82,16 +106,47 @@ fn tree_cache() -> std::sync::MutexGuard<'static, TreeCache> {
 }
 
 fn cached_tree(oid: Oid) -> Option<Arc<[Entry]>> {
-    tree_cache().get(oid)
+    tree_cache().entries.get(oid)
 }
 
 fn remember_tree(oid: Oid, entries: Arc<[Entry]>) {
-    tree_cache().insert(oid, entries);
+    tree_cache().entries.insert(oid, entries);
 }
 
 /// Forgets every remembered tree: the next delivery reads what it edits from the repository.
 pub fn forget_cached_trees() {
     *tree_cache() = TreeCache::default();
+}
+
+/// Whether the tree `oid` holds a file (not a directory) named `file`: remembered, or from its
+/// remembered entries, or read from `repo` without remembering its entries (these trees are
+/// many and read only for this).
+fn tree_holds_file(repo: &Repository, oid: Oid, file: &str) -> Result<bool, git2::Error> {
+    let is_file = |mode: i32| mode != i32::from(FileMode::Tree);
+    let known = {
+        let cache = tree_cache();
+        match cache.holds.get(file).and_then(|g| g.get(oid)) {
+            Some(holds) => Some(holds),
+            None => cache.entries.get(oid).map(|entries| {
+                entries
+                    .iter()
+                    .any(|(name, _, mode)| &**name == file && is_file(*mode))
+            }),
+        }
+    };
+    let holds = match known {
+        Some(holds) => holds,
+        None => repo
+            .find_tree(oid)?
+            .get_name_bytes(file.as_bytes())
+            .is_some_and(|e| is_file(e.filemode())),
+    };
+    tree_cache()
+        .holds
+        .entry(file.into())
+        .or_insert_with(|| Generations::new(TREE_HOLDS_ENTRIES, |_| 1))
+        .insert(oid, holds);
+    Ok(holds)
 }
 
 /// The entries of the tree `oid`, remembered or read from `repo`.
@@ -303,10 +358,16 @@ impl<'r, 'a> TreeEditor<'r, 'a> {
             return Ok(BTreeSet::new());
         };
         let mut out = BTreeSet::new();
-        for (name, node) in d.entries(repo)?.iter_mut() {
-            if let Node::Dir(sub) = node
-                && matches!(sub.entries(repo)?.get(file), Some(Node::Leaf { .. }))
-            {
+        for (name, node) in d.entries(repo)?.iter() {
+            let Node::Dir(sub) = node else { continue };
+            // A directory this edit has not opened is its tree as it was: ask about the tree,
+            // without loading its entries.
+            let holds = match (&sub.entries, sub.base) {
+                (Some(entries), _) => matches!(entries.get(file), Some(Node::Leaf { .. })),
+                (None, Some(base)) => tree_holds_file(repo, base, file)?,
+                (None, None) => false,
+            };
+            if holds {
                 out.insert(name.clone());
             }
         }
@@ -444,10 +505,7 @@ mod tests {
             let oid = Oid::from_bytes(&[n; 20]).unwrap();
             (oid, Arc::from(vec![(Box::from("f"), oid, 0o100644); 2]))
         };
-        let mut cache = TreeCache {
-            limit: 4,
-            ..TreeCache::default()
-        };
+        let mut cache = Generations::new(4, |entries: &Arc<[Entry]>| entries.len());
         for n in 0..3 {
             let (oid, entries) = tree(n);
             cache.insert(oid, entries);
@@ -464,7 +522,7 @@ mod tests {
         }
         assert!(cache.get(tree(0).0).is_none(), "two turns later it is gone");
         assert!(cache.get(tree(2).0).is_some() && cache.get(tree(4).0).is_some());
-        assert_eq!(cache.entries, 2);
+        assert_eq!(cache.weight, 2);
     }
 
     /// What a delivery remembers of the trees it wrote is what the repository then holds, and
@@ -513,6 +571,55 @@ mod tests {
             editor.write().unwrap().0
         };
         assert_eq!(edit(false), edit(true));
+    }
+
+    /// The directories holding an index are found from what is remembered of their trees or
+    /// from the repository alike, without remembering the entries of every directory asked
+    /// about; a directory of that name does not count, nor does one removed by the edit.
+    #[test]
+    fn subdirs_with_a_file_are_found_without_loading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let mut editor = TreeEditor::new(&repo, None);
+        for path in [
+            "env/t/a/kustomization.yaml",
+            "env/t/b/deployment.yaml",
+            "env/t/c/kustomization.yaml/x",
+            "env/t/d/kustomization.yaml",
+            "env/t/e/kustomization.yaml",
+            "env/t/kustomization.yaml",
+        ] {
+            editor.write_file(path, path.as_bytes()).unwrap();
+        }
+        let (root, objects) = editor.write().unwrap();
+        super::super::pack::write(&repo, objects).unwrap();
+        let b = repo
+            .find_tree(root)
+            .unwrap()
+            .get_path(std::path::Path::new("env/t/b"))
+            .unwrap()
+            .id();
+
+        let found = |forget: bool| {
+            if forget {
+                forget_cached_trees();
+            }
+            let mut editor = TreeEditor::new(&repo, Some(root));
+            editor.remove("env/t/d/kustomization.yaml").unwrap();
+            editor
+                .write_file("env/t/f/kustomization.yaml", b"f")
+                .unwrap();
+            editor.subdirs_with("env/t", "kustomization.yaml").unwrap()
+        };
+        let expected: BTreeSet<String> = ["a", "e", "f"].map(String::from).into();
+        assert_eq!(found(true), expected, "trees read from the repository");
+        assert!(
+            cached_tree(b).is_none(),
+            "a directory only asked about is not loaded"
+        );
+        assert_eq!(found(false), expected, "what the first edit remembered");
+        assert!(!tree_holds_file(&repo, b, "kustomization.yaml").unwrap());
+        assert!(tree_holds_file(&repo, b, "deployment.yaml").unwrap());
     }
 
     /// Trees built here have the ids libgit2's tree builder gives them, whatever the names.
