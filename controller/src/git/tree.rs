@@ -89,8 +89,8 @@ impl Default for TreeCache {
 }
 
 /// Per generation; about 70 bytes each, so at most ~40 MB in all. One generation holds the
-/// directories a release across 10,000 tenants rewrites (about 190,000 entries), not every
-/// workload directory that rebuilding the tenants' indexes reads (BENCHMARKS.md).
+/// directories a release across 10,000 tenants rewrites (about 190,000 entries); the other
+/// workload directories of those tenants are asked about one bit each (`holds`).
 const TREE_CACHE_ENTRIES: usize = 1 << 18;
 
 /// Trees per generation for each file name asked about; about 40 bytes each, so at most
