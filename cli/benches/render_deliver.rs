@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
-use gitopshq_controller::git::{self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity};
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::environment::Environment;
@@ -24,6 +23,7 @@ use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::testing::from_json as object;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
+use gitopshq_delivery::git::{self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::{self, GitOpsSettings};
 use gitopshq_engine::plan;

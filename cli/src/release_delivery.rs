@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use gitopshq_controller::delivery;
-use gitopshq_controller::git::GitRemote;
+
 use gitopshq_crds::release::Release;
+use gitopshq_delivery::git::GitRemote;
 use gitopshq_engine::catalog::Catalog;
 use kube::ResourceExt;
 
@@ -29,7 +29,7 @@ impl RepoArgs {
     pub fn cache_dir(&self) -> PathBuf {
         self.cache_dir
             .clone()
-            .unwrap_or_else(gitopshq_controller::config::default_cache_dir)
+            .unwrap_or_else(gitopshq_delivery::git::default_cache_dir)
     }
 }
 
@@ -73,7 +73,7 @@ pub fn with_recorded_states(
     repo: &RepoArgs,
 ) -> Result<Catalog> {
     let mut catalog = catalog.clone();
-    delivery::load_recorded_states(
+    gitopshq_delivery::load_recorded_states(
         &mut catalog,
         &release.namespace().unwrap_or_default(),
         &release.spec.environment,
@@ -86,7 +86,7 @@ pub fn with_recorded_states(
 pub fn remote_for(catalog: &Catalog, project: &str, repo: &RepoArgs) -> Result<GitRemote> {
     let url = repo.repo.as_deref().map(local_url);
     let mut remote =
-        delivery::remote_for(catalog, project, url.as_deref(), repo.branch.as_deref())?;
+        gitopshq_delivery::remote_for(catalog, project, url.as_deref(), repo.branch.as_deref())?;
     remote.url = local_url(&remote.url);
     Ok(remote)
 }

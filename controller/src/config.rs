@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use gitopshq_engine::notifications::Backoff;
 
-use crate::git::Identity;
 use crate::index::Scope;
 use crate::signing_key::{SigningKeySecret, SigningKeySecretRef};
-use crate::sops::DerivationKey;
+use gitopshq_delivery::git::Identity;
+use gitopshq_delivery::sops::DerivationKey;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ControllerArgs {
@@ -118,7 +118,10 @@ impl ControllerArgs {
 
     pub fn settings(&self) -> Settings {
         Settings {
-            cache_dir: self.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            cache_dir: self
+                .cache_dir
+                .clone()
+                .unwrap_or_else(gitopshq_delivery::git::default_cache_dir),
             author: Identity {
                 name: self.author_name.clone(),
                 email: self.author_email.clone(),
@@ -153,15 +156,6 @@ impl ControllerArgs {
             secret_derivation_key: None,
         }
     }
-}
-
-/// `$XDG_CACHE_HOME/gitopshq/git`, or `~/.cache/gitopshq/git`.
-pub fn default_cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("gitopshq").join("git")
 }
 
 /// Which projects this replica reconciles.

@@ -24,15 +24,15 @@ use gitopshq_crds::release::{Release, ReleaseType};
 use gitopshq_engine::catalog::Catalog;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 
-use crate::clusters::ClusterPool;
+use crate::cluster_clients::ClusterPool;
+use crate::cluster_objects::Discovery;
 use crate::config::Settings;
-use crate::delivery::{Committer, credentials_from_secret};
 use crate::error::{Result, kube as kube_error};
-use crate::git::GitRemote;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::remote::Discovery;
 use crate::workload_watches::WorkloadWatches;
+use gitopshq_delivery::git::GitRemote;
+use gitopshq_delivery::{Committer, credentials_from_secret};
 
 /// The component name in Events and timelines.
 pub const REPORTER: &str = "gitopshq-controller";
@@ -118,7 +118,7 @@ impl Context {
             prefix.to_string(),
         );
         let objects = tokio::task::spawn_blocking(move || {
-            crate::delivery::read_objects(&remote, &cache, &commit_sha, &folder)
+            gitopshq_delivery::read_objects(&remote, &cache, &commit_sha, &folder)
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -197,7 +197,7 @@ impl Context {
         let environment = release.spec.environment.clone();
         let (catalog, read) = tokio::task::spawn_blocking(move || {
             let mut catalog = catalog;
-            let read = crate::delivery::load_recorded_states(
+            let read = gitopshq_delivery::load_recorded_states(
                 &mut catalog,
                 &namespace,
                 &environment,

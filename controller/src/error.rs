@@ -12,7 +12,7 @@ pub enum Error {
         source: kube::Error,
     },
     #[error(transparent)]
-    Git(#[from] crate::git::Error),
+    Git(#[from] gitopshq_delivery::git::Error),
     #[error("cluster {cluster} is not usable: {reason}")]
     Cluster { cluster: String, reason: String },
     #[error("{object} changed while it was reconciled; reconciling it again")]

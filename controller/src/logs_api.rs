@@ -26,7 +26,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use tracing::{info, warn};
 
-use crate::clusters::ClusterPool;
+use crate::cluster_clients::ClusterPool;
 use crate::pod_logs::{self, LogError};
 
 struct Shared {

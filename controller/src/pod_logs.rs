@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client, ResourceExt};
 
-use crate::clusters::{ClusterError, ClusterPool};
+use crate::cluster_clients::{ClusterError, ClusterPool};
 
 /// The longest a workload cluster may take to list a tenant's pods.
 const LIST_TIMEOUT: Duration = Duration::from_secs(20);

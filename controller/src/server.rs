@@ -15,8 +15,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, Client};
 
 use crate::context::Context;
+use crate::manager::RunError;
 use crate::metrics::Metrics;
-use crate::run::RunError;
 
 /// Ready once the controllers run (their caches are filled).
 #[derive(Clone, Default)]

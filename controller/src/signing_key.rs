@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::git::{KeyOrigin, SigningKey};
+use gitopshq_delivery::git::{KeyOrigin, SigningKey};
 
 /// The data key of a `kubernetes.io/ssh-auth` Secret that holds the private key.
 pub const SSH_PRIVATE_KEY: &str = "ssh-privatekey";

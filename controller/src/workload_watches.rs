@@ -17,7 +17,7 @@ use kube::{Api, Client};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::remote::RemoteError;
+use crate::cluster_objects::RemoteError;
 
 /// A cache nobody read for this long is stopped.
 pub const IDLE: Duration = Duration::from_secs(600);

@@ -9,11 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use gitopshq_controller::git::{self, GitRemote, LogEntry};
 use gitopshq_crds::approval_request::ApprovalRequest;
 use gitopshq_crds::break_glass_session::BreakGlassSession;
 use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
+use gitopshq_delivery::git::{self, GitRemote, LogEntry};
 use gitopshq_engine::audit::{self, AuditEntry, CommitRecord, Filter};
 use gitopshq_engine::outcome::{Attempt, Kind};
 use gitopshq_engine::signatures::{self, AllowedSigners, SignatureReport};
@@ -129,7 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn cache_dir(dir: &Option<PathBuf>) -> PathBuf {
     dir.clone()
-        .unwrap_or_else(gitopshq_controller::config::default_cache_dir)
+        .unwrap_or_else(gitopshq_delivery::git::default_cache_dir)
 }
 
 /// Relative local paths become absolute, so the cache key does not depend on the directory.

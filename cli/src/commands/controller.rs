@@ -16,6 +16,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(gitopshq_controller::run::run(args.controller))?;
+    runtime.block_on(gitopshq_controller::manager::run(args.controller))?;
     Ok(ExitCode::SUCCESS)
 }

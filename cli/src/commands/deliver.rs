@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use gitopshq_controller::delivery::{self, Audit, Committer};
-use gitopshq_controller::git::{Identity, SigningKey};
-use gitopshq_controller::sops::DerivationKey;
+use gitopshq_delivery::git::{Identity, SigningKey};
+use gitopshq_delivery::sops::DerivationKey;
+use gitopshq_delivery::{Audit, Committer};
 use gitopshq_engine::layout::GitOpsSettings;
 use kube::ResourceExt;
 
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(&catalog, &project, &args.repo)?;
     let catalog = with_recorded_states(&catalog, release, &remote, &args.repo)?;
-    let delivered = delivery::deliver_release(
+    let delivered = gitopshq_delivery::deliver_release(
         &catalog,
         release,
         remote,

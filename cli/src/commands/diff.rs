@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use gitopshq_controller::git;
 use gitopshq_crds::release::Release;
+use gitopshq_delivery::git;
 use gitopshq_engine::ManifestDiff;
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::layout::GitOpsSettings;
@@ -75,7 +75,7 @@ pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(catalog, &project, repo)?;
     let catalog = with_recorded_states(catalog, release, &remote, repo)?;
-    let (preview, owned) = gitopshq_controller::preview::preview_release(
+    let (preview, owned) = gitopshq_delivery::preview::preview_release(
         &catalog,
         release,
         remote.clone(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use gitopshq_controller::run::shutdown_signal;
+use gitopshq_controller::manager::shutdown_signal;
 use gitopshq_engine::admission::Settings;
 use gitopshq_webhook::certs::{self, SecretRef};
 use gitopshq_webhook::run::AggregatedApi;

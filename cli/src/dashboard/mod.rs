@@ -193,7 +193,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         "dashboard on {scheme}://{} for the API server at {server}; sign in with your bearer token",
         serving.address
     );
-    gitopshq_controller::run::shutdown_signal().await;
+    gitopshq_controller::manager::shutdown_signal().await;
     serving.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::Context;
 use crate::error::{Result, kube as kube_error};
-use crate::git::{self, Change, CommitMeta};
+use gitopshq_delivery::git::{self, Change, CommitMeta};
 
 /// RBAC drift (someone edited a Role) is repaired this often.
 const RESYNC: Duration = Duration::from_secs(300);

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::{Next, Work};
 use crate::context::Context;
-use crate::delivery;
+
 use crate::error::{Result, kube as kube_error};
 
 /// The gate's answer and the digest it was asked about.
@@ -58,7 +58,7 @@ pub(crate) async fn gate(
             let catalog = Arc::clone(catalog);
             let release = work.release.clone();
             let computed = tokio::task::spawn_blocking(move || {
-                delivery::approval_digest(&catalog, &release, ctx.gitops_settings())
+                gitopshq_delivery::approval_digest(&catalog, &release, ctx.gitops_settings())
                     .map(|digest| (digest, gate::approval_inputs(&catalog, &release)))
                     .map_err(|error| Chain(&error).to_string())
             })

@@ -17,12 +17,12 @@ use gitopshq_engine::lifecycle::{self, steps};
 use kube::ResourceExt;
 
 use super::{Next, Work, approval};
+use crate::cluster_objects;
 use crate::context::Context;
-use crate::delivery::{self, Audit, Committer, DeliveryError, HISTORY_DEPTH};
 use crate::error::Result;
-use crate::git::{self, DeliveryOutcome, GitRemote};
 use crate::reconcilers::environment::until;
-use crate::remote;
+use gitopshq_delivery::git::{self, DeliveryOutcome, GitRemote};
+use gitopshq_delivery::{Audit, Committer, DeliveryError, HISTORY_DEPTH};
 
 /// Approved (or Blocked by a freeze): may the release be delivered now?
 pub(crate) async fn start(work: &mut Work, ctx: &Arc<Context>) -> Result<Next> {
@@ -287,7 +287,7 @@ async fn mirror_states(
         let project = project.clone();
         let environment = environment.clone();
         tokio::task::spawn_blocking(move || {
-            delivery::load_recorded_states(
+            gitopshq_delivery::load_recorded_states(
                 &mut catalog,
                 &project,
                 &environment,
@@ -355,18 +355,22 @@ fn commit(
         .project(&release.namespace().unwrap_or_default())
         .is_some_and(|p| p.spec.delivery == DeliveryMode::Direct);
     let cache = &ctx.settings.cache_dir;
-    let id = delivery::release_id(release);
+    let id = gitopshq_delivery::release_id(release);
     let history = git::log(&remote, cache, HISTORY_DEPTH)?;
     // Secrets kept out of Git, per workload folder: applied here after the commit.
     let mut withheld = BTreeMap::new();
     let (expected_digest, prefixes) = match release.spec.type_ {
         ReleaseType::Rollback => {
-            let plan = delivery::plan_rollback(catalog, release, remote.clone(), cache)?;
+            let plan = gitopshq_delivery::plan_rollback(catalog, release, remote.clone(), cache)?;
             (None, plan.scope_prefixes())
         }
         ReleaseType::Deploy | ReleaseType::Promotion => {
-            let planned =
-                delivery::plan_release(catalog, release, remote.clone(), ctx.gitops_settings())?;
+            let planned = gitopshq_delivery::plan_release(
+                catalog,
+                release,
+                remote.clone(),
+                ctx.gitops_settings(),
+            )?;
             if let Some(approved) = approved
                 && planned.digest != approved
             {
@@ -381,7 +385,7 @@ fn commit(
             (Some(planned.digest), prefixes)
         }
     };
-    let found = delivery::find_delivery(&history, &id, expected_digest.as_deref());
+    let found = gitopshq_delivery::find_delivery(&history, &id, expected_digest.as_deref());
     let (outcome, digest, found_in_history) = match found {
         Some(entry) => {
             let digest = entry
@@ -398,7 +402,7 @@ fn commit(
             (outcome, digest, true)
         }
         None => {
-            let delivered = delivery::deliver_release(
+            let delivered = gitopshq_delivery::deliver_release(
                 catalog,
                 release,
                 remote.clone(),
@@ -520,7 +524,7 @@ async fn apply_direct(
             .client(cluster)
             .await
             .map_err(|e| e.to_string())?;
-        let keys = remote::apply(
+        let keys = cluster_objects::apply(
             &ctx.discovery,
             cluster_name,
             &client,
@@ -535,37 +539,10 @@ async fn apply_direct(
             .iter()
             .filter_map(gitopshq_engine::health::ObjectKey::of)
             .collect();
-        pruned += remote::prune(&ctx.discovery, cluster_name, &client, &previous, &keys)
+        pruned += cluster_objects::prune(&ctx.discovery, cluster_name, &client, &previous, &keys)
             .await
             .map_err(|e| format!("cluster {cluster_name}: {}", Chain(&e)))?
             .len();
     }
     Ok(format!("applied {applied} object(s), pruned {pruned}"))
-}
-
-impl delivery::RollbackPlan {
-    /// `(tenant, workload folder)` restored.
-    fn scope_prefixes(&self) -> Vec<(String, String)> {
-        self.scope
-            .iter()
-            .zip(&self.prefixes)
-            .map(|((tenant, _), prefix)| (tenant.clone(), prefix.clone()))
-            .collect()
-    }
-}
-
-impl delivery::PlannedRelease {
-    /// `(tenant, workload folder)` of every rendered target.
-    fn workload_prefixes(&self) -> Vec<(String, String)> {
-        let base = format!("{}/", self.environment_dir);
-        self.layout
-            .owned
-            .iter()
-            .filter(|path| path.ends_with('/'))
-            .filter_map(|path| {
-                let tenant = path.strip_prefix(&base)?.split('/').next()?;
-                Some((tenant.to_string(), path.clone()))
-            })
-            .collect()
-    }
 }

@@ -105,7 +105,7 @@ async fn preview_summary(
         let catalog = Arc::clone(catalog);
         let release = release.clone();
         tokio::task::spawn_blocking(move || {
-            crate::preview::preview_release(
+            gitopshq_delivery::preview::preview_release(
                 &catalog,
                 &release,
                 remote,

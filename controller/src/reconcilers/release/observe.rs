@@ -21,10 +21,10 @@ use gitopshq_engine::sync::SyncState;
 use kube::ResourceExt;
 
 use super::{Next, Work};
+use crate::cluster_objects;
 use crate::context::Context;
 use crate::error::Result;
-use crate::git;
-use crate::remote;
+use gitopshq_delivery::git;
 
 /// The (tenant, workload) pairs a release delivers.
 fn footprint(release: &Release, ctx: &Context) -> Footprint {
@@ -320,17 +320,18 @@ async fn tenant_report(
         .clients(cluster)
         .await
         .map_err(|e| e.to_string())?;
-    let watched = remote::WatchedCluster {
+    let watched = cluster_objects::WatchedCluster {
         name: &tenant.spec.cluster,
         credentials: &clients.credentials,
         client: &clients.client,
         watch_client: &clients.watch_client,
     };
     let keys: Vec<ObjectKey> = delivered.iter().filter_map(ObjectKey::of).collect();
-    let live = remote::live_objects(&ctx.discovery, &ctx.workload_watches, &watched, &keys)
-        .await
-        .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
-    let pods = remote::pods(&ctx.workload_watches, &watched, &tenant.spec.namespace)
+    let live =
+        cluster_objects::live_objects(&ctx.discovery, &ctx.workload_watches, &watched, &keys)
+            .await
+            .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
+    let pods = cluster_objects::pods(&ctx.workload_watches, &watched, &tenant.spec.namespace)
         .await
         .map_err(|e| format!("cluster {}: {}", tenant.spec.cluster, Chain(&e)))?;
     Ok(health::tenant_health(&delivered, &live, &pods))

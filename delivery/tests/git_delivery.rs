@@ -6,7 +6,7 @@ mod git_support;
 use std::process::Command;
 
 use git_support::*;
-use gitopshq_controller::git::{self, Error, RetryPolicy};
+use gitopshq_delivery::git::{self, Error, RetryPolicy};
 use gitopshq_engine::layout::{self, DeliveryMode};
 
 const ROOT: &str = "projects/payments/production";

@@ -1,6 +1,14 @@
-//! A release's content into its project's GitOps repository: render and lay out a Deploy or
-//! Promotion release, restore what an earlier release delivered for a Rollback, and commit with
-//! the audit trailers. Shared by the release controller and `gitopshq deliver` / `diff`.
+//! Git delivery, shared by the release controller and the CLI (`gitopshq deliver`, `diff`,
+//! `audit`): a release's content into its project's GitOps repository. A Deploy or Promotion
+//! release is rendered by the engine and laid out; a Rollback restores what an earlier release
+//! delivered; either is committed as one pack with the audit trailers ([`git`]), Secrets sealed
+//! with SOPS before they reach Git ([`sops`]). [`preview`] is the diff a release would make. No
+//! Kubernetes API calls: callers read the objects and hand them in.
+#![forbid(unsafe_code)]
+
+pub mod git;
+pub mod preview;
+pub mod sops;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,10 +23,8 @@ use gitopshq_engine::layout::{
 use gitopshq_engine::plan::{self, PlanError};
 use kube::ResourceExt;
 
-use crate::git::{
-    self, Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry, SigningKey,
-};
-use crate::sops::{self, DerivationKey, SopsError};
+use crate::git::{Change, CommitMeta, DeliveryOutcome, GitRemote, Identity, LogEntry, SigningKey};
+use crate::sops::{DerivationKey, SopsError};
 
 pub type Result<T, E = DeliveryError> = std::result::Result<T, E>;
 
@@ -675,6 +681,33 @@ pub fn credentials_from_secret(
         (Some(username), Some(password)) => Some(Credentials::UserPassword { username, password }),
         (None, Some(password)) => Some(Credentials::Token(password)),
         _ => None,
+    }
+}
+
+impl RollbackPlan {
+    /// `(tenant, workload folder)` restored.
+    pub fn scope_prefixes(&self) -> Vec<(String, String)> {
+        self.scope
+            .iter()
+            .zip(&self.prefixes)
+            .map(|((tenant, _), prefix)| (tenant.clone(), prefix.clone()))
+            .collect()
+    }
+}
+
+impl PlannedRelease {
+    /// `(tenant, workload folder)` of every rendered target.
+    pub fn workload_prefixes(&self) -> Vec<(String, String)> {
+        let base = format!("{}/", self.environment_dir);
+        self.layout
+            .owned
+            .iter()
+            .filter(|path| path.ends_with('/'))
+            .filter_map(|path| {
+                let tenant = path.strip_prefix(&base)?.split('/').next()?;
+                Some((tenant.to_string(), path.clone()))
+            })
+            .collect()
     }
 }
 

@@ -1,13 +1,13 @@
 //! Delivery at scale: 100 tenants × 100 workloads (10,000 workload dirs, 40,000 object files)
 //! into a local bare repository over file://.
 //!
-//! `cargo bench -p gitopshq-controller --bench deliver`
+//! `cargo bench -p gitopshq-delivery --bench deliver`
 
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use git2::Repository;
-use gitopshq_controller::git::{self, Change, CommitMeta, GitRemote, Identity};
+use gitopshq_delivery::git::{self, Change, CommitMeta, GitRemote, Identity};
 use gitopshq_engine::layout::{
     self, ClusterTarget, DeliveryMode, GitOpsSettings, LayoutRequest, RenderedFile, RepositoryRef,
     TenantRender, WorkloadRender,

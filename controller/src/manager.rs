@@ -22,10 +22,10 @@ use crate::config::{ControllerArgs, Settings};
 use crate::context::Context;
 use crate::index::{Index, Scope};
 use crate::metrics::Metrics;
+use crate::reconcile_loop::controller;
 use crate::reconcilers::{
     break_glass, chart, cluster, environment, policy, project, promotion, release,
 };
-use crate::runner::controller;
 use crate::workload_watches::WorkloadChange;
 
 /// Controllers running on the current runtime. Dropping it stops them.

@@ -13,12 +13,12 @@ use gitopshq_engine::plan;
 use gitopshq_engine::preview::{self, Preview};
 use kube::ResourceExt;
 
-use crate::delivery::{self, DeliveryError, Result};
 use crate::git::{self, GitRemote};
+use crate::{DeliveryError, Result, plan_release, plan_rollback};
 
 /// A release's preview against `remote`, with how many paths it owns (writes or deletes).
 /// `catalog` holds the states recorded for the release's environment (see
-/// [`delivery::load_recorded_states`]) when the release is a Deploy or Promotion.
+/// [`crate::load_recorded_states`]) when the release is a Deploy or Promotion.
 pub fn preview_release(
     catalog: &Catalog,
     release: &Release,
@@ -34,7 +34,7 @@ pub fn preview_release(
     );
     match release.spec.type_ {
         ReleaseType::Rollback => {
-            let rollback = delivery::plan_rollback(catalog, release, remote, cache_dir)?;
+            let rollback = plan_rollback(catalog, release, remote, cache_dir)?;
             let current = git::read_tree(&rollback.remote, cache_dir, &environment_dir)?;
             let mut target = std::collections::BTreeMap::new();
             for prefix in &rollback.prefixes {
@@ -50,7 +50,7 @@ pub fn preview_release(
             Ok((preview::preview(&current, &after, &environment_dir)?, owned))
         }
         ReleaseType::Deploy | ReleaseType::Promotion => {
-            let planned = delivery::plan_release(catalog, release, remote, settings)?;
+            let planned = plan_release(catalog, release, remote, settings)?;
             let mut current = git::read_tree(&planned.remote, cache_dir, &environment_dir)?;
             // Owned paths outside the environment's folder (the project's Flux source) are
             // compared too.

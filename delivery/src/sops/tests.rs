@@ -8,7 +8,7 @@ use super::*;
 /// Reads a file written by `encrypt_secret` back the way `sops --decrypt` does: unwraps the data
 /// key with the identity, decrypts every value under its key path, recomputes the MAC over all
 /// values in document order and compares it with the file's. The proof against the real sops
-/// CLI is `controller/tests/sops.rs`; this one runs everywhere and shows what broke.
+/// CLI is `delivery/tests/sops.rs`; this one runs everywhere and shows what broke.
 fn decrypt(doc: &[u8], identity: &x25519::Identity) -> Result<Value, String> {
     let file = parse_sops_file(doc).ok_or("not a sops file")?;
     let data_key = file.metadata["age"]

@@ -1,4 +1,4 @@
-//! What `gitopshq_controller::sops` writes, decrypted by the real sops CLI (built from the Go
+//! What `gitopshq_delivery::sops` writes, decrypted by the real sops CLI (built from the Go
 //! module proxy by `tests/testenv/sops/build.sh`): the same program Flux's kustomize-controller
 //! embeds to decrypt the Secrets GitOpsHQ commits.
 
@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use age::secrecy::ExposeSecret;
 use age::x25519::Identity;
-use gitopshq_controller::sops::{DerivationKey, encrypt_secret};
+use gitopshq_delivery::sops::{DerivationKey, encrypt_secret};
 use serde_json::{Value, json};
 
 fn sops() -> PathBuf {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use git2::Repository;
-use gitopshq_controller::git::{Change, CommitMeta, GitRemote, Identity};
+use gitopshq_delivery::git::{Change, CommitMeta, GitRemote, Identity};
 use gitopshq_engine::layout::{
     self, ClusterTarget, CommitInfo, DeliveryMode, GitOpsSettings, LayoutRequest, RenderedFile,
     RepositoryRef, TenantRender, Trailers, WorkloadRender,

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use git_support::*;
-use gitopshq_controller::git::{self, CommitMeta, RetryPolicy, SigningKey, SigningKeyError};
+use gitopshq_delivery::git::{self, CommitMeta, RetryPolicy, SigningKey, SigningKeyError};
 use gitopshq_engine::audit::CommitRecord;
 use gitopshq_engine::layout::DeliveryMode;
 use gitopshq_engine::signatures::{self, AllowedSigners, SignatureProblem, SignatureReport};

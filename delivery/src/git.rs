@@ -46,6 +46,16 @@ use tree::TreeEditor;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where clones of GitOps repositories are kept: `$XDG_CACHE_HOME/gitopshq/git`, or
+/// `~/.cache/gitopshq/git`.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("gitopshq").join("git")
+}
+
 /// The repository and branch a project delivers to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitRemote {
