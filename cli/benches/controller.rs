@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_engine::admission::Settings;
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -123,14 +123,14 @@ async fn latency(releases: usize) {
     let webhook = LocalWebhook::start(
         client.clone(),
         Settings {
-            controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+            controller_users: vec![gitopshq_localplane::CONTROLLER.to_string()],
             ..Settings::default()
         },
     )
     .await
     .expect("webhook");
     let controllers = gitopshq_controller::start(
-        env.client_as(gitopshq_testenv::CONTROLLER)
+        env.client_as(gitopshq_localplane::CONTROLLER)
             .await
             .expect("controller client"),
         gitopshq_controller::Settings::local(dir.path().join("cache")),

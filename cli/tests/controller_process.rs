@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 
 /// A controller process, killed when dropped.
 struct Replica {

@@ -11,7 +11,7 @@ use gitopshq_delivery::sops::{DerivationKey, encrypt_secret};
 use serde_json::{Value, json};
 
 fn sops() -> PathBuf {
-    gitopshq_testenv::sops_binary().expect("the sops CLI builds from the Go module proxy")
+    gitopshq_localplane::sops_binary().expect("the sops CLI builds from the Go module proxy")
 }
 
 fn secret() -> Value {

@@ -4,7 +4,7 @@
 # (flux/) and Argo CD (argocd/). Each is a module of its own with its own lock and cache folder:
 # the Kubernetes builds, KWOK, Flux and Argo CD run side by side, so a cold machine waits for
 # the slowest rather than the sum; the harness does the same from
-# `gitopshq_testenv::ensure_real_loop_binaries`. Components already built cost nothing. Prints
+# `gitopshq_localplane::ensure_real_loop_binaries`. Components already built cost nothing. Prints
 # each bin folder on stdout.
 set -euo pipefail
 

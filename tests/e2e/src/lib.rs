@@ -19,7 +19,7 @@ use gitopshq_controller::Running;
 use gitopshq_controller::index::Scope;
 use gitopshq_controller::signing_key::{SSH_PRIVATE_KEY, SigningKeySecret};
 use gitopshq_engine::admission::Settings;
-use gitopshq_testenv::{ArgoCd, Flux, GitServer, TestEnv, WorkloadCluster};
+use gitopshq_localplane::{ArgoCd, Flux, GitServer, TestEnv, WorkloadCluster};
 use gitopshq_webhook::local::LocalWebhook;
 
 /// The repository URL the examples name (the sandbox's Git server); scenarios point it at their
@@ -58,8 +58,8 @@ impl Engine {
     /// The namespace of the management cluster the engine's objects live in.
     pub fn namespace(self) -> &'static str {
         match self {
-            Engine::Flux => gitopshq_testenv::FLUX_NAMESPACE,
-            Engine::ArgoCd => gitopshq_testenv::ARGOCD_NAMESPACE,
+            Engine::Flux => gitopshq_localplane::FLUX_NAMESPACE,
+            Engine::ArgoCd => gitopshq_localplane::ARGOCD_NAMESPACE,
         }
     }
 }
@@ -111,7 +111,7 @@ impl Platform {
                 .with_test_writer()
                 .try_init();
         }
-        tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries)
+        tokio::task::spawn_blocking(gitopshq_localplane::ensure_real_loop_binaries)
             .await
             .expect("the build task runs")
             .expect("the real loop's components build");
@@ -655,7 +655,7 @@ async fn start_controllers_with(
 ) -> Running {
     gitopshq_controller::start(
         management
-            .client_as(gitopshq_testenv::CONTROLLER)
+            .client_as(gitopshq_localplane::CONTROLLER)
             .await
             .expect("client"),
         settings,
@@ -702,7 +702,7 @@ pub fn apiserver_requests(mut kubectl: Command) -> std::collections::BTreeMap<St
 
 pub fn webhook_settings() -> Settings {
     Settings {
-        controller_users: vec![gitopshq_testenv::CONTROLLER.to_string()],
+        controller_users: vec![gitopshq_localplane::CONTROLLER.to_string()],
         ..Settings::default()
     }
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gitopshq_e2e::{examples_dir, ok, with_stdin};
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;
 use kube::api::{DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};

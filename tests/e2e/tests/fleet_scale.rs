@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gitopshq_e2e::{Platform, apiserver_requests, with_stdin};
-use gitopshq_testenv::WorkloadCluster;
+use gitopshq_localplane::WorkloadCluster;
 
 const NS: &str = "payment-service";
 const ENVIRONMENT: &str = "development";

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 use gitopshq_webhook::local::LocalWebhook;
 
 const NS: &str = "payment-service";
@@ -469,7 +469,7 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     ));
     apply_ok(
         &env,
-        gitopshq_testenv::CONTROLLER,
+        gitopshq_localplane::CONTROLLER,
         &format!(
             "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalRequest\nmetadata: {{name: payment-api-v1-1, namespace: {NS}}}\nspec:\n  release: payment-api-v1-1\n  policy: production-two-teams\n  decisions: []\n"
         ),

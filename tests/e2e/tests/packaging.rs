@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 use gitopshq_webhook::certs::{self, SecretRef};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gitopshq_e2e::{fails, git, ok, with_stdin};
-use gitopshq_testenv::{CRASH_LOOP, RealLoop, SIMULATE_LABEL, TestEnv};
+use gitopshq_localplane::{CRASH_LOOP, RealLoop, SIMULATE_LABEL, TestEnv};
 use serde_json::Value;
 
 /// Long enough for two busy cores; a healthy loop gets there in seconds.

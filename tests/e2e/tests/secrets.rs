@@ -300,7 +300,7 @@ async fn secret_values_never_reach_git_in_plaintext() {
     );
     let file = platform.dir().join("secret-db-credentials.yaml");
     std::fs::write(&file, &encrypted).expect("write the committed file");
-    let sops = gitopshq_testenv::sops_binary().expect("the sops CLI builds");
+    let sops = gitopshq_localplane::sops_binary().expect("the sops CLI builds");
     let decrypted = Command::new(sops)
         .args(["--decrypt", "--output-type", "json"])
         .arg(&file)

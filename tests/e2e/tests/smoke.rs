@@ -4,7 +4,7 @@
 //! also builds them, which takes several minutes and is cached under `$HOME`.
 
 use gitopshq_e2e::{fails as kubectl_err, ok as kubectl_ok, with_stdin};
-use gitopshq_testenv::TestEnv;
+use gitopshq_localplane::TestEnv;
 
 #[tokio::test]
 async fn control_plane_serves_rbac_tokens_and_audit() {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gitopshq_e2e::{Platform, ok};
-use gitopshq_testenv::{CRASH_LOOP, SIMULATE_LABEL};
+use gitopshq_localplane::{CRASH_LOOP, SIMULATE_LABEL};
 
 const NS: &str = "payment-service";
 const RELEASE: &str = "payment-api-v1-0-0-dev";

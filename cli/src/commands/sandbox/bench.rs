@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
 use gitopshq_crds::consts::conditions as types;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, WorkloadChange};
-use gitopshq_testenv::RealLoop;
+use gitopshq_localplane::RealLoop;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DynamicObject, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};

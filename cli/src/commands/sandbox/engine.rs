@@ -2,7 +2,7 @@
 //! it: the tenant's Kustomization or Application, and when it reports a revision applied.
 
 use gitopshq_engine::sync::revision_sha;
-use gitopshq_testenv::{ARGOCD_NAMESPACE, FLUX_NAMESPACE};
+use gitopshq_localplane::{ARGOCD_NAMESPACE, FLUX_NAMESPACE};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 

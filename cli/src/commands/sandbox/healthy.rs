@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use gitopshq_crds::release::{Release, ReleasePhase};
 use gitopshq_engine::layout::gitops_object_name;
 use gitopshq_engine::outcome::{self, WaitVerdict};
-use gitopshq_testenv::RealLoop;
+use gitopshq_localplane::RealLoop;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::DynamicObject;

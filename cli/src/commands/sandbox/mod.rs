@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use gitopshq_testenv::{ADMIN, CONTROLLER, GitServer, RealLoop, TestEnv, WorkloadCluster};
+use gitopshq_localplane::{ADMIN, CONTROLLER, GitServer, RealLoop, TestEnv, WorkloadCluster};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
@@ -125,8 +125,8 @@ async fn sandbox(args: Args, launched: Instant) -> Result<ExitCode> {
         1,
         "the loop's Go components: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, KWOK, Flux, Argo CD (built from the Go module proxy the first time, about 20 minutes on 2 cores; then cached under ~/.cache/gitopshq/testenv)",
     );
-    tokio::task::spawn_blocking(gitopshq_testenv::ensure_real_loop_binaries).await??;
-    let build_time = report_builds(&gitopshq_testenv::builds_in_this_process());
+    tokio::task::spawn_blocking(gitopshq_localplane::ensure_real_loop_binaries).await??;
+    let build_time = report_builds(&gitopshq_localplane::builds_in_this_process());
     let started = Instant::now();
 
     step(2, "the GitOps repository and its Git server");
@@ -337,7 +337,7 @@ async fn run_on(
 
 /// Prints each component this run built and how long it took; returns the longest, since the
 /// builds run side by side.
-fn report_builds(builds: &[gitopshq_testenv::ComponentBuild]) -> Duration {
+fn report_builds(builds: &[gitopshq_localplane::ComponentBuild]) -> Duration {
     if builds.is_empty() {
         detail("all cached");
         return Duration::ZERO;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gitopshq_testenv::GitServer;
+use gitopshq_localplane::GitServer;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -9,7 +9,7 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use gitopshq_testenv::{ADMIN, ARGOCD_NAMESPACE, RealLoop, WorkloadCluster};
+use gitopshq_localplane::{ADMIN, ARGOCD_NAMESPACE, RealLoop, WorkloadCluster};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{ConfigMap, Namespace, Secret},

@@ -33,7 +33,7 @@ pub const ARGOCD_NAMESPACE: &str = "argocd";
 /// head) as `ARGOCD_RECONCILIATION_TIMEOUT`.
 const RECONCILIATION_TIMEOUT: &str = "180s";
 
-const FIELD_MANAGER: &str = "gitopshq-testenv";
+const FIELD_MANAGER: &str = "gitopshq-localplane";
 
 /// Argo CD's application-controller and repo-server, run out of cluster against a management
 /// cluster's API server, with an in-process Redis (miniredis) as their shared cache and the

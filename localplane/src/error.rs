@@ -55,7 +55,7 @@ pub enum Error {
     #[error("CRD {name} was not Established after {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },
 
-    #[error("unknown test user {0:?}; the users are listed in gitopshq_testenv::USERS")]
+    #[error("unknown test user {0:?}; the users are listed in gitopshq_localplane::USERS")]
     UnknownUser(String),
 
     #[error("{action} failed: {stderr}")]

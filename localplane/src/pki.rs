@@ -39,7 +39,7 @@ impl Pki {
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.distinguished_name.push(
             DnType::CommonName,
-            format!("gitopshq-testenv-{cluster_name}-ca"),
+            format!("gitopshq-localplane-{cluster_name}-ca"),
         );
         ca.key_usages = ca_usages();
         let ca_cert = ca.self_signed(&ca_key)?;
@@ -75,7 +75,7 @@ impl Pki {
         front_proxy_ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         front_proxy_ca.distinguished_name.push(
             DnType::CommonName,
-            format!("gitopshq-testenv-{cluster_name}-front-proxy-ca"),
+            format!("gitopshq-localplane-{cluster_name}-front-proxy-ca"),
         );
         front_proxy_ca.key_usages = ca_usages();
         let front_proxy_ca_cert = front_proxy_ca.self_signed(&front_proxy_ca_key)?;

@@ -41,7 +41,7 @@ rules:
   - level: Metadata
 "#;
 
-const DIR_PREFIX: &str = "gitopshq-testenv-";
+const DIR_PREFIX: &str = "gitopshq-localplane-";
 const OWNER_FILE: &str = "owner.pid";
 
 /// A killed test process never runs its destructors, so its servers die with it (see
@@ -66,7 +66,7 @@ fn remove_folders_of_dead_owners() {
     }
 }
 
-/// A fresh `$TMPDIR/gitopshq-testenv-<name>-*` folder recording this process as its owner, so
+/// A fresh `$TMPDIR/gitopshq-localplane-<name>-*` folder recording this process as its owner, so
 /// that the next run removes it if this one is killed before removing it itself.
 pub(crate) fn owned_temp_dir(name: &str) -> Result<TempDir> {
     static SWEEP: std::sync::Once = std::sync::Once::new();
@@ -396,6 +396,7 @@ impl TestEnv {
 
     /// An independent second control plane playing a remote workload cluster: same API and
     /// users, no GitOpsHQ CRDs, no audit log.
+    #[cfg(feature = "testing")]
     pub async fn start_workload_cluster() -> Result<TestEnv> {
         TestEnv::builder()
             .cluster_name("workload")
@@ -490,6 +491,7 @@ impl TestEnv {
     }
 
     /// The audit events written so far, oldest first; empty without an audit log.
+    #[cfg(feature = "testing")]
     pub fn audit_events(&self) -> Result<Vec<serde_json::Value>> {
         let Some(path) = &self.audit_log else {
             return Ok(Vec::new());
@@ -524,12 +526,14 @@ impl TestEnv {
 
     /// Kills the API server, as an outage would; etcd keeps the data. Clients get connection
     /// errors until [`TestEnv::restart_apiserver`].
+    #[cfg(feature = "testing")]
     pub fn stop_apiserver(&mut self) {
         self.apiserver.kill();
     }
 
     /// Starts the API server again on the same address with the same flags, certificates and
     /// tokens, and waits until it is ready.
+    #[cfg(feature = "testing")]
     pub async fn restart_apiserver(&mut self, timeout: Duration) -> Result<()> {
         self.apiserver.restart()?;
         self.wait_for_apiserver(timeout).await

@@ -16,7 +16,9 @@ pub(crate) struct Process {
     child: Child,
     log: PathBuf,
     /// How it was started, to start it again ([`Process::restart`]).
+    #[cfg(feature = "testing")]
     program: std::ffi::OsString,
+    #[cfg(feature = "testing")]
     args: Vec<std::ffi::OsString>,
 }
 
@@ -28,8 +30,11 @@ impl Process {
         let err = out
             .try_clone()
             .map_err(Error::io("cannot duplicate a log file handle"))?;
-        let program = cmd.get_program().to_owned();
-        let args = cmd.get_args().map(ToOwned::to_owned).collect();
+        #[cfg(feature = "testing")]
+        let (program, args) = (
+            cmd.get_program().to_owned(),
+            cmd.get_args().map(ToOwned::to_owned).collect(),
+        );
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // Its own process group keeps a terminal's Ctrl-C from reaching the server before the
         // parent has had the chance to stop it in order.
@@ -41,7 +46,9 @@ impl Process {
             component,
             child,
             log: log.to_owned(),
+            #[cfg(feature = "testing")]
             program,
+            #[cfg(feature = "testing")]
             args,
         })
     }
@@ -54,6 +61,7 @@ impl Process {
 
     /// Starts the process again with the same program and arguments (a killed one first is
     /// killed and reaped), its output appended to the same log.
+    #[cfg(feature = "testing")]
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let log = std::fs::OpenOptions::new()
@@ -108,8 +116,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         // SIGKILL rather than a graceful stop: the data is thrown away anyway, and
         // kube-apiserver's graceful shutdown waits for seconds.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -137,7 +144,7 @@ fn spawn_from_long_lived_thread(cmd: Command) -> std::io::Result<Child> {
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("gitopshq-testenv-spawner".into())
+            .name("gitopshq-localplane-spawner".into())
             .spawn(move || {
                 for (mut cmd, reply) in rx {
                     let _ = reply.send(cmd.spawn());

@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let env = gitopshq_testenv::TestEnv::start().await?;
+//! let env = gitopshq_localplane::TestEnv::start().await?;
 //! let out = env.kubectl("alice").args(["auth", "can-i", "create", "namespaces"]).output()?;
 //! assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
 //! # Ok(()) }
@@ -40,10 +40,12 @@ mod users;
 mod workload;
 
 pub use argocd::{ARGOCD_NAMESPACE, ArgoCd};
+#[cfg(feature = "testing")]
+pub use binaries::sops_binary;
 pub use binaries::{
     ArgoCdBinaries, Binaries, ComponentBuild, ControllerBinaries, FluxBinaries, KwokBinary,
     argocd_binaries, builds_in_this_process, controller_binaries, ensure_binaries,
-    ensure_real_loop_binaries, flux_binaries, kwok_binary, sops_binary,
+    ensure_real_loop_binaries, flux_binaries, kwok_binary,
 };
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{Error, Result};

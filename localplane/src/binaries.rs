@@ -16,7 +16,7 @@ pub struct Binaries {
 
 /// The build script lives next to this crate in the source tree; a binary built from it (the
 /// sandbox) finds it there too. Elsewhere, point `GITOPSHQ_TESTENV_BIN` at prebuilt binaries.
-const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/build.sh");
+const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/testenv/build.sh");
 
 /// Returns the binaries, building them first if the pinned versions are not in the cache yet.
 ///
@@ -43,7 +43,11 @@ pub fn ensure_binaries() -> Result<Binaries> {
 }
 
 /// The sops build script, a Go module of its own next to the servers' one.
-const SOPS_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/sops/build.sh");
+#[cfg(feature = "testing")]
+const SOPS_BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/testenv/sops/build.sh"
+);
 
 /// Returns the real `sops` CLI, building it from the Go module proxy first when the pinned
 /// version is not in the cache yet (about two minutes the first time).
@@ -51,6 +55,7 @@ const SOPS_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv
 /// Tests use it to prove that what GitOpsHQ encrypts decrypts with sops itself, so it is never
 /// taken from PATH: a hand-installed sops of another version would prove something else.
 /// `GITOPSHQ_SOPS_BIN` points at a folder with a prebuilt `sops` instead.
+#[cfg(feature = "testing")]
 pub fn sops_binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
@@ -90,7 +95,7 @@ pub fn controller_binaries() -> Result<ControllerBinaries> {
 
 const CONTROLLERS_BUILD_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../testenv/controllers/build.sh"
+    "/../tests/testenv/controllers/build.sh"
 );
 
 /// KWOK and the upstream Stages it runs with.
@@ -120,7 +125,10 @@ pub fn kwok_binary() -> Result<KwokBinary> {
     })
 }
 
-const KWOK_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/kwok/build.sh");
+const KWOK_BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/testenv/kwok/build.sh"
+);
 
 /// Flux's source-controller and kustomize-controller, and the CRDs they serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +163,10 @@ pub fn flux_binaries() -> Result<FluxBinaries> {
     })
 }
 
-const FLUX_BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/flux/build.sh");
+const FLUX_BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/testenv/flux/build.sh"
+);
 
 /// Argo CD's application-controller and repo-server (one binary), the kustomize CLI the
 /// repo-server runs, and the CRDs the controller serves.
@@ -201,8 +212,10 @@ pub fn argocd_binaries() -> Result<ArgoCdBinaries> {
     })
 }
 
-const ARGOCD_BUILD_SCRIPT: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../testenv/argocd/build.sh");
+const ARGOCD_BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/testenv/argocd/build.sh"
+);
 
 /// Which GitOps engines of the loop to build besides the clusters' components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-const FIELD_MANAGER: &str = "gitopshq-testenv";
+const FIELD_MANAGER: &str = "gitopshq-localplane";
 
 /// Every CustomResourceDefinition in the `*.yaml`/`*.yml` files of `dir`, in file name order.
 /// Other kinds in those files are left alone: the directory is for CRDs.

@@ -21,7 +21,7 @@ use crate::{
     users::ADMIN,
 };
 
-/// The pod label KWOK's crash-loop Stage selects (`tests/support/stages/pod-crash-loop.yaml`):
+/// The pod label KWOK's crash-loop Stage selects (`localplane/stages/pod-crash-loop.yaml`):
 /// a pod carrying it with the value [`CRASH_LOOP`] runs, never becomes Ready, and its containers
 /// wait in `CrashLoopBackOff` with a rising `restartCount`.
 pub const SIMULATE_LABEL: &str = "gitopshq.io/simulate";
@@ -65,7 +65,7 @@ const CRASH_RECOVER_STAGE: &str = include_str!("../stages/pod-crash-recover.yaml
 
 /// Where the scheduler and KWOK prove themselves before [`WorkloadCluster::start`] returns.
 const CANARY_NAMESPACE: &str = "kube-system";
-const CANARY_POD: &str = "gitopshq-testenv-canary";
+const CANARY_POD: &str = "gitopshq-localplane-canary";
 
 /// Options for a [`WorkloadCluster`]; see [`WorkloadCluster::builder`].
 #[derive(Debug, Clone)]
@@ -178,12 +178,14 @@ impl WorkloadCluster {
 
     /// Kills the cluster's API server, as an outage would: its controllers, scheduler and
     /// KWOK keep running and retry, as they would against a real one.
+    #[cfg(feature = "testing")]
     pub fn stop_apiserver(&mut self) {
         self.env.stop_apiserver();
     }
 
     /// Starts the API server again (same address, certificates and data) and waits until it
     /// is ready.
+    #[cfg(feature = "testing")]
     pub async fn restart_apiserver(&mut self, timeout: Duration) -> Result<()> {
         self.env.restart_apiserver(timeout).await
     }
