@@ -254,6 +254,126 @@ fn describe(expected: &VecDeque<Exchange>) -> String {
         .join(", ")
 }
 
+/// A workload cluster's API server on 127.0.0.1, for what reaches a cluster through its
+/// kubeconfig (the heartbeat, health and drift) and so cannot go through the scripted API: it
+/// answers a GET of a listed path with that path's JSON, holds a watch (`watch=true`) open
+/// without sending an event (a cache stays as its list left it), and answers anything else
+/// 404. It records the requests (`GET /path?query`) for the test to check.
+pub(crate) struct LoopbackCluster {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl LoopbackCluster {
+    /// Serves `answers`: (path without the query, JSON answer).
+    pub(crate) async fn serve(answers: Vec<(&str, Value)>) -> Self {
+        use axum::extract::State;
+        use axum::response::IntoResponse;
+
+        type Shared = (
+            Arc<std::collections::HashMap<String, Value>>,
+            Arc<std::sync::Mutex<Vec<String>>>,
+        );
+        async fn handle(
+            State((answers, seen)): State<Shared>,
+            request: axum::extract::Request,
+        ) -> axum::response::Response {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or_default().to_string();
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("{} {path}?{query}", request.method()));
+            let watch = query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1");
+            match answers.get(&path) {
+                Some(_) if watch => {
+                    let quiet = futures::stream::pending::<
+                        std::result::Result<axum::body::Bytes, std::convert::Infallible>,
+                    >();
+                    (
+                        [("content-type", "application/json")],
+                        axum::body::Body::from_stream(quiet),
+                    )
+                        .into_response()
+                }
+                Some(found) if request.method() == Method::GET => {
+                    axum::Json(found.clone()).into_response()
+                }
+                _ => {
+                    let (_, status) = answer(
+                        Reply::Error(StatusCode::NOT_FOUND, format!("{path} not found")),
+                        &Value::Null,
+                    );
+                    (StatusCode::NOT_FOUND, axum::Json(status)).into_response()
+                }
+            }
+        }
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let answers: std::collections::HashMap<String, Value> = answers
+            .into_iter()
+            .map(|(path, value)| (path.to_string(), value))
+            .collect();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state((Arc::new(answers), Arc::clone(&seen)));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { url, seen, task }
+    }
+
+    /// The requests it answered so far, in order (`GET /api/v1?`).
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for LoopbackCluster {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A kubeconfig (one context, a token) for the API server at `server`.
+pub(crate) fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user:\n    token: test-token\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n"
+    )
+}
+
+/// The Secret `namespace/name` holding `kubeconfig` under the key `kubeconfig`, as the API
+/// returns it (resourceVersion `1`).
+pub(crate) fn kubeconfig_secret(namespace: &str, name: &str, kubeconfig: &str) -> Value {
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            resource_version: Some("1".into()),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "kubeconfig".to_string(),
+                k8s_openapi::ByteString(kubeconfig.as_bytes().to_vec()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let mut value = serde_json::to_value(secret).expect("a Secret serialises");
+    value["apiVersion"] = "v1".into();
+    value["kind"] = "Secret".into();
+    value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

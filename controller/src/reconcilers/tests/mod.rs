@@ -1,12 +1,15 @@
 //! Reconciler tests against a scripted API ([`crate::mock_api`]): each test fills the index,
 //! lists the requests the reconciler must send, runs it and checks what it wrote.
 
+mod break_glass;
 mod chart;
+mod cluster;
 mod environment;
 mod policy;
 mod project;
 mod promotion;
 mod release;
+mod release_observe;
 
 use serde_json::Value;
 

@@ -1,0 +1,310 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_crds::consts::{conditions as types, reasons};
+use gitopshq_crds::testing::{from_json, from_yaml};
+use http::{Method, StatusCode};
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::condition;
+use crate::index::Index;
+use crate::mock_api::{self, LoopbackCluster, Reply, Scenario, Seen};
+use crate::reconcilers::cluster::reconcile;
+
+const SECRET: &str = "/api/v1/namespaces/gitopshq-system/secrets/cluster-eu";
+
+/// Cluster `eu`, its kubeconfig in Secret `gitopshq-system/cluster-eu`.
+fn cluster() -> Cluster {
+    from_yaml(
+        r#"
+apiVersion: gitopshq.io/v1alpha1
+kind: Cluster
+metadata:
+  name: eu
+  generation: 1
+  resourceVersion: "1"
+  uid: uid-cluster-eu
+spec:
+  kubeconfigSecretRef:
+    namespace: gitopshq-system
+    name: cluster-eu
+"#,
+    )
+}
+
+/// The Secret answer holding `kubeconfig`.
+fn secret(kubeconfig: &str) -> Reply {
+    Reply::Json(mock_api::kubeconfig_secret(
+        "gitopshq-system",
+        "cluster-eu",
+        kubeconfig,
+    ))
+}
+
+/// What a workload API server answers to `GET /version`.
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "34",
+        "gitVersion": "v1.34.1",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-09-01T00:00:00Z",
+        "goVersion": "go1.24.6",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// A loopback address nothing listens on: connections are refused at once.
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+async fn run(cluster: Cluster, scenario: Scenario) -> (Action, Vec<Seen>) {
+    let cache = tempfile::tempdir().unwrap();
+    let (ctx, server) = mock_api::context(Index::new(), cache.path());
+    let verifier = server.run(scenario);
+    let action = reconcile(Arc::new(cluster), ctx).await;
+    let seen = verifier.finish().await;
+    (action.expect("the reconciliation succeeds"), seen)
+}
+
+/// Checks that the written `status` says `phase` for `reason`, in both conditions.
+fn assert_phase(status: &Value, phase: &str, condition_status: &str, reason: &str) {
+    assert_eq!(status["phase"], phase, "{status:#}");
+    for type_ in [types::CONNECTED, types::READY] {
+        let found = condition(status, type_);
+        assert_eq!(found["status"], condition_status, "{found}");
+        assert_eq!(found["reason"], reason, "{found}");
+        assert_eq!(found["message"], status["message"], "{found}");
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_that_answers_is_connected_with_its_version() {
+    let api = LoopbackCluster::serve(vec![("/version", version())]).await;
+    let cluster = cluster();
+    let scenario = Scenario::new()
+        .expect(Method::GET, SECRET, secret(&mock_api::kubeconfig(&api.url)))
+        .status_patch(&cluster)
+        .event("default");
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    assert_eq!(api.requests(), ["GET /version?"]);
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Connected", "True", reasons::CONNECTED);
+    assert_eq!(status["message"], "connected; Kubernetes v1.34.1");
+    assert_eq!(status["serverVersion"], "v1.34.1");
+    assert_eq!(status["lastHeartbeat"], mock_api::NOW);
+    assert_eq!(seen[1].body["metadata"]["resourceVersion"], "1");
+    // Connecting is news, and good news.
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reason"], reasons::CONNECTED);
+    assert_eq!(event["regarding"]["kind"], "Cluster");
+    assert_eq!(event["note"], "connected; Kubernetes v1.34.1");
+    // Asked again at the heartbeat interval.
+    assert_eq!(action, Action::requeue(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn a_connected_cluster_that_answers_again_gets_a_heartbeat_without_an_event() {
+    let api = LoopbackCluster::serve(vec![("/version", version())]).await;
+    let mut cluster = cluster();
+    cluster.status = Some(from_json(json!({
+        "phase": "Connected",
+        "serverVersion": "v1.34.0",
+        "lastHeartbeat": "2026-12-01T09:59:30Z",
+        "message": "connected; Kubernetes v1.34.0",
+    })));
+    let scenario = Scenario::new()
+        .expect(Method::GET, SECRET, secret(&mock_api::kubeconfig(&api.url)))
+        .status_patch(&cluster);
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Connected", "True", reasons::CONNECTED);
+    // The version the server reports now (upgraded meanwhile) and the new heartbeat.
+    assert_eq!(status["serverVersion"], "v1.34.1");
+    assert_eq!(status["lastHeartbeat"], mock_api::NOW);
+    assert_eq!(action, Action::requeue(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn a_cluster_never_reached_whose_server_refuses_connections_is_unreachable() {
+    let cluster = cluster();
+    let scenario = Scenario::new()
+        .expect(
+            Method::GET,
+            SECRET,
+            secret(&mock_api::kubeconfig(&closed_port().await)),
+        )
+        .status_patch(&cluster)
+        .event("default");
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Unreachable", "False", reasons::UNREACHABLE);
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("API server of cluster eu does not answer: "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; check the network path and the credentials in the kubeconfig"),
+        "{message}"
+    );
+    assert!(status.get("lastHeartbeat").is_none(), "{status:#}");
+    assert!(status.get("serverVersion").is_none(), "{status:#}");
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::UNREACHABLE);
+    assert_eq!(event["note"], message);
+    // Asked again soon: at the retry interval, not the heartbeat's.
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn a_connected_cluster_that_stops_answering_is_disconnected_since_its_last_answer() {
+    let mut cluster = cluster();
+    cluster.status = Some(from_json(json!({
+        "phase": "Connected",
+        "serverVersion": "v1.34.1",
+        "lastHeartbeat": "2026-12-01T09:59:30Z",
+        "message": "connected; Kubernetes v1.34.1",
+    })));
+    let scenario = Scenario::new()
+        .expect(
+            Method::GET,
+            SECRET,
+            secret(&mock_api::kubeconfig(&closed_port().await)),
+        )
+        .status_patch(&cluster)
+        .event("default");
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Disconnected", "False", reasons::DISCONNECTED);
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("API server of cluster eu does not answer: "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "; last answered at 2026-12-01T09:59:30Z; the health of its tenants is Unknown until cluster eu answers again"
+        ),
+        "{message}"
+    );
+    // What it last said is kept: the heartbeat is when it last answered.
+    assert_eq!(status["lastHeartbeat"], "2026-12-01T09:59:30Z");
+    assert_eq!(status["serverVersion"], "v1.34.1");
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::DISCONNECTED);
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn a_missing_kubeconfig_secret_is_unreachable_and_says_how_to_register_the_cluster() {
+    let cluster = cluster();
+    let scenario = Scenario::new()
+        .expect(
+            Method::GET,
+            SECRET,
+            Reply::Error(
+                StatusCode::NOT_FOUND,
+                "secrets \"cluster-eu\" not found".into(),
+            ),
+        )
+        .status_patch(&cluster)
+        .event("default");
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Unreachable", "False", reasons::SECRET_NOT_FOUND);
+    assert_eq!(
+        status["message"],
+        "kubeconfig Secret gitopshq-system/cluster-eu not found; create it (gitopshq cluster register eu --context CTX) or fix spec.kubeconfigSecretRef"
+    );
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::SECRET_NOT_FOUND);
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn an_invalid_kubeconfig_is_an_invalid_spec_naming_the_secret_and_the_problem() {
+    let cluster = cluster();
+    let scenario = Scenario::new()
+        .expect(
+            Method::GET,
+            SECRET,
+            secret("apiVersion: v1\nkind: Config\n"),
+        )
+        .status_patch(&cluster)
+        .event("default");
+
+    let (action, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(status, "Unreachable", "False", reasons::INVALID_SPEC);
+    assert_eq!(
+        status["message"],
+        "kubeconfig in Secret gitopshq-system/cluster-eu (key \"kubeconfig\") is invalid: it has no current context; re-register the cluster"
+    );
+    assert_eq!(seen[2].body["reason"], reasons::INVALID_SPEC);
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn a_kubeconfig_with_an_exec_plugin_is_refused_without_running_it() {
+    let kubeconfig = mock_api::kubeconfig("https://127.0.0.1:1").replace(
+        "    token: test-token\n",
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n      args: [eks, get-token]\n",
+    );
+    let cluster = cluster();
+    let scenario = Scenario::new()
+        .expect(Method::GET, SECRET, secret(&kubeconfig))
+        .status_patch(&cluster)
+        .event("default");
+
+    let (_, seen) = run(cluster, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_phase(
+        status,
+        "Unreachable",
+        "False",
+        reasons::EXEC_PLUGIN_UNSUPPORTED,
+    );
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("the exec credential plugin \"aws\""),
+        "{message}"
+    );
+    assert_eq!(seen[2].body["reason"], reasons::EXEC_PLUGIN_UNSUPPORTED);
+}
+
+#[tokio::test]
+async fn a_cluster_being_deleted_is_neither_asked_nor_written() {
+    let mut cluster = cluster();
+    cluster.metadata.deletion_timestamp = Some(from_json(json!("2026-12-01T09:59:00Z")));
+
+    // The verifier fails the test on any request, the Secret's included.
+    let (action, seen) = run(cluster, Scenario::new()).await;
+
+    assert!(seen.is_empty());
+    assert_eq!(action, Action::await_change());
+}

@@ -1,0 +1,844 @@
+//! The steps of a delivered release (observe: health from what the GitOps engine and the
+//! workload cluster report), and the two that end a release before or after it: cancellation
+//! and supersession.
+//!
+//! The GitOps engine's objects (Flux Kustomization, Argo CD Application) and the kubeconfig
+//! Secret are read through the scripted API; the workload cluster is a [`LoopbackCluster`]
+//! on 127.0.0.1 whose lists fill the watch caches health reads; the delivered objects come from
+//! a local repository holding the release's commit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitopshq_crds::approval_request::ApprovalRequest;
+use gitopshq_crds::chart_version::ChartVersion;
+use gitopshq_crds::cluster::Cluster;
+use gitopshq_crds::consts::{conditions as types, reasons};
+use gitopshq_crds::environment::Environment;
+use gitopshq_crds::project::{DeliveryMode, Project};
+use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::testing::{from_json, from_yaml};
+use gitopshq_crds::workload::Workload;
+use http::{Method, StatusCode};
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::condition;
+use crate::index::Index;
+use crate::mock_api::{self, LoopbackCluster, Reply, Scenario, Seen};
+use crate::reconcilers::release::reconcile;
+
+const APPLICATION: &str =
+    "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop-staging-eu-1";
+const KUSTOMIZATION: &str =
+    "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/shop-staging-eu-1";
+const KUBECONFIG_SECRET: &str = "/api/v1/namespaces/gitopshq-system/secrets/cluster-eu";
+const APPROVAL_REQUESTS: &str = "/apis/gitopshq.io/v1alpha1/namespaces/shop/approvalrequests";
+
+/// The ConfigMap release `r1` delivers to tenant `eu-1`, as committed.
+const DELIVERED: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: api
+  namespace: eu-1
+  labels:
+    gitopshq.io/tenant: eu-1
+data:
+  message: v2
+";
+
+/// A GitOps repository holding, on `main`, one commit with `api`'s folder for tenant `eu-1`
+/// of staging (the default layout, `projects/shop/...`).
+struct Repository {
+    _dir: tempfile::TempDir,
+    url: String,
+    commit: String,
+}
+
+fn repository() -> Repository {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let mut index = repo.index().unwrap();
+    for (path, content) in [
+        ("projects/shop/staging/eu-1/api/configmap.yaml", DELIVERED),
+        (
+            "projects/shop/staging/eu-1/api/kustomization.yaml",
+            "resources:\n- configmap.yaml\n",
+        ),
+    ] {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, content).unwrap();
+        index.add_path(Path::new(path)).unwrap();
+    }
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let author = git2::Signature::now("GitOpsHQ", "gitopshq@localhost").unwrap();
+    let commit = repo
+        .commit(
+            Some("refs/heads/main"),
+            &author,
+            &author,
+            "release r1",
+            &tree,
+            &[],
+        )
+        .unwrap();
+    Repository {
+        url: format!("file://{}", dir.path().display()),
+        commit: commit.to_string(),
+        _dir: dir,
+    }
+}
+
+/// Cluster `eu` (status as given), its kubeconfig in Secret `gitopshq-system/cluster-eu`.
+fn cluster(status: Value) -> Cluster {
+    let mut cluster: Cluster = from_yaml(
+        r#"
+apiVersion: gitopshq.io/v1alpha1
+kind: Cluster
+metadata:
+  name: eu
+  generation: 1
+  resourceVersion: "1"
+  uid: uid-cluster-eu
+spec:
+  kubeconfigSecretRef:
+    namespace: gitopshq-system
+    name: cluster-eu
+"#,
+    );
+    cluster.status = Some(from_json(status));
+    cluster
+}
+
+/// Project `shop` (repository at `url`, delivered by `delivery`), workload `api` on `web`
+/// 1.0.0, tenant `eu-1` of staging on cluster `eu` (Connected), the staging Environment.
+fn shop(url: &str, delivery: DeliveryMode) -> Index {
+    let mut project = Project::test("shop", url);
+    project.spec.delivery = delivery;
+    let mut index = Index::new();
+    index.projects.insert(project);
+    index.environments.insert(Environment::test("staging"));
+    index
+        .chart_versions
+        .insert(ChartVersion::test("web", "1.0.0"));
+    index
+        .workloads
+        .insert(Workload::test("api", "shop", "web", "1.0.0"));
+    index
+        .tenants
+        .insert(Tenant::test("eu-1", "shop", "staging", "eu"));
+    index.clusters.insert(cluster(json!({
+        "phase": "Connected",
+        "lastHeartbeat": "2026-12-01T09:59:50Z",
+        "message": "connected; Kubernetes v1.34.1",
+    })));
+    index
+}
+
+/// Release `name` changing `api`'s message, delivered as `commit` to `eu-1` at
+/// `delivered_at`, now in `status` (merged over the delivered status).
+fn delivered(name: &str, commit: &str, delivered_at: &str, status: Value) -> Release {
+    let mut release = Release::test(name, "shop").submitted();
+    release.spec.changes = vec![from_json(json!({
+        "workload": "api",
+        "values": {"message": "v2"},
+    }))];
+    let mut written = json!({
+        "phase": "Deployed",
+        "reason": reasons::COMMITTED,
+        "message": format!("committed {} to main", &commit[..7]),
+        "commit": commit,
+        "shortCommit": &commit[..7],
+        "deliveredAt": delivered_at,
+        "tenants": [{"name": "eu-1", "phase": "Deployed"}],
+        "timeline": [{"time": delivered_at, "phase": "Deployed"}],
+    });
+    for (key, value) in status.as_object().unwrap() {
+        written[key] = value.clone();
+    }
+    release.status = Some(from_json(written));
+    release
+}
+
+/// The Argo CD Application of tenant `eu-1`, Synced at `revision`.
+fn synced_application(revision: &str) -> Reply {
+    Reply::Json(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "shop-staging-eu-1", "namespace": "argocd"},
+        "status": {
+            "sync": {"status": "Synced", "revision": revision},
+            "health": {"status": "Healthy"},
+        },
+    }))
+}
+
+/// Workload cluster `eu`'s API server: it serves ConfigMaps and Pods, holds `configmaps` (with
+/// the tenant label) and no pod in `eu-1`.
+async fn workload_cluster(configmaps: Vec<Value>) -> LoopbackCluster {
+    let resource = |name: &str, kind: &str| {
+        json!({
+            "name": name,
+            "singularName": kind.to_lowercase(),
+            "namespaced": true,
+            "kind": kind,
+            "verbs": ["get", "list", "watch", "patch", "delete"],
+        })
+    };
+    let list = |kind: &str, items: Vec<Value>| {
+        json!({
+            "apiVersion": "v1",
+            "kind": format!("{kind}List"),
+            "metadata": {"resourceVersion": "100"},
+            "items": items,
+        })
+    };
+    LoopbackCluster::serve(vec![
+        (
+            "/api/v1",
+            json!({
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": "v1",
+                "resources": [resource("configmaps", "ConfigMap"), resource("pods", "Pod")],
+            }),
+        ),
+        ("/api/v1/configmaps", list("ConfigMap", configmaps)),
+        ("/api/v1/namespaces/eu-1/pods", list("Pod", Vec::new())),
+    ])
+    .await
+}
+
+/// ConfigMap `eu-1/api` as the cluster runs it, with `message`.
+fn live_configmap(message: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "api",
+            "namespace": "eu-1",
+            "uid": "uid-eu-1-api",
+            "resourceVersion": "90",
+            "labels": {"gitopshq.io/tenant": "eu-1"},
+        },
+        "data": {"message": message},
+    })
+}
+
+/// The answer to the read of cluster `eu`'s kubeconfig Secret, pointing at `api`.
+fn kubeconfig_of(api: &LoopbackCluster) -> Reply {
+    Reply::Json(mock_api::kubeconfig_secret(
+        "gitopshq-system",
+        "cluster-eu",
+        &mock_api::kubeconfig(&api.url),
+    ))
+}
+
+/// The status writes of tenant `eu-1` and workload `api` that follow an observation.
+fn tenant_and_workload(scenario: Scenario) -> Scenario {
+    scenario
+        .status_patch(&Tenant::test("eu-1", "shop", "staging", "eu"))
+        .status_patch(&Workload::test("api", "shop", "web", "1.0.0"))
+}
+
+async fn run(index: Index, release: Release, scenario: Scenario) -> (Action, Vec<Seen>) {
+    let cache = tempfile::tempdir().unwrap();
+    let (ctx, server) = mock_api::context(index, cache.path());
+    let verifier = server.run(scenario);
+    let action = reconcile(Arc::new(release), ctx).await;
+    let seen = verifier.finish().await;
+    (action.expect("the reconciliation succeeds"), seen)
+}
+
+/// Checks the tenant and workload writes (the last two requests) report `health` for release
+/// `r1` at `commit`; returns the tenant's status.
+fn assert_followers(seen: &[Seen], commit: &str, health: &str) -> Value {
+    let [.., tenant, workload] = seen else {
+        panic!("fewer than two requests: {seen:#?}");
+    };
+    assert!(
+        tenant.path.ends_with("/tenants/eu-1/status"),
+        "{}",
+        tenant.path
+    );
+    let status = &tenant.body["status"];
+    assert_eq!(status["lastRelease"], "r1");
+    assert_eq!(status["commit"], commit);
+    assert_eq!(status["health"], health);
+    assert!(
+        workload.path.ends_with("/workloads/api/status"),
+        "{}",
+        workload.path
+    );
+    let staging = &workload.body["status"]["environments"]["staging"];
+    assert_eq!(staging["release"], "r1");
+    assert_eq!(staging["version"], "1.0.0");
+    assert_eq!(staging["commit"], commit);
+    assert_eq!(staging["health"], health);
+    status.clone()
+}
+
+#[tokio::test]
+async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy() {
+    let repository = repository();
+    let commit = repository.commit.clone();
+    let api = workload_cluster(vec![live_configmap("v2")]).await;
+    let release = delivered("r1", &commit, "2026-12-01T09:58:00Z", json!({}));
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(Method::GET, APPLICATION, synced_application(&commit))
+            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+            .status_patch(&release)
+            .event("shop"),
+    );
+
+    let (action, seen) = run(
+        shop(&repository.url, DeliveryMode::ArgoCD),
+        release,
+        scenario,
+    )
+    .await;
+
+    // Health was read from the cluster's caches: discovery, then one list (and a watch) of
+    // the tenant-labelled ConfigMaps and of the tenant namespace's pods.
+    let asked = api.requests();
+    assert_eq!(asked[0], "GET /api/v1?");
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/configmaps?")
+                && r.contains("labelSelector=gitopshq.io%2Ftenant")
+                && !r.contains("watch=true")),
+        "{asked:#?}"
+    );
+    assert!(
+        asked.iter().any(
+            |r| r.starts_with("GET /api/v1/namespaces/eu-1/pods?") && !r.contains("watch=true")
+        ),
+        "{asked:#?}"
+    );
+    let status = &seen[2].body["status"];
+    assert_eq!(status["phase"], "Healthy");
+    assert_eq!(status["reason"], reasons::HEALTHY);
+    assert_eq!(status["message"], "1 of 1 tenants healthy");
+    assert_eq!(status["tenants"][0]["phase"], "Healthy");
+    assert_eq!(status["tenants"][0]["health"], "Healthy");
+    assert_eq!(
+        status["tenants"][0]["message"],
+        "1 objects delivered, all present"
+    );
+    assert_eq!(condition(status, types::HEALTHY)["status"], "True");
+    assert_eq!(condition(status, types::READY)["status"], "True");
+    assert_eq!(
+        status["timeline"].as_array().unwrap().last().unwrap()["phase"],
+        "Healthy"
+    );
+    // Nothing drifted: no Drifted condition appears.
+    assert!(
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != types::DRIFTED),
+        "{status:#}"
+    );
+    let event = &seen[3].body;
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reason"], reasons::HEALTHY);
+    assert_eq!(event["note"], "1 of 1 tenants healthy");
+    assert_followers(&seen, &commit, "Healthy");
+    assert_eq!(seen.len(), 6);
+    // Settled: looked at again at the health interval.
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn a_healthy_release_whose_object_is_gone_from_the_cluster_is_degraded() {
+    let repository = repository();
+    let commit = repository.commit.clone();
+    // The ConfigMap was deleted behind the engine's back.
+    let api = workload_cluster(Vec::new()).await;
+    let release = delivered(
+        "r1",
+        &commit,
+        "2026-12-01T09:00:00Z",
+        json!({
+            "phase": "Healthy",
+            "reason": reasons::HEALTHY,
+            "message": "1 of 1 tenants healthy",
+            "tenants": [{"name": "eu-1", "phase": "Healthy", "health": "Healthy"}],
+            "timeline": [
+                {"time": "2026-12-01T09:00:00Z", "phase": "Deployed"},
+                {"time": "2026-12-01T09:01:00Z", "phase": "Healthy"},
+            ],
+        }),
+    );
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(Method::GET, APPLICATION, synced_application(&commit))
+            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+            .status_patch(&release)
+            .event("shop"),
+    );
+
+    let (action, seen) = run(
+        shop(&repository.url, DeliveryMode::ArgoCD),
+        release,
+        scenario,
+    )
+    .await;
+
+    let status = &seen[2].body["status"];
+    // Missing after it was Healthy: removed, not yet to come.
+    assert_eq!(status["phase"], "Degraded");
+    assert_eq!(status["reason"], reasons::DEGRADED);
+    assert_eq!(
+        status["message"],
+        "0 of 1 tenants healthy; eu-1: ConfigMap eu-1/api is not on the cluster yet"
+    );
+    assert_eq!(status["tenants"][0]["phase"], "Degraded");
+    assert_eq!(status["tenants"][0]["health"], "Degraded");
+    let healthy = condition(status, types::HEALTHY);
+    assert_eq!(healthy["status"], "False");
+    assert_eq!(healthy["reason"], reasons::DEGRADED);
+    assert_eq!(condition(status, types::READY)["status"], "False");
+    let event = &seen[3].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::DEGRADED);
+    assert_followers(&seen, &commit, "Degraded");
+    assert_eq!(seen.len(), 6);
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
+    let repository = repository();
+    let commit = repository.commit.clone();
+    let api = workload_cluster(vec![live_configmap("edited by hand")]).await;
+    let release = delivered(
+        "r1",
+        &commit,
+        "2026-12-01T09:00:00Z",
+        json!({
+            "phase": "Healthy",
+            "reason": reasons::HEALTHY,
+            "message": "1 of 1 tenants healthy",
+            "tenants": [{
+                "name": "eu-1",
+                "phase": "Healthy",
+                "health": "Healthy",
+                "message": "1 objects delivered, all present",
+            }],
+            "timeline": [
+                {"time": "2026-12-01T09:00:00Z", "phase": "Deployed"},
+                {"time": "2026-12-01T09:01:00Z", "phase": "Healthy"},
+            ],
+        }),
+    );
+    // The drift Event comes first; still Healthy, so no phase Event.
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(Method::GET, APPLICATION, synced_application(&commit))
+            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+            .event("shop")
+            .status_patch(&release),
+    );
+
+    let (action, seen) = run(
+        shop(&repository.url, DeliveryMode::ArgoCD),
+        release.clone(),
+        scenario,
+    )
+    .await;
+
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::DRIFT_DETECTED);
+    let note = event["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("eu-1: ConfigMap eu-1/api differs: "),
+        "{note}"
+    );
+    assert!(note.contains("data.message"), "{note}");
+    let status = &seen[3].body["status"];
+    assert_eq!(status["phase"], "Healthy");
+    let drifted = condition(status, types::DRIFTED);
+    assert_eq!(drifted["status"], "True");
+    assert_eq!(drifted["reason"], reasons::DRIFT_DETECTED);
+    assert_eq!(drifted["message"], note);
+    let tenant = assert_followers(&seen, &commit, "Healthy");
+    // The fleet view's drift badge: the tenant names the release that found it.
+    let tenant_drift = condition(&tenant, types::DRIFTED);
+    assert_eq!(tenant_drift["status"], "True");
+    assert!(
+        tenant_drift["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("release r1: ConfigMap eu-1/api differs: "),
+        "{tenant_drift}"
+    );
+    assert_eq!(seen.len(), 6);
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+
+    // Looked at again with what was written (release, tenant and workload as stored): the
+    // drift is known, so only the reads are made; no Event, no write.
+    let mut again = release;
+    again.status = Some(from_json(seen[3].body["status"].clone()));
+    let mut index = shop(&repository.url, DeliveryMode::ArgoCD);
+    let mut tenant = Tenant::test("eu-1", "shop", "staging", "eu");
+    tenant.status = Some(from_json(seen[4].body["status"].clone()));
+    index.tenants.insert(tenant);
+    let mut workload = Workload::test("api", "shop", "web", "1.0.0");
+    workload.status = Some(from_json(seen[5].body["status"].clone()));
+    index.workloads.insert(workload);
+    let scenario = Scenario::new()
+        .expect(Method::GET, APPLICATION, synced_application(&commit))
+        .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api));
+
+    let (action, seen) = run(index, again, scenario).await;
+
+    assert_eq!(seen.len(), 2);
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn a_release_flux_has_not_applied_yet_stays_deployed_and_says_what_it_waits_for() {
+    let release = delivered(
+        "r1",
+        "0123456789abcdef0123456789abcdef01234567",
+        "2026-12-01T09:58:00Z",
+        json!({}),
+    );
+    // Neither the repository nor the cluster is read before Flux applied the commit.
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(
+                Method::GET,
+                KUSTOMIZATION,
+                Reply::Error(
+                    StatusCode::NOT_FOUND,
+                    "kustomizations.kustomize.toolkit.fluxcd.io \"shop-staging-eu-1\" not found"
+                        .into(),
+                ),
+            )
+            .status_patch(&release),
+    );
+
+    let (action, seen) = run(
+        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
+        release,
+        scenario,
+    )
+    .await;
+
+    let status = &seen[1].body["status"];
+    assert_eq!(status["phase"], "Deployed");
+    // The reason the delivery gave stays; only the message is new: no Event.
+    assert_eq!(status["reason"], reasons::COMMITTED);
+    let waiting = "Flux Kustomization flux-system/shop-staging-eu-1 does not exist yet (the environment's root Kustomization creates it from the repository)";
+    assert_eq!(
+        status["message"],
+        format!("0 of 1 tenants healthy; eu-1: {waiting}")
+    );
+    assert_eq!(status["tenants"][0]["phase"], "Deployed");
+    assert_eq!(status["tenants"][0]["health"], "Progressing");
+    assert_eq!(status["tenants"][0]["message"], waiting);
+    assert_eq!(
+        status["timeline"].as_array().unwrap().len(),
+        1,
+        "{status:#}"
+    );
+    assert_followers(
+        &seen,
+        "0123456789abcdef0123456789abcdef01234567",
+        "Progressing",
+    );
+    assert_eq!(seen.len(), 4);
+    // Still rolling out: looked at again within a second.
+    assert_eq!(action, Action::requeue(Duration::from_secs(1)));
+}
+
+#[tokio::test]
+async fn a_commit_flux_failed_to_apply_fails_the_release_with_fluxs_message() {
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
+    let kustomization = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "shop-staging-eu-1", "namespace": "flux-system"},
+        "status": {
+            "lastAttemptedRevision": format!("main@sha1:{commit}"),
+            "conditions": [{
+                "type": "Ready",
+                "status": "False",
+                "reason": "ReconciliationFailed",
+                "message": "ConfigMap/eu-1/api dry-run failed: namespaces \"eu-1\" not found",
+            }],
+        },
+    });
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(Method::GET, KUSTOMIZATION, Reply::Json(kustomization))
+            .status_patch(&release)
+            .event("shop"),
+    );
+
+    let (action, seen) = run(
+        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
+        release,
+        scenario,
+    )
+    .await;
+
+    let status = &seen[1].body["status"];
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["reason"], reasons::SYNC_FAILED);
+    assert_eq!(
+        status["message"],
+        "release r1 could not be applied to tenant eu-1: Flux could not apply commit 0123456 (flux-system/shop-staging-eu-1, ReconciliationFailed): ConfigMap/eu-1/api dry-run failed: namespaces \"eu-1\" not found; fix the cause and retry (annotate gitopshq.io/retry)"
+    );
+    assert_eq!(status["tenants"][0]["phase"], "Failed");
+    let delivered = condition(status, types::DELIVERED);
+    assert_eq!(delivered["status"], "False");
+    assert_eq!(delivered["reason"], reasons::SYNC_FAILED);
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], reasons::SYNC_FAILED);
+    assert_followers(&seen, commit, "Progressing");
+    assert_eq!(seen.len(), 5);
+    // Failed: nothing until someone retries.
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_release_on_a_disconnected_cluster_fails_at_the_progress_deadline_without_asking_it() {
+    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::ArgoCD);
+    index.clusters.insert(cluster(json!({
+        "phase": "Disconnected",
+        "lastHeartbeat": "2026-12-01T09:30:00Z",
+        "message": "API server of cluster eu does not answer: connection refused",
+    })));
+    // Delivered 20 minutes ago; the default deadline is 10.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let release = delivered("r1", commit, "2026-12-01T09:40:00Z", json!({}));
+    // No read at all: neither Argo CD nor the cluster's Secret is asked.
+    let scenario = tenant_and_workload(Scenario::new().status_patch(&release).event("shop"));
+
+    let (action, seen) = run(index, release, scenario).await;
+
+    let status = &seen[0].body["status"];
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
+    assert_eq!(
+        status["message"],
+        "release r1 is not synced and healthy on tenant eu-1 after 10m (Environment staging spec.progressDeadline): cluster eu is Disconnected: API server of cluster eu does not answer: connection refused; see the workload's events (kubectl describe) and gitopshq logs r1"
+    );
+    assert_eq!(status["tenants"][0]["health"], "Unknown");
+    let healthy = condition(status, types::HEALTHY);
+    assert_eq!(healthy["status"], "False");
+    assert_eq!(healthy["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
+    assert_eq!(seen[1].body["type"], "Warning");
+    assert_eq!(seen[1].body["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
+    assert_followers(&seen, commit, "Unknown");
+    assert_eq!(seen.len(), 4);
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_healthy_release_whose_content_a_newer_release_delivered_is_superseded() {
+    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::ArgoCD);
+    let healthy = json!({
+        "phase": "Healthy",
+        "reason": reasons::HEALTHY,
+        "tenants": [{"name": "eu-1", "phase": "Healthy", "health": "Healthy"}],
+    });
+    let newer = delivered(
+        "r2",
+        "fedcba9876543210fedcba9876543210fedcba98",
+        "2026-12-01T09:30:00Z",
+        healthy.clone(),
+    );
+    index.releases.insert(newer);
+    let release = delivered(
+        "r1",
+        "0123456789abcdef0123456789abcdef01234567",
+        "2026-12-01T09:00:00Z",
+        healthy,
+    );
+    // Nothing is observed: the release no longer describes what runs.
+    let scenario = Scenario::new().status_patch(&release).event("shop");
+
+    let (action, seen) = run(index, release, scenario).await;
+
+    let status = &seen[0].body["status"];
+    assert_eq!(status["phase"], "Superseded");
+    assert_eq!(status["reason"], reasons::SUPERSEDED);
+    assert_eq!(
+        status["message"],
+        "release r2 delivered newer content to every tenant and workload of this release"
+    );
+    assert_eq!(condition(status, types::READY)["status"], "False");
+    let event = &seen[1].body;
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reason"], reasons::SUPERSEDED);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_release_an_older_one_does_not_supersede_is_observed_as_usual() {
+    // r0 was delivered before r1: it covers the same pairs but is older.
+    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::Flux);
+    index.releases.insert(delivered(
+        "r0",
+        "fedcba9876543210fedcba9876543210fedcba98",
+        "2026-12-01T09:00:00Z",
+        json!({"phase": "Healthy", "reason": reasons::HEALTHY}),
+    ));
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(
+                Method::GET,
+                KUSTOMIZATION,
+                Reply::Error(StatusCode::NOT_FOUND, "not found".into()),
+            )
+            .status_patch(&release),
+    );
+
+    let (_, seen) = run(index, release, scenario).await;
+
+    assert_eq!(seen[1].body["status"]["phase"], "Deployed");
+}
+
+#[tokio::test]
+async fn a_cancelled_release_cancels_its_approval_request_then_itself() {
+    let mut index = shop("", DeliveryMode::ArgoCD);
+    let mut request = ApprovalRequest::test("r1", "shop", "staging-approval");
+    request.metadata.owner_references = Some(vec![from_json(json!({
+        "apiVersion": "gitopshq.io/v1alpha1",
+        "kind": "Release",
+        "name": "r1",
+        "uid": "uid-shop-r1",
+        "controller": true,
+    }))]);
+    index.approval_requests.insert(request.clone());
+    let mut release = Release::test("r1", "shop").submitted();
+    release.spec.cancellation = Some(from_json(json!({
+        "user": "alice",
+        "reason": "wrong values",
+    })));
+    release.status = Some(from_json(json!({
+        "phase": "PendingApproval",
+        "reason": reasons::AWAITING_APPROVAL,
+        "approvalRequest": "r1",
+    })));
+    let scenario = Scenario::new()
+        .status_patch(&request)
+        .status_patch(&release)
+        .event("shop");
+
+    let (action, seen) = run(index, release, scenario).await;
+
+    let message = "release r1 was cancelled by alice: wrong values; nothing of it is delivered and approvals no longer count; create a new release to deliver its changes";
+    let cancelled_request = &seen[0].body["status"];
+    assert_eq!(cancelled_request["phase"], "Cancelled");
+    assert_eq!(cancelled_request["message"], message);
+    let status = &seen[1].body["status"];
+    assert_eq!(status["phase"], "Cancelled");
+    assert_eq!(status["reason"], reasons::CANCELLED);
+    assert_eq!(status["message"], message);
+    let approved = condition(status, types::APPROVED);
+    assert_eq!(approved["status"], "False");
+    assert_eq!(approved["reason"], reasons::CANCELLED);
+    // The timeline names who cancelled it.
+    let last = status["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["phase"], "Cancelled");
+    assert_eq!(last["actor"], "alice");
+    let event = &seen[2].body;
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reason"], reasons::CANCELLED);
+    assert_eq!(event["note"], message);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_cancelled_release_without_an_approval_request_looks_it_up_then_cancels_itself() {
+    let mut release = Release::test("r1", "shop").submitted();
+    release.spec.cancellation = Some(from_json(json!({"user": "alice"})));
+    release.status = Some(from_json(
+        json!({"phase": "Approved", "reason": "Approved"}),
+    ));
+    let scenario = Scenario::new()
+        .expect(
+            Method::GET,
+            format!("{APPROVAL_REQUESTS}/r1"),
+            Reply::Error(
+                StatusCode::NOT_FOUND,
+                "approvalrequests \"r1\" not found".into(),
+            ),
+        )
+        .status_patch(&release)
+        .event("shop");
+
+    let (action, seen) = run(shop("", DeliveryMode::ArgoCD), release, scenario).await;
+
+    let status = &seen[1].body["status"];
+    assert_eq!(status["phase"], "Cancelled");
+    assert_eq!(
+        status["message"],
+        "release r1 was cancelled by alice (no reason given); nothing of it is delivered and approvals no longer count; create a new release to deliver its changes"
+    );
+    assert_eq!(seen[2].body["reason"], reasons::CANCELLED);
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_cancellation_seen_after_delivery_started_does_not_cancel_a_deployed_release() {
+    // Admission refuses it; were one to get through, what runs is observed, not cancelled.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let mut release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
+    release.spec.cancellation = Some(from_json(json!({"user": "alice"})));
+    let scenario = tenant_and_workload(
+        Scenario::new()
+            .expect(
+                Method::GET,
+                KUSTOMIZATION,
+                Reply::Error(StatusCode::NOT_FOUND, "not found".into()),
+            )
+            .status_patch(&release),
+    );
+
+    let (_, seen) = run(
+        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
+        release,
+        scenario,
+    )
+    .await;
+
+    assert_eq!(seen[1].body["status"]["phase"], "Deployed");
+}
+
+#[tokio::test]
+async fn a_release_whose_repository_cannot_be_addressed_is_looked_at_again_without_a_write() {
+    // The project lost its repository URL; the release was delivered 20 minutes ago.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let release = delivered("r1", commit, "2026-12-01T09:40:00Z", json!({}));
+
+    // Nothing is read or written, past the progress deadline too: the release stays
+    // Deployed, with the message of its delivery, until the repository can be addressed.
+    let (action, seen) = run(shop("", DeliveryMode::ArgoCD), release, Scenario::new()).await;
+
+    assert!(seen.is_empty());
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
