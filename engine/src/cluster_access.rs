@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
-use gitopshq_crds::cluster::{Cluster, ClusterSpec, KubeconfigSecretRef};
+use gitopshq_crds::cluster::{Cluster, ClusterPhase, ClusterSpec, KubeconfigSecretRef};
 use gitopshq_crds::consts::{annotations, defaults, labels, names};
 use gitopshq_crds::project::{DeliveryMode, Project};
 use gitopshq_crds::tenant::Tenant;
@@ -853,6 +853,45 @@ pub fn needs_deliver(cluster: &str, tenants: &[Tenant], projects: &[Project]) ->
         .collect();
     out.sort();
     out
+}
+
+/// Where a cluster stands for `register`, which waits for the controller to connect with the
+/// credentials it has just written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterProgress {
+    /// Connected with a heartbeat after the credentials were written: the server's version.
+    Connected {
+        server_version: String,
+    },
+    /// The controller reports it cannot reach the cluster (yet): worth telling the person.
+    Trouble {
+        phase: ClusterPhase,
+        message: String,
+    },
+    Waiting,
+}
+
+/// `cluster`'s progress, its credentials having been written at `written`.
+pub fn register_progress(cluster: &Cluster, written: jiff::Timestamp) -> RegisterProgress {
+    let Some(status) = cluster.status.as_ref() else {
+        return RegisterProgress::Waiting;
+    };
+    let heartbeat_after = status
+        .last_heartbeat
+        .as_ref()
+        .is_some_and(|h| h.0.as_second() > written.as_second());
+    match status.phase {
+        Some(ClusterPhase::Connected) if heartbeat_after => RegisterProgress::Connected {
+            server_version: status.server_version.clone().unwrap_or_default(),
+        },
+        Some(phase @ (ClusterPhase::Unreachable | ClusterPhase::Disconnected)) => {
+            RegisterProgress::Trouble {
+                phase,
+                message: status.message.clone().unwrap_or_default(),
+            }
+        }
+        _ => RegisterProgress::Waiting,
+    }
 }
 
 #[cfg(test)]

@@ -403,6 +403,59 @@ pub fn next_step(release: &Release) -> Option<String> {
     }
 }
 
+/// The phases one can wait for: every phase a release reaches after its submission.
+pub fn waitable_phases() -> impl Iterator<Item = ReleasePhase> {
+    ReleasePhase::ALL
+        .iter()
+        .copied()
+        .filter(|p| *p != ReleasePhase::Draft)
+}
+
+/// A release's phase as people read it: the phase, with its reason when the reason says more;
+/// before the controller has looked at it, whether it was submitted.
+pub fn phase_label(release: &Release) -> String {
+    let status = release.status.as_ref();
+    match (
+        status.and_then(|s| s.phase),
+        status.and_then(|s| s.reason.as_deref()),
+    ) {
+        (Some(p), Some(r)) if p.as_str() != r => format!("{p} ({r})"),
+        (Some(p), _) => p.to_string(),
+        (None, _) if release.spec.submitted => "submitted, not reconciled yet".into(),
+        (None, _) => "Draft".into(),
+    }
+}
+
+/// Why the release has no ApprovalRequest to decide on (a gated refusal), and what to do.
+pub fn no_approval_request(release: &Release) -> (String, Option<String>) {
+    let name = release.name_any();
+    let ns = release.namespace().unwrap_or_default();
+    let status = release.status.as_ref();
+    let phase = status.and_then(|s| s.phase).unwrap_or_default();
+    match phase {
+        ReleasePhase::PendingApproval | ReleasePhase::Draft => (
+            format!("release {name} has no ApprovalRequest yet (phase {phase})"),
+            Some(if phase == ReleasePhase::Draft {
+                format!("it is a Draft: submit it first (gitopshq release submit {name} -n {ns})")
+            } else {
+                "the controller creates it in a moment; run the command again".into()
+            }),
+        ),
+        _ => {
+            let message = status.and_then(|s| s.message.as_deref()).unwrap_or("");
+            let why = if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            };
+            (
+                format!("release {name} needs no approval now: it is {phase}{why}"),
+                None,
+            )
+        }
+    }
+}
+
 /// The rollback command a Degraded release's message carries ("…; roll back with: gitopshq
 /// rollback W --to R -n NS").
 pub fn rollback_command(message: &str) -> Option<&str> {
@@ -566,5 +619,56 @@ mod tests {
             Some("gitopshq rollback checkout-service --to checkout-v3-1-0 -n payment-service")
         );
         assert_eq!(rollback_command("Healthy"), None);
+    }
+
+    fn in_phase(phase: Option<ReleasePhase>, reason: Option<&str>, message: &str) -> Release {
+        let mut r = Release::test("api-v2", "shop");
+        r.status = Some(gitopshq_crds::release::ReleaseStatus {
+            phase,
+            reason: reason.map(String::from),
+            message: (!message.is_empty()).then(|| message.to_string()),
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn a_phase_is_shown_with_its_reason_when_the_reason_says_more() {
+        let healthy = in_phase(Some(ReleasePhase::Healthy), Some("Healthy"), "");
+        assert_eq!(phase_label(&healthy), "Healthy");
+        let blocked = in_phase(Some(ReleasePhase::Blocked), Some("FreezeActive"), "");
+        assert_eq!(phase_label(&blocked), "Blocked (FreezeActive)");
+        let mut submitted = in_phase(None, None, "");
+        assert_eq!(phase_label(&submitted), "Draft");
+        submitted.spec.submitted = true;
+        assert_eq!(phase_label(&submitted), "submitted, not reconciled yet");
+    }
+
+    #[test]
+    fn a_release_without_an_approval_request_says_why_and_what_to_do() {
+        let (message, next) = no_approval_request(&in_phase(Some(ReleasePhase::Draft), None, ""));
+        assert_eq!(
+            message,
+            "release api-v2 has no ApprovalRequest yet (phase Draft)"
+        );
+        assert_eq!(
+            next.as_deref(),
+            Some("it is a Draft: submit it first (gitopshq release submit api-v2 -n shop)")
+        );
+        let (_, next) =
+            no_approval_request(&in_phase(Some(ReleasePhase::PendingApproval), None, ""));
+        assert!(next.unwrap().contains("run the command again"));
+        let (message, next) = no_approval_request(&in_phase(
+            Some(ReleasePhase::Healthy),
+            None,
+            "every tenant is healthy",
+        ));
+        assert_eq!(
+            message,
+            "release api-v2 needs no approval now: it is Healthy (every tenant is healthy)"
+        );
+        assert_eq!(next, None);
+        assert!(!waitable_phases().any(|p| p == ReleasePhase::Draft));
+        assert_eq!(waitable_phases().count(), ReleasePhase::ALL.len() - 1);
     }
 }

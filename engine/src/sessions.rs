@@ -241,6 +241,47 @@ pub fn seal(session: &BreakGlassSession, status: &BreakGlassSessionStatus) -> St
     )
 }
 
+/// The Event a session's change of phase publishes.
+pub struct PhaseEvent {
+    pub reason: &'static str,
+    /// An Active session is a Warning: people with break-glass rights are bypassing gates.
+    pub warning: bool,
+    pub note: String,
+}
+
+/// The Event to publish when a session's phase changes from `before` to `status`'s; `None`
+/// when it did not change.
+pub fn phase_event(
+    session: &BreakGlassSession,
+    before: Option<BreakGlassPhase>,
+    status: &BreakGlassSessionStatus,
+) -> Option<PhaseEvent> {
+    if before == status.phase {
+        return None;
+    }
+    let (reason, warning) = match status.phase {
+        Some(BreakGlassPhase::Active) => (reasons::SESSION_ACTIVE, true),
+        Some(BreakGlassPhase::Closed) => (reasons::SESSION_CLOSED, false),
+        _ => (reasons::SESSION_EXPIRED, false),
+    };
+    let note = format!(
+        "break-glass session {} ({}) by {}: {}",
+        session.name_any(),
+        session.spec.severity,
+        session.spec.requested_by.as_deref().unwrap_or("unknown"),
+        status
+            .conditions
+            .first()
+            .map(|c| c.message.clone())
+            .unwrap_or_default()
+    );
+    Some(PhaseEvent {
+        reason,
+        warning,
+        note,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use gitopshq_crds::break_glass_session::{BreakGlassScope, BreakGlassSessionSpec, Severity};
@@ -297,6 +338,47 @@ mod tests {
             });
         }
         r
+    }
+
+    /// Opening is a Warning naming the session, its severity, who opened it and until when;
+    /// closing and expiring are Normal; no change of phase publishes nothing.
+    #[test]
+    fn a_change_of_phase_publishes_one_event() {
+        let s = session(false);
+        let (active, _) = session_status(&s, &[], at(10));
+        let opened = phase_event(&s, None, &active).expect("opening is an event");
+        assert_eq!(
+            (opened.reason, opened.warning),
+            (reasons::SESSION_ACTIVE, true)
+        );
+        assert!(
+            opened.note.starts_with(
+                "break-glass session sev1-checkout (SEV1) by bob: Break-Glass Session Active until"
+            ),
+            "{}",
+            opened.note
+        );
+        assert!(phase_event(&s, Some(BreakGlassPhase::Active), &active).is_none());
+
+        let (expired, _) = session_status(&s, &[], at(61));
+        let event = phase_event(&s, Some(BreakGlassPhase::Active), &expired).unwrap();
+        assert_eq!(
+            (event.reason, event.warning),
+            (reasons::SESSION_EXPIRED, false)
+        );
+
+        let closed = session(true);
+        let (status, _) = session_status(&closed, &[], at(20));
+        let event = phase_event(&closed, Some(BreakGlassPhase::Active), &status).unwrap();
+        assert_eq!(
+            (event.reason, event.warning),
+            (reasons::SESSION_CLOSED, false)
+        );
+        assert!(
+            event.note.ends_with("closed: rolled back to checkout-v1"),
+            "{}",
+            event.note
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
-use gitopshq_crds::release::{Release, ReleasePhase};
-use gitopshq_engine::outcome::{Attempt, Kind};
+use gitopshq_crds::release::Release;
+use gitopshq_engine::outcome::{self, Attempt, Kind};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -88,34 +88,8 @@ async fn decide(
         )
         .await?;
     if found.is_none() {
-        let phase = status.phase.unwrap_or_default();
-        let message = status.message.clone().unwrap_or_default();
-        return Err(match phase {
-            ReleasePhase::PendingApproval | ReleasePhase::Draft => Failure::new(
-                Kind::Gated,
-                format!("release {name} has no ApprovalRequest yet (phase {phase:?})"),
-                Some(if phase == ReleasePhase::Draft {
-                    format!(
-                        "it is a Draft: submit it first (gitopshq release submit {name} -n {ns})"
-                    )
-                } else {
-                    "the controller creates it in a moment; run the command again".into()
-                }),
-            ),
-            _ => Failure::new(
-                Kind::Gated,
-                format!(
-                    "release {name} needs no approval now: it is {phase:?}{}",
-                    if message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({message})")
-                    }
-                ),
-                None,
-            ),
-        }
-        .into());
+        let (message, next_step) = outcome::no_approval_request(&release);
+        return Err(Failure::new(Kind::Gated, message, next_step).into());
     }
     let mut value = json!({ "decision": decision });
     if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {

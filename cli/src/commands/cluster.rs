@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures::StreamExt;
-use gitopshq_crds::cluster::{Cluster, ClusterPhase};
+use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::consts::{FIELD_MANAGER, annotations, defaults, labels, names};
 use gitopshq_crds::project::Project;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_engine::cluster_access::{
-    self, AccessMode, Endpoint, Record, Registration, ResourceName,
+    self, AccessMode, Endpoint, Record, RegisterProgress, Registration, ResourceName,
 };
 use gitopshq_engine::outcome::{Attempt, Kind};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -647,13 +647,6 @@ async fn wait_connected(
     let api: Api<Cluster> = Api::all(management.client.clone());
     let deadline = Instant::now() + timeout;
     let mut last_message: Option<String> = None;
-    let fresh = |c: &Cluster| {
-        let status = c.status.as_ref()?;
-        let heartbeat = status.last_heartbeat.as_ref()?.0;
-        (status.phase == Some(ClusterPhase::Connected)
-            && heartbeat.as_second() > written.as_second())
-        .then(|| status.server_version.clone().unwrap_or_default())
-    };
     loop {
         let mut stream = watcher::watch_object(api.clone(), cluster).boxed();
         loop {
@@ -675,21 +668,16 @@ async fn wait_connected(
                 Ok(Some(next)) => next,
             };
             match next {
-                Ok(Some(object)) => {
-                    if let Some(version) = fresh(&object) {
-                        return Ok(version);
-                    }
-                    let status = object.status.unwrap_or_default();
-                    if let Some(phase @ (ClusterPhase::Unreachable | ClusterPhase::Disconnected)) =
-                        status.phase
-                    {
-                        let message = status.message.unwrap_or_default();
+                Ok(Some(object)) => match cluster_access::register_progress(&object, written) {
+                    RegisterProgress::Connected { server_version } => return Ok(server_version),
+                    RegisterProgress::Trouble { phase, message } => {
                         if last_message.as_ref() != Some(&message) {
                             eprintln!("cluster {cluster}: {phase}: {message}");
                             last_message = Some(message);
                         }
                     }
-                }
+                    RegisterProgress::Waiting => {}
+                },
                 Ok(None) => {
                     return Err(Failure::new(
                         Kind::NotFound,

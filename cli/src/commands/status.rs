@@ -100,12 +100,7 @@ pub fn render(release: &Release) -> String {
     if let Some(by) = &release.spec.created_by {
         line(&mut out, "Created by:", by);
     }
-    let phase = match (status.phase, &status.reason) {
-        (Some(p), Some(r)) if format!("{p:?}") != *r => format!("{p:?} ({r})"),
-        (Some(p), _) => format!("{p:?}"),
-        (None, _) if release.spec.submitted => "submitted, not reconciled yet".into(),
-        (None, _) => "Draft".into(),
-    };
+    let phase = gitopshq_engine::outcome::phase_label(release);
     line(&mut out, "Phase:", &phase);
     if let Some(message) = &status.message {
         line(&mut out, "Message:", message);

@@ -24,11 +24,11 @@ pub struct Args {
     /// Healthy counts as reached).
     #[arg(
         long = "for",
-        value_enum,
-        default_value = "healthy",
+        value_parser = waitable_phase(),
+        default_value = "Healthy",
         ignore_case = true
     )]
-    pub target: Phase,
+    pub target: ReleasePhase,
     /// How long to wait.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -39,38 +39,15 @@ pub struct Args {
     pub kube: KubeArgs,
 }
 
-/// Phases one can wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Phase {
-    PendingApproval,
-    Approved,
-    Deploying,
-    Deployed,
-    Healthy,
-    Degraded,
-    Blocked,
-    Rejected,
-    Failed,
-    Superseded,
-    Cancelled,
-}
-
-impl From<Phase> for ReleasePhase {
-    fn from(p: Phase) -> Self {
-        match p {
-            Phase::PendingApproval => ReleasePhase::PendingApproval,
-            Phase::Approved => ReleasePhase::Approved,
-            Phase::Deploying => ReleasePhase::Deploying,
-            Phase::Deployed => ReleasePhase::Deployed,
-            Phase::Healthy => ReleasePhase::Healthy,
-            Phase::Degraded => ReleasePhase::Degraded,
-            Phase::Blocked => ReleasePhase::Blocked,
-            Phase::Rejected => ReleasePhase::Rejected,
-            Phase::Failed => ReleasePhase::Failed,
-            Phase::Superseded => ReleasePhase::Superseded,
-            Phase::Cancelled => ReleasePhase::Cancelled,
-        }
-    }
+/// The phases one can wait for, by the names the API writes (any case).
+fn waitable_phase() -> impl clap::builder::TypedValueParser<Value = ReleasePhase> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new(outcome::waitable_phases().map(|p| PossibleValue::new(p.as_str())))
+        .map(|name| {
+            outcome::waitable_phases()
+                .find(|p| p.as_str().eq_ignore_ascii_case(&name))
+                .expect("clap accepts only the possible values")
+        })
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -95,7 +72,7 @@ fn message_of(release: &Release) -> String {
 async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
     let ns = session.namespace.as_str();
     let name = args.release.as_str();
-    let target: ReleasePhase = args.target.into();
+    let target = args.target;
     let api: Api<Release> = Api::namespaced(session.client.clone(), ns);
     let object = format!("release {name}");
     // A missing release or a missing read permission is said at once, not after the timeout.
@@ -112,7 +89,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
         let message = message_of(&last);
         if !args.quiet && shown.as_ref() != Some(&(phase, message.clone())) {
             let label = phase
-                .map(|p| format!("{p:?}"))
+                .map(|p| p.to_string())
                 .unwrap_or_else(|| "pending".into());
             if message.is_empty() {
                 eprintln!("release {name}: {label}");
@@ -131,7 +108,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                     .unwrap_or_default();
                 println!(
                     "release {name} is {}{commit}",
-                    phase.map(|p| format!("{p:?}")).unwrap_or_default()
+                    phase.map(|p| p.to_string()).unwrap_or_default()
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -139,9 +116,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                 let phase = phase.unwrap_or_default();
                 return Err(Failure::new(
                     kind,
-                    format!(
-                        "release {name} is {phase:?}, it will not become {target:?}: {message}"
-                    ),
+                    format!("release {name} is {phase}, it will not become {target}: {message}"),
                     gitopshq_engine::outcome::next_step(&last),
                 )
                 .into());
@@ -154,7 +129,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                 let phase = phase_of(&last);
                 let kind = outcome::timed_out_kind(phase);
                 let label = phase
-                    .map(|p| format!("{p:?}"))
+                    .map(|p| p.to_string())
                     .unwrap_or_else(|| "not reconciled".into());
                 let text = if message.is_empty() {
                     String::new()
@@ -164,7 +139,7 @@ async fn wait(session: &Session, args: &Args) -> Result<ExitCode> {
                 return Err(Failure::new(
                     kind,
                     format!(
-                        "timed out after {} waiting for release {name} to be {target:?}; it is {label}{text}",
+                        "timed out after {} waiting for release {name} to be {target}; it is {label}{text}",
                         humanize(args.timeout)
                     ),
                     if kind == Kind::Gated {

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use gitopshq_crds::break_glass_session::{BreakGlassPhase, BreakGlassSession};
-use gitopshq_crds::consts::reasons;
-use gitopshq_engine::sessions::session_status;
+use gitopshq_crds::break_glass_session::BreakGlassSession;
+use gitopshq_engine::sessions::{phase_event, session_status};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
@@ -32,24 +31,9 @@ pub async fn reconcile(session: Arc<BreakGlassSession>, ctx: Arc<Context>) -> Re
     let before = session.status.as_ref().and_then(|s| s.phase);
     if session.status.as_ref() != Some(&status) {
         ctx.patch_status(session.as_ref(), &status).await?;
-        if before != status.phase {
-            let (reason, warning) = match status.phase {
-                Some(BreakGlassPhase::Active) => (reasons::SESSION_ACTIVE, true),
-                Some(BreakGlassPhase::Closed) => (reasons::SESSION_CLOSED, false),
-                _ => (reasons::SESSION_EXPIRED, false),
-            };
-            let note = format!(
-                "break-glass session {} ({:?}) by {}: {}",
-                session.name_any(),
-                session.spec.severity,
-                session.spec.requested_by.as_deref().unwrap_or("unknown"),
-                status
-                    .conditions
-                    .first()
-                    .map(|c| c.message.clone())
-                    .unwrap_or_default()
-            );
-            ctx.event(session.as_ref(), warning, reason, note).await;
+        if let Some(event) = phase_event(&session, before, &status) {
+            ctx.event(session.as_ref(), event.warning, event.reason, event.note)
+                .await;
         }
     }
     Ok(match next {

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
 use gitopshq_crds::consts::conditions as types;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, WorkloadChange};
+use gitopshq_engine::outcome::{self, WaitVerdict};
 use gitopshq_localplane::RealLoop;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DynamicObject, PostParams};
@@ -309,15 +310,7 @@ async fn follow(
                     .conditions
                     .iter()
                     .any(|c| c.type_ == types::APPROVED && c.status == "True")
-                    || matches!(
-                        phase,
-                        Some(
-                            ReleasePhase::Approved
-                                | ReleasePhase::Deploying
-                                | ReleasePhase::Deployed
-                                | ReleasePhase::Healthy
-                        )
-                    );
+                    || outcome::wait_verdict(ReleasePhase::Approved, phase) == WaitVerdict::Reached;
                 if approved {
                     marks.approved.get_or_insert(at);
                 }
@@ -325,17 +318,12 @@ async fn follow(
                     marks.committed.get_or_insert(at);
                     commit.get_or_insert(sha);
                 }
-                match phase {
-                    Some(ReleasePhase::Healthy) => {
+                match outcome::wait_verdict(ReleasePhase::Healthy, phase) {
+                    WaitVerdict::Reached => {
                         marks.healthy.get_or_insert(at);
                     }
-                    Some(
-                        ReleasePhase::Failed
-                        | ReleasePhase::Rejected
-                        | ReleasePhase::Superseded
-                        | ReleasePhase::Degraded,
-                    ) => bail!("release {name} is {last_state}"),
-                    _ => {}
+                    WaitVerdict::Stop(_) => bail!("release {name} is {last_state}"),
+                    WaitVerdict::Waiting => {}
                 }
             }
             Seen::Release(_) => {}
