@@ -1189,4 +1189,49 @@ mod tests {
             rights_markdown()
         );
     }
+
+    /// `register` is done only on a Connected status with a heartbeat after its write; a
+    /// cluster that cannot be reached is told with its message, anything else waits.
+    #[test]
+    fn register_waits_for_a_heartbeat_after_its_write() {
+        use gitopshq_crds::cluster::ClusterStatus;
+        use gitopshq_crds::common::Time;
+        let written = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let with = |phase, heartbeat: i64| {
+            let mut c = Cluster::new("eu-prod", ClusterSpec::default());
+            c.status = Some(ClusterStatus {
+                phase: Some(phase),
+                message: Some("dial tcp 10.0.0.1:6443: connection refused".into()),
+                last_heartbeat: Some(Time(
+                    jiff::Timestamp::from_second(1_800_000_000 + heartbeat).unwrap(),
+                )),
+                server_version: Some("v1.34.4".into()),
+                ..ClusterStatus::default()
+            });
+            c
+        };
+        assert_eq!(
+            register_progress(&with(ClusterPhase::Connected, 1), written),
+            RegisterProgress::Connected {
+                server_version: "v1.34.4".into()
+            }
+        );
+        assert_eq!(
+            register_progress(&with(ClusterPhase::Connected, 0), written),
+            RegisterProgress::Waiting,
+            "connected with the old credentials"
+        );
+        assert_eq!(
+            register_progress(&with(ClusterPhase::Unreachable, 1), written),
+            RegisterProgress::Trouble {
+                phase: ClusterPhase::Unreachable,
+                message: "dial tcp 10.0.0.1:6443: connection refused".into()
+            }
+        );
+        let unseen = Cluster::new("eu-prod", ClusterSpec::default());
+        assert_eq!(
+            register_progress(&unseen, written),
+            RegisterProgress::Waiting
+        );
+    }
 }
