@@ -83,10 +83,12 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     let Some(commit) = work.status.commit.clone() else {
         return Ok(Next::Requeue(interval));
     };
-    let remote = match ctx.git_remote(&project).await {
-        Ok(remote) => remote,
-        Err(_) => return Ok(Next::Requeue(interval)),
-    };
+    // Without the repository nothing can be judged; each tenant says why, and the progress
+    // deadline still applies rather than the release waiting in silence.
+    let remote = ctx
+        .git_remote(&project)
+        .await
+        .map_err(|why| format!("cannot read the GitOps repository: {why}"));
     let root = layout::repository_root(&namespace, project.spec.repository.path.as_deref())
         .unwrap_or_default();
     let workloads = release_workloads(&work.release, ctx.index.as_ref()).unwrap_or_default();
@@ -111,6 +113,10 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
                 catalog.cluster(&tenant.spec.cluster),
             )
         });
+        let unobservable = match &remote {
+            Ok(_) => unobservable,
+            Err(why) => Some(why.clone()),
+        };
         if let Some(why) = unobservable {
             reports.push(TenantReport {
                 tenant: tenant_name.clone(),
@@ -120,11 +126,12 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             });
             continue;
         }
+        let Ok(remote) = &remote else { continue };
         // Done means the GitOps engine says so: health counts once it applied the commit.
         let sync = engine_sync(
             ctx,
             project.spec.delivery,
-            &remote,
+            remote,
             &namespace,
             &work.release.spec.environment,
             tenant_name,
@@ -149,7 +156,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             &catalog,
             &namespace,
             tenant_name,
-            &remote,
+            remote,
             &commit,
             &root,
             &work.release.spec.environment,

@@ -830,15 +830,26 @@ async fn a_cancellation_seen_after_delivery_started_does_not_cancel_a_deployed_r
 }
 
 #[tokio::test]
-async fn a_release_whose_repository_cannot_be_addressed_is_looked_at_again_without_a_write() {
-    // The project lost its repository URL; the release was delivered 20 minutes ago.
+async fn a_release_whose_repository_cannot_be_addressed_says_so_and_fails_at_the_deadline() {
+    // The project lost its repository URL; the release was delivered 20 minutes ago (the
+    // default deadline is 10).
     let commit = "0123456789abcdef0123456789abcdef01234567";
     let release = delivered("r1", commit, "2026-12-01T09:40:00Z", json!({}));
+    // Nothing is read: without the repository no engine or cluster can be judged.
+    let scenario = tenant_and_workload(Scenario::new().status_patch(&release).event("shop"));
 
-    // Nothing is read or written, past the progress deadline too: the release stays
-    // Deployed, with the message of its delivery, until the repository can be addressed.
-    let (action, seen) = run(shop("", DeliveryMode::ArgoCD), release, Scenario::new()).await;
+    let (action, seen) = run(shop("", DeliveryMode::ArgoCD), release, scenario).await;
 
-    assert!(seen.is_empty());
-    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+    let status = &seen[0].body["status"];
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
+    assert_eq!(
+        status["message"],
+        "release r1 is not synced and healthy on tenant eu-1 after 10m (Environment staging spec.progressDeadline): cannot read the GitOps repository: project shop has no spec.repository.url: set the GitOps repository; see the workload's events (kubectl describe) and gitopshq logs r1"
+    );
+    assert_eq!(status["tenants"][0]["health"], "Unknown");
+    assert_eq!(seen[1].body["type"], "Warning");
+    assert_followers(&seen, commit, "Unknown");
+    assert_eq!(seen.len(), 4);
+    assert_eq!(action, Action::await_change());
 }
