@@ -238,6 +238,14 @@ fn kubeconfig_of(api: &LoopbackCluster) -> Reply {
 }
 
 /// The status writes of tenant `eu-1` and workload `api` that follow an observation.
+/// The reads of one tenant Argo CD synced to `commit`: its Application, then the cluster's
+/// kubeconfig Secret (the release's objects are then read from `api`'s caches).
+fn reads_of_a_synced_tenant(commit: &str, api: &LoopbackCluster) -> Scenario {
+    Scenario::new()
+        .expect(Method::GET, APPLICATION, synced_application(commit))
+        .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(api))
+}
+
 fn tenant_and_workload(scenario: Scenario) -> Scenario {
     scenario
         .status_patch(&Tenant::test("eu-1", "shop", "staging", "eu"))
@@ -288,9 +296,7 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
     let api = workload_cluster(vec![live_configmap("v2")]).await;
     let release = delivered("r1", &commit, "2026-12-01T09:58:00Z", json!({}));
     let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(Method::GET, APPLICATION, synced_application(&commit))
-            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+        reads_of_a_synced_tenant(&commit, &api)
             .status_patch(&release)
             .event("shop"),
     );
@@ -377,9 +383,7 @@ async fn a_healthy_release_whose_object_is_gone_from_the_cluster_is_degraded() {
         }),
     );
     let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(Method::GET, APPLICATION, synced_application(&commit))
-            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+        reads_of_a_synced_tenant(&commit, &api)
             .status_patch(&release)
             .event("shop"),
     );
@@ -440,9 +444,7 @@ async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
     );
     // The drift Event comes first; still Healthy, so no phase Event.
     let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(Method::GET, APPLICATION, synced_application(&commit))
-            .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api))
+        reads_of_a_synced_tenant(&commit, &api)
             .event("shop")
             .status_patch(&release),
     );
@@ -494,9 +496,7 @@ async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
     let mut workload = Workload::test("api", "shop", "web", "1.0.0");
     workload.status = Some(from_json(seen[5].body["status"].clone()));
     index.workloads.insert(workload);
-    let scenario = Scenario::new()
-        .expect(Method::GET, APPLICATION, synced_application(&commit))
-        .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(&api));
+    let scenario = reads_of_a_synced_tenant(&commit, &api);
 
     let (action, seen) = run(index, again, scenario).await;
 
