@@ -23,7 +23,7 @@ const APPROVAL_REQUESTS: &str = "/apis/gitopshq.io/v1alpha1/namespaces/shop/appr
 
 /// Project `shop` (repository at `url`, delivered directly) with workload `api` on `web`
 /// 1.0.0, tenant `eu-1` of staging, and the staging Environment.
-fn shop(url: &str) -> Index {
+pub(super) fn shop(url: &str) -> Index {
     let mut project = Project::test("shop", url);
     project.spec.delivery = DeliveryMode::Direct;
     let mut index = Index::new();

@@ -12,10 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gitopshq_crds::approval_request::ApprovalRequest;
-use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::consts::{conditions as types, reasons};
-use gitopshq_crds::environment::Environment;
 use gitopshq_crds::project::{DeliveryMode, Project};
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
@@ -116,20 +114,10 @@ spec:
 /// Project `shop` (repository at `url`, delivered by `delivery`), workload `api` on `web`
 /// 1.0.0, tenant `eu-1` of staging on cluster `eu` (Connected), the staging Environment.
 fn shop(url: &str, delivery: DeliveryMode) -> Index {
+    let mut index = super::release::shop(url);
     let mut project = Project::test("shop", url);
     project.spec.delivery = delivery;
-    let mut index = Index::new();
     index.projects.insert(project);
-    index.environments.insert(Environment::test("staging"));
-    index
-        .chart_versions
-        .insert(ChartVersion::test("web", "1.0.0"));
-    index
-        .workloads
-        .insert(Workload::test("api", "shop", "web", "1.0.0"));
-    index
-        .tenants
-        .insert(Tenant::test("eu-1", "shop", "staging", "eu"));
     index.clusters.insert(cluster(json!({
         "phase": "Connected",
         "lastHeartbeat": "2026-12-01T09:59:50Z",
