@@ -16,7 +16,7 @@ use crate::reconcilers::cluster::reconcile;
 const SECRET: &str = "/api/v1/namespaces/gitopshq-system/secrets/cluster-eu";
 
 /// Cluster `eu`, its kubeconfig in Secret `gitopshq-system/cluster-eu`.
-fn cluster() -> Cluster {
+pub(super) fn cluster() -> Cluster {
     from_yaml(
         r#"
 apiVersion: gitopshq.io/v1alpha1

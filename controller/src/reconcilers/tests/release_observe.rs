@@ -17,7 +17,7 @@ use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::project::{DeliveryMode, Project};
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
-use gitopshq_crds::testing::{from_json, from_yaml};
+use gitopshq_crds::testing::from_json;
 use gitopshq_crds::workload::Workload;
 use http::{Method, StatusCode};
 use kube::runtime::controller::Action;
@@ -92,21 +92,7 @@ fn repository() -> Repository {
 
 /// Cluster `eu` (status as given), its kubeconfig in Secret `gitopshq-system/cluster-eu`.
 fn cluster(status: Value) -> Cluster {
-    let mut cluster: Cluster = from_yaml(
-        r#"
-apiVersion: gitopshq.io/v1alpha1
-kind: Cluster
-metadata:
-  name: eu
-  generation: 1
-  resourceVersion: "1"
-  uid: uid-cluster-eu
-spec:
-  kubeconfigSecretRef:
-    namespace: gitopshq-system
-    name: cluster-eu
-"#,
-    );
+    let mut cluster = super::cluster::cluster();
     cluster.status = Some(from_json(status));
     cluster
 }
