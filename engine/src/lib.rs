@@ -9,6 +9,7 @@ pub mod helpers;
 pub mod manifest;
 pub mod render;
 pub mod values;
+pub mod values_check;
 pub mod variables;
 mod yaml_writer;
 
