@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The workspace's CRDs, used unless the builder says otherwise.
-const DEFAULT_CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/crd");
+const DEFAULT_CRD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/crd");
 
 /// Who did what, for the audit trail: request bodies for our own API group (the objects people
 /// create are the record), metadata for everything else, nothing for health probes and the API
@@ -601,4 +601,19 @@ async fn etcd_healthy(port: u16) -> bool {
     let read =
         tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut response)).await;
     matches!(read, Ok(Ok(_))) && response.contains("\"health\":\"true\"")
+}
+
+#[cfg(test)]
+mod tests {
+    /// The default is optional at run time (a binary built elsewhere has no workspace), so a
+    /// stale path would silently install no CRDs: it must name the workspace's folder.
+    #[test]
+    fn the_default_crd_folder_is_the_workspaces() {
+        let dir = std::path::Path::new(super::DEFAULT_CRD_DIR);
+        assert!(
+            dir.join("releases.gitopshq.io.yaml").is_file(),
+            "{} holds no CRDs",
+            dir.display()
+        );
+    }
 }
