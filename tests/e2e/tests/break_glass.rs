@@ -98,6 +98,28 @@ fn refused_with(platform: &Platform, user: &str, yaml: &str, want: &str) -> Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
     let platform = Platform::start().await;
+    let commits = a_good_then_a_bad_release_are_delivered(&platform);
+    production_freezes_and_its_rollbacks_need_two_approvals(&platform);
+    let rollback = platform.example(&["break-glass/30-rollback.yaml"]);
+    the_rollback_is_refused_under_the_freeze_and_alice_may_not_open_a_session(&platform, &rollback);
+    bob_opens_a_break_glass_session(&platform);
+    alice_may_not_ride_bobs_session(&platform, &rollback);
+    the_rollback_is_admitted_under_the_session_and_its_approvals_bypassed(&platform, &rollback);
+    let restored = the_rollback_restores_the_good_content_as_a_new_commit(&platform, &commits);
+    the_session_records_the_rollback_but_not_the_refused_release(&platform);
+    let digest = closing_the_session_needs_a_note_and_seals_it(&platform);
+    the_post_incident_report_covers_the_session_and_the_rollback(&platform, &restored);
+    a_session_nobody_closes_expires_and_is_sealed_too(&platform, &digest);
+    platform.stop().await;
+}
+
+/// The commits of the known-good release and of the bad one that followed it.
+struct Commits {
+    good: String,
+    bad: String,
+}
+
+fn a_good_then_a_bad_release_are_delivered(platform: &Platform) -> Commits {
     platform.apply("admin", &platform.example(&["bootstrap"]));
     platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
 
@@ -122,13 +144,16 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
     );
     let bad = platform.get(Some(NS), "release", "rel-2847", "{.status.commit}");
     assert_ne!(
-        checkout_tree(&platform, &good),
-        checkout_tree(&platform, &bad)
+        checkout_tree(platform, &good),
+        checkout_tree(platform, &bad)
     );
+    Commits { good, bad }
+}
 
-    // Production rollbacks need two approvals from different teams; production freezes.
+/// Production rollbacks need two approvals from different teams; production freezes.
+fn production_freezes_and_its_rollbacks_need_two_approvals(platform: &Platform) {
     platform.apply("admin", ROLLBACK_APPROVALS);
-    platform.apply("admin", &freeze_now(&platform));
+    platform.apply("admin", &freeze_now(platform));
     platform.wait_for(
         None,
         "environment",
@@ -136,10 +161,14 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "{.status.frozen}",
         "true",
     );
+}
 
+fn the_rollback_is_refused_under_the_freeze_and_alice_may_not_open_a_session(
+    platform: &Platform,
+    rollback: &str,
+) {
     // bob (sre-team) may roll back, but the freeze refuses it with the next step.
-    let rollback = platform.example(&["break-glass/30-rollback.yaml"]);
-    let refused = platform.apply_refused("bob", &rollback);
+    let refused = platform.apply_refused("bob", rollback);
     assert!(
         refused.contains("environment production is frozen until")
             && refused
@@ -156,7 +185,9 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
             && not_permitted.contains("cannot create resource \"breakglasssessions\""),
         "{not_permitted}"
     );
+}
 
+fn bob_opens_a_break_glass_session(platform: &Platform) {
     let opened = platform.apply(
         "bob",
         &platform.example(&["break-glass/40-break-glass.yaml"]),
@@ -181,10 +212,12 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         ),
         "bob"
     );
+}
 
-    // alice (backend-team) is given the rollback grant in production by hand, but not
-    // break-glass: naming bob's session to skip the freeze and the approvals is refused, and
-    // without it the freeze refuses her and says who may act under the session.
+/// alice (backend-team) is given the rollback grant in production by hand, but not
+/// break-glass: naming bob's session to skip the freeze and the approvals is refused, and
+/// without it the freeze refuses her and says who may act under the session.
+fn alice_may_not_ride_bobs_session(platform: &Platform, rollback: &str) {
     platform.apply("admin", BACKEND_ROLLBACKS);
     let riding = rollback
         .replace("name: rollback-to-rel-2846", "name: alice-rollback")
@@ -193,7 +226,7 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
             "  submitted: true\n  breakGlassSession: inc-2847",
         );
     let refused = refused_with(
-        &platform,
+        platform,
         "alice",
         &riding,
         "spec.breakGlassSession names break-glass session inc-2847, but alice",
@@ -213,8 +246,13 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
             && frozen.contains("break-glass session inc-2847 covers it, but only someone who may open break-glass sessions for production may release under it: ask bob to submit it"),
         "{frozen}"
     );
+}
 
-    let admitted = platform.apply("bob", &rollback);
+fn the_rollback_is_admitted_under_the_session_and_its_approvals_bypassed(
+    platform: &Platform,
+    rollback: &str,
+) {
+    let admitted = platform.apply("bob", rollback);
     assert!(
         admitted.contains("admitted under break-glass session inc-2847")
             && admitted.contains("its ApprovalPolicy is bypassed"),
@@ -269,6 +307,14 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         bypass.starts_with("bob: approval bypassed by break-glass session inc-2847"),
         "{bypass}"
     );
+}
+
+/// Returns the rollback's commit.
+fn the_rollback_restores_the_good_content_as_a_new_commit(
+    platform: &Platform,
+    commits: &Commits,
+) -> String {
+    let Commits { good, bad } = commits;
     let restored = platform.get(
         Some(NS),
         "release",
@@ -276,8 +322,8 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "{.status.commit}",
     );
     assert_eq!(
-        checkout_tree(&platform, &restored),
-        checkout_tree(&platform, &good),
+        checkout_tree(platform, &restored),
+        checkout_tree(platform, good),
         "the rollback restores REL-2846's content"
     );
     let commits = platform.commits();
@@ -296,7 +342,7 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         );
     }
     assert!(
-        commits.iter().skip(1).any(|c| c.starts_with(&bad)),
+        commits.iter().skip(1).any(|c| c.starts_with(bad)),
         "history is kept"
     );
     assert_eq!(
@@ -308,8 +354,11 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         ),
         "inc-2847"
     );
+    restored
+}
 
-    // The session recorded the submission, the approvals it bypassed and the delivery.
+/// The session recorded the submission, the approvals it bypassed and the delivery.
+fn the_session_records_the_rollback_but_not_the_refused_release(platform: &Platform) {
     platform.wait_until(
         Some(NS),
         "breakglasssession",
@@ -333,8 +382,10 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
             .contains("alice-rollback"),
         "a refused release is no action under the session"
     );
+}
 
-    // Closing needs a note; then the record is sealed.
+/// Closing needs a note; then the record is sealed. Returns the seal.
+fn closing_the_session_needs_a_note_and_seals_it(platform: &Platform) -> String {
     let close = |note: &str| {
         let body = if note.is_empty() {
             r#"{"spec":{"closed":true}}"#.to_string()
@@ -369,16 +420,22 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         "{.status.phase}",
         "Closed",
     );
-    let digest = platform.wait_until(
+    platform.wait_until(
         Some(NS),
         "breakglasssession",
         "inc-2847",
         "{.status.sealedDigest}",
         |d| d.starts_with("sha256:"),
         "a seal",
-    );
+    )
+}
 
-    // The post-incident report: every section, the rollback and its outcome.
+/// The post-incident report: every section, the rollback (delivered as `restored`) and its
+/// outcome.
+fn the_post_incident_report_covers_the_session_and_the_rollback(
+    platform: &Platform,
+    restored: &str,
+) {
     platform.wait_for(
         Some(NS),
         "release",
@@ -458,8 +515,10 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         !report.contains("alice-rollback"),
         "a refused release is not in the report:\n{report}"
     );
+}
 
-    // A session nobody closes expires and is sealed too.
+/// A session nobody closes expires and is sealed too; the closed session keeps its `digest`.
+fn a_session_nobody_closes_expires_and_is_sealed_too(platform: &Platform, digest: &str) {
     let short = platform
         .example(&["break-glass/40-break-glass.yaml"])
         .replace("name: inc-2847", "name: inc-2848")
@@ -490,5 +549,4 @@ async fn a_rollback_under_freeze_is_delivered_under_break_glass_and_recorded() {
         digest,
         "a seal never changes"
     );
-    platform.stop().await;
 }

@@ -200,13 +200,32 @@ impl Slack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_push_updates_the_image_releases_to_staging_and_waits_in_production() {
-    let platform = Platform::start().await;
+    let mut platform = Platform::start().await;
     let slack = Slack::default();
     let slack_address = slack.start().await;
+    the_platform_team_sets_up_the_project_and_the_ci_integration(&platform, slack_address);
+    let receiver = platform.start_receiver().await;
+    let harbor = Harbor::new(receiver.address);
+    let push = the_push_sets_the_image_tag_and_creates_both_releases(&platform, &harbor).await;
+    staging_is_delivered_as_one_commit_with_the_new_tag(&platform);
+    production_waits_for_the_sre_team_with_the_ci_link_and_the_commit(&platform);
+    the_same_push_announced_again_creates_nothing_new(&platform, &harbor).await;
+    bad_deliveries_are_refused_with_their_status_codes(&harbor, &push).await;
+    the_pending_approval_reaches_slack_after_a_retry_in_its_block_format(&slack).await;
+    slack_gets_each_transition_once_and_the_channel_says_sent(&platform, &slack).await;
+    the_audit_webhook_dead_letters_after_its_signed_attempts(&platform, &slack);
+    receiver.stop().await;
+    a_restart_of_the_operator_sends_nothing_twice(&mut platform, &slack).await;
+    platform.stop().await;
+}
 
-    // The platform team sets up the project and the CI integration with the real secrets in
-    // place of the example's placeholders (in the same apply: a notification sent before a
-    // second apply would go to the placeholder's URL).
+/// The platform team sets up the project and the CI integration with the real secrets in
+/// place of the example's placeholders (in the same apply: a notification sent before a
+/// second apply would go to the placeholder's URL), and an audit webhook channel.
+fn the_platform_team_sets_up_the_project_and_the_ci_integration(
+    platform: &Platform,
+    slack_address: std::net::SocketAddr,
+) {
     let setup = platform
         .example(&["bootstrap", "ci-integration"])
         .replace(
@@ -241,14 +260,41 @@ spec:
         ),
     );
     platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
-    let receiver = platform.start_receiver().await;
-    let url = format!("http://{}/registry/harbor", receiver.address);
-    let http = reqwest::Client::new();
+}
 
-    // The push.
+/// The registry's side: the receiver it posts Harbor's events to.
+struct Harbor {
+    http: reqwest::Client,
+    /// The receiver's address.
+    address: std::net::SocketAddr,
+    /// Its Harbor endpoint.
+    url: String,
+}
+
+impl Harbor {
+    fn new(address: std::net::SocketAddr) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            address,
+            url: format!("http://{address}/registry/harbor"),
+        }
+    }
+}
+
+/// The push as it was delivered: its body and signed headers, to replay.
+struct Push {
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+async fn the_push_sets_the_image_tag_and_creates_both_releases(
+    platform: &Platform,
+    harbor: &Harbor,
+) -> Push {
+    let Harbor { http, url, .. } = harbor;
     let body = harbor_push(1_764_590_400);
     let headers = signed(&body, HARBOR_SECRET);
-    let (status, summary) = post_event(&http, &url, &headers, body.clone()).await;
+    let (status, summary) = post_event(http, url, &headers, body.clone()).await;
     assert_eq!(status, 200, "{summary}");
     let workload = &summary["pushes"][0]["workloads"][0];
     assert_eq!(workload["name"], "payment-api", "{summary}");
@@ -280,8 +326,11 @@ spec:
         ),
         "v2.4.0"
     );
+    Push { body, headers }
+}
 
-    // Staging: delivered, one commit with the new tag.
+/// Staging: delivered, one commit with the new tag.
+fn staging_is_delivered_as_one_commit_with_the_new_tag(platform: &Platform) {
     platform.wait_delivered(NS, STAGING);
     assert_eq!(
         platform.get(Some(NS), "release", STAGING, "{.spec.title}"),
@@ -305,8 +354,10 @@ spec:
         deployment.contains("registry.example.com/payment-api:v2.4.0"),
         "{deployment}"
     );
+}
 
-    // Production: waits for the SRE team, with the CI link and the commit.
+/// Production: waits for the SRE team, with the CI link and the commit.
+fn production_waits_for_the_sre_team_with_the_ci_link_and_the_commit(platform: &Platform) {
     platform.wait_for(
         Some(NS),
         "release",
@@ -338,9 +389,11 @@ spec:
             && notes.contains(&format!("Commit: {COMMIT}")),
         "{notes}"
     );
+}
 
-    // The same push announced again (a new delivery), this time to `gitopshq receiver` on its
-    // own (reading the API, not the controller's caches): nothing new.
+/// The same push announced again (a new delivery), this time to `gitopshq receiver` on its
+/// own (reading the API, not the controller's caches): nothing new.
+async fn the_same_push_announced_again_creates_nothing_new(platform: &Platform, harbor: &Harbor) {
     let standalone = {
         use gitopshq_controller::receiver::{Objects, Receiver, ReceiverOptions, serve};
         let options = ReceiverOptions::default();
@@ -357,7 +410,7 @@ spec:
     };
     let again = harbor_push(1_764_590_460);
     let (status, summary) = post_event(
-        &http,
+        &harbor.http,
         &format!("http://{}/registry/harbor", standalone.address),
         &signed(&again, HARBOR_SECRET),
         again,
@@ -385,12 +438,16 @@ spec:
         .expect("kubectl runs");
     let names = String::from_utf8_lossy(&auto.stdout).into_owned();
     assert_eq!(names.lines().count(), 2, "{names}");
+}
 
-    // Refusals.
-    let (status, answer) = post_event(&http, &url, &headers, body.clone()).await;
+/// Replayed, unsigned, wrongly signed, oversized and malformed deliveries, and an unknown
+/// registry.
+async fn bad_deliveries_are_refused_with_their_status_codes(harbor: &Harbor, push: &Push) {
+    let Harbor { http, address, url } = harbor;
+    let (status, answer) = post_event(http, url, &push.headers, push.body.clone()).await;
     assert_eq!(status, 409, "a replayed delivery: {answer}");
     assert_eq!(answer["outcome"], "replayed");
-    let (status, answer) = post_event(&http, &url, &[], harbor_push(1)).await;
+    let (status, answer) = post_event(http, url, &[], harbor_push(1)).await;
     assert_eq!(status, 401, "an unsigned delivery: {answer}");
     assert!(
         answer["error"]
@@ -399,10 +456,9 @@ spec:
         "{answer}"
     );
     let forged = harbor_push(2);
-    let (status, answer) =
-        post_event(&http, &url, &signed(&forged, "not-the-secret"), forged).await;
+    let (status, answer) = post_event(http, url, &signed(&forged, "not-the-secret"), forged).await;
     assert_eq!(status, 403, "a wrongly signed delivery: {answer}");
-    let answer = post_declaring(receiver.address, "/registry/harbor", 2 * 1024 * 1024).await;
+    let answer = post_declaring(*address, "/registry/harbor", 2 * 1024 * 1024).await;
     assert!(
         answer.starts_with("HTTP/1.1 413"),
         "an oversized delivery: {answer}"
@@ -410,22 +466,24 @@ spec:
     assert!(answer.contains("larger than 1048576 bytes"), "{answer}");
     let malformed = br#"{"type": "PUSH_ARTIFACT"}"#.to_vec();
     let (status, answer) =
-        post_event(&http, &url, &signed(&malformed, HARBOR_SECRET), malformed).await;
+        post_event(http, url, &signed(&malformed, HARBOR_SECRET), malformed).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(
         answer["error"],
         "harbor event: event_data.resources (a list) is missing"
     );
     let (status, _) = post_event(
-        &http,
-        &format!("http://{}/registry/nexus", receiver.address),
+        http,
+        &format!("http://{address}/registry/nexus"),
         &[],
         b"{}".to_vec(),
     )
     .await;
     assert_eq!(status, 404);
+}
 
-    // Slack: the first request failed, the retry got through, in Slack's block format.
+/// Slack: the first request failed, the retry got through, in Slack's block format.
+async fn the_pending_approval_reaches_slack_after_a_retry_in_its_block_format(slack: &Slack) {
     let message = slack
         .wait_for("Release waiting for approval: Auto: image update to v2.4.0")
         .await;
@@ -472,6 +530,14 @@ spec:
             && buttons.contains(&format!("{DASHBOARD_URL}/#/releases/{NS}/{PRODUCTION}").as_str()),
         "{buttons:?}"
     );
+}
+
+/// Staging's deploy reaches Slack and the channel's status says so; each transition once: the
+/// failed first request was retried, and no message repeats.
+async fn slack_gets_each_transition_once_and_the_channel_says_sent(
+    platform: &Platform,
+    slack: &Slack,
+) {
     slack
         .wait_for("Release deployed: Auto: image update to v2.4.0")
         .await;
@@ -492,7 +558,6 @@ spec:
             )
             .is_empty()
     );
-    // Each transition once: the failed first request was retried, and no message repeats.
     let requests = slack.requests();
     assert_eq!(
         requests.iter().filter(|b| **b == requests[0]).count(),
@@ -503,9 +568,11 @@ spec:
     for body in requests.iter().skip(1) {
         assert!(seen.insert(body.to_string()), "sent twice: {body}");
     }
+}
 
-    // The audit webhook never answers 2xx: after its attempts (3 in the local settings), the
-    // channel dead-letters; every attempt was signed over `<timestamp>.<body>`.
+/// The audit webhook never answers 2xx: after its attempts (3 in the local settings), the
+/// channel dead-letters; every attempt was signed over `<timestamp>.<body>`.
+fn the_audit_webhook_dead_letters_after_its_signed_attempts(platform: &Platform, slack: &Slack) {
     platform.wait_for(
         None,
         "notificationchannel",
@@ -534,12 +601,11 @@ spec:
         assert_eq!(event["event"], "ReleasePendingApproval");
         assert_eq!(event["object"]["name"], PRODUCTION);
     }
+}
 
-    receiver.stop().await;
-
-    // A restart of the operator sends nothing twice: the SRE approves production after it,
-    // and the deploy notification is the only new message.
-    let mut platform = platform;
+/// A restart of the operator sends nothing twice: the SRE approves production after it,
+/// and the deploy notification is the only new message.
+async fn a_restart_of_the_operator_sends_nothing_twice(platform: &mut Platform, slack: &Slack) {
     platform.stop_controllers().await;
     platform.start_controllers().await;
     let before = slack.requests().len();
@@ -586,6 +652,4 @@ spec:
     );
     // Nor is the dead-lettered notification tried again.
     assert_eq!(slack.webhook.lock().unwrap().len(), 3);
-
-    platform.stop().await;
 }

@@ -163,6 +163,22 @@ fn ci_kubeconfig(platform: &Platform, token: &str) -> PathBuf {
 async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
     let platform = Platform::start().await;
     let cli = Cli::new(&platform);
+    the_project_with_its_policies_and_a_ci_deployer_is_ready(&platform);
+    let ci = ci_creates_and_submits_a_staging_release(&cli);
+    ci_waits_for_it_to_be_healthy_with_a_token_and_no_kubeconfig(&cli, &ci);
+    people_without_the_grant_are_refused_with_what_is_missing(&cli);
+    a_production_release_waits_for_two_teams_and_waiting_on_it_is_gated(&cli);
+    bob_approves_and_a_second_sre_and_ci_are_refused(&cli, &ci);
+    status_shows_the_quorum_the_policies_and_the_timeline(&cli);
+    let full_commit = carol_approves_and_the_release_is_delivered_and_healthy(&cli);
+    a_rejection_stops_a_release_and_waiting_on_it_says_so(&cli);
+    the_audit_trail_shows_who_did_what_in_order(&cli, &full_commit);
+    audit_verify_passes_on_the_repository(&cli);
+    audit_verify_fails_after_the_ci_release_is_dropped_from_history(&cli);
+    platform.stop().await;
+}
+
+fn the_project_with_its_policies_and_a_ci_deployer_is_ready(platform: &Platform) {
     platform.apply(
         "admin",
         &platform.example(&[
@@ -182,35 +198,55 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         "True",
     );
     platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
+}
 
-    // CI: a ServiceAccount token bound to the ReleaseManager Role, in a kubeconfig of its own.
-    let token = ok(platform
-        .admin()
-        .args(["-n", NS, "create", "token", "ci-deployer"]));
-    let ci = ci_kubeconfig(&platform, token.trim());
-    let ci_run = |args: &[&str]| {
+/// The CI job: a ServiceAccount token and the kubeconfig made of it.
+struct Ci {
+    token: String,
+    kubeconfig: PathBuf,
+}
+
+impl Ci {
+    /// `gitopshq ARGS` as the CI job, with its kubeconfig.
+    fn run(&self, cli: &Cli<'_>, args: &[&str]) -> Output {
         cli.bare()
-            .env("KUBECONFIG", &ci)
+            .env("KUBECONFIG", &self.kubeconfig)
             .args(args)
             .output()
             .expect("gitopshq runs")
+    }
+}
+
+/// CI, with a ServiceAccount token bound to the ReleaseManager Role in a kubeconfig of its
+/// own, creates and submits a staging release.
+fn ci_creates_and_submits_a_staging_release(cli: &Cli<'_>) -> Ci {
+    let platform = cli.platform;
+    let token = ok(platform
+        .admin()
+        .args(["-n", NS, "create", "token", "ci-deployer"]));
+    let ci = Ci {
+        kubeconfig: ci_kubeconfig(platform, token.trim()),
+        token,
     };
-    let created = succeeded(ci_run(&[
-        "release",
-        "create",
-        "payment-api-abc1234",
-        "--env",
-        "staging",
-        "--workload",
-        "payment-api",
-        "--set",
-        "image.tag=abc1234",
-        "--tenant",
-        "eu-staging",
-        "--notes",
-        "CI build https://ci.example.com/builds/42, commit abc1234",
-        "--submit",
-    ]));
+    let created = succeeded(ci.run(
+        cli,
+        &[
+            "release",
+            "create",
+            "payment-api-abc1234",
+            "--env",
+            "staging",
+            "--workload",
+            "payment-api",
+            "--set",
+            "image.tag=abc1234",
+            "--tenant",
+            "eu-staging",
+            "--notes",
+            "CI build https://ci.example.com/builds/42, commit abc1234",
+            "--submit",
+        ],
+    ));
     assert_eq!(
         stdout(&created).trim(),
         "release.gitopshq.io/payment-api-abc1234 created"
@@ -224,7 +260,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         ),
         "system:serviceaccount:payment-service:ci-deployer"
     );
-    // `wait` as CI, with --server/--token and no kubeconfig at all, while Argo CD syncs.
+    ci
+}
+
+/// `wait` as CI, with --server/--token and no kubeconfig at all, while Argo CD syncs.
+fn ci_waits_for_it_to_be_healthy_with_a_token_and_no_kubeconfig(cli: &Cli<'_>, ci: &Ci) {
+    let platform = cli.platform;
     let ca = platform.dir().join("ci-ca.crt");
     let waiting = cli
         .bare()
@@ -242,7 +283,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
             "--certificate-authority",
         ])
         .arg(&ca)
-        .env("GITOPSHQ_TOKEN", token.trim())
+        .env("GITOPSHQ_TOKEN", ci.token.trim())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -260,9 +301,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         format!("release payment-api-abc1234 is Healthy (commit {commit})")
     );
     assert!(stderr(&waited).contains("release payment-api-abc1234: Deployed"));
+}
 
-    // Not permitted, by RBAC (dave has no grant at all) and by the project grant (sre-team may
-    // not submit releases); each says what is missing and exits 3.
+/// Not permitted, by RBAC (dave has no grant at all) and by the project grant (sre-team may
+/// not submit releases); each says what is missing and exits 3.
+fn people_without_the_grant_are_refused_with_what_is_missing(cli: &Cli<'_>) {
+    let platform = cli.platform;
     // (dave through his context of the shared kubeconfig: --context picks the identity.)
     let dave = cli
         .bare()
@@ -309,8 +353,11 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
             && refused.contains("ReleaseManager"),
         "{refused}"
     );
+}
 
-    // A production release from the backend team needs two teams.
+/// A production release from the backend team needs two teams.
+fn a_production_release_waits_for_two_teams_and_waiting_on_it_is_gated(cli: &Cli<'_>) {
+    let platform = cli.platform;
     succeeded(cli.as_user(
         "alice",
         &[
@@ -363,7 +410,10 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
             && text.contains("gitopshq approve payment-api-v1-1-0 -n payment-service"),
         "{text}"
     );
+}
 
+fn bob_approves_and_a_second_sre_and_ci_are_refused(cli: &Cli<'_>, ci: &Ci) {
+    let platform = cli.platform;
     let approved = succeeded(cli.plugin(
         "bob",
         &[
@@ -397,14 +447,16 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         refused.contains("needs approval from a team other than sre-team"),
         "{refused}"
     );
-    let ci_approve = ci_run(&["approve", "payment-api-v1-1-0"]);
+    let ci_approve = ci.run(cli, &["approve", "payment-api-v1-1-0"]);
     let refused = exited(&ci_approve, 3);
     assert!(
         refused.contains("RBAC denies system:serviceaccount:payment-service:ci-deployer to patch approvalrequests.gitopshq.io")
             && refused.contains("Approver role"),
         "{refused}"
     );
+}
 
+fn status_shows_the_quorum_the_policies_and_the_timeline(cli: &Cli<'_>) {
     let status = stdout(&succeeded(
         cli.as_user("alice", &["status", "payment-api-v1-1-0", "-n", NS]),
     ));
@@ -428,7 +480,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
     .expect("json");
     assert_eq!(json["approvals"], "1 of 2 approvals received");
     assert_eq!(json["status"]["policyResults"][0]["verdict"], "Pass");
+}
 
+/// carol, of another team, gives the second approval: the release is delivered, becomes
+/// Healthy and its status shows the commit, which is returned.
+fn carol_approves_and_the_release_is_delivered_and_healthy(cli: &Cli<'_>) -> String {
+    let platform = cli.platform;
     succeeded(cli.plugin(
         "carol",
         &[
@@ -469,8 +526,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
     );
     assert!(status.contains("Phase:       Healthy"), "{status}");
     assert!(status.contains("eu-production   Healthy"), "{status}");
+    full_commit
+}
 
-    // A rejection: it stops the release, and waiting on it says so (gated, exit 4).
+/// A rejection: it stops the release, and waiting on it says so (gated, exit 4).
+fn a_rejection_stops_a_release_and_waiting_on_it_says_so(cli: &Cli<'_>) {
+    let platform = cli.platform;
     succeeded(cli.as_user(
         "alice",
         &[
@@ -524,8 +585,11 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         text.contains("release payment-api-v1-2-0 is Rejected, it will not become Healthy"),
         "{text}"
     );
+}
 
-    // The audit trail, as a developer of the project.
+/// The audit trail, as a developer of the project.
+fn the_audit_trail_shows_who_did_what_in_order(cli: &Cli<'_>, full_commit: &str) {
+    let platform = cli.platform;
     let repo = platform.repository.display().to_string();
     let trail: Vec<serde_json::Value> = serde_json::from_str(&stdout(&succeeded(cli.as_user(
         "alice",
@@ -594,7 +658,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         .find(|e| e["source"] == "Commit" && e["object"] == "release/payment-api-v1-1-0")
         .expect("the delivery commit is in the trail");
     assert_eq!(delivery["actor"], "alice");
-    assert_eq!(delivery["commit"], full_commit.as_str());
+    assert_eq!(delivery["commit"], full_commit);
     let detail = delivery["message"].as_str().unwrap_or_default();
     assert!(
         detail.contains("approved by bob, carol")
@@ -615,15 +679,21 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         !rows.is_empty() && rows.iter().all(|r| r.contains("bob")),
         "{bobs}"
     );
+}
 
-    // The chain holds on the real repository ...
-    let verify = || {
-        cli.bare()
-            .args(["audit", "verify", "--repo", &repo])
-            .output()
-            .expect("runs")
-    };
-    let verified = stdout(&succeeded(verify()));
+/// `gitopshq audit verify --repo REPO`.
+fn audit_verify(cli: &Cli<'_>, repo: &str) -> Output {
+    cli.bare()
+        .args(["audit", "verify", "--repo", repo])
+        .output()
+        .expect("runs")
+}
+
+/// The audit chain holds on the real repository.
+fn audit_verify_passes_on_the_repository(cli: &Cli<'_>) {
+    let platform = cli.platform;
+    let repo = platform.repository.display().to_string();
+    let verified = stdout(&succeeded(audit_verify(cli, &repo)));
     let deliveries = platform
         .commits()
         .iter()
@@ -635,8 +705,12 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         "{verified}"
     );
     assert!(platform.commits()[0].contains("GitOpsHQ-Previous-Audit: sha256:"));
+}
 
-    // ... and breaks when someone drops the CI release's commit and force-pushes the rest.
+/// The audit chain breaks when someone drops the CI release's commit and force-pushes the rest.
+fn audit_verify_fails_after_the_ci_release_is_dropped_from_history(cli: &Cli<'_>) {
+    let platform = cli.platform;
+    let repo = platform.repository.display().to_string();
     let ci_commit = platform.get(
         Some(NS),
         "release",
@@ -659,7 +733,7 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
     rebase.extend(["rebase", "-q", "--onto", &parent, &ci_commit, "main"]);
     git(&clone, &rebase);
     git(&clone, &["push", "-q", "--force", "origin", "main"]);
-    let broken = verify();
+    let broken = audit_verify(cli, &repo);
     let text = exited(&broken, 1);
     let first_replayed = git(
         &clone,
@@ -683,7 +757,6 @@ async fn ci_and_people_release_approve_reject_follow_and_audit_with_the_cli() {
         "{}",
         stderr(&after)
     );
-    platform.stop().await;
 }
 
 /// Plays the kubelet's log endpoint: `/containerLogs/{ns}/{pod}/{container}` answers ten fixed
@@ -760,13 +833,30 @@ fn freeze_now(platform: &Platform) -> String {
         )
 }
 
+/// The good and the bad release of the incident.
+const GOOD: &str = "checkout-v3-1-0";
+const BAD: &str = "checkout-v3-2-0";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
-    const GOOD: &str = "checkout-v3-1-0";
-    const BAD: &str = "checkout-v3-2-0";
     let platform = Platform::start().await;
     let cli = Cli::new(&platform);
     let kubelet = Kubelet::start().await;
+    a_good_checkout_release_is_followed_by_a_degraded_one(&platform);
+    the_degraded_release_says_how_to_roll_back_and_waiting_for_it_gives_up(&cli);
+    let pods = the_kwok_nodes_send_log_requests_to_the_test_kubelet(&platform, &kubelet);
+    logs_of_the_bad_release_are_bounded_and_filtered(&cli, &kubelet, &pods);
+    logs_by_workload_and_followed_are_bounded_too(&cli, &kubelet, &pods);
+    bob_reads_logs_without_access_to_secrets_and_dave_is_refused(&cli, pods.len());
+    bob_rolls_back_frank_approves_and_the_pods_recover(&cli);
+    under_a_freeze_the_next_rollback_is_gated(&cli);
+    a_break_glass_session_admits_the_rollback_and_closes_with_a_note(&cli);
+    the_next_days_review_has_one_trail_for_the_workload(&cli);
+    drop(kubelet);
+    platform.stop().await;
+}
+
+fn a_good_checkout_release_is_followed_by_a_degraded_one(platform: &Platform) {
     platform.apply(
         "admin",
         &platform.example(&[
@@ -782,8 +872,10 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         &platform.example(&["incident-rollback/20-bad-release.yaml"]),
     );
     platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Degraded");
+}
 
-    // The release says what is wrong and how to roll back; waiting for Healthy gives up (exit 1).
+/// The release says what is wrong and how to roll back; waiting for Healthy gives up (exit 1).
+fn the_degraded_release_says_how_to_roll_back_and_waiting_for_it_gives_up(cli: &Cli<'_>) {
     let status = stdout(&succeeded(cli.as_user("bob", &["status", BAD, "-n", NS])));
     assert!(status.contains("Phase:       Degraded"), "{status}");
     assert!(
@@ -800,9 +892,15 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         )) && text.contains("CrashLoopBackOff"),
         "{text}"
     );
+}
 
-    // Logs: the pods run on KWOK's nodes, whose kubelet endpoint is pointed at the test's
-    // server; the workload cluster's API server proxies each log request to it.
+/// Logs: the pods run on KWOK's nodes, whose kubelet endpoint is pointed at the test's
+/// server; the workload cluster's API server proxies each log request to it.
+/// Returns the checkout pods, sorted.
+fn the_kwok_nodes_send_log_requests_to_the_test_kubelet(
+    platform: &Platform,
+    kubelet: &Kubelet,
+) -> Vec<String> {
     let port = kubelet.server.address.port();
     let node_status = format!(
         r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{port}}}}}}}}}"#
@@ -824,6 +922,16 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         .map(|(name, _, _, _)| name)
         .collect();
     pods.sort();
+    pods
+}
+
+/// `gitopshq logs` of the bad release: the last 2 lines of each pod's container since 30m,
+/// filtered for errors, asking the kubelet for no more.
+fn logs_of_the_bad_release_are_bounded_and_filtered(
+    cli: &Cli<'_>,
+    kubelet: &Kubelet,
+    pods: &[String],
+) {
     let count = pods.len();
     let logs = succeeded(cli.as_user(
         "admin",
@@ -857,6 +965,15 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
             "{queries:?}"
         );
     }
+}
+
+/// `gitopshq logs` by workload and followed; a request without bounds is refused.
+fn logs_by_workload_and_followed_are_bounded_too(
+    cli: &Cli<'_>,
+    kubelet: &Kubelet,
+    pods: &[String],
+) {
+    let count = pods.len();
     // By workload, one container, the last line only.
     let one = stdout(&succeeded(cli.as_user(
         "admin",
@@ -896,8 +1013,12 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
     // Unbounded requests are refused before anything is asked.
     let unbounded = cli.as_user("admin", &["logs", BAD, "-n", NS, "--tail", "-1"]);
     assert!(exited(&unbounded, 2).contains("unbounded"));
-    // bob, an SRE with the project's Operator role, reads them through the pod-logs API
-    // without any permission on Secrets, where the clusters' credentials live.
+}
+
+/// bob, an SRE with the project's Operator role, reads the logs through the pod-logs API
+/// without any permission on Secrets, where the clusters' credentials live.
+fn bob_reads_logs_without_access_to_secrets_and_dave_is_refused(cli: &Cli<'_>, count: usize) {
+    let platform = cli.platform;
     let secrets = platform
         .kubectl("bob")
         .args(["auth", "can-i", "get", "secrets", "-n", "gitopshq-system"])
@@ -938,8 +1059,11 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         raw.starts_with("# showing the last 1 line per container"),
         "{raw}"
     );
+}
 
-    // The rollback: bob asks, frank (same team, not bob) approves, the pods recover.
+/// The rollback: bob asks, frank (same team, not bob) approves, the pods recover.
+fn bob_rolls_back_frank_approves_and_the_pods_recover(cli: &Cli<'_>) {
+    let platform = cli.platform;
     let rolled = succeeded(cli.as_user(
         "bob",
         &["rollback", "checkout-service", "--to", GOOD, "-n", NS],
@@ -1001,9 +1125,12 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         "bob",
         &["wait", &rollback, "-n", NS, "--timeout", "3m", "-q"],
     ));
+}
 
-    // Under a freeze the next rollback is gated (exit 4) until a break-glass session covers it.
-    platform.apply("admin", &freeze_now(&platform));
+/// Under a freeze the next rollback is gated (exit 4) until a break-glass session covers it.
+fn under_a_freeze_the_next_rollback_is_gated(cli: &Cli<'_>) {
+    let platform = cli.platform;
+    platform.apply("admin", &freeze_now(platform));
     platform.wait_for(
         None,
         "environment",
@@ -1031,6 +1158,11 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
             && text.contains("BreakGlassSession"),
         "{text}"
     );
+}
+
+/// bob opens a break-glass session, rolls back under it and closes it, with a note.
+fn a_break_glass_session_admits_the_rollback_and_closes_with_a_note(cli: &Cli<'_>) {
+    let platform = cli.platform;
     succeeded(cli.as_user(
         "bob",
         &[
@@ -1105,8 +1237,11 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
         "{.status.phase}",
         "Closed",
     );
+}
 
-    // The next day's review: one trail for the workload.
+/// The next day's review: one trail for the workload.
+fn the_next_days_review_has_one_trail_for_the_workload(cli: &Cli<'_>) {
+    let platform = cli.platform;
     let repo = platform.repository.display().to_string();
     let trail = stdout(&succeeded(cli.as_user(
         "bob",
@@ -1166,6 +1301,4 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
             .expect("runs"),
     ));
     assert!(verified.contains("delivery commits verified"), "{verified}");
-    drop(kubelet);
-    platform.stop().await;
 }
