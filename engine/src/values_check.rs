@@ -53,8 +53,8 @@ pub struct Finding {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ValuesCheck {
-    /// The tenant the values were rendered for, and its environment; `None` when the text is
-    /// not YAML (nothing was rendered) or no tenant runs the workload there.
+    /// The tenant the values are rendered for, and its environment; `None` when no tenant
+    /// runs the workload there.
     pub tenant: Option<String>,
     pub environment: Option<String>,
     /// Empty when the edit renders.

@@ -330,6 +330,29 @@ pub struct CloseBreakGlass {
     pub note: String,
 }
 
+/// `POST /api/projects/{project}/workloads/{workload}/values/check`: the values editor's text,
+/// checked as typed. The text replaces the workload's values, or its values in `environment`,
+/// or `tenantOverride`'s values for it (at most one of the two).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct CheckValues {
+    pub text: String,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub environment: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub tenant_override: Option<String>,
+    /// The tenant to render for; without it, the first that runs the workload there.
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub tenant: Option<String>,
+}
+
+/// The check: findings at their lines, or the rendered objects.
+pub type ValuesChecked = gitopshq_engine::values_check::ValuesCheck;
+
 /// `POST /api/releases/{namespace}/{name}/cancel`.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -550,6 +573,8 @@ mod tests {
             SessionWritten,
             CancelRelease,
             ReleaseWritten,
+            CheckValues,
+            ValuesChecked,
             Audit,
             Logs,
             LogFailure,

@@ -90,6 +90,10 @@ pub fn router(state: Arc<State>) -> Router {
         )
         .route("/fleet", get(pages::fleet))
         .route("/projects/{name}", get(pages::project))
+        .route(
+            "/projects/{name}/workloads/{workload}/values/check",
+            post(pages::check_values),
+        )
         .route("/releases", get(pages::releases))
         .route("/releases/{namespace}/{name}", get(pages::release))
         .route(

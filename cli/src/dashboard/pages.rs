@@ -22,7 +22,9 @@ use gitopshq_engine::admission::{MAX_SESSION_DURATION, MIN_JUSTIFICATION, sessio
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
+use gitopshq_engine::plan::ChartCache;
 use gitopshq_engine::rbac::verbs;
+use gitopshq_engine::values_check::{self, ValuesScope};
 use gitopshq_engine::{FieldChange, ObjectChange};
 use kube::ResourceExt;
 use serde::Deserialize;
@@ -478,6 +480,43 @@ fn fields(changes: &[FieldChange]) -> Vec<api::FieldDiff> {
             right: c.new.clone(),
         })
         .collect()
+}
+
+/// The values editor's text checked for one tenant, as the person: their view of the project
+/// (a workload or tenant they cannot read is not found), nothing written.
+pub async fn check_values(
+    person: Person,
+    Path((project, workload)): Path<(String, String)>,
+    Json(body): Json<api::CheckValues>,
+) -> Answer<api::ValuesChecked> {
+    let scope = match (body.environment, body.tenant_override) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "environment and tenantOverride both set: the text is one layer",
+                "send environment to edit the workload's values there, or tenantOverride to edit one tenant's",
+            ));
+        }
+        (Some(environment), None) => ValuesScope::Environment(environment),
+        (None, Some(tenant)) => ValuesScope::Tenant(tenant),
+        (None, None) => ValuesScope::Workload,
+    };
+    let catalog = catalog_of(&person, &project).await?;
+    let checked = values_check::check_values(
+        &catalog,
+        &mut ChartCache::default(),
+        &project,
+        &workload,
+        &scope,
+        body.tenant.as_deref(),
+        &body.text,
+    )
+    .map_err(|e| {
+        ApiError::bad_request(
+            format!("cannot check values of workload {workload} in project {project}: {e}"),
+            "pick a workload, environment and tenant of this project",
+        )
+    })?;
+    Ok(Json(checked))
 }
 
 pub async fn compare_sides(

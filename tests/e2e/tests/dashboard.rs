@@ -257,6 +257,53 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         .collect();
     assert!(tenants.contains(&"eu-development"), "{body}");
 
+    // The values editor's check, as alice against the API server's objects: an unresolved
+    // variable at its line (naming environment and tenant), then the fixed text rendered.
+    let check = |text: &str| {
+        let request = http
+            .post(format!(
+                "{}/api/projects/{NS}/workloads/payment-api/values/check",
+                dashboard.url
+            ))
+            .bearer_auth(token("alice"))
+            .header("X-Requested-With", "gitopshq")
+            .json(&serde_json::json!({"environment": "production", "text": text}));
+        async move {
+            let response = request.send().await.expect("the dashboard answers");
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, body) = check("replicaCount: 3\nextra:\n  host: '{{hq.var.NOT_DEFINED}}'\n").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tenant"], "eu-production", "{body}");
+    let finding = &body["findings"][0];
+    assert_eq!(finding["line"], 3, "{body}");
+    assert_eq!(finding["path"], "extra.host", "{body}");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NOT_DEFINED")
+                && m.contains("environment production, tenant eu-production")),
+        "{body}"
+    );
+    assert!(body["rendered"].is_null(), "{body}");
+    let (status, body) = check("replicaCount: 3\nautoscaling:\n  enabled: false\n").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["findings"], serde_json::json!([]), "{body}");
+    assert!(
+        body["rendered"]
+            .as_str()
+            .is_some_and(|r| r.contains("kind: Deployment") && r.contains("replicas: 3")),
+        "{body}"
+    );
+
     let shots = std::env::var_os("DASHBOARD_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| platform.dir().join("screenshots"));
