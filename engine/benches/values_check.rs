@@ -89,7 +89,7 @@ fn main() {
         .expect("the workload and tenant exist");
         assert_eq!(
             check.findings.is_empty(),
-            n % 3 == 0,
+            n.is_multiple_of(3),
             "keystroke {n}: {:?}",
             check.findings
         );
