@@ -25,6 +25,9 @@ use gitopshq_webhook::local::LocalWebhook;
 /// The repository URL the examples name (the sandbox's Git server); scenarios point it at their
 /// own.
 pub const EXAMPLE_REPOSITORY: &str = "http://127.0.0.1:8091/gitops.git";
+
+/// The project of `examples/governance` (and of `examples/bootstrap`).
+pub const GOVERNED_PROJECT: &str = "payment-service";
 /// How long a scenario waits for the controllers to reach a state: a rollout on the real loop
 /// takes seconds, two busy cores take longer.
 pub const WAIT: Duration = Duration::from_secs(150);
@@ -398,6 +401,30 @@ impl Platform {
                 &format!("\n  delivery: {}\n", engine.delivery()),
             ),
         }
+    }
+
+    /// The governance scenario's platform, as the platform team sets it up: the bootstrap
+    /// objects, the governed project ([`GOVERNED_PROJECT`]), the resource-limits policy and
+    /// the two-team approval policy; returns once the Project is Ready.
+    pub fn set_up_governance(&self) {
+        self.apply(
+            "admin",
+            &self.example(&["bootstrap", "governance/project.yaml"]),
+        );
+        self.apply(
+            "admin",
+            &self.example(&[
+                "governance/policy-require-limits.yaml",
+                "governance/approval-policy.yaml",
+            ]),
+        );
+        self.wait_for(
+            None,
+            "project",
+            GOVERNED_PROJECT,
+            "{.status.phase}",
+            "Ready",
+        );
     }
 
     /// Applies YAML as `user`; returns the output (stdout + stderr, where warnings go).

@@ -66,18 +66,7 @@ fn approve(platform: &Platform, user: &str) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
     let platform = Platform::start().await;
-    platform.apply(
-        "admin",
-        &platform.example(&["bootstrap", "governance/project.yaml"]),
-    );
-    platform.apply(
-        "admin",
-        &platform.example(&[
-            "governance/policy-require-limits.yaml",
-            "governance/approval-policy.yaml",
-        ]),
-    );
-    platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
+    platform.set_up_governance();
     platform.apply(
         "alice",
         &platform.example(&["governance/releases/ledger-worker.yaml"]),

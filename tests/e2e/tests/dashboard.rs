@@ -118,17 +118,7 @@ async fn api(
 async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
     let chromium = browser_tools();
     let platform = Platform::start().await;
-    platform.apply(
-        "admin",
-        &platform.example(&["bootstrap", "governance/project.yaml"]),
-    );
-    platform.apply(
-        "admin",
-        &platform.example(&[
-            "governance/policy-require-limits.yaml",
-            "governance/approval-policy.yaml",
-        ]),
-    );
+    platform.set_up_governance();
     // The frontend team approves too.
     ok(platform.admin().args([
         "patch",

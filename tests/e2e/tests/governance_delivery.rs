@@ -31,19 +31,8 @@ fn approve(platform: &Platform, user: &str, comment: &str) -> std::process::Outp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_and_delivered() {
     let platform = Platform::start().await;
-    platform.apply(
-        "admin",
-        &platform.example(&["bootstrap", "governance/project.yaml"]),
-    );
-    // The platform team installs the policies.
-    platform.apply(
-        "admin",
-        &platform.example(&[
-            "governance/policy-require-limits.yaml",
-            "governance/approval-policy.yaml",
-        ]),
-    );
-    platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
+    // The platform team installs the project and the policies.
+    platform.set_up_governance();
     platform.wait_for(
         None,
         "policy",
