@@ -123,18 +123,19 @@ pub fn forget_cached_trees() {
 /// many and read only for this).
 fn tree_holds_file(repo: &Repository, oid: Oid, file: &str) -> Result<bool, git2::Error> {
     let is_file = |mode: i32| mode != i32::from(FileMode::Tree);
-    let known = {
+    let from_entries = {
         let cache = tree_cache();
-        match cache.holds.get(file).and_then(|g| g.get(oid)) {
-            Some(holds) => Some(holds),
-            None => cache.entries.get(oid).map(|entries| {
-                entries
-                    .iter()
-                    .any(|(name, _, mode)| &**name == file && is_file(*mode))
-            }),
+        // A remembered answer stays where it is (a hit does not move a tree).
+        if let Some(holds) = cache.holds.get(file).and_then(|g| g.get(oid)) {
+            return Ok(holds);
         }
+        cache.entries.get(oid).map(|entries| {
+            entries
+                .iter()
+                .any(|(name, _, mode)| &**name == file && is_file(*mode))
+        })
     };
-    let holds = match known {
+    let holds = match from_entries {
         Some(holds) => holds,
         None => repo
             .find_tree(oid)?
