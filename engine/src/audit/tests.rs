@@ -23,11 +23,7 @@ fn delivery(id: &str, tree: &str, release: &str, history: &[CommitRecord]) -> Co
     };
     CommitRecord {
         commit: id.into(),
-        parents: history
-            .first()
-            .map(|c| c.commit.clone())
-            .into_iter()
-            .collect(),
+        parents: parent(history),
         tree: tree.into(),
         time: 1_700_000_000,
         author: "GitOpsHQ".into(),
@@ -35,14 +31,20 @@ fn delivery(id: &str, tree: &str, release: &str, history: &[CommitRecord]) -> Co
     }
 }
 
+/// The newest commit of `history` (newest first), the parent of the next one; none in an empty
+/// repository.
+fn parent(history: &[CommitRecord]) -> Vec<String> {
+    history
+        .first()
+        .map(|c| c.commit.clone())
+        .into_iter()
+        .collect()
+}
+
 fn plain(id: &str, history: &[CommitRecord]) -> CommitRecord {
     CommitRecord {
         commit: id.into(),
-        parents: history
-            .first()
-            .map(|c| c.commit.clone())
-            .into_iter()
-            .collect(),
+        parents: parent(history),
         tree: format!("tree-{id}"),
         time: 1_700_000_000,
         author: "someone".into(),
@@ -201,16 +203,41 @@ fn release(yaml: &str) -> Release {
     object(yaml)
 }
 
+/// Release `name` ("`title`") of workload `api` into prod, in project shop, created at 10:00
+/// by `creator` and submitted; `more` (YAML) adds to its spec and gives its status.
+fn submitted(name: &str, title: &str, creator: &str, more: &str) -> Release {
+    let mut release: serde_json::Value = object(&format!(
+        "metadata: {{name: {name}, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}}
+spec:
+  title: {title}
+  environment: prod
+  changes: [{{workload: api}}]
+  submitted: true
+  createdBy: {creator}"
+    ));
+    overlay(&mut release, object(more));
+    gitopshq_crds::testing::from_json(release)
+}
+
+/// `more` over `into`, object by object.
+fn overlay(into: &mut serde_json::Value, more: serde_json::Value) {
+    match (into, more) {
+        (serde_json::Value::Object(into), serde_json::Value::Object(more)) => {
+            for (key, value) in more {
+                overlay(into.entry(key).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (into, more) => *into = more,
+    }
+}
+
 #[test]
 fn releases_give_their_creation_and_timeline_with_actors() {
-    let r = release(
-        "metadata: {name: api-v2, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}
-spec:
-  title: api v2
-  environment: prod
-  changes: [{workload: api}]
-  submitted: true
-  createdBy: alice
+    let r = submitted(
+        "api-v2",
+        "api v2",
+        "alice",
+        "
 status:
   commit: abc
   timeline:
@@ -244,14 +271,12 @@ status:
 
 #[test]
 fn a_cancellation_is_recorded_with_who_and_why() {
-    let requested = release(
-        "metadata: {name: api-v3, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}
+    let requested = submitted(
+        "api-v3",
+        "api v3",
+        "alice",
+        "
 spec:
-  title: api v3
-  environment: prod
-  changes: [{workload: api}]
-  submitted: true
-  createdBy: alice
   cancellation: {reason: wrong  tag, user: rita, time: '2026-01-01T10:03:00Z'}
 status:
   timeline:
@@ -284,16 +309,14 @@ status:
 
 #[test]
 fn approvals_skipped_under_break_glass_are_recorded_as_bypassed_by_the_submitter() {
-    let r = release(
-        "metadata: {name: rollback-1, namespace: shop, creationTimestamp: '2026-01-01T10:00:00Z'}
+    let r = submitted(
+        "rollback-1",
+        "roll api back",
+        "bob",
+        "
 spec:
-  title: roll api back
-  environment: prod
   type: Rollback
   rollbackTo: {release: v1}
-  changes: [{workload: api}]
-  submitted: true
-  createdBy: bob
   submittedBy: bob
   breakGlassSession: inc-1
 status:

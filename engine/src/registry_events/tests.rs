@@ -27,6 +27,32 @@ fn delivery<'a>(source: Source, headers: &'a [(String, String)], body: &'a [u8])
     }
 }
 
+/// Checks that `source` refuses `body` sent with `pairs` as its headers at `at`, answering
+/// `status`; returns why.
+#[track_caller]
+fn assert_refused(
+    source: Source,
+    pairs: &[(&str, &str)],
+    body: &[u8],
+    at: Timestamp,
+    status: u16,
+) -> AuthError {
+    let h = headers(pairs);
+    let err =
+        authenticate(&delivery(source, &h, body), SECRET, at).expect_err("the delivery is refused");
+    assert_eq!(err.http_status(), status, "{err}");
+    err
+}
+
+/// The `X-GitOpsHQ-Timestamp` of now and the `X-GitOpsHQ-Signature` over it and `body`.
+fn signed_now(body: &str) -> (String, String) {
+    let ts = now().as_second().to_string();
+    let signature = sign(SECRET, format!("{ts}.{body}").as_bytes());
+    (ts, signature)
+}
+
+const BUILD_URL: &str = "https://ci.example.com/payment-api/builds/1842";
+
 fn pushes(parsed: Parsed) -> Vec<ImagePush> {
     match parsed {
         Parsed::Pushes(p) => p,
@@ -35,7 +61,7 @@ fn pushes(parsed: Parsed) -> Vec<ImagePush> {
 }
 
 /// What Harbor 2.x sends for `docker push` (webhook policy, HTTP, payload format Default).
-fn harbor_body() -> Vec<u8> {
+fn harbor_event() -> serde_json::Value {
     json!({
         "type": "PUSH_ARTIFACT",
         "occur_at": 1764590400,
@@ -55,8 +81,10 @@ fn harbor_body() -> Vec<u8> {
             }
         }
     })
-    .to_string()
-    .into_bytes()
+}
+
+fn harbor_body() -> Vec<u8> {
+    harbor_event().to_string().into_bytes()
 }
 
 #[test]
@@ -87,13 +115,10 @@ fn harbor_push_with_its_auth_header() {
 #[test]
 fn unsigned_and_badly_signed_deliveries_are_refused_with_their_status() {
     let body = harbor_body();
-    let none = headers(&[]);
-    let err = authenticate(&delivery(Source::Harbor, &none, &body), SECRET, now()).unwrap_err();
-    assert_eq!(err.http_status(), 401);
+    let err = assert_refused(Source::Harbor, &[], &body, now(), 401);
     assert!(err.to_string().contains("Authorization header is missing"));
-    let wrong = headers(&[("Authorization", "s3cret-tokem")]);
-    let err = authenticate(&delivery(Source::Harbor, &wrong, &body), SECRET, now()).unwrap_err();
-    assert_eq!(err.http_status(), 403);
+    let wrong = [("Authorization", "s3cret-tokem")];
+    assert_refused(Source::Harbor, &wrong, &body, now(), 403);
     // An empty secret never matches, not even an empty header.
     let empty = headers(&[("Authorization", "")]);
     assert!(authenticate(&delivery(Source::Harbor, &empty, &body), b"", now()).is_err());
@@ -155,11 +180,12 @@ fn github_registry_package_signed_with_x_hub_signature_256() {
     })
     .to_string();
     let signature = sign(SECRET, body.as_bytes());
-    let h = headers(&[
+    let signed = [
         ("X-GitHub-Event", "registry_package"),
         ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
         ("X-Hub-Signature-256", &signature),
-    ]);
+    ];
+    let h = headers(&signed);
     let d = delivery(Source::GitHub, &h, body.as_bytes());
     let auth = authenticate(&d, SECRET, now()).unwrap();
     assert_eq!(
@@ -181,21 +207,9 @@ fn github_registry_package_signed_with_x_hub_signature_256() {
 
     // One byte changed: the signature no longer holds.
     let tampered = body.replace("v2.4.0", "v9.4.0");
-    let err = authenticate(
-        &delivery(Source::GitHub, &h, tampered.as_bytes()),
-        SECRET,
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(err.http_status(), 403);
-    let unsigned = headers(&[("X-GitHub-Event", "registry_package")]);
-    let err = authenticate(
-        &delivery(Source::GitHub, &unsigned, body.as_bytes()),
-        SECRET,
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(err.http_status(), 401);
+    assert_refused(Source::GitHub, &signed, tampered.as_bytes(), now(), 403);
+    let unsigned = [("X-GitHub-Event", "registry_package")];
+    assert_refused(Source::GitHub, &unsigned, body.as_bytes(), now(), 401);
     let ping = headers(&[("X-GitHub-Event", "ping")]);
     assert_eq!(
         parse(&delivery(Source::GitHub, &ping, b"{\"zen\":\"hi\"}")).unwrap(),
@@ -273,17 +287,8 @@ fn gitlab_registry_notification_envelope() {
         "registry.gitlab.example.com/acme/payment-api"
     );
     assert_eq!(pushes[0].pushed_by.as_deref(), Some("ci-bot"));
-    let wrong = headers(&[("X-Gitlab-Token", "nope")]);
-    assert_eq!(
-        authenticate(
-            &delivery(Source::GitLab, &wrong, body.as_bytes()),
-            SECRET,
-            now()
-        )
-        .unwrap_err()
-        .http_status(),
-        403
-    );
+    let wrong = [("X-Gitlab-Token", "nope")];
+    assert_refused(Source::GitLab, &wrong, body.as_bytes(), now(), 403);
 }
 
 /// Docker Hub's push webhook carries no digest and no signature: the URL holds the token.
@@ -358,12 +363,11 @@ fn generic_event_signed_over_timestamp_and_body() {
         "repository": "registry.example.com/payment-api",
         "tag": "v2.4.0",
         "digest": DIGEST,
-        "buildUrl": "https://ci.example.com/payment-api/builds/1842",
+        "buildUrl": BUILD_URL,
         "commit": "9f2c1e0d4b5a69788776655443322110aabbccdd"
     })
     .to_string();
-    let ts = now().as_second().to_string();
-    let signature = sign(SECRET, format!("{ts}.{body}").as_bytes());
+    let (ts, signature) = signed_now(&body);
     let h = headers(&[
         ("X-GitOpsHQ-Timestamp", &ts),
         ("X-GitOpsHQ-Signature", &signature),
@@ -376,12 +380,11 @@ fn generic_event_signed_over_timestamp_and_body() {
     );
     let push = pushes(parse(&d).unwrap()).remove(0);
     assert_eq!(
-        push.build_url.as_deref(),
-        Some("https://ci.example.com/payment-api/builds/1842")
-    );
-    assert_eq!(
-        push.commit.as_deref(),
-        Some("9f2c1e0d4b5a69788776655443322110aabbccdd")
+        (push.build_url.as_deref(), push.commit.as_deref()),
+        (
+            Some(BUILD_URL),
+            Some("9f2c1e0d4b5a69788776655443322110aabbccdd")
+        )
     );
 
     // Six minutes later the same request is a replay.
@@ -391,52 +394,24 @@ fn generic_event_signed_over_timestamp_and_body() {
     assert!(err.to_string().contains("more than 5 minutes"), "{err}");
     // The timestamp is signed: moving it breaks the signature.
     let moved = later.as_second().to_string();
-    let h2 = headers(&[
-        ("X-GitOpsHQ-Timestamp", &moved),
+    let resigned = [
+        ("X-GitOpsHQ-Timestamp", moved.as_str()),
         ("X-GitOpsHQ-Signature", &signature),
-    ]);
-    assert_eq!(
-        authenticate(
-            &delivery(Source::Generic, &h2, body.as_bytes()),
-            SECRET,
-            later
-        )
-        .unwrap_err()
-        .http_status(),
-        403
-    );
-    let no_ts = headers(&[("X-GitOpsHQ-Signature", &signature)]);
-    assert_eq!(
-        authenticate(
-            &delivery(Source::Generic, &no_ts, body.as_bytes()),
-            SECRET,
-            now()
-        )
-        .unwrap_err()
-        .http_status(),
-        401
-    );
+    ];
+    assert_refused(Source::Generic, &resigned, body.as_bytes(), later, 403);
+    let no_ts = [("X-GitOpsHQ-Signature", signature.as_str())];
+    assert_refused(Source::Generic, &no_ts, body.as_bytes(), now(), 401);
 }
 
 #[test]
 fn harbor_signed_the_generic_way_carries_the_build_and_commit() {
-    let body = json!({
-        "type": "PUSH_ARTIFACT",
-        "occur_at": 1764590400,
-        "operator": "robot$ci",
-        "event_data": {
-            "resources": [{
-                "digest": DIGEST,
-                "tag": "v2.4.0",
-                "resource_url": "registry.example.com/payment-api:v2.4.0",
-                "annotations": {"org.opencontainers.image.revision": "1111111111111111111111111111111111111111"}
-            }],
-            "custom_attributes": {"buildUrl": "https://ci.example.com/payment-api/builds/1842"}
-        }
-    })
-    .to_string();
-    let ts = now().as_second().to_string();
-    let signature = sign(SECRET, format!("{ts}.{body}").as_bytes());
+    // The image's revision annotation and the build's URL as a custom attribute come along.
+    let mut event = harbor_event();
+    event["event_data"]["resources"][0]["annotations"] =
+        json!({"org.opencontainers.image.revision": "1111111111111111111111111111111111111111"});
+    event["event_data"]["custom_attributes"] = json!({"buildUrl": BUILD_URL});
+    let body = event.to_string();
+    let (ts, signature) = signed_now(&body);
     let h = headers(&[
         ("X-GitOpsHQ-Timestamp", &ts),
         ("X-GitOpsHQ-Signature", &signature),
@@ -446,26 +421,19 @@ fn harbor_signed_the_generic_way_carries_the_build_and_commit() {
     assert_eq!(auth.delivery_id, format!("harbor:{signature}"));
     let push = pushes(parse(&d).unwrap()).remove(0);
     assert_eq!(
-        push.build_url.as_deref(),
-        Some("https://ci.example.com/payment-api/builds/1842")
-    );
-    assert_eq!(
-        push.commit.as_deref(),
-        Some("1111111111111111111111111111111111111111")
+        (push.build_url.as_deref(), push.commit.as_deref()),
+        (
+            Some(BUILD_URL),
+            Some("1111111111111111111111111111111111111111")
+        )
     );
     // A signature is checked even when an Authorization header comes along.
-    let forged = headers(&[
+    let forged = [
         ("Authorization", "s3cret-token"),
         ("X-GitOpsHQ-Timestamp", &ts),
         ("X-GitOpsHQ-Signature", "sha256=00"),
-    ]);
-    let err = authenticate(
-        &delivery(Source::Harbor, &forged, body.as_bytes()),
-        SECRET,
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(err.http_status(), 403);
+    ];
+    assert_refused(Source::Harbor, &forged, body.as_bytes(), now(), 403);
     // Stale: a replay.
     let later = now() + SignedDuration::from_secs(3600);
     assert_eq!(
@@ -613,11 +581,7 @@ proptest! {
 #[test]
 fn a_replay_with_a_new_delivery_header_keeps_its_id() {
     let body = br#"{"repository":"registry.example.com/api","tag":"v1.2.3"}"#;
-    let ts = now().as_second().to_string();
-    let signed = sign(
-        SECRET,
-        format!("{ts}.{}", String::from_utf8_lossy(body)).as_bytes(),
-    );
+    let (ts, signed) = signed_now(&String::from_utf8_lossy(body));
     let hub = sign(SECRET, body);
     // (source, the headers that prove it, the delivery-id header a replay may change)
     type Case<'a> = (Source, Vec<(&'a str, String)>, &'a str);

@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::condition;
+use super::{assert_event, condition};
 use crate::index::Index;
 use crate::mock_api::{self, LoopbackCluster, Reply, Scenario, Seen};
 use crate::reconcilers::cluster::reconcile;
@@ -66,6 +66,36 @@ async fn closed_port() -> String {
     format!("http://{address}")
 }
 
+/// The Secret answer pointing at `api`.
+fn kubeconfig_of(api: &LoopbackCluster) -> Reply {
+    secret(&mock_api::kubeconfig(&api.url))
+}
+
+/// The Secret answer pointing at a server that refuses every connection.
+async fn kubeconfig_of_a_closed_port() -> Reply {
+    secret(&mock_api::kubeconfig(&closed_port().await))
+}
+
+/// Cluster `eu` as last written while Connected to `version`, with a heartbeat 30s ago.
+fn connected(version: &str) -> Cluster {
+    let mut cluster = cluster();
+    cluster.status = Some(from_json(json!({
+        "phase": "Connected",
+        "serverVersion": version,
+        "lastHeartbeat": "2026-12-01T09:59:30Z",
+        "message": format!("connected; Kubernetes {version}"),
+    })));
+    cluster
+}
+
+/// One heartbeat: the kubeconfig Secret is read (answered with `secret`), then the status is
+/// written. A phase change adds its Event.
+fn heartbeat(cluster: &Cluster, secret: Reply) -> Scenario {
+    Scenario::new()
+        .expect(Method::GET, SECRET, secret)
+        .status_patch(cluster)
+}
+
 async fn run(cluster: Cluster, scenario: Scenario) -> (Action, Vec<Seen>) {
     let cache = tempfile::tempdir().unwrap();
     let (ctx, server) = mock_api::context(Index::new(), cache.path());
@@ -86,14 +116,23 @@ fn assert_phase(status: &Value, phase: &str, condition_status: &str, reason: &st
     }
 }
 
+/// Checks that the written `status` says the API server did not answer and ends with `advice`;
+/// returns its message.
+fn assert_not_answering<'a>(status: &'a Value, advice: &str) -> &'a str {
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("API server of cluster eu does not answer: "),
+        "{message}"
+    );
+    assert!(message.ends_with(advice), "{message}");
+    message
+}
+
 #[tokio::test]
 async fn a_cluster_that_answers_is_connected_with_its_version() {
     let api = LoopbackCluster::serve(vec![("/version", version())]).await;
     let cluster = cluster();
-    let scenario = Scenario::new()
-        .expect(Method::GET, SECRET, secret(&mock_api::kubeconfig(&api.url)))
-        .status_patch(&cluster)
-        .event("default");
+    let scenario = heartbeat(&cluster, kubeconfig_of(&api)).event("default");
 
     let (action, seen) = run(cluster, scenario).await;
 
@@ -105,9 +144,7 @@ async fn a_cluster_that_answers_is_connected_with_its_version() {
     assert_eq!(status["lastHeartbeat"], mock_api::NOW);
     assert_eq!(seen[1].body["metadata"]["resourceVersion"], "1");
     // Connecting is news, and good news.
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Normal");
-    assert_eq!(event["reason"], reasons::CONNECTED);
+    let event = assert_event(&seen[2], "Normal", reasons::CONNECTED);
     assert_eq!(event["regarding"]["kind"], "Cluster");
     assert_eq!(event["note"], "connected; Kubernetes v1.34.1");
     // Asked again at the heartbeat interval.
@@ -117,16 +154,8 @@ async fn a_cluster_that_answers_is_connected_with_its_version() {
 #[tokio::test]
 async fn a_connected_cluster_that_answers_again_gets_a_heartbeat_without_an_event() {
     let api = LoopbackCluster::serve(vec![("/version", version())]).await;
-    let mut cluster = cluster();
-    cluster.status = Some(from_json(json!({
-        "phase": "Connected",
-        "serverVersion": "v1.34.0",
-        "lastHeartbeat": "2026-12-01T09:59:30Z",
-        "message": "connected; Kubernetes v1.34.0",
-    })));
-    let scenario = Scenario::new()
-        .expect(Method::GET, SECRET, secret(&mock_api::kubeconfig(&api.url)))
-        .status_patch(&cluster);
+    let cluster = connected("v1.34.0");
+    let scenario = heartbeat(&cluster, kubeconfig_of(&api));
 
     let (action, seen) = run(cluster, scenario).await;
 
@@ -141,33 +170,19 @@ async fn a_connected_cluster_that_answers_again_gets_a_heartbeat_without_an_even
 #[tokio::test]
 async fn a_cluster_never_reached_whose_server_refuses_connections_is_unreachable() {
     let cluster = cluster();
-    let scenario = Scenario::new()
-        .expect(
-            Method::GET,
-            SECRET,
-            secret(&mock_api::kubeconfig(&closed_port().await)),
-        )
-        .status_patch(&cluster)
-        .event("default");
+    let scenario = heartbeat(&cluster, kubeconfig_of_a_closed_port().await).event("default");
 
     let (action, seen) = run(cluster, scenario).await;
 
     let status = &seen[1].body["status"];
     assert_phase(status, "Unreachable", "False", reasons::UNREACHABLE);
-    let message = status["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("API server of cluster eu does not answer: "),
-        "{message}"
-    );
-    assert!(
-        message.ends_with("; check the network path and the credentials in the kubeconfig"),
-        "{message}"
+    let message = assert_not_answering(
+        status,
+        "; check the network path and the credentials in the kubeconfig",
     );
     assert!(status.get("lastHeartbeat").is_none(), "{status:#}");
     assert!(status.get("serverVersion").is_none(), "{status:#}");
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::UNREACHABLE);
+    let event = assert_event(&seen[2], "Warning", reasons::UNREACHABLE);
     assert_eq!(event["note"], message);
     // Asked again soon: at the retry interval, not the heartbeat's.
     assert_eq!(action, Action::requeue(Duration::from_secs(10)));
@@ -175,60 +190,32 @@ async fn a_cluster_never_reached_whose_server_refuses_connections_is_unreachable
 
 #[tokio::test]
 async fn a_connected_cluster_that_stops_answering_is_disconnected_since_its_last_answer() {
-    let mut cluster = cluster();
-    cluster.status = Some(from_json(json!({
-        "phase": "Connected",
-        "serverVersion": "v1.34.1",
-        "lastHeartbeat": "2026-12-01T09:59:30Z",
-        "message": "connected; Kubernetes v1.34.1",
-    })));
-    let scenario = Scenario::new()
-        .expect(
-            Method::GET,
-            SECRET,
-            secret(&mock_api::kubeconfig(&closed_port().await)),
-        )
-        .status_patch(&cluster)
-        .event("default");
+    let cluster = connected("v1.34.1");
+    let scenario = heartbeat(&cluster, kubeconfig_of_a_closed_port().await).event("default");
 
     let (action, seen) = run(cluster, scenario).await;
 
     let status = &seen[1].body["status"];
     assert_phase(status, "Disconnected", "False", reasons::DISCONNECTED);
-    let message = status["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("API server of cluster eu does not answer: "),
-        "{message}"
-    );
-    assert!(
-        message.ends_with(
-            "; last answered at 2026-12-01T09:59:30Z; the health of its tenants is Unknown until cluster eu answers again"
-        ),
-        "{message}"
+    assert_not_answering(
+        status,
+        "; last answered at 2026-12-01T09:59:30Z; the health of its tenants is Unknown until cluster eu answers again",
     );
     // What it last said is kept: the heartbeat is when it last answered.
     assert_eq!(status["lastHeartbeat"], "2026-12-01T09:59:30Z");
     assert_eq!(status["serverVersion"], "v1.34.1");
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::DISCONNECTED);
+    assert_event(&seen[2], "Warning", reasons::DISCONNECTED);
     assert_eq!(action, Action::requeue(Duration::from_secs(10)));
 }
 
 #[tokio::test]
 async fn a_missing_kubeconfig_secret_is_unreachable_and_says_how_to_register_the_cluster() {
     let cluster = cluster();
-    let scenario = Scenario::new()
-        .expect(
-            Method::GET,
-            SECRET,
-            Reply::Error(
-                StatusCode::NOT_FOUND,
-                "secrets \"cluster-eu\" not found".into(),
-            ),
-        )
-        .status_patch(&cluster)
-        .event("default");
+    let not_found = Reply::Error(
+        StatusCode::NOT_FOUND,
+        "secrets \"cluster-eu\" not found".into(),
+    );
+    let scenario = heartbeat(&cluster, not_found).event("default");
 
     let (action, seen) = run(cluster, scenario).await;
 
@@ -238,23 +225,14 @@ async fn a_missing_kubeconfig_secret_is_unreachable_and_says_how_to_register_the
         status["message"],
         "kubeconfig Secret gitopshq-system/cluster-eu not found; create it (gitopshq cluster register eu --context CTX) or fix spec.kubeconfigSecretRef"
     );
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::SECRET_NOT_FOUND);
+    assert_event(&seen[2], "Warning", reasons::SECRET_NOT_FOUND);
     assert_eq!(action, Action::requeue(Duration::from_secs(10)));
 }
 
 #[tokio::test]
 async fn an_invalid_kubeconfig_is_an_invalid_spec_naming_the_secret_and_the_problem() {
     let cluster = cluster();
-    let scenario = Scenario::new()
-        .expect(
-            Method::GET,
-            SECRET,
-            secret("apiVersion: v1\nkind: Config\n"),
-        )
-        .status_patch(&cluster)
-        .event("default");
+    let scenario = heartbeat(&cluster, secret("apiVersion: v1\nkind: Config\n")).event("default");
 
     let (action, seen) = run(cluster, scenario).await;
 
@@ -275,10 +253,7 @@ async fn a_kubeconfig_with_an_exec_plugin_is_refused_without_running_it() {
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n      args: [eks, get-token]\n",
     );
     let cluster = cluster();
-    let scenario = Scenario::new()
-        .expect(Method::GET, SECRET, secret(&kubeconfig))
-        .status_patch(&cluster)
-        .event("default");
+    let scenario = heartbeat(&cluster, secret(&kubeconfig)).event("default");
 
     let (_, seen) = run(cluster, scenario).await;
 

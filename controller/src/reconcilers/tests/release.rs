@@ -21,6 +21,18 @@ use crate::reconcilers::release::reconcile;
 
 const APPROVAL_REQUESTS: &str = "/apis/gitopshq.io/v1alpha1/namespaces/shop/approvalrequests";
 
+/// Release `r1`'s ApprovalRequest is not in the cache, so it is asked of the API: not found.
+pub(super) fn approval_request_not_found() -> Scenario {
+    Scenario::new().expect(
+        Method::GET,
+        format!("{APPROVAL_REQUESTS}/r1"),
+        Reply::Error(
+            StatusCode::NOT_FOUND,
+            "approvalrequests \"r1\" not found".into(),
+        ),
+    )
+}
+
 /// Project `shop` (repository at `url`, delivered directly) with workload `api` on `web`
 /// 1.0.0, tenant `eu-1` of staging, and the staging Environment.
 pub(super) fn shop(url: &str) -> Index {
@@ -51,7 +63,7 @@ fn release() -> Release {
     release
 }
 
-async fn run(index: Index, release: Release, scenario: Scenario) -> (Action, Vec<Seen>) {
+pub(super) async fn run(index: Index, release: Release, scenario: Scenario) -> (Action, Vec<Seen>) {
     let cache = tempfile::tempdir().unwrap();
     let (ctx, server) = mock_api::context(index, cache.path());
     let verifier = server.run(scenario);
@@ -83,16 +95,8 @@ async fn a_submitted_release_under_an_approval_policy_waits_for_its_approval_req
         .insert(ApprovalPolicy::test("staging-approval", "staging"));
     let release = release().submitted();
     let request = ApprovalRequest::test("r1", "shop", "staging-approval");
-    let scenario = Scenario::new()
-        // Not in the cache yet: asked of the API before one is created.
-        .expect(
-            Method::GET,
-            format!("{APPROVAL_REQUESTS}/r1"),
-            Reply::Error(
-                StatusCode::NOT_FOUND,
-                "approvalrequests \"r1\" not found".into(),
-            ),
-        )
+    // Looked up before one is created.
+    let scenario = approval_request_not_found()
         .expect(Method::POST, APPROVAL_REQUESTS, Reply::Echo)
         .status_patch(&request)
         .status_patch(&release)

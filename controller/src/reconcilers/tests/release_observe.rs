@@ -8,7 +8,6 @@
 //! a local repository holding the release's commit.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use gitopshq_crds::approval_request::ApprovalRequest;
@@ -23,17 +22,21 @@ use http::{Method, StatusCode};
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::condition;
+use super::release::{approval_request_not_found, run};
+use super::{assert_event, condition};
 use crate::index::Index;
 use crate::mock_api::{self, LoopbackCluster, Reply, Scenario, Seen};
-use crate::reconcilers::release::reconcile;
 
 const APPLICATION: &str =
     "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop-staging-eu-1";
 const KUSTOMIZATION: &str =
     "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/shop-staging-eu-1";
 const KUBECONFIG_SECRET: &str = "/api/v1/namespaces/gitopshq-system/secrets/cluster-eu";
-const APPROVAL_REQUESTS: &str = "/apis/gitopshq.io/v1alpha1/namespaces/shop/approvalrequests";
+
+/// A commit the release says it delivered, where no repository is read.
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+/// A repository URL nothing answers at, for releases whose objects are never read.
+const NOWHERE: &str = "file:///nowhere/shop.git";
 
 /// The ConfigMap release `r1` delivers to tenant `eu-1`, as committed.
 const DELIVERED: &str = "apiVersion: v1
@@ -137,6 +140,25 @@ fn delivered(name: &str, commit: &str, delivered_at: &str, status: Value) -> Rel
     release
 }
 
+/// Release `r1`, delivered as [`COMMIT`] at `delivered_at` and not observed since.
+fn just_delivered(delivered_at: &str) -> Release {
+    delivered("r1", COMMIT, delivered_at, json!({}))
+}
+
+/// What a release found Healthy a minute after its 09:00 delivery last wrote.
+fn healthy_since_nine() -> Value {
+    json!({
+        "phase": "Healthy",
+        "reason": reasons::HEALTHY,
+        "message": "1 of 1 tenants healthy",
+        "tenants": [{"name": "eu-1", "phase": "Healthy", "health": "Healthy"}],
+        "timeline": [
+            {"time": "2026-12-01T09:00:00Z", "phase": "Deployed"},
+            {"time": "2026-12-01T09:01:00Z", "phase": "Healthy"},
+        ],
+    })
+}
+
 /// The Argo CD Application of tenant `eu-1`, Synced at `revision`.
 fn synced_application(revision: &str) -> Reply {
     Reply::Json(json!({
@@ -211,7 +233,6 @@ fn kubeconfig_of(api: &LoopbackCluster) -> Reply {
     ))
 }
 
-/// The status writes of tenant `eu-1` and workload `api` that follow an observation.
 /// The reads of one tenant Argo CD synced to `commit`: its Application, then the cluster's
 /// kubeconfig Secret (the release's objects are then read from `api`'s caches).
 fn reads_of_a_synced_tenant(commit: &str, api: &LoopbackCluster) -> Scenario {
@@ -220,19 +241,75 @@ fn reads_of_a_synced_tenant(commit: &str, api: &LoopbackCluster) -> Scenario {
         .expect(Method::GET, KUBECONFIG_SECRET, kubeconfig_of(api))
 }
 
+/// The status writes of tenant `eu-1` and workload `api` that follow an observation.
 fn tenant_and_workload(scenario: Scenario) -> Scenario {
     scenario
         .status_patch(&Tenant::test("eu-1", "shop", "staging", "eu"))
         .status_patch(&Workload::test("api", "shop", "web", "1.0.0"))
 }
 
-async fn run(index: Index, release: Release, scenario: Scenario) -> (Action, Vec<Seen>) {
-    let cache = tempfile::tempdir().unwrap();
-    let (ctx, server) = mock_api::context(index, cache.path());
-    let verifier = server.run(scenario);
-    let action = reconcile(Arc::new(release), ctx).await;
-    let seen = verifier.finish().await;
-    (action.expect("the reconciliation succeeds"), seen)
+/// Flux has no Kustomization for tenant `eu-1` yet: the release stays as it is, written once,
+/// and nothing else is read.
+fn not_applied_by_flux(release: &Release) -> Scenario {
+    tenant_and_workload(
+        Scenario::new()
+            .expect(
+                Method::GET,
+                KUSTOMIZATION,
+                Reply::Error(
+                    StatusCode::NOT_FOUND,
+                    "kustomizations.kustomize.toolkit.fluxcd.io \"shop-staging-eu-1\" not found"
+                        .into(),
+                ),
+            )
+            .status_patch(release),
+    )
+}
+
+/// A phase change judged from the index alone: the release's status and its Event, then the
+/// tenant and workload writes.
+fn judged_without_reads(release: &Release) -> Scenario {
+    tenant_and_workload(Scenario::new().status_patch(release).event("shop"))
+}
+
+/// Delivery through Argo CD to workload cluster `eu`: the repository holding the release's
+/// commit, and the cluster's API server.
+struct ArgoCdDelivery {
+    repository: Repository,
+    api: LoopbackCluster,
+}
+
+impl ArgoCdDelivery {
+    /// The cluster runs `configmaps` in `eu-1`.
+    async fn running(configmaps: Vec<Value>) -> Self {
+        Self {
+            repository: repository(),
+            api: workload_cluster(configmaps).await,
+        }
+    }
+
+    fn commit(&self) -> &str {
+        &self.repository.commit
+    }
+
+    fn index(&self) -> Index {
+        shop(&self.repository.url, DeliveryMode::ArgoCD)
+    }
+
+    /// Release `r1` as delivered at `delivered_at` and then written as `status`.
+    fn release(&self, delivered_at: &str, status: Value) -> Release {
+        delivered("r1", self.commit(), delivered_at, status)
+    }
+
+    /// The reads of tenant `eu-1`, synced to the commit.
+    fn reads(&self) -> Scenario {
+        reads_of_a_synced_tenant(self.commit(), &self.api)
+    }
+
+    /// The reads, the release's new phase and its Event, then the tenant and workload writes.
+    fn phase_change(&self, release: &Release) -> Scenario {
+        tenant_and_workload(self.reads().status_patch(release).event("shop"))
+    }
 }
 
 /// Checks the tenant and workload writes (the last two requests) report `health` for release
@@ -265,26 +342,15 @@ fn assert_followers(seen: &[Seen], commit: &str, health: &str) -> Value {
 
 #[tokio::test]
 async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy() {
-    let repository = repository();
-    let commit = repository.commit.clone();
-    let api = workload_cluster(vec![live_configmap("v2")]).await;
-    let release = delivered("r1", &commit, "2026-12-01T09:58:00Z", json!({}));
-    let scenario = tenant_and_workload(
-        reads_of_a_synced_tenant(&commit, &api)
-            .status_patch(&release)
-            .event("shop"),
-    );
+    let argocd = ArgoCdDelivery::running(vec![live_configmap("v2")]).await;
+    let release = argocd.release("2026-12-01T09:58:00Z", json!({}));
+    let scenario = argocd.phase_change(&release);
 
-    let (action, seen) = run(
-        shop(&repository.url, DeliveryMode::ArgoCD),
-        release,
-        scenario,
-    )
-    .await;
+    let (action, seen) = run(argocd.index(), release, scenario).await;
 
     // Health was read from the cluster's caches: discovery, then one list (and a watch) of
     // the tenant-labelled ConfigMaps and of the tenant namespace's pods.
-    let asked = api.requests();
+    let asked = argocd.api.requests();
     assert_eq!(asked[0], "GET /api/v1?");
     assert!(
         asked
@@ -325,11 +391,9 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
             .all(|c| c["type"] != types::DRIFTED),
         "{status:#}"
     );
-    let event = &seen[3].body;
-    assert_eq!(event["type"], "Normal");
-    assert_eq!(event["reason"], reasons::HEALTHY);
+    let event = assert_event(&seen[3], "Normal", reasons::HEALTHY);
     assert_eq!(event["note"], "1 of 1 tenants healthy");
-    assert_followers(&seen, &commit, "Healthy");
+    assert_followers(&seen, argocd.commit(), "Healthy");
     assert_eq!(seen.len(), 6);
     // Settled: looked at again at the health interval.
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
@@ -337,37 +401,12 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
 
 #[tokio::test]
 async fn a_healthy_release_whose_object_is_gone_from_the_cluster_is_degraded() {
-    let repository = repository();
-    let commit = repository.commit.clone();
     // The ConfigMap was deleted behind the engine's back.
-    let api = workload_cluster(Vec::new()).await;
-    let release = delivered(
-        "r1",
-        &commit,
-        "2026-12-01T09:00:00Z",
-        json!({
-            "phase": "Healthy",
-            "reason": reasons::HEALTHY,
-            "message": "1 of 1 tenants healthy",
-            "tenants": [{"name": "eu-1", "phase": "Healthy", "health": "Healthy"}],
-            "timeline": [
-                {"time": "2026-12-01T09:00:00Z", "phase": "Deployed"},
-                {"time": "2026-12-01T09:01:00Z", "phase": "Healthy"},
-            ],
-        }),
-    );
-    let scenario = tenant_and_workload(
-        reads_of_a_synced_tenant(&commit, &api)
-            .status_patch(&release)
-            .event("shop"),
-    );
+    let argocd = ArgoCdDelivery::running(Vec::new()).await;
+    let release = argocd.release("2026-12-01T09:00:00Z", healthy_since_nine());
+    let scenario = argocd.phase_change(&release);
 
-    let (action, seen) = run(
-        shop(&repository.url, DeliveryMode::ArgoCD),
-        release,
-        scenario,
-    )
-    .await;
+    let (action, seen) = run(argocd.index(), release, scenario).await;
 
     let status = &seen[2].body["status"];
     // Missing after it was Healthy: removed, not yet to come.
@@ -383,56 +422,24 @@ async fn a_healthy_release_whose_object_is_gone_from_the_cluster_is_degraded() {
     assert_eq!(healthy["status"], "False");
     assert_eq!(healthy["reason"], reasons::DEGRADED);
     assert_eq!(condition(status, types::READY)["status"], "False");
-    let event = &seen[3].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::DEGRADED);
-    assert_followers(&seen, &commit, "Degraded");
+    assert_event(&seen[3], "Warning", reasons::DEGRADED);
+    assert_followers(&seen, argocd.commit(), "Degraded");
     assert_eq!(seen.len(), 6);
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
 }
 
 #[tokio::test]
 async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
-    let repository = repository();
-    let commit = repository.commit.clone();
-    let api = workload_cluster(vec![live_configmap("edited by hand")]).await;
-    let release = delivered(
-        "r1",
-        &commit,
-        "2026-12-01T09:00:00Z",
-        json!({
-            "phase": "Healthy",
-            "reason": reasons::HEALTHY,
-            "message": "1 of 1 tenants healthy",
-            "tenants": [{
-                "name": "eu-1",
-                "phase": "Healthy",
-                "health": "Healthy",
-                "message": "1 objects delivered, all present",
-            }],
-            "timeline": [
-                {"time": "2026-12-01T09:00:00Z", "phase": "Deployed"},
-                {"time": "2026-12-01T09:01:00Z", "phase": "Healthy"},
-            ],
-        }),
-    );
+    let argocd = ArgoCdDelivery::running(vec![live_configmap("edited by hand")]).await;
+    let mut healthy = healthy_since_nine();
+    healthy["tenants"][0]["message"] = json!("1 objects delivered, all present");
+    let release = argocd.release("2026-12-01T09:00:00Z", healthy);
     // The drift Event comes first; still Healthy, so no phase Event.
-    let scenario = tenant_and_workload(
-        reads_of_a_synced_tenant(&commit, &api)
-            .event("shop")
-            .status_patch(&release),
-    );
+    let scenario = tenant_and_workload(argocd.reads().event("shop").status_patch(&release));
 
-    let (action, seen) = run(
-        shop(&repository.url, DeliveryMode::ArgoCD),
-        release.clone(),
-        scenario,
-    )
-    .await;
+    let (action, seen) = run(argocd.index(), release.clone(), scenario).await;
 
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::DRIFT_DETECTED);
+    let event = assert_event(&seen[2], "Warning", reasons::DRIFT_DETECTED);
     let note = event["note"].as_str().unwrap();
     assert!(
         note.starts_with("eu-1: ConfigMap eu-1/api differs: "),
@@ -445,7 +452,7 @@ async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
     assert_eq!(drifted["status"], "True");
     assert_eq!(drifted["reason"], reasons::DRIFT_DETECTED);
     assert_eq!(drifted["message"], note);
-    let tenant = assert_followers(&seen, &commit, "Healthy");
+    let tenant = assert_followers(&seen, argocd.commit(), "Healthy");
     // The fleet view's drift badge: the tenant names the release that found it.
     let tenant_drift = condition(&tenant, types::DRIFTED);
     assert_eq!(tenant_drift["status"], "True");
@@ -463,16 +470,14 @@ async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
     // drift is known, so only the reads are made; no Event, no write.
     let mut again = release;
     again.status = Some(from_json(seen[3].body["status"].clone()));
-    let mut index = shop(&repository.url, DeliveryMode::ArgoCD);
+    let mut index = argocd.index();
     let mut tenant = Tenant::test("eu-1", "shop", "staging", "eu");
     tenant.status = Some(from_json(seen[4].body["status"].clone()));
     index.tenants.insert(tenant);
     let mut workload = Workload::test("api", "shop", "web", "1.0.0");
     workload.status = Some(from_json(seen[5].body["status"].clone()));
     index.workloads.insert(workload);
-    let scenario = reads_of_a_synced_tenant(&commit, &api);
-
-    let (action, seen) = run(index, again, scenario).await;
+    let (action, seen) = run(index, again, argocd.reads()).await;
 
     assert_eq!(seen.len(), 2);
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
@@ -480,33 +485,11 @@ async fn a_live_object_edited_by_hand_is_reported_as_drift_once() {
 
 #[tokio::test]
 async fn a_release_flux_has_not_applied_yet_stays_deployed_and_says_what_it_waits_for() {
-    let release = delivered(
-        "r1",
-        "0123456789abcdef0123456789abcdef01234567",
-        "2026-12-01T09:58:00Z",
-        json!({}),
-    );
+    let release = just_delivered("2026-12-01T09:58:00Z");
     // Neither the repository nor the cluster is read before Flux applied the commit.
-    let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(
-                Method::GET,
-                KUSTOMIZATION,
-                Reply::Error(
-                    StatusCode::NOT_FOUND,
-                    "kustomizations.kustomize.toolkit.fluxcd.io \"shop-staging-eu-1\" not found"
-                        .into(),
-                ),
-            )
-            .status_patch(&release),
-    );
+    let scenario = not_applied_by_flux(&release);
 
-    let (action, seen) = run(
-        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
-        release,
-        scenario,
-    )
-    .await;
+    let (action, seen) = run(shop(NOWHERE, DeliveryMode::Flux), release, scenario).await;
 
     let status = &seen[1].body["status"];
     assert_eq!(status["phase"], "Deployed");
@@ -525,11 +508,7 @@ async fn a_release_flux_has_not_applied_yet_stays_deployed_and_says_what_it_wait
         1,
         "{status:#}"
     );
-    assert_followers(
-        &seen,
-        "0123456789abcdef0123456789abcdef01234567",
-        "Progressing",
-    );
+    assert_followers(&seen, COMMIT, "Progressing");
     assert_eq!(seen.len(), 4);
     // Still rolling out: looked at again within a second.
     assert_eq!(action, Action::requeue(Duration::from_secs(1)));
@@ -537,14 +516,13 @@ async fn a_release_flux_has_not_applied_yet_stays_deployed_and_says_what_it_wait
 
 #[tokio::test]
 async fn a_commit_flux_failed_to_apply_fails_the_release_with_fluxs_message() {
-    let commit = "0123456789abcdef0123456789abcdef01234567";
-    let release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
+    let release = just_delivered("2026-12-01T09:58:00Z");
     let kustomization = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
         "metadata": {"name": "shop-staging-eu-1", "namespace": "flux-system"},
         "status": {
-            "lastAttemptedRevision": format!("main@sha1:{commit}"),
+            "lastAttemptedRevision": format!("main@sha1:{COMMIT}"),
             "conditions": [{
                 "type": "Ready",
                 "status": "False",
@@ -560,12 +538,7 @@ async fn a_commit_flux_failed_to_apply_fails_the_release_with_fluxs_message() {
             .event("shop"),
     );
 
-    let (action, seen) = run(
-        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
-        release,
-        scenario,
-    )
-    .await;
+    let (action, seen) = run(shop(NOWHERE, DeliveryMode::Flux), release, scenario).await;
 
     let status = &seen[1].body["status"];
     assert_eq!(status["phase"], "Failed");
@@ -578,10 +551,8 @@ async fn a_commit_flux_failed_to_apply_fails_the_release_with_fluxs_message() {
     let delivered = condition(status, types::DELIVERED);
     assert_eq!(delivered["status"], "False");
     assert_eq!(delivered["reason"], reasons::SYNC_FAILED);
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], reasons::SYNC_FAILED);
-    assert_followers(&seen, commit, "Progressing");
+    assert_event(&seen[2], "Warning", reasons::SYNC_FAILED);
+    assert_followers(&seen, COMMIT, "Progressing");
     assert_eq!(seen.len(), 5);
     // Failed: nothing until someone retries.
     assert_eq!(action, Action::await_change());
@@ -589,17 +560,16 @@ async fn a_commit_flux_failed_to_apply_fails_the_release_with_fluxs_message() {
 
 #[tokio::test]
 async fn a_release_on_a_disconnected_cluster_fails_at_the_progress_deadline_without_asking_it() {
-    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::ArgoCD);
+    let mut index = shop(NOWHERE, DeliveryMode::ArgoCD);
     index.clusters.insert(cluster(json!({
         "phase": "Disconnected",
         "lastHeartbeat": "2026-12-01T09:30:00Z",
         "message": "API server of cluster eu does not answer: connection refused",
     })));
     // Delivered 20 minutes ago; the default deadline is 10.
-    let commit = "0123456789abcdef0123456789abcdef01234567";
-    let release = delivered("r1", commit, "2026-12-01T09:40:00Z", json!({}));
+    let release = just_delivered("2026-12-01T09:40:00Z");
     // No read at all: neither Argo CD nor the cluster's Secret is asked.
-    let scenario = tenant_and_workload(Scenario::new().status_patch(&release).event("shop"));
+    let scenario = judged_without_reads(&release);
 
     let (action, seen) = run(index, release, scenario).await;
 
@@ -614,16 +584,15 @@ async fn a_release_on_a_disconnected_cluster_fails_at_the_progress_deadline_with
     let healthy = condition(status, types::HEALTHY);
     assert_eq!(healthy["status"], "False");
     assert_eq!(healthy["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
-    assert_eq!(seen[1].body["type"], "Warning");
-    assert_eq!(seen[1].body["reason"], reasons::PROGRESS_DEADLINE_EXCEEDED);
-    assert_followers(&seen, commit, "Unknown");
+    assert_event(&seen[1], "Warning", reasons::PROGRESS_DEADLINE_EXCEEDED);
+    assert_followers(&seen, COMMIT, "Unknown");
     assert_eq!(seen.len(), 4);
     assert_eq!(action, Action::await_change());
 }
 
 #[tokio::test]
 async fn a_healthy_release_whose_content_a_newer_release_delivered_is_superseded() {
-    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::ArgoCD);
+    let mut index = shop(NOWHERE, DeliveryMode::ArgoCD);
     let healthy = json!({
         "phase": "Healthy",
         "reason": reasons::HEALTHY,
@@ -636,12 +605,7 @@ async fn a_healthy_release_whose_content_a_newer_release_delivered_is_superseded
         healthy.clone(),
     );
     index.releases.insert(newer);
-    let release = delivered(
-        "r1",
-        "0123456789abcdef0123456789abcdef01234567",
-        "2026-12-01T09:00:00Z",
-        healthy,
-    );
+    let release = delivered("r1", COMMIT, "2026-12-01T09:00:00Z", healthy);
     // Nothing is observed: the release no longer describes what runs.
     let scenario = Scenario::new().status_patch(&release).event("shop");
 
@@ -655,9 +619,7 @@ async fn a_healthy_release_whose_content_a_newer_release_delivered_is_superseded
         "release r2 delivered newer content to every tenant and workload of this release"
     );
     assert_eq!(condition(status, types::READY)["status"], "False");
-    let event = &seen[1].body;
-    assert_eq!(event["type"], "Normal");
-    assert_eq!(event["reason"], reasons::SUPERSEDED);
+    assert_event(&seen[1], "Normal", reasons::SUPERSEDED);
     assert_eq!(seen.len(), 2);
     assert_eq!(action, Action::await_change());
 }
@@ -665,24 +627,15 @@ async fn a_healthy_release_whose_content_a_newer_release_delivered_is_superseded
 #[tokio::test]
 async fn a_release_an_older_one_does_not_supersede_is_observed_as_usual() {
     // r0 was delivered before r1: it covers the same pairs but is older.
-    let mut index = shop("file:///nowhere/shop.git", DeliveryMode::Flux);
+    let mut index = shop(NOWHERE, DeliveryMode::Flux);
     index.releases.insert(delivered(
         "r0",
         "fedcba9876543210fedcba9876543210fedcba98",
         "2026-12-01T09:00:00Z",
         json!({"phase": "Healthy", "reason": reasons::HEALTHY}),
     ));
-    let commit = "0123456789abcdef0123456789abcdef01234567";
-    let release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
-    let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(
-                Method::GET,
-                KUSTOMIZATION,
-                Reply::Error(StatusCode::NOT_FOUND, "not found".into()),
-            )
-            .status_patch(&release),
-    );
+    let release = just_delivered("2026-12-01T09:58:00Z");
+    let scenario = not_applied_by_flux(&release);
 
     let (_, seen) = run(index, release, scenario).await;
 
@@ -738,9 +691,7 @@ async fn a_cancelled_release_cancels_its_approval_request_then_itself() {
         .clone();
     assert_eq!(last["phase"], "Cancelled");
     assert_eq!(last["actor"], "alice");
-    let event = &seen[2].body;
-    assert_eq!(event["type"], "Normal");
-    assert_eq!(event["reason"], reasons::CANCELLED);
+    let event = assert_event(&seen[2], "Normal", reasons::CANCELLED);
     assert_eq!(event["note"], message);
     assert_eq!(seen.len(), 3);
     assert_eq!(action, Action::await_change());
@@ -753,15 +704,7 @@ async fn a_cancelled_release_without_an_approval_request_looks_it_up_then_cancel
     release.status = Some(from_json(
         json!({"phase": "Approved", "reason": "Approved"}),
     ));
-    let scenario = Scenario::new()
-        .expect(
-            Method::GET,
-            format!("{APPROVAL_REQUESTS}/r1"),
-            Reply::Error(
-                StatusCode::NOT_FOUND,
-                "approvalrequests \"r1\" not found".into(),
-            ),
-        )
+    let scenario = approval_request_not_found()
         .status_patch(&release)
         .event("shop");
 
@@ -780,25 +723,11 @@ async fn a_cancelled_release_without_an_approval_request_looks_it_up_then_cancel
 #[tokio::test]
 async fn a_cancellation_seen_after_delivery_started_does_not_cancel_a_deployed_release() {
     // Admission refuses it; were one to get through, what runs is observed, not cancelled.
-    let commit = "0123456789abcdef0123456789abcdef01234567";
-    let mut release = delivered("r1", commit, "2026-12-01T09:58:00Z", json!({}));
+    let mut release = just_delivered("2026-12-01T09:58:00Z");
     release.spec.cancellation = Some(from_json(json!({"user": "alice"})));
-    let scenario = tenant_and_workload(
-        Scenario::new()
-            .expect(
-                Method::GET,
-                KUSTOMIZATION,
-                Reply::Error(StatusCode::NOT_FOUND, "not found".into()),
-            )
-            .status_patch(&release),
-    );
+    let scenario = not_applied_by_flux(&release);
 
-    let (_, seen) = run(
-        shop("file:///nowhere/shop.git", DeliveryMode::Flux),
-        release,
-        scenario,
-    )
-    .await;
+    let (_, seen) = run(shop(NOWHERE, DeliveryMode::Flux), release, scenario).await;
 
     assert_eq!(seen[1].body["status"]["phase"], "Deployed");
 }
@@ -807,10 +736,9 @@ async fn a_cancellation_seen_after_delivery_started_does_not_cancel_a_deployed_r
 async fn a_release_whose_repository_cannot_be_addressed_says_so_and_fails_at_the_deadline() {
     // The project lost its repository URL; the release was delivered 20 minutes ago (the
     // default deadline is 10).
-    let commit = "0123456789abcdef0123456789abcdef01234567";
-    let release = delivered("r1", commit, "2026-12-01T09:40:00Z", json!({}));
+    let release = just_delivered("2026-12-01T09:40:00Z");
     // Nothing is read: without the repository no engine or cluster can be judged.
-    let scenario = tenant_and_workload(Scenario::new().status_patch(&release).event("shop"));
+    let scenario = judged_without_reads(&release);
 
     let (action, seen) = run(shop("", DeliveryMode::ArgoCD), release, scenario).await;
 
@@ -823,7 +751,7 @@ async fn a_release_whose_repository_cannot_be_addressed_says_so_and_fails_at_the
     );
     assert_eq!(status["tenants"][0]["health"], "Unknown");
     assert_eq!(seen[1].body["type"], "Warning");
-    assert_followers(&seen, commit, "Unknown");
+    assert_followers(&seen, COMMIT, "Unknown");
     assert_eq!(seen.len(), 4);
     assert_eq!(action, Action::await_change());
 }

@@ -8,11 +8,8 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 
+use super::grants::{AccessReviewsTimeOut, grant, validate_as};
 use super::*;
-
-fn grant(subject: &str, verb: &str, environment: &str) -> Grant {
-    Grant::environment(subject, NS, verb, environment)
-}
 
 /// Production open (no freeze) or frozen by `db-upgrade`; `checkout-v1` delivered earlier; the
 /// given sessions. backend-team: ReleaseManager in production (release, rollback); sre-team:
@@ -61,15 +58,6 @@ fn fix() -> Release {
         .change("checkout-service")
         .submitted()
         .created_by("oncall")
-}
-
-fn validate_as(user: &Requester, directory: &dyn Directory, release: &Release) -> Verdict {
-    validate_release(
-        &create(user, release),
-        directory,
-        &engine(),
-        &Settings::default(),
-    )
 }
 
 fn mutate_as(user: &Requester, directory: &dyn Directory, release: &Release) -> Verdict {
@@ -267,57 +255,12 @@ fn during_a_freeze_the_session_is_attached_only_for_those_who_may_act_under_it()
     );
 }
 
-/// Answers every grant from the snapshot except `break-glass`, which cannot be checked.
-struct BreakGlassUnanswered(Snapshot);
-
-impl Directory for BreakGlassUnanswered {
-    fn environment(&self, name: &str) -> Option<Arc<gitopshq_crds::environment::Environment>> {
-        self.0.environment(name)
-    }
-    fn release(&self, ns: &str, name: &str) -> Option<Arc<Release>> {
-        self.0.release(ns, name)
-    }
-    fn approval_policy(&self, name: &str) -> Option<Arc<ApprovalPolicy>> {
-        self.0.approval_policy(name)
-    }
-    fn chart_version(&self, name: &str) -> Option<Arc<gitopshq_crds::chart_version::ChartVersion>> {
-        self.0.chart_version(name)
-    }
-    fn break_glass_sessions(&self, ns: &str) -> Vec<Arc<BreakGlassSession>> {
-        self.0.break_glass_sessions(ns)
-    }
-    fn policies(&self) -> Vec<Arc<gitopshq_crds::policy::Policy>> {
-        self.0.policies()
-    }
-    fn project_catalog(&self, ns: &str) -> crate::catalog::Catalog {
-        self.0.project_catalog(ns)
-    }
-    fn project(&self, name: &str) -> Option<Arc<gitopshq_crds::project::Project>> {
-        self.0.project(name)
-    }
-    fn cluster(&self, name: &str) -> Option<Arc<gitopshq_crds::cluster::Cluster>> {
-        self.0.cluster(name)
-    }
-    fn tenant(&self, ns: &str, name: &str) -> Option<Arc<gitopshq_crds::tenant::Tenant>> {
-        self.0.tenant(ns, name)
-    }
-    fn all_tenants(&self) -> Vec<Arc<gitopshq_crds::tenant::Tenant>> {
-        self.0.all_tenants()
-    }
-    fn all_workloads(&self) -> Vec<Arc<gitopshq_crds::workload::Workload>> {
-        self.0.all_workloads()
-    }
-    fn may(&self, user: &Requester, access: &Access<'_>) -> Permission {
-        if access.verb == crate::rbac::verbs::BREAK_GLASS {
-            return Permission::Unknown("the access review timed out".into());
-        }
-        self.0.may(user, access)
-    }
-}
-
 #[test]
 fn an_unanswered_grant_check_refuses_naming_a_session_and_attaches_none() {
-    let directory = BreakGlassUnanswered(project(true, vec![session("bgs-checkout")]));
+    let directory = AccessReviewsTimeOut::for_verb(
+        crate::rbac::verbs::BREAK_GLASS,
+        project(true, vec![session("bgs-checkout")]),
+    );
     assert_denied(
         &validate_as(&oncall(), &directory, &fix().break_glass("bgs-checkout")),
         Rule::NotPermitted,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gitopshq_crds::release::Cancellation;
 
+use super::grants::validate_as;
 use super::*;
 
 /// `payment-api-v2`, created and submitted by alice (backend-team), waiting for approval.
@@ -61,20 +62,35 @@ fn cancelled(old: &Release, reason: &str) -> Release {
 /// validating verdict.
 fn cancel(directory: &Snapshot, user: &Requester, old: &Release) -> (Release, Verdict) {
     let sent = cancelled(old, "the change is not needed any more");
+    let stamped = stamp(directory, user, old, &sent);
+    let verdict = validate_change(directory, user, old, &stamped);
+    (stamped, verdict)
+}
+
+/// `sent` as the mutating webhook stamps it when `user` changes `old` into it.
+fn stamp(directory: &Snapshot, user: &Requester, old: &Release, sent: &Release) -> Release {
     let stamps = mutate_release(
-        &update(user, old, &sent),
+        &update(user, old, sent),
         directory,
         &crate::policy::PolicyEngine::default(),
         &Settings::default(),
     );
-    let stamped = apply(&sent, &stamps);
-    let verdict = validate_release(
-        &update(user, old, &stamped),
+    apply(sent, &stamps)
+}
+
+/// The validating webhook's verdict on `user` changing `old` into `new`.
+fn validate_change(
+    directory: &Snapshot,
+    user: &Requester,
+    old: &Release,
+    new: &Release,
+) -> Verdict {
+    validate_release(
+        &update(user, old, new),
         directory,
         &engine(),
         &Settings::default(),
-    );
-    (stamped, verdict)
+    )
 }
 
 #[test]
@@ -190,12 +206,7 @@ fn a_cancellation_changes_nothing_else() {
     let old = pending();
     let mut sent = cancelled(&old, "wrong tag");
     sent.spec.title = "something else".into();
-    let verdict = validate_release(
-        &update(&alice(), &old, &sent),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    );
+    let verdict = validate_change(&directory, &alice(), &old, &sent);
     assert_denied(
         &verdict,
         Rule::Immutable,
@@ -211,12 +222,7 @@ fn a_cancelled_release_is_final() {
     // Another reason, or another user claimed: refused.
     let mut changed = old.clone();
     changed.spec.cancellation.as_mut().unwrap().reason = Some("another reason".into());
-    let verdict = validate_release(
-        &update(&rita(), &old, &changed),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    );
+    let verdict = validate_change(&directory, &rita(), &old, &changed);
     assert_denied(
         &verdict,
         Rule::Immutable,
@@ -228,42 +234,21 @@ fn a_cancelled_release_is_final() {
         .created_by("alice");
     let (cancelled_draft, _) = cancel(&directory, &alice(), &draft);
     let submitted = cancelled_draft.clone().submitted();
-    let verdict = validate_release(
-        &update(&alice(), &cancelled_draft, &submitted),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    );
+    let verdict = validate_change(&directory, &alice(), &cancelled_draft, &submitted);
     assert_denied(&verdict, Rule::Immutable, &["it was cancelled by alice"]);
     // Re-applying the same object (stamps re-sent or not) passes unchanged.
     let mut resent = old.clone();
     resent.spec.cancellation.as_mut().unwrap().user = Some("mallory".into());
-    let stamps = mutate_release(
-        &update(&rita(), &old, &resent),
-        &directory,
-        &crate::policy::PolicyEngine::default(),
-        &Settings::default(),
-    );
-    let restamped = apply(&resent, &stamps);
+    let restamped = stamp(&directory, &rita(), &old, &resent);
     assert_eq!(restamped.spec, old.spec);
-    assert_allowed(&validate_release(
-        &update(&rita(), &old, &restamped),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    ));
+    assert_allowed(&validate_change(&directory, &rita(), &old, &restamped));
 }
 
 #[test]
 fn a_release_cannot_be_created_cancelled() {
     let directory = granted();
     let sent = cancelled(&release("payment-api-v4").change("payment-api"), "typo");
-    let verdict = validate_release(
-        &create(&alice(), &sent),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    );
+    let verdict = validate_as(&alice(), &directory, &sent);
     assert_denied(&verdict, Rule::Invalid, &["cannot be created cancelled"]);
 }
 

@@ -5,8 +5,90 @@ use std::sync::Arc;
 
 use super::*;
 
-fn grant(subject: &str, verb: &str, environment: &str) -> Grant {
+pub(super) fn grant(subject: &str, verb: &str, environment: &str) -> Grant {
     Grant::environment(subject, NS, verb, environment)
+}
+
+pub(super) fn validate_as(
+    user: &Requester,
+    directory: &dyn Directory,
+    release: &Release,
+) -> Verdict {
+    validate_release(
+        &create(user, release),
+        directory,
+        &engine(),
+        &Settings::default(),
+    )
+}
+
+/// The snapshot's answers, except that the access reviews of one verb (of every verb without
+/// one) time out, as a SubjectAccessReview can: the webhook cannot tell whether the grant is
+/// held, and must neither admit nor deny as if it could.
+pub(super) struct AccessReviewsTimeOut {
+    snapshot: Snapshot,
+    verb: Option<&'static str>,
+}
+
+impl AccessReviewsTimeOut {
+    pub(super) fn for_every_verb(snapshot: Snapshot) -> Self {
+        Self {
+            snapshot,
+            verb: None,
+        }
+    }
+
+    pub(super) fn for_verb(verb: &'static str, snapshot: Snapshot) -> Self {
+        Self {
+            snapshot,
+            verb: Some(verb),
+        }
+    }
+}
+
+impl Directory for AccessReviewsTimeOut {
+    fn environment(&self, name: &str) -> Option<Arc<gitopshq_crds::environment::Environment>> {
+        self.snapshot.environment(name)
+    }
+    fn release(&self, ns: &str, name: &str) -> Option<Arc<Release>> {
+        self.snapshot.release(ns, name)
+    }
+    fn approval_policy(&self, name: &str) -> Option<Arc<ApprovalPolicy>> {
+        self.snapshot.approval_policy(name)
+    }
+    fn chart_version(&self, name: &str) -> Option<Arc<gitopshq_crds::chart_version::ChartVersion>> {
+        self.snapshot.chart_version(name)
+    }
+    fn break_glass_sessions(&self, ns: &str) -> Vec<Arc<BreakGlassSession>> {
+        self.snapshot.break_glass_sessions(ns)
+    }
+    fn policies(&self) -> Vec<Arc<gitopshq_crds::policy::Policy>> {
+        self.snapshot.policies()
+    }
+    fn project_catalog(&self, ns: &str) -> crate::catalog::Catalog {
+        self.snapshot.project_catalog(ns)
+    }
+    fn project(&self, name: &str) -> Option<Arc<gitopshq_crds::project::Project>> {
+        self.snapshot.project(name)
+    }
+    fn cluster(&self, name: &str) -> Option<Arc<gitopshq_crds::cluster::Cluster>> {
+        self.snapshot.cluster(name)
+    }
+    fn tenant(&self, ns: &str, name: &str) -> Option<Arc<gitopshq_crds::tenant::Tenant>> {
+        self.snapshot.tenant(ns, name)
+    }
+    fn all_tenants(&self) -> Vec<Arc<gitopshq_crds::tenant::Tenant>> {
+        self.snapshot.all_tenants()
+    }
+    fn all_workloads(&self) -> Vec<Arc<gitopshq_crds::workload::Workload>> {
+        self.snapshot.all_workloads()
+    }
+    fn may(&self, user: &Requester, access: &Access<'_>) -> Permission {
+        if self.verb.is_none_or(|verb| access.verb == verb) {
+            return Permission::Unknown("the access review timed out".into());
+        }
+        self.snapshot.may(user, access)
+    }
 }
 
 /// backend-team: ReleaseManager in staging only; sre-team: Approver everywhere.
@@ -37,14 +119,12 @@ fn frank() -> Requester {
 #[test]
 fn submitting_needs_the_release_grant_for_the_environment() {
     let directory = granted();
-    let engine = engine();
-    let settings = Settings::default();
     let staging = release("api-v2").env("staging").change("api").submitted();
     let production = release("api-v2")
         .env("production")
         .change("api")
         .submitted();
-    let verdict = validate_release(&create(&alice(), &staging), &directory, &engine, &settings);
+    let verdict = validate_as(&alice(), &directory, &staging);
     assert!(
         verdict
             .denial
@@ -53,12 +133,7 @@ fn submitting_needs_the_release_grant_for_the_environment() {
         "backend-team may submit to staging: {verdict:?}"
     );
     let message = assert_denied(
-        &validate_release(
-            &create(&alice(), &production),
-            &directory,
-            &engine,
-            &settings,
-        ),
+        &validate_as(&alice(), &directory, &production),
         Rule::NotPermitted,
         &[
             "release api-v2 denied",
@@ -69,12 +144,7 @@ fn submitting_needs_the_release_grant_for_the_environment() {
     assert_eq!(Rule::NotPermitted.status_code(), 403, "{message}");
     // A Draft needs no grant: developers prepare releases anywhere.
     let draft = release("api-v3").env("production").change("api");
-    assert_allowed(&validate_release(
-        &create(&alice(), &draft),
-        &directory,
-        &engine,
-        &settings,
-    ));
+    assert_allowed(&validate_as(&alice(), &directory, &draft));
 }
 
 #[test]
@@ -91,21 +161,11 @@ fn a_rollback_needs_the_rollback_grant() {
         .rollback_to("api-v1")
         .submitted();
     assert_denied(
-        &validate_release(
-            &create(&alice(), &rollback),
-            &directory,
-            &engine(),
-            &Settings::default(),
-        ),
+        &validate_as(&alice(), &directory, &rollback),
         Rule::NotPermitted,
         &["may not submit rollbacks to production"],
     );
-    let verdict = validate_release(
-        &create(&frank(), &rollback),
-        &directory,
-        &engine(),
-        &Settings::default(),
-    );
+    let verdict = validate_as(&frank(), &directory, &rollback);
     assert!(
         verdict
             .denial
@@ -167,60 +227,10 @@ fn opening_break_glass_needs_the_grant_for_every_environment_of_the_scope() {
 
 #[test]
 fn an_unanswered_check_refuses_with_a_retry() {
-    struct Silent(Snapshot);
-    impl Directory for Silent {
-        fn environment(&self, name: &str) -> Option<Arc<gitopshq_crds::environment::Environment>> {
-            self.0.environment(name)
-        }
-        fn release(&self, ns: &str, name: &str) -> Option<Arc<Release>> {
-            self.0.release(ns, name)
-        }
-        fn approval_policy(&self, name: &str) -> Option<Arc<ApprovalPolicy>> {
-            self.0.approval_policy(name)
-        }
-        fn chart_version(
-            &self,
-            name: &str,
-        ) -> Option<Arc<gitopshq_crds::chart_version::ChartVersion>> {
-            self.0.chart_version(name)
-        }
-        fn break_glass_sessions(&self, ns: &str) -> Vec<Arc<BreakGlassSession>> {
-            self.0.break_glass_sessions(ns)
-        }
-        fn policies(&self) -> Vec<Arc<gitopshq_crds::policy::Policy>> {
-            self.0.policies()
-        }
-        fn project_catalog(&self, ns: &str) -> crate::catalog::Catalog {
-            self.0.project_catalog(ns)
-        }
-        fn project(&self, name: &str) -> Option<Arc<gitopshq_crds::project::Project>> {
-            self.0.project(name)
-        }
-        fn cluster(&self, name: &str) -> Option<Arc<gitopshq_crds::cluster::Cluster>> {
-            self.0.cluster(name)
-        }
-        fn tenant(&self, ns: &str, name: &str) -> Option<Arc<gitopshq_crds::tenant::Tenant>> {
-            self.0.tenant(ns, name)
-        }
-        fn all_tenants(&self) -> Vec<Arc<gitopshq_crds::tenant::Tenant>> {
-            self.0.all_tenants()
-        }
-        fn all_workloads(&self) -> Vec<Arc<gitopshq_crds::workload::Workload>> {
-            self.0.all_workloads()
-        }
-        fn may(&self, _: &Requester, _: &Access<'_>) -> Permission {
-            Permission::Unknown("the access review timed out".into())
-        }
-    }
-    let directory = Silent(granted());
+    let directory = AccessReviewsTimeOut::for_every_verb(granted());
     let staging = release("api-v2").env("staging").change("api").submitted();
     assert_denied(
-        &validate_release(
-            &create(&alice(), &staging),
-            &directory,
-            &engine(),
-            &Settings::default(),
-        ),
+        &validate_as(&alice(), &directory, &staging),
         Rule::NotPermitted,
         &[
             "cannot check whether alice may submit releases to staging",

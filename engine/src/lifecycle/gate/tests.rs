@@ -66,6 +66,35 @@ fn inputs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The request recorded for api-v2 with one decision of `kind` by `user` of `team` on the
+/// recorded content.
+fn decided(user: &str, team: &str, kind: DecisionKind) -> ApprovalRequest {
+    request(vec![decision(user, team, kind, APPROVED)])
+}
+
+fn approved_by(user: &str, team: &str) -> ApprovalRequest {
+    decided(user, team, DecisionKind::Approve)
+}
+
+/// What the controller shows the gate when nothing moved since the request was recorded: its
+/// own request, the approved digest, the given inputs and no break-glass session.
+fn facts<'a>(
+    release: &'a Release,
+    policy: Option<&'a ApprovalPolicy>,
+    request: Option<&'a ApprovalRequest>,
+    inputs: &'a BTreeMap<String, String>,
+) -> GateFacts<'a> {
+    GateFacts {
+        release,
+        policy,
+        request,
+        request_owned: true,
+        digest: APPROVED,
+        inputs,
+        break_glass: BreakGlassCover::None,
+    }
+}
+
 fn gate(
     policy: Option<&ApprovalPolicy>,
     request: Option<&ApprovalRequest>,
@@ -74,18 +103,38 @@ fn gate(
 ) -> ApprovalGate {
     let release = release();
     approval_gate(&GateFacts {
-        release: &release,
-        policy,
-        request,
-        request_owned: true,
         digest,
-        inputs: now,
-        break_glass: BreakGlassCover::None,
+        ..facts(&release, policy, request, now)
     })
+}
+
+/// The gate when the content and inputs are still those `request` recorded.
+fn gate_unchanged(policy: &ApprovalPolicy, request: &ApprovalRequest) -> ApprovalGate {
+    gate(Some(policy), Some(request), APPROVED, &same_inputs())
 }
 
 fn same_inputs() -> BTreeMap<String, String> {
     inputs(&[("Workload/api", "sha256:1"), ("Variables/prod", "sha256:2")])
+}
+
+#[track_caller]
+fn assert_pending(verdict: &ApprovalGate) {
+    assert!(
+        matches!(verdict, ApprovalGate::Pending { .. }),
+        "{verdict:?}"
+    );
+}
+
+/// The status a request without one gets from `verdict`.
+fn first_status(verdict: &ApprovalGate) -> ApprovalRequestStatus {
+    request_status(
+        None,
+        verdict.request_phase().unwrap(),
+        verdict.progress().unwrap(),
+        &verdict.step().message,
+        Some(1),
+        jiff::Timestamp::UNIX_EPOCH,
+    )
 }
 
 #[test]
@@ -125,13 +174,8 @@ fn a_new_request_records_the_digest_and_inputs() {
 #[test]
 fn approvals_count_only_for_the_content_they_saw() {
     let policy = policy(1);
-    let approved = request(vec![decision(
-        "bob",
-        "sre-team",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
-    let verdict = gate(Some(&policy), Some(&approved), APPROVED, &same_inputs());
+    let approved = approved_by("bob", "sre-team");
+    let verdict = gate_unchanged(&policy, &approved);
     assert!(verdict.open(), "{verdict:?}");
     assert_eq!(verdict.step().actor, "bob");
     assert_eq!(verdict.progress().unwrap().received, 1);
@@ -164,11 +208,7 @@ fn approvals_count_only_for_the_content_they_saw() {
     let mut redigested = approved.clone();
     redigested.spec.rendered_digest = Some("sha256:new".into());
     redigested.spec.inputs = now.clone();
-    let verdict = gate(Some(&policy), Some(&redigested), "sha256:new", &now);
-    assert!(
-        matches!(verdict, ApprovalGate::Pending { .. }),
-        "{verdict:?}"
-    );
+    assert_pending(&gate(Some(&policy), Some(&redigested), "sha256:new", &now));
     let mut approved_again = redigested.clone();
     approved_again.spec.decisions.push(decision(
         "frank",
@@ -184,58 +224,32 @@ fn an_authors_approval_never_counts_where_self_approval_is_forbidden() {
     // However it got in (a webhook outage, an edit before authorship was stamped), erin
     // submitted the release and her approval is not counted.
     let policy = policy(1);
-    let request = request(vec![decision(
-        "erin",
-        "backend-team",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
-    let verdict = gate(Some(&policy), Some(&request), APPROVED, &same_inputs());
-    assert!(
-        matches!(verdict, ApprovalGate::Pending { .. }),
-        "{verdict:?}"
-    );
+    let request = approved_by("erin", "backend-team");
+    assert_pending(&gate_unchanged(&policy, &request));
     let mut lax = policy.clone();
     lax.spec.forbid_self_approval = false;
-    assert!(gate(Some(&lax), Some(&request), APPROVED, &same_inputs()).open());
+    assert!(gate_unchanged(&lax, &request).open());
 }
 
 #[test]
 fn decisions_are_recounted_under_the_policy_that_governs_now() {
-    let request = request(vec![decision(
-        "bob",
-        "sre-team",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
-    assert!(gate(Some(&policy(1)), Some(&request), APPROVED, &same_inputs()).open());
+    let request = approved_by("bob", "sre-team");
+    assert!(gate_unchanged(&policy(1), &request).open());
     // The policy was tightened after the approval: one is no longer enough.
-    let verdict = gate(Some(&policy(2)), Some(&request), APPROVED, &same_inputs());
-    assert!(
-        matches!(verdict, ApprovalGate::Pending { .. }),
-        "{verdict:?}"
-    );
+    let verdict = gate_unchanged(&policy(2), &request);
+    assert_pending(&verdict);
     assert!(verdict.step().message.contains("1 of 2 approvals received"));
 }
 
 #[test]
 fn a_planted_request_blocks() {
     let policy = policy(1);
-    let planted = request(vec![decision(
-        "carol",
-        "platform",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
+    let planted = approved_by("carol", "platform");
     let release = release();
+    let inputs = same_inputs();
     let verdict = approval_gate(&GateFacts {
-        release: &release,
-        policy: Some(&policy),
-        request: Some(&planted),
         request_owned: false,
-        digest: APPROVED,
-        inputs: &same_inputs(),
-        break_glass: BreakGlassCover::None,
+        ..facts(&release, Some(&policy), Some(&planted), &inputs)
     });
     assert!(!verdict.open());
     assert_eq!(verdict.step().phase, ReleasePhase::Blocked);
@@ -249,14 +263,8 @@ fn a_planted_request_blocks() {
 
 #[test]
 fn a_rejection_on_the_current_content_rejects() {
-    let policy = policy(2);
-    let request = request(vec![decision(
-        "bob",
-        "sre-team",
-        DecisionKind::Reject,
-        APPROVED,
-    )]);
-    let verdict = gate(Some(&policy), Some(&request), APPROVED, &same_inputs());
+    let request = decided("bob", "sre-team", DecisionKind::Reject);
+    let verdict = gate_unchanged(&policy(2), &request);
     assert!(matches!(verdict, ApprovalGate::Rejected { .. }));
     assert_eq!(verdict.step().actor, "bob");
     assert!(verdict.step().message.contains("bob says so"));
@@ -284,12 +292,7 @@ fn input_changes_are_named() {
 #[test]
 fn a_cancelled_release_never_opens_the_gate_whatever_the_approvals() {
     let policy = policy(1);
-    let approved = request(vec![decision(
-        "bob",
-        "sre-team",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
+    let approved = approved_by("bob", "sre-team");
     let mut cancelled = release();
     cancelled.spec.cancellation = Some(gitopshq_crds::release::Cancellation {
         reason: Some("wrong tag".into()),
@@ -297,17 +300,7 @@ fn a_cancelled_release_never_opens_the_gate_whatever_the_approvals() {
         time: None,
     });
     let none = BTreeMap::new();
-    let decide = |policy: Option<&ApprovalPolicy>| {
-        approval_gate(&GateFacts {
-            release: &cancelled,
-            policy,
-            request: Some(&approved),
-            request_owned: true,
-            digest: APPROVED,
-            inputs: &none,
-            break_glass: BreakGlassCover::None,
-        })
-    };
+    let decide = |policy| approval_gate(&facts(&cancelled, policy, Some(&approved), &none));
     for verdict in [decide(Some(&policy)), decide(None)] {
         assert!(!verdict.open());
         assert_eq!(verdict.request_phase(), Some(ApprovalPhase::Cancelled));
@@ -345,22 +338,8 @@ fn a_cancelled_release_never_opens_the_gate_whatever_the_approvals() {
 
 #[test]
 fn the_request_status_follows_the_gate() {
-    let policy = policy(1);
-    let request = request(vec![decision(
-        "bob",
-        "sre-team",
-        DecisionKind::Approve,
-        APPROVED,
-    )]);
-    let verdict = gate(Some(&policy), Some(&request), APPROVED, &same_inputs());
-    let status = request_status(
-        None,
-        verdict.request_phase().unwrap(),
-        verdict.progress().unwrap(),
-        &verdict.step().message,
-        Some(1),
-        jiff::Timestamp::UNIX_EPOCH,
-    );
+    let verdict = gate_unchanged(&policy(1), &approved_by("bob", "sre-team"));
+    let status = first_status(&verdict);
     assert_eq!(status.phase, Some(ApprovalPhase::Approved));
     assert_eq!((status.received, status.required), (1, 1));
 }
@@ -439,6 +418,22 @@ mod break_glass {
         session
     }
 
+    /// inc-1 changed by `change`.
+    fn session_with(change: impl FnOnce(&mut BreakGlassSession)) -> BreakGlassSession {
+        let mut session = session();
+        change(&mut session);
+        session
+    }
+
+    /// What the controller learns of the session `release` names at `now`.
+    fn cover_check(
+        release: &Release,
+        sessions: Vec<BreakGlassSession>,
+        now: &str,
+    ) -> Option<Result<Arc<BreakGlassSession>, String>> {
+        named_session(release, &directory(sessions), at(now))
+    }
+
     fn directory(sessions: Vec<BreakGlassSession>) -> Snapshot {
         Snapshot {
             break_glass_sessions: sessions.into_iter().map(Arc::new).collect(),
@@ -455,15 +450,11 @@ mod break_glass {
         now: &str,
     ) -> ApprovalGate {
         let policy = policy(2);
-        let checked = named_session(release, &directory(sessions), at(now));
+        let checked = cover_check(release, sessions, now);
+        let inputs = same_inputs();
         approval_gate(&GateFacts {
-            release,
-            policy: Some(&policy),
-            request,
-            request_owned: true,
-            digest: APPROVED,
-            inputs: &same_inputs(),
             break_glass: BreakGlassCover::from_check(checked.as_ref()),
+            ..facts(release, Some(&policy), request, &inputs)
         })
     }
 
@@ -507,12 +498,7 @@ mod break_glass {
     #[test]
     fn an_existing_request_is_moved_to_bypassed_and_keeps_no_stale_digest() {
         // Pending on the same content: nothing to record, the status moves.
-        let pending = request(vec![decision(
-            "frank",
-            "sre-team",
-            DecisionKind::Approve,
-            APPROVED,
-        )]);
+        let pending = approved_by("frank", "sre-team");
         let verdict = decide(&under("inc-1"), vec![session()], Some(&pending), DURING);
         assert!(
             matches!(verdict, ApprovalGate::Bypassed { record: false, .. }),
@@ -527,26 +513,13 @@ mod break_glass {
             "{verdict:?}"
         );
         // Even a rejection does not hold a release the session covers.
-        let rejected = request(vec![decision(
-            "frank",
-            "sre-team",
-            DecisionKind::Reject,
-            APPROVED,
-        )]);
+        let rejected = decided("frank", "sre-team", DecisionKind::Reject);
         assert!(decide(&under("inc-1"), vec![session()], Some(&rejected), DURING).open());
     }
 
     #[test]
     fn the_request_status_says_bypassed_with_the_session() {
-        let verdict = decide(&under("inc-1"), vec![session()], None, DURING);
-        let status = request_status(
-            None,
-            verdict.request_phase().unwrap(),
-            verdict.progress().unwrap(),
-            &verdict.step().message,
-            Some(1),
-            jiff::Timestamp::UNIX_EPOCH,
-        );
+        let status = first_status(&decide(&under("inc-1"), vec![session()], None, DURING));
         assert_eq!(status.phase, Some(ApprovalPhase::Bypassed));
         assert_eq!((status.received, status.required), (0, 2));
         assert!(
@@ -565,35 +538,19 @@ mod break_glass {
 
     #[test]
     fn an_expired_closed_narrower_or_missing_session_leaves_the_approvals_in_force() {
-        let narrower = {
-            let mut s = session();
-            s.spec.scope.workloads = vec!["worker".into()];
-            s
-        };
-        let closed = {
-            let mut s = session();
+        let narrower = session_with(|s| s.spec.scope.workloads = vec!["worker".into()]);
+        let closed = session_with(|s| {
             s.spec.closed = true;
             s.spec.closing_note = Some("rolled back".into());
-            s
-        };
-        let marked_closed = {
-            let mut s = session();
+        });
+        let marked_closed = session_with(|s| {
             s.status = Some(BreakGlassSessionStatus {
                 phase: Some(BreakGlassPhase::Closed),
                 ..BreakGlassSessionStatus::default()
             });
-            s
-        };
-        let staging = {
-            let mut s = session();
-            s.spec.scope.environments = vec!["staging".into()];
-            s
-        };
-        let foreign = {
-            let mut s = session();
-            s.metadata.namespace = Some("shop".into());
-            s
-        };
+        });
+        let staging = session_with(|s| s.spec.scope.environments = vec!["staging".into()]);
+        let foreign = session_with(|s| s.metadata.namespace = Some("shop".into()));
         for (sessions, now, why) in [
             (
                 vec![session()],
@@ -639,13 +596,9 @@ mod break_glass {
 
         // Waiting with a request: the same note, no bypass.
         let pending = request(Vec::new());
-        let mut expired = session();
-        expired.spec.duration = "10m".into();
+        let expired = session_with(|s| s.spec.duration = "10m".into());
         let verdict = decide(&under("inc-1"), vec![expired], Some(&pending), DURING);
-        assert!(
-            matches!(verdict, ApprovalGate::Pending { .. }),
-            "{verdict:?}"
-        );
+        assert_pending(&verdict);
         assert!(
             verdict
                 .step()
@@ -673,29 +626,24 @@ mod break_glass {
     #[test]
     fn a_planted_request_still_blocks_and_no_policy_has_nothing_to_bypass() {
         let release = under("inc-1");
-        let checked = named_session(&release, &directory(vec![session()]), at(DURING));
+        let checked = cover_check(&release, vec![session()], DURING);
         let cover = BreakGlassCover::from_check(checked.as_ref());
         let policy = policy(1);
         let planted = request(Vec::new());
+        let inputs = same_inputs();
         let verdict = approval_gate(&GateFacts {
-            release: &release,
-            policy: Some(&policy),
-            request: Some(&planted),
             request_owned: false,
-            digest: APPROVED,
-            inputs: &same_inputs(),
             break_glass: cover,
+            ..facts(&release, Some(&policy), Some(&planted), &inputs)
         });
         assert_eq!(verdict.step().phase, ReleasePhase::Blocked, "{verdict:?}");
 
+        let none = BTreeMap::new();
         let verdict = approval_gate(&GateFacts {
-            release: &release,
-            policy: None,
-            request: None,
             request_owned: false,
             digest: "",
-            inputs: &BTreeMap::new(),
             break_glass: cover,
+            ..facts(&release, None, None, &none)
         });
         assert_eq!(verdict.step().reason, reasons::NO_APPROVAL_NEEDED);
         assert_eq!(verdict.request_phase(), None);
@@ -703,8 +651,9 @@ mod break_glass {
 
     #[test]
     fn a_long_justification_is_quoted_in_part() {
-        let mut long = session();
-        long.spec.justification = format!("{}\n\n{}", "a".repeat(150), "b".repeat(150));
+        let long = session_with(|s| {
+            s.spec.justification = format!("{}\n\n{}", "a".repeat(150), "b".repeat(150));
+        });
         let verdict = decide(&under("inc-1"), vec![long], None, DURING);
         let message = &verdict.step().message;
         assert!(
