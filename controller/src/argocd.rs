@@ -45,23 +45,20 @@ pub async fn ensure_project(
 ) -> std::result::Result<String, String> {
     let name = project.name_any();
     let namespace = &ctx.settings.argocd_namespace;
-    let clusters = crate::cluster_kubeconfig::clusters_of(catalog, &name);
-    for cluster in &clusters {
-        let kubeconfig =
-            crate::cluster_kubeconfig::stored_kubeconfig(ctx, catalog, &name, cluster).await?;
-        let text = String::from_utf8_lossy(&kubeconfig);
-        let stored =
-            cluster_access::read_stored(&format!("the kubeconfig of cluster {cluster}"), &text)
-                .map_err(|e| e.to_string())?;
-        let secret: Secret = serde_json::from_value(
-            layout::argocd_cluster_secret(cluster, &stored, namespace)
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
-        ARGOCD
-            .apply_secret(ctx, &secret, &format!("cluster {cluster} for Argo CD"))
-            .await?;
-    }
+    let clusters = ARGOCD
+        .apply_cluster_secrets(ctx, catalog, &name, |cluster, kubeconfig| {
+            let text = String::from_utf8_lossy(&kubeconfig);
+            let stored =
+                cluster_access::read_stored(&format!("the kubeconfig of cluster {cluster}"), &text)
+                    .map_err(|e| e.to_string())?;
+            let secret: Secret = serde_json::from_value(
+                layout::argocd_cluster_secret(cluster, &stored, namespace)
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((secret, format!("cluster {cluster} for Argo CD")))
+        })
+        .await?;
     let repository = RepositoryRef::from(&project.spec.repository);
     let tenants: Vec<ArgoTenant> = catalog
         .tenants_of(&name)
@@ -90,22 +87,21 @@ pub async fn ensure_project(
         layout::argocd_root_project(&name),
         environments.len(),
         tenants.len(),
-        clusters.len()
+        clusters
     ))
 }
 
 /// The Application `name` in the Argo CD namespace, `None` when it does not exist (yet).
 pub async fn application(ctx: &Context, name: &str) -> std::result::Result<Option<Value>, String> {
-    let found = api(ctx, &applications())
-        .get_opt(name)
+    ARGOCD
+        .read(
+            ctx,
+            &ctx.settings.argocd_namespace,
+            &applications(),
+            "Application",
+            name,
+        )
         .await
-        .map_err(ARGOCD.error(format!(
-            "reading Argo CD Application {}/{name}",
-            ctx.settings.argocd_namespace
-        )))?;
-    found
-        .map(|a| serde_json::to_value(a).map_err(|e| e.to_string()))
-        .transpose()
 }
 
 /// Asks Argo CD to refresh each Application now: the environment's root first (it creates a

@@ -3,11 +3,13 @@
 //! granted what it needs there.
 
 use gitopshq_crds::consts::FIELD_MANAGER;
+use gitopshq_engine::catalog::Catalog;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
+use crate::cluster_kubeconfig;
 use crate::context::Context;
 
 /// One engine, as its errors name it.
@@ -91,6 +93,45 @@ impl Engine {
             .map_err(self.error(format!("applying {} {kind} {namespace}/{name}", self.name)))?;
         }
         Ok(())
+    }
+
+    /// Writes a Secret for each cluster `project`'s tenants run on, as `secret_of` builds it
+    /// from the cluster's stored kubeconfig together with what it holds (for the error).
+    /// Returns how many it wrote.
+    pub async fn apply_cluster_secrets(
+        &self,
+        ctx: &Context,
+        catalog: &Catalog,
+        project: &str,
+        secret_of: impl Fn(&str, Vec<u8>) -> Result<(Secret, String), String>,
+    ) -> Result<usize, String> {
+        let clusters = cluster_kubeconfig::clusters_of(catalog, project);
+        for cluster in &clusters {
+            let kubeconfig =
+                cluster_kubeconfig::stored_kubeconfig(ctx, catalog, project, cluster).await?;
+            let (secret, what) = secret_of(cluster, kubeconfig)?;
+            self.apply_secret(ctx, &secret, &what).await?;
+        }
+        Ok(clusters.len())
+    }
+
+    /// The object `name` of one of the engine's kinds in `namespace`, `None` when it does not
+    /// exist (yet); `kind` names it in the error.
+    pub async fn read(
+        &'static self,
+        ctx: &Context,
+        namespace: &str,
+        resource: &ApiResource,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Value>, String> {
+        let found = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), namespace, resource)
+            .get_opt(name)
+            .await
+            .map_err(self.error(format!("reading {} {kind} {namespace}/{name}", self.name)))?;
+        found
+            .map(|o| serde_json::to_value(o).map_err(|e| e.to_string()))
+            .transpose()
     }
 
     /// Server-side applies `secret` (named, in the engine's namespace); `what` says what it

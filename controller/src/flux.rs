@@ -42,11 +42,6 @@ fn api(ctx: &Context, resource: &ApiResource) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.client.clone(), &ctx.settings.flux_namespace, resource)
 }
 
-/// Explains an API error of a Flux kind: a 404 on the kind means Flux is not installed.
-fn flux_error(action: String) -> impl FnOnce(kube::Error) -> String {
-    FLUX.error(action)
-}
-
 /// Applies what Flux needs to deliver `project`: the copy of each of its tenants' clusters'
 /// kubeconfig next to the Kustomizations, the GitRepository and one root Kustomization per
 /// environment that has a folder in the repository (one was committed for, or `committing`
@@ -60,44 +55,38 @@ pub async fn ensure_project(
 ) -> std::result::Result<String, String> {
     let name = project.name_any();
     let namespace = &ctx.settings.flux_namespace;
-    let clusters = crate::cluster_kubeconfig::clusters_of(catalog, &name);
-    for cluster_name in &clusters {
-        let kubeconfig =
-            crate::cluster_kubeconfig::stored_kubeconfig(ctx, catalog, &name, cluster_name).await?;
-        let copy = layout::flux_kubeconfig_secret(cluster_name);
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(copy.name.clone()),
-                namespace: Some(namespace.clone()),
-                labels: Some(
-                    [
-                        (
-                            labels::MANAGED_BY.to_string(),
-                            labels::MANAGED_BY_VALUE.to_string(),
-                        ),
-                        (labels::CLUSTER.to_string(), cluster_name.to_string()),
-                    ]
+    let clusters = FLUX
+        .apply_cluster_secrets(ctx, catalog, &name, |cluster_name, kubeconfig| {
+            let copy = layout::flux_kubeconfig_secret(cluster_name);
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(copy.name.clone()),
+                    namespace: Some(namespace.clone()),
+                    labels: Some(
+                        [
+                            (
+                                labels::MANAGED_BY.to_string(),
+                                labels::MANAGED_BY_VALUE.to_string(),
+                            ),
+                            (labels::CLUSTER.to_string(), cluster_name.to_string()),
+                        ]
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
+                data: Some(
+                    [(
+                        copy.key
+                            .unwrap_or_else(|| layout::FLUX_KUBECONFIG_KEY.into()),
+                        ByteString(kubeconfig),
+                    )]
                     .into(),
                 ),
-                ..Default::default()
-            },
-            data: Some(
-                [(
-                    copy.key
-                        .unwrap_or_else(|| layout::FLUX_KUBECONFIG_KEY.into()),
-                    ByteString(kubeconfig),
-                )]
-                .into(),
-            ),
-            ..Secret::default()
-        };
-        FLUX.apply_secret(
-            ctx,
-            &secret,
-            &format!("the kubeconfig of cluster {cluster_name}"),
-        )
+                ..Secret::default()
+            };
+            Ok((secret, format!("the kubeconfig of cluster {cluster_name}")))
+        })
         .await?;
-    }
     let repository = RepositoryRef::from(&project.spec.repository);
     let objects = layout::flux_root_objects(
         &name,
@@ -118,7 +107,7 @@ pub async fn ensure_project(
         "Flux GitRepository {namespace}/{} and {} root Kustomization(s) applied; {} cluster kubeconfig(s) copied",
         layout::flux_source(&ctx.gitops_settings(), &name),
         objects.len() - 1,
-        clusters.len()
+        clusters
     ))
 }
 
@@ -143,14 +132,12 @@ pub async fn kustomization(
     ctx: &Context,
     name: &str,
 ) -> std::result::Result<Option<Value>, String> {
-    let found = api(ctx, &kustomizations())
-        .get_opt(name)
-        .await
-        .map_err(flux_error(format!(
-            "reading Flux Kustomization {}/{name}",
-            ctx.settings.flux_namespace
-        )))?;
-    found
-        .map(|k| serde_json::to_value(k).map_err(|e| e.to_string()))
-        .transpose()
+    FLUX.read(
+        ctx,
+        &ctx.settings.flux_namespace,
+        &kustomizations(),
+        "Kustomization",
+        name,
+    )
+    .await
 }

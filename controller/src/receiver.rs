@@ -885,17 +885,35 @@ mod tests {
 
     use super::*;
 
-    /// A receiver whose API server is nowhere: refusals made before any API read still answer.
-    async fn serving(max_body: usize) -> Serving {
+    /// A client of an API server that is nowhere: refusals made before any API read still
+    /// answer.
+    fn unreachable_client() -> Client {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let client = Client::try_from(config).unwrap();
+        Client::try_from(config).unwrap()
+    }
+
+    fn unreachable_receiver(options: &ReceiverOptions) -> Receiver {
+        Receiver::new(unreachable_client(), Objects::Api, options, Arc::default()).unwrap()
+    }
+
+    /// The status of the answer to a POST of `body` to `url`, and its JSON (`Null` when it
+    /// has none).
+    async fn post(
+        http: &reqwest::Client,
+        url: String,
+        body: impl Into<reqwest::Body>,
+    ) -> (reqwest::StatusCode, Value) {
+        let answer = http.post(url).body(body).send().await.unwrap();
+        let status = answer.status();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn serving(max_body: usize) -> Serving {
         let options = ReceiverOptions {
             max_body,
             ..ReceiverOptions::default()
         };
-        let receiver = Receiver::new(client, Objects::Api, &options, Arc::default())
-            .unwrap()
-            .with_metrics_endpoint();
+        let receiver = unreachable_receiver(&options).with_metrics_endpoint();
         serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &options)
             .await
             .unwrap()
@@ -923,14 +941,8 @@ mod tests {
         let serving = serving(64).await;
         let base = format!("http://{}", serving.address);
         let http = reqwest::Client::new();
-        let answer = http
-            .post(format!("{base}/registry/nexus"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 404);
-        let body: Value = answer.json().await.unwrap();
+        let (status, body) = post(&http, format!("{base}/registry/nexus"), "{}").await;
+        assert_eq!(status, 404);
         assert_eq!(body["outcome"], "unknown_source");
         assert!(
             body["error"]
@@ -939,14 +951,8 @@ mod tests {
                 .contains("dockerhub, harbor, github, gitlab, quay, generic"),
             "{body}"
         );
-        let answer = http
-            .post(format!("{base}/registry/harbor"))
-            .body(vec![b'x'; 65])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 413);
-        let body: Value = answer.json().await.unwrap();
+        let (status, body) = post(&http, format!("{base}/registry/harbor"), vec![b'x'; 65]).await;
+        assert_eq!(status, 413);
         assert!(
             body["error"]
                 .as_str()
@@ -955,13 +961,8 @@ mod tests {
             "{body}"
         );
         // The Secret cannot be read: 503, so the registry retries.
-        let answer = http
-            .post(format!("{base}/registry/harbor"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 503);
+        let (status, _) = post(&http, format!("{base}/registry/harbor"), "{}").await;
+        assert_eq!(status, 503);
         let metrics = http
             .get(format!("{base}/metrics"))
             .send()
@@ -991,14 +992,7 @@ mod tests {
             tls_key: Some(key),
             ..ReceiverOptions::default()
         };
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let receiver = Receiver::new(
-            Client::try_from(config).unwrap(),
-            Objects::Api,
-            &options,
-            Arc::default(),
-        )
-        .unwrap();
+        let receiver = unreachable_receiver(&options);
         let serving = serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &options)
             .await
             .unwrap();
@@ -1024,14 +1018,7 @@ mod tests {
             tls_key: Some(dir.path().join("missing.key")),
             ..options.clone()
         };
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let receiver = Receiver::new(
-            Client::try_from(config).unwrap(),
-            Objects::Api,
-            &broken,
-            Arc::default(),
-        )
-        .unwrap();
+        let receiver = unreachable_receiver(&broken);
         let err = serve(Arc::new(receiver), "127.0.0.1:0".parse().unwrap(), &broken)
             .await
             .err()
@@ -1046,8 +1033,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_secret_reference_is_namespace_and_name() {
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let client = Client::try_from(config).unwrap();
+        let client = unreachable_client();
         for bad in ["gitopshq-registry-webhooks", "/name", "ns/", "a/b/c"] {
             let options = ReceiverOptions {
                 secret: bad.into(),

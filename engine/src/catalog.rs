@@ -11,6 +11,7 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
+use kube::Resource;
 use kube::api::ObjectMeta;
 
 use crate::layout::RecordedStates;
@@ -23,6 +24,23 @@ fn named(meta: &ObjectMeta, name: &str) -> bool {
 
 fn in_namespace(meta: &ObjectMeta, namespace: &str) -> bool {
     meta.namespace.as_deref() == Some(namespace)
+}
+
+fn by_name<'a, K: Resource + 'a>(
+    objects: impl IntoIterator<Item = &'a K>,
+    name: &str,
+) -> Option<&'a K> {
+    objects.into_iter().find(|o| named(o.meta(), name))
+}
+
+/// Namespaced objects of a project live in the namespace named after it.
+fn of_project<'a, 'p, K: Resource>(
+    objects: &'a [K],
+    project: &'p str,
+) -> impl Iterator<Item = &'a K> + use<'a, 'p, K> {
+    objects
+        .iter()
+        .filter(move |o| in_namespace(o.meta(), project))
 }
 
 /// Secret data by (namespace, name) → key → value, for HQ variables backed by Secrets.
@@ -46,15 +64,15 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn project(&self, name: &str) -> Option<&Project> {
-        self.projects.iter().find(|p| named(&p.metadata, name))
+        by_name(&self.projects, name)
     }
 
     pub fn environment(&self, name: &str) -> Option<&Environment> {
-        self.environments.iter().find(|e| named(&e.metadata, name))
+        by_name(&self.environments, name)
     }
 
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
-        self.clusters.iter().find(|c| named(&c.metadata, name))
+        by_name(&self.clusters, name)
     }
 
     /// The published version `<chart>@<version>`, found by its spec (not its object name), so a
@@ -65,47 +83,37 @@ impl Catalog {
             .find(|cv| cv.spec.chart == chart && cv.spec.version == version)
     }
 
-    /// Namespaced objects of a project live in the namespace named after it.
     pub fn workloads_of<'a, 'p>(
         &'a self,
         project: &'p str,
     ) -> impl Iterator<Item = &'a Workload> + use<'a, 'p> {
-        self.workloads
-            .iter()
-            .filter(move |w| in_namespace(&w.metadata, project))
+        of_project(&self.workloads, project)
     }
 
     pub fn workload(&self, project: &str, name: &str) -> Option<&Workload> {
-        self.workloads_of(project)
-            .find(|w| named(&w.metadata, name))
+        by_name(self.workloads_of(project), name)
     }
 
     pub fn tenants_of<'a, 'p>(
         &'a self,
         project: &'p str,
     ) -> impl Iterator<Item = &'a Tenant> + use<'a, 'p> {
-        self.tenants
-            .iter()
-            .filter(move |t| in_namespace(&t.metadata, project))
+        of_project(&self.tenants, project)
     }
 
     pub fn tenant(&self, project: &str, name: &str) -> Option<&Tenant> {
-        self.tenants_of(project).find(|t| named(&t.metadata, name))
+        by_name(self.tenants_of(project), name)
     }
 
     pub fn variables_of<'a, 'p>(
         &'a self,
         project: &'p str,
     ) -> impl Iterator<Item = &'a Variables> + use<'a, 'p> {
-        self.variables
-            .iter()
-            .filter(move |v| in_namespace(&v.metadata, project))
+        of_project(&self.variables, project)
     }
 
     pub fn release(&self, project: &str, name: &str) -> Option<&Release> {
-        self.releases
-            .iter()
-            .find(|r| in_namespace(&r.metadata, project) && named(&r.metadata, name))
+        by_name(of_project(&self.releases, project), name)
     }
 
     /// Releases by name across projects: the CLI lets people name a release without its
@@ -132,13 +140,57 @@ impl Catalog {
             .iter()
             .filter(|environment| {
                 committing == Some(environment.as_str())
-                    || self.releases.iter().any(|r| {
-                        in_namespace(&r.metadata, project)
-                            && r.spec.environment == **environment
+                    || of_project(&self.releases, project).any(|r| {
+                        r.spec.environment == **environment
                             && r.status.as_ref().is_some_and(|s| s.commit.is_some())
                     })
             })
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use gitopshq_crds::testing::from_yaml as object;
+
+    use super::Catalog;
+
+    /// Project `shop` with chart `web` 1.0.0 (one ConfigMap naming its workload and tenant),
+    /// `workloads` running it, and `tenants` tenants `t00`, `t01`, … in `prod`, each with its
+    /// own replica count so that every target renders differently.
+    pub(crate) fn shop(workloads: &[&str], tenants: usize) -> Catalog {
+        let mut catalog = Catalog::default();
+        catalog.projects.push(object(
+            "metadata: {name: shop}\nspec: {environments: [prod], repository: {url: file:///tmp/x}}",
+        ));
+        catalog.chart_versions.push(object(
+            "metadata: {name: web-1.0.0}
+spec:
+  chart: web
+  version: 1.0.0
+  values: {replicas: 1}
+  templates:
+    cm.yaml: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: {{workload.name}}
+      data:
+        tenant: {{tenant.name}}
+        replicas: {{quote values.replicas}}",
+        ));
+        for w in workloads {
+            catalog.workloads.push(object(&format!(
+                "metadata: {{name: {w}, namespace: shop}}\nspec: {{chart: web, version: 1.0.0}}"
+            )));
+        }
+        for t in 0..tenants {
+            catalog.tenants.push(object(&format!(
+                "metadata: {{name: t{t:02}, namespace: shop}}
+spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {t}}}}}"
+            )));
+        }
+        catalog
     }
 }

@@ -132,6 +132,18 @@ pub fn chart_status(versions: &[(&ChartVersion, i32)]) -> ChartStatus {
     }
 }
 
+/// The ChartVersion publishing `chart` at `version`, among `versions`.
+fn published<'v>(
+    versions: &[&'v ChartVersion],
+    chart: &str,
+    version: &str,
+) -> Option<&'v ChartVersion> {
+    versions
+        .iter()
+        .copied()
+        .find(|cv| cv.spec.chart == chart && cv.spec.version == version)
+}
+
 /// The deprecated chart versions a workload uses, one message per environment:
 /// "production uses microservice-base@1.0.0, deprecated: upgrade to 1.1.0 …".
 pub fn deprecations(
@@ -143,9 +155,7 @@ pub fn deprecations(
         .iter()
         .filter_map(|environment| {
             let version = version_in(workload, environment);
-            let cv = versions
-                .iter()
-                .find(|cv| cv.spec.chart == workload.spec.chart && cv.spec.version == version)?;
+            let cv = published(versions, &workload.spec.chart, &version)?;
             cv.spec.deprecated.then(|| {
                 let why = cv
                     .spec
@@ -172,15 +182,13 @@ pub fn missing_versions(
         .iter()
         .filter_map(|environment| {
             let version = chart_version_for(workload, environment, None);
-            let published = versions
-                .iter()
-                .any(|cv| cv.spec.chart == workload.spec.chart && cv.spec.version == version);
-            (!published).then(|| {
-                format!(
-                    "{environment} uses {}@{version}, which is not published: publish ChartVersion {}-{version} or pin a published version",
-                    workload.spec.chart, workload.spec.chart
-                )
-            })
+            if published(versions, &workload.spec.chart, &version).is_some() {
+                return None;
+            }
+            Some(format!(
+                "{environment} uses {}@{version}, which is not published: publish ChartVersion {}-{version} or pin a published version",
+                workload.spec.chart, workload.spec.chart
+            ))
         })
         .collect()
 }

@@ -100,45 +100,29 @@ mod tests {
     #[test]
     fn transition_time_moves_only_with_the_status() {
         let mut conditions = Vec::new();
-        assert!(set(
-            &mut conditions,
-            "Ready",
-            Status::False,
-            "Draft",
-            "not submitted",
-            Some(1),
-            at(10)
-        ));
-        assert!(!set(
-            &mut conditions,
-            "Ready",
-            Status::False,
-            "Draft",
-            "not submitted",
-            Some(1),
-            at(20)
-        ));
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
-        assert!(set(
-            &mut conditions,
-            "Ready",
-            Status::False,
-            "Blocked",
-            "frozen",
-            Some(2),
-            at(30)
-        ));
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
-        assert!(set(
-            &mut conditions,
-            "Ready",
-            Status::True,
-            "Healthy",
-            "",
-            Some(2),
-            at(40)
-        ));
-        assert_eq!(conditions[0].last_transition_time, Time(at(40)));
+        // (status, reason, message, generation, at; whether it changed, the transition time)
+        let steps = [
+            (Status::False, "Draft", "not submitted", 1, 10, true, 10),
+            (Status::False, "Draft", "not submitted", 1, 20, false, 10),
+            (Status::False, "Blocked", "frozen", 2, 30, true, 10),
+            (Status::True, "Healthy", "", 2, 40, true, 40),
+        ];
+        for (status, reason, message, generation, now, changed, transition) in steps {
+            assert_eq!(
+                set(
+                    &mut conditions,
+                    "Ready",
+                    status,
+                    reason,
+                    message,
+                    Some(generation),
+                    at(now)
+                ),
+                changed,
+                "{reason} at {now}"
+            );
+            assert_eq!(conditions[0].last_transition_time, Time(at(transition)));
+        }
         assert_eq!(conditions.len(), 1);
         assert!(is_true(&conditions, "Ready"));
         assert!(!is_true(&conditions, "Healthy"));

@@ -14,7 +14,8 @@
 //!
 //! Each kind has its own exit code so that CI can tell them apart.
 
-use gitopshq_crds::release::{Release, ReleasePhase};
+use gitopshq_crds::consts::conditions as condition_types;
+use gitopshq_crds::release::{Release, ReleasePhase, ReleaseStatus};
 use kube::ResourceExt;
 
 /// What kind of outcome a failure is.
@@ -360,6 +361,28 @@ pub fn wait_verdict(target: ReleasePhase, phase: Option<ReleasePhase>) -> WaitVe
     }
 }
 
+/// As [`wait_verdict`], for a release applied together with the objects it names (the
+/// sandbox applies a whole example folder at once): they reach the controller in any order,
+/// and until the last one arrives the release may stand Blocked, which its next reconciliation
+/// clears. So Blocked keeps waiting here; the caller's deadline still ends a release that
+/// stays Blocked.
+pub fn wait_verdict_applied_together(
+    target: ReleasePhase,
+    phase: Option<ReleasePhase>,
+) -> WaitVerdict {
+    match wait_verdict(target, phase) {
+        WaitVerdict::Stop(_) if phase == Some(ReleasePhase::Blocked) => WaitVerdict::Waiting,
+        verdict => verdict,
+    }
+}
+
+/// Whether the release has got past its approval: its Approved condition is True (the phase
+/// may have moved on, even off the happy path), or its phase is Approved or further along it.
+pub fn past_approval(status: &ReleaseStatus) -> bool {
+    crate::conditions::is_true(&status.conditions, condition_types::APPROVED)
+        || wait_verdict(ReleasePhase::Approved, status.phase) == WaitVerdict::Reached
+}
+
 /// The kind of a wait that timed out in `phase`: a release still waiting for approval, or a
 /// Draft nobody submitted, is gated; anything else is a runtime failure (too slow).
 pub fn timed_out_kind(phase: Option<ReleasePhase>) -> Kind {
@@ -609,6 +632,57 @@ mod tests {
         assert_eq!(timed_out_kind(Some(PendingApproval)), Kind::Gated);
         assert_eq!(timed_out_kind(Some(Deployed)), Kind::Runtime);
         assert_eq!(timed_out_kind(None), Kind::Runtime);
+    }
+
+    #[test]
+    fn blocked_is_waited_through_when_objects_were_applied_together() {
+        use ReleasePhase::*;
+        let v = |p| wait_verdict_applied_together(Healthy, p);
+        assert_eq!(v(Some(Blocked)), WaitVerdict::Waiting);
+        assert_eq!(v(None), WaitVerdict::Waiting);
+        assert_eq!(v(Some(Deployed)), WaitVerdict::Waiting);
+        assert_eq!(v(Some(Healthy)), WaitVerdict::Reached);
+        assert_eq!(v(Some(Rejected)), WaitVerdict::Stop(Kind::Gated));
+        assert_eq!(v(Some(Cancelled)), WaitVerdict::Stop(Kind::Gated));
+        for p in [Failed, Superseded, Degraded] {
+            assert_eq!(v(Some(p)), WaitVerdict::Stop(Kind::Failed), "{p:?}");
+        }
+        // Waiting for Blocked itself still ends there.
+        assert_eq!(
+            wait_verdict_applied_together(Blocked, Some(Blocked)),
+            WaitVerdict::Reached
+        );
+    }
+
+    #[test]
+    fn a_release_is_past_approval_by_its_condition_or_its_phase() {
+        use crate::conditions::Status;
+        let status = |phase, approved: Option<Status>| {
+            let mut status = ReleaseStatus {
+                phase,
+                ..Default::default()
+            };
+            if let Some(approved) = approved {
+                crate::conditions::set(
+                    &mut status.conditions,
+                    condition_types::APPROVED,
+                    approved,
+                    "Approved",
+                    "",
+                    None,
+                    jiff::Timestamp::UNIX_EPOCH,
+                );
+            }
+            status
+        };
+        use ReleasePhase::*;
+        assert!(!past_approval(&status(None, None)));
+        assert!(!past_approval(&status(Some(PendingApproval), None)));
+        assert!(past_approval(&status(Some(Approved), None)));
+        assert!(past_approval(&status(Some(Healthy), None)));
+        assert!(!past_approval(&status(Some(Rejected), Some(Status::False))));
+        // Approved, then failed on delivery: off the happy path, but approved.
+        assert!(past_approval(&status(Some(Failed), Some(Status::True))));
     }
 
     #[test]

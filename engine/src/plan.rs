@@ -1339,38 +1339,7 @@ mod tests {
     use gitopshq_crds::testing::from_yaml as object;
 
     fn catalog(tenants: usize) -> Catalog {
-        let mut catalog = Catalog::default();
-        catalog.projects.push(object(
-            "metadata: {name: shop}\nspec: {environments: [prod], repository: {url: file:///tmp/x}}",
-        ));
-        catalog.chart_versions.push(object(
-            "metadata: {name: web-1.0.0}
-spec:
-  chart: web
-  version: 1.0.0
-  values: {replicas: 1}
-  templates:
-    cm.yaml: |
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: {{workload.name}}
-      data:
-        tenant: {{tenant.name}}
-        replicas: {{quote values.replicas}}",
-        ));
-        for w in ["api", "worker"] {
-            catalog.workloads.push(object(&format!(
-                "metadata: {{name: {w}, namespace: shop}}\nspec: {{chart: web, version: 1.0.0}}"
-            )));
-        }
-        for t in 0..tenants {
-            catalog.tenants.push(object(&format!(
-                "metadata: {{name: t{t:02}, namespace: shop}}
-spec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {t}}}}}"
-            )));
-        }
-        catalog
+        crate::catalog::testing::shop(&["api", "worker"], tenants)
     }
 
     #[test]

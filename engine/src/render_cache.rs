@@ -113,44 +113,12 @@ fn input_digest(chart_digest: &str, target: &Target) -> Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::testing::shop;
     use crate::plan::environment_targets;
-
-    use gitopshq_crds::testing::from_yaml as object;
-
-    fn catalog() -> Catalog {
-        let mut catalog = Catalog::default();
-        catalog.projects.push(object(
-            "metadata: {name: shop}\nspec: {environments: [prod], repository: {url: file:///tmp/x}}",
-        ));
-        catalog.chart_versions.push(object(
-            "metadata: {name: web-1.0.0}
-spec:
-  chart: web
-  version: 1.0.0
-  values: {replicas: 1}
-  templates:
-    cm.yaml: |
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: {{workload.name}}
-      data:
-        replicas: {{quote values.replicas}}",
-        ));
-        catalog.workloads.push(object(
-            "metadata: {name: api, namespace: shop}\nspec: {chart: web, version: 1.0.0}",
-        ));
-        for t in 0..3 {
-            catalog.tenants.push(object(&format!(
-                "metadata: {{name: t{t}, namespace: shop}}\nspec: {{environment: prod, cluster: c1, namespace: ns-{t}, values: {{replicas: {t}}}}}"
-            )));
-        }
-        catalog
-    }
 
     #[test]
     fn the_same_content_renders_once_and_gives_the_same_output() {
-        let catalog = catalog();
+        let catalog = shop(&["api"], 3);
         let cache = RenderCache::new(4, 16);
         let targets = || environment_targets(&catalog, "shop", "prod", None, None).unwrap();
         let first = cache.render_targets(&catalog, targets()).unwrap();

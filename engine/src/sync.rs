@@ -18,6 +18,17 @@ pub enum SyncState {
     Failed(String),
 }
 
+impl SyncState {
+    /// What the engine says while the commit is not applied; `None` once it is, when the
+    /// health of what runs speaks instead.
+    pub fn unsynced_message(&self) -> Option<&str> {
+        match self {
+            SyncState::Synced => None,
+            SyncState::Pending(message) | SyncState::Failed(message) => Some(message),
+        }
+    }
+}
+
 /// The SHA of a revision as the engines write it: Flux `main@sha1:<sha>` (or `sha1:<sha>`),
 /// Argo CD a bare SHA.
 pub fn revision_sha(revision: &str) -> &str {
@@ -234,6 +245,19 @@ mod tests {
             "lastAppliedRevision": format!("main@sha1:{applied}"),
             "lastAttemptedRevision": format!("main@sha1:{attempted}"),
         }})
+    }
+
+    #[test]
+    fn only_an_unsynced_state_carries_the_engines_message() {
+        assert_eq!(SyncState::Synced.unsynced_message(), None);
+        assert_eq!(
+            SyncState::Pending("fetching".into()).unsynced_message(),
+            Some("fetching")
+        );
+        assert_eq!(
+            SyncState::Failed("build failed".into()).unsynced_message(),
+            Some("build failed")
+        );
     }
 
     #[test]

@@ -15,12 +15,12 @@ use tempfile::TempDir;
 
 use crate::{
     Error, Result, TestEnv,
-    binaries::argocd_binaries,
+    binaries::{argocd_binaries, off_the_runtime},
     crds,
     env::owned_temp_dir,
     ports::free_port,
     probe::{http_ok, tcp_open},
-    process::Process,
+    process::{Process, own_folders},
     users::{ADMIN, random_token},
 };
 
@@ -78,15 +78,9 @@ impl ArgoCd {
     }
 
     pub async fn start_with_timeout(management: &TestEnv, timeout: Duration) -> Result<ArgoCd> {
-        let binaries = tokio::task::spawn_blocking(argocd_binaries)
-            .await
-            .map_err(|e| Error::ComponentBuild {
-                component: "Argo CD",
-                message: format!("the build task failed: {e}"),
-            })??;
-        let crds = crds::read_dir(&binaries.crd_dir)?;
+        let binaries = off_the_runtime("Argo CD", argocd_binaries).await?;
         let client = management.client().await?;
-        crds::install(&client, &crds, timeout).await?;
+        crds::install_dir(&client, &binaries.crd_dir, timeout).await?;
         install_settings(&client).await?;
 
         let dir = owned_temp_dir("argocd")?;
@@ -99,7 +93,9 @@ impl ArgoCd {
         redis_cmd.arg("redis").arg(&redis_addr);
         let mut redis = Process::spawn("redis", redis_cmd, &dir.path().join("redis.log"))?;
         let deadline = Instant::now() + timeout;
-        wait_for(&mut redis, deadline, timeout, || tcp_open(redis_port)).await?;
+        redis
+            .wait_ready(deadline, timeout, || tcp_open(redis_port))
+            .await?;
 
         let repo_port = free_port()?;
         let repo_server_addr = format!("127.0.0.1:{repo_port}");
@@ -201,15 +197,17 @@ impl ArgoCd {
 
         // `full=true`: the repo-server calls its own gRPC health service, so ready means
         // serving, not only listening.
-        wait_for(&mut repo_server, deadline, timeout, || {
-            http_ok(repo_metrics, "/healthz?full=true")
-        })
-        .await?;
+        repo_server
+            .wait_ready(deadline, timeout, || {
+                http_ok(repo_metrics, "/healthz?full=true")
+            })
+            .await?;
         // Served once its Application and AppProject informers have synced.
-        wait_for(&mut application_controller, deadline, timeout, || {
-            http_ok(controller_metrics, "/healthz")
-        })
-        .await?;
+        application_controller
+            .wait_ready(deadline, timeout, || {
+                http_ok(controller_metrics, "/healthz")
+            })
+            .await?;
         Ok(ArgoCd {
             application_controller,
             repo_server,
@@ -249,47 +247,6 @@ impl ArgoCd {
             .collect::<Vec<_>>()
             .join("\n")
     }
-}
-
-/// Waits until `ready` says so, failing early with the log tail when `process` exits.
-async fn wait_for<F, Fut>(
-    process: &mut Process,
-    deadline: Instant,
-    timeout: Duration,
-    ready: F,
-) -> Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    loop {
-        if ready().await {
-            return Ok(());
-        }
-        if let Some(e) = process.exited_error() {
-            return Err(e);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::NotReady {
-                component: process.component(),
-                timeout,
-                log_tail: process.log_tail(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A home and temporary folder of the process's own (the repo-server clones into its temporary
-/// folder; git and kustomize read their home).
-fn own_folders(cmd: &mut Command, dir: &Path, name: &str) -> Result<()> {
-    for (var, sub) in [("HOME", "home"), ("TMPDIR", "tmp")] {
-        let path = dir.join(name).join(sub);
-        std::fs::create_dir_all(&path)
-            .map_err(Error::io(format!("cannot create {}", path.display())))?;
-        cmd.env(var, path);
-    }
-    Ok(())
 }
 
 /// What both Argo CD processes share: the command chosen by `ARGOCD_BINARY_NAME` (as upstream's

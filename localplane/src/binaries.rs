@@ -305,6 +305,20 @@ fn component(
         })
 }
 
+/// Runs `build` (a build script that may take minutes on a new machine, or a cache look-up)
+/// on a blocking thread, so the async runtime keeps serving what already runs.
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
+    component: &'static str,
+    build: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(build)
+        .await
+        .map_err(|e| Error::ComponentBuild {
+            component,
+            message: format!("the build task failed: {e}"),
+        })?
+}
+
 /// A component this process built (rather than found in the cache), and how long its build
 /// script ran: what a new machine pays once.
 #[derive(Debug, Clone, PartialEq, Eq)]

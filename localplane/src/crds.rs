@@ -44,6 +44,11 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<CustomResourceDefinition>> {
     Ok(crds)
 }
 
+/// Installs every CRD in the files of `dir` (see [`read_dir`]) and waits until each is served.
+pub(crate) async fn install_dir(client: &Client, dir: &Path, timeout: Duration) -> Result<()> {
+    install(client, &read_dir(dir)?, timeout).await
+}
+
 /// Applies the CRDs and waits until the API server serves each of them.
 pub(crate) async fn install(
     client: &Client,

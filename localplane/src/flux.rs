@@ -1,5 +1,5 @@
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
@@ -7,8 +7,14 @@ use std::{
 use tempfile::TempDir;
 
 use crate::{
-    Error, Result, TestEnv, binaries::flux_binaries, crds, env::owned_temp_dir, ports::free_port,
-    probe::http_ok, process::Process, users::ADMIN,
+    Error, Result, TestEnv,
+    binaries::{flux_binaries, off_the_runtime},
+    crds,
+    env::owned_temp_dir,
+    ports::free_port,
+    probe::http_ok,
+    process::{Process, own_folders},
+    users::ADMIN,
 };
 
 /// The namespace `flux install` creates, where Flux's objects usually live.
@@ -41,15 +47,9 @@ impl Flux {
     }
 
     pub async fn start_with_timeout(management: &TestEnv, timeout: Duration) -> Result<Flux> {
-        let binaries = tokio::task::spawn_blocking(flux_binaries)
-            .await
-            .map_err(|e| Error::ComponentBuild {
-                component: "Flux's controllers",
-                message: format!("the build task failed: {e}"),
-            })??;
-        let crds = crds::read_dir(&binaries.crd_dir)?;
+        let binaries = off_the_runtime("Flux's controllers", flux_binaries).await?;
         let client = management.client().await?;
-        crds::install(&client, &crds, timeout).await?;
+        crds::install_dir(&client, &binaries.crd_dir, timeout).await?;
         let namespace: k8s_openapi::api::core::v1::Namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": FLUX_NAMESPACE}}))
                 .map_err(|e| Error::ComponentBuild {
@@ -145,22 +145,9 @@ impl Flux {
             (source_health, &mut self.source_controller),
             (kustomize_health, &mut self.kustomize_controller),
         ] {
-            loop {
-                if http_ok(port, "/readyz").await {
-                    break;
-                }
-                if let Some(e) = process.exited_error() {
-                    return Err(e);
-                }
-                if Instant::now() > deadline {
-                    return Err(Error::NotReady {
-                        component: process.component(),
-                        timeout,
-                        log_tail: process.log_tail(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            process
+                .wait_ready(deadline, timeout, || http_ok(port, "/readyz"))
+                .await?;
         }
         Ok(())
     }
@@ -176,17 +163,10 @@ fn controller(
     kubeconfig: &Path,
     health_port: u16,
 ) -> Result<Command> {
-    let own = |sub: &str| -> Result<PathBuf> {
-        let path = dir.join(name).join(sub);
-        std::fs::create_dir_all(&path)
-            .map_err(Error::io(format!("cannot create {}", path.display())))?;
-        Ok(path)
-    };
     let mut cmd = Command::new(binary);
+    own_folders(&mut cmd, dir, name)?;
     // Neither has a --kubeconfig flag; controller-runtime reads KUBECONFIG.
     cmd.env("KUBECONFIG", kubeconfig)
-        .env("HOME", own("home")?)
-        .env("TMPDIR", own("tmp")?)
         .arg("--watch-all-namespaces")
         .arg("--enable-leader-election=false")
         .arg("--metrics-addr=0")

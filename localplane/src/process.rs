@@ -5,6 +5,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Mutex, OnceLock, PoisonError, mpsc},
+    time::{Duration, Instant},
 };
 
 use crate::{Error, Result};
@@ -110,6 +111,49 @@ impl Process {
             log_tail: self.log_tail(),
         })
     }
+
+    /// Waits until `ready` says so, failing early with the log tail when the process exits,
+    /// and with [`Error::NotReady`] after `deadline` (`timeout` is what the error reports).
+    pub async fn wait_ready<F, Fut>(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+        ready: F,
+    ) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        loop {
+            if ready().await {
+                return Ok(());
+            }
+            if let Some(e) = self.exited_error() {
+                return Err(e);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    component: self.component,
+                    timeout,
+                    log_tail: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A home and temporary folder of the process's own, under `dir/name`: git and kustomize read
+/// their home, and some processes clean their temporary folder when they start, which must
+/// never reach another process's files.
+pub(crate) fn own_folders(cmd: &mut Command, dir: &Path, name: &str) -> Result<()> {
+    for (var, sub) in [("HOME", "home"), ("TMPDIR", "tmp")] {
+        let path = dir.join(name).join(sub);
+        std::fs::create_dir_all(&path)
+            .map_err(Error::io(format!("cannot create {}", path.display())))?;
+        cmd.env(var, path);
+    }
+    Ok(())
 }
 
 impl Drop for Process {

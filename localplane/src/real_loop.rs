@@ -5,7 +5,7 @@ use tempfile::TempDir;
 use crate::{
     ARGOCD_NAMESPACE, ArgoCd, Error, FLUX_NAMESPACE, Flux, GitServer, Result, TestEnv,
     WorkloadCluster, WorkloadClusterBuilder,
-    binaries::{Engines, ensure_loop_binaries},
+    binaries::{Engines, ensure_loop_binaries, off_the_runtime},
     env::owned_temp_dir,
 };
 
@@ -125,12 +125,10 @@ impl RealLoopBuilder {
             flux: !self.argocd,
             argocd: self.argocd,
         };
-        tokio::task::spawn_blocking(move || ensure_loop_binaries(engines))
-            .await
-            .map_err(|e| Error::ComponentBuild {
-                component: "the real GitOps loop",
-                message: format!("the build task failed: {e}"),
-            })??;
+        off_the_runtime("the real GitOps loop", move || {
+            ensure_loop_binaries(engines)
+        })
+        .await?;
         let started = Instant::now();
         let report = |what: &str| {
             if let Some(progress) = &self.progress {

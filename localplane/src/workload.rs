@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     Error, Result, TestEnv, TestEnvBuilder,
-    binaries::{ControllerBinaries, KwokBinary, ensure_workload_binaries},
+    binaries::{ControllerBinaries, KwokBinary, ensure_workload_binaries, off_the_runtime},
     ports::free_port,
     probe::http_ok,
     process::Process,
@@ -105,12 +105,11 @@ impl WorkloadClusterBuilder {
     }
 
     pub async fn start(self) -> Result<WorkloadCluster> {
-        let (controllers, kwok) = tokio::task::spawn_blocking(ensure_workload_binaries)
-            .await
-            .map_err(|e| Error::ComponentBuild {
-                component: "the workload cluster's components",
-                message: format!("the build task failed: {e}"),
-            })??;
+        let (controllers, kwok) = off_the_runtime(
+            "the workload cluster's components",
+            ensure_workload_binaries,
+        )
+        .await?;
         let env = TestEnvBuilder::default()
             .cluster_name(&self.cluster_name)
             .without_crds()

@@ -48,6 +48,26 @@ testenv_lock() {
     flock 9
 }
 
+# Ends the script, printing the bin folder, when it already holds this build: checked once
+# without the lock and again under it (another process may have just finished the build).
+# Otherwise the script goes on to build, holding the lock, with no stamp left to vouch for a
+# half-replaced folder and the settings every build here uses.
+#   testenv_begin BIN WANT FILE...
+testenv_begin() {
+    if testenv_fresh "$@"; then
+        echo "$1"
+        exit 0
+    fi
+    testenv_lock "$1"
+    if testenv_fresh "$@"; then
+        echo "$1"
+        exit 0
+    fi
+    rm -f "$1/.stamp"
+    export CGO_ENABLED=0
+    export GOFLAGS="${GOFLAGS:-} -mod=readonly"
+}
+
 # Builds commands, timed, into the bin folder, each named after the last element of its package
 # path. One `go build` for all of them: packages they share compile once, and Go already spreads
 # the work over every core. A half-written binary never has the final name.

@@ -29,8 +29,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::api::{ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -424,49 +424,8 @@ fn secret_object(name: &str, tls: &TlsMaterial, existing: Option<Secret>) -> Sec
 pub async fn patch_ca_bundle(client: &Client, ca_pem: &str) -> Result<()> {
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let body = |kind: &str, names: Vec<String>| {
-        serde_json::json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": kind,
-            "metadata": { "name": CONFIGURATION_NAME },
-            "webhooks": names
-                .into_iter()
-                .map(|name| serde_json::json!({ "name": name, "clientConfig": { "caBundle": bundle } }))
-                .collect::<Vec<_>>(),
-        })
-    };
-    let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone());
-    let names = mutating
-        .get(CONFIGURATION_NAME)
-        .await?
-        .webhooks
-        .unwrap_or_default()
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
-    mutating
-        .patch(
-            CONFIGURATION_NAME,
-            &params,
-            &Patch::Apply(body("MutatingWebhookConfiguration", names)),
-        )
-        .await?;
-    let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone());
-    let names = validating
-        .get(CONFIGURATION_NAME)
-        .await?
-        .webhooks
-        .unwrap_or_default()
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
-    validating
-        .patch(
-            CONFIGURATION_NAME,
-            &params,
-            &Patch::Apply(body("ValidatingWebhookConfiguration", names)),
-        )
-        .await?;
+    set_webhooks_ca_bundle::<MutatingWebhookConfiguration>(client, &params, &bundle).await?;
+    set_webhooks_ca_bundle::<ValidatingWebhookConfiguration>(client, &params, &bundle).await?;
     let api_services = Api::<APIService>::all(client.clone());
     if api_services.get_opt(API_SERVICE_NAME).await?.is_some() {
         api_services
@@ -482,6 +441,32 @@ pub async fn patch_ca_bundle(client: &Client, ca_pem: &str) -> Result<()> {
             )
             .await?;
     }
+    Ok(())
+}
+
+/// Sets `caBundle` on every webhook of our configuration of kind `K`. Its webhooks are a list
+/// keyed by name, so the apply names each one the configuration holds now.
+async fn set_webhooks_ca_bundle<K: Resource<DynamicType = ()>>(
+    client: &Client,
+    params: &PatchParams,
+    bundle: &str,
+) -> Result<()> {
+    let api = Api::<DynamicObject>::all_with(client.clone(), &ApiResource::erase::<K>(&()));
+    let current = api.get(CONFIGURATION_NAME).await?;
+    let webhooks: Vec<_> = current.data["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| serde_json::json!({ "name": w["name"], "clientConfig": { "caBundle": bundle } }))
+        .collect();
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": { "name": CONFIGURATION_NAME },
+        "webhooks": webhooks,
+    });
+    api.patch(CONFIGURATION_NAME, params, &Patch::Apply(body))
+        .await?;
     Ok(())
 }
 

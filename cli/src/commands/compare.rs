@@ -2,10 +2,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gitopshq_engine::compare::{Side, compare};
-use gitopshq_engine::plan;
 
 use super::Inputs;
-use crate::load;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,8 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let catalog = load::catalog(&args.inputs.files)?;
-    let project = plan::resolve_project(&catalog, args.inputs.project.as_deref())?.to_string();
+    let (catalog, project) = args.inputs.project_catalog()?;
     let left = Side::parse(&catalog, &project, &args.left, args.tenant.as_deref())?;
     let right = Side::parse(&catalog, &project, &args.right, args.tenant.as_deref())?;
     let comparison = compare(&catalog, &project, left, right, args.workload.as_deref())?;

@@ -27,6 +27,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use gitopshq_engine::catalog::Catalog;
+use gitopshq_engine::plan::{self, Target};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,6 +104,28 @@ pub struct Inputs {
     /// Project to work on; needed only when the input defines several.
     #[arg(long, env = "GITOPSHQ_PROJECT")]
     pub project: Option<String>,
+}
+
+impl Inputs {
+    /// The objects the files hold and the project they are about.
+    pub fn project_catalog(&self) -> Result<(Catalog, String)> {
+        let catalog = crate::load::catalog(&self.files)?;
+        let project = plan::resolve_project(&catalog, self.project.as_deref())?.to_string();
+        Ok((catalog, project))
+    }
+
+    /// As [`Inputs::project_catalog`], with the project's targets in `environment` (only
+    /// `tenant`'s and `workload`'s when given).
+    pub fn environment_targets(
+        &self,
+        environment: &str,
+        tenant: Option<&str>,
+        workload: Option<&str>,
+    ) -> Result<(Catalog, String, Vec<Target>)> {
+        let (catalog, project) = self.project_catalog()?;
+        let targets = plan::environment_targets(&catalog, &project, environment, tenant, workload)?;
+        Ok((catalog, project, targets))
+    }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {

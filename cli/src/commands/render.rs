@@ -6,7 +6,6 @@ use gitopshq_engine::layout::{GitOpsSettings, release_layout_owned};
 use gitopshq_engine::plan;
 
 use super::Inputs;
-use crate::load;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,11 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let catalog = load::catalog(&args.inputs.files)?;
-    let project = plan::resolve_project(&catalog, args.inputs.project.as_deref())?.to_string();
-    let targets = plan::environment_targets(
-        &catalog,
-        &project,
+    let (catalog, project, targets) = args.inputs.environment_targets(
         &args.environment,
         args.tenant.as_deref(),
         args.workload.as_deref(),

@@ -7,7 +7,6 @@ use gitopshq_engine::{merge_layers, variable_uses};
 use serde_json::Value;
 
 use super::Inputs;
-use crate::load;
 use crate::table::Table;
 
 #[derive(Debug, clap::Args)]
@@ -22,15 +21,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let catalog = load::catalog(&args.inputs.files)?;
-    let project = plan::resolve_project(&catalog, args.inputs.project.as_deref())?.to_string();
-    let targets = plan::environment_targets(
-        &catalog,
-        &project,
-        &args.environment,
-        args.tenant.as_deref(),
-        None,
-    )?;
+    let (catalog, project, targets) =
+        args.inputs
+            .environment_targets(&args.environment, args.tenant.as_deref(), None)?;
 
     let mut uses = Table::new([
         "TENANT",

@@ -6,7 +6,7 @@ use gitopshq_crds::common::Condition;
 use gitopshq_crds::common::Health;
 use gitopshq_crds::consts::{self, reasons};
 use gitopshq_crds::environment::Environment;
-use gitopshq_crds::release::{ReleasePhase, TenantRolloutPhase};
+use gitopshq_crds::release::{ReleasePhase, TenantRolloutPhase, TimelineEntry};
 use jiff::{SignedDuration, Timestamp};
 
 use super::Step;
@@ -169,11 +169,23 @@ pub const ROLLOUT_CHECK: std::time::Duration = std::time::Duration::from_secs(1)
 
 /// When to look at a release in `phase` again: soon while it rolls out, at the health
 /// interval once it settled (Healthy or Degraded, where only drift and health changes remain).
-pub fn next_check(phase: ReleasePhase, interval: std::time::Duration) -> std::time::Duration {
+/// `None` for a Failed release: looking again changes nothing; a retry (an annotation on the
+/// release) wakes it.
+pub fn next_check(
+    phase: ReleasePhase,
+    interval: std::time::Duration,
+) -> Option<std::time::Duration> {
     match phase {
-        ReleasePhase::Deployed => interval.min(ROLLOUT_CHECK),
-        _ => interval,
+        ReleasePhase::Failed => None,
+        ReleasePhase::Deployed => Some(interval.min(ROLLOUT_CHECK)),
+        _ => Some(interval),
     }
+}
+
+/// Whether the release was Healthy at some point: later trouble is then Degraded rather than
+/// Failed, and objects gone from a tenant were removed rather than never applied.
+pub fn was_healthy(timeline: &[TimelineEntry]) -> bool {
+    timeline.iter().any(|t| t.phase == ReleasePhase::Healthy)
 }
 
 /// A tenant's `Drifted` condition as `release` sees it: `drift` describes what differs in the
@@ -405,11 +417,31 @@ mod tests {
     #[test]
     fn a_rolling_out_release_is_looked_at_sooner_than_a_settled_one() {
         let interval = std::time::Duration::from_secs(15);
-        assert_eq!(next_check(ReleasePhase::Deployed, interval), ROLLOUT_CHECK);
-        assert_eq!(next_check(ReleasePhase::Healthy, interval), interval);
-        assert_eq!(next_check(ReleasePhase::Degraded, interval), interval);
+        assert_eq!(
+            next_check(ReleasePhase::Deployed, interval),
+            Some(ROLLOUT_CHECK)
+        );
+        assert_eq!(next_check(ReleasePhase::Healthy, interval), Some(interval));
+        assert_eq!(next_check(ReleasePhase::Degraded, interval), Some(interval));
         let short = std::time::Duration::from_millis(200);
-        assert_eq!(next_check(ReleasePhase::Deployed, short), short);
+        assert_eq!(next_check(ReleasePhase::Deployed, short), Some(short));
+        assert_eq!(next_check(ReleasePhase::Failed, interval), None);
+    }
+
+    #[test]
+    fn a_release_was_healthy_when_its_timeline_says_so() {
+        let entry = |phase| TimelineEntry {
+            time: gitopshq_crds::common::Time(Timestamp::UNIX_EPOCH),
+            phase,
+            message: None,
+            actor: None,
+        };
+        assert!(!was_healthy(&[]));
+        assert!(!was_healthy(&[entry(ReleasePhase::Deployed)]));
+        assert!(was_healthy(&[
+            entry(ReleasePhase::Healthy),
+            entry(ReleasePhase::Degraded)
+        ]));
     }
 
     #[test]

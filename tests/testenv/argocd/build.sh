@@ -38,19 +38,8 @@ for kind in "${argocd_crds[@]}"; do expected+=("../crds/${kind}-crd.yaml"); done
 sources="$(cat go.sum main.go tools.go | sha256sum | cut -c1-16)"
 want="argocd ${argocd_version} kustomize ${kustomize_version} ${GOTOOLCHAIN} ${sources} ${argocd_crds[*]} ${wrappers[*]}"
 
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-testenv_lock "$bin"
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-rm -f "$bin/.stamp"
+testenv_begin "$bin" "$want" "${expected[@]}"
 
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 testenv_say "downloading the Argo CD ${argocd_version} modules (and Go ${GOTOOLCHAIN#go} if missing)…"
 argocd_dir="$(testenv_module_dir github.com/argoproj/argo-cd/v3)"
 mkdir -p "$crds"

@@ -30,19 +30,8 @@ stamp_flags="-X ${version_pkg}.gitVersion=${k8s_version} -X ${version_pkg}.gitMa
 want="kube-controller-manager kube-scheduler ${k8s_version} $(sha256sum go.sum | cut -c1-16) $(echo "$stamp_flags" | sha256sum | cut -c1-8)"
 binaries=(kube-controller-manager kube-scheduler)
 
-if testenv_fresh "$bin" "$want" "${binaries[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-testenv_lock "$bin"
-if testenv_fresh "$bin" "$want" "${binaries[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-rm -f "$bin/.stamp"
+testenv_begin "$bin" "$want" "${binaries[@]}"
 
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 testenv_say "downloading modules for k8s.io/kubernetes ${k8s_version}…"
 go mod download
 testenv_build "$bin" "k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler" \

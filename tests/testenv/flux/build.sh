@@ -30,19 +30,8 @@ expected=(source-controller kustomize-controller ../crds/kustomize.toolkit.fluxc
 for kind in "${source_crds[@]}"; do expected+=("../crds/source.toolkit.fluxcd.io_${kind}.yaml"); done
 want="flux ${source_version} $(sha256sum go.sum | cut -c1-16) ${source_crds[*]}"
 
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-testenv_lock "$bin"
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-rm -f "$bin/.stamp"
+testenv_begin "$bin" "$want" "${expected[@]}"
 
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 # No bare `go mod download`: go.mod also lists what the controllers' own tests import, and the
 # proxy refuses some of those versions; `go build` fetches exactly what the binaries need.
 testenv_say "downloading the Flux ${source_version} modules…"

@@ -32,19 +32,8 @@ expected=(kwok)
 for stage in "${upstream_stages[@]}"; do expected+=("../stages/$(basename "$stage")"); done
 want="kwok ${kwok_version} $(sha256sum go.sum | cut -c1-16) ${upstream_stages[*]}"
 
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-testenv_lock "$bin"
-if testenv_fresh "$bin" "$want" "${expected[@]}"; then
-    echo "$bin"
-    exit 0
-fi
-rm -f "$bin/.stamp"
+testenv_begin "$bin" "$want" "${expected[@]}"
 
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 testenv_say "downloading modules for sigs.k8s.io/kwok ${kwok_version}…"
 go mod download
 module_dir="$(testenv_module_dir sigs.k8s.io/kwok)"

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
-use gitopshq_crds::consts::conditions as types;
 use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, WorkloadChange};
 use gitopshq_engine::outcome::{self, WaitVerdict};
 use gitopshq_localplane::RealLoop;
@@ -306,12 +305,7 @@ async fn follow(
                 if let Some(message) = &status.message {
                     let _ = write!(last_state, ": {message}");
                 }
-                let approved = status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == types::APPROVED && c.status == "True")
-                    || outcome::wait_verdict(ReleasePhase::Approved, phase) == WaitVerdict::Reached;
-                if approved {
+                if outcome::past_approval(&status) {
                     marks.approved.get_or_insert(at);
                 }
                 if let Some(sha) = status.commit {

@@ -59,7 +59,7 @@ pub async fn wait(
             detail(&format!("{:>7}  {line}", seconds(since.elapsed())));
             shown = line;
         }
-        match outcome::wait_verdict(ReleasePhase::Healthy, phase) {
+        match outcome::wait_verdict_applied_together(ReleasePhase::Healthy, phase) {
             WaitVerdict::Reached => {
                 let commit = last
                     .as_ref()
@@ -68,14 +68,12 @@ pub async fn wait(
                     .unwrap_or_default();
                 return Ok(commit);
             }
-            // Objects applied together reach the controller in any order: until the last one
-            // arrives the release may wait as Blocked, which its next reconciliation clears.
-            WaitVerdict::Stop(_) if phase != Some(ReleasePhase::Blocked) => {
+            WaitVerdict::Stop(_) => {
                 return Err(format!(
                     "release {namespace}/{name} is {shown}; it will not become Healthy"
                 ));
             }
-            _ => {}
+            WaitVerdict::Waiting => {}
         }
         if Instant::now() > deadline {
             return Err(format!(

@@ -92,11 +92,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
     let root = layout::repository_root(&namespace, project.spec.repository.path.as_deref())
         .unwrap_or_default();
     let workloads = release_workloads(&work.release, ctx.index.as_ref()).unwrap_or_default();
-    let was_healthy = work
-        .status
-        .timeline
-        .iter()
-        .any(|t| t.phase == ReleasePhase::Healthy);
+    let was_healthy = lifecycle::observe::was_healthy(&work.status.timeline);
     let environment = catalog.environment(&work.release.spec.environment);
     let deadline = lifecycle::observe::progress_deadline(environment);
 
@@ -138,11 +134,7 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
             &commit,
         )
         .await;
-        if !matches!(sync, SyncState::Synced) {
-            let message = match &sync {
-                SyncState::Pending(message) | SyncState::Failed(message) => message.clone(),
-                SyncState::Synced => String::new(),
-            };
+        if let Some(message) = sync.unsynced_message().map(str::to_owned) {
             reports.push(TenantReport {
                 tenant: tenant_name.clone(),
                 sync,
@@ -219,19 +211,14 @@ pub(crate) async fn observe(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         },
         &reports,
     );
-    let failed = step.phase == ReleasePhase::Failed;
-    let step_phase = step.phase;
+    let next = lifecycle::observe::next_check(step.phase, interval);
     work.enter(ctx, step).await?;
     let triples: Vec<(String, Health, String)> = reports
         .iter()
         .map(|r| (r.tenant.clone(), r.health, r.message.clone()))
         .collect();
     update_tenants_and_workloads(work, ctx, &triples, &tenant_drift).await;
-    Ok(if failed {
-        Next::Wait
-    } else {
-        Next::Requeue(lifecycle::observe::next_check(step_phase, interval))
-    })
+    Ok(next.map_or(Next::Wait, Next::Requeue))
 }
 
 /// What the GitOps engine says about `tenant`'s delivery of `commit`: its Flux Kustomization
