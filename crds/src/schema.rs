@@ -25,6 +25,17 @@ pub fn free_form_object(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A layer of values a person edits as one text (a workload's, its environment's, a tenant's):
+/// free-form, and one value for server-side apply, so that whoever applies a layer owns all of
+/// it and a key they removed is gone, rather than kept because another manager set it.
+pub fn values_layer(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-map-type": "atomic",
+    })
+}
+
 /// A value of any JSON type, kept as is (no `type`, unknown fields preserved).
 pub fn free_form_value(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

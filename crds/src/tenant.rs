@@ -50,7 +50,7 @@ pub struct TenantSpec {
     pub labels: Labels,
     /// Values over every workload's values, for this tenant.
     #[serde(default, skip_serializing_if = "Values::is_empty")]
-    #[schemars(schema_with = "crate::schema::free_form_object")]
+    #[schemars(schema_with = "crate::schema::values_layer")]
     pub values: Values,
     /// Workload name → overrides for that workload on this tenant (the highest layer).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -67,7 +67,7 @@ pub struct TenantSpec {
 pub struct TenantWorkload {
     /// Values over everything else.
     #[serde(default, skip_serializing_if = "Values::is_empty")]
-    #[schemars(schema_with = "crate::schema::free_form_object")]
+    #[schemars(schema_with = "crate::schema::values_layer")]
     pub values: Values,
 }
 

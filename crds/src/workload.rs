@@ -50,7 +50,7 @@ pub struct WorkloadSpec {
     pub target_namespace: Option<String>,
     /// Values over the chart defaults.
     #[serde(default, skip_serializing_if = "Values::is_empty")]
-    #[schemars(schema_with = "crate::schema::free_form_object")]
+    #[schemars(schema_with = "crate::schema::values_layer")]
     pub values: Values,
     /// Environment name → overrides for that environment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -74,7 +74,7 @@ fn environment_overrides(generator: &mut schemars::SchemaGenerator) -> schemars:
 pub struct EnvironmentOverride {
     /// Values over the workload values, in this environment.
     #[serde(default, skip_serializing_if = "Values::is_empty")]
-    #[schemars(schema_with = "crate::schema::free_form_object")]
+    #[schemars(schema_with = "crate::schema::values_layer")]
     pub values: Values,
     /// Chart version in this environment. Optional: the workload's `version` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ import { ClustersPage } from './pages/clusters';
 import { BreakGlassPage } from './pages/breakglass';
 import { AuditPage } from './pages/audit';
 import { DiagnosticsPage } from './pages/diagnostics';
+import { ValuesPage } from './pages/values';
 import './style.css';
 
 const THEME_KEY = 'gitopshq-theme';
@@ -127,11 +128,12 @@ function SignIn({
 }
 
 function Content({ route, session, onSignOut }: { route: Route; session: Session; onSignOut: () => void }) {
-  const [a, b, c] = route.path;
+  const [a, b, c, d, e] = route.path;
   switch (a ?? 'fleet') {
     case 'fleet':
       return <FleetPage />;
     case 'projects':
+      if (b && c === 'workloads' && d && e === 'values') return <ValuesPage project={b} workload={d} route={route} />;
       return b ? <ProjectPage name={b} /> : <FleetPage />;
     case 'releases':
       return b && c ? <ReleasePage namespace={b} name={c} /> : <ReleasesPage route={route} />;

@@ -1,7 +1,7 @@
 // End-to-end checks of the dashboard in Chromium, against a running `gitopshq dashboard`.
 //
 //   DASHBOARD_URL=http://127.0.0.1:PORT SCREENSHOTS=dir DASHBOARD_SCENARIO='{...}' \
-//     node dashboard/tests/browser.mjs approvals|after
+//     node dashboard/tests/browser.mjs approvals|after|authoring
 //
 // Prints one line per step; on a failure prints what was expected and what was found, with
 // the page's visible error text, and exits 1.
@@ -17,9 +17,9 @@ const WAIT = Number(process.env.DASHBOARD_WAIT_MS || 30000); // one element or t
 const PHASE_WAIT = Number(process.env.DASHBOARD_PHASE_WAIT_MS || 60000); // a release changing phase
 const TOTAL = Number(process.env.DASHBOARD_TOTAL_MS || 15 * 60000); // the whole run
 
-if (!['approvals', 'after'].includes(phase) || !base || !scenario) {
+if (!['approvals', 'after', 'authoring'].includes(phase) || !base || !scenario) {
   console.error(
-    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after',
+    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring',
   );
   process.exit(2);
 }
@@ -312,6 +312,186 @@ if (phase === 'approvals') {
   console.log(`done approvals in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   process.exit(0);
 }
+
+// A developer's day: edit values with live checks, save, create a release and submit it.
+async function authoring() {
+  const a = scenario.authoring;
+  const layer = `#/projects/${encodeURIComponent(a.project)}/workloads/${encodeURIComponent(a.workload)}/values?environment=${encodeURIComponent(a.environment)}`;
+  const editor = (page) => page.locator('[data-testid="values-text"]');
+  const typeValues = async (page, values) => {
+    await editor(page).click();
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(values);
+  };
+
+  await step(
+    `${a.readOnly} (no release grant in ${a.environment}) sees the ${a.environment} values read-only, with the reason`,
+    async () => {
+      const s = await signIn(a.readOnly);
+      await s.page.goto(`${base}/${layer}`);
+      const reason = await waitFor(
+        s.page,
+        'the read-only notice',
+        () => text(tid(s.page, 'values-readonly')),
+        (v) => !!v && v.includes(a.readOnly) && v.includes(a.environment) && v.includes('ReleaseManager'),
+        `Read-only: … ${a.readOnly} … may not … ${a.environment} … ReleaseManager`,
+      );
+      await editor(s.page).waitFor({ timeout: WAIT });
+      const editable = await editor(s.page).getAttribute('contenteditable');
+      if (editable !== 'false') throw new Mismatch('the editor is read-only', 'contenteditable=false', editable);
+      if (!(await tid(s.page, 'values-save').isDisabled()))
+        throw new Mismatch('Save is disabled', 'disabled', 'enabled');
+      console.log(`     ${reason}`);
+      await shot(s.page, 'values-readonly.png');
+      await s.context.close();
+    },
+  );
+
+  const s = await signIn(a.developer);
+  const page = s.page;
+  await step(`${a.developer} opens the ${a.environment} values of ${a.workload} from the palette`, async () => {
+    await page.goto(`${base}/#/fleet`);
+    await page.keyboard.press('Control+k');
+    await tid(page, 'palette').waitFor({ timeout: WAIT });
+    await page.keyboard.type(a.workload);
+    const options = tid(page, 'palette-option');
+    const index = await waitFor(
+      page,
+      'the palette offers the values editor',
+      () => options.allInnerTexts().then((all) => all.findIndex((t) => t.includes('edit its values'))),
+      (i) => i >= 0,
+      'an option "workload in … · edit its values"',
+    );
+    for (let i = 0; i < index; i++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await tid(page, 'values-scope').waitFor({ timeout: WAIT });
+    await tid(page, 'values-scope').selectOption(`env:${a.environment}`);
+    await waitFor(
+      page,
+      'the environment layer',
+      () => page.evaluate(() => location.hash),
+      (h) => h.includes(`environment=${a.environment}`),
+      layer,
+    );
+    await editor(page).waitFor({ timeout: WAIT });
+  });
+
+  await step('an unresolved HQ variable is marked at its line, naming environment and tenant', async () => {
+    await typeValues(page, a.broken);
+    const finding = await waitFor(
+      page,
+      'the finding',
+      () => text(tid(page, 'values-finding')),
+      (v) => !!v && v.includes(a.missingVariable) && v.includes(`line ${a.brokenLine}:`) && v.includes(a.environment),
+      `line ${a.brokenLine}: … ${a.missingVariable} … ${a.environment}`,
+    );
+    await waitFor(
+      page,
+      'the editor marks the line',
+      () => page.locator('.cm-lintRange-error').count(),
+      (n) => n > 0,
+      'a marked range',
+    );
+    if (!(await tid(page, 'values-save').isDisabled()))
+      throw new Mismatch('Save waits for a clean check', 'disabled', 'enabled');
+    console.log(`     ${finding}`);
+    await shot(page, 'values-error.png');
+  });
+
+  await step('the fixed values render, and the diff against the stored values shows the change', async () => {
+    await typeValues(page, a.fixed);
+    await waitFor(
+      page,
+      'the check of the fixed values',
+      async () => (await text(tid(page, 'values-valid'))) ?? (await text(tid(page, 'values-findings'))),
+      (v) => !!v && v.startsWith('Valid'),
+      'Valid: renders for tenant …',
+    );
+    await tid(page, 'values-tab-diff').click();
+    const diff = await waitFor(
+      page,
+      'the diff',
+      async () => ((await tid(page, 'values-diff').count()) ? await tid(page, 'values-diff').innerText() : null),
+      (v) => !!v && v.includes(a.diffShows),
+      `a diff with ${a.diffShows}`,
+    );
+    console.log(`     ${diff.slice(0, 160)}…`);
+    await shot(page, 'values-diff.png');
+  });
+
+  await step('Save applies the values as the developer', async () => {
+    await tid(page, 'values-save').click();
+    const saved = await waitFor(
+      page,
+      'saved',
+      async () => (await text(tid(page, 'values-saved'))) ?? (await visibleErrors(page)),
+      (v) => !!v,
+      'Saved to workload …',
+    );
+    if (!saved.startsWith('Saved to workload')) throw new Mismatch('the save', 'Saved to workload …', saved);
+    console.log(`     ${saved}`);
+  });
+
+  await step(
+    'a Draft release is created from the editor, shows its policy results and rendered diff, and is submitted on its page',
+    async () => {
+      await tid(page, 'values-create-release').click();
+      await tid(page, 'release-name').fill(a.release);
+      await tid(page, 'release-title').fill(a.title);
+      await tid(page, 'release-notes').fill('Resource limits set in the values editor.');
+      await tid(page, 'release-draft').click();
+      await waitPhase(page, ['Draft'], PHASE_WAIT);
+      await tid(page, 'submit-button').waitFor({ timeout: WAIT });
+      const before = await waitFor(
+        page,
+        'the Draft shows its policy results before it is submitted',
+        () => text(tid(page, 'policy-results')),
+        (v) => !!v && v.includes(a.policy) && v.includes('Pass'),
+        `${a.policy} … Pass`,
+        PHASE_WAIT,
+      );
+      const preview = await waitFor(
+        page,
+        'the Draft shows what it would change in the repository',
+        async () => ((await tid(page, 'release-diff').count()) ? await tid(page, 'release-diff').innerText() : null),
+        (v) => !!v && v.includes(a.diffShows),
+        `a rendered diff with ${a.diffShows}`,
+      );
+      console.log(`     before submitting: ${before}; diff of ${preview.split('\n').length} lines`);
+      if (await tid(page, 'submit-button').isDisabled())
+        throw new Mismatch('Submit is enabled', 'enabled', await text(tid(page, 'submit-reason')));
+      await shot(page, 'release-draft.png');
+      await tid(page, 'submit-button').click();
+      await waitPhase(page, ['PendingApproval'], PHASE_WAIT);
+    },
+  );
+
+  await step('the release page shows the policy results and the pending approvals', async () => {
+    const policies = await waitFor(
+      page,
+      'the policy results',
+      () => text(tid(page, 'policy-results')),
+      (v) => !!v && v.includes(a.policy) && v.includes('Pass'),
+      `${a.policy} … Pass`,
+    );
+    const progress = await waitFor(
+      page,
+      'the approvals',
+      () => text(tid(page, 'approvals-progress')),
+      (v) => !!v && v.includes('0 of 2'),
+      '0 of 2 approvals received',
+    );
+    console.log(`     ${policies} | ${progress}`);
+    await shot(page, 'release-submitted.png');
+  });
+  await browser.close();
+  clearTimeout(watchdog);
+  console.log(`done authoring in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
+
+if (phase === 'authoring') await authoring();
 
 // phase === 'after'
 const user = scenario.approvers[0];

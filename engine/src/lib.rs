@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod render;
 pub mod values;
 pub mod values_check;
+pub mod values_edit;
 pub mod variables;
 mod yaml_writer;
 

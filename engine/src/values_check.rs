@@ -17,6 +17,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::diff::unified_manifest_diff;
 use crate::error::{Chain, RenderError};
 use crate::plan::{self, ChartCache, PlanError, TenantView, tenant_runs};
 use crate::render::ReleaseInfo;
@@ -61,6 +62,9 @@ pub struct ValuesCheck {
     pub findings: Vec<Finding>,
     /// The rendered objects, one YAML stream, when the edit renders.
     pub rendered: Option<String>,
+    /// When the edit renders: a unified diff, object by object, from the render of the stored
+    /// layers to the edit's (empty when the edit changes nothing for this tenant).
+    pub diff: Option<String>,
 }
 
 /// Checks `text` as the values of `workload` in `scope`, rendered for `tenant` (or, without
@@ -91,6 +95,7 @@ pub fn check_values(
         environment: tenant.map(|t| t.spec.environment.clone()),
         findings: Vec::new(),
         rendered: None,
+        diff: None,
     };
     let values = match parse(text) {
         Ok(values) => values,
@@ -136,24 +141,33 @@ pub fn check_values(
         release_type: "Deploy".into(),
         ..ReleaseInfo::default()
     };
-    let rendered = plan::build_target(
-        catalog,
-        project,
-        &tenant.spec.environment,
-        TenantView::Tenant(&edited_tenant),
-        &edited,
-        None,
-        &release,
-    )
-    .and_then(|target| {
-        let chart = charts.get(catalog, &target)?;
-        chart
-            .render(&target.input)
-            .map_err(plan::render_failed(&target))
-    });
-    match rendered {
+    let mut render = |workload: &Workload, tenant: &Tenant| {
+        plan::build_target(
+            catalog,
+            project,
+            &tenant.spec.environment,
+            TenantView::Tenant(tenant),
+            workload,
+            None,
+            &release,
+        )
+        .and_then(|target| {
+            let chart = charts.get(catalog, &target)?;
+            chart
+                .render(&target.input)
+                .map_err(plan::render_failed(&target))
+        })
+    };
+    match render(&edited, &edited_tenant) {
         Ok(output) => match output.yaml_stream() {
-            Ok(stream) => check.rendered = Some(stream),
+            Ok(stream) => {
+                // What saving changes for this tenant: the stored layers' render against the
+                // edit's (nothing to compare when the stored layers do not render).
+                check.diff = render(original, tenant).ok().and_then(|stored| {
+                    unified_manifest_diff(&stored.manifests, &output.manifests).ok()
+                });
+                check.rendered = Some(stream);
+            }
             Err(e) => check.findings.push(unlocated(Chain(&e).to_string())),
         },
         Err(error) => {
@@ -214,7 +228,7 @@ fn preview_tenant<'a>(
 }
 
 /// The edited text as a values map; a YAML error at its line and column.
-fn parse(text: &str) -> Result<Values, Finding> {
+pub fn parse(text: &str) -> Result<Values, Finding> {
     let value: Value = yaml_serde::from_str(text).map_err(|e| {
         let location = e.location();
         Finding {
@@ -432,14 +446,14 @@ impl<'de> Deserialize<'de> for KeyText {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use gitopshq_crds::testing::from_yaml as object;
 
     use super::*;
 
     /// Project shop: workload api on chart web 1.0.0 (image tag required by its schema, the
     /// database host an HQ variable defined for prod only), tenants eu-1 (prod) and dev-1 (dev).
-    fn catalog() -> Catalog {
+    pub(crate) fn catalog() -> Catalog {
         let mut catalog = Catalog::default();
         catalog.projects.push(object(
             "metadata: {name: shop}\nspec: {environments: [dev, prod], repository: {url: file:///tmp/x}}",
@@ -509,6 +523,14 @@ spec:
         let rendered = out.rendered.unwrap();
         assert!(rendered.contains("tag: v2"), "{rendered}");
         assert!(rendered.contains("db: db.prod"), "{rendered}");
+        let diff = out.diff.unwrap();
+        assert!(
+            diff.contains("-  db: plain\n-  tag: stable\n+  db: db.prod\n+  tag: v2\n"),
+            "the stored values render db: plain and tag: stable: {diff}"
+        );
+
+        let unchanged = check(ValuesScope::Environment("prod".into()), None, "");
+        assert_eq!(unchanged.diff.as_deref(), Some(""));
     }
 
     #[test]

@@ -195,16 +195,16 @@ pub async fn close_break_glass(
             "say what was done under the session",
         ));
     }
-    let api: Api<BreakGlassSession> = Api::namespaced(person.client.clone(), &namespace);
     let patch = json!({"spec": {"closed": true, "closingNote": body.note}});
-    let closed = person
-        .session(&namespace)
-        .call(
-            Attempt::new("patch", resources::BREAK_GLASS_SESSIONS, Some(&namespace))
-                .on(format!("break-glass session {name}")),
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)),
-        )
-        .await?;
+    let closed: BreakGlassSession = merge_patch(
+        &person,
+        &namespace,
+        resources::BREAK_GLASS_SESSIONS,
+        &format!("break-glass session {name}"),
+        &name,
+        &patch,
+    )
+    .await?;
     tracing::info!(session = %closed.name_any(), user = %person.requester.username, "break-glass session closed from the dashboard");
     Ok(Json(api::SessionWritten { session: closed }))
 }
@@ -216,16 +216,53 @@ pub async fn cancel_release(
     Path((namespace, name)): Path<(String, String)>,
     Json(body): Json<api::CancelRelease>,
 ) -> ApiResult<Json<api::ReleaseWritten>> {
-    let api: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
     let patch = crate::commands::release_cancel::cancel_patch(body.reason.as_deref());
-    let cancelled = person
-        .session(&namespace)
+    patch_release(&person, &namespace, &name, &patch, "cancelled").await
+}
+
+/// A merge patch of release `name` as the person, logged as `done` ("submitted").
+pub(super) async fn patch_release(
+    person: &Person,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+    done: &str,
+) -> ApiResult<Json<api::ReleaseWritten>> {
+    let release: Release = merge_patch(
+        person,
+        namespace,
+        resources::RELEASES,
+        &format!("release {name}"),
+        name,
+        patch,
+    )
+    .await?;
+    tracing::info!(release = %release.name_any(), user = %person.requester.username, "release {done} from the dashboard");
+    Ok(Json(api::ReleaseWritten { release }))
+}
+
+/// A JSON merge patch of object `name` in `namespace`, as the person; `what` names it in
+/// errors ("release payment-api-v2").
+pub(super) async fn merge_patch<K>(
+    person: &Person,
+    namespace: &str,
+    resource: &str,
+    what: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> ApiResult<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(person.client.clone(), namespace);
+    Ok(person
+        .session(namespace)
         .call(
-            Attempt::new("patch", resources::RELEASES, Some(&namespace))
-                .on(format!("release {name}")),
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)),
+            Attempt::new("patch", resource, Some(namespace)).on(what.to_string()),
+            api.patch(name, &PatchParams::default(), &Patch::Merge(patch)),
         )
-        .await?;
-    tracing::info!(release = %cancelled.name_any(), user = %person.requester.username, "release cancelled from the dashboard");
-    Ok(Json(api::ReleaseWritten { release: cancelled }))
+        .await?)
 }

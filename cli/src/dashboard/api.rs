@@ -135,6 +135,8 @@ pub struct ReleaseDetail {
     pub decision: Option<DecisionCheck>,
     /// Whether they may reject.
     pub reject_decision: Option<DecisionCheck>,
+    /// For a Draft: whether they may submit it.
+    pub submit: Option<gitopshq_engine::values_edit::EditCheck>,
     /// What delivery would change, the commit that holds it, or why there is no preview.
     pub diff: Option<String>,
 }
@@ -353,6 +355,78 @@ pub struct CheckValues {
 /// The check: findings at their lines, or the rendered objects.
 pub type ValuesChecked = gitopshq_engine::values_check::ValuesCheck;
 
+/// `GET /api/projects/{project}/workloads/{workload}/values`: the values editor as opened, for
+/// the layer the query names (`environment` or `tenantOverride`, at most one).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesEditor {
+    pub layer: gitopshq_engine::values_edit::ValuesLayer,
+    /// Whether the person may save it; the editor is read-only with the reason when not.
+    pub edit: gitopshq_engine::values_edit::EditCheck,
+    /// The chart and version the workload uses in this layer's environment (or its own).
+    pub chart: String,
+    pub version: String,
+    /// The project's environments, in promotion order.
+    pub environments: Vec<String>,
+    /// The tenants that run the workload, with their environments.
+    pub tenants: Vec<TenantChoice>,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct TenantChoice {
+    pub name: String,
+    pub environment: String,
+}
+
+/// `POST /api/projects/{project}/workloads/{workload}/values`: saves the text as the layer,
+/// as the person, over the object at `resourceVersion` (what the editor opened).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct SaveValues {
+    pub text: String,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub environment: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub tenant_override: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub resource_version: Option<String>,
+}
+
+/// `POST /api/projects/{project}/releases`: a release created as the person, as a Draft or
+/// submitted; the webhook judges it as it judges kubectl's.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRelease {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub notes: Option<String>,
+    pub environment: String,
+    /// Tenant names; empty: every tenant of the environment that runs the changed workloads.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    pub changes: Vec<ReleaseChangeBody>,
+    pub submit: bool,
+}
+
+/// One change of a [`CreateRelease`]: a workload, optionally at another chart version.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ReleaseChangeBody {
+    pub workload: String,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub version: Option<String>,
+}
+
 /// `POST /api/releases/{namespace}/{name}/cancel`.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -362,7 +436,7 @@ pub struct CancelRelease {
     pub reason: Option<String>,
 }
 
-/// A release as cancelled.
+/// A release as created, submitted or cancelled.
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ReleaseWritten {
@@ -575,6 +649,11 @@ mod tests {
             ReleaseWritten,
             CheckValues,
             ValuesChecked,
+            ValuesEditor,
+            TenantChoice,
+            SaveValues,
+            CreateRelease,
+            ReleaseChangeBody,
             Audit,
             Logs,
             LogFailure,

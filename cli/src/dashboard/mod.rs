@@ -6,6 +6,7 @@ mod actions;
 mod api;
 mod assets;
 mod auth;
+mod authoring;
 mod diagnostics;
 mod error;
 mod events;
@@ -91,9 +92,14 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/fleet", get(pages::fleet))
         .route("/projects/{name}", get(pages::project))
         .route(
+            "/projects/{name}/workloads/{workload}/values",
+            get(authoring::values_editor).post(authoring::save_values),
+        )
+        .route(
             "/projects/{name}/workloads/{workload}/values/check",
             post(pages::check_values),
         )
+        .route("/projects/{name}/releases", post(authoring::create_release))
         .route("/releases", get(pages::releases))
         .route("/releases/{namespace}/{name}", get(pages::release))
         .route(
@@ -103,6 +109,10 @@ pub fn router(state: Arc<State>) -> Router {
         .route(
             "/releases/{namespace}/{name}/cancel",
             post(actions::cancel_release),
+        )
+        .route(
+            "/releases/{namespace}/{name}/submit",
+            post(authoring::submit_release),
         )
         .route("/approvals", get(pages::approvals))
         .route("/compare", get(pages::compare_sides))

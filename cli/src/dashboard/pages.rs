@@ -24,8 +24,8 @@ use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
 use gitopshq_engine::plan::ChartCache;
 use gitopshq_engine::rbac::verbs;
-use gitopshq_engine::values_check::{self, ValuesScope};
 use gitopshq_engine::{FieldChange, ObjectChange};
+use gitopshq_engine::{values_check, values_edit};
 use kube::ResourceExt;
 use serde::Deserialize;
 
@@ -342,13 +342,8 @@ async fn rendered_diff(person: &Person, state: &State, release: &Release) -> Opt
             "delivered as commit {commit}: its diff is in the GitOps repository (git show {commit})"
         ));
     }
-    if matches!(
-        phase,
-        ReleasePhase::Rejected
-            | ReleasePhase::Superseded
-            | ReleasePhase::Cancelled
-            | ReleasePhase::Draft
-    ) {
+    // A Draft gets its preview too: its author reads it before submitting.
+    if gitopshq_engine::lifecycle::is_terminal(phase) {
         return None;
     }
     let namespace = release.namespace().unwrap_or_default();
@@ -390,14 +385,45 @@ pub async fn release(
         )
     })?;
     let (request, decision, reject) = approval_of(&person, &release, &policies?).await?;
+    let submit = if release.spec.submitted {
+        None
+    } else {
+        Some(submit_check(&person, &release).await?)
+    };
     let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(api::ReleaseDetail {
         release,
         approval_request: request,
         decision,
         reject_decision: reject,
+        submit,
         diff,
     }))
+}
+
+/// Whether the person may submit the Draft `release` (the webhook's grant rule, asked first).
+async fn submit_check(person: &Person, release: &Release) -> ApiResult<values_edit::EditCheck> {
+    let ns = release.namespace().unwrap_or_default();
+    let name = release.name_any();
+    let (may_patch, holds_release) = futures::join!(
+        person.can("patch", GROUP, "releases", &ns, Some(&name)),
+        person.can(
+            verbs::RELEASE,
+            GROUP,
+            "environments",
+            &ns,
+            Some(&release.spec.environment)
+        ),
+    );
+    Ok(values_edit::submit_check(
+        &person.requester,
+        release,
+        values_edit::EditAccess {
+            may_patch: may_patch?,
+            holds_release: holds_release?,
+        },
+        jiff::Timestamp::now(),
+    ))
 }
 
 pub async fn approvals(person: Person) -> Answer<api::Approvals> {
@@ -429,7 +455,7 @@ pub async fn approvals(person: Person) -> Answer<api::Approvals> {
 
 /// Everything the engine needs to render `project`, read as the person (Secrets only when
 /// they may read them; a Secret-backed variable otherwise fails the render by name).
-async fn catalog_of(person: &Person, project: &str) -> ApiResult<Catalog> {
+pub(super) async fn catalog_of(person: &Person, project: &str) -> ApiResult<Catalog> {
     let (projects, environments, clusters, chart_versions) = futures::join!(
         projects(person),
         environments(person),
@@ -489,17 +515,7 @@ pub async fn check_values(
     Path((project, workload)): Path<(String, String)>,
     Json(body): Json<api::CheckValues>,
 ) -> Answer<api::ValuesChecked> {
-    let scope = match (body.environment, body.tenant_override) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "environment and tenantOverride both set: the text is one layer",
-                "send environment to edit the workload's values there, or tenantOverride to edit one tenant's",
-            ));
-        }
-        (Some(environment), None) => ValuesScope::Environment(environment),
-        (None, Some(tenant)) => ValuesScope::Tenant(tenant),
-        (None, None) => ValuesScope::Workload,
-    };
+    let scope = super::authoring::scope_of(body.environment, body.tenant_override)?;
     let catalog = catalog_of(&person, &project).await?;
     let checked = values_check::check_values(
         &catalog,
@@ -720,8 +736,8 @@ pub async fn search(person: Person) -> Answer<api::Search> {
             items.push(item(
                 api::SearchKind::Workload,
                 w.name_any(),
-                format!("workload in {name}"),
-                format!("#/projects/{name}"),
+                format!("workload in {name} · edit its values"),
+                format!("#/projects/{name}/workloads/{}/values", w.name_any()),
             ));
         }
         let mut releases: Vec<&Release> = p.releases.iter().collect();

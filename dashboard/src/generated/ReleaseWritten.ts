@@ -2,6 +2,6 @@
 import type { ReleaseObject } from "./ReleaseObject";
 
 /**
- * A release as cancelled.
+ * A release as created, submitted or cancelled.
  */
 export type ReleaseWritten = { release: ReleaseObject, };

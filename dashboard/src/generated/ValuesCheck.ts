@@ -17,4 +17,9 @@ findings: Array<Finding>,
 /**
  * The rendered objects, one YAML stream, when the edit renders.
  */
-rendered: string | null, };
+rendered: string | null, 
+/**
+ * When the edit renders: a unified diff, object by object, from the render of the stored
+ * layers to the edit's (empty when the edit changes nothing for this tenant).
+ */
+diff: string | null, };

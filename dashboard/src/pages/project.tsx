@@ -162,6 +162,7 @@ export function ProjectPage({ name }: { name: string }) {
                     <th scope="col">Chart</th>
                     <th scope="col">Version</th>
                     <th scope="col">Target namespace</th>
+                    <th scope="col">Values</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -173,6 +174,14 @@ export function ProjectPage({ name }: { name: string }) {
                         <code>{w.spec.version ?? '—'}</code>
                       </td>
                       <td>{w.spec.targetNamespace ?? '—'}</td>
+                      <td>
+                        <a
+                          href={`#/projects/${enc(name)}/workloads/${enc(w.metadata.name ?? '')}/values`}
+                          data-testid="edit-values"
+                        >
+                          Edit values
+                        </a>
+                      </td>
                     </tr>
                   ))}
                 </tbody>

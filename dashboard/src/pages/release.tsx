@@ -8,6 +8,7 @@ import {
   type DecisionBody,
   type DecisionCheck,
   type DecisionKind,
+  type EditCheck,
   type ProjectDetail,
   type ReleaseDetail,
   type ReleasePhase,
@@ -157,6 +158,59 @@ export function DecisionPanel({
   );
 }
 
+// One button's request: busy while it runs, its error kept to show.
+function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | undefined>();
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (e) {
+      setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
+}
+
+// Submit a Draft as the person. The button says beforehand when their grants do not allow it;
+// a freeze or a policy answers at the click, as for kubectl.
+function SubmitPanel({ namespace, name, check }: { namespace: string; name: string; check: EditCheck }) {
+  const { busy, error, run } = useAction();
+  const send = () =>
+    run(async () => {
+      await post<ReleaseWritten, Record<string, never>>(`/api/releases/${enc(namespace)}/${enc(name)}/submit`, {});
+      changed();
+    });
+  return (
+    <section aria-labelledby="submit-h" data-testid="submit">
+      <h2 id="submit-h">Submit</h2>
+      <p class="muted">
+        A Draft delivers nothing. Submitting it asks the policies and, where an approval policy binds the environment,
+        the approvers; its spec cannot change afterwards.
+      </p>
+      <button
+        type="button"
+        class="primary"
+        data-testid="submit-button"
+        disabled={busy || !check.allowed}
+        onClick={() => void send()}
+      >
+        Submit release
+      </button>
+      {!check.allowed && check.reason ? (
+        <p class="reason" data-testid="submit-reason">
+          {check.reason}
+        </p>
+      ) : null}
+      <ErrorBox error={error} />
+    </section>
+  );
+}
+
 // Phases in which nothing of a release is delivered yet: it may still be cancelled.
 const CANCELLABLE: (ReleasePhase | undefined)[] = [undefined, 'Draft', 'PendingApproval', 'Approved', 'Blocked'];
 
@@ -164,23 +218,15 @@ const CANCELLABLE: (ReleasePhase | undefined)[] = [undefined, 'Draft', 'PendingA
 // creator, the submitter, or a ReleaseManager or Admin of the environment); its refusal is shown.
 function CancelPanel({ namespace, name }: { namespace: string; name: string }) {
   const [reason, setReason] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | undefined>();
-  const send = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const { busy, error, run } = useAction();
+  const send = () =>
+    run(async () => {
       await post<ReleaseWritten, CancelRelease>(`/api/releases/${enc(namespace)}/${enc(name)}/cancel`, {
         reason: reason.trim() || undefined,
       });
       setReason('');
       changed();
-    } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <section aria-labelledby="cancel-h" data-testid="cancel">
       <h2 id="cancel-h">Cancel</h2>
@@ -213,10 +259,10 @@ function progressOf(d: ReleaseDetail): { received?: number; required?: number; m
   return { received, required, message };
 }
 
-function DiffView({ diff }: { diff: string }) {
+export function DiffView({ diff, testid = 'release-diff' }: { diff: string; testid?: string }) {
   const lines = diff.split('\n');
   return (
-    <pre class="diff" data-testid="release-diff" tabIndex={0} aria-label="Rendered manifests diff">
+    <pre class="diff" data-testid={testid} tabIndex={0} aria-label="Rendered manifests diff">
       {lines.map((l) => {
         const cls =
           l.startsWith('+++') || l.startsWith('---')
@@ -326,6 +372,9 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
               {st.reason ? <strong>{st.reason}: </strong> : null}
               {st.message}
             </p>
+          ) : null}
+          {data.submit && !r.spec.cancellation ? (
+            <SubmitPanel namespace={namespace} name={name} check={data.submit} />
           ) : null}
           {!r.spec.cancellation && CANCELLABLE.includes(st?.phase ?? undefined) ? (
             <CancelPanel namespace={namespace} name={name} />

@@ -52,10 +52,10 @@ pub fn stage(phase: Option<ReleasePhase>, reason: Option<&str>) -> Stage {
     }
 }
 
-/// Whether a draft's step is a refused submission, whose policy results the release page
-/// shows.
+/// Whether a release in `step` records the policy results its submission would get: every
+/// Draft does, so its author sees them before submitting, and a refused one shows what to fix.
 pub fn records_policy_results(step: &Step) -> bool {
-    step.reason == reasons::SUBMISSION_REFUSED
+    step.phase == ReleasePhase::Draft
 }
 
 /// The freeze rules could not be read (a bad window, an unknown time zone).

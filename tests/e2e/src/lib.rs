@@ -638,7 +638,8 @@ impl Platform {
 
 /// Reads a value every quarter second until `done` accepts it (`Ok`), or [`WAIT`] passed
 /// (`Err` with the last value).
-fn poll(read: impl Fn() -> String, done: &impl Fn(&str) -> bool) -> Result<String, String> {
+/// Reads until `done` holds, within the platform's wait; `Err` with the last value read.
+pub fn poll(read: impl Fn() -> String, done: &impl Fn(&str) -> bool) -> Result<String, String> {
     let deadline = Instant::now() + WAIT;
     loop {
         let value = read();

@@ -13,10 +13,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gitopshq_e2e::{Platform, gitopshq_binary, ok};
+use gitopshq_e2e::{Platform, gitopshq_binary, ok, poll};
 
 const NS: &str = "payment-service";
 const RELEASE: &str = "ledger-worker-v0-9-0-limits";
+/// The production values the developer types in the values editor, and the release they
+/// create from it.
+/// Flow style, one value a line: typed into the editor, block indentation would be the
+/// editor's to decide.
+/// Without autoscaling the chart renders the replica count.
+const VALUES: &str = "replicaCount: 3\nautoscaling: {enabled: false}\nresources: {limits: {cpu: 500m, memory: 256Mi}}\n";
+const AUTHORED: &str = "ledger-worker-limits-from-editor";
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -99,6 +106,21 @@ fn browser(dashboard: &Dashboard, chromium: &str, phase: &str, scenario: &str, s
     );
 }
 
+/// Grants `group` the project `role` in every environment.
+fn add_team(platform: &Platform, group: &str, role: &str) {
+    let team = serde_json::json!([
+        {"op": "add", "path": "/spec/teams/-", "value": {"group": group, "role": role}}
+    ]);
+    ok(platform.admin().args([
+        "patch",
+        "project",
+        NS,
+        "--type=json",
+        "-p",
+        &team.to_string(),
+    ]));
+}
+
 async fn api(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -120,14 +142,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
     let platform = Platform::start().await;
     platform.set_up_governance();
     // The frontend team approves too.
-    ok(platform.admin().args([
-        "patch",
-        "project",
-        NS,
-        "--type=json",
-        "-p",
-        r#"[{"op":"add","path":"/spec/teams/-","value":{"group":"frontend-team","role":"Approver"}}]"#,
-    ]));
+    add_team(&platform, "frontend-team", "Approver");
     platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
     platform.apply(
         "alice",
@@ -312,6 +327,21 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         "compare": {"project": NS, "left": "staging", "right": "production"},
         "breakGlass": {"namespace": NS, "environment": "production", "workload": "ledger-worker"},
         "diagnostics": {"project": NS, "workload": "ledger-worker"},
+        "authoring": {
+            "project": NS,
+            "workload": "ledger-worker",
+            "environment": "production",
+            "developer": "alice",
+            "readOnly": "dave",
+            "broken": format!("{VALUES}extra: {{host: '{{{{hq.var.NOT_DEFINED}}}}'}}\n"),
+            "brokenLine": 4,
+            "missingVariable": "NOT_DEFINED",
+            "fixed": VALUES,
+            "diffShows": "+  replicas: 3",
+            "release": AUTHORED,
+            "title": "ledger-worker: smaller limits in production",
+            "policy": "require-resource-limits",
+        },
     })
     .to_string();
 
@@ -378,6 +408,92 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         sessions, "true bob",
         "the session opened in the browser was closed there, stamped with who opened it"
     );
+    authoring(&platform, &dashboard, &chromium, &scenario, &shots).await;
     drop(dashboard);
     platform.stop().await;
+}
+
+/// A developer's day in the browser: values edited with live checks and saved, a release
+/// created as a Draft and submitted; a developer without production's grant sees that layer
+/// read-only. Then what was written, read back with kubectl.
+async fn authoring(
+    platform: &Platform,
+    dashboard: &Dashboard,
+    chromium: &str,
+    scenario: &str,
+    shots: &Path,
+) {
+    // dave's team becomes Developers too: they may write workloads, but not release to
+    // production, so production's layer is theirs to read only.
+    add_team(platform, "frontend-team", "Developer");
+    let can_patch = || {
+        let out = platform
+            .kubectl("dave")
+            .args(["auth", "can-i", "patch", "workloads.gitopshq.io", "-n", NS])
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    poll(can_patch, &|answer| answer == "yes")
+        .expect("the Project reconciler grants frontend-team the Developer role");
+
+    // A save over a version that is no longer the stored one is refused, and says so.
+    let token = platform.management.token_for("alice").expect("token");
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/projects/{NS}/workloads/ledger-worker/values",
+            dashboard.url
+        ))
+        .bearer_auth(token)
+        .header("X-Requested-With", "gitopshq")
+        .json(&serde_json::json!({
+            "environment": "production",
+            "text": VALUES,
+            "resourceVersion": "1",
+        }))
+        .send()
+        .await
+        .expect("the dashboard answers");
+    assert_eq!(response.status().as_u16(), 409);
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("workload ledger-worker changed since alice opened it")),
+        "{body}"
+    );
+
+    browser(dashboard, chromium, "authoring", scenario, shots);
+
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "workload",
+            "ledger-worker",
+            "{.spec.environments.production.values.resources.limits.memory}",
+        ),
+        "256Mi",
+        "the values saved in the browser are the Workload's"
+    );
+    assert!(
+        platform
+            .get(
+                Some(NS),
+                "workload",
+                "ledger-worker",
+                "{.metadata.managedFields[*].manager}"
+            )
+            .contains("gitopshq-dashboard"),
+        "saved by server-side apply as the dashboard's field manager"
+    );
+    assert_eq!(
+        platform.get(
+            Some(NS),
+            "release",
+            AUTHORED,
+            "{.spec.createdBy} {.spec.submittedBy} {.status.phase}"
+        ),
+        "alice alice PendingApproval",
+        "created and submitted in the browser, as the person who clicked"
+    );
 }

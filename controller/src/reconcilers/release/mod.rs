@@ -105,7 +105,7 @@ pub async fn reconcile(release: Arc<Release>, ctx: Arc<Context>) -> Result<Actio
     if !work.release.spec.submitted {
         let step = lifecycle::draft_step(&work.release);
         if lifecycle::steps::records_policy_results(&step) {
-            // The release page shows the violations the submission met.
+            // The release page shows the policy results a submission would get, before it.
             evaluate::record_draft_policies(&mut work, &ctx).await?;
         }
         work.enter(&ctx, step).await?;

@@ -111,4 +111,14 @@ fn blocking_and_failing_steps_name_the_release_and_the_next_step() {
         reasons::SUBMISSION_REFUSED,
         "refused"
     )));
+    assert!(records_policy_results(&Step::new(
+        ReleasePhase::Draft,
+        reasons::DRAFT,
+        "not submitted yet"
+    )));
+    assert!(!records_policy_results(&Step::new(
+        ReleasePhase::PendingApproval,
+        reasons::POLICIES_PASSED,
+        "waiting"
+    )));
 }

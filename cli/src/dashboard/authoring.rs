@@ -1,0 +1,297 @@
+//! The authoring side: the values editor (open a layer, save it) and releases created and
+//! submitted from the dashboard. Every write is made as the signed-in person with their own
+//! token, so RBAC and the admission webhook judge it exactly as they judge kubectl.
+
+use std::future::ready;
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use gitopshq_crds::consts::GROUP;
+use gitopshq_crds::release::{Release, ReleaseSpec, WorkloadChange};
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::workload::Workload;
+use gitopshq_engine::admission::Requester;
+use gitopshq_engine::outcome::Attempt;
+use gitopshq_engine::plan::tenant_runs;
+use gitopshq_engine::rbac::verbs;
+use gitopshq_engine::values_check::{self, ValuesScope};
+use gitopshq_engine::values_edit::{self, EditAccess, ValuesLayer};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::actions::patch_release;
+use super::api;
+use super::auth::Person;
+use super::error::{ApiError, ApiResult};
+use super::objects::projects;
+use super::pages::catalog_of;
+use crate::kube_client::resources;
+
+type Answer<T> = ApiResult<Json<T>>;
+
+/// The field manager of the dashboard's server-side applies: `managedFields` then says the
+/// layer was last saved here.
+const FIELD_MANAGER: &str = "gitopshq-dashboard";
+
+/// Which layer a request names: the workload's own, its values in `environment`, or
+/// `tenant_override`'s values for it.
+pub fn scope_of(
+    environment: Option<String>,
+    tenant_override: Option<String>,
+) -> ApiResult<ValuesScope> {
+    match (environment, tenant_override) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "environment and tenantOverride both set: the text is one layer",
+            "send environment to edit the workload's values there, or tenantOverride to edit one tenant's",
+        )),
+        (Some(environment), None) => Ok(ValuesScope::Environment(environment)),
+        (None, Some(tenant)) => Ok(ValuesScope::Tenant(tenant)),
+        (None, None) => Ok(ValuesScope::Workload),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerQuery {
+    pub environment: Option<String>,
+    pub tenant_override: Option<String>,
+}
+
+/// The namespace of `project`, as far as the person may see the project.
+async fn namespace_of(person: &Person, project: &str) -> ApiResult<String> {
+    projects(person)
+        .await?
+        .iter()
+        .find(|p| p.name_any() == project)
+        .map(|p| p.namespace_name())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("project {project} does not exist or you may not read it"),
+                Some("pick a project on the fleet page"),
+            )
+        })
+}
+
+pub async fn values_editor(
+    person: Person,
+    Path((project, workload)): Path<(String, String)>,
+    Query(query): Query<LayerQuery>,
+) -> Answer<api::ValuesEditor> {
+    let scope = scope_of(query.environment, query.tenant_override)?;
+    let catalog = catalog_of(&person, &project).await?;
+    let layer = values_edit::layer(&catalog, &project, &workload, &scope)?;
+    let found = catalog
+        .workload(&project, &workload)
+        .expect("the layer was found in it");
+    let namespace = found.namespace().unwrap_or_default();
+    let (_, resource, name) = values_edit::holder(&workload, &scope);
+    let release_in = match &scope {
+        ValuesScope::Environment(environment) => Some(environment.as_str()),
+        _ => None,
+    };
+    let (may_patch, holds_release) = futures::join!(
+        person.can("patch", GROUP, &resource, &namespace, Some(&name)),
+        async {
+            match release_in {
+                Some(environment) => {
+                    person
+                        .can(
+                            verbs::RELEASE,
+                            GROUP,
+                            "environments",
+                            &namespace,
+                            Some(environment),
+                        )
+                        .await
+                }
+                None => Ok(false),
+            }
+        },
+    );
+    let edit = values_edit::edit_check(
+        &catalog,
+        &person.requester,
+        &project,
+        &workload,
+        &scope,
+        EditAccess {
+            may_patch: may_patch?,
+            holds_release: holds_release?,
+        },
+        jiff::Timestamp::now(),
+    );
+    let version = release_in
+        .and_then(|e| found.spec.environments.get(e))
+        .and_then(|o| o.version.clone())
+        .unwrap_or_else(|| found.spec.version.clone());
+    let tenants = catalog
+        .tenants_of(&project)
+        .filter(|t| tenant_runs(t, &workload))
+        .map(|t| api::TenantChoice {
+            name: t.name_any(),
+            environment: t.spec.environment.clone(),
+        })
+        .collect();
+    let environments = catalog
+        .project(&project)
+        .map(|p| p.spec.environments.clone())
+        .unwrap_or_default();
+    Ok(Json(api::ValuesEditor {
+        layer,
+        edit,
+        chart: found.spec.chart.clone(),
+        version,
+        environments,
+        tenants,
+    }))
+}
+
+pub async fn save_values(
+    person: Person,
+    Path((project, workload)): Path<(String, String)>,
+    Json(body): Json<api::SaveValues>,
+) -> Answer<ValuesLayer> {
+    let scope = scope_of(body.environment, body.tenant_override)?;
+    let values = values_check::parse(&body.text).map_err(|finding| {
+        let at = finding
+            .line
+            .map(|line| format!(" (line {line})"))
+            .unwrap_or_default();
+        ApiError::bad_request(
+            format!(
+                "values of workload {workload}{at}: {}; nothing was saved",
+                finding.message
+            ),
+            "fix the text at the marked line and save again",
+        )
+    })?;
+    let namespace = namespace_of(&person, &project).await?;
+    let patch = values_edit::save_patch(
+        &namespace,
+        &workload,
+        &scope,
+        &values,
+        body.resource_version.as_deref(),
+    );
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let (kind, resource, name) = values_edit::holder(&workload, &scope);
+    let what = format!("{} {name}", kind.to_lowercase());
+    let attempt = || {
+        Attempt::new(
+            "patch",
+            if resource == "tenants" {
+                resources::TENANTS
+            } else {
+                resources::WORKLOADS
+            },
+            Some(&namespace),
+        )
+        .on(what.clone())
+    };
+    let session = person.session(&namespace);
+    let layer = match &scope {
+        ValuesScope::Tenant(_) => {
+            let api: Api<Tenant> = Api::namespaced(person.client.clone(), &namespace);
+            let saved = api.patch(&name, &params, &Patch::Apply(&patch)).await;
+            let saved = session
+                .call(attempt(), ready(conflict(saved, &what, &person.requester)?))
+                .await?;
+            values_edit::tenant_layer(&saved, &workload)
+        }
+        _ => {
+            let api: Api<Workload> = Api::namespaced(person.client.clone(), &namespace);
+            let saved = api.patch(&name, &params, &Patch::Apply(&patch)).await;
+            let saved = session
+                .call(attempt(), ready(conflict(saved, &what, &person.requester)?))
+                .await?;
+            values_edit::workload_layer(&saved, &scope)
+        }
+    };
+    tracing::info!(project = %project, workload = %workload, object = %what, user = %person.requester.username, "values saved from the dashboard");
+    Ok(Json(layer))
+}
+
+/// A write refused because the object changed since the editor opened it, said so; any other
+/// outcome as it came.
+fn conflict<T>(
+    outcome: Result<T, kube::Error>,
+    what: &str,
+    user: &Requester,
+) -> ApiResult<Result<T, kube::Error>> {
+    match outcome {
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{what} changed since {} opened it, so nothing was saved (the API server refused to overwrite the newer version)",
+                user.username
+            ),
+            Some(
+                "your text is kept in the editor: reload to see the stored values, apply your change to them, and save again",
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
+pub async fn create_release(
+    person: Person,
+    Path(project): Path<String>,
+    Json(body): Json<api::CreateRelease>,
+) -> ApiResult<(StatusCode, Json<api::ReleaseWritten>)> {
+    if body.changes.is_empty() {
+        return Err(ApiError::bad_request(
+            format!("release {}: changes is empty", body.name),
+            "name at least one workload the release delivers",
+        ));
+    }
+    let namespace = namespace_of(&person, &project).await?;
+    let mut release = Release::new(
+        &body.name,
+        ReleaseSpec {
+            title: body.title,
+            notes: body.notes.filter(|n| !n.trim().is_empty()),
+            environment: body.environment,
+            tenants: body.tenants,
+            changes: body
+                .changes
+                .into_iter()
+                .map(|c| WorkloadChange {
+                    workload: c.workload,
+                    version: c.version.filter(|v| !v.trim().is_empty()),
+                    ..WorkloadChange::default()
+                })
+                .collect(),
+            submitted: body.submit,
+            ..ReleaseSpec::default()
+        },
+    );
+    release.metadata.namespace = Some(namespace.clone());
+    let api: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
+    let created = person
+        .session(&namespace)
+        .call(
+            Attempt::new("create", resources::RELEASES, Some(&namespace))
+                .on(format!("release {}", body.name)),
+            api.create(&PostParams::default(), &release),
+        )
+        .await?;
+    tracing::info!(release = %created.name_any(), user = %person.requester.username, submitted = body.submit, "release created from the dashboard");
+    Ok((
+        StatusCode::CREATED,
+        Json(api::ReleaseWritten { release: created }),
+    ))
+}
+
+/// Submits a Draft as the person: the webhook checks their `release` grant, the freeze and
+/// the policies, and stamps them as the submitter.
+pub async fn submit_release(
+    person: Person,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Answer<api::ReleaseWritten> {
+    let patch = json!({"spec": {"submitted": true}});
+    patch_release(&person, &namespace, &name, &patch, "submitted").await
+}

@@ -1,0 +1,481 @@
+//! The values editor's write side: the layer a person opens (its text and the version of the
+//! object that holds it), whether they may save it (asked of the webhook's own rules before
+//! they type), and the server-side apply that saves it. Nothing here calls the API: the caller
+//! saves as the person, and the webhook judges the write as it judges kubectl's.
+
+use gitopshq_crds::common::Values;
+use gitopshq_crds::consts::API_VERSION;
+use gitopshq_crds::release::Release;
+use gitopshq_crds::tenant::Tenant;
+use gitopshq_crds::workload::Workload;
+use jiff::Timestamp;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::admission::{
+    Grant, Operation, Request, Requester, Rule, Snapshot, require, validate_workload,
+};
+use crate::catalog::Catalog;
+use crate::plan::PlanError;
+use crate::rbac::verbs;
+use crate::values_check::ValuesScope;
+
+/// The layer of values one editor shows, as stored now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesLayer {
+    /// The kind and name of the object that holds the layer (`Workload payment-api`, or
+    /// `Tenant eu-production` for a tenant's override).
+    pub kind: String,
+    pub name: String,
+    /// The layer as YAML; empty when the layer sets nothing.
+    pub text: String,
+    /// The object's `metadata.resourceVersion`: a save carries it back, so a change made by
+    /// someone else meanwhile is refused instead of overwritten.
+    pub resource_version: Option<String>,
+}
+
+/// Whether the person may save the layer, before they type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct EditCheck {
+    pub allowed: bool,
+    /// Why not, in the words the API server or the webhook would answer.
+    pub reason: Option<String>,
+}
+
+/// What the API server says about the person, asked as that person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditAccess {
+    /// RBAC lets them patch the object that holds the layer.
+    pub may_patch: bool,
+    /// A project grant gives them `release` in the layer's environment (only asked for an
+    /// environment's layer).
+    pub holds_release: bool,
+}
+
+/// The object that holds `scope`'s layer of `workload`: its kind, the resource RBAC names and
+/// its name.
+pub fn holder(workload: &str, scope: &ValuesScope) -> (String, String, String) {
+    match scope {
+        ValuesScope::Tenant(tenant) => (
+            Tenant::kind(&()).into(),
+            Tenant::plural(&()).into(),
+            tenant.clone(),
+        ),
+        _ => (
+            Workload::kind(&()).into(),
+            Workload::plural(&()).into(),
+            workload.to_string(),
+        ),
+    }
+}
+
+/// The layer as stored in `catalog`.
+pub fn layer(
+    catalog: &Catalog,
+    project: &str,
+    workload: &str,
+    scope: &ValuesScope,
+) -> Result<ValuesLayer, PlanError> {
+    let found = catalog
+        .workload(project, workload)
+        .ok_or_else(|| PlanError::WorkloadNotFound {
+            project: project.to_string(),
+            workload: workload.to_string(),
+        })?;
+    match scope {
+        ValuesScope::Tenant(tenant) => {
+            Ok(tenant_layer(tenant_of(catalog, project, tenant)?, workload))
+        }
+        ValuesScope::Environment(environment) => {
+            crate::plan::check_environment(catalog, project, environment)?;
+            Ok(workload_layer(found, scope))
+        }
+        ValuesScope::Workload => Ok(workload_layer(found, scope)),
+    }
+}
+
+/// The workload's own layer, or its layer in the scope's environment.
+pub fn workload_layer(workload: &Workload, scope: &ValuesScope) -> ValuesLayer {
+    let none = Values::new();
+    let values = match scope {
+        ValuesScope::Environment(environment) => workload
+            .spec
+            .environments
+            .get(environment)
+            .map(|o| &o.values)
+            .unwrap_or(&none),
+        _ => &workload.spec.values,
+    };
+    ValuesLayer {
+        kind: Workload::kind(&()).into(),
+        name: workload.name_any(),
+        text: values_text(values),
+        resource_version: workload.resource_version(),
+    }
+}
+
+/// `tenant`'s layer over `workload`.
+pub fn tenant_layer(tenant: &Tenant, workload: &str) -> ValuesLayer {
+    let none = Values::new();
+    ValuesLayer {
+        kind: Tenant::kind(&()).into(),
+        name: tenant.name_any(),
+        text: values_text(
+            tenant
+                .spec
+                .workloads
+                .get(workload)
+                .map(|w| &w.values)
+                .unwrap_or(&none),
+        ),
+        resource_version: tenant.resource_version(),
+    }
+}
+
+fn tenant_of<'a>(
+    catalog: &'a Catalog,
+    project: &str,
+    tenant: &str,
+) -> Result<&'a Tenant, PlanError> {
+    catalog
+        .tenant(project, tenant)
+        .ok_or_else(|| PlanError::TenantNotFound {
+            project: project.to_string(),
+            tenant: tenant.to_string(),
+        })
+}
+
+/// A values map as the editor shows it: YAML, nothing for an empty map.
+pub fn values_text(values: &Values) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    yaml_serde::to_string(values).unwrap_or_default()
+}
+
+/// Whether `user` may save `scope`'s layer of `workload`: RBAC on the object, then for an
+/// environment's layer the webhook's rule for Workloads (`release` in that environment).
+pub fn edit_check(
+    catalog: &Catalog,
+    user: &Requester,
+    project: &str,
+    workload: &str,
+    scope: &ValuesScope,
+    access: EditAccess,
+    now: Timestamp,
+) -> EditCheck {
+    let (kind, resource, name) = holder(workload, scope);
+    if !access.may_patch {
+        return EditCheck {
+            allowed: false,
+            reason: Some(format!(
+                "not permitted: {} may not change {} {name} in project {project} (RBAC grants no patch on {resource}); ask a project Admin for the Developer role",
+                user.username,
+                kind.to_lowercase(),
+            )),
+        };
+    }
+    let ValuesScope::Environment(environment) = scope else {
+        return EditCheck {
+            allowed: true,
+            reason: None,
+        };
+    };
+    let Some(stored) = catalog.workload(project, workload) else {
+        return EditCheck {
+            allowed: true,
+            reason: None,
+        };
+    };
+    // The webhook judges a change of this environment's overrides; any change asks the same.
+    let mut proposed = stored.clone();
+    proposed
+        .spec
+        .environments
+        .entry(environment.clone())
+        .or_default()
+        .values
+        .insert("gitopshq.io/edit-check".into(), Value::Bool(true));
+    let grants = if access.holds_release {
+        vec![Grant::environment(
+            &user.username,
+            project,
+            verbs::RELEASE,
+            environment,
+        )]
+    } else {
+        Vec::new()
+    };
+    let directory = Snapshot {
+        catalog: catalog.clone(),
+        grants: Some(grants),
+        ..Snapshot::default()
+    };
+    let verdict = validate_workload(
+        &Request {
+            operation: Operation::Update,
+            user,
+            object: Some(&proposed),
+            old: Some(stored),
+            now,
+        },
+        &directory,
+    );
+    match verdict.denial {
+        Some(denial) if denial.rule == Rule::NotPermitted => EditCheck {
+            allowed: false,
+            reason: Some(denial.message),
+        },
+        _ => EditCheck {
+            allowed: true,
+            reason: None,
+        },
+    }
+}
+
+/// Whether `user` may submit the Draft `release`: RBAC on the release, then the webhook's
+/// grant rule (`release` in its environment). Freezes and policies are judged at the click
+/// and answered then, as for kubectl.
+pub fn submit_check(
+    user: &Requester,
+    release: &Release,
+    access: EditAccess,
+    now: Timestamp,
+) -> EditCheck {
+    let namespace = release.namespace().unwrap_or_default();
+    let name = release.name_any();
+    if !access.may_patch {
+        return EditCheck {
+            allowed: false,
+            reason: Some(format!(
+                "not permitted: {} may not change release {name} in project {namespace} (RBAC grants no patch on releases); ask a project Admin for the ReleaseManager role in {}",
+                user.username, release.spec.environment
+            )),
+        };
+    }
+    let grants = if access.holds_release {
+        vec![Grant::environment(
+            &user.username,
+            &namespace,
+            verbs::RELEASE,
+            &release.spec.environment,
+        )]
+    } else {
+        Vec::new()
+    };
+    let directory = Snapshot {
+        grants: Some(grants),
+        ..Snapshot::default()
+    };
+    let request = Request {
+        operation: Operation::Update,
+        user,
+        object: Some(release),
+        old: Some(release),
+        now,
+    };
+    match require(
+        &request,
+        &directory,
+        &namespace,
+        verbs::RELEASE,
+        std::slice::from_ref(&release.spec.environment),
+        &format!("release {name}"),
+    ) {
+        Ok(()) => EditCheck {
+            allowed: true,
+            reason: None,
+        },
+        Err(denial) => EditCheck {
+            allowed: false,
+            reason: denial.denial.map(|d| d.message),
+        },
+    }
+}
+
+/// The server-side apply body that saves `values` as `scope`'s layer of `workload` in
+/// `project`, only over the object at `resource_version` (the API server answers 409 when it
+/// changed since).
+pub fn save_patch(
+    project: &str,
+    workload: &str,
+    scope: &ValuesScope,
+    values: &Values,
+    resource_version: Option<&str>,
+) -> Value {
+    let (kind, _, name) = holder(workload, scope);
+    let spec = match scope {
+        ValuesScope::Workload => json!({ "values": values }),
+        ValuesScope::Environment(environment) => {
+            json!({ "environments": { environment: { "values": values } } })
+        }
+        ValuesScope::Tenant(_) => json!({ "workloads": { workload: { "values": values } } }),
+    };
+    let mut metadata = json!({ "name": name, "namespace": project });
+    if let Some(version) = resource_version {
+        metadata["resourceVersion"] = json!(version);
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values_check::tests::catalog;
+
+    fn alice() -> Requester {
+        Requester::new("alice", &["backend-team"])
+    }
+
+    fn may(may_patch: bool, holds_release: bool) -> EditAccess {
+        EditAccess {
+            may_patch,
+            holds_release,
+        }
+    }
+
+    #[test]
+    fn each_layer_opens_as_stored_with_the_version_of_its_object() {
+        let mut catalog = catalog();
+        catalog.workloads[0].metadata.resource_version = Some("41".into());
+        catalog.tenants[0].metadata.resource_version = Some("7".into());
+        let base = layer(&catalog, "shop", "api", &ValuesScope::Workload).unwrap();
+        assert_eq!(
+            (base.kind.as_str(), base.name.as_str(), base.text.as_str()),
+            ("Workload", "api", "db: plain\n")
+        );
+        assert_eq!(base.resource_version.as_deref(), Some("41"));
+        let prod = layer(
+            &catalog,
+            "shop",
+            "api",
+            &ValuesScope::Environment("prod".into()),
+        )
+        .unwrap();
+        assert_eq!(prod.text, "", "no overrides in prod yet");
+        let tenant = layer(&catalog, "shop", "api", &ValuesScope::Tenant("eu-1".into())).unwrap();
+        assert_eq!(
+            (tenant.kind.as_str(), tenant.name.as_str()),
+            ("Tenant", "eu-1")
+        );
+        assert_eq!(tenant.resource_version.as_deref(), Some("7"));
+        let missing = layer(
+            &catalog,
+            "shop",
+            "api",
+            &ValuesScope::Environment("qa".into()),
+        );
+        assert!(missing.is_err());
+    }
+
+    #[test]
+    fn an_environment_layer_needs_the_release_grant_there_as_the_webhook_says() {
+        let catalog = catalog();
+        let prod = ValuesScope::Environment("prod".into());
+        let check = |scope: &ValuesScope, access| {
+            edit_check(
+                &catalog,
+                &alice(),
+                "shop",
+                "api",
+                scope,
+                access,
+                Timestamp::UNIX_EPOCH,
+            )
+        };
+        let refused = check(&prod, may(true, false));
+        assert!(!refused.allowed);
+        let reason = refused.reason.unwrap();
+        assert!(
+            reason.contains("alice")
+                && reason.contains("prod")
+                && reason.contains("ReleaseManager"),
+            "{reason}"
+        );
+        assert_eq!(
+            check(&prod, may(true, true)),
+            EditCheck {
+                allowed: true,
+                reason: None
+            }
+        );
+        assert!(check(&ValuesScope::Workload, may(true, false)).allowed);
+        assert!(check(&ValuesScope::Tenant("eu-1".into()), may(true, false)).allowed);
+        let rbac = check(&ValuesScope::Tenant("eu-1".into()), may(false, true));
+        assert!(!rbac.allowed);
+        assert!(
+            rbac.reason.unwrap().contains("may not change tenant eu-1"),
+            "RBAC is asked about the object that holds the layer"
+        );
+    }
+
+    #[test]
+    fn a_draft_is_submitted_only_with_the_release_grant_in_its_environment() {
+        let release: Release = gitopshq_crds::testing::from_yaml(
+            "metadata: {name: api-v2, namespace: shop}\nspec: {title: v2, environment: prod}",
+        );
+        let at = Timestamp::UNIX_EPOCH;
+        assert!(submit_check(&alice(), &release, may(true, true), at).allowed);
+        let gated = submit_check(&alice(), &release, may(true, false), at);
+        assert!(!gated.allowed);
+        let reason = gated.reason.unwrap();
+        assert!(
+            reason.starts_with("release api-v2 denied: alice (groups: backend-team) may not")
+                && reason.contains("ReleaseManager role in prod"),
+            "{reason}"
+        );
+        let rbac = submit_check(&alice(), &release, may(false, true), at);
+        assert!(
+            rbac.reason
+                .unwrap()
+                .contains("RBAC grants no patch on releases")
+        );
+    }
+
+    #[test]
+    fn a_save_applies_only_the_layer_over_the_version_opened() {
+        let values: Values = serde_json::from_value(json!({"replicas": 3})).unwrap();
+        let patch = save_patch(
+            "shop",
+            "api",
+            &ValuesScope::Environment("prod".into()),
+            &values,
+            Some("41"),
+        );
+        assert_eq!(
+            patch,
+            json!({
+                "apiVersion": "gitopshq.io/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "api", "namespace": "shop", "resourceVersion": "41"},
+                "spec": {"environments": {"prod": {"values": {"replicas": 3}}}},
+            })
+        );
+        let tenant = save_patch(
+            "shop",
+            "api",
+            &ValuesScope::Tenant("eu-1".into()),
+            &values,
+            None,
+        );
+        assert_eq!(tenant["kind"], "Tenant");
+        assert_eq!(
+            tenant["metadata"],
+            json!({"name": "eu-1", "namespace": "shop"})
+        );
+        assert_eq!(
+            tenant["spec"],
+            json!({"workloads": {"api": {"values": {"replicas": 3}}}})
+        );
+    }
+}
