@@ -17,6 +17,8 @@ import { BreakGlassPage } from './pages/breakglass';
 import { AuditPage } from './pages/audit';
 import { DiagnosticsPage } from './pages/diagnostics';
 import { ValuesPage } from './pages/values';
+import { PoliciesPage, PolicyPage } from './pages/workbench';
+import { RepositoryPage } from './pages/repository';
 import './style.css';
 
 const THEME_KEY = 'gitopshq-theme';
@@ -134,6 +136,8 @@ function Content({ route, session, onSignOut }: { route: Route; session: Session
       return <FleetPage />;
     case 'projects':
       if (b && c === 'workloads' && d && e === 'values') return <ValuesPage project={b} workload={d} route={route} />;
+      if (b && c === 'repository')
+        return <RepositoryPage project={b} commit={d === 'commits' ? e : undefined} route={route} />;
       return b ? <ProjectPage name={b} /> : <FleetPage />;
     case 'releases':
       return b && c ? <ReleasePage namespace={b} name={c} /> : <ReleasesPage route={route} />;
@@ -145,6 +149,8 @@ function Content({ route, session, onSignOut }: { route: Route; session: Session
       return <VariablesPage route={route} />;
     case 'charts':
       return <ChartsPage />;
+    case 'policies':
+      return b ? <PolicyPage name={b} /> : <PoliciesPage />;
     case 'clusters':
       return <ClustersPage />;
     case 'breakglass':

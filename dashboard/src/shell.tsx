@@ -141,7 +141,7 @@ export function Palette({ open, onClose }: { open: boolean; onClose: () => void 
           Jump to
         </h2>
         <label for="palette-input" class="sr-only">
-          Search projects, workloads, releases and environments
+          Search projects, workloads, releases, environments and policies
         </label>
         <input
           id="palette-input"
@@ -152,7 +152,7 @@ export function Palette({ open, onClose }: { open: boolean; onClose: () => void 
           aria-controls="palette-list"
           aria-autocomplete="list"
           aria-activedescendant={results.length ? `palette-opt-${active}` : undefined}
-          placeholder="Jump to a project, workload, release or environment…"
+          placeholder="Jump to a project, workload, release, environment or policy…"
           value={text}
           data-testid="palette-input"
           autoComplete="off"
@@ -204,6 +204,7 @@ export const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/compare', label: 'Environment compare', match: 'compare' },
   { href: '#/variables', label: 'HQ Variables', match: 'variables' },
   { href: '#/charts', label: 'Chart registry', match: 'charts' },
+  { href: '#/policies', label: 'Policies', match: 'policies' },
   { href: '#/clusters', label: 'Clusters', match: 'clusters' },
   { href: '#/breakglass', label: 'Break-glass', match: 'breakglass' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },

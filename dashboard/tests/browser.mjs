@@ -1,7 +1,7 @@
 // End-to-end checks of the dashboard in Chromium, against a running `gitopshq dashboard`.
 //
 //   DASHBOARD_URL=http://127.0.0.1:PORT SCREENSHOTS=dir DASHBOARD_SCENARIO='{...}' \
-//     node dashboard/tests/browser.mjs approvals|after|authoring
+//     node dashboard/tests/browser.mjs approvals|after|authoring|workbench
 //
 // Prints one line per step; on a failure prints what was expected and what was found, with
 // the page's visible error text, and exits 1.
@@ -17,9 +17,9 @@ const WAIT = Number(process.env.DASHBOARD_WAIT_MS || 30000); // one element or t
 const PHASE_WAIT = Number(process.env.DASHBOARD_PHASE_WAIT_MS || 60000); // a release changing phase
 const TOTAL = Number(process.env.DASHBOARD_TOTAL_MS || 15 * 60000); // the whole run
 
-if (!['approvals', 'after', 'authoring'].includes(phase) || !base || !scenario) {
+if (!['approvals', 'after', 'authoring', 'workbench'].includes(phase) || !base || !scenario) {
   console.error(
-    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring',
+    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring|workbench',
   );
   process.exit(2);
 }
@@ -485,6 +485,58 @@ async function authoring() {
     console.log(`     ${policies} | ${progress}`);
     await shot(page, 'release-submitted.png');
   });
+
+  const r = scenario.repository;
+  await step(
+    'the repository browser shows the delivered commit with its trailers, its diff and its files',
+    async () => {
+      await page.goto(`${base}/#/projects/${encodeURIComponent(r.project)}`);
+      await tid(page, 'project-repository').click();
+      const row = page.locator('[data-testid="repository-commit"]', { hasText: r.release });
+      await waitFor(
+        page,
+        'the history lists the delivery commit',
+        () => row.count(),
+        (n) => n > 0,
+        `a commit whose release is ${r.release}`,
+      );
+      await shot(page, 'repository.png');
+      await row.first().locator('a').first().click();
+      const trailers = await waitFor(
+        page,
+        'the commit page lists its trailers',
+        () => text(tid(page, 'commit-trailers')),
+        (v) =>
+          !!v &&
+          v.includes(`GitOpsHQ-Release ${r.namespace}/${r.release}`) &&
+          r.approvers.every((a) => v.includes(`GitOpsHQ-Approved-By ${a}`)),
+        `GitOpsHQ-Release ${r.namespace}/${r.release}, approved by ${r.approvers.join(' and ')}`,
+      );
+      const link = await page
+        .locator('[data-testid="commit-trailers"] a', { hasText: `${r.namespace}/${r.release}` })
+        .getAttribute('href');
+      if (link !== `#/releases/${r.namespace}/${r.release}`)
+        throw new Mismatch('the release trailer links to the release', `#/releases/${r.namespace}/${r.release}`, link);
+      const diff = await text(tid(page, 'commit-diff'));
+      if (!diff || !diff.includes(r.file)) throw new Mismatch('the commit diff names the file', r.file, diff);
+      console.log(`     ${trailers.slice(0, 200)}…`);
+      await shot(page, 'repository-commit.png');
+      await tid(page, 'browse-at-commit').click();
+      for (const part of r.path) {
+        await page.locator('[data-testid="tree-entry"] a', { hasText: new RegExp(`^\\W*${part}/?$`) }).click();
+      }
+      await page.locator('[data-testid="tree-entry"] a', { hasText: r.file }).click();
+      const file = await waitFor(
+        page,
+        'the file at that commit',
+        () => text(tid(page, 'repository-file')),
+        (v) => !!v && v.includes(r.fileShows),
+        r.fileShows,
+      );
+      console.log(`     ${r.file}: ${file.slice(0, 80)}…`);
+    },
+  );
+
   await browser.close();
   clearTimeout(watchdog);
   console.log(`done authoring in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -492,6 +544,57 @@ async function authoring() {
 }
 
 if (phase === 'authoring') await authoring();
+
+// The policy workbench: the embedded tests run from the page, then a pasted object evaluated.
+async function workbench() {
+  const w = scenario.workbench;
+  let page;
+  await step(`sign in as ${w.user} and open policy ${w.policy}`, async () => {
+    ({ page } = await signIn(w.user));
+    await page.goto(`${base}/#/policies/${encodeURIComponent(w.policy)}`);
+    await tid(page, 'policy-rego').waitFor({ timeout: WAIT });
+    const rego = await text(tid(page, 'policy-rego'));
+    if (!/package /.test(rego ?? '')) throw new Mismatch('the Rego is shown', 'a package line', rego);
+  });
+
+  await step('Run tests: every embedded test passes', async () => {
+    const rows = await tid(page, 'policy-test').count();
+    if (rows === 0) throw new Mismatch('the embedded tests are listed', 'at least one test row', 'none');
+    await tid(page, 'run-tests').click();
+    const results = await waitFor(
+      page,
+      'every test row says passed',
+      () => tid(page, 'policy-test').evaluateAll((els) => els.map((e) => e.getAttribute('data-result'))),
+      (v) => Array.isArray(v) && v.length === rows && v.every((r) => r === 'passed'),
+      `${rows} × passed`,
+    );
+    console.log(`     ${results.length} tests: ${await text(tid(page, 'tests-summary'))}`);
+  });
+
+  await step(`evaluate a pasted object: denied with "${w.denyContains}"`, async () => {
+    await tid(page, 'evaluate-object').fill(w.object);
+    await tid(page, 'evaluate-object-button').click();
+    const messages = await waitFor(
+      page,
+      'the deny message',
+      async () => (await visibleErrors(page)) || ((await text(tid(page, 'evaluation'))) ?? ''),
+      (v) => v.includes(w.denyContains),
+      `a deny message containing "${w.denyContains}"`,
+    );
+    const verdict = await tid(page, 'evaluation').getAttribute('data-verdict');
+    if (verdict !== 'Deny') throw new Mismatch('the verdict', 'Deny', verdict);
+    console.log(`     ${verdict}: ${messages.slice(0, 100)}`);
+    console.log(`     ${await text(tid(page, 'evaluation-summary'))}`);
+    await shot(page, 'workbench.png');
+  });
+
+  await browser.close();
+  clearTimeout(watchdog);
+  console.log(`done workbench in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
+
+if (phase === 'workbench') await workbench();
 
 // phase === 'after'
 const user = scenario.approvers[0];

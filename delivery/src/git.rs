@@ -548,7 +548,20 @@ pub fn contains(
 
 /// The newest `limit` commits of the branch (first-parent order), with parsed trailers.
 pub fn log(remote: &GitRemote, cache_dir: &Path, limit: usize) -> Result<Vec<LogEntry>> {
-    walk_history(remote, cache_dir, limit, |_, _, entry| Ok(entry))
+    walk_history(remote, cache_dir, limit, None, |_, _, entry| Ok(entry))
+}
+
+/// [`log`] of the commits that change something under `prefix` (a folder, no trailing slash):
+/// one project's history in a repository several projects share.
+pub fn log_under(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    limit: usize,
+    prefix: &str,
+) -> Result<Vec<LogEntry>> {
+    walk_history(remote, cache_dir, limit, Some(prefix), |_, _, entry| {
+        Ok(entry)
+    })
 }
 
 /// [`log`] with each commit's object as stored (headers, `gpgsig` signature and message):
@@ -558,7 +571,7 @@ pub fn log_with_objects(
     cache_dir: &Path,
     limit: usize,
 ) -> Result<Vec<(LogEntry, Vec<u8>)>> {
-    walk_history(remote, cache_dir, limit, |repo, oid, entry| {
+    walk_history(remote, cache_dir, limit, None, |repo, oid, entry| {
         let odb = repo.odb()?;
         let object = odb.read(oid)?.data().to_vec();
         Ok((entry, object))
@@ -569,6 +582,7 @@ fn walk_history<T>(
     remote: &GitRemote,
     cache_dir: &Path,
     limit: usize,
+    under: Option<&str>,
     read: impl Fn(&Repository, Oid, LogEntry) -> Result<T, git2::Error>,
 ) -> Result<Vec<T>> {
     let _guard = remote::lock(cache_dir, &remote.url);
@@ -582,9 +596,22 @@ fn walk_history<T>(
         revwalk.push(head)?;
         revwalk.simplify_first_parent()?;
         let mut out = Vec::new();
-        for oid in revwalk.take(limit) {
+        // The id of the folder's tree in a commit: equal ids, equal contents.
+        let folder = |c: &git2::Commit<'_>, prefix: &str| -> Option<Oid> {
+            c.tree().ok()?.get_path(Path::new(prefix)).ok().map(|e| e.id())
+        };
+        for oid in revwalk {
+            if out.len() >= limit {
+                break;
+            }
             let oid = oid?;
             let c = repo.find_commit(oid)?;
+            if let Some(prefix) = under {
+                let parent = c.parents().next();
+                if folder(&c, prefix) == parent.as_ref().and_then(|p| folder(p, prefix)) {
+                    continue;
+                }
+            }
             let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
             let author = c.author();
             let entry = LogEntry {

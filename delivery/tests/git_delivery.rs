@@ -622,3 +622,40 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+#[test]
+fn a_folder_history_holds_only_the_commits_that_change_it() {
+    let remote = Remote::bare();
+    let cache = cache();
+    let both = release(
+        DeliveryMode::ArgoCd,
+        &["acme", "globex"],
+        &["api"],
+        1,
+        "1.0.0",
+    );
+    let first = git::deliver(&remote.remote(), cache.path(), &change(&both), &meta("v1")).unwrap();
+    let acme = release(DeliveryMode::ArgoCd, &["acme"], &["api"], 1, "2.0.0");
+    let second = git::deliver(&remote.remote(), cache.path(), &change(&acme), &meta("v2")).unwrap();
+
+    let commits = |prefix: &str| {
+        git::log_under(&remote.remote(), cache.path(), 10, prefix)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.commit)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        commits(&format!("{ROOT}/acme")),
+        [second.commit.clone(), first.commit.clone()]
+    );
+    assert_eq!(commits(&format!("{ROOT}/globex")), [first.commit.clone()]);
+    assert!(commits("projects/elsewhere").is_empty());
+    assert_eq!(
+        git::log_under(&remote.remote(), cache.path(), 1, &format!("{ROOT}/acme"))
+            .unwrap()
+            .len(),
+        1,
+        "the limit counts the commits kept"
+    );
+}

@@ -35,6 +35,7 @@ pub mod catalog;
 pub mod compare;
 pub mod plan;
 pub mod preview;
+pub mod repository_view;
 pub mod render_cache;
 pub mod selector;
 

@@ -145,6 +145,42 @@ impl RenderedManifest {
         }
     }
 
+    /// An object no chart rendered (pasted on the dashboard's policy page), checked to be a
+    /// Kubernetes object and otherwise kept exactly as written: no namespace is defaulted,
+    /// since no tenant says which one it would get.
+    pub(crate) fn from_object(object: Value) -> std::result::Result<Self, String> {
+        let Value::Object(map) = &object else {
+            return Err(format!(
+                "expected a map with apiVersion, kind and metadata, found {}",
+                crate::values::type_name(&object)
+            ));
+        };
+        let api_version = non_empty_string(map, "apiVersion")?;
+        let kind = non_empty_string(map, "kind")?;
+        let metadata = match map.get("metadata") {
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(format!("{kind} metadata must be a map")),
+            None => return Err(format!("{kind} has no metadata")),
+        };
+        let name = match metadata.get("name") {
+            Some(Value::String(n)) if !n.trim().is_empty() => n.clone(),
+            _ => return Err(format!("{kind} has no metadata.name")),
+        };
+        let namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok(RenderedManifest {
+            api_version,
+            kind,
+            namespace,
+            name,
+            source_template: String::new(),
+            object,
+            rendered: OnceLock::new(),
+        })
+    }
+
     /// `deployment-payment-api.yaml`: lowercase kind, then name.
     pub fn file_name(&self) -> String {
         format!("{}-{}.yaml", self.kind.to_ascii_lowercase(), self.name)

@@ -102,6 +102,16 @@ pub fn newest_first(releases: &mut [&Release]) {
     });
 }
 
+/// The approval queue: the releases waiting for approval, newest first.
+pub fn approval_queue(releases: &[Release]) -> Vec<&Release> {
+    let mut waiting: Vec<&Release> = releases
+        .iter()
+        .filter(|r| phase_of(r) == ReleasePhase::PendingApproval)
+        .collect();
+    newest_first(&mut waiting);
+    waiting
+}
+
 /// The cell of one project (its workloads, tenants and releases, in any environment) in
 /// `environment`.
 pub fn environment_cell(

@@ -79,6 +79,20 @@ pub fn preview(
             tenants.insert(tenant, diff);
         }
     }
+    let unified = unified_files_diff(before, after);
+    Ok(Preview {
+        objects,
+        tenants,
+        unified,
+    })
+}
+
+/// A unified diff of every file that differs between `before` and `after` (repository path →
+/// bytes), with `a/` and `b/` headers and Secret values redacted.
+pub fn unified_files_diff(
+    before: &BTreeMap<String, Vec<u8>>,
+    after: &BTreeMap<String, Vec<u8>>,
+) -> String {
     let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
     paths.sort();
     paths.dedup();
@@ -88,7 +102,7 @@ pub fn preview(
             .map(|b| redacted_file(b).unwrap_or_else(|| String::from_utf8_lossy(b).into_owned()))
             .unwrap_or_default()
     };
-    let unified = paths
+    paths
         .iter()
         .map(|path| {
             unified_diff(
@@ -98,12 +112,7 @@ pub fn preview(
                 &format!("b/{path}"),
             )
         })
-        .collect();
-    Ok(Preview {
-        objects,
-        tenants,
-        unified,
-    })
+        .collect()
 }
 
 fn diff_pairs(

@@ -11,6 +11,7 @@ use gitopshq_crds::approval_request::{ApprovalRequest, DecisionKind};
 use gitopshq_crds::break_glass_session::{BreakGlassSession, Severity};
 use gitopshq_crds::chart_version::ChartConsumer;
 use gitopshq_crds::environment::ActiveFreeze;
+use gitopshq_crds::policy::{EnforcementMode, PolicyBinding, PolicyStatus, PolicyTest};
 use gitopshq_crds::project::Project;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
@@ -380,6 +381,55 @@ pub struct TenantChoice {
     pub environment: String,
 }
 
+/// `GET /api/projects/{project}/repository/log`: the project's history in its GitOps
+/// repository, newest first.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RepositoryLog {
+    pub url: String,
+    pub branch: String,
+    /// The folder of the repository the project's files are in.
+    pub root: String,
+    pub commits: Vec<CommitRow>,
+}
+
+/// One commit, with its GitOpsHQ trailers linked to what they name.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CommitRow {
+    pub commit: String,
+    pub short: String,
+    pub title: String,
+    pub author: String,
+    /// RFC 3339.
+    pub time: String,
+    pub trailers: Vec<gitopshq_engine::repository_view::TrailerRow>,
+}
+
+/// `GET /api/projects/{project}/repository/commits/{commit}`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct CommitDetail {
+    pub commit: CommitRow,
+    pub notes: Option<String>,
+    /// Unified diff of the project's files against the commit's first parent.
+    pub diff: String,
+}
+
+/// `GET /api/projects/{project}/repository/tree?commit=C&path=P`: a folder's entries, or a
+/// file's text, at a commit (the project's newest without `commit`).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RepositoryTree {
+    /// `None` when the project has no commit yet.
+    pub commit: Option<String>,
+    pub root: String,
+    pub path: String,
+    pub entries: Vec<gitopshq_engine::repository_view::TreeEntry>,
+    /// The file's text when `path` is a file.
+    pub file: Option<String>,
+}
+
 /// `POST /api/projects/{project}/workloads/{workload}/values`: saves the text as the layer,
 /// as the person, over the object at `resourceVersion` (what the editor opened).
 #[derive(Debug, Deserialize)]
@@ -493,6 +543,82 @@ pub struct Logs {
     pub failures: Vec<String>,
 }
 
+/// A policy as the policy list shows it; counts as the controller last recorded them.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PolicySummary {
+    pub name: String,
+    pub description: Option<String>,
+    pub package: Option<String>,
+    /// `None` until the controller has checked the policy.
+    pub compiled: Option<bool>,
+    pub passed: i32,
+    pub failed: i32,
+    pub bindings: Vec<PolicyBinding>,
+}
+
+/// `GET /api/policies`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Policies {
+    pub policies: Vec<PolicySummary>,
+}
+
+/// How a policy binds in one environment; `None`: it does not.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EnvironmentBinding {
+    pub name: String,
+    pub mode: Option<EnforcementMode>,
+}
+
+/// `GET /api/policies/{name}`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyDetail {
+    pub name: String,
+    pub description: Option<String>,
+    pub rego: String,
+    pub bindings: Vec<PolicyBinding>,
+    pub tests: Vec<PolicyTest>,
+    pub status: Option<PolicyStatus>,
+    /// Every environment the person can list, by rank, then those only a binding names.
+    pub environments: Vec<EnvironmentBinding>,
+    /// Where an evaluation of pasted objects is judged unless the person picks another.
+    pub default_environment: Option<String>,
+}
+
+/// `POST /api/policies/{name}/evaluate`: pasted objects (`object`, YAML or JSON, judged in
+/// `environment`) or a release's rendered objects (`release`), exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EvaluatePolicy {
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub object: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub environment: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub release: Option<ReleaseName>,
+}
+
+/// A release by project namespace and name.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ReleaseName {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// `POST /api/policies/{name}/test`: the embedded tests, run now.
+pub type PolicyTested = gitopshq_engine::policy::TestRun;
+
+/// `POST /api/policies/{name}/evaluate`.
+pub type PolicyEvaluated = gitopshq_engine::policy::DryRun;
+
 /// What the command palette can jump to.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -502,6 +628,7 @@ pub enum SearchKind {
     Project,
     Workload,
     Release,
+    Policy,
 }
 
 /// One entry of the command palette.
@@ -650,6 +777,10 @@ mod tests {
             CheckValues,
             ValuesChecked,
             ValuesEditor,
+            RepositoryLog,
+            CommitRow,
+            CommitDetail,
+            RepositoryTree,
             TenantChoice,
             SaveValues,
             CreateRelease,
@@ -658,6 +789,11 @@ mod tests {
             Logs,
             LogFailure,
             Search,
+            Policies,
+            PolicyDetail,
+            EvaluatePolicy,
+            PolicyTested,
+            PolicyEvaluated,
             Change,
         );
         let mut files = files(out.path());

@@ -12,6 +12,8 @@ mod error;
 mod events;
 mod objects;
 mod pages;
+mod repository;
+mod workbench;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +69,9 @@ pub struct State {
     people: auth::People,
     git_cache: PathBuf,
     secure_cookies: bool,
+    /// The policy page's evaluations: the admission webhook's engine, its caches shared by
+    /// everyone signed in (they are keyed by content, so no one sees another's results).
+    policies: gitopshq_engine::policy::PolicyEngine,
 }
 
 impl State {
@@ -76,6 +81,7 @@ impl State {
             people: auth::People::new(base),
             git_cache,
             secure_cookies,
+            policies: gitopshq_engine::policy::PolicyEngine::default(),
         })
     }
 }
@@ -100,6 +106,12 @@ pub fn router(state: Arc<State>) -> Router {
             post(pages::check_values),
         )
         .route("/projects/{name}/releases", post(authoring::create_release))
+        .route("/projects/{name}/repository/log", get(repository::history))
+        .route("/projects/{name}/repository/tree", get(repository::tree))
+        .route(
+            "/projects/{name}/repository/commits/{commit}",
+            get(repository::commit),
+        )
         .route("/releases", get(pages::releases))
         .route("/releases/{namespace}/{name}", get(pages::release))
         .route(
@@ -130,6 +142,10 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/audit", get(diagnostics::trail))
         .route("/logs", get(diagnostics::pod_logs))
         .route("/logs/stream", get(diagnostics::pod_log_stream))
+        .route("/policies", get(workbench::policies))
+        .route("/policies/{name}", get(workbench::policy))
+        .route("/policies/{name}/test", post(workbench::run_tests))
+        .route("/policies/{name}/evaluate", post(workbench::evaluate))
         .route("/search", get(pages::search))
         .route("/events", get(events::stream))
         .fallback(|| async {

@@ -14,7 +14,7 @@ use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::project::Project;
-use gitopshq_crds::release::{Release, ReleasePhase};
+use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
@@ -429,11 +429,7 @@ async fn submit_check(person: &Person, release: &Release) -> ApiResult<values_ed
 pub async fn approvals(person: Person) -> Answer<api::Approvals> {
     let namespaces = namespaces_of(&person, None).await?;
     let all = releases_in(&person, &namespaces).await?;
-    let mut waiting: Vec<&Release> = all
-        .iter()
-        .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(ReleasePhase::PendingApproval))
-        .collect();
-    overview::newest_first(&mut waiting);
+    let waiting = overview::approval_queue(&all);
     let policies = approval_policies(&person).await?;
     let checked = futures::future::join_all(
         waiting
@@ -709,6 +705,8 @@ const SESSION_DURATION_STEPS: [(&str, jiff::SignedDuration); 8] = [
 pub async fn search(person: Person) -> Answer<api::Search> {
     let projects = visible(&person).await?;
     let environments = environments(&person).await?;
+    let policies =
+        list_all::<gitopshq_crds::policy::Policy>(&person, "policies.gitopshq.io").await?;
     let item = |kind, label: String, detail: String, href: String| api::SearchItem {
         kind,
         label,
@@ -724,6 +722,19 @@ pub async fn search(person: Person) -> Answer<api::Search> {
             "#/fleet".into(),
         ));
     }
+    for policy in &policies {
+        let name = policy.name_any();
+        items.push(item(
+            api::SearchKind::Policy,
+            name.clone(),
+            policy
+                .spec
+                .description
+                .clone()
+                .unwrap_or_else(|| "policy · run its tests, evaluate it".into()),
+            format!("#/policies/{name}"),
+        ));
+    }
     for p in &projects {
         let name = p.project.name_any();
         items.push(item(
@@ -731,6 +742,12 @@ pub async fn search(person: Person) -> Answer<api::Search> {
             name.clone(),
             display_name(&p.project),
             format!("#/projects/{name}"),
+        ));
+        items.push(item(
+            api::SearchKind::Project,
+            format!("{name} repository"),
+            "the GitOps repository: history, trailers, files".to_string(),
+            format!("#/projects/{name}/repository"),
         ));
         for w in &p.workloads {
             items.push(item(

@@ -3,4 +3,4 @@
 /**
  * What the command palette can jump to.
  */
-export type SearchKind = "environment" | "project" | "workload" | "release";
+export type SearchKind = "environment" | "project" | "workload" | "release" | "policy";

@@ -23,6 +23,9 @@ export function ProjectPage({ name }: { name: string }) {
           <a class="button" href={`#/releases?project=${enc(name)}`}>
             All releases
           </a>
+          <a class="button" href={`#/projects/${enc(name)}/repository`} data-testid="project-repository">
+            Repository
+          </a>
         </>
       }
     >

@@ -382,3 +382,22 @@ fn variables_show_every_scope_and_what_wins_per_tenant_without_secret_values() {
         (serde_json::json!("eu"), "project".to_string())
     );
 }
+
+#[test]
+fn the_approval_queue_holds_the_pending_releases_newest_first() {
+    let releases = [
+        release(
+            "old",
+            "production",
+            "PendingApproval",
+            "2026-11-25T10:00:00Z",
+        ),
+        release("done", "production", "Healthy", "2026-11-25T12:00:00Z"),
+        release("new", "staging", "PendingApproval", "2026-11-25T13:00:00Z"),
+    ];
+    let names: Vec<String> = approval_queue(&releases)
+        .into_iter()
+        .map(|r| r.name_any())
+        .collect();
+    assert_eq!(names, ["new", "old"]);
+}

@@ -13,6 +13,7 @@
 
 pub(crate) mod cache;
 mod compile;
+mod dry_run;
 mod error;
 mod evaluate;
 mod input;
@@ -32,12 +33,16 @@ use gitopshq_crds::release::PolicyResult;
 
 pub use cache::{CacheCounters, CacheStats};
 pub use compile::{CompiledPolicy, PolicyScope};
+pub use dry_run::{
+    DryRun, DryRunScope, DryRunVerdict, InputResult, MAX_PASTED_OBJECTS, PolicyProblem,
+    ProblemSource, default_environment, parse_objects,
+};
 pub use error::{PolicyError, RegoVersion, SourcePosition};
 pub use evaluate::{MAX_PRINTS, PolicyOutcome};
 pub use input::{ReleaseSubject, SubjectTarget, pod_spec, release_input, workload_input};
 pub use limits::EvalLimits;
 pub use release::{PolicyReport, binding_mode};
-pub use workbench::{PolicyCheck, TestCaseReport};
+pub use workbench::{PolicyCheck, TestCaseReport, TestCaseResult, TestRun};
 
 use cache::{BoundedCache, Digest, digest_text};
 use compile::{CompileFailure, CompiledModule};

@@ -75,6 +75,16 @@ pub fn binding_mode(policy: &Policy, environment: &str) -> Option<EnforcementMod
     mode
 }
 
+/// The verdict of a policy bound `mode` that produced these messages: `deny` blocks only
+/// under `Enforce`; every other message warns.
+pub(crate) fn verdict_of(mode: EnforcementMode, deny: &[String], warn: &[String]) -> PolicyVerdict {
+    match (mode, deny.is_empty(), warn.is_empty()) {
+        (_, true, true) => PolicyVerdict::Pass,
+        (EnforcementMode::Enforce, false, _) => PolicyVerdict::Deny,
+        _ => PolicyVerdict::Warn,
+    }
+}
+
 /// Name of a policy object (cluster-scoped: just `metadata.name`).
 pub(crate) fn policy_name(policy: &Policy) -> &str {
     policy.metadata.name.as_deref().unwrap_or("<unnamed>")
@@ -354,11 +364,7 @@ impl PolicyEngine {
                     deny.dedup();
                     warn.sort();
                     warn.dedup();
-                    let verdict = match (mode, deny.is_empty(), warn.is_empty()) {
-                        (_, true, true) => PolicyVerdict::Pass,
-                        (EnforcementMode::Enforce, false, _) => PolicyVerdict::Deny,
-                        _ => PolicyVerdict::Warn,
-                    };
+                    let verdict = verdict_of(mode, &deny, &warn);
                     PolicyReport {
                         policy: name.to_string(),
                         mode,

@@ -1,5 +1,6 @@
 //! The OPA workbench: compile a `Policy` and run its embedded test cases, for the webhook (reject
-//! a policy whose tests fail), the controller (`status`) and `gitopshq policy test`.
+//! a policy whose tests fail), the controller (`status`), `gitopshq policy test` and the
+//! dashboard's policy page.
 
 use std::sync::Arc;
 
@@ -7,9 +8,11 @@ use gitopshq_crds::consts::{conditions as types, reasons};
 use gitopshq_crds::policy::{
     Policy, PolicyMessages, PolicyStatus, PolicyTest, PolicyTestFailure, PolicyTestResults,
 };
+use serde::Serialize;
 
 use super::PolicyEngine;
 use super::compile::{CompiledPolicy, package_of_text};
+use super::dry_run::PolicyProblem;
 use super::error::PolicyError;
 use super::evaluate::PolicyOutcome;
 use super::release::policy_name;
@@ -44,7 +47,64 @@ pub struct TestCaseReport {
     pub error: Option<PolicyError>,
 }
 
+/// The embedded tests as the dashboard's policy page shows them after *Run tests*: the same
+/// [`PolicyEngine::check`] the webhook admits a `Policy` by and the controller writes
+/// `status.tests` from, every case in `spec.tests` order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct TestRun {
+    pub policy: String,
+    pub package: Option<String>,
+    pub compiled: bool,
+    /// Why the module does not compile, at its line of `spec.rego`.
+    pub problem: Option<PolicyProblem>,
+    pub passed: i32,
+    pub failed: i32,
+    pub cases: Vec<TestCaseResult>,
+}
+
+/// One embedded test case, run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseResult {
+    pub name: String,
+    pub passed: bool,
+    /// `expect`, sorted and deduplicated.
+    pub expected: PolicyMessages,
+    pub got: PolicyMessages,
+    /// `print()` output of the rules.
+    pub prints: Vec<String>,
+    /// Why the case failed instead of producing messages (it then never passes).
+    pub error: Option<String>,
+}
+
 impl PolicyCheck {
+    /// The check as [`TestRun`].
+    pub fn test_run(&self) -> TestRun {
+        TestRun {
+            policy: self.name.clone(),
+            package: self.package.clone(),
+            compiled: self.compiled.is_ok(),
+            problem: self.compiled.as_ref().err().map(PolicyProblem::in_rego),
+            passed: self.tests.passed,
+            failed: self.tests.failed,
+            cases: self
+                .cases
+                .iter()
+                .map(|case| TestCaseResult {
+                    name: case.name.clone(),
+                    passed: case.passed,
+                    expected: case.expected.clone(),
+                    got: case.got.clone(),
+                    prints: case.prints.clone(),
+                    error: case.error.as_ref().map(case_error),
+                })
+                .collect(),
+        }
+    }
+
     /// Compiles and every test passes: what the webhook requires to admit a `Policy`.
     pub fn is_ok(&self) -> bool {
         self.compiled.is_ok() && self.tests.failed == 0
@@ -186,15 +246,7 @@ impl PolicyEngine {
                 name: c.name.clone(),
                 expected: c.expected.clone(),
                 got: c.got.clone(),
-                error: c.error.as_ref().map(|e| match e {
-                    PolicyError::Compile { .. } => {
-                        format!(
-                            "not run: the policy does not compile ({})",
-                            e.status_message()
-                        )
-                    }
-                    other => other.to_string(),
-                }),
+                error: c.error.as_ref().map(case_error),
             })
             .collect();
         let tests = PolicyTestResults {
@@ -236,6 +288,17 @@ impl PolicyEngine {
                 error: Some(error),
             },
         }
+    }
+}
+
+/// Why a case failed instead of disagreeing, as `status.tests.failures[].error` says it.
+fn case_error(error: &PolicyError) -> String {
+    match error {
+        PolicyError::Compile { .. } => format!(
+            "not run: the policy does not compile ({})",
+            error.status_message()
+        ),
+        other => other.to_string(),
     }
 }
 

@@ -24,6 +24,21 @@ const RELEASE: &str = "ledger-worker-v0-9-0-limits";
 /// Without autoscaling the chart renders the replica count.
 const VALUES: &str = "replicaCount: 3\nautoscaling: {enabled: false}\nresources: {limits: {cpu: 500m, memory: 256Mi}}\n";
 const AUTHORED: &str = "ledger-worker-limits-from-editor";
+/// Pasted on the policy page: a Deployment whose container declares no resource limits.
+const WITHOUT_LIMITS: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ledger-worker
+  namespace: eu-batch
+spec:
+  template:
+    spec:
+      containers:
+        - name: worker
+          image: registry.example.com/ledger-worker:0.9.0
+          resources:
+            requests: {cpu: 100m, memory: 128Mi}
+";
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -342,6 +357,22 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "title": "ledger-worker: smaller limits in production",
             "policy": "require-resource-limits",
         },
+        "repository": {
+            "project": NS,
+            "namespace": NS,
+            "release": RELEASE,
+            "approvers": ["bob", "dave"],
+            "path": ["production", "eu-batch", "ledger-worker"],
+            "file": "deployment-ledger-worker.yaml",
+            "fileShows": "memory: 512Mi",
+        },
+        "workbench": {
+            "user": "carol",
+            "policy": "require-resource-limits",
+            "object": WITHOUT_LIMITS,
+            // The seed's rule, examples/governance/policy-require-limits.yaml.
+            "denyContains": "in production must have resource limits",
+        },
     })
     .to_string();
 
@@ -396,6 +427,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
     );
 
     browser(&dashboard, &chromium, "after", &scenario, &shots);
+    browser(&dashboard, &chromium, "workbench", &scenario, &shots);
     let sessions = ok(platform.admin().args([
         "-n",
         NS,
