@@ -400,7 +400,11 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
                 {progress.message}
               </p>
             ) : (
-              <p class="muted">No approval policy binds this release.</p>
+              <p class="muted">
+                {r.spec.submitted
+                  ? 'No approval policy binds this release.'
+                  : 'A Draft asks for no approval: the approval policies of its environment apply once it is submitted.'}
+              </p>
             )}
             {progress && progress.required ? (
               <progress max={progress.required} value={progress.received ?? 0} aria-label="approvals received" />
