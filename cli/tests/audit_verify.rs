@@ -3,8 +3,12 @@
 //! machine's `ssh-keygen`; rewriting an earlier commit with git and force-pushing breaks the
 //! chain at the next delivery commit and leaves the rewritten ones unsigned.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{Fixture, development_release};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -22,14 +26,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn gitopshq(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args(args)
-        .env("GITOPSHQ_CACHE_DIR", cache)
-        .output()
-        .unwrap()
 }
 
 /// `ssh-keygen -t ed25519 -N ''` in `dir`, and an allowed signers file listing its public half.
@@ -51,139 +47,73 @@ fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
     (key, allowed)
 }
 
-/// The bootstrap example as inputs, and an empty bare repository.
-fn fixture(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let inputs = dir.join("inputs");
-    std::fs::create_dir(&inputs).unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bootstrap");
-    for entry in std::fs::read_dir(example).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), inputs.join(entry.file_name())).unwrap();
-    }
-    let repo = dir.join("gitops.git");
-    git(
-        dir,
-        &["init", "-q", "--bare", "-b", "main", repo.to_str().unwrap()],
+/// Succeeded, or fails the test with what the binary said; returns stdout, trimmed.
+#[track_caller]
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    (inputs, repo, dir.join("cache"))
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn release(name: &str, tag: &str) -> String {
-    format!(
-        "apiVersion: gitopshq.io/v1alpha1
-kind: Release
-metadata:
-  name: {name}
-  namespace: payment-service
-spec:
-  title: payment-api {tag}
-  environment: development
-  tenants: [eu-development]
-  changes:
-    - workload: payment-api
-      values:
-        image:
-          tag: {tag}
-  submitted: true
-  createdBy: alice
-"
-    )
+/// Exited 1, as a refused delivery or a failed verification does; returns stderr.
+#[track_caller]
+fn failed(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `gitopshq audit verify` of the fixture's repository, with `more` arguments.
+fn audit_verify(f: &Fixture, more: &[&str]) -> Output {
+    f.run(&["audit", "verify", "--repo", f.repo.to_str().unwrap()])
+        .args(more)
+        .output()
+        .unwrap()
+}
+
+/// A development release of payment-api `tag`, added to the fixture's inputs.
+fn add_release(f: &Fixture, file: &str, name: &str, tag: &str) {
+    f.add(
+        file,
+        &development_release(name, &format!("payment-api {tag}"), tag),
+    );
 }
 
 #[test]
 fn the_audit_chain_verifies_and_a_rewrite_breaks_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inputs, repo, cache) = fixture(dir.path());
-    let (key, allowed) = signing_key(dir.path());
+    let f = Fixture::new();
+    let (key, allowed) = signing_key(f.path());
     let deliver = |name: &str| {
-        let out = gitopshq(
-            &[
-                "deliver",
-                "-f",
-                inputs.to_str().unwrap(),
-                "--release",
-                name,
-                "--repo",
-                repo.to_str().unwrap(),
-                "--signing-key",
-                key.to_str().unwrap(),
-            ],
-            &cache,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        succeeded(f.gitopshq(&[
+            "deliver",
+            "--release",
+            name,
+            "--signing-key",
+            key.to_str().unwrap(),
+        ]))
     };
     deliver("payment-api-v1-0-0-dev");
-    std::fs::write(
-        inputs.join("90-v2.yaml"),
-        release("payment-api-v2", "v2.0.0"),
-    )
-    .unwrap();
+    add_release(&f, "90-v2.yaml", "payment-api-v2", "v2.0.0");
     let second = deliver("payment-api-v2");
-    std::fs::write(
-        inputs.join("91-v3.yaml"),
-        release("payment-api-v3", "v3.0.0"),
-    )
-    .unwrap();
+    add_release(&f, "91-v3.yaml", "payment-api-v3", "v3.0.0");
     let third = deliver("payment-api-v3");
 
-    let message = git(
-        dir.path(),
-        &[
-            "--git-dir",
-            repo.to_str().unwrap(),
-            "log",
-            "-1",
-            "--format=%B",
-            &third,
-        ],
-    );
+    let message = f.git(&["log", "-1", "--format=%B", &third]);
     assert!(
         message.contains("GitOpsHQ-Previous-Audit: sha256:"),
         "{message}"
     );
 
-    let verify = || {
-        gitopshq(
-            &["audit", "verify", "--repo", repo.to_str().unwrap()],
-            &cache,
-        )
-    };
-    let verify_signed = || {
-        gitopshq(
-            &[
-                "audit",
-                "verify",
-                "--repo",
-                repo.to_str().unwrap(),
-                "--allowed-signers",
-                allowed.to_str().unwrap(),
-            ],
-            &cache,
-        )
-    };
-    let out = verify();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let verify = || audit_verify(&f, &[]);
+    let verify_signed = || audit_verify(&f, &["--allowed-signers", allowed.to_str().unwrap()]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        succeeded(verify()),
         "3 delivery commits verified (3 commits on main); 3 of 3 delivery commits are signed (check them with --allowed-signers FILE)"
     );
-    let out = verify_signed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        succeeded(verify_signed()),
         format!(
             "3 delivery commits verified (3 commits on main); 3 signatures verified with the keys of {}",
             allowed.display()
@@ -191,13 +121,13 @@ fn the_audit_chain_verifies_and_a_rewrite_breaks_it() {
     );
 
     // Someone edits the second delivery in a clone, replays the third on top and force-pushes.
-    let clone = dir.path().join("clone");
+    let clone = f.path().join("clone");
     git(
-        dir.path(),
+        f.path(),
         &[
             "clone",
             "-q",
-            repo.to_str().unwrap(),
+            f.repo.to_str().unwrap(),
             clone.to_str().unwrap(),
         ],
     );
@@ -210,9 +140,7 @@ fn the_audit_chain_verifies_and_a_rewrite_breaks_it() {
     git(&clone, &["push", "-q", "--force", "origin", "HEAD:main"]);
     let replayed = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
 
-    let out = verify();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed(verify());
     assert!(
         stderr.contains(&format!("chain breaks at commit {replayed}"))
             && stderr.contains("payment-service/payment-api-v3")
@@ -222,9 +150,7 @@ fn the_audit_chain_verifies_and_a_rewrite_breaks_it() {
     );
 
     // With the signers, the rewritten commit itself is named: git could not sign it again.
-    let out = verify_signed();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed(verify_signed());
     assert!(
         stderr.contains(&format!(
             "delivery commit {amended} \"payment-api v2.0.0\" (release payment-service/payment-api-v2) fails the signature check: it is not signed; 1 of 3 delivery commits carry a valid signature"
@@ -235,48 +161,23 @@ fn the_audit_chain_verifies_and_a_rewrite_breaks_it() {
 
 #[test]
 fn an_unsigned_delivery_fails_verification_and_a_bad_key_commits_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inputs, repo, cache) = fixture(dir.path());
-    let (key, allowed) = signing_key(dir.path());
+    let f = Fixture::new();
+    let (key, allowed) = signing_key(f.path());
     let deliver = |name: &str, key: Option<&Path>| {
-        let mut args = vec![
-            "deliver",
-            "-f",
-            inputs.to_str().unwrap(),
-            "--release",
-            name,
-            "--repo",
-            repo.to_str().unwrap(),
-        ];
+        let mut args = vec!["deliver", "--release", name];
         if let Some(key) = key {
             args.extend(["--signing-key", key.to_str().unwrap()]);
         }
-        gitopshq(&args, &cache)
+        f.gitopshq(&args)
     };
-    let out = deliver("payment-api-v1-0-0-dev", Some(&key));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(deliver("payment-api-v1-0-0-dev", Some(&key)));
 
     // A private key that is not an OpenSSH one: refused before anything is committed.
-    std::fs::write(
-        inputs.join("90-v2.yaml"),
-        release("payment-api-v2", "v2.0.0"),
-    )
-    .unwrap();
+    add_release(&f, "90-v2.yaml", "payment-api-v2", "v2.0.0");
     let not_a_key = key.with_extension("pub");
-    let head = || {
-        git(
-            dir.path(),
-            &["--git-dir", repo.to_str().unwrap(), "rev-parse", "main"],
-        )
-    };
+    let head = || f.git(&["rev-parse", "main"]);
     let before = head();
-    let out = deliver("payment-api-v2", Some(&not_a_key));
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed(deliver("payment-api-v2", Some(&not_a_key)));
     assert!(
         stderr.contains(&format!(
             "signing key file {} is not an OpenSSH private key",
@@ -286,26 +187,11 @@ fn an_unsigned_delivery_fails_verification_and_a_bad_key_commits_nothing() {
     );
     assert_eq!(head(), before, "nothing was committed");
 
-    let out = deliver("payment-api-v2", None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let unsigned = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = gitopshq(
-        &[
-            "audit",
-            "verify",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--allowed-signers",
-            allowed.to_str().unwrap(),
-        ],
-        &cache,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let unsigned = succeeded(deliver("payment-api-v2", None));
+    let stderr = failed(audit_verify(
+        &f,
+        &["--allowed-signers", allowed.to_str().unwrap()],
+    ));
     assert!(
         stderr.contains(&format!(
             "delivery commit {unsigned} \"payment-api v2.0.0\" (release payment-service/payment-api-v2) fails the signature check: it is not signed"

@@ -1,33 +1,11 @@
 //! The bootstrap example, rendered by the real binary, against committed golden files.
 //! Regenerate after an intended change with `GITOPSHQ_UPDATE_GOLDEN=1 cargo test -p gitopshq`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::path::Path;
 
-fn gitopshq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("gitopshq runs")
-}
-
-fn stdout_ok(args: &[&str]) -> String {
-    let out = gitopshq(args);
-    assert!(
-        out.status.success(),
-        "gitopshq {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{gitopshq, repo_root, succeeds};
 
 fn check_golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,14 +31,14 @@ fn check_golden(name: &str, actual: &str) {
 #[test]
 fn bootstrap_renders_each_environment_as_the_golden_files() {
     for env in ["development", "staging", "production"] {
-        let rendered = stdout_ok(&["render", "-f", "examples/bootstrap", "--env", env]);
+        let rendered = succeeds(&["render", "-f", "examples/bootstrap", "--env", env]);
         check_golden(&format!("bootstrap-{env}.yaml"), &rendered);
     }
 }
 
 #[test]
 fn production_render_resolves_variables_per_environment_and_tenant() {
-    let rendered = stdout_ok(&["render", "-f", "examples/bootstrap", "--env", "production"]);
+    let rendered = succeeds(&["render", "-f", "examples/bootstrap", "--env", "production"]);
     // Environment scope wins over project scope, typed numbers stay numbers only when whole.
     assert!(rendered.contains("payments-db.prod.internal"), "{rendered}");
     assert!(
@@ -80,8 +58,8 @@ fn production_render_resolves_variables_per_environment_and_tenant() {
 
 #[test]
 fn rendering_twice_gives_identical_bytes() {
-    let a = stdout_ok(&["render", "-f", "examples/bootstrap", "--env", "staging"]);
-    let b = stdout_ok(&["render", "-f", "examples/bootstrap", "--env", "staging"]);
+    let a = succeeds(&["render", "-f", "examples/bootstrap", "--env", "staging"]);
+    let b = succeeds(&["render", "-f", "examples/bootstrap", "--env", "staging"]);
     assert_eq!(a, b);
 }
 
@@ -144,7 +122,7 @@ fn an_unresolved_variable_fails_the_render_naming_variable_environment_tenant_an
 
 #[test]
 fn vars_lists_each_use_with_its_scope() {
-    let out = stdout_ok(&["vars", "-f", "examples/bootstrap", "--env", "production"]);
+    let out = succeeds(&["vars", "-f", "examples/bootstrap", "--env", "production"]);
     let line = out
         .lines()
         .find(|l| l.contains("env.DATABASE_HOST") && l.contains("{{hq.var.DATABASE_HOST}}"))
@@ -158,7 +136,7 @@ fn vars_lists_each_use_with_its_scope() {
 
 #[test]
 fn compare_shows_what_differs_between_environments() {
-    let out = stdout_ok(&[
+    let out = succeeds(&[
         "compare",
         "-f",
         "examples/bootstrap",
@@ -197,24 +175,9 @@ fn compare_shows_what_differs_between_environments() {
 
 #[test]
 fn crds_prints_every_kind() {
-    let out = stdout_ok(&["crds"]);
-    for plural in [
-        "environments",
-        "clusters",
-        "projects",
-        "charts",
-        "chartversions",
-        "policies",
-        "approvalpolicies",
-        "notificationchannels",
-        "workloads",
-        "tenants",
-        "variables",
-        "releases",
-        "approvalrequests",
-        "breakglasssessions",
-        "promotions",
-    ] {
+    let out = succeeds(&["crds"]);
+    for crd in gitopshq_crds::all_crds() {
+        let plural = crd.spec.names.plural;
         assert!(
             out.contains(&format!("name: {plural}.gitopshq.io")),
             "missing {plural}"

@@ -1,112 +1,11 @@
 //! `gitopshq diff` / `deliver` against a real bare Git repository: commit content, trailers,
 //! idempotence, a second release and a rollback restoring the first one's content.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    inputs: PathBuf,
-    repo: PathBuf,
-    cache: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let inputs = dir.path().join("inputs");
-        std::fs::create_dir(&inputs).unwrap();
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bootstrap");
-        for entry in std::fs::read_dir(example).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), inputs.join(entry.file_name())).unwrap();
-        }
-        let repo = dir.path().join("gitops.git");
-        git(&[
-            "init",
-            "--quiet",
-            "--bare",
-            "--initial-branch=main",
-            repo.to_str().unwrap(),
-        ]);
-        let cache = dir.path().join("cache");
-        Fixture {
-            _dir: dir,
-            inputs,
-            repo,
-            cache,
-        }
-    }
-
-    fn add(&self, file: &str, yaml: &str) {
-        std::fs::write(self.inputs.join(file), yaml).unwrap();
-    }
-
-    /// Runs `gitopshq SUBCOMMAND -f INPUTS --repo REPO ARGS…` with a private clone cache.
-    fn gitopshq(&self, args: &[&str]) -> Output {
-        let (subcommand, rest) = args.split_first().unwrap();
-        Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-            .arg(subcommand)
-            .arg("-f")
-            .arg(&self.inputs)
-            .arg("--repo")
-            .arg(&self.repo)
-            .args(rest)
-            .env("GITOPSHQ_CACHE_DIR", &self.cache)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.gitopshq(args);
-        assert!(
-            out.status.success(),
-            "gitopshq {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let mut all = vec!["--git-dir", self.repo.to_str().unwrap()];
-        all.extend_from_slice(args);
-        git(&all)
-    }
-}
-
-fn git(args: &[&str]) -> String {
-    let out = Command::new("git").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Fixture, development_release};
 
 const DEPLOYMENT: &str = "main:projects/payment-service/development/eu-development/payment-api/deployment-payment-api.yaml";
-
-fn release(name: &str, title: &str, tag: &str) -> String {
-    format!(
-        "apiVersion: gitopshq.io/v1alpha1
-kind: Release
-metadata:
-  name: {name}
-  namespace: payment-service
-spec:
-  title: {title}
-  environment: development
-  tenants: [eu-development]
-  changes:
-    - workload: payment-api
-      values:
-        image:
-          tag: {tag}
-  submitted: true
-  createdBy: alice
-"
-    )
-}
 
 #[test]
 fn deliver_commits_once_with_trailers_and_rollback_restores_as_a_new_commit() {
@@ -160,7 +59,7 @@ fn deliver_commits_once_with_trailers_and_rollback_restores_as_a_new_commit() {
     // A second release changes the image; the preview names the field.
     f.add(
         "90-v2.yaml",
-        &release("payment-api-v2", "payment-api v2.0.0", "v2.0.0"),
+        &development_release("payment-api-v2", "payment-api v2.0.0", "v2.0.0"),
     );
     let preview = f.ok(&["diff", "--release", "payment-api-v2"]);
     assert!(

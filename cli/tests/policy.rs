@@ -1,42 +1,13 @@
 //! `gitopshq policy test` / `policy eval` on examples/governance, run through the real binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{assert_says, gitopshq, repo_root, stdout, succeeds};
 
 const POLICY: &str = "examples/governance/policy-require-limits.yaml";
 const WITHOUT_LIMITS: &str = "examples/governance/inputs/production-without-limits.json";
 const WITH_LIMITS: &str = "examples/governance/inputs/production-with-limits.json";
 const STAGING: &str = "examples/governance/inputs/staging-without-limits.json";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn gitopshq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("gitopshq runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn succeeds(args: &[&str]) -> String {
-    let out = gitopshq(args);
-    assert!(
-        out.status.success(),
-        "gitopshq {args:?} failed:\n{}{}",
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
-}
 
 fn fails(args: &[&str]) -> String {
     let out = gitopshq(args);
@@ -50,35 +21,40 @@ fn fails(args: &[&str]) -> String {
     stdout(&out) + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// A temporary folder with the given files.
-fn scratch(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
+/// A temporary folder with the given files, gone with the value.
+struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Scratch(dir)
     }
-    dir
+
+    /// The folder's path, as the CLI's `-f` takes it.
+    fn path(&self) -> String {
+        self.0.path().to_str().unwrap().to_string()
+    }
+
+    /// The path of the file `name` in the folder.
+    fn file(&self, name: &str) -> String {
+        self.0.path().join(name).to_str().unwrap().to_string()
+    }
 }
 
 #[test]
 fn the_governance_example_passes_its_embedded_tests() {
     let out = succeeds(&["policy", "test", "-f", POLICY]);
-    assert!(
-        out.contains(
-            "policy require-resource-limits (gitopshq.workload, Rego v0): 3 passed, 0 failed"
-        ),
-        "{out}"
-    );
-    assert!(
-        out.contains("  PASS  production container without limits is denied"),
-        "{out}"
-    );
-    assert!(
-        out.contains("  PASS  production container with limits passes"),
-        "{out}"
-    );
-    assert!(
-        out.contains("3 passed, 0 failed (1 policy, 0 inputs)"),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            "policy require-resource-limits (gitopshq.workload, Rego v0): 3 passed, 0 failed",
+            "  PASS  production container without limits is denied",
+            "  PASS  production container with limits passes",
+            "3 passed, 0 failed (1 policy, 0 inputs)",
+        ],
     );
 }
 
@@ -96,26 +72,17 @@ fn inputs_are_evaluated_against_every_policy() {
         "--input",
         STAGING,
     ]);
-    assert!(
-        out.contains(&format!("  DENY  input {WITHOUT_LIMITS}")),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            &format!("  DENY  input {WITHOUT_LIMITS}"),
+            "        deny: Container 'api' in production must have resource limits",
+            "        deny: Container 'metrics-sidecar' in production must have resource limits",
+            &format!("  PASS  input {WITH_LIMITS}"),
+            &format!("  PASS  input {STAGING}"),
+            "(1 policy, 3 inputs)",
+        ],
     );
-    assert!(
-        out.contains("        deny: Container 'api' in production must have resource limits"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "        deny: Container 'metrics-sidecar' in production must have resource limits"
-        ),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("  PASS  input {WITH_LIMITS}")),
-        "{out}"
-    );
-    assert!(out.contains(&format!("  PASS  input {STAGING}")), "{out}");
-    assert!(out.contains("(1 policy, 3 inputs)"), "{out}");
 }
 
 #[test]
@@ -159,23 +126,17 @@ fn a_failing_test_shows_expected_and_got() {
             "          - Container 'api' in production must have resource limits",
             "          - Container 'api' needs limits",
         );
-    let dir = scratch(&[("policy.yaml", &policy)]);
-    let out = fails(&["policy", "test", "-f", dir.path().to_str().unwrap()]);
-    assert!(
-        out.contains("  FAIL  production container without limits is denied"),
-        "{out}"
+    let dir = Scratch::new(&[("policy.yaml", &policy)]);
+    let out = fails(&["policy", "test", "-f", &dir.path()]);
+    assert_says(
+        &out,
+        &[
+            "  FAIL  production container without limits is denied",
+            "        expected deny: [\"Container 'api' needs limits\"]",
+            "        got      deny: [\"Container 'api' in production must have resource limits\"]",
+            "2 passed, 1 failed",
+        ],
     );
-    assert!(
-        out.contains("        expected deny: [\"Container 'api' needs limits\"]"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "        got      deny: [\"Container 'api' in production must have resource limits\"]"
-        ),
-        "{out}"
-    );
-    assert!(out.contains("2 passed, 1 failed"), "{out}");
 }
 
 #[test]
@@ -186,81 +147,72 @@ fn a_compile_error_is_shown_with_its_line() {
             "not container.resources.limits",
             "not container.resources.limits ==",
         );
-    let dir = scratch(&[("policy.yaml", &policy)]);
-    let out = fails(&[
-        "policy",
-        "test",
-        "-f",
-        dir.path().join("policy.yaml").to_str().unwrap(),
-    ]);
-    assert!(
-        out.contains("policy require-resource-limits (gitopshq.workload): does not compile"),
-        "{out}"
+    let dir = Scratch::new(&[("policy.yaml", &policy)]);
+    let out = fails(&["policy", "test", "-f", &dir.file("policy.yaml")]);
+    assert_says(
+        &out,
+        &[
+            "policy require-resource-limits (gitopshq.workload): does not compile",
+            "policy require-resource-limits does not compile: line 7, column",
+            "    7 | ",
+            "0 passed, 4 failed",
+        ],
     );
-    assert!(
-        out.contains("policy require-resource-limits does not compile: line 7, column"),
-        "{out}"
-    );
-    assert!(out.contains("    7 | "), "{out}");
-    assert!(out.contains("0 passed, 4 failed"), "{out}");
 }
 
 #[test]
 fn bare_rego_files_and_yaml_inputs_work_too() {
     let rego = "package gitopshq.release\nimport rego.v1\n\nwarn contains msg if {\n  count(input.manifests) == 0\n  msg := sprintf(\"release %s renders nothing\", [input.release])\n}\n";
-    let dir = scratch(&[
+    let dir = Scratch::new(&[
         ("empty-release.rego", rego),
         ("input.yaml", "release: r1\nmanifests: []\n"),
     ]);
-    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let out = succeeds(&[
         "policy",
         "test",
         "-f",
-        &file("empty-release.rego"),
+        &dir.file("empty-release.rego"),
         "--input",
-        &file("input.yaml"),
+        &dir.file("input.yaml"),
     ]);
-    assert!(
-        out.contains("policy empty-release (gitopshq.release, Rego v1): 0 passed, 0 failed"),
-        "{out}"
-    );
-    assert!(
-        out.contains("        warn: release r1 renders nothing"),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            "policy empty-release (gitopshq.release, Rego v1): 0 passed, 0 failed",
+            "        warn: release r1 renders nothing",
+        ],
     );
 }
 
 #[test]
 fn eval_needs_one_policy() {
-    let dir = scratch(&[
+    let dir = Scratch::new(&[
         ("a.rego", "package a\n\ndeny[\"a\"] { true }\n"),
         ("b.rego", "package b\n\ndeny[\"b\"] { true }\n"),
         ("input.json", "{}"),
     ]);
-    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let out = fails(&[
         "policy",
         "eval",
         "-f",
-        &file("a.rego"),
+        &dir.file("a.rego"),
         "-f",
-        &file("b.rego"),
+        &dir.file("b.rego"),
         "--input",
-        &file("input.json"),
+        &dir.file("input.json"),
     ]);
     assert!(out.contains("choose one with --policy NAME"), "{out}");
     let out = succeeds(&[
         "policy",
         "eval",
         "-f",
-        &file("a.rego"),
+        &dir.file("a.rego"),
         "-f",
-        &file("b.rego"),
+        &dir.file("b.rego"),
         "--policy",
         "b",
         "--input",
-        &file("input.json"),
+        &dir.file("input.json"),
     ]);
     assert!(out.contains("\"deny\": [\n    \"b\"\n  ]"), "{out}");
 }

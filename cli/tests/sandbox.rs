@@ -3,6 +3,8 @@
 //! stop it with Ctrl-C (SIGINT) and check it exits cleanly; and `--no-wait` failing clearly
 //! when the release cannot become Healthy.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +32,41 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `gitopshq sandbox FLAGS` from the repository's root with its state in `dir`, the dashboard
+/// and the Git server on free ports, so sandboxes of other tests and of people do not collide.
+fn gitopshq_sandbox(dir: &Path, flags: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitopshq"));
+    cmd.arg("sandbox")
+        .args(flags)
+        .args([
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--git-address",
+            "127.0.0.1:0",
+            "--dir",
+        ])
+        .arg(dir)
+        .current_dir(common::repo_root());
+    cmd
+}
+
+/// `kubectl get KIND NAME -o jsonpath=PATH` (in `namespace` when given).
+fn get(
+    kubeconfig: &str,
+    namespace: Option<&str>,
+    kind: &str,
+    name: &str,
+    path: &str,
+) -> (bool, String) {
+    let jsonpath = format!("jsonpath={path}");
+    let mut args = Vec::new();
+    if let Some(namespace) = namespace {
+        args.extend(["-n", namespace]);
+    }
+    args.extend(["get", kind, name, "-o", &jsonpath]);
+    kubectl(kubeconfig, &args)
+}
+
 /// Stops the sandbox (and with it both control planes) even when an assertion fails.
 struct Sandbox(Child);
 
@@ -46,19 +83,8 @@ impl Drop for Sandbox {
 fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sandbox = Sandbox(
-        Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-            .args([
-                "sandbox",
-                "--dashboard-address",
-                "127.0.0.1:0",
-                "--git-address",
-                "127.0.0.1:0",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .current_dir(root)
+        gitopshq_sandbox(dir.path(), &[])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -153,15 +179,12 @@ fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
     );
 
     // The examples' repository URL became the one the sandbox serves (a free port here).
-    let (ok, url) = kubectl(
+    let (ok, url) = get(
         &kubeconfig,
-        &[
-            "get",
-            "project",
-            "payment-service",
-            "-o",
-            "jsonpath={.spec.repository.url}",
-        ],
+        None,
+        "project",
+        "payment-service",
+        "{.spec.repository.url}",
     );
     assert!(ok, "{url}");
     assert!(
@@ -174,17 +197,12 @@ fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
     );
     // The release's commit is in the repository, and Flux applied it to the workload cluster,
     // where its pod runs: nobody but Flux applied it, and nobody but KWOK made it Ready.
-    let (ok, commit) = kubectl(
+    let (ok, commit) = get(
         &kubeconfig,
-        &[
-            "-n",
-            "payment-service",
-            "get",
-            "release",
-            "payment-api-v1-0-0-dev",
-            "-o",
-            "jsonpath={.status.commit}",
-        ],
+        Some("payment-service"),
+        "release",
+        "payment-api-v1-0-0-dev",
+        "{.status.commit}",
     );
     assert!(ok && commit.len() == 40, "{commit}");
     let log = Command::new("git")
@@ -197,31 +215,21 @@ fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
         String::from_utf8_lossy(&log.stdout).contains(&commit),
         "{commit} is not on main"
     );
-    let (ok, applied) = kubectl(
+    let (ok, applied) = get(
         &kubeconfig,
-        &[
-            "-n",
-            "flux-system",
-            "get",
-            "kustomizations.kustomize.toolkit.fluxcd.io",
-            "payment-service-development-eu-development",
-            "-o",
-            "jsonpath={.status.lastAppliedRevision}",
-        ],
+        Some("flux-system"),
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "payment-service-development-eu-development",
+        "{.status.lastAppliedRevision}",
     );
     assert!(ok && applied == format!("main@sha1:{commit}"), "{applied}");
     let workload = dir.path().join("kubeconfig-workload");
-    let (ok, available) = kubectl(
+    let (ok, available) = get(
         workload.to_str().unwrap(),
-        &[
-            "-n",
-            "payments-dev",
-            "get",
-            "deployment",
-            "payment-api",
-            "-o",
-            "jsonpath={.status.availableReplicas}",
-        ],
+        Some("payments-dev"),
+        "deployment",
+        "payment-api",
+        "{.status.availableReplicas}",
     );
     assert!(ok && available == "1", "{available}");
 
@@ -242,7 +250,7 @@ fn sandbox_brings_the_bootstrap_release_to_healthy_and_stops_on_ctrl_c() {
 #[test]
 fn sandbox_no_wait_fails_clearly_when_the_release_cannot_become_healthy() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = common::repo_root();
     // The bootstrap example whose release sets the pod label KWOK's crash-loop Stage selects.
     let examples = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(root.join("examples/bootstrap")).unwrap() {
@@ -258,20 +266,9 @@ fn sandbox_no_wait_fails_clearly_when_the_release_cannot_become_healthy() {
         std::fs::write(examples.path().join(path.file_name().unwrap()), text).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args([
-            "sandbox",
-            "--no-wait",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--git-address",
-            "127.0.0.1:0",
-            "--dir",
-        ])
-        .arg(dir.path())
+    let out = gitopshq_sandbox(dir.path(), &["--no-wait"])
         .arg("--apply")
         .arg(examples.path())
-        .current_dir(root)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -298,26 +295,13 @@ fn sandbox_no_wait_fails_clearly_when_the_release_cannot_become_healthy() {
 #[test]
 fn sandbox_delivers_with_argo_cd_when_asked_and_times_its_sync() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gitopshq"))
-        .args([
-            "sandbox",
-            "--no-wait",
-            "--delivery",
-            "argocd",
-            "--bench-releases",
-            "2",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--git-address",
-            "127.0.0.1:0",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .current_dir(root)
-        .output()
-        .unwrap();
+    let out = gitopshq_sandbox(
+        dir.path(),
+        &["--no-wait", "--delivery", "argocd", "--bench-releases", "2"],
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

@@ -2,13 +2,15 @@
 //! cluster through an AppProject made for it, follows new commits when asked to refresh, and
 //! delivers nothing through the hardened `default` AppProject.
 
+mod common;
+
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use common::git;
 use gitopshq_localplane::{ADMIN, ARGOCD_NAMESPACE, RealLoop, WorkloadCluster};
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -24,21 +26,6 @@ const WAIT: Duration = Duration::from_secs(120);
 const CLUSTER: &str = "workload";
 const REPOSITORY: &str = "demo.git";
 const APP_PATH: &str = "apps/demo";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Writes the application folder with `greeting` in its ConfigMap, commits, pushes to `main`
 /// and returns the commit.

@@ -1,24 +1,12 @@
 //! The Git server speaks smart HTTP to the machine's git and to libgit2, both ways.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::git;
 use gitopshq_localplane::GitServer;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn head_of(repository: &Path) -> String {
     git(repository, &["rev-parse", "refs/heads/main"])

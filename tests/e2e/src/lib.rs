@@ -9,6 +9,7 @@
 //! rolls out, KWOK plays the kubelets. The controllers sign their commits with a key made by
 //! the machine's `ssh-keygen`, kept in a Secret as in production.
 
+pub mod release;
 pub mod scenarios;
 
 use std::path::{Path, PathBuf};
@@ -427,27 +428,61 @@ impl Platform {
         );
     }
 
+    /// Freezes production with the break-glass example's `10-freeze.yaml`, its window moved
+    /// around now so that it is in force while the scenario runs; returns once the
+    /// Environment reports itself frozen, which is when the webhook gates by it.
+    pub fn freeze_production_now(&self) {
+        let now = jiff::Timestamp::now();
+        let start = now - jiff::SignedDuration::from_hours(1);
+        let end = now + jiff::SignedDuration::from_hours(2);
+        let freeze = self
+            .example(&["break-glass/10-freeze.yaml"])
+            .replace(
+                "2026-11-25T12:00:00Z",
+                &start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            )
+            .replace(
+                "2026-11-25T18:00:00Z",
+                &end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+        self.apply("admin", &freeze);
+        self.wait_for(
+            None,
+            "environment",
+            "production",
+            "{.status.frozen}",
+            "true",
+        );
+    }
+
+    /// Waits until the Policy `name` reports that its embedded tests pass (`TestsPassed`).
+    pub fn wait_policy_tested(&self, name: &str) {
+        self.wait_for(
+            None,
+            "policy",
+            name,
+            "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
+            "True",
+        );
+    }
+
     /// Applies YAML as `user`; returns the output (stdout + stderr, where warnings go).
     pub fn apply(&self, user: &str, yaml: &str) -> String {
-        let out = with_stdin(self.kubectl(user).args(["apply", "-f", "-"]), yaml);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "{user} could not apply:\n{yaml}\n{text}"
-        );
-        text
+        self.apply_with(user, yaml, &[])
     }
 
     /// Applies YAML as `user` with server-side apply: unlike client-side `kubectl apply`, it
     /// keeps `null` values (which delete a key in values layering).
     pub fn apply_server_side(&self, user: &str, yaml: &str) -> String {
+        self.apply_with(user, yaml, &["--server-side"])
+    }
+
+    fn apply_with(&self, user: &str, yaml: &str, flags: &[&str]) -> String {
         let out = with_stdin(
             self.kubectl(user)
-                .args(["apply", "--server-side", "-f", "-"]),
+                .arg("apply")
+                .args(flags)
+                .args(["-f", "-"]),
             yaml,
         );
         let text = format!(

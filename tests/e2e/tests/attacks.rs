@@ -156,27 +156,7 @@ fn kubectl(platform: &Platform, user: &str, ns: &str, args: &[&str]) -> Output {
         .expect("kubectl runs")
 }
 
-/// Appends a decision to `release`'s ApprovalRequest as `user`.
-fn decide(platform: &Platform, user: &str, ns: &str, release: &str, decision: &str) -> Output {
-    let patch = format!(
-        r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"{decision}","comment":"{user} looked"}}}}]"#
-    );
-    kubectl(
-        platform,
-        user,
-        ns,
-        &[
-            "patch",
-            "approvalrequest",
-            release,
-            "--type=json",
-            "-p",
-            &patch,
-        ],
-    )
-}
-
-fn release(ns: &str, name: &str, environment: &str, tag: &str, submitted: bool) -> String {
+fn release_yaml(ns: &str, name: &str, environment: &str, tag: &str, submitted: bool) -> String {
     format!(
         r#"apiVersion: gitopshq.io/v1alpha1
 kind: Release
@@ -188,10 +168,6 @@ spec:
   submitted: {submitted}
 "#
     )
-}
-
-fn phase(platform: &Platform, ns: &str, release: &str) -> String {
-    platform.get(Some(ns), "release", release, "{.status.phase}")
 }
 
 /// The attack: a development tenant aimed at production's namespace, then an unapproved
@@ -361,6 +337,7 @@ fn an_approval_request_cannot_be_planted_and_the_author_cannot_approve() {
     const NS: &str = "atk-plant";
     const RELEASE: &str = "api-v2";
     let platform = project(NS);
+    let release = platform.release(NS, RELEASE);
     platform.apply(
         "admin",
         "apiVersion: gitopshq.io/v1alpha1\nkind: ApprovalPolicy\nmetadata: {name: atk-lax}\nspec: {environments: [nowhere], minApprovals: 1, forbidSelfApproval: false}\n",
@@ -381,26 +358,20 @@ fn an_approval_request_cannot_be_planted_and_the_author_cannot_approve() {
         "{planted}"
     );
     let before = deliveries(platform, NS).len();
-    platform.apply("carol", &release(NS, RELEASE, "production", "v2.0.0", true));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
+    platform.apply(
+        "carol",
+        &release_yaml(NS, RELEASE, "production", "v2.0.0", true),
     );
-    assert_eq!(
-        platform.get(Some(NS), "approvalrequest", RELEASE, "{.spec.policy}"),
-        "production-two"
-    );
-    let own = decide(platform, "carol", NS, RELEASE, "Approve");
+    release.wait_phase("PendingApproval");
+    assert_eq!(release.approval_request("{.spec.policy}"), "production-two");
+    let own = release.decide("carol", "Approve", "looked");
     assert!(!own.status.success());
     let message = stderr(&own);
     assert!(
         message.contains("carol created release api-v2 and cannot approve it"),
         "{message}"
     );
-    assert_eq!(phase(platform, NS, RELEASE), "PendingApproval");
+    assert_eq!(release.phase(), "PendingApproval");
     assert_eq!(deliveries(platform, NS).len(), before);
 }
 
@@ -410,32 +381,21 @@ fn whoever_rewrites_a_draft_is_its_author_and_the_commit_says_so() {
     const NS: &str = "atk-rewrite";
     const RELEASE: &str = "api-v3";
     let platform = project(NS);
+    let release = platform.release(NS, RELEASE);
     platform.apply(
         "alice",
-        &release(NS, RELEASE, "production", "v3.0.0", false),
+        &release_yaml(NS, RELEASE, "production", "v3.0.0", false),
     );
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Draft");
+    release.wait_phase("Draft");
     // carol rewrites alice's Draft and submits it.
     platform.apply(
         "carol",
-        &release(NS, RELEASE, "production", "v3.0.0-evil", true),
+        &release_yaml(NS, RELEASE, "production", "v3.0.0-evil", true),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.spec.authors}"),
-        r#"["alice","carol"]"#
-    );
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.spec.submittedBy}"),
-        "carol"
-    );
-    let own = decide(platform, "carol", NS, RELEASE, "Approve");
+    release.wait_phase("PendingApproval");
+    assert_eq!(release.get("{.spec.authors}"), r#"["alice","carol"]"#);
+    assert_eq!(release.get("{.spec.submittedBy}"), "carol");
+    let own = release.decide("carol", "Approve", "looked");
     assert!(!own.status.success());
     assert!(
         stderr(&own).contains("carol submitted release api-v3 and cannot approve it"),
@@ -445,10 +405,9 @@ fn whoever_rewrites_a_draft_is_its_author_and_the_commit_says_so() {
     let before = deliveries(platform, NS).len();
     assert_eq!(before, 0);
     for approver in ["bob", "frank"] {
-        let out = decide(platform, approver, NS, RELEASE, "Approve");
-        assert!(out.status.success(), "{}", stderr(&out));
+        release.approve(approver, "looked");
     }
-    platform.wait_delivered(NS, RELEASE);
+    release.wait_delivered();
     let delivered = deliveries(platform, NS);
     assert_eq!(delivered.len(), 1);
     for trailer in [
@@ -475,11 +434,11 @@ fn a_promotion_needs_the_grant_where_its_batches_release() {
     let platform = project(NS);
     platform.apply(
         "carol",
-        &release(NS, "api-prod", "production", "v4.0.0", false),
+        &release_yaml(NS, "api-prod", "production", "v4.0.0", false),
     );
     platform.apply(
         "alice",
-        &release(NS, "api-staging", "staging", "v4.0.0", false),
+        &release_yaml(NS, "api-staging", "staging", "v4.0.0", false),
     );
     let promotion = |name: &str, source: &str| {
         format!(
@@ -523,14 +482,12 @@ fn a_forged_approved_phase_delivers_nothing() {
     const NS: &str = "atk-forge";
     const RELEASE: &str = "api-v5";
     let platform = project(NS);
-    platform.apply("carol", &release(NS, RELEASE, "production", "v5.0.0", true));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
+    let release = platform.release(NS, RELEASE);
+    platform.apply(
+        "carol",
+        &release_yaml(NS, RELEASE, "production", "v5.0.0", true),
     );
+    release.wait_phase("PendingApproval");
     ok(platform.admin().args([
         "-n",
         NS,
@@ -543,16 +500,13 @@ fn a_forged_approved_phase_delivers_nothing() {
         r#"{"status":{"phase":"Approved","reason":"Approved"}}"#,
     ]));
     // The controller counts the decisions again before anything is delivered.
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
+    release.wait_until(
         "{.status.timeline[*].phase}",
         |t| t.ends_with("Deploying PendingApproval"),
         "the approvals counted again",
     );
-    assert_eq!(phase(platform, NS, RELEASE), "PendingApproval");
-    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    assert_eq!(release.phase(), "PendingApproval");
+    let message = release.get("{.status.message}");
     assert!(
         message.starts_with("0 of 2 approvals received"),
         "{message}"
@@ -566,12 +520,16 @@ fn approvals_are_void_when_the_content_changes() {
     const NS: &str = "atk-void";
     const RELEASE: &str = "api-v6";
     let platform = project(NS);
-    platform.apply(
-        "carol",
-        &format!(
-            "apiVersion: gitopshq.io/v1alpha1\nkind: Variables\nmetadata: {{name: prod, namespace: {NS}}}\nspec: {{environment: production, values: {{LOG_LEVEL: info}}}}\n"
-        ),
-    );
+    let release = platform.release(NS, RELEASE);
+    let set_production_log_level = |level: &str| {
+        platform.apply(
+            "carol",
+            &format!(
+                "apiVersion: gitopshq.io/v1alpha1\nkind: Variables\nmetadata: {{name: prod, namespace: {NS}}}\nspec: {{environment: production, values: {{LOG_LEVEL: {level}}}}}\n"
+            ),
+        )
+    };
+    set_production_log_level("info");
     platform.apply(
         "carol",
         &format!(
@@ -586,57 +544,17 @@ spec:
 "#
         ),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    let approved = platform.get(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.spec.renderedDigest}",
-    );
+    release.wait_phase("PendingApproval");
+    let approved = release.approval_request("{.spec.renderedDigest}");
     assert!(approved.starts_with("sha256:"), "{approved}");
-    assert!(
-        decide(platform, "bob", NS, RELEASE, "Approve")
-            .status
-            .success()
-    );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.approvals.summary}",
-        |s| s == "1/2",
-        "1/2",
-    );
+    release.approve("bob", "looked");
+    release.wait_approvals("1/2");
     // After bob's approval the production value changes.
-    platform.apply(
-        "carol",
-        &format!(
-            "apiVersion: gitopshq.io/v1alpha1\nkind: Variables\nmetadata: {{name: prod, namespace: {NS}}}\nspec: {{environment: production, values: {{LOG_LEVEL: trace}}}}\n"
-        ),
-    );
+    set_production_log_level("trace");
     // frank approves what he saw before the change; the controller finds the content changed.
-    assert!(
-        decide(platform, "frank", NS, RELEASE, "Approve")
-            .status
-            .success()
-    );
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.spec.digestChange}",
-        "Variables/prod changed",
-    );
-    let voided = platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
+    release.approve("frank", "looked");
+    release.wait_approval_request("{.spec.digestChange}", "Variables/prod changed");
+    let voided = release.wait_until(
         "{.status.timeline[*].message}",
         |t| t.contains("changed since the approval request recorded it"),
         "the approvals voided",
@@ -645,10 +563,7 @@ spec:
         voided.contains("(Variables/prod changed); the approvals given so far do not count"),
         "{voided}"
     );
-    let message = platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
+    let message = release.wait_until(
         "{.status.message}",
         |m| m.starts_with("0 of 2 approvals received"),
         "0 of 2",
@@ -657,23 +572,14 @@ spec:
         message.contains("the content changed since earlier approvals (Variables/prod changed): they do not count"),
         "{message}"
     );
-    assert_eq!(phase(platform, NS, RELEASE), "PendingApproval");
+    assert_eq!(release.phase(), "PendingApproval");
     assert!(deliveries(platform, NS).is_empty());
-    assert_ne!(
-        platform.get(
-            Some(NS),
-            "approvalrequest",
-            RELEASE,
-            "{.spec.renderedDigest}"
-        ),
-        approved
-    );
+    assert_ne!(release.approval_request("{.spec.renderedDigest}"), approved);
     // Approved again on the new content, it is delivered with the new value.
     for approver in ["bob", "frank"] {
-        let out = decide(platform, approver, NS, RELEASE, "Approve");
-        assert!(out.status.success(), "{}", stderr(&out));
+        release.approve(approver, "looked");
     }
-    platform.wait_delivered(NS, RELEASE);
+    release.wait_delivered();
     let file = platform.file(&format!(
         "projects/{NS}/production/prod/api/deployment-api.yaml"
     ));
@@ -798,6 +704,7 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
     );
     let url = format!("file://{}", outage.display());
     project_in(NS, &url);
+    let release = platform.release(NS, RELEASE);
     let hidden = platform.dir().join("outage.git.away");
     // The repository goes away once the project's skeleton is in it.
     platform.wait_until(
@@ -811,17 +718,14 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
     std::fs::rename(&outage, &hidden).expect("the repository goes away");
     platform.apply(
         "alice",
-        &release(NS, RELEASE, "development", "v7.0.0", true),
+        &release_yaml(NS, RELEASE, "development", "v7.0.0", true),
     );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
+    release.wait_until(
         "{.status.reason}",
         |r| r == "DeliveryFailed",
         "DeliveryFailed",
     );
-    let first = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    let first = release.get("{.status.message}");
     assert!(
         first.starts_with("delivery attempt 1 failed, next attempt in 10s"),
         "{first}"
@@ -829,7 +733,7 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
     let mut versions = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        versions.insert(platform.get(Some(NS), "release", RELEASE, "{.metadata.resourceVersion}"));
+        versions.insert(release.get("{.metadata.resourceVersion}"));
         std::thread::sleep(Duration::from_millis(200));
     }
     // Attempts at 0 s, 10 s and 30 s: at most one write each (and the event of the first).
@@ -839,13 +743,8 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
         versions.len()
     );
     // The second attempt came 10 s after the first, the third 20 s after that.
-    let attempts = platform.get(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.deliveryRetry.attempts}",
-    );
-    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    let attempts = release.get("{.status.deliveryRetry.attempts}");
+    let message = release.get("{.status.message}");
     let announced = match attempts.as_str() {
         "2" => "delivery attempt 2 failed, next attempt in 20s",
         "3" => "delivery attempt 3 failed, next attempt in 40s",
@@ -855,10 +754,6 @@ fn a_git_outage_writes_the_status_once_per_retry_step() {
     assert!(!message.contains("tmp_pack"), "{message}");
     // The repository is back: the next attempt delivers.
     std::fs::rename(&hidden, &outage).expect("the repository comes back");
-    platform.wait_delivered(NS, RELEASE);
-    assert!(
-        platform
-            .get(Some(NS), "release", RELEASE, "{.status.deliveryRetry}")
-            .is_empty()
-    );
+    release.wait_delivered();
+    assert!(release.get("{.status.deliveryRetry}").is_empty());
 }

@@ -10,23 +10,6 @@ use gitopshq_e2e::{Platform, git};
 
 const NS: &str = "payment-service";
 
-/// `10-freeze.yaml` with its window moved around now.
-fn freeze_now(platform: &Platform) -> String {
-    let now = jiff::Timestamp::now();
-    let start = now - jiff::SignedDuration::from_hours(1);
-    let end = now + jiff::SignedDuration::from_hours(2);
-    platform
-        .example(&["break-glass/10-freeze.yaml"])
-        .replace(
-            "2026-11-25T12:00:00Z",
-            &start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-        .replace(
-            "2026-11-25T18:00:00Z",
-            &end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-}
-
 /// The files of the checkout-service folder of tenant eu-checkout at `commit`.
 fn checkout_tree(platform: &Platform, commit: &str) -> String {
     git(
@@ -153,14 +136,7 @@ fn a_good_then_a_bad_release_are_delivered(platform: &Platform) -> Commits {
 /// Production rollbacks need two approvals from different teams; production freezes.
 fn production_freezes_and_its_rollbacks_need_two_approvals(platform: &Platform) {
     platform.apply("admin", ROLLBACK_APPROVALS);
-    platform.apply("admin", &freeze_now(platform));
-    platform.wait_for(
-        None,
-        "environment",
-        "production",
-        "{.status.frozen}",
-        "true",
-    );
+    platform.freeze_production_now();
 }
 
 fn the_rollback_is_refused_under_the_freeze_and_alice_may_not_open_a_session(

@@ -46,26 +46,10 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn approve(platform: &Platform, user: &str) -> Output {
-    platform
-        .kubectl(user)
-        .args([
-            "-n",
-            NS,
-            "patch",
-            "approvalrequest",
-            RELEASE,
-            "--type=json",
-            "-p",
-            r#"[{"op":"add","path":"/spec/decisions/-","value":{"decision":"Approve","comment":"fine"}}]"#,
-        ])
-        .output()
-        .expect("kubectl runs")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
     let platform = Platform::start().await;
+    let release = platform.release(NS, RELEASE);
     platform.set_up_governance();
     platform.apply(
         "alice",
@@ -78,20 +62,8 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
         "alice",
         &platform.example(&["governance/releases/2-with-limits.yaml"]),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.status.phase}",
-        "Pending",
-    );
+    release.wait_phase("PendingApproval");
+    release.wait_approval_request("{.status.phase}", "Pending");
 
     // bob (sre-team, Approver) did not create it and holds no cancel grant: the webhook
     // refuses, naming the grant and who may.
@@ -112,10 +84,7 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
             && refused.contains("ask alice, who created it, to cancel it"),
         "{refused}"
     );
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.spec.cancellation}"),
-        ""
-    );
+    assert_eq!(release.get("{.spec.cancellation}"), "");
 
     // alice, its creator, cancels it.
     let cancelled = gitopshq(
@@ -137,27 +106,13 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
         "{}",
         text(&cancelled)
     );
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Cancelled");
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.status.phase}",
-        "Cancelled",
-    );
+    release.wait_phase("Cancelled");
+    release.wait_approval_request("{.status.phase}", "Cancelled");
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            RELEASE,
-            "{.spec.cancellation.user}/{.spec.cancellation.reason}"
-        ),
+        release.get("{.spec.cancellation.user}/{.spec.cancellation.reason}"),
         "alice/ledger-worker 0.9.1 replaces it"
     );
-    let last = platform.get(
-        Some(NS),
-        "release",
-        RELEASE,
+    let last = release.get(
         "{.status.timeline[-1:].phase}/{.status.timeline[-1:].actor}/{.status.timeline[-1:].message}",
     );
     assert!(
@@ -166,7 +121,7 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
         )),
         "{last}"
     );
-    let request_message = platform.get(Some(NS), "approvalrequest", RELEASE, "{.status.message}");
+    let request_message = release.approval_request("{.status.message}");
     assert!(
         request_message.contains("was cancelled by alice"),
         "{request_message}"
@@ -212,7 +167,7 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
 
     // Approvals arriving afterwards are refused, and nothing is delivered.
     for user in ["bob", "carol"] {
-        let late = approve(&platform, user);
+        let late = release.decide(user, "Approve", "fine");
         assert!(!late.status.success(), "{user}: {}", text(&late));
         assert!(
             text(&late).contains(&format!("release {RELEASE} was cancelled by alice")),
@@ -222,12 +177,7 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
     }
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            RELEASE,
-            "{.status.phase}/{.status.commit}"
-        ),
+        release.get("{.status.phase}/{.status.commit}"),
         "Cancelled/"
     );
     assert!(

@@ -119,6 +119,16 @@ fn exited(out: &Output, code: i32) -> String {
     stderr(out)
 }
 
+/// [`exited`] with `code`, saying every one of `words` on stderr; returns stderr.
+#[track_caller]
+fn exited_saying(out: &Output, code: i32, words: &[&str]) -> String {
+    let text = exited(out, code);
+    for word in words {
+        assert!(text.contains(word), "{word:?} missing in:\n{text}");
+    }
+    text
+}
+
 /// A kubeconfig for a CI job: the API server, its CA and a ServiceAccount token, written with
 /// kubectl the way docs/ci.md shows; the context's namespace is the project.
 fn ci_kubeconfig(platform: &Platform, token: &str) -> PathBuf {
@@ -190,13 +200,7 @@ fn the_project_with_its_policies_and_a_ci_deployer_is_ready(platform: &Platform)
         ]),
     );
     platform.wait_for(None, "project", NS, "{.status.phase}", "Ready");
-    platform.wait_for(
-        None,
-        "policy",
-        "require-resource-limits",
-        "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
-        "True",
-    );
+    platform.wait_policy_tested("require-resource-limits");
     platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
 }
 
@@ -252,12 +256,9 @@ fn ci_creates_and_submits_a_staging_release(cli: &Cli<'_>) -> Ci {
         "release.gitopshq.io/payment-api-abc1234 created"
     );
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            "payment-api-abc1234",
-            "{.spec.createdBy}"
-        ),
+        platform
+            .release(NS, "payment-api-abc1234")
+            .get("{.spec.createdBy}"),
         "system:serviceaccount:payment-service:ci-deployer"
     );
     ci
@@ -290,12 +291,9 @@ fn ci_waits_for_it_to_be_healthy_with_a_token_and_no_kubeconfig(cli: &Cli<'_>, c
         .expect("gitopshq runs");
     platform.wait_delivered(NS, "payment-api-abc1234");
     let waited = succeeded(waiting.wait_with_output().expect("wait finishes"));
-    let commit = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-abc1234",
-        "{.status.shortCommit}",
-    );
+    let commit = platform
+        .release(NS, "payment-api-abc1234")
+        .get("{.status.shortCommit}");
     assert_eq!(
         stdout(&waited).trim(),
         format!("release payment-api-abc1234 is Healthy (commit {commit})")
@@ -326,11 +324,13 @@ fn people_without_the_grant_are_refused_with_what_is_missing(cli: &Cli<'_>) {
         .env("KUBECONFIG", platform.management.kubeconfig_path())
         .output()
         .expect("gitopshq runs");
-    let refused = exited(&dave, 3);
-    assert!(
-        refused.contains("not permitted: RBAC denies dave to create releases.gitopshq.io in namespace payment-service")
-            && refused.contains("kubectl auth can-i create releases.gitopshq.io -n payment-service"),
-        "{refused}"
+    exited_saying(
+        &dave,
+        3,
+        &[
+            "not permitted: RBAC denies dave to create releases.gitopshq.io in namespace payment-service",
+            "kubectl auth can-i create releases.gitopshq.io -n payment-service",
+        ],
     );
     let bob = cli.as_user(
         "bob",
@@ -347,11 +347,13 @@ fn people_without_the_grant_are_refused_with_what_is_missing(cli: &Cli<'_>) {
             "--submit",
         ],
     );
-    let refused = exited(&bob, 3);
-    assert!(
-        refused.contains("not permitted: release bob-try denied: bob (groups: sre-team) may not submit releases to staging")
-            && refused.contains("ReleaseManager"),
-        "{refused}"
+    exited_saying(
+        &bob,
+        3,
+        &[
+            "not permitted: release bob-try denied: bob (groups: sre-team) may not submit releases to staging",
+            "ReleaseManager",
+        ],
     );
 }
 
@@ -377,20 +379,12 @@ fn a_production_release_waits_for_two_teams_and_waiting_on_it_is_gated(cli: &Cli
             "--submit",
         ],
     ));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-1-0",
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        "payment-api-v1-1-0",
-        "{.spec.policy}",
-        "production-two-teams",
-    );
+    platform
+        .release(NS, "payment-api-v1-1-0")
+        .wait_phase("PendingApproval");
+    platform
+        .release(NS, "payment-api-v1-1-0")
+        .wait_approval_request("{.spec.policy}", "production-two-teams");
     // Waiting on it now is gated, not a failure of the platform: exit 4 with the quorum.
     let gated = cli.as_user(
         "alice",
@@ -404,11 +398,13 @@ fn a_production_release_waits_for_two_teams_and_waiting_on_it_is_gated(cli: &Cli
             "-q",
         ],
     );
-    let text = exited(&gated, 4);
-    assert!(
-        text.contains("permitted but gated: timed out after 2s waiting for release payment-api-v1-1-0 to be Healthy; it is PendingApproval: 0 of 2 approvals received")
-            && text.contains("gitopshq approve payment-api-v1-1-0 -n payment-service"),
-        "{text}"
+    exited_saying(
+        &gated,
+        4,
+        &[
+            "permitted but gated: timed out after 2s waiting for release payment-api-v1-1-0 to be Healthy; it is PendingApproval: 0 of 2 approvals received",
+            "gitopshq approve payment-api-v1-1-0 -n payment-service",
+        ],
     );
 }
 
@@ -429,30 +425,27 @@ fn bob_approves_and_a_second_sre_and_ci_are_refused(cli: &Cli<'_>, ci: &Ci) {
         stdout(&approved).trim(),
         "release payment-api-v1-1-0 approved by bob (sre-team)"
     );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        "payment-api-v1-1-0",
-        "{.status.approvals.summary}",
-        |s| s == "1/2",
-        "1/2",
-    );
+    platform
+        .release(NS, "payment-api-v1-1-0")
+        .wait_approvals("1/2");
     // A second sre-team approval is refused by the webhook, as is CI's (RBAC: no Approver).
     let frank = cli.plugin(
         "frank",
         &["approve", "payment-api-v1-1-0", "-n", NS, "--comment", "+1"],
     );
-    let refused = exited(&frank, 3);
-    assert!(
-        refused.contains("needs approval from a team other than sre-team"),
-        "{refused}"
+    exited_saying(
+        &frank,
+        3,
+        &["needs approval from a team other than sre-team"],
     );
     let ci_approve = ci.run(cli, &["approve", "payment-api-v1-1-0"]);
-    let refused = exited(&ci_approve, 3);
-    assert!(
-        refused.contains("RBAC denies system:serviceaccount:payment-service:ci-deployer to patch approvalrequests.gitopshq.io")
-            && refused.contains("Approver role"),
-        "{refused}"
+    exited_saying(
+        &ci_approve,
+        3,
+        &[
+            "RBAC denies system:serviceaccount:payment-service:ci-deployer to patch approvalrequests.gitopshq.io",
+            "Approver role",
+        ],
     );
 }
 
@@ -511,12 +504,9 @@ fn carol_approves_and_the_release_is_delivered_and_healthy(cli: &Cli<'_>) -> Str
             "3m",
         ],
     ));
-    let full_commit = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-v1-1-0",
-        "{.status.commit}",
-    );
+    let full_commit = platform
+        .release(NS, "payment-api-v1-1-0")
+        .get("{.status.commit}");
     let status = stdout(&succeeded(
         cli.as_user("alice", &["status", "payment-api-v1-1-0", "-n", NS]),
     ));
@@ -549,13 +539,9 @@ fn a_rejection_stops_a_release_and_waiting_on_it_says_so(cli: &Cli<'_>) {
             "--submit",
         ],
     ));
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        "payment-api-v1-2-0",
-        "{.spec.policy}",
-        "production-two-teams",
-    );
+    platform
+        .release(NS, "payment-api-v1-2-0")
+        .wait_approval_request("{.spec.policy}", "production-two-teams");
     let no_comment = cli.as_user("bob", &["reject", "payment-api-v1-2-0", "-n", NS]);
     exited(&no_comment, 2);
     succeeded(cli.as_user(
@@ -569,21 +555,17 @@ fn a_rejection_stops_a_release_and_waiting_on_it_says_so(cli: &Cli<'_>) {
             "not during the sale",
         ],
     ));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-2-0",
-        "{.status.phase}",
-        "Rejected",
-    );
+    platform
+        .release(NS, "payment-api-v1-2-0")
+        .wait_phase("Rejected");
     let rejected = cli.as_user(
         "alice",
         &["wait", "payment-api-v1-2-0", "-n", NS, "--timeout", "1m"],
     );
-    let text = exited(&rejected, 4);
-    assert!(
-        text.contains("release payment-api-v1-2-0 is Rejected, it will not become Healthy"),
-        "{text}"
+    exited_saying(
+        &rejected,
+        4,
+        &["release payment-api-v1-2-0 is Rejected, it will not become Healthy"],
     );
 }
 
@@ -711,12 +693,9 @@ fn audit_verify_passes_on_the_repository(cli: &Cli<'_>) {
 fn audit_verify_fails_after_the_ci_release_is_dropped_from_history(cli: &Cli<'_>) {
     let platform = cli.platform;
     let repo = platform.repository.display().to_string();
-    let ci_commit = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-abc1234",
-        "{.status.commit}",
-    );
+    let ci_commit = platform
+        .release(NS, "payment-api-abc1234")
+        .get("{.status.commit}");
     let clone = platform.dir().join("rewrite");
     git(
         platform.dir(),
@@ -816,23 +795,6 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `10-freeze.yaml` with its window moved around now.
-fn freeze_now(platform: &Platform) -> String {
-    let now = jiff::Timestamp::now();
-    let start = now - jiff::SignedDuration::from_hours(1);
-    let end = now + jiff::SignedDuration::from_hours(2);
-    platform
-        .example(&["break-glass/10-freeze.yaml"])
-        .replace(
-            "2026-11-25T12:00:00Z",
-            &start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-        .replace(
-            "2026-11-25T18:00:00Z",
-            &end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-}
-
 /// The good and the bad release of the incident.
 const GOOD: &str = "checkout-v3-1-0";
 const BAD: &str = "checkout-v3-2-0";
@@ -865,13 +827,13 @@ fn a_good_checkout_release_is_followed_by_a_degraded_one(platform: &Platform) {
             "incident-rollback/30-approval-policy.yaml",
         ]),
     );
-    platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Healthy");
+    platform.release(NS, GOOD).wait_phase("Healthy");
 
     platform.apply_server_side(
         "admin",
         &platform.example(&["incident-rollback/20-bad-release.yaml"]),
     );
-    platform.wait_for(Some(NS), "release", BAD, "{.status.phase}", "Degraded");
+    platform.release(NS, BAD).wait_phase("Degraded");
 }
 
 /// The release says what is wrong and how to roll back; waiting for Healthy gives up (exit 1).
@@ -885,12 +847,13 @@ fn the_degraded_release_says_how_to_roll_back_and_waiting_for_it_gives_up(cli: &
         "{status}"
     );
     let waited = cli.as_user("bob", &["wait", BAD, "-n", NS, "--for", "Healthy", "-q"]);
-    let text = exited(&waited, 1);
-    assert!(
-        text.contains(&format!(
-            "failed: release {BAD} is Degraded, it will not become Healthy"
-        )) && text.contains("CrashLoopBackOff"),
-        "{text}"
+    exited_saying(
+        &waited,
+        1,
+        &[
+            &format!("failed: release {BAD} is Degraded, it will not become Healthy"),
+            "CrashLoopBackOff",
+        ],
     );
 }
 
@@ -1079,25 +1042,18 @@ fn bob_rolls_back_frank_approves_and_the_pods_recover(cli: &Cli<'_>) {
         "{rollback}"
     );
     assert_eq!(
-        platform.get(Some(NS), "release", &rollback, "{.spec.type}"),
+        platform.release(NS, &rollback).get("{.spec.type}"),
         "Rollback"
     );
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            &rollback,
-            "{.spec.changes[0].workload}"
-        ),
+        platform
+            .release(NS, &rollback)
+            .get("{.spec.changes[0].workload}"),
         "checkout-service"
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        &rollback,
-        "{.status.phase}",
-        "PendingApproval",
-    );
+    platform
+        .release(NS, &rollback)
+        .wait_phase("PendingApproval");
     let own = cli.plugin("bob", &["approve", &rollback, "-n", NS]);
     assert!(exited(&own, 3).contains("cannot approve"));
     succeeded(cli.plugin(
@@ -1130,14 +1086,7 @@ fn bob_rolls_back_frank_approves_and_the_pods_recover(cli: &Cli<'_>) {
 /// Under a freeze the next rollback is gated (exit 4) until a break-glass session covers it.
 fn under_a_freeze_the_next_rollback_is_gated(cli: &Cli<'_>) {
     let platform = cli.platform;
-    platform.apply("admin", &freeze_now(platform));
-    platform.wait_for(
-        None,
-        "environment",
-        "production",
-        "{.status.frozen}",
-        "true",
-    );
+    platform.freeze_production_now();
     let frozen = cli.as_user(
         "bob",
         &[
@@ -1151,12 +1100,14 @@ fn under_a_freeze_the_next_rollback_is_gated(cli: &Cli<'_>) {
             "rollback-frozen",
         ],
     );
-    let text = exited(&frozen, 4);
-    assert!(
-        text.contains("permitted but gated: release rollback-frozen denied:")
-            && text.contains("frozen")
-            && text.contains("BreakGlassSession"),
-        "{text}"
+    exited_saying(
+        &frozen,
+        4,
+        &[
+            "permitted but gated: release rollback-frozen denied:",
+            "frozen",
+            "BreakGlassSession",
+        ],
     );
 }
 
@@ -1208,12 +1159,9 @@ fn a_break_glass_session_admits_the_rollback_and_closes_with_a_note(cli: &Cli<'_
         ],
     ));
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            "rollback-frozen",
-            "{.spec.breakGlassSession}"
-        ),
+        platform
+            .release(NS, "rollback-frozen")
+            .get("{.spec.breakGlassSession}"),
         "inc-1042"
     );
     let no_note = cli.as_user("bob", &["breakglass", "close", "inc-1042", "-n", NS]);

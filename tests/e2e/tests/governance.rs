@@ -47,6 +47,16 @@ fn example(path: &str) -> String {
         .to_string()
 }
 
+/// `kubectl apply -f` of files or folders of `examples/` as `user`, which must be admitted.
+fn apply_examples(env: &TestEnv, user: &str, paths: &[&str]) {
+    let mut cmd = env.kubectl(user);
+    cmd.arg("apply");
+    for path in paths {
+        cmd.args(["-f", &example(path)]);
+    }
+    kubectl_ok(&mut cmd);
+}
+
 /// Applies YAML from stdin as `user`; returns (success, stdout, stderr).
 fn apply_as(env: &TestEnv, user: &str, yaml: &str) -> (bool, String, String) {
     let out = with_stdin(env.kubectl(user).args(["apply", "-f", "-"]), yaml);
@@ -121,10 +131,7 @@ async fn governed_env() -> (TestEnv, LocalWebhook) {
     .await
     .expect("webhook starts and is registered");
     apply_ok(&env, "admin", TEAM_ACCESS);
-    kubectl_ok(
-        env.kubectl("admin")
-            .args(["apply", "-f", &example("bootstrap")]),
-    );
+    apply_examples(&env, "admin", &["bootstrap"]);
     (env, webhook)
 }
 
@@ -371,13 +378,14 @@ async fn policies_and_approvals_are_enforced_per_identity() {
     // The scenario's policies as committed in examples/governance: the seed policy verbatim
     // (Enforce in production) and two approvals from distinct teams; a stricter policy warns in
     // staging.
-    kubectl_ok(env.kubectl("carol").args([
-        "apply",
-        "-f",
-        &example("governance/policy-require-limits.yaml"),
-        "-f",
-        &example("governance/approval-policy.yaml"),
-    ]));
+    apply_examples(
+        &env,
+        "carol",
+        &[
+            "governance/policy-require-limits.yaml",
+            "governance/approval-policy.yaml",
+        ],
+    );
     apply_ok(
         &env,
         "carol",
@@ -401,11 +409,7 @@ async fn policies_and_approvals_are_enforced_per_identity() {
 
     // Production without limits: the Enforce policy blocks it, naming the container; the same
     // release with limits in its values is admitted.
-    kubectl_ok(env.kubectl("alice").args([
-        "apply",
-        "-f",
-        &example("governance/releases/ledger-worker.yaml"),
-    ]));
+    apply_examples(&env, "alice", &["governance/releases/ledger-worker.yaml"]);
     // The refused submission is kept as a Draft with its record, the denial as a warning.
     let blocked = apply_ok(
         &env,
@@ -434,11 +438,7 @@ async fn policies_and_approvals_are_enforced_per_identity() {
         record.starts_with("alice at ") && record.contains("must have resource limits"),
         "{record}"
     );
-    kubectl_ok(env.kubectl("alice").args([
-        "apply",
-        "-f",
-        &example("governance/releases/2-with-limits.yaml"),
-    ]));
+    apply_examples(&env, "alice", &["governance/releases/2-with-limits.yaml"]);
 
     // With limits it is admitted, and the creator is alice whatever the YAML claimed.
     apply_ok(

@@ -8,38 +8,13 @@ use gitopshq_e2e::{Platform, ok};
 const NS: &str = "payment-service";
 const RELEASE: &str = "ledger-worker-v0-9-0-limits";
 
-fn approve(platform: &Platform, user: &str, comment: &str) -> std::process::Output {
-    let body = format!(
-        r#"[{{"op":"add","path":"/spec/decisions/-","value":{{"decision":"Approve","comment":"{comment}"}}}}]"#
-    );
-    platform
-        .kubectl(user)
-        .args([
-            "-n",
-            NS,
-            "patch",
-            "approvalrequest",
-            RELEASE,
-            "--type=json",
-            "-p",
-            &body,
-        ])
-        .output()
-        .expect("kubectl runs")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_and_delivered() {
     let platform = Platform::start().await;
+    let release = platform.release(NS, RELEASE);
     // The platform team installs the project and the policies.
     platform.set_up_governance();
-    platform.wait_for(
-        None,
-        "policy",
-        "require-resource-limits",
-        "{.status.conditions[?(@.type==\"TestsPassed\")].status}",
-        "True",
-    );
+    platform.wait_policy_tested("require-resource-limits");
 
     // A developer adds the workload and its tenant (Developer grant).
     platform.apply(
@@ -59,28 +34,14 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
             && refused.contains("kept as a Draft"),
         "{refused}"
     );
-    let draft = "ledger-worker-v0-9-0";
-    platform.wait_for(
-        Some(NS),
-        "release",
-        draft,
-        "{.status.reason}",
-        "SubmissionRefused",
-    );
+    let draft = platform.release(NS, "ledger-worker-v0-9-0");
+    draft.wait_for("{.status.reason}", "SubmissionRefused");
+    assert_eq!(draft.phase(), "Draft");
     assert_eq!(
-        platform.get(Some(NS), "release", draft, "{.status.phase}"),
-        "Draft"
-    );
-    assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            draft,
-            "{.status.policyResults[?(@.policy==\"require-resource-limits\")].verdict}"
-        ),
+        draft.get("{.status.policyResults[?(@.policy==\"require-resource-limits\")].verdict}"),
         "Deny"
     );
-    let actors = platform.get(Some(NS), "release", draft, "{.status.timeline[*].actor}");
+    let actors = draft.get("{.status.timeline[*].actor}");
     assert!(actors.contains("alice"), "{actors}");
 
     // With limits: admitted, then waits for two teams.
@@ -88,57 +49,31 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         "alice",
         &platform.example(&["governance/releases/2-with-limits.yaml"]),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.status.approvals.summary}"),
-        "0/2"
-    );
-    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    release.wait_phase("PendingApproval");
+    assert_eq!(release.get("{.status.approvals.summary}"), "0/2");
+    let message = release.get("{.status.message}");
     assert!(
         message.starts_with("0 of 2 approvals received"),
         "{message}"
     );
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.spec.policy}",
-        "production-two-teams",
-    );
+    release.wait_approval_request("{.spec.policy}", "production-two-teams");
 
     // The creator's team holds no Approver grant: RBAC refuses before the webhook is asked.
-    let own = approve(&platform, "alice", "looks good to me");
+    let own = release.decide("alice", "Approve", "looks good to me");
     assert!(!own.status.success());
     let own = String::from_utf8_lossy(&own.stderr);
     assert!(own.contains("Forbidden") && own.contains("alice"), "{own}");
 
-    assert!(
-        approve(&platform, "bob", "limits set, rollout plan fine")
-            .status
-            .success()
-    );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.approvals.summary}",
-        |s| s == "1/2",
-        "1/2",
-    );
-    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    release.approve("bob", "limits set, rollout plan fine");
+    release.wait_approvals("1/2");
+    let message = release.get("{.status.message}");
     assert!(
         message.contains("1 of 2 approvals received; needs a team other than sre-team"),
         "{message}"
     );
 
     // A second sre-team approval does not make a distinct-team quorum.
-    let same_team = approve(&platform, "frank", "+1");
+    let same_team = release.decide("frank", "Approve", "+1");
     assert!(!same_team.status.success());
     let same_team = String::from_utf8_lossy(&same_team.stderr);
     assert!(
@@ -146,27 +81,14 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         "{same_team}"
     );
 
-    assert!(
-        approve(&platform, "carol", "approved for the platform team")
-            .status
-            .success()
-    );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        RELEASE,
+    release.approve("carol", "approved for the platform team");
+    release.wait_until(
         "{.status.phase}",
         |p| p == "Deployed" || p == "Healthy",
         "Deployed or Healthy",
     );
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.status.approvals.summary}"),
-        "2/2"
-    );
-    assert_eq!(
-        platform.get(Some(NS), "approvalrequest", RELEASE, "{.status.phase}"),
-        "Approved"
-    );
+    assert_eq!(release.get("{.status.approvals.summary}"), "2/2");
+    assert_eq!(release.approval_request("{.status.phase}"), "Approved");
 
     let delivery = &platform.commits()[0];
     for trailer in [
@@ -189,25 +111,17 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
         "{verified}"
     );
 
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Healthy");
+    release.wait_phase("Healthy");
 
     // One trail: who submitted, who approved, the policy verdict, the outcome.
-    let phases = platform.get(Some(NS), "release", RELEASE, "{.status.timeline[*].phase}");
+    let phases = release.get("{.status.timeline[*].phase}");
     assert_eq!(
         phases,
         "PendingApproval Approved Deploying Deployed Healthy"
     );
-    let actors = platform.get(Some(NS), "release", RELEASE, "{.status.timeline[*].actor}");
+    let actors = release.get("{.status.timeline[*].actor}");
     assert!(actors.starts_with("alice carol "), "{actors}");
-    assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            RELEASE,
-            "{.status.policyResults[0].verdict}"
-        ),
-        "Pass"
-    );
+    assert_eq!(release.get("{.status.policyResults[0].verdict}"), "Pass");
     let events = ok(platform.admin().args([
         "-n",
         NS,

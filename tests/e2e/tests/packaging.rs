@@ -508,46 +508,31 @@ fn kustomize_install_matches_the_chart() {
 }
 
 /// Minimal CRDs for the third-party kinds the chart can render, so the API server accepts them.
-const THIRD_PARTY_CRDS: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
+fn third_party_crds() -> String {
+    [
+        ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+        ("cert-manager.io", "Certificate", "certificates"),
+        ("cert-manager.io", "Issuer", "issuers"),
+    ]
+    .map(|(group, kind, plural)| {
+        format!(
+            r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: servicemonitors.monitoring.coreos.com}
+metadata: {{name: {plural}.{group}}}
 spec:
-  group: monitoring.coreos.com
-  names: {kind: ServiceMonitor, plural: servicemonitors}
+  group: {group}
+  names: {{kind: {kind}, plural: {plural}}}
   scope: Namespaced
   versions:
     - name: v1
       served: true
       storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: certificates.cert-manager.io}
-spec:
-  group: cert-manager.io
-  names: {kind: Certificate, plural: certificates}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: issuers.cert-manager.io}
-spec:
-  group: cert-manager.io
-  names: {kind: Issuer, plural: issuers}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#;
+      schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+"#
+        )
+    })
+    .join("---\n")
+}
 
 fn apply(env: &TestEnv, manifests: &str, extra: &[&str]) -> String {
     let out = with_stdin(
@@ -625,23 +610,8 @@ async fn client_with_token(env: &TestEnv, token: &str) -> kube::Client {
 
 fn controller_checks() -> Vec<(bool, String)> {
     let mut checks = Vec::new();
-    for resource in [
-        "environments",
-        "clusters",
-        "projects",
-        "charts",
-        "chartversions",
-        "policies",
-        "approvalpolicies",
-        "notificationchannels",
-        "workloads",
-        "tenants",
-        "variables",
-        "releases",
-        "approvalrequests",
-        "breakglasssessions",
-        "promotions",
-    ] {
+    for crd in gitopshq_crds::all_crds() {
+        let resource = crd.spec.names.plural;
         for verb in ["get", "list", "watch"] {
             checks.push((true, format!("{verb} {resource}.gitopshq.io -A")));
         }
@@ -777,7 +747,7 @@ async fn helm_install_applies_with_least_privilege_and_a_self_managed_certificat
         env.kubectl("admin")
             .args(["create", "namespace", "payment-service"]),
     );
-    apply(&env, THIRD_PARTY_CRDS, &[]);
+    apply(&env, &third_party_crds(), &[]);
     kubectl_ok(env.kubectl("admin").args([
         "wait",
         "--for=condition=Established",

@@ -113,17 +113,22 @@ fn assert_no_trace(platform: &Platform) {
     }
 }
 
-/// The password of the Secret on the workload cluster, decoded.
-fn live_password(platform: &Platform) -> String {
-    let encoded = ok(platform.workload_admin().args([
+/// `PATH` of the Secret on the workload cluster, which must exist.
+fn live_secret(platform: &Platform, path: &str) -> String {
+    ok(platform.workload_admin().args([
         "-n",
         "payments-dev",
         "get",
         "secret",
         "db-credentials",
         "-o",
-        "jsonpath={.data.password}",
-    ]));
+        &format!("jsonpath={path}"),
+    ]))
+}
+
+/// The password of the Secret on the workload cluster, decoded.
+fn live_password(platform: &Platform) -> String {
+    let encoded = live_secret(platform, "{.data.password}");
     String::from_utf8(STANDARD.decode(encoded.trim()).expect("base64")).expect("UTF-8")
 }
 
@@ -138,6 +143,55 @@ fn delivered(platform: &Platform, release: &str) {
         |phase| phase == "Deployed" || phase == "Healthy",
         "Deployed or Healthy",
     );
+}
+
+/// The project delivers with `delivery` (`ArgoCD`, `Direct`, `Flux`) from the next release on.
+fn deliver_with(platform: &Platform, delivery: &str) {
+    patch_and_settle(
+        platform,
+        "project",
+        NS,
+        &format!(r#"{{"spec":{{"delivery":"{delivery}"}}}}"#),
+    );
+}
+
+/// Submits release `name` of the chart's Secret-only version and waits until it is delivered.
+fn submit_and_deliver(platform: &Platform, name: &str) {
+    platform.apply("admin", &release(name, "1.0.0"));
+    delivered(platform, name);
+}
+
+/// Someone deletes the Secret on the workload cluster, so that only the next delivery can
+/// bring it back.
+fn delete_live_secret(platform: &Platform) {
+    ok(platform.workload_admin().args([
+        "-n",
+        "payments-dev",
+        "delete",
+        "secret",
+        "db-credentials",
+    ]));
+}
+
+/// Submits release `name` of the chart at `version` and waits until it stops in `phase` with a
+/// message naming every one of `parts`, having committed nothing; returns the message.
+#[track_caller]
+fn held_back(
+    platform: &Platform,
+    name: &str,
+    version: &str,
+    phase: &str,
+    parts: &[&str],
+) -> String {
+    let commits = platform.commits().len();
+    platform.apply("admin", &release(name, version));
+    platform.wait_for(Some(NS), "release", name, "{.status.phase}", phase);
+    let message = platform.get(Some(NS), "release", name, "{.status.message}");
+    for part in parts {
+        assert!(message.contains(part), "missing {part:?}: {message}");
+    }
+    assert_eq!(platform.commits().len(), commits, "nothing was committed");
+    message
 }
 
 /// Changes a cluster-scoped object and waits until its reconciler has seen the change, so the
@@ -165,14 +219,8 @@ async fn secret_values_never_reach_git_in_plaintext() {
     platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
 
     // (1) Argo CD: the repository names the Secret; the controller applies it.
-    patch_and_settle(
-        &platform,
-        "project",
-        NS,
-        r#"{"spec":{"delivery":"ArgoCD"}}"#,
-    );
-    platform.apply("admin", &release("db-argo", "1.0.0"));
-    delivered(&platform, "db-argo");
+    deliver_with(&platform, "ArgoCD");
+    submit_and_deliver(&platform, "db-argo");
     assert_no_trace(&platform);
     let reference = platform.file(&format!("{SECRET_DIR}/secrets.yaml"));
     assert!(
@@ -182,76 +230,54 @@ async fn secret_values_never_reach_git_in_plaintext() {
     let kustomization = platform.file(&format!("{SECRET_DIR}/kustomization.yaml"));
     assert!(!kustomization.contains("secret"), "{kustomization}");
     assert_eq!(live_password(&platform), PASSWORD);
-    let labels = ok(platform.workload_admin().args([
-        "-n",
-        "payments-dev",
-        "get",
-        "secret",
-        "db-credentials",
-        "-o",
-        "jsonpath={.metadata.labels}",
-    ]));
+    let labels = live_secret(&platform, "{.metadata.labels}");
     assert!(
         labels.contains("\"gitopshq.io/workload\":\"db-credentials\""),
         "{labels}"
     );
 
     // (2) The same variable in a ConfigMap: Failed with the render error, nothing committed.
-    let commits = platform.commits().len();
-    platform.apply("admin", &release("db-leak", "1.1.0"));
-    platform.wait_for(Some(NS), "release", "db-leak", "{.status.phase}", "Failed");
+    let message = held_back(
+        &platform,
+        "db-leak",
+        "1.1.0",
+        "Failed",
+        &[
+            "HQ variable hq.var.DB_PASSWORD",
+            "ConfigMap payments-dev/db-url",
+            "at data.url",
+            "tenant eu-development",
+            "valueFrom.secretKeyRef",
+        ],
+    );
     assert_eq!(
         platform.get(Some(NS), "release", "db-leak", "{.status.reason}"),
         "SecretValueOutsideSecret"
     );
-    let message = platform.get(Some(NS), "release", "db-leak", "{.status.message}");
-    for part in [
-        "HQ variable hq.var.DB_PASSWORD",
-        "ConfigMap payments-dev/db-url",
-        "at data.url",
-        "tenant eu-development",
-        "valueFrom.secretKeyRef",
-    ] {
-        assert!(message.contains(part), "missing {part:?}: {message}");
-    }
     assert!(!message.contains(PASSWORD), "{message}");
-    assert_eq!(platform.commits().len(), commits, "nothing was committed");
 
     // (1) Direct: the Secret is applied again (here after someone deleted it).
-    ok(platform.workload_admin().args([
-        "-n",
-        "payments-dev",
-        "delete",
-        "secret",
-        "db-credentials",
-    ]));
-    patch_and_settle(
-        &platform,
-        "project",
-        NS,
-        r#"{"spec":{"delivery":"Direct"}}"#,
-    );
-    platform.apply("admin", &release("db-direct", "1.0.0"));
-    delivered(&platform, "db-direct");
+    delete_live_secret(&platform);
+    deliver_with(&platform, "Direct");
+    submit_and_deliver(&platform, "db-direct");
     assert_eq!(live_password(&platform), PASSWORD);
     assert_no_trace(&platform);
 
     // (4) Flux without encryption on the cluster: Blocked, nothing committed.
-    patch_and_settle(&platform, "project", NS, r#"{"spec":{"delivery":"Flux"}}"#);
-    let commits = platform.commits().len();
-    platform.apply("admin", &release("db-flux", "1.0.0"));
-    platform.wait_for(Some(NS), "release", "db-flux", "{.status.phase}", "Blocked");
-    let message = platform.get(Some(NS), "release", "db-flux", "{.status.message}");
-    for part in [
-        "tenant payment-service/eu-development",
-        "cluster eu-west-1",
-        "spec.secretEncryption.ageRecipients",
-        "age-keygen",
-        "sops-age",
-    ] {
-        assert!(message.contains(part), "missing {part:?}: {message}");
-    }
-    assert_eq!(platform.commits().len(), commits, "nothing was committed");
+    deliver_with(&platform, "Flux");
+    held_back(
+        &platform,
+        "db-flux",
+        "1.0.0",
+        "Blocked",
+        &[
+            "tenant payment-service/eu-development",
+            "cluster eu-west-1",
+            "spec.secretEncryption.ageRecipients",
+            "age-keygen",
+            "sops-age",
+        ],
+    );
 
     // (3) The cluster lists an age recipient and Flux holds the matching identity: the retried
     // release commits a Secret that the real sops decrypts, and Flux decrypts and applies it.
@@ -269,13 +295,7 @@ async fn secret_values_never_reach_git_in_plaintext() {
             identity.to_string().expose_secret()
         ),
     ]));
-    ok(platform.workload_admin().args([
-        "-n",
-        "payments-dev",
-        "delete",
-        "secret",
-        "db-credentials",
-    ]));
+    delete_live_secret(&platform);
     patch_and_settle(
         &platform,
         "cluster",
