@@ -598,7 +598,11 @@ fn walk_history<T>(
         let mut out = Vec::new();
         // The id of the folder's tree in a commit: equal ids, equal contents.
         let folder = |c: &git2::Commit<'_>, prefix: &str| -> Option<Oid> {
-            c.tree().ok()?.get_path(Path::new(prefix)).ok().map(|e| e.id())
+            c.tree()
+                .ok()?
+                .get_path(Path::new(prefix))
+                .ok()
+                .map(|e| e.id())
         };
         for oid in revwalk {
             if out.len() >= limit {

@@ -35,8 +35,8 @@ pub mod catalog;
 pub mod compare;
 pub mod plan;
 pub mod preview;
-pub mod repository_view;
 pub mod render_cache;
+pub mod repository_view;
 pub mod selector;
 
 // Governance: OPA policies, freeze windows and the admission rules built on them.
