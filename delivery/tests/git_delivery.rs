@@ -647,9 +647,9 @@ fn a_folder_history_holds_only_the_commits_that_change_it() {
     };
     assert_eq!(
         commits(&format!("{ROOT}/acme")),
-        [second.commit.clone(), first.commit.clone()]
+        [second.commit.as_str(), first.commit.as_str()]
     );
-    assert_eq!(commits(&format!("{ROOT}/globex")), [first.commit.clone()]);
+    assert_eq!(commits(&format!("{ROOT}/globex")), [first.commit.as_str()]);
     assert!(commits("projects/elsewhere").is_empty());
     assert_eq!(
         git::log_under(&remote.remote(), cache.path(), 1, &format!("{ROOT}/acme"))
