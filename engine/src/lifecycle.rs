@@ -590,14 +590,7 @@ pub fn evaluate_policies(
         project: &project,
         release: &name,
         changes: &release.spec.changes,
-        targets: rendered
-            .iter()
-            .map(|r| crate::policy::SubjectTarget {
-                tenant: &r.target.tenant,
-                workload: &r.target.workload,
-                manifests: &r.output.manifests,
-            })
-            .collect(),
+        targets: crate::policy::subject_targets(rendered),
     };
     engine.evaluate_release(policies, &subject)
 }

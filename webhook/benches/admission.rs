@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gitopshq_engine::plan;
-use gitopshq_engine::policy::{ReleaseSubject, SubjectTarget};
+use gitopshq_engine::policy::ReleaseSubject;
 use gitopshq_webhook::{Context, Endpoint, review};
 use serde_json::json;
 
@@ -571,14 +571,7 @@ fn rego_release(options: &Options) {
         project: PROJECT,
         release: "evaluated-before",
         changes: &release.spec.changes,
-        targets: rendered
-            .iter()
-            .map(|r| SubjectTarget {
-                tenant: &r.target.tenant,
-                workload: &r.target.workload,
-                manifests: &r.output.manifests,
-            })
-            .collect(),
+        targets: gitopshq_engine::policy::subject_targets(&rendered),
     };
     let mut samples = Vec::with_capacity(options.warm_evaluations);
     for _ in 0..options.warm_evaluations {

@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::error::Chain;
 use crate::freeze::{FreezePeriod, freeze_state};
 use crate::plan;
-use crate::policy::{PolicyEngine, ReleaseSubject, SubjectTarget};
+use crate::policy::{PolicyEngine, ReleaseSubject};
 
 /// A request that submits a release: created submitted, or turned from Draft to submitted.
 /// Freezes and policies apply at this moment; Drafts may be prepared during a freeze.
@@ -773,14 +773,7 @@ fn evaluate_policies(
         project: &project,
         release: &name,
         changes: &release.spec.changes,
-        targets: rendered
-            .iter()
-            .map(|r| SubjectTarget {
-                tenant: &r.target.tenant,
-                workload: &r.target.workload,
-                manifests: &r.output.manifests,
-            })
-            .collect(),
+        targets: crate::policy::subject_targets(&rendered),
     };
     let results = match engine.evaluate_release(&policies, &subject) {
         Ok(results) => results,

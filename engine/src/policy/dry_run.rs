@@ -376,14 +376,7 @@ impl PolicyEngine {
             project: &project,
             release: &name,
             changes: &release.spec.changes,
-            targets: rendered
-                .iter()
-                .map(|r| SubjectTarget {
-                    tenant: &r.target.tenant,
-                    workload: &r.target.workload,
-                    manifests: &r.output.manifests,
-                })
-                .collect(),
+            targets: super::subject_targets(&rendered),
         };
         self.dry_run_subject(policy, &subject, &format!("release {name}"))
     }

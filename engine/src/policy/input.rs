@@ -34,6 +34,18 @@ pub struct SubjectTarget<'a> {
     pub manifests: &'a [RenderedManifest],
 }
 
+/// The targets of a subject, one per rendered (tenant × workload).
+pub fn subject_targets(rendered: &[crate::plan::RenderedTarget]) -> Vec<SubjectTarget<'_>> {
+    rendered
+        .iter()
+        .map(|r| SubjectTarget {
+            tenant: &r.target.tenant,
+            workload: &r.target.workload,
+            manifests: &r.output.manifests,
+        })
+        .collect()
+}
+
 /// Kinds whose pod spec is at `spec.template.spec`.
 const POD_TEMPLATE_KINDS: &[&str] = &[
     "Deployment",

@@ -39,7 +39,9 @@ pub use dry_run::{
 };
 pub use error::{PolicyError, RegoVersion, SourcePosition};
 pub use evaluate::{MAX_PRINTS, PolicyOutcome};
-pub use input::{ReleaseSubject, SubjectTarget, pod_spec, release_input, workload_input};
+pub use input::{
+    ReleaseSubject, SubjectTarget, pod_spec, release_input, subject_targets, workload_input,
+};
 pub use limits::EvalLimits;
 pub use release::{PolicyReport, binding_mode};
 pub use workbench::{PolicyCheck, TestCaseReport, TestCaseResult, TestRun};

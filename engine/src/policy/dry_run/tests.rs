@@ -472,14 +472,7 @@ fn a_release_is_rendered_and_judged_as_admission_judges_it() {
         project: "shop",
         release: "api-v2",
         changes: &release.spec.changes,
-        targets: rendered
-            .iter()
-            .map(|r| SubjectTarget {
-                tenant: &r.target.tenant,
-                workload: &r.target.workload,
-                manifests: &r.output.manifests,
-            })
-            .collect(),
+        targets: crate::policy::subject_targets(&rendered),
     };
     let reports = engine
         .evaluate_release_reports(std::slice::from_ref(&policy), &subject)
