@@ -181,3 +181,15 @@ impl PolicyEngine {
         }
     }
 }
+
+/// The seed's policy (the developer playbook's example), verbatim: the Rego most tests judge.
+#[cfg(test)]
+pub(crate) const SEED_REGO: &str = r#"package gitopshq.workload
+
+deny[msg] {
+  input.environment == "production"
+  container := input.spec.containers[_]
+  not container.resources.limits
+  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
+}
+"#;

@@ -12,15 +12,7 @@ use super::*;
 use crate::manifest::RenderedManifest;
 
 /// The seed's policy, verbatim.
-const SEED: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
+const SEED: &str = crate::policy::SEED_REGO;
 
 const SEED_MESSAGE: &str = "Container 'api' in production must have resource limits";
 

@@ -8,15 +8,7 @@ use gitopshq_crds::policy::{EnforcementMode, Policy, PolicyBinding, PolicySpec};
 use super::*;
 
 /// The seed's policy, verbatim.
-const SEED: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
+const SEED: &str = crate::policy::SEED_REGO;
 
 /// The seed without its environment condition.
 const EVERYWHERE: &str = r#"package gitopshq.workload

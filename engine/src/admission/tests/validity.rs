@@ -279,15 +279,7 @@ fn an_environment_with_a_bad_duration_or_half_a_window_is_invalid() {
 // --- Policies -------------------------------------------------------------------------------
 
 /// The seed's policy, verbatim.
-const SEED: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
+const SEED: &str = crate::policy::SEED_REGO;
 
 fn case(name: &str, environment: &str, limits: bool, deny: &[&str]) -> PolicyTest {
     let resources = if limits {

@@ -11,15 +11,7 @@ use super::*;
 use crate::policy::EvalLimits;
 
 /// The seed's policy, verbatim, bound as `examples/governance/policy-require-limits.yaml`.
-const SEED: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
+const SEED: &str = crate::policy::SEED_REGO;
 
 const SEED_MESSAGE: &str = "Container 'api' in production must have resource limits";
 
