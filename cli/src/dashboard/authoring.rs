@@ -2,7 +2,7 @@
 //! submitted from the dashboard. Every write is made as the signed-in person with their own
 //! token, so RBAC and the admission webhook judge it exactly as they judge kubectl.
 
-use std::future::ready;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::extract::{Path, Query};
@@ -11,7 +11,6 @@ use gitopshq_crds::consts::GROUP;
 use gitopshq_crds::release::{Release, ReleaseSpec, WorkloadChange};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
-use gitopshq_engine::admission::Requester;
 use gitopshq_engine::outcome::Attempt;
 use gitopshq_engine::plan::tenant_runs;
 use gitopshq_engine::rbac::verbs;
@@ -177,37 +176,22 @@ pub async fn save_values(
         &values,
         body.resource_version.as_deref(),
     );
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let (kind, resource, name) = values_edit::holder(&workload, &scope);
+    let (kind, _, name) = values_edit::holder(&workload, &scope);
     let what = format!("{} {name}", kind.to_lowercase());
-    let attempt = || {
-        Attempt::new(
-            "patch",
-            if resource == "tenants" {
-                resources::TENANTS
-            } else {
-                resources::WORKLOADS
-            },
-            Some(&namespace),
-        )
-        .on(what.clone())
+    let apply = Applied {
+        person: &person,
+        namespace: &namespace,
+        name: &name,
+        what: &what,
+        patch: &patch,
     };
-    let session = person.session(&namespace);
     let layer = match &scope {
         ValuesScope::Tenant(_) => {
-            let api: Api<Tenant> = Api::namespaced(person.client.clone(), &namespace);
-            let saved = api.patch(&name, &params, &Patch::Apply(&patch)).await;
-            let saved = session
-                .call(attempt(), ready(conflict(saved, &what, &person.requester)?))
-                .await?;
+            let saved: Tenant = apply.run(resources::TENANTS).await?;
             values_edit::tenant_layer(&saved, &workload)
         }
         _ => {
-            let api: Api<Workload> = Api::namespaced(person.client.clone(), &namespace);
-            let saved = api.patch(&name, &params, &Patch::Apply(&patch)).await;
-            let saved = session
-                .call(attempt(), ready(conflict(saved, &what, &person.requester)?))
-                .await?;
+            let saved: Workload = apply.run(resources::WORKLOADS).await?;
             values_edit::workload_layer(&saved, &scope)
         }
     };
@@ -215,25 +199,58 @@ pub async fn save_values(
     Ok(Json(layer))
 }
 
-/// A write refused because the object changed since the editor opened it, said so; any other
-/// outcome as it came.
-fn conflict<T>(
-    outcome: Result<T, kube::Error>,
-    what: &str,
-    user: &Requester,
-) -> ApiResult<Result<T, kube::Error>> {
-    match outcome {
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "{what} changed since {} opened it, so nothing was saved (the API server refused to overwrite the newer version)",
-                user.username
-            ),
-            Some(
-                "your text is kept in the editor: reload to see the stored values, apply your change to them, and save again",
-            ),
-        )),
-        other => Ok(other),
+/// One layer's server-side apply, as the person, over the version the editor opened.
+struct Applied<'a> {
+    person: &'a Person,
+    namespace: &'a str,
+    name: &'a str,
+    /// The object, for messages ("workload payment-api").
+    what: &'a str,
+    patch: &'a serde_json::Value,
+}
+
+impl Applied<'_> {
+    /// Applies the patch to the `resource` object (within the session's request timeout); a
+    /// refusal because the object changed since it was opened is said so.
+    async fn run<K>(&self, resource: &str) -> ApiResult<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.person.client.clone(), self.namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let changed_meanwhile = AtomicBool::new(false);
+        let outcome = self
+            .person
+            .session(self.namespace)
+            .call(
+                Attempt::new("patch", resource, Some(self.namespace)).on(self.what.to_string()),
+                async {
+                    let outcome = api
+                        .patch(self.name, &params, &Patch::Apply(self.patch))
+                        .await;
+                    if matches!(&outcome, Err(kube::Error::Api(status)) if status.code == 409) {
+                        changed_meanwhile.store(true, Ordering::Relaxed);
+                    }
+                    outcome
+                },
+            )
+            .await;
+        if changed_meanwhile.load(Ordering::Relaxed) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "{} changed since {} opened it, so nothing was saved (the API server refused to overwrite the newer version)",
+                    self.what, self.person.requester.username
+                ),
+                Some(
+                    "your text is kept in the editor: reload to see the stored values, apply your change to them, and save again",
+                ),
+            ));
+        }
+        Ok(outcome?)
     }
 }
 
