@@ -27,7 +27,10 @@
 //! for a transition that happened before the last successful delivery but was still queued or
 //! being retried when the controller stopped: it is not sent twice, and it may not be sent at
 //! all. Transitions that happened while no controller ran (the controller writes the phases,
-//! so these are rare: an expiry) are after the floor and are sent on start.
+//! so these are rare: an expiry) are after the floor and are sent on start. When the
+//! controllers stop, deliveries under way finish and record their verdict (within [`DRAIN`])
+//! so that no message goes twice across a restart; only a process killed between a send and
+//! its record sends that one again.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -50,7 +53,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use crate::config::NotifierSettings;
@@ -64,6 +67,9 @@ pub const QUEUE: usize = 1024;
 const WORKERS: usize = 8;
 /// Time one HTTP request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time the deliveries under way get to finish when the controllers stop: one request and
+/// the status write that records it.
+const DRAIN: Duration = Duration::from_secs(15);
 /// Transitions remembered while running (a month, or this many).
 const REMEMBERED: usize = 65_536;
 
@@ -127,6 +133,8 @@ struct Notifier {
     /// One status write at a time per notifier (they are rare and small).
     status_lock: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    /// True once the controllers stop: no new delivery starts, retries waiting are left.
+    stopping: watch::Sender<bool>,
 }
 
 async fn run(
@@ -175,8 +183,9 @@ async fn run(
         queue,
         status_lock: tokio::sync::Mutex::new(()),
         http,
+        stopping: watch::Sender::new(false),
     });
-    let workers = tokio::spawn(deliver(Arc::clone(&notifier), jobs));
+    let mut workers = tokio::spawn(deliver(Arc::clone(&notifier), jobs));
     // Channels first: their floors decide what the first objects seen may send.
     tokio::pin!(shutdown);
     tokio::select! {
@@ -193,8 +202,14 @@ async fn run(
             _ = &mut shutdown => break,
         }
     }
+    // A delivery under way finishes and records its verdict: a message sent but not recorded
+    // would be sent again after the restart, its transition being above the old floor.
+    notifier.stopping.send_replace(true);
+    if tokio::time::timeout(DRAIN, &mut workers).await.is_err() {
+        warn!("notifications under way did not finish within {DRAIN:?}; stopping them");
+        workers.abort();
+    }
     channel_watch.abort();
-    workers.abort();
 }
 
 impl Notifier {
@@ -338,14 +353,29 @@ fn type_label(channel_type: ChannelType) -> &'static str {
     }
 }
 
-/// Takes jobs off the queue, at most [`WORKERS`] in flight; stopping it stops them too.
+/// Takes jobs off the queue, at most [`WORKERS`] in flight, until the notifier stops; then
+/// waits for the deliveries under way (jobs still queued are left).
 async fn deliver(notifier: Arc<Notifier>, mut jobs: mpsc::Receiver<Job>) {
     let permits = Arc::new(Semaphore::new(WORKERS));
     let mut in_flight = tokio::task::JoinSet::new();
-    while let Some(job) = jobs.recv().await {
+    let mut stopping = notifier.stopping.subscribe();
+    loop {
+        let job = tokio::select! {
+            biased;
+            _ = stopping.wait_for(|s| *s) => break,
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+        };
         while in_flight.try_join_next().is_some() {}
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
+        let permit = tokio::select! {
+            biased;
+            _ = stopping.wait_for(|s| *s) => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
         };
         let notifier = Arc::clone(&notifier);
         let span = info_span!(
@@ -363,6 +393,7 @@ async fn deliver(notifier: Arc<Notifier>, mut jobs: mpsc::Receiver<Job>) {
             .instrument(span),
         );
     }
+    while in_flight.join_next().await.is_some() {}
 }
 
 impl Notifier {
@@ -412,7 +443,13 @@ impl Notifier {
                     if given_up {
                         return;
                     }
-                    tokio::time::sleep(backoff.delay(attempt, jitter())).await;
+                    // A retry waiting when the controllers stop is left: its transition is
+                    // above the channel's floor unless a later delivery succeeded.
+                    let mut stopping = self.stopping.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.delay(attempt, jitter())) => {}
+                        _ = stopping.wait_for(|s| *s) => return,
+                    }
                     attempt += 1;
                 }
             }

@@ -101,22 +101,28 @@ async fn post_declaring(address: std::net::SocketAddr, path: &str, length: usize
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// Slack's side: an incoming webhook that answers 500 to its first request (the injected
-/// failure) and records every body.
 /// Signature, timestamp and body of one request.
 type Signed = (String, String, Vec<u8>);
 
+/// Slack's side: an incoming webhook that answers 500 to its first request (the injected
+/// failure) and records every body as it arrives.
 #[derive(Clone, Default)]
 struct Slack {
     requests: Arc<Mutex<Vec<Value>>>,
     /// What the always-failing audit webhook got: signature, timestamp, body.
     webhook: Arc<Mutex<Vec<Signed>>>,
+    /// While set, every message is answered only after [`HELD`]: deliveries stay under way.
+    hold: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long a held message waits for its answer.
+const HELD: Duration = Duration::from_secs(3);
 
 impl Slack {
     async fn start(&self) -> std::net::SocketAddr {
         let requests = Arc::clone(&self.requests);
         let webhook = Arc::clone(&self.webhook);
+        let hold = Arc::clone(&self.hold);
         let app = Router::new().route(
             "/audit",
             post(
@@ -144,15 +150,21 @@ impl Slack {
             "/services/T0/B0/hook",
             post(move |body: axum::body::Bytes| {
                 let requests = Arc::clone(&requests);
+                let hold = Arc::clone(&hold);
                 async move {
                     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let mut seen = requests.lock().unwrap();
-                    seen.push(value);
-                    if seen.len() == 1 {
-                        (StatusCode::INTERNAL_SERVER_ERROR, "injected failure")
-                    } else {
-                        (StatusCode::OK, "ok")
+                    let first = {
+                        let mut seen = requests.lock().unwrap();
+                        seen.push(value);
+                        seen.len() == 1
+                    };
+                    if first {
+                        return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure");
                     }
+                    if hold.load(std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(HELD).await;
+                    }
+                    (StatusCode::OK, "ok")
                 }
             }),
         );
@@ -564,9 +576,20 @@ async fn slack_gets_each_transition_once_and_the_channel_says_sent(
         2,
         "the injected failure is retried once: {requests:#?}"
     );
+    each_transition_once(&requests);
+}
+
+/// Every answered message is a transition of its own: the text names the event, the release
+/// (title, project, environment), so the same text twice is one transition sent twice, even
+/// when the bodies differ (a later send reads a later tenant count).
+fn each_transition_once(requests: &[Value]) {
+    let texts: Vec<&Value> = requests.iter().map(|b| &b["text"]).collect();
     let mut seen = std::collections::BTreeSet::new();
-    for body in requests.iter().skip(1) {
-        assert!(seen.insert(body.to_string()), "sent twice: {body}");
+    for text in texts.iter().skip(1) {
+        assert!(
+            seen.insert(text.to_string()),
+            "sent twice: {text}; in order: {texts:#?}"
+        );
     }
 }
 
@@ -603,12 +626,17 @@ fn the_audit_webhook_dead_letters_after_its_signed_attempts(platform: &Platform,
     }
 }
 
-/// A restart of the operator sends nothing twice: the SRE approves production after it,
-/// and the deploy notification is the only new message.
+/// A restart of the operator sends nothing twice: the SRE approves production after it, and
+/// the controllers stop again while Slack has the deploy notification but has not answered
+/// yet: the delivery under way finishes and is recorded, so the next start (which notifies
+/// production turning Healthy) does not send it again.
 async fn a_restart_of_the_operator_sends_nothing_twice(platform: &mut Platform, slack: &Slack) {
     platform.stop_controllers().await;
     platform.start_controllers().await;
     let before = slack.requests().len();
+    let production_deployed =
+        "Release deployed: Auto: image update to v2.4.0 (payment-service, production)";
+    slack.hold.store(true, std::sync::atomic::Ordering::SeqCst);
     let approve = platform
         .kubectl("bob")
         .args([
@@ -630,16 +658,21 @@ async fn a_restart_of_the_operator_sends_nothing_twice(platform: &mut Platform, 
     );
     // Delivered first (a stuck release shows its status), then notified.
     platform.wait_delivered(NS, PRODUCTION);
-    let production_deployed =
-        "Release deployed: Auto: image update to v2.4.0 (payment-service, production)";
     slack
         .wait_until(production_deployed, |b| b["text"] == production_deployed)
         .await;
+    platform.stop_controllers().await;
+    slack.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    platform.start_controllers().await;
+    // The new start reads the deploy again before it notifies production turning Healthy
+    // (or, had Healthy come before the stop, in the same reading).
+    let production_healthy =
+        "Release healthy: Auto: image update to v2.4.0 (payment-service, production)";
+    slack
+        .wait_until(production_healthy, |b| b["text"] == production_healthy)
+        .await;
     let requests = slack.requests();
-    let mut seen = std::collections::BTreeSet::new();
-    for body in requests.iter().skip(1) {
-        assert!(seen.insert(body.to_string()), "sent twice: {body}");
-    }
+    each_transition_once(&requests);
     assert!(
         requests[before..]
             .iter()
