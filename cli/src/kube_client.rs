@@ -318,6 +318,7 @@ pub mod resources {
     pub const BREAK_GLASS_SESSIONS: &str = "breakglasssessions.gitopshq.io";
     pub const WORKLOADS: &str = "workloads.gitopshq.io";
     pub const TENANTS: &str = "tenants.gitopshq.io";
+    pub const VARIABLES: &str = "variables.gitopshq.io";
     pub const CLUSTERS: &str = "clusters.gitopshq.io";
     pub const PROJECTS: &str = "projects.gitopshq.io";
     pub const EVENTS: &str = "events.events.k8s.io";

@@ -537,6 +537,68 @@ async function authoring() {
     },
   );
 
+  const v = scenario.variables;
+  const scopeCard = (p, label) => p.locator(`[data-testid="variable-scope"][data-scope="${label}"]`);
+  const envScope = `environment/${v.environment}`;
+  await step(
+    `${a.readOnly} sees the ${v.environment} variables read-only with the reason, and the project's open to change`,
+    async () => {
+      const s = await signIn(a.readOnly);
+      await s.page.goto(`${base}/#/variables?project=${encodeURIComponent(v.project)}`);
+      const reason = await waitFor(
+        s.page,
+        `the ${envScope} scope's read-only notice`,
+        () => text(scopeCard(s.page, envScope).locator('[data-testid="scope-readonly"]')),
+        (r) => !!r && r.includes(a.readOnly) && r.includes(v.environment),
+        `Read-only: … ${a.readOnly} … ${v.environment} …`,
+      );
+      if (!(await scopeCard(s.page, envScope).locator('[data-testid="variable-save"]').isDisabled()))
+        throw new Mismatch('Save is disabled in that scope', 'disabled', 'enabled');
+      if (await scopeCard(s.page, 'project').locator('[data-testid="scope-readonly"]').count())
+        throw new Mismatch('the project scope is open to a Developer', 'no read-only notice', reason);
+      console.log(`     ${reason}`);
+      await s.context.close();
+    },
+  );
+
+  await step(`${a.developer} sets ${v.name} in ${envScope}; it is listed as env-pinned`, async () => {
+    await page.goto(`${base}/#/variables?project=${encodeURIComponent(v.project)}`);
+    const card = scopeCard(page, envScope);
+    await card.waitFor({ timeout: WAIT });
+    await card.locator('[data-testid="variable-name"]').fill(v.name);
+    await card.locator('[data-testid="variable-value"]').fill(v.value);
+    await card.locator('[data-testid="variable-save"]').click();
+    const row = card.locator(`[data-testid="scope-variable"][data-name="${v.name}"]`);
+    const shown = await waitFor(
+      page,
+      `${v.name} in the ${envScope} table`,
+      () => text(row),
+      (r) => !!r && r.includes(v.value) && r.includes('env-pinned'),
+      `${v.name} env-pinned ${v.value}`,
+    );
+    console.log(`     ${shown}`);
+    await shot(page, 'variables-editor.png');
+  });
+
+  await step(`a Secret reference ${a.developer} may not read is refused by the webhook, naming it`, async () => {
+    const card = scopeCard(page, envScope);
+    await card.locator('[data-testid="variable-name"]').fill(v.secretVariable);
+    await card.locator('[data-testid="variable-kind"]').selectOption('secret');
+    await card.locator('[data-testid="variable-secret-name"]').fill(v.secret);
+    await card.locator('[data-testid="variable-secret-key"]').fill(v.secretKey);
+    await card.locator('[data-testid="variable-save"]').click();
+    const refusal = await waitFor(
+      page,
+      'the refusal',
+      () => text(card.locator('[data-testid="error"]')),
+      (e) => !!e && e.includes(`may not read Secret`) && e.includes(v.secret) && e.includes(v.secretVariable),
+      `… may not read Secret …/${v.secret} … ${v.secretVariable}`,
+    );
+    console.log(`     ${refusal.slice(0, 240)}`);
+    if (await card.locator(`[data-testid="scope-variable"][data-name="${v.secretVariable}"]`).count())
+      throw new Mismatch('nothing was written', `no ${v.secretVariable} row`, 'a row');
+  });
+
   await browser.close();
   clearTimeout(watchdog);
   console.log(`done authoring in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

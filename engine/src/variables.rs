@@ -263,17 +263,21 @@ fn references(text: &str) -> Vec<(usize, usize, VariableRef)> {
     found
 }
 
+/// Whether `name` is a variable's name as references spell it: letters, digits, `_`, `-`, `.`.
+pub fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 fn parse_reference(inner: &str) -> Option<VariableRef> {
     let name = inner.trim().strip_prefix("hq.var.")?;
     let (name, pinned) = match name.strip_prefix("env.") {
         Some(rest) => (rest, true),
         None => (name, false),
     };
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    valid.then(|| VariableRef {
+    is_variable_name(name).then(|| VariableRef {
         name: name.to_owned(),
         pinned,
     })

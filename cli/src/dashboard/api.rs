@@ -20,6 +20,8 @@ use gitopshq_engine::audit::AuditEntry;
 use gitopshq_engine::overview::{
     Cell, ClusterRow, DecisionCheck, ReleaseSummary, VariableOverview,
 };
+use gitopshq_engine::variables_edit::ScopeVariables;
+pub use gitopshq_engine::variables_edit::VariableEdit;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -234,6 +236,14 @@ pub struct Comparison {
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Variables {
     pub variables: Vec<VariableOverview>,
+}
+
+/// `GET /api/projects/{project}/variables`, and the answer to a change posted there: every
+/// scope of the project with its variables and whether the person may change it.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct VariableScopes {
+    pub scopes: Vec<ScopeVariables>,
 }
 
 /// One published version of a chart.
@@ -766,6 +776,8 @@ mod tests {
             Decided,
             Comparison,
             Variables,
+            VariableScopes,
+            VariableEdit,
             Charts,
             Clusters,
             BreakGlass,

@@ -210,8 +210,7 @@ struct Applied<'a> {
 }
 
 impl Applied<'_> {
-    /// Applies the patch to the `resource` object (within the session's request timeout); a
-    /// refusal because the object changed since it was opened is said so.
+    /// Applies the patch to the `resource` object.
     async fn run<K>(&self, resource: &str) -> ApiResult<K>
     where
         K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
@@ -221,37 +220,49 @@ impl Applied<'_> {
     {
         let api: Api<K> = Api::namespaced(self.person.client.clone(), self.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let changed_meanwhile = AtomicBool::new(false);
-        let outcome = self
-            .person
-            .session(self.namespace)
-            .call(
-                Attempt::new("patch", resource, Some(self.namespace)).on(self.what.to_string()),
-                async {
-                    let outcome = api
-                        .patch(self.name, &params, &Patch::Apply(self.patch))
-                        .await;
-                    if matches!(&outcome, Err(kube::Error::Api(status)) if status.code == 409) {
-                        changed_meanwhile.store(true, Ordering::Relaxed);
-                    }
-                    outcome
-                },
-            )
-            .await;
-        if changed_meanwhile.load(Ordering::Relaxed) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "{} changed since {} opened it, so nothing was saved (the API server refused to overwrite the newer version)",
-                    self.what, self.person.requester.username
-                ),
-                Some(
-                    "your text is kept in the editor: reload to see the stored values, apply your change to them, and save again",
-                ),
-            ));
-        }
-        Ok(outcome?)
+        write_over_opened(
+            self.person,
+            Attempt::new("patch", resource, Some(self.namespace)).on(self.what.to_string()),
+            self.what,
+            api.patch(self.name, &params, &Patch::Apply(self.patch)),
+        )
+        .await
     }
+}
+
+/// Makes `write` as the person (within the session's request timeout); a refusal because the
+/// object changed since the editor opened it (409) is said so.
+pub(super) async fn write_over_opened<K>(
+    person: &Person,
+    attempt: Attempt,
+    what: &str,
+    write: impl std::future::Future<Output = Result<K, kube::Error>>,
+) -> ApiResult<K> {
+    let changed_meanwhile = AtomicBool::new(false);
+    let namespace = attempt.namespace.clone().unwrap_or_default();
+    let outcome = person
+        .session(&namespace)
+        .call(attempt, async {
+            let outcome = write.await;
+            if matches!(&outcome, Err(kube::Error::Api(status)) if status.code == 409) {
+                changed_meanwhile.store(true, Ordering::Relaxed);
+            }
+            outcome
+        })
+        .await;
+    if changed_meanwhile.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{what} changed since {} opened it, so nothing was saved (the API server refused to overwrite the newer version)",
+                person.requester.username
+            ),
+            Some(
+                "your change is kept in the editor: reload to see what is stored, apply your change to it, and save again",
+            ),
+        ));
+    }
+    Ok(outcome?)
 }
 
 pub async fn create_release(

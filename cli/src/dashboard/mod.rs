@@ -13,6 +13,7 @@ mod events;
 mod objects;
 mod pages;
 mod repository;
+mod variables;
 mod workbench;
 
 use std::net::SocketAddr;
@@ -106,6 +107,10 @@ pub fn router(state: Arc<State>) -> Router {
             post(pages::check_values),
         )
         .route("/projects/{name}/releases", post(authoring::create_release))
+        .route(
+            "/projects/{name}/variables",
+            get(variables::scopes).post(variables::change),
+        )
         .route("/projects/{name}/repository/log", get(repository::history))
         .route("/projects/{name}/repository/tree", get(repository::tree))
         .route(

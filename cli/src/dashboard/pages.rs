@@ -749,6 +749,12 @@ pub async fn search(person: Person) -> Answer<api::Search> {
             "the GitOps repository: history, trailers, files".to_string(),
             format!("#/projects/{name}/repository"),
         ));
+        items.push(item(
+            api::SearchKind::Project,
+            format!("{name} variables"),
+            "HQ variables: each scope, what wins per tenant, edit them".to_string(),
+            format!("#/variables?project={name}"),
+        ));
         for w in &p.workloads {
             items.push(item(
                 api::SearchKind::Workload,

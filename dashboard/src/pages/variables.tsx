@@ -1,6 +1,7 @@
 import { qs, type Variables } from '../api';
 import { navigate, useApi, type Route } from '../live';
 import { Empty, ErrorBox, Loading, Page, Select, Value, useFleetLists } from '../ui';
+import { ScopesEditor } from './variables-editor';
 
 export function VariablesPage({ route }: { route: Route }) {
   const project = route.query.get('project') ?? '';
@@ -21,6 +22,8 @@ export function VariablesPage({ route }: { route: Route }) {
       </form>
       <ErrorBox error={error} />
       {!project ? <Empty>Choose a project to see its variables.</Empty> : null}
+      {project ? <ScopesEditor key={project} project={project} /> : null}
+      {project ? <h2>Resolution per tenant</h2> : null}
       {project && !data && !error ? <Loading what="variables" /> : null}
       {data && data.variables.length === 0 ? <Empty>This project defines no HQ variables.</Empty> : null}
       {data?.variables.map((v) => (

@@ -357,6 +357,15 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "title": "ledger-worker: smaller limits in production",
             "policy": "require-resource-limits",
         },
+        "variables": {
+            "project": NS,
+            "environment": "production",
+            "name": "LEDGER_BATCH_SIZE",
+            "value": "500",
+            "secretVariable": "LEDGER_DB_PASSWORD",
+            "secret": "ledger-db",
+            "secretKey": "password",
+        },
         "repository": {
             "project": NS,
             "namespace": NS,
@@ -527,5 +536,18 @@ async fn authoring(
         ),
         "alice alice PendingApproval",
         "created and submitted in the browser, as the person who clicked"
+    );
+    let variables = ok(platform.admin().args([
+        "-n",
+        NS,
+        "get",
+        "variables",
+        "-o",
+        r#"jsonpath={range .items[?(@.spec.values.LEDGER_BATCH_SIZE)]}{.spec.environment}={.spec.values.LEDGER_BATCH_SIZE} {.spec.secretRefs}{end}"#,
+    ]));
+    assert_eq!(
+        variables.trim(),
+        "production=500",
+        "the variable set in the browser is a number in production's scope, and the refused Secret reference was not written"
     );
 }
