@@ -1,7 +1,7 @@
 // End-to-end checks of the dashboard in Chromium, against a running `gitopshq dashboard`.
 //
 //   DASHBOARD_URL=http://127.0.0.1:PORT SCREENSHOTS=dir DASHBOARD_SCENARIO='{...}' \
-//     node dashboard/tests/browser.mjs approvals|after|authoring|workbench
+//     node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback
 //
 // Prints one line per step; on a failure prints what was expected and what was found, with
 // the page's visible error text, and exits 1.
@@ -17,9 +17,9 @@ const WAIT = Number(process.env.DASHBOARD_WAIT_MS || 30000); // one element or t
 const PHASE_WAIT = Number(process.env.DASHBOARD_PHASE_WAIT_MS || 60000); // a release changing phase
 const TOTAL = Number(process.env.DASHBOARD_TOTAL_MS || 15 * 60000); // the whole run
 
-if (!['approvals', 'after', 'authoring', 'workbench'].includes(phase) || !base || !scenario) {
+if (!['approvals', 'after', 'authoring', 'workbench', 'rollback'].includes(phase) || !base || !scenario) {
   console.error(
-    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring|workbench',
+    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback',
   );
   process.exit(2);
 }
@@ -657,6 +657,69 @@ async function workbench() {
 }
 
 if (phase === 'workbench') await workbench();
+
+// A rollback started from a delivered release's page: a Draft whose page shows the rollback's
+// diff, then submitted there.
+async function rollback() {
+  const r = scenario.rollback;
+  const { page } = await signIn(r.user);
+  await step(`${r.user} starts a rollback of ${r.workload} from release ${r.target}`, async () => {
+    await page.goto(`${base}/#/releases/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.target)}`);
+    await tid(page, 'rollback').waitFor({ timeout: WAIT });
+    const button = tid(page, 'rollback-button');
+    if (await button.isDisabled())
+      throw new Mismatch('the rollback button is enabled', 'enabled', await text(tid(page, 'rollback-reason')));
+    await tid(page, 'rollback-workload').selectOption(r.workload);
+    await tid(page, 'rollback-notes').fill(r.notes);
+    await button.click();
+    await waitFor(
+      page,
+      'the rollback Draft opens',
+      () => page.evaluate(() => location.hash),
+      (h) => h.startsWith(`#/releases/${r.namespace}/rollback-${r.workload}-`),
+      `#/releases/${r.namespace}/rollback-${r.workload}-…`,
+    );
+  });
+  await step("the Draft shows the rollback's diff before Submit", async () => {
+    await waitFor(
+      page,
+      'the Draft phase',
+      () => text(tid(page, 'release-phase')),
+      (v) => v === 'Draft',
+      'Draft',
+    );
+    const diff = await waitFor(
+      page,
+      "the rollback's diff",
+      () => text(tid(page, 'release-diff')),
+      (v) => !!v && v.includes(r.diffRemoves) && v.includes(r.diffRestores),
+      `a diff removing "${r.diffRemoves}" and restoring "${r.diffRestores}"`,
+    );
+    console.log(`     ${diff.slice(0, 160)}…`);
+    await shot(page, 'release-rollback.png');
+  });
+  await step('Submit sends the rollback on', async () => {
+    const submit = tid(page, 'submit-button');
+    if (await submit.isDisabled())
+      throw new Mismatch('Submit is enabled', 'enabled', await text(tid(page, 'submit-reason')));
+    await submit.click();
+    const phase = await waitFor(
+      page,
+      'the rollback leaves Draft',
+      () => text(tid(page, 'release-phase')),
+      (v) => !!v && v !== 'Draft',
+      'a phase after Draft',
+      PHASE_WAIT,
+    );
+    console.log(`     ${phase}`);
+  });
+  await browser.close();
+  clearTimeout(watchdog);
+  console.log(`done rollback in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
+
+if (phase === 'rollback') await rollback();
 
 // phase === 'after'
 const user = scenario.approvers[0];

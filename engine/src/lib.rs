@@ -54,6 +54,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod promotion;
 pub mod rbac;
+pub mod rollback;
 pub mod sessions;
 pub mod sync;
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::admission::{
-    Grant, Operation, Request, Requester, Rule, Snapshot, require, validate_workload,
+    Grant, Operation, Request, Requester, Rule, Snapshot, require, submit_verb, validate_workload,
 };
 use crate::catalog::Catalog;
 use crate::plan::PlanError;
@@ -239,8 +239,9 @@ pub fn edit_check(
 }
 
 /// Whether `user` may submit the Draft `release`: RBAC on the release, then the webhook's
-/// grant rule (`release` in its environment). Freezes and policies are judged at the click
-/// and answered then, as for kubectl.
+/// grant rule (`release` in its environment, `rollback` for a Rollback: `access.holds_release`
+/// says whether they hold that one). Freezes and policies are judged at the click and answered
+/// then, as for kubectl.
 pub fn submit_check(
     user: &Requester,
     release: &Release,
@@ -258,11 +259,12 @@ pub fn submit_check(
             )),
         };
     }
+    let verb = submit_verb(release.spec.type_);
     let grants = if access.holds_release {
         vec![Grant::environment(
             &user.username,
             &namespace,
-            verbs::RELEASE,
+            verb,
             &release.spec.environment,
         )]
     } else {
@@ -283,7 +285,7 @@ pub fn submit_check(
         &request,
         &directory,
         &namespace,
-        verbs::RELEASE,
+        verb,
         std::slice::from_ref(&release.spec.environment),
         &format!("release {name}"),
     ) {
@@ -440,6 +442,20 @@ mod tests {
                 .unwrap()
                 .contains("RBAC grants no patch on releases")
         );
+    }
+
+    #[test]
+    fn a_rollback_draft_asks_for_the_rollback_grant() {
+        let rollback: Release = gitopshq_crds::testing::from_yaml(
+            "metadata: {name: rollback-api-x1, namespace: shop}\nspec: {title: back, environment: prod, type: Rollback, rollbackTo: {release: api-v1}, changes: [{workload: api}]}",
+        );
+        let gated = submit_check(&alice(), &rollback, may(true, false), Timestamp::UNIX_EPOCH);
+        let reason = gated.reason.unwrap();
+        assert!(
+            reason.contains("ReleaseManager or Approver role in prod"),
+            "the rollback grant's roles: {reason}"
+        );
+        assert!(submit_check(&alice(), &rollback, may(true, true), Timestamp::UNIX_EPOCH).allowed);
     }
 
     #[test]

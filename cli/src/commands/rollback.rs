@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use gitopshq_crds::release::{Release, ReleaseSpec, ReleaseType, RollbackTarget, WorkloadChange};
+use gitopshq_crds::release::Release;
 use gitopshq_engine::outcome::{Attempt, Kind};
+use gitopshq_engine::rollback::{RollbackRequest, rollback_release};
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
@@ -48,45 +49,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })?
 }
 
-/// The Rollback release the flags describe, given the target release.
-pub fn rollback_release(args: &Args, target: &Release, namespace: &str) -> Release {
-    let environment = args
-        .environment
-        .clone()
-        .unwrap_or_else(|| target.spec.environment.clone());
-    let mut release = Release::new(
-        args.name.as_deref().unwrap_or_default(),
-        ReleaseSpec {
-            title: args
-                .title
-                .clone()
-                .unwrap_or_else(|| format!("Roll {} back to {}", args.workload, args.to)),
-            notes: args.notes.clone(),
-            environment,
-            tenants: args.tenants.clone(),
-            changes: vec![WorkloadChange {
-                workload: args.workload.clone(),
-                ..WorkloadChange::default()
-            }],
-            type_: ReleaseType::Rollback,
-            rollback_to: Some(RollbackTarget {
-                release: args.to.clone(),
-            }),
-            break_glass_session: args.break_glass.clone(),
-            submitted: true,
-            ..ReleaseSpec::default()
-        },
-    );
-    if args.name.is_none() {
-        release.metadata.name = None;
-        let prefix: String = format!("rollback-{}-", args.workload)
-            .chars()
-            .take(200)
-            .collect();
-        release.metadata.generate_name = Some(prefix);
+/// What the flags ask for.
+pub fn request(args: &Args) -> RollbackRequest {
+    RollbackRequest {
+        workload: args.workload.clone(),
+        environment: args.environment.clone(),
+        tenants: args.tenants.clone(),
+        title: args.title.clone(),
+        notes: args.notes.clone(),
+        break_glass_session: args.break_glass.clone(),
+        name: args.name.clone(),
+        submitted: true,
     }
-    release.metadata.namespace = Some(namespace.to_string());
-    release
 }
 
 async fn rollback(session: &Session, args: Args) -> Result<ExitCode> {
@@ -98,46 +72,13 @@ async fn rollback(session: &Session, args: Args) -> Result<ExitCode> {
             api.get(&args.to),
         )
         .await?;
-    let delivered = target.status.as_ref().and_then(|s| s.commit.clone());
-    if delivered.is_none() {
-        return Err(Failure::new(
-            Kind::Invalid,
-            format!(
-                "release {} has no delivery commit: there is nothing to restore",
-                args.to
-            ),
-            Some(format!(
-                "roll back to a release that was delivered: kubectl get releases -n {ns}"
-            )),
-        )
-        .into());
-    }
-    if !target.spec.changes.is_empty()
-        && !target
-            .spec
-            .changes
-            .iter()
-            .any(|c| c.workload == args.workload)
-    {
-        let workloads: Vec<&str> = target
-            .spec
-            .changes
-            .iter()
-            .map(|c| c.workload.as_str())
-            .collect();
-        return Err(Failure::new(
-            Kind::Invalid,
-            format!(
-                "release {} did not change workload {} (it changed {})",
-                args.to,
-                args.workload,
-                workloads.join(", ")
-            ),
-            Some("name a release that delivered this workload".into()),
-        )
-        .into());
-    }
-    let release = rollback_release(&args, &target, ns);
+    let release = rollback_release(&request(&args), &target, ns)
+        .map_err(|e| Failure::new(Kind::Invalid, e.to_string(), Some(e.next(ns))))?;
+    let delivered = target
+        .status
+        .as_ref()
+        .and_then(|s| s.commit.clone())
+        .unwrap_or_default();
     let created = session
         .call(
             Attempt::new("create", resources::RELEASES, Some(ns))
@@ -148,10 +89,8 @@ async fn rollback(session: &Session, args: Args) -> Result<ExitCode> {
     let name = created.name_any();
     println!("release.gitopshq.io/{name} created");
     eprintln!(
-        "rollback of {} to {} (commit {}) submitted; follow it with: gitopshq wait {name} -n {ns} --for Healthy",
-        args.workload,
-        args.to,
-        delivered.unwrap_or_default()
+        "rollback of {} to {} (commit {delivered}) submitted; follow it with: gitopshq wait {name} -n {ns} --for Healthy",
+        args.workload, args.to,
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -168,22 +107,31 @@ mod tests {
     }
 
     #[test]
-    fn a_rollback_is_service_scoped_submitted_and_in_the_targets_environment() {
-        let target: Release = yaml_serde::from_str(
-            "metadata: {name: good, namespace: shop}\nspec: {title: good, environment: production, changes: [{workload: checkout}]}",
-        )
-        .unwrap();
-        let t = T::parse_from(["t", "checkout", "--to", "good", "-n", "shop"]);
-        let r = rollback_release(&t.args, &target, "shop");
+    fn the_flags_ask_for_a_submitted_rollback_of_the_workload() {
+        let t = T::parse_from([
+            "t",
+            "checkout",
+            "--to",
+            "good",
+            "-n",
+            "shop",
+            "--env",
+            "staging",
+            "--tenant",
+            "eu-1",
+            "--break-glass",
+            "incident-7",
+        ]);
         assert_eq!(
-            r.metadata.generate_name.as_deref(),
-            Some("rollback-checkout-")
+            request(&t.args),
+            RollbackRequest {
+                workload: "checkout".into(),
+                environment: Some("staging".into()),
+                tenants: vec!["eu-1".into()],
+                break_glass_session: Some("incident-7".into()),
+                submitted: true,
+                ..RollbackRequest::default()
+            }
         );
-        assert_eq!(r.spec.environment, "production");
-        assert_eq!(r.spec.type_, ReleaseType::Rollback);
-        assert_eq!(r.spec.rollback_to.as_ref().unwrap().release, "good");
-        assert_eq!(r.spec.changes[0].workload, "checkout");
-        assert!(r.spec.submitted);
-        assert_eq!(r.spec.title, "Roll checkout back to good");
     }
 }

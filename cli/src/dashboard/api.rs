@@ -140,6 +140,9 @@ pub struct ReleaseDetail {
     pub reject_decision: Option<DecisionCheck>,
     /// For a Draft: whether they may submit it.
     pub submit: Option<gitopshq_engine::values_edit::EditCheck>,
+    /// Whether they may start a rollback to this release (it was delivered; RBAC lets them
+    /// create releases).
+    pub rollback: gitopshq_engine::values_edit::EditCheck,
     /// What delivery would change, the commit that holds it, or why there is no preview.
     pub diff: Option<String>,
 }
@@ -244,6 +247,26 @@ pub struct Variables {
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct VariableScopes {
     pub scopes: Vec<ScopeVariables>,
+}
+
+/// `POST /api/releases/{namespace}/{name}/rollback`: a Rollback of `workload` to this release.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackBody {
+    pub workload: String,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub title: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub notes: Option<String>,
+    /// Only these tenants; empty: every tenant the release delivered to.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Submit now; otherwise a Draft whose page shows the rollback's diff before Submit.
+    #[serde(default)]
+    pub submit: bool,
 }
 
 /// One published version of a chart.
@@ -786,6 +809,7 @@ mod tests {
             SessionWritten,
             CancelRelease,
             ReleaseWritten,
+            RollbackBody,
             CheckValues,
             ValuesChecked,
             ValuesEditor,

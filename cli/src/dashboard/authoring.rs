@@ -14,6 +14,7 @@ use gitopshq_crds::workload::Workload;
 use gitopshq_engine::outcome::Attempt;
 use gitopshq_engine::plan::tenant_runs;
 use gitopshq_engine::rbac::verbs;
+use gitopshq_engine::rollback::{RollbackRequest, rollback_release};
 use gitopshq_engine::values_check::{self, ValuesScope};
 use gitopshq_engine::values_edit::{self, EditAccess, ValuesLayer};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -322,4 +323,52 @@ pub async fn submit_release(
 ) -> Answer<api::ReleaseWritten> {
     let patch = json!({"spec": {"submitted": true}});
     patch_release(&person, &namespace, &name, &patch, "submitted").await
+}
+
+/// Starts a rollback to the release as the person: a Rollback release of `workload` restoring
+/// what this release delivered (a Draft unless `submit`, so its page shows the rollback's diff
+/// first). The webhook judges it as for `gitopshq rollback`: the `rollback` grant at
+/// submission, freezes, policies.
+pub async fn rollback_to(
+    person: Person,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(body): Json<api::RollbackBody>,
+) -> ApiResult<(StatusCode, Json<api::ReleaseWritten>)> {
+    let api: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
+    let target = person
+        .session(&namespace)
+        .call(
+            Attempt::new("get", resources::RELEASES, Some(&namespace))
+                .on(format!("release {name}")),
+            api.get(&name),
+        )
+        .await?;
+    let request = RollbackRequest {
+        workload: body.workload.clone(),
+        tenants: body.tenants,
+        title: body.title,
+        notes: body.notes,
+        submitted: body.submit,
+        ..RollbackRequest::default()
+    };
+    let release = rollback_release(&request, &target, &namespace).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+            Some(&e.next(&namespace)),
+        )
+    })?;
+    let created = person
+        .session(&namespace)
+        .call(
+            Attempt::new("create", resources::RELEASES, Some(&namespace))
+                .on(format!("rollback of {} to {name}", body.workload)),
+            api.create(&PostParams::default(), &release),
+        )
+        .await?;
+    tracing::info!(release = %created.name_any(), target = %name, user = %person.requester.username, submitted = body.submit, "rollback created from the dashboard");
+    Ok((
+        StatusCode::CREATED,
+        Json(api::ReleaseWritten { release: created }),
+    ))
 }

@@ -131,6 +131,10 @@ pub fn router(state: Arc<State>) -> Router {
             "/releases/{namespace}/{name}/submit",
             post(authoring::submit_release),
         )
+        .route(
+            "/releases/{namespace}/{name}/rollback",
+            post(authoring::rollback_to),
+        )
         .route("/approvals", get(pages::approvals))
         .route("/compare", get(pages::compare_sides))
         .route("/variables", get(pages::variables))

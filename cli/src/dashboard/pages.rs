@@ -18,14 +18,16 @@ use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
 use gitopshq_crds::workload::Workload;
-use gitopshq_engine::admission::{MAX_SESSION_DURATION, MIN_JUSTIFICATION, session_is_active};
+use gitopshq_engine::admission::{
+    MAX_SESSION_DURATION, MIN_JUSTIFICATION, session_is_active, submit_verb,
+};
 use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
 use gitopshq_engine::plan::ChartCache;
 use gitopshq_engine::rbac::verbs;
 use gitopshq_engine::{FieldChange, ObjectChange};
-use gitopshq_engine::{values_check, values_edit};
+use gitopshq_engine::{rollback, values_check, values_edit};
 use kube::ResourceExt;
 use serde::Deserialize;
 
@@ -390,6 +392,10 @@ pub async fn release(
     } else {
         Some(submit_check(&person, &release).await?)
     };
+    let may_create = person
+        .can("create", GROUP, "releases", &namespace, None)
+        .await?;
+    let rollback = rollback::rollback_check(&person.requester, &release, may_create);
     let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(api::ReleaseDetail {
         release,
@@ -397,6 +403,7 @@ pub async fn release(
         decision,
         reject_decision: reject,
         submit,
+        rollback,
         diff,
     }))
 }
@@ -408,7 +415,7 @@ async fn submit_check(person: &Person, release: &Release) -> ApiResult<values_ed
     let (may_patch, holds_release) = futures::join!(
         person.can("patch", GROUP, "releases", &ns, Some(&name)),
         person.can(
-            verbs::RELEASE,
+            submit_verb(release.spec.type_),
             GROUP,
             "environments",
             &ns,

@@ -21,6 +21,11 @@ rejectDecision: DecisionCheck | null,
  */
 submit: EditCheck | null, 
 /**
+ * Whether they may start a rollback to this release (it was delivered; RBAC lets them
+ * create releases).
+ */
+rollback: EditCheck, 
+/**
  * What delivery would change, the commit that holds it, or why there is no preview.
  */
 diff: string | null, };

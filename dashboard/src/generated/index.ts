@@ -110,6 +110,7 @@ export type * from './Releases';
 export type * from './Repository';
 export type * from './RepositoryLog';
 export type * from './RepositoryTree';
+export type * from './RollbackBody';
 export type * from './RollbackTarget';
 export type * from './SaveValues';
 export type * from './ScopeVariable';

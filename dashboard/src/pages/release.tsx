@@ -13,8 +13,9 @@ import {
   type ReleaseDetail,
   type ReleasePhase,
   type ReleaseWritten,
+  type RollbackBody,
 } from '../api';
-import { changed, useApi, type ChangeEvent } from '../live';
+import { changed, navigate, useApi, type ChangeEvent } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
 
 // Why a decision is refused (or a note about it), as the server's check gives it.
@@ -211,6 +212,103 @@ function SubmitPanel({ namespace, name, check }: { namespace: string; name: stri
   );
 }
 
+// Roll a workload back to what this release delivered: a Rollback Draft is created as the
+// person and opened, so its page shows the rollback's diff and policy results before Submit.
+// The button says beforehand why it is disabled (not delivered, or RBAC).
+function RollbackPanel({
+  namespace,
+  name,
+  workloads,
+  check,
+}: {
+  namespace: string;
+  name: string;
+  workloads: string[];
+  check: EditCheck;
+}) {
+  const [workload, setWorkload] = useState(workloads[0] ?? '');
+  const [title, setTitle] = useState('');
+  const [notes, setNotes] = useState('');
+  const { busy, error, run } = useAction();
+  const send = () =>
+    run(async () => {
+      const written = await post<ReleaseWritten, RollbackBody>(
+        `/api/releases/${enc(namespace)}/${enc(name)}/rollback`,
+        { workload, title: title.trim() || undefined, notes: notes.trim() || undefined, tenants: [], submit: false },
+      );
+      navigate(`#/releases/${enc(namespace)}/${enc(written.release.metadata.name ?? '')}`);
+    });
+  return (
+    <section aria-labelledby="rollback-h" data-testid="rollback">
+      <h2 id="rollback-h">Roll back to this release</h2>
+      <p class="muted">
+        Restores what this release delivered for one workload, as a new commit (history is kept). It opens as a Draft:
+        read its diff and policy results, then submit it.
+      </p>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send();
+        }}
+      >
+        <div class="field">
+          <label for="rollback-workload">Workload</label>
+          <select
+            id="rollback-workload"
+            data-testid="rollback-workload"
+            value={workload}
+            disabled={!check.allowed}
+            onChange={(e) => setWorkload(e.currentTarget.value)}
+          >
+            {workloads.map((w) => (
+              <option value={w}>{w}</option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="rollback-title">Title</label>
+          <input
+            id="rollback-title"
+            data-testid="rollback-title"
+            value={title}
+            placeholder={`Roll ${workload} back to ${name}`}
+            disabled={!check.allowed}
+            onInput={(e) => setTitle(e.currentTarget.value)}
+          />
+        </div>
+        <div class="field">
+          <label for="rollback-notes">Notes</label>
+          <input
+            id="rollback-notes"
+            data-testid="rollback-notes"
+            value={notes}
+            placeholder="the incident, what went wrong"
+            disabled={!check.allowed}
+            onInput={(e) => setNotes(e.currentTarget.value)}
+          />
+        </div>
+        <div class="buttons">
+          <button
+            type="submit"
+            data-testid="rollback-button"
+            disabled={busy || !check.allowed || !workload}
+            title={check.allowed ? '' : (check.reason ?? '')}
+          >
+            Create rollback draft
+          </button>
+        </div>
+      </form>
+      {!check.allowed && check.reason ? (
+        <p class="reason" data-testid="rollback-reason">
+          {check.reason}
+        </p>
+      ) : null}
+      <ErrorBox error={error} />
+    </section>
+  );
+}
+
 // Phases in which nothing of a release is delivered yet: it may still be cancelled.
 const CANCELLABLE: (ReleasePhase | undefined)[] = [undefined, 'Draft', 'PendingApproval', 'Approved', 'Blocked'];
 
@@ -378,6 +476,14 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
           ) : null}
           {!r.spec.cancellation && CANCELLABLE.includes(st?.phase ?? undefined) ? (
             <CancelPanel namespace={namespace} name={name} />
+          ) : null}
+          {r.spec.submitted && !r.spec.cancellation && r.spec.changes?.length ? (
+            <RollbackPanel
+              namespace={namespace}
+              name={name}
+              workloads={(r.spec.changes ?? []).map((c) => c.workload)}
+              check={data.rollback}
+            />
           ) : null}
           {r.spec.notes ? (
             <section aria-labelledby="notes-h">

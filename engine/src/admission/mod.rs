@@ -32,7 +32,7 @@ pub use permission::require;
 pub use promotion::{mutate_promotion, validate_promotion};
 pub use release::{
     FreezeCheck, delivery_freeze, is_submission, mutate_release, named_session, release_authors,
-    release_workloads, validate_release,
+    release_workloads, submit_verb, validate_release,
 };
 
 use jiff::Timestamp;

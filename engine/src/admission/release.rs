@@ -18,6 +18,14 @@ use crate::freeze::{FreezePeriod, freeze_state};
 use crate::plan;
 use crate::policy::{PolicyEngine, ReleaseSubject};
 
+/// The project grant that submitting a release of `type_` needs in its environment.
+pub fn submit_verb(type_: ReleaseType) -> &'static str {
+    match type_ {
+        ReleaseType::Rollback => crate::rbac::verbs::ROLLBACK,
+        ReleaseType::Deploy | ReleaseType::Promotion => crate::rbac::verbs::RELEASE,
+    }
+}
+
 /// A request that submits a release: created submitted, or turned from Draft to submitted.
 /// Freezes and policies apply at this moment; Drafts may be prepared during a freeze.
 pub fn is_submission(old: Option<&Release>, new: &Release) -> bool {
@@ -288,10 +296,7 @@ pub fn validate_release(
     if !is_submission(req.old, release) {
         return Verdict::allow();
     }
-    let verb = match release.spec.type_ {
-        ReleaseType::Rollback => crate::rbac::verbs::ROLLBACK,
-        ReleaseType::Deploy | ReleaseType::Promotion => crate::rbac::verbs::RELEASE,
-    };
+    let verb = submit_verb(release.spec.type_);
     let namespace = release.namespace().unwrap_or_default();
     if let Err(denial) = super::require(
         req,

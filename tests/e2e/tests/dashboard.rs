@@ -366,6 +366,15 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "secret": "ledger-db",
             "secretKey": "password",
         },
+        "rollback": {
+            "namespace": NS,
+            "target": RELEASE,
+            "workload": "ledger-worker",
+            "user": "alice",
+            "notes": "the smaller limits OOM-kill the batch",
+            "diffRemoves": "- replicas: 3",
+            "diffRestores": "+kind: HorizontalPodAutoscaler",
+        },
         "repository": {
             "project": NS,
             "namespace": NS,
@@ -450,6 +459,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         "the session opened in the browser was closed there, stamped with who opened it"
     );
     authoring(&platform, &dashboard, &chromium, &scenario, &shots).await;
+    rollback(&platform, &dashboard, &chromium, &scenario, &shots);
     drop(dashboard);
     platform.stop().await;
 }
@@ -549,5 +559,37 @@ async fn authoring(
         variables.trim(),
         "production=500",
         "the variable set in the browser is a number in production's scope, and the refused Secret reference was not written"
+    );
+}
+
+/// The release authored in the browser is approved and delivered; then a rollback to the
+/// release before it is started from that release's page, read as a Draft with its diff, and
+/// submitted there.
+fn rollback(
+    platform: &Platform,
+    dashboard: &Dashboard,
+    chromium: &str,
+    scenario: &str,
+    shots: &Path,
+) {
+    let authored = platform.release(NS, AUTHORED);
+    authored.approve("bob", "smaller limits are enough");
+    authored.approve("dave", "agreed");
+    authored.wait_delivered();
+
+    browser(dashboard, chromium, "rollback", scenario, shots);
+
+    let rollbacks = ok(platform.admin().args([
+        "-n",
+        NS,
+        "get",
+        "releases",
+        "-o",
+        r#"jsonpath={range .items[?(@.spec.type=="Rollback")]}{.spec.rollbackTo.release} {.spec.changes[0].workload} {.spec.createdBy} {.spec.submittedBy} {.spec.submitted}{"\n"}{end}"#,
+    ]));
+    assert_eq!(
+        rollbacks.trim(),
+        format!("{RELEASE} ledger-worker alice alice true"),
+        "one Rollback to the earlier release, created and submitted in the browser by alice"
     );
 }
