@@ -319,6 +319,7 @@ pub mod resources {
     pub const WORKLOADS: &str = "workloads.gitopshq.io";
     pub const TENANTS: &str = "tenants.gitopshq.io";
     pub const VARIABLES: &str = "variables.gitopshq.io";
+    pub const PROMOTIONS: &str = "promotions.gitopshq.io";
     pub const CLUSTERS: &str = "clusters.gitopshq.io";
     pub const PROJECTS: &str = "projects.gitopshq.io";
     pub const EVENTS: &str = "events.events.k8s.io";

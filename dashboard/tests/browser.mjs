@@ -1,7 +1,7 @@
 // End-to-end checks of the dashboard in Chromium, against a running `gitopshq dashboard`.
 //
 //   DASHBOARD_URL=http://127.0.0.1:PORT SCREENSHOTS=dir DASHBOARD_SCENARIO='{...}' \
-//     node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback
+//     node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback|promote
 //
 // Prints one line per step; on a failure prints what was expected and what was found, with
 // the page's visible error text, and exits 1.
@@ -17,9 +17,9 @@ const WAIT = Number(process.env.DASHBOARD_WAIT_MS || 30000); // one element or t
 const PHASE_WAIT = Number(process.env.DASHBOARD_PHASE_WAIT_MS || 60000); // a release changing phase
 const TOTAL = Number(process.env.DASHBOARD_TOTAL_MS || 15 * 60000); // the whole run
 
-if (!['approvals', 'after', 'authoring', 'workbench', 'rollback'].includes(phase) || !base || !scenario) {
+if (!['approvals', 'after', 'authoring', 'workbench', 'rollback', 'promote'].includes(phase) || !base || !scenario) {
   console.error(
-    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback',
+    'usage: DASHBOARD_URL=… DASHBOARD_SCENARIO=… [SCREENSHOTS=dir] node dashboard/tests/browser.mjs approvals|after|authoring|workbench|rollback|promote',
   );
   process.exit(2);
 }
@@ -720,6 +720,62 @@ async function rollback() {
 }
 
 if (phase === 'rollback') await rollback();
+
+// A delivered release promoted from its page to the environment's other tenants, in two
+// batches chosen there.
+async function promote() {
+  const p = scenario.promote;
+  const { page } = await signIn(p.user);
+  await step(`${p.user} chooses the batches of a promotion of ${p.release} into ${p.environment}`, async () => {
+    await page.goto(`${base}/#/releases/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.release)}`);
+    await tid(page, 'promote').waitFor({ timeout: WAIT });
+    await tid(page, 'promote-environment').selectOption(p.environment);
+    const tenants = await waitFor(
+      page,
+      'the tenants offered',
+      () =>
+        page
+          .locator('[data-testid="promote-batch"]')
+          .first()
+          .locator('[data-testid="promote-batch-tenant"]')
+          .evaluateAll((all) => all.map((e) => e.dataset.tenant).join(',')),
+      (v) => v === p.tenants.join(','),
+      p.tenants.join(','),
+    );
+    console.log(`     tenants: ${tenants}`);
+    const batches = page.locator('[data-testid="promote-batch"]');
+    const count = await batches.count();
+    if (count !== 2) throw new Mismatch('two batches by default for two tenants', 2, count);
+    await batches.nth(0).locator('[data-testid="promote-batch-soak"]').fill(p.soak);
+    const button = tid(page, 'promote-button');
+    if (await button.isDisabled())
+      throw new Mismatch('Promote is enabled', 'enabled', await text(tid(page, 'promote-reason')));
+    await shot(page, 'release-promote.png');
+    await button.click();
+  });
+  await step('the promotion is listed with its first batch started as a release', async () => {
+    const first = page.locator('[data-testid="promotion"]').first().locator('[data-testid="promotion-batch"]').first();
+    const shown = await waitFor(
+      page,
+      'the first batch with its release',
+      () =>
+        first
+          .locator('a')
+          .count()
+          .then(async (n) => (n ? text(first) : null)),
+      (v) => !!v && v.startsWith(p.firstBatch),
+      `${p.firstBatch} … with a link to its release`,
+      PHASE_WAIT,
+    );
+    console.log(`     ${shown}`);
+  });
+  await browser.close();
+  clearTimeout(watchdog);
+  console.log(`done promote in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
+
+if (phase === 'promote') await promote();
 
 // phase === 'after'
 const user = scenario.approvers[0];

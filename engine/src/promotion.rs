@@ -18,6 +18,7 @@ use kube::{Resource, ResourceExt};
 use crate::conditions::{self, Status};
 use crate::freeze::parse_duration;
 
+pub mod authoring;
 mod between;
 
 pub use between::{FromGate, carried_changes, promotion_from_gate};

@@ -13,6 +13,7 @@ use gitopshq_crds::chart_version::ChartConsumer;
 use gitopshq_crds::environment::ActiveFreeze;
 use gitopshq_crds::policy::{EnforcementMode, PolicyBinding, PolicyStatus, PolicyTest};
 use gitopshq_crds::project::Project;
+use gitopshq_crds::promotion::Promotion;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
@@ -20,6 +21,7 @@ use gitopshq_engine::audit::AuditEntry;
 use gitopshq_engine::overview::{
     Cell, ClusterRow, DecisionCheck, ReleaseSummary, VariableOverview,
 };
+pub use gitopshq_engine::promotion::authoring::PromoteRequest;
 use gitopshq_engine::variables_edit::ScopeVariables;
 pub use gitopshq_engine::variables_edit::VariableEdit;
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,7 @@ use gitopshq_crds::{
     approval_request::{ApprovalRequestSpec, ApprovalRequestStatus},
     break_glass_session::{BreakGlassSessionSpec, BreakGlassSessionStatus},
     project::{ProjectSpec, ProjectStatus},
+    promotion::{PromotionSpec, PromotionStatus},
     release::{ReleaseSpec, ReleaseStatus},
     tenant::{TenantSpec, TenantStatus},
     ts::KubeObject,
@@ -143,6 +146,12 @@ pub struct ReleaseDetail {
     /// Whether they may start a rollback to this release (it was delivered; RBAC lets them
     /// create releases).
     pub rollback: gitopshq_engine::values_edit::EditCheck,
+    /// For a delivered release: the environments it can be promoted into, with their tenants
+    /// and whether the person may promote there.
+    pub promotion_targets: Vec<gitopshq_engine::promotion::authoring::PromotionTarget>,
+    /// The Promotions of this release, with their batches' progress.
+    #[cfg_attr(test, ts(as = "Vec<PromotionObject>"))]
+    pub promotions: Vec<Promotion>,
     /// What delivery would change, the commit that holds it, or why there is no preview.
     pub diff: Option<String>,
 }
@@ -267,6 +276,14 @@ pub struct RollbackBody {
     /// Submit now; otherwise a Draft whose page shows the rollback's diff before Submit.
     #[serde(default)]
     pub submit: bool,
+}
+
+/// `POST /api/releases/{namespace}/{name}/promote`: the Promotion created.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct PromotionWritten {
+    #[cfg_attr(test, ts(as = "PromotionObject"))]
+    pub promotion: Promotion,
 }
 
 /// One published version of a chart.
@@ -728,6 +745,7 @@ mod objects {
         BreakGlassSessionStatus
     );
     object!(ProjectObject, ProjectSpec, ProjectStatus);
+    object!(PromotionObject, PromotionSpec, PromotionStatus);
     object!(WorkloadObject, WorkloadSpec, WorkloadStatus);
     object!(TenantObject, TenantSpec, TenantStatus);
 }
@@ -810,6 +828,8 @@ mod tests {
             CancelRelease,
             ReleaseWritten,
             RollbackBody,
+            PromoteRequest,
+            PromotionWritten,
             CheckValues,
             ValuesChecked,
             ValuesEditor,

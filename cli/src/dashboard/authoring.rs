@@ -8,11 +8,13 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use gitopshq_crds::consts::GROUP;
+use gitopshq_crds::promotion::Promotion;
 use gitopshq_crds::release::{Release, ReleaseSpec, WorkloadChange};
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
 use gitopshq_engine::outcome::Attempt;
 use gitopshq_engine::plan::tenant_runs;
+use gitopshq_engine::promotion::authoring::promotion_of;
 use gitopshq_engine::rbac::verbs;
 use gitopshq_engine::rollback::{RollbackRequest, rollback_release};
 use gitopshq_engine::values_check::{self, ValuesScope};
@@ -370,5 +372,44 @@ pub async fn rollback_to(
     Ok((
         StatusCode::CREATED,
         Json(api::ReleaseWritten { release: created }),
+    ))
+}
+
+/// Promotes the release as the person: a Promotion of it into the chosen environment, batch by
+/// batch as chosen. The webhook judges it as for kubectl: the `release` grant in the target
+/// environment and its promotion gate; the controller then creates each batch's release.
+pub async fn promote(
+    person: Person,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(body): Json<api::PromoteRequest>,
+) -> ApiResult<(StatusCode, Json<api::PromotionWritten>)> {
+    let releases: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
+    let source = person
+        .session(&namespace)
+        .call(
+            Attempt::new("get", resources::RELEASES, Some(&namespace))
+                .on(format!("release {name}")),
+            releases.get(&name),
+        )
+        .await?;
+    let promotion = promotion_of(&body, &source).map_err(|e| {
+        ApiError::bad_request(
+            format!("promotion of release {name}: {e}; nothing was created"),
+            "fix the batches and promote again",
+        )
+    })?;
+    let api: Api<Promotion> = Api::namespaced(person.client.clone(), &namespace);
+    let created = person
+        .session(&namespace)
+        .call(
+            Attempt::new("create", resources::PROMOTIONS, Some(&namespace))
+                .on(format!("promotion of release {name}")),
+            api.create(&PostParams::default(), &promotion),
+        )
+        .await?;
+    tracing::info!(promotion = %created.name_any(), release = %name, user = %person.requester.username, "promotion created from the dashboard");
+    Ok((
+        StatusCode::CREATED,
+        Json(api::PromotionWritten { promotion: created }),
     ))
 }

@@ -135,6 +135,10 @@ pub fn router(state: Arc<State>) -> Router {
             "/releases/{namespace}/{name}/rollback",
             post(authoring::rollback_to),
         )
+        .route(
+            "/releases/{namespace}/{name}/promote",
+            post(authoring::promote),
+        )
         .route("/approvals", get(pages::approvals))
         .route("/compare", get(pages::compare_sides))
         .route("/variables", get(pages::variables))

@@ -14,6 +14,7 @@ use gitopshq_crds::chart::Chart;
 use gitopshq_crds::chart_version::ChartVersion;
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::project::Project;
+use gitopshq_crds::promotion::Promotion;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::variables::Variables;
@@ -25,6 +26,7 @@ use gitopshq_engine::catalog::Catalog;
 use gitopshq_engine::compare::{Side, compare};
 use gitopshq_engine::overview::{self, Access, DecisionCheck};
 use gitopshq_engine::plan::ChartCache;
+use gitopshq_engine::promotion::authoring::{PromotionTarget, promotion_targets};
 use gitopshq_engine::rbac::verbs;
 use gitopshq_engine::{FieldChange, ObjectChange};
 use gitopshq_engine::{rollback, values_check, values_edit};
@@ -396,6 +398,7 @@ pub async fn release(
         .can("create", GROUP, "releases", &namespace, None)
         .await?;
     let rollback = rollback::rollback_check(&person.requester, &release, may_create);
+    let (promotion_targets, promotions) = promotions_of(&person, &release).await?;
     let diff = rendered_diff(&person, &state, &release).await;
     Ok(Json(api::ReleaseDetail {
         release,
@@ -404,8 +407,68 @@ pub async fn release(
         reject_decision: reject,
         submit,
         rollback,
+        promotion_targets,
+        promotions,
         diff,
     }))
+}
+
+/// For a delivered release: where the person may promote it (asked as them: `create` on
+/// promotions, the `release` grant per environment, then the webhook's own rule), and the
+/// promotions of it so far.
+async fn promotions_of(
+    person: &Person,
+    release: &Release,
+) -> ApiResult<(Vec<PromotionTarget>, Vec<Promotion>)> {
+    let namespace = release.namespace().unwrap_or_default();
+    let name = release.name_any();
+    let mut promotions: Vec<Promotion> =
+        list_in::<Promotion>(person, &namespace, resources::PROMOTIONS)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.spec.release == name)
+            .collect();
+    promotions.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+    if release
+        .status
+        .as_ref()
+        .and_then(|s| s.commit.as_ref())
+        .is_none()
+    {
+        return Ok((Vec::new(), promotions));
+    }
+    let catalog = catalog_of(person, &namespace).await?;
+    let environments: Vec<String> = catalog
+        .project(&namespace)
+        .map(|p| p.spec.environments.clone())
+        .unwrap_or_default();
+    let grants = futures::future::try_join_all(environments.iter().map(|environment| async {
+        let holds = person
+            .can(
+                verbs::RELEASE,
+                GROUP,
+                "environments",
+                &namespace,
+                Some(environment),
+            )
+            .await?;
+        Ok::<_, ApiError>((environment.clone(), holds))
+    }));
+    let (grants, may_create) = futures::try_join!(
+        grants,
+        person.can("create", GROUP, "promotions", &namespace, None)
+    )?;
+    let grants: BTreeMap<String, bool> = grants.into_iter().collect();
+    let targets = promotion_targets(
+        &catalog,
+        &person.requester,
+        release,
+        may_create,
+        &|environment| grants.get(environment).copied().unwrap_or(false),
+        jiff::Timestamp::now(),
+    );
+    Ok((targets, promotions))
 }
 
 /// Whether the person may submit the Draft `release` (the webhook's grant rule, asked first).

@@ -2,6 +2,8 @@
 import type { ApprovalRequestObject } from "./ApprovalRequestObject";
 import type { DecisionCheck } from "./DecisionCheck";
 import type { EditCheck } from "./EditCheck";
+import type { PromotionObject } from "./PromotionObject";
+import type { PromotionTarget } from "./PromotionTarget";
 import type { ReleaseObject } from "./ReleaseObject";
 
 /**
@@ -25,6 +27,15 @@ submit: EditCheck | null,
  * create releases).
  */
 rollback: EditCheck, 
+/**
+ * For a delivered release: the environments it can be promoted into, with their tenants
+ * and whether the person may promote there.
+ */
+promotionTargets: Array<PromotionTarget>, 
+/**
+ * The Promotions of this release, with their batches' progress.
+ */
+promotions: Array<PromotionObject>, 
 /**
  * What delivery would change, the commit that holds it, or why there is no preview.
  */

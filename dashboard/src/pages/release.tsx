@@ -17,6 +17,7 @@ import {
 } from '../api';
 import { changed, navigate, useApi, type ChangeEvent } from '../live';
 import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
+import { PromotePanel } from './promote';
 
 // Why a decision is refused (or a note about it), as the server's check gives it.
 function Reason({ check, text, id, testid }: { check: DecisionCheck; text: string; id: string; testid: string }) {
@@ -160,7 +161,7 @@ export function DecisionPanel({
 }
 
 // One button's request: busy while it runs, its error kept to show.
-function useAction() {
+export function useAction() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | undefined>();
   const run = async (action: () => Promise<void>) => {
@@ -476,6 +477,14 @@ export function ReleasePage({ namespace, name }: { namespace: string; name: stri
           ) : null}
           {!r.spec.cancellation && CANCELLABLE.includes(st?.phase ?? undefined) ? (
             <CancelPanel namespace={namespace} name={name} />
+          ) : null}
+          {data.promotionTargets.length || data.promotions.length ? (
+            <PromotePanel
+              namespace={namespace}
+              name={name}
+              targets={data.promotionTargets}
+              promotions={data.promotions}
+            />
           ) : null}
           {r.spec.submitted && !r.spec.cancellation && r.spec.changes?.length ? (
             <RollbackPanel

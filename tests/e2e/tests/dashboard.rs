@@ -375,6 +375,15 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "diffRemoves": "- replicas: 3",
             "diffRestores": "+kind: HorizontalPodAutoscaler",
         },
+        "promote": {
+            "namespace": NS,
+            "release": AUTHORED,
+            "user": "alice",
+            "environment": "production",
+            "tenants": ["eu-batch-2", "eu-batch-3"],
+            "soak": "1m",
+            "firstBatch": "canary",
+        },
         "repository": {
             "project": NS,
             "namespace": NS,
@@ -460,6 +469,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
     );
     authoring(&platform, &dashboard, &chromium, &scenario, &shots).await;
     rollback(&platform, &dashboard, &chromium, &scenario, &shots);
+    promote(&platform, &dashboard, &chromium, &scenario, &shots);
     drop(dashboard);
     platform.stop().await;
 }
@@ -591,5 +601,46 @@ fn rollback(
         rollbacks.trim(),
         format!("{RELEASE} ledger-worker alice alice true"),
         "one Rollback to the earlier release, created and submitted in the browser by alice"
+    );
+}
+
+/// Two more production tenants run the workload; the release delivered to eu-batch is
+/// promoted to them from its page, a canary batch first, then the rest.
+fn promote(
+    platform: &Platform,
+    dashboard: &Dashboard,
+    chromium: &str,
+    scenario: &str,
+    shots: &Path,
+) {
+    for (tenant, namespace) in [("eu-batch-2", "batch-2"), ("eu-batch-3", "batch-3")] {
+        platform.apply(
+            "admin",
+            &format!(
+                "apiVersion: gitopshq.io/v1alpha1
+kind: Tenant
+metadata: {{name: {tenant}, namespace: {NS}}}
+spec:
+  environment: production
+  cluster: eu-west-1
+  namespace: {namespace}
+  workloads: {{ledger-worker: {{}}}}
+"
+            ),
+        );
+    }
+    browser(dashboard, chromium, "promote", scenario, shots);
+    let promotion = ok(platform.admin().args([
+        "-n",
+        NS,
+        "get",
+        "promotions",
+        "-o",
+        r#"jsonpath={range .items[*]}{.spec.release} {.spec.createdBy}{range .spec.batches[*]} {.name}:{.tenants[*]}:{.soak}{end}{"\n"}{end}"#,
+    ]));
+    assert_eq!(
+        promotion.trim(),
+        format!("{AUTHORED} alice canary:eu-batch-2:1m rest::"),
+        "the batches chosen in the browser (within production, the release's own environment), stamped with who promoted"
     );
 }
