@@ -420,6 +420,25 @@ async function authoring() {
     await shot(page, 'values-diff.png');
   });
 
+  await step('against what runs: what a release of these values would change in the repository now', async () => {
+    await tid(page, 'values-tab-repository').click();
+    const summary = await waitFor(
+      page,
+      'the repository preview',
+      async () =>
+        (await text(tid(page, 'values-repository-summary'))) ??
+        (await text(page.locator('[data-testid="values-repository"] [data-testid="error"]'))),
+      (v) => !!v && v.includes('changed'),
+      '… changed (a sentence of objects added, removed, changed)',
+    );
+    const diff = await text(tid(page, 'values-repository-diff'));
+    if (!diff || !diff.includes(a.repositoryShows))
+      throw new Mismatch('the repository diff', a.repositoryShows, diff?.slice(0, 400));
+    console.log(`     ${summary}`);
+    await shot(page, 'values-repository.png');
+    await tid(page, 'values-tab-diff').click();
+  });
+
   await step('Save applies the values as the developer', async () => {
     await tid(page, 'values-save').click();
     const saved = await waitFor(

@@ -330,6 +330,105 @@ pub fn save_patch(
     })
 }
 
+/// What a release of an edited layer would be: `catalog` with the layer replaced by `values`,
+/// and the Deploy release of `workload` the editor would create from it, in the layer's
+/// environment (for the workload's own values, `tenant`'s, or the first tenant's that runs
+/// it), to that tenant only for a tenant's override. Previewed against the repository, it says
+/// what the edit changes in what runs now, with the values releases recorded there.
+pub fn release_of_edit(
+    catalog: &Catalog,
+    project: &str,
+    workload: &str,
+    scope: &ValuesScope,
+    tenant: Option<&str>,
+    values: &Values,
+) -> Result<(Catalog, Release), PlanError> {
+    let stored =
+        catalog
+            .workload(project, workload)
+            .ok_or_else(|| PlanError::WorkloadNotFound {
+                project: project.to_string(),
+                workload: workload.to_string(),
+            })?;
+    let namespace = stored.namespace().unwrap_or_default();
+    let runs = |t: &&Tenant| crate::plan::tenant_runs(t, workload) && !t.spec.suspended;
+    let (environment, tenants) = match scope {
+        ValuesScope::Environment(environment) => {
+            crate::plan::check_environment(catalog, project, environment)?;
+            (environment.clone(), Vec::new())
+        }
+        ValuesScope::Tenant(name) => {
+            let found = tenant_of(catalog, project, name)?;
+            (found.spec.environment.clone(), vec![name.clone()])
+        }
+        ValuesScope::Workload => {
+            let found = match tenant {
+                Some(name) => Some(tenant_of(catalog, project, name)?),
+                None => catalog
+                    .tenants_of(project)
+                    .filter(runs)
+                    .min_by_key(|t| t.name_any()),
+            };
+            let found = found.ok_or_else(|| PlanError::NoTargets {
+                release: format!("of the values of {workload}"),
+                environment: "any environment".to_string(),
+                workloads: workload.to_string(),
+            })?;
+            (found.spec.environment.clone(), Vec::new())
+        }
+    };
+    let mut edited = catalog.clone();
+    match scope {
+        ValuesScope::Tenant(name) => {
+            if let Some(t) = edited
+                .tenants
+                .iter_mut()
+                .find(|t| t.name_any() == *name && t.namespace() == stored.namespace())
+            {
+                t.spec
+                    .workloads
+                    .entry(workload.to_string())
+                    .or_default()
+                    .values = values.clone();
+            }
+        }
+        _ => {
+            if let Some(w) = edited
+                .workloads
+                .iter_mut()
+                .find(|w| w.name_any() == workload && w.namespace() == stored.namespace())
+            {
+                match scope {
+                    ValuesScope::Environment(environment) => {
+                        w.spec
+                            .environments
+                            .entry(environment.clone())
+                            .or_default()
+                            .values = values.clone();
+                    }
+                    _ => w.spec.values = values.clone(),
+                }
+            }
+        }
+    }
+    let mut release = Release::new(
+        "values-preview",
+        gitopshq_crds::release::ReleaseSpec {
+            title: format!("values of {workload}"),
+            environment,
+            tenants,
+            changes: vec![gitopshq_crds::release::WorkloadChange {
+                workload: workload.to_string(),
+                ..Default::default()
+            }],
+            submitted: true,
+            ..Default::default()
+        },
+    );
+    release.metadata.namespace = Some(namespace);
+    Ok((edited, release))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +540,65 @@ mod tests {
             rbac.reason
                 .unwrap()
                 .contains("RBAC grants no patch on releases")
+        );
+    }
+
+    #[test]
+    fn an_edit_becomes_the_release_the_editor_would_create_over_the_edited_catalog() {
+        let catalog = catalog();
+        let values: Values = serde_json::from_value(json!({"replicas": 3})).unwrap();
+        let prod = ValuesScope::Environment("prod".into());
+        let (edited, release) =
+            release_of_edit(&catalog, "shop", "api", &prod, None, &values).unwrap();
+        assert_eq!(release.spec.environment, "prod");
+        assert!(release.spec.tenants.is_empty(), "every tenant of prod");
+        assert_eq!(release.spec.changes[0].workload, "api");
+        assert_eq!(release.namespace().as_deref(), Some("shop"));
+        assert_eq!(
+            edited.workload("shop", "api").unwrap().spec.environments["prod"].values,
+            values
+        );
+        assert!(
+            catalog
+                .workload("shop", "api")
+                .unwrap()
+                .spec
+                .environments
+                .is_empty(),
+            "the catalog read is left as it was"
+        );
+        let (edited, release) = release_of_edit(
+            &catalog,
+            "shop",
+            "api",
+            &ValuesScope::Tenant("eu-1".into()),
+            None,
+            &values,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                release.spec.environment.as_str(),
+                release.spec.tenants.as_slice()
+            ),
+            ("prod", &["eu-1".to_string()][..])
+        );
+        assert_eq!(
+            edited.tenant("shop", "eu-1").unwrap().spec.workloads["api"].values,
+            values
+        );
+        let (_, release) = release_of_edit(
+            &catalog,
+            "shop",
+            "api",
+            &ValuesScope::Workload,
+            Some("dev-1"),
+            &values,
+        )
+        .unwrap();
+        assert_eq!(
+            release.spec.environment, "dev",
+            "the environment of the tenant picked"
         );
     }
 

@@ -406,6 +406,22 @@ pub struct CheckValues {
 /// The check: findings at their lines, or the rendered objects.
 pub type ValuesChecked = gitopshq_engine::values_check::ValuesCheck;
 
+/// `POST /api/projects/{project}/workloads/{workload}/values/preview`: what a release of the
+/// text would change in the GitOps repository now, against what runs (the delivered files,
+/// with the values releases recorded there), per tenant.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesPreview {
+    pub environment: String,
+    /// Objects added, removed and changed, in a sentence.
+    pub summary: String,
+    /// Per tenant with a change: its sentence.
+    pub tenants: BTreeMap<String, String>,
+    /// The unified diff of the files, Secrets redacted; empty when nothing would change.
+    pub unified: String,
+}
+
 /// `GET /api/projects/{project}/workloads/{workload}/values`: the values editor as opened, for
 /// the layer the query names (`environment` or `tenantOverride`, at most one).
 #[derive(Debug, Serialize)]
@@ -832,6 +848,7 @@ mod tests {
             PromotionWritten,
             CheckValues,
             ValuesChecked,
+            ValuesPreview,
             ValuesEditor,
             RepositoryLog,
             CommitRow,

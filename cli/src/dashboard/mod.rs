@@ -106,6 +106,10 @@ pub fn router(state: Arc<State>) -> Router {
             "/projects/{name}/workloads/{workload}/values/check",
             post(pages::check_values),
         )
+        .route(
+            "/projects/{name}/workloads/{workload}/values/preview",
+            post(pages::preview_values),
+        )
         .route("/projects/{name}/releases", post(authoring::create_release))
         .route(
             "/projects/{name}/variables",

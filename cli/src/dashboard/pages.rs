@@ -601,6 +601,58 @@ pub async fn check_values(
     Ok(Json(checked))
 }
 
+/// What a release of the editor's text would change in the repository now, per tenant: the
+/// release the editor would create, previewed against the delivered files as the controller
+/// would deliver it (the values releases recorded there included).
+pub async fn preview_values(
+    person: Person,
+    Shared(state): Shared<Arc<State>>,
+    Path((project, workload)): Path<(String, String)>,
+    Json(body): Json<api::CheckValues>,
+) -> Answer<api::ValuesPreview> {
+    let scope = super::authoring::scope_of(body.environment, body.tenant_override)?;
+    let values = values_check::parse(&body.text).map_err(|finding| {
+        ApiError::bad_request(
+            format!("values of workload {workload}: {}", finding.message),
+            "fix the text at the marked line first",
+        )
+    })?;
+    let catalog = catalog_of(&person, &project).await?;
+    let (edited, release) = values_edit::release_of_edit(
+        &catalog,
+        &project,
+        &workload,
+        &scope,
+        body.tenant.as_deref(),
+        &values,
+    )?;
+    let environment = release.spec.environment.clone();
+    let repo = RepoArgs {
+        repo: None,
+        branch: None,
+        cache_dir: Some(state.git_cache.clone()),
+    };
+    let preview = tokio::task::spawn_blocking(move || diff::preview(&edited, &release, &repo))
+        .await
+        .map_err(|e| anyhow::anyhow!("the preview stopped: {e}"))?
+        .map_err(|e| {
+            ApiError::bad_request(
+                format!("no preview of workload {workload} in {project}: {e:#}"),
+                "check the values first: the findings say what does not render",
+            )
+        })?;
+    Ok(Json(api::ValuesPreview {
+        environment,
+        summary: preview.objects.summary(),
+        tenants: preview
+            .tenants
+            .iter()
+            .map(|(tenant, diff)| (tenant.clone(), diff.summary()))
+            .collect(),
+        unified: preview.unified,
+    }))
+}
+
 pub async fn compare_sides(
     person: Person,
     Query(query): Query<CompareQuery>,

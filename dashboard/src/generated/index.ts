@@ -154,6 +154,7 @@ export type * from './TreeEntry';
 export type * from './ValuesCheck';
 export type * from './ValuesEditor';
 export type * from './ValuesLayer';
+export type * from './ValuesPreview';
 export type * from './VariableChange';
 export type * from './VariableDefinition';
 export type * from './VariableEdit';

@@ -12,6 +12,7 @@ import {
   type ValuesCheck,
   type ValuesEditor,
   type ValuesLayer,
+  type ValuesPreview,
 } from '../api';
 import { navigate, useApi, type Route } from '../live';
 import { Empty, ErrorBox, Loading, Page } from '../ui';
@@ -24,6 +25,8 @@ import { DiffView } from './release';
 // values. Saving applies the layer as the signed-in person.
 
 const CHECK_DELAY_MS = 250;
+// The repository preview reads Git: asked after a longer pause, and only while its tab is open.
+const PREVIEW_DELAY_MS = 600;
 
 function layerHash(project: string, workload: string, params: Record<string, string | undefined>): string {
   return `#/projects/${enc(project)}/workloads/${enc(workload)}/values${qs(params)}`;
@@ -209,7 +212,10 @@ export function ValuesPage({ project, workload, route }: { project: string; work
   const [saved, setSaved] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const [creating, setCreating] = useState(false);
-  const [view, setView] = useState<'diff' | 'rendered'>('diff');
+  const [view, setView] = useState<'diff' | 'repository' | 'rendered'>('diff');
+  const [repoPreview, setRepoPreview] = useState<ValuesPreview | undefined>();
+  const [repoError, setRepoError] = useState<ApiError | undefined>();
+  const previewed = useRef(0);
   // Bumped when the stored values change under the same text: the diff must be asked again.
   const [revision, setRevision] = useState(0);
   const sent = useRef(0);
@@ -247,6 +253,32 @@ export function ValuesPage({ project, workload, route }: { project: string; work
     }, CHECK_DELAY_MS);
     return () => clearTimeout(timer);
   }, [text, revision, project, workload, environment, tenantOverride, renderFor]);
+
+  // What a release of the text would change in the repository: asked only while that tab is
+  // open and the text renders (it reads the repository), after a longer pause.
+  useEffect(() => {
+    if (view !== 'repository' || text === null || !check?.rendered) return;
+    const mine = ++previewed.current;
+    const timer = setTimeout(() => {
+      post<ValuesPreview, CheckValues>(`/api/projects/${enc(project)}/workloads/${enc(workload)}/values/preview`, {
+        text,
+        environment,
+        tenantOverride,
+        tenant: tenantOverride ? undefined : renderFor,
+      }).then(
+        (p) => {
+          if (mine !== previewed.current) return;
+          setRepoPreview(p);
+          setRepoError(undefined);
+        },
+        (e: unknown) => {
+          if (mine !== previewed.current) return;
+          setRepoError(toApiError(e));
+        },
+      );
+    }, PREVIEW_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, [view, text, check, project, workload, environment, tenantOverride, renderFor]);
 
   const save = async () => {
     if (text === null) return;
@@ -451,6 +483,7 @@ export function ValuesPage({ project, workload, route }: { project: string; work
                 {(
                   [
                     ['diff', 'Diff against stored'],
+                    ['repository', 'Against what runs'],
                     ['rendered', 'Rendered'],
                   ] as const
                 ).map(([tab, label]) => (
@@ -471,6 +504,35 @@ export function ValuesPage({ project, workload, route }: { project: string; work
                 ) : (
                   <Empty>{check?.rendered ? 'No change for this tenant.' : 'No render yet.'}</Empty>
                 )
+              ) : view === 'repository' ? (
+                <div data-testid="values-repository">
+                  <ErrorBox error={repoError} />
+                  {repoPreview ? (
+                    <>
+                      <p class="muted">
+                        What a release of these values would change in the GitOps repository now, for{' '}
+                        {repoPreview.environment}, with the values earlier releases recorded there:{' '}
+                        <strong data-testid="values-repository-summary">{repoPreview.summary}</strong>
+                      </p>
+                      {Object.entries(repoPreview.tenants).length ? (
+                        <ul data-testid="values-repository-tenants">
+                          {Object.entries(repoPreview.tenants).map(([t, summary]) => (
+                            <li>
+                              <strong>{t}</strong>: {summary}
+                            </li>
+                          ))}
+                        </ul>
+                      ) : null}
+                      {repoPreview.unified ? (
+                        <DiffView diff={repoPreview.unified} testid="values-repository-diff" />
+                      ) : (
+                        <Empty>No change to what runs now.</Empty>
+                      )}
+                    </>
+                  ) : !repoError ? (
+                    <Loading what="the repository's preview" />
+                  ) : null}
+                </div>
               ) : check?.rendered ? (
                 <pre class="rendered" data-testid="values-rendered" tabIndex={0}>
                   {check.rendered}

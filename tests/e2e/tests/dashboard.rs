@@ -353,6 +353,8 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "missingVariable": "NOT_DEFINED",
             "fixed": VALUES,
             "diffShows": "+  replicas: 3",
+            // What runs is RELEASE's delivery: the edit adds replicas and drops the autoscaler.
+            "repositoryShows": "+ replicas: 3",
             "release": AUTHORED,
             "title": "ledger-worker: smaller limits in production",
             "policy": "require-resource-limits",
