@@ -507,13 +507,7 @@ pub fn release_targets(catalog: &Catalog, release: &Release) -> Result<Vec<Targe
         return Err(PlanError::NoTargets {
             release: release_name,
             environment: release.spec.environment.clone(),
-            workloads: release
-                .spec
-                .changes
-                .iter()
-                .map(|c| c.workload.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            workloads: workloads_of(release),
         });
     }
     targets.sort_by(|a, b| (&a.tenant, &a.workload).cmp(&(&b.tenant, &b.workload)));
@@ -1118,6 +1112,17 @@ fn render_parallel<T: Send>(
     }
     PlanError::all(problems)?;
     Ok(rendered)
+}
+
+/// The workloads `release` changes, as a list for messages ("api, worker").
+pub fn workloads_of(release: &Release) -> String {
+    release
+        .spec
+        .changes
+        .iter()
+        .map(|c| c.workload.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

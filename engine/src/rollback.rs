@@ -117,13 +117,7 @@ pub fn restorable(target: &Release, workload: &str) -> Result<(), RollbackError>
         return Err(RollbackError::OtherWorkload {
             target: target_name,
             workload: workload.to_string(),
-            changed: target
-                .spec
-                .changes
-                .iter()
-                .map(|c| c.workload.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            changed: crate::plan::workloads_of(target),
         });
     }
     Ok(())
@@ -133,10 +127,7 @@ pub fn restorable(target: &Release, workload: &str) -> Result<(), RollbackError>
 /// lets them create releases (the Draft's page then says whether they may submit it).
 pub fn rollback_check(user: &Requester, target: &Release, may_create: bool) -> EditCheck {
     let namespace = target.namespace().unwrap_or_default();
-    let refused = |reason: String| EditCheck {
-        allowed: false,
-        reason: Some(reason),
-    };
+    let refused = EditCheck::refused;
     if let Some(workload) = target.spec.changes.first().map(|c| c.workload.as_str())
         && let Err(gate) = restorable(target, workload)
     {
@@ -148,10 +139,7 @@ pub fn rollback_check(user: &Requester, target: &Release, may_create: bool) -> E
             user.username, target.spec.environment
         ));
     }
-    EditCheck {
-        allowed: true,
-        reason: None,
-    }
+    EditCheck::allowed()
 }
 
 #[cfg(test)]

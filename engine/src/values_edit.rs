@@ -47,6 +47,59 @@ pub struct EditCheck {
     pub reason: Option<String>,
 }
 
+impl EditCheck {
+    pub fn allowed() -> Self {
+        Self {
+            allowed: true,
+            reason: None,
+        }
+    }
+
+    pub fn refused(reason: String) -> Self {
+        Self {
+            allowed: false,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// Which of the webhook's denials, asked beforehand, disable a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disabling {
+    /// Only a missing grant: other rules are answered at the click.
+    Grants,
+    /// Every denial (a gate the person cannot pass now either).
+    Every,
+}
+
+/// The webhook's answer to `judge`, asked beforehand over `catalog` with the person's grant of
+/// `verb` in `environment` as their only grant (when `holds` says they hold it): the same
+/// rule the click will be judged by, never a substitute for it.
+pub(crate) fn asked_beforehand(
+    catalog: &Catalog,
+    user: &Requester,
+    project: &str,
+    grant: Option<(&str, &str)>,
+    disabling: Disabling,
+    judge: impl FnOnce(&Snapshot) -> crate::admission::Verdict,
+) -> EditCheck {
+    let grants = grant
+        .map(|(verb, environment)| Grant::environment(&user.username, project, verb, environment))
+        .into_iter()
+        .collect();
+    let directory = Snapshot {
+        catalog: catalog.clone(),
+        grants: Some(grants),
+        ..Snapshot::default()
+    };
+    match judge(&directory).denial {
+        Some(denial) if disabling == Disabling::Every || denial.rule == Rule::NotPermitted => {
+            EditCheck::refused(denial.message)
+        }
+        _ => EditCheck::allowed(),
+    }
+}
+
 /// What the API server says about the person, asked as that person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EditAccess {
@@ -201,41 +254,27 @@ pub fn edit_check(
         .or_default()
         .values
         .insert("gitopshq.io/edit-check".into(), Value::Bool(true));
-    let grants = if access.holds_release {
-        vec![Grant::environment(
-            &user.username,
-            project,
-            verbs::RELEASE,
-            environment,
-        )]
-    } else {
-        Vec::new()
-    };
-    let directory = Snapshot {
-        catalog: catalog.clone(),
-        grants: Some(grants),
-        ..Snapshot::default()
-    };
-    let verdict = validate_workload(
-        &Request {
-            operation: Operation::Update,
-            user,
-            object: Some(&proposed),
-            old: Some(stored),
-            now,
+    asked_beforehand(
+        catalog,
+        user,
+        project,
+        access
+            .holds_release
+            .then_some((verbs::RELEASE, environment.as_str())),
+        Disabling::Grants,
+        |directory| {
+            validate_workload(
+                &Request {
+                    operation: Operation::Update,
+                    user,
+                    object: Some(&proposed),
+                    old: Some(stored),
+                    now,
+                },
+                directory,
+            )
         },
-        &directory,
-    );
-    match verdict.denial {
-        Some(denial) if denial.rule == Rule::NotPermitted => EditCheck {
-            allowed: false,
-            reason: Some(denial.message),
-        },
-        _ => EditCheck {
-            allowed: true,
-            reason: None,
-        },
-    }
+    )
 }
 
 /// Whether `user` may submit the Draft `release`: RBAC on the release, then the webhook's

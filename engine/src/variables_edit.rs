@@ -11,10 +11,10 @@ use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::admission::{Grant, Operation, Request, Requester, Rule, Snapshot, validate_variables};
+use crate::admission::{Operation, Request, Requester, validate_variables};
 use crate::catalog::Catalog;
 use crate::rbac::verbs;
-use crate::values_edit::{EditAccess, EditCheck};
+use crate::values_edit::{Disabling, EditAccess, EditCheck, asked_beforehand};
 use crate::variables::{VariableScopes, is_variable_name, variable_uses};
 
 /// A scope of HQ variables: the project's when both are empty, else the environment's, else
@@ -318,44 +318,33 @@ pub fn edit_check(
         .spec
         .values
         .insert("gitopshq.io/edit-check".into(), Value::Bool(true));
-    let grants = match scope_environment(catalog, project, scope) {
-        Some(environment) if access.holds_release => vec![Grant::environment(
-            &user.username,
-            project,
-            verbs::RELEASE,
-            &environment,
-        )],
-        _ => Vec::new(),
-    };
-    let directory = Snapshot {
-        catalog: catalog.clone(),
-        grants: Some(grants),
-        ..Snapshot::default()
-    };
-    let verdict = validate_variables(
-        &Request {
-            operation: if stored.is_some() {
-                Operation::Update
-            } else {
-                Operation::Create
-            },
-            user,
-            object: Some(&proposed),
-            old: stored,
-            now,
+    let environment = scope_environment(catalog, project, scope);
+    asked_beforehand(
+        catalog,
+        user,
+        project,
+        environment
+            .as_deref()
+            .filter(|_| access.holds_release)
+            .map(|e| (verbs::RELEASE, e)),
+        Disabling::Grants,
+        |directory| {
+            validate_variables(
+                &Request {
+                    operation: if stored.is_some() {
+                        Operation::Update
+                    } else {
+                        Operation::Create
+                    },
+                    user,
+                    object: Some(&proposed),
+                    old: stored,
+                    now,
+                },
+                directory,
+            )
         },
-        &directory,
-    );
-    match verdict.denial {
-        Some(denial) if denial.rule == Rule::NotPermitted => EditCheck {
-            allowed: false,
-            reason: Some(denial.message),
-        },
-        _ => EditCheck {
-            allowed: true,
-            reason: None,
-        },
-    }
+    )
 }
 
 /// One change of one variable in one scope, as the editor sends it.

@@ -3,6 +3,7 @@
 //! the API server tells it (SelfSubjectReview). The dashboard never acts with its own
 //! credentials for a person.
 
+use gitopshq_crds::consts::GROUP;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -83,6 +84,30 @@ impl Person {
             )
             .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
+    /// Whether a project grant gives this person `verb` (`release`, `rollback` …) in `environment`
+    /// of the project in `namespace`, asked as them.
+    pub async fn holds(&self, verb: &str, namespace: &str, environment: &str) -> ApiResult<bool> {
+        self.can(verb, GROUP, "environments", namespace, Some(environment))
+            .await
+    }
+
+    /// [`Self::holds`] for each of `environments`, asked at once.
+    pub async fn holds_in(
+        &self,
+        verb: &str,
+        namespace: &str,
+        environments: impl IntoIterator<Item = &String>,
+    ) -> ApiResult<std::collections::BTreeMap<String, bool>> {
+        let asked = environments.into_iter().map(|environment| async move {
+            let holds = self.holds(verb, namespace, environment).await?;
+            Ok::<_, super::error::ApiError>((environment.clone(), holds))
+        });
+        Ok(futures::future::try_join_all(asked)
+            .await?
+            .into_iter()
+            .collect())
     }
 }
 

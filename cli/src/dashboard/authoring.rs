@@ -99,17 +99,7 @@ pub async fn values_editor(
         person.can("patch", GROUP, &resource, &namespace, Some(&name)),
         async {
             match release_in {
-                Some(environment) => {
-                    person
-                        .can(
-                            verbs::RELEASE,
-                            GROUP,
-                            "environments",
-                            &namespace,
-                            Some(environment),
-                        )
-                        .await
-                }
+                Some(environment) => person.holds(verbs::RELEASE, &namespace, environment).await,
                 None => Ok(false),
             }
         },

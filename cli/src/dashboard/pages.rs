@@ -443,23 +443,10 @@ async fn promotions_of(
         .project(&namespace)
         .map(|p| p.spec.environments.clone())
         .unwrap_or_default();
-    let grants = futures::future::try_join_all(environments.iter().map(|environment| async {
-        let holds = person
-            .can(
-                verbs::RELEASE,
-                GROUP,
-                "environments",
-                &namespace,
-                Some(environment),
-            )
-            .await?;
-        Ok::<_, ApiError>((environment.clone(), holds))
-    }));
     let (grants, may_create) = futures::try_join!(
-        grants,
+        person.holds_in(verbs::RELEASE, &namespace, &environments),
         person.can("create", GROUP, "promotions", &namespace, None)
     )?;
-    let grants: BTreeMap<String, bool> = grants.into_iter().collect();
     let targets = promotion_targets(
         &catalog,
         &person.requester,
@@ -477,12 +464,10 @@ async fn submit_check(person: &Person, release: &Release) -> ApiResult<values_ed
     let name = release.name_any();
     let (may_patch, holds_release) = futures::join!(
         person.can("patch", GROUP, "releases", &ns, Some(&name)),
-        person.can(
+        person.holds(
             submit_verb(release.spec.type_),
-            GROUP,
-            "environments",
             &ns,
-            Some(&release.spec.environment)
+            &release.spec.environment
         ),
     );
     Ok(values_edit::submit_check(

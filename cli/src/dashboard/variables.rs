@@ -24,16 +24,20 @@ use crate::kube_client::resources;
 
 const RESOURCE: &str = "variables";
 
+fn namespace_of(catalog: &gitopshq_engine::catalog::Catalog, project: &str) -> String {
+    catalog
+        .project(project)
+        .map(|p| p.namespace_name())
+        .unwrap_or_else(|| project.to_string())
+}
+
 /// Every scope of the project with its variables and whether the person may change it.
 pub async fn scopes(
     person: Person,
     Path(project): Path<String>,
 ) -> ApiResult<Json<api::VariableScopes>> {
     let catalog = catalog_of(&person, &project).await?;
-    let namespace = catalog
-        .project(&project)
-        .map(|p| p.namespace_name())
-        .unwrap_or_else(|| project.clone());
+    let namespace = namespace_of(&catalog, &project);
     let objects: BTreeSet<String> = catalog
         .variables_of(&project)
         .map(|v| v.name_any())
@@ -54,25 +58,12 @@ pub async fn scopes(
             .await?;
         Ok::<_, ApiError>((name.clone(), may))
     }));
-    let releases = futures::future::try_join_all(environments.iter().map(|environment| async {
-        let may = person
-            .can(
-                verbs::RELEASE,
-                GROUP,
-                "environments",
-                &namespace,
-                Some(environment),
-            )
-            .await?;
-        Ok::<_, ApiError>((environment.clone(), may))
-    }));
     let (patches, releases, may_create) = futures::try_join!(
         patches,
-        releases,
+        person.holds_in(verbs::RELEASE, &namespace, &environments),
         person.can("create", GROUP, RESOURCE, &namespace, None)
     )?;
     let patches: BTreeMap<String, bool> = patches.into_iter().collect();
-    let releases: BTreeMap<String, bool> = releases.into_iter().collect();
     let may_write = |_: &VariablesScope, object: Option<&str>| match object {
         Some(name) => patches.get(name).copied().unwrap_or(false),
         None => may_create,
@@ -99,10 +90,7 @@ pub async fn change(
     Json(edit): Json<api::VariableEdit>,
 ) -> ApiResult<Json<api::VariableScopes>> {
     let catalog = catalog_of(&person, &project).await?;
-    let namespace = catalog
-        .project(&project)
-        .map(|p| p.namespace_name())
-        .unwrap_or_else(|| project.clone());
+    let namespace = namespace_of(&catalog, &project);
     let stored = edit.object.as_deref().and_then(|name| {
         catalog
             .variables_of(&project)

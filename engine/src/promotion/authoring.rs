@@ -10,12 +10,12 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::admission::{Grant, Operation, Request, Requester, Snapshot, validate_promotion};
+use crate::admission::{Operation, Request, Requester, validate_promotion};
 use crate::catalog::Catalog;
 use crate::freeze::parse_duration;
 use crate::plan::tenant_runs;
 use crate::rbac::verbs;
-use crate::values_edit::EditCheck;
+use crate::values_edit::{Disabling, EditCheck, asked_beforehand};
 
 /// An environment a release can be promoted into.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,38 +136,25 @@ fn target_check(
         release,
     )
     .expect("one batch of the rest is a valid promotion");
-    let grants = if holds_release {
-        vec![Grant::environment(
-            &user.username,
-            &namespace,
-            verbs::RELEASE,
-            environment,
-        )]
-    } else {
-        Vec::new()
-    };
-    let directory = Snapshot {
-        catalog: catalog.clone(),
-        grants: Some(grants),
-        ..Snapshot::default()
-    };
-    let verdict = validate_promotion(
-        &Request {
-            operation: Operation::Create,
-            user,
-            object: Some(&proposed),
-            old: None,
-            now,
+    asked_beforehand(
+        catalog,
+        user,
+        &namespace,
+        holds_release.then_some((verbs::RELEASE, environment)),
+        Disabling::Every,
+        |directory| {
+            validate_promotion(
+                &Request {
+                    operation: Operation::Create,
+                    user,
+                    object: Some(&proposed),
+                    old: None,
+                    now,
+                },
+                directory,
+            )
         },
-        &directory,
-    );
-    match verdict.denial {
-        Some(denial) => refused(denial.message),
-        None => EditCheck {
-            allowed: true,
-            reason: None,
-        },
-    }
+    )
 }
 
 /// One batch as the page sends it.
