@@ -459,6 +459,9 @@ async function authoring() {
       await tid(page, 'release-name').fill(a.release);
       await tid(page, 'release-title').fill(a.title);
       await tid(page, 'release-notes').fill('Resource limits set in the values editor.');
+      await tid(page, 'release-target-named').check();
+      for (const t of a.releaseTenants)
+        await page.locator(`[data-testid="release-tenant"][data-tenant="${t}"]`).check();
       await tid(page, 'release-draft').click();
       await waitPhase(page, ['Draft'], PHASE_WAIT);
       await tid(page, 'submit-button').waitFor({ timeout: WAIT });

@@ -15,6 +15,31 @@ pub enum SelectorError {
     MissingValues { key: String, operator: String },
     #[error("label selector requirement {key:?} {operator} must not list `values`: remove them")]
     UnexpectedValues { key: String, operator: String },
+    #[error(
+        "label selector term {term:?} is not key=value: write terms such as tier=canary,region=eu"
+    )]
+    Malformed { term: String },
+}
+
+/// The selector `tier=canary,region=eu` stands for (`matchLabels`, as `kubectl get -l` reads
+/// equalities); empty text selects nothing in particular (`None`).
+pub fn parse_equalities(text: &str) -> Result<Option<LabelSelector>, SelectorError> {
+    let mut labels = BTreeMap::new();
+    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (key, value) = term
+            .split_once("==")
+            .or_else(|| term.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, v)| !k.is_empty() && !v.contains('=') && !k.contains('!'))
+            .ok_or_else(|| SelectorError::Malformed {
+                term: term.to_string(),
+            })?;
+        labels.insert(key.to_string(), value.to_string());
+    }
+    Ok((!labels.is_empty()).then(|| LabelSelector {
+        match_labels: Some(labels),
+        ..LabelSelector::default()
+    }))
 }
 
 /// Whether `labels` satisfy every term of `selector`. An empty selector selects everything,
@@ -108,6 +133,34 @@ pub fn describe(selector: &LabelSelector) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn equalities_read_as_kubectl_reads_them() {
+        let selector = super::parse_equalities(" tier=canary, region==eu ")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            selector
+                .match_labels
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [
+                ("region".to_string(), "eu".to_string()),
+                ("tier".to_string(), "canary".to_string())
+            ]
+        );
+        assert_eq!(super::parse_equalities("  ").unwrap(), None);
+        for bad in ["tier", "tier!=canary", "=eu", "a=b=c"] {
+            assert!(
+                super::parse_equalities(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("is not key=value"),
+                "{bad}"
+            );
+        }
+    }
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

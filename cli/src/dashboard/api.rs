@@ -526,9 +526,14 @@ pub struct CreateRelease {
     #[cfg_attr(test, ts(optional))]
     pub notes: Option<String>,
     pub environment: String,
-    /// Tenant names; empty: every tenant of the environment that runs the changed workloads.
+    /// Tenant names; empty (and no `tenantSelector`): every tenant of the environment that
+    /// runs the changed workloads.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// Tenants by label, `tier=canary,region=eu` (exclusive with `tenants`).
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional))]
+    pub tenant_selector: Option<String>,
     pub changes: Vec<ReleaseChangeBody>,
     pub submit: bool,
 }

@@ -269,6 +269,24 @@ pub async fn create_release(
             "name at least one workload the release delivers",
         ));
     }
+    let tenant_selector = gitopshq_engine::selector::parse_equalities(
+        body.tenant_selector.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| {
+        ApiError::bad_request(
+            format!("release {}: tenantSelector: {e}", body.name),
+            "fix the labels, or pick tenants by name",
+        )
+    })?;
+    if tenant_selector.is_some() && !body.tenants.is_empty() {
+        return Err(ApiError::bad_request(
+            format!(
+                "release {}: both tenants and tenantSelector are set",
+                body.name
+            ),
+            "pick tenants by name or by label, not both",
+        ));
+    }
     let namespace = namespace_of(&person, &project).await?;
     let mut release = Release::new(
         &body.name,
@@ -277,6 +295,7 @@ pub async fn create_release(
             notes: body.notes.filter(|n| !n.trim().is_empty()),
             environment: body.environment,
             tenants: body.tenants,
+            tenant_selector,
             changes: body
                 .changes
                 .into_iter()

@@ -7,6 +7,11 @@ import type { ReleaseChangeBody } from "./ReleaseChangeBody";
  */
 export type CreateRelease = { name: string, title: string, notes?: string, environment: string, 
 /**
- * Tenant names; empty: every tenant of the environment that runs the changed workloads.
+ * Tenant names; empty (and no `tenantSelector`): every tenant of the environment that
+ * runs the changed workloads.
  */
-tenants: Array<string>, changes: Array<ReleaseChangeBody>, submit: boolean, };
+tenants: Array<string>, 
+/**
+ * Tenants by label, `tier=canary,region=eu` (exclusive with `tenants`).
+ */
+tenantSelector?: string, changes: Array<ReleaseChangeBody>, submit: boolean, };

@@ -132,12 +132,19 @@ function CreateReleaseForm({
   workload,
   environment,
   tenants,
+  candidates,
 }: {
   project: string;
   workload: string;
   environment: string;
+  /** Fixed targets (a tenant's override), or none: the person picks. */
   tenants: string[];
+  /** The environment's tenants that run the workload. */
+  candidates: string[];
 }) {
+  const [target, setTarget] = useState<'all' | 'named' | 'labels'>('all');
+  const [named, setNamed] = useState<string[]>([]);
+  const [labels, setLabels] = useState('');
   const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
   const [name, setName] = useState(`${workload}-${environment}-${stamp}`.toLowerCase());
   const [title, setTitle] = useState(`${workload} values in ${environment}`);
@@ -153,7 +160,8 @@ function CreateReleaseForm({
         title: title.trim(),
         notes: notes.trim() || undefined,
         environment,
-        tenants,
+        tenants: tenants.length ? tenants : target === 'named' ? named : [],
+        tenantSelector: !tenants.length && target === 'labels' ? labels.trim() : undefined,
         changes: [{ workload }],
         submit,
       });
@@ -176,6 +184,51 @@ function CreateReleaseForm({
       <TextField id="release-name" label="Name" value={name} onInput={setName} />
       <TextField id="release-title" label="Title" value={title} onInput={setTitle} />
       <TextField id="release-notes" label="Notes" value={notes} onInput={setNotes} multiline />
+      {tenants.length ? null : (
+        <fieldset class="tenants" data-testid="release-target">
+          <legend>Tenants</legend>
+          <label>
+            <input type="radio" name="release-target" checked={target === 'all'} onChange={() => setTarget('all')} />{' '}
+            every tenant of {environment} that runs it ({candidates.length})
+          </label>
+          <label>
+            <input
+              type="radio"
+              name="release-target"
+              data-testid="release-target-named"
+              checked={target === 'named'}
+              onChange={() => setTarget('named')}
+            />{' '}
+            these tenants:
+          </label>
+          {target === 'named'
+            ? candidates.map((t) => (
+                <label class="indent">
+                  <input
+                    type="checkbox"
+                    data-testid="release-tenant"
+                    data-tenant={t}
+                    checked={named.includes(t)}
+                    onChange={(e) => setNamed(e.currentTarget.checked ? [...named, t] : named.filter((x) => x !== t))}
+                  />{' '}
+                  {t}
+                </label>
+              ))
+            : null}
+          <label>
+            <input
+              type="radio"
+              name="release-target"
+              checked={target === 'labels'}
+              onChange={() => setTarget('labels')}
+            />{' '}
+            tenants labelled
+          </label>
+          {target === 'labels' ? (
+            <TextField id="release-labels" label="Labels (tier=canary,region=eu)" value={labels} onInput={setLabels} />
+          ) : null}
+        </fieldset>
+      )}
       <div class="buttons">
         <button type="button" disabled={busy} data-testid="release-draft" onClick={() => void create(false)}>
           Create draft
@@ -548,6 +601,7 @@ export function ValuesPage({ project, workload, route }: { project: string; work
               workload={workload}
               environment={layerEnvironment}
               tenants={tenantOverride ? [tenantOverride] : []}
+              candidates={tenantsHere.map((t) => t.name)}
             />
           ) : null}
         </>

@@ -357,6 +357,7 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "repositoryShows": "+ replicas: 3",
             "release": AUTHORED,
             "title": "ledger-worker: smaller limits in production",
+            "releaseTenants": ["eu-batch"],
             "policy": "require-resource-limits",
         },
         "variables": {
@@ -558,6 +559,11 @@ async fn authoring(
         ),
         "alice alice PendingApproval",
         "created and submitted in the browser, as the person who clicked"
+    );
+    assert_eq!(
+        platform.get(Some(NS), "release", AUTHORED, "{.spec.tenants}"),
+        r#"["eu-batch"]"#,
+        "the tenants picked in the form"
     );
     let variables = ok(platform.admin().args([
         "-n",
