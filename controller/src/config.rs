@@ -49,16 +49,8 @@ pub struct ControllerArgs {
     /// Time zone of recurring freeze windows that name none.
     #[arg(long, env = "GITOPSHQ_DEFAULT_TIME_ZONE", default_value = "UTC")]
     pub default_time_zone: String,
-    /// Namespace of the Argo CD `Application`s the operator writes.
-    #[arg(long, env = "GITOPSHQ_ARGOCD_NAMESPACE", default_value = "argocd")]
-    pub argocd_namespace: String,
-    /// Namespace of the Flux objects the operator writes.
-    #[arg(long, env = "GITOPSHQ_FLUX_NAMESPACE", default_value = "flux-system")]
-    pub flux_namespace: String,
-    /// How often Flux re-fetches the repository and re-applies each tenant (correcting drift),
-    /// as a Go duration. New commits do not wait for it: the operator asks Flux to sync at once.
-    #[arg(long, env = "GITOPSHQ_FLUX_INTERVAL", default_value = "5m", value_parser = go_duration)]
-    pub flux_interval: String,
+    #[command(flatten)]
+    pub gitops: GitOpsArgs,
     /// Hold a Lease before reconciling, so only one replica (per shard) works.
     #[arg(long, env = "GITOPSHQ_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -131,9 +123,9 @@ impl ControllerArgs {
                 .as_ref()
                 .map(|r| r.resolve(&self.lease_namespace)),
             default_time_zone: self.default_time_zone.clone(),
-            argocd_namespace: self.argocd_namespace.clone(),
-            flux_namespace: self.flux_namespace.clone(),
-            flux_interval: self.flux_interval.clone(),
+            argocd_namespace: self.gitops.argocd_namespace.clone(),
+            flux_namespace: self.gitops.flux_namespace.clone(),
+            flux_interval: self.gitops.flux_interval.clone(),
             health_interval: Duration::from_secs(self.health_interval.max(1)),
             cluster_heartbeat: Duration::from_secs(self.cluster_heartbeat.max(1)),
             shard: Shard {
@@ -213,6 +205,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Where and how the layout writes Argo CD and Flux objects.
+    pub fn gitops(&self) -> gitopshq_engine::layout::GitOpsSettings {
+        gitopshq_engine::layout::GitOpsSettings {
+            argocd_namespace: self.argocd_namespace.clone(),
+            flux_namespace: self.flux_namespace.clone(),
+            flux_interval: self.flux_interval.clone(),
+            ..gitopshq_engine::layout::GitOpsSettings::default()
+        }
+    }
+
     /// [`Settings::secret_derivation_key`], or this process's random key.
     pub fn secret_derivation_key(&self) -> DerivationKey {
         static PROCESS_KEY: OnceLock<DerivationKey> = OnceLock::new();
@@ -256,6 +258,33 @@ impl Settings {
 
 /// A Go duration as Flux reads it (`30s`, `5m`, `1h30m`): units h, m, s, ms, each after a
 /// number, at least one second in all.
+/// Where and how the layout writes Argo CD and Flux objects: the controller's delivery and the
+/// dashboard's previews take the same flags, so a preview shows what a delivery commits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitOpsArgs {
+    /// Namespace of the Argo CD `Application`s the operator writes.
+    #[arg(long, env = "GITOPSHQ_ARGOCD_NAMESPACE", default_value = "argocd")]
+    pub argocd_namespace: String,
+    /// Namespace of the Flux objects the operator writes.
+    #[arg(long, env = "GITOPSHQ_FLUX_NAMESPACE", default_value = "flux-system")]
+    pub flux_namespace: String,
+    /// How often Flux re-fetches the repository and re-applies each tenant (correcting drift),
+    /// as a Go duration. New commits do not wait for it: the operator asks Flux to sync at once.
+    #[arg(long, env = "GITOPSHQ_FLUX_INTERVAL", default_value = "5m", value_parser = go_duration)]
+    pub flux_interval: String,
+}
+
+impl GitOpsArgs {
+    pub fn settings(&self) -> gitopshq_engine::layout::GitOpsSettings {
+        gitopshq_engine::layout::GitOpsSettings {
+            argocd_namespace: self.argocd_namespace.clone(),
+            flux_namespace: self.flux_namespace.clone(),
+            flux_interval: self.flux_interval.clone(),
+            ..gitopshq_engine::layout::GitOpsSettings::default()
+        }
+    }
+}
+
 fn go_duration(value: &str) -> Result<String, String> {
     let invalid = || {
         format!("{value:?} is not a Go duration of at least one second (examples: 30s, 5m, 1h30m)")

@@ -92,12 +92,7 @@ impl Context {
 
     /// Where the Argo CD / Flux objects the layout writes live.
     pub fn gitops_settings(&self) -> GitOpsSettings {
-        GitOpsSettings {
-            argocd_namespace: self.settings.argocd_namespace.clone(),
-            flux_namespace: self.settings.flux_namespace.clone(),
-            flux_interval: self.settings.flux_interval.clone(),
-            ..GitOpsSettings::default()
-        }
+        self.settings.gitops()
     }
 
     /// The objects a commit holds in a workload folder (read once per commit and folder).

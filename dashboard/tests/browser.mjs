@@ -434,6 +434,12 @@ async function authoring() {
     const diff = await text(tid(page, 'values-repository-diff'));
     if (!diff || !diff.includes(a.repositoryShows))
       throw new Mismatch('the repository diff', a.repositoryShows, diff?.slice(0, 400));
+    if (diff.includes(a.repositoryOmits))
+      throw new Mismatch(
+        'the preview lays out as the controllers do',
+        `no ${a.repositoryOmits} change`,
+        diff.slice(0, 400),
+      );
     console.log(`     ${summary}`);
     await shot(page, 'values-repository.png');
     await tid(page, 'values-tab-diff').click();

@@ -28,12 +28,15 @@ pub struct Args {
     /// Exit with status 1 when the release would change something (for CI checks).
     #[arg(long)]
     pub exit_code: bool,
+    /// The controller's: the Argo CD and Flux objects are laid out as it lays them out.
+    #[command(flatten)]
+    pub gitops: gitopshq_controller::config::GitOpsArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let catalog = load::catalog(&args.inputs.files)?;
     let release = find_release(&catalog, &args.release)?;
-    let preview = preview(&catalog, release, &args.repo)?;
+    let preview = preview(&catalog, release, &args.repo, args.gitops.settings())?;
     println!(
         "release {} ({}) → {} {} ({} owned paths)",
         args.release, release.spec.type_, preview.remote.url, preview.remote.branch, preview.owned
@@ -70,8 +73,14 @@ pub struct Preview {
 /// The environment's subtree (and any other folder the release owns a path in) before and
 /// after the release: for a Deploy or Promotion, owned paths replaced and tenant
 /// kustomizations recomputed exactly as delivery would, from the states recorded in the
-/// repository; for a Rollback, its folders as its target's commit holds them.
-pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<Preview> {
+/// repository; for a Rollback, its folders as its target's commit holds them. The Argo CD
+/// and Flux objects are laid out with `settings`, the controller's.
+pub fn preview(
+    catalog: &Catalog,
+    release: &Release,
+    repo: &RepoArgs,
+    settings: GitOpsSettings,
+) -> Result<Preview> {
     let project = release.namespace().unwrap_or_default();
     let remote = remote_for(catalog, &project, repo)?;
     let catalog = with_recorded_states(catalog, release, &remote, repo)?;
@@ -80,7 +89,7 @@ pub fn preview(catalog: &Catalog, release: &Release, repo: &RepoArgs) -> Result<
         release,
         remote.clone(),
         &repo.cache_dir(),
-        GitOpsSettings::default(),
+        settings,
     )?;
     Ok(Preview {
         remote,

@@ -63,6 +63,9 @@ pub struct Args {
     /// tokens, and the dashboard never acts with its own credentials for them.
     #[command(flatten)]
     pub kube: KubeArgs,
+    /// The controller's: release previews lay out the Argo CD and Flux objects as it does.
+    #[command(flatten)]
+    pub gitops: gitopshq_controller::config::GitOpsArgs,
 }
 
 /// What every request shares.
@@ -70,6 +73,8 @@ pub struct State {
     people: auth::People,
     git_cache: PathBuf,
     secure_cookies: bool,
+    /// How the controller lays out Argo CD and Flux objects, for the previews.
+    gitops: gitopshq_engine::layout::GitOpsSettings,
     /// The policy page's evaluations: the admission webhook's engine, its caches shared by
     /// everyone signed in (they are keyed by content, so no one sees another's results).
     policies: gitopshq_engine::policy::PolicyEngine,
@@ -77,11 +82,17 @@ pub struct State {
 
 impl State {
     /// `base`: where the API server is and how to trust it; its credentials are never used.
-    pub fn new(base: kube::Config, git_cache: PathBuf, secure_cookies: bool) -> Arc<Self> {
+    pub fn new(
+        base: kube::Config,
+        git_cache: PathBuf,
+        secure_cookies: bool,
+        gitops: gitopshq_engine::layout::GitOpsSettings,
+    ) -> Arc<Self> {
         Arc::new(Self {
             people: auth::People::new(base),
             git_cache,
             secure_cookies,
+            gitops,
             policies: gitopshq_engine::policy::PolicyEngine::default(),
         })
     }
@@ -203,15 +214,21 @@ async fn same_origin_writes(request: Request, next: Next) -> Response {
 }
 
 /// Serves the dashboard on `address` for the API server `base` points at (its credentials are
-/// not used), caching repository clones in `cache_dir`; plain HTTP, for a local control plane.
+/// not used), caching repository clones in `cache_dir` and previewing releases with the
+/// controller's `gitops` settings; plain HTTP, for a local control plane.
 pub async fn serve_local(
     base: kube::Config,
     address: SocketAddr,
     cache_dir: PathBuf,
+    gitops: gitopshq_engine::layout::GitOpsSettings,
 ) -> Result<gitopshq_controller::receiver::Serving> {
-    serve_router(router(State::new(base, cache_dir, false)), address, None)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("starting the dashboard"))
+    serve_router(
+        router(State::new(base, cache_dir, false, gitops)),
+        address,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::Error::new(e).context("starting the dashboard"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -224,6 +241,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         config,
         args.cache_dir.clone(),
         args.secure_cookies || args.tls_cert.is_some(),
+        args.gitops.settings(),
     );
     let server = state.people.server();
     let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());

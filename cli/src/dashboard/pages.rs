@@ -361,8 +361,10 @@ async fn rendered_diff(person: &Person, state: &State, release: &Release) -> Opt
         branch: None,
         cache_dir: Some(state.git_cache.clone()),
     };
+    let settings = state.gitops.clone();
     let preview =
-        tokio::task::spawn_blocking(move || diff::preview(&catalog, &release, &repo)).await;
+        tokio::task::spawn_blocking(move || diff::preview(&catalog, &release, &repo, settings))
+            .await;
     Some(match preview {
         Ok(Ok(p)) if p.unified.is_empty() => {
             "no change: the repository already holds what this release renders".into()
@@ -617,15 +619,17 @@ pub async fn preview_values(
         branch: None,
         cache_dir: Some(state.git_cache.clone()),
     };
-    let preview = tokio::task::spawn_blocking(move || diff::preview(&edited, &release, &repo))
-        .await
-        .map_err(|e| anyhow::anyhow!("the preview stopped: {e}"))?
-        .map_err(|e| {
-            ApiError::bad_request(
-                format!("no preview of workload {workload} in {project}: {e:#}"),
-                "check the values first: the findings say what does not render",
-            )
-        })?;
+    let settings = state.gitops.clone();
+    let preview =
+        tokio::task::spawn_blocking(move || diff::preview(&edited, &release, &repo, settings))
+            .await
+            .map_err(|e| anyhow::anyhow!("the preview stopped: {e}"))?
+            .map_err(|e| {
+                ApiError::bad_request(
+                    format!("no preview of workload {workload} in {project}: {e:#}"),
+                    "check the values first: the findings say what does not render",
+                )
+            })?;
     Ok(Json(api::ValuesPreview {
         environment,
         summary: preview.objects.summary(),

@@ -71,6 +71,8 @@ impl Dashboard {
             .arg(platform.management.kubeconfig_path())
             .arg("--cache-dir")
             .arg(platform.dir().join("dashboard-cache"))
+            // The platform's controllers' layout settings, as a deployment passes both the same.
+            .args(["--flux-interval", gitopshq_e2e::FLUX_INTERVAL])
             .env("GITOPSHQ_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
@@ -355,6 +357,8 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
             "diffShows": "+  replicas: 3",
             // What runs is RELEASE's delivery: the edit adds replicas and drops the autoscaler.
             "repositoryShows": "+ replicas: 3",
+            // Laid out with the controllers' settings: their Flux objects do not change.
+            "repositoryOmits": "interval:",
             "release": AUTHORED,
             "title": "ledger-worker: smaller limits in production",
             "releaseTenants": ["eu-batch"],

@@ -417,11 +417,20 @@ async fn start_dashboard(
     )
     .await?;
     let cache = args.dir.join("dashboard-cache");
-    match crate::dashboard::serve_local(base.clone(), args.dashboard_address, cache.clone()).await {
+    // The sandbox's controllers run on the local settings: the previews lay out as they do.
+    let gitops = gitopshq_controller::Settings::local(args.dir.join("git-cache")).gitops();
+    match crate::dashboard::serve_local(
+        base.clone(),
+        args.dashboard_address,
+        cache.clone(),
+        gitops.clone(),
+    )
+    .await
+    {
         Ok(serving) => Ok(serving),
         Err(_) => {
             let any_port = SocketAddr::new(args.dashboard_address.ip(), 0);
-            crate::dashboard::serve_local(base, any_port, cache).await
+            crate::dashboard::serve_local(base, any_port, cache, gitops).await
         }
     }
 }
