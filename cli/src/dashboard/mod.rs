@@ -98,6 +98,27 @@ impl State {
     }
 }
 
+impl State {
+    /// What `release` would change in its repository now, read through the clone cache and
+    /// laid out with the controller's settings (off the runtime: it reads Git).
+    pub async fn preview(
+        &self,
+        catalog: gitopshq_engine::catalog::Catalog,
+        release: gitopshq_crds::release::Release,
+    ) -> Result<anyhow::Result<crate::commands::diff::Preview>, tokio::task::JoinError> {
+        let repo = crate::release_delivery::RepoArgs {
+            repo: None,
+            branch: None,
+            cache_dir: Some(self.git_cache.clone()),
+        };
+        let settings = self.gitops.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::commands::diff::preview(&catalog, &release, &repo, settings)
+        })
+        .await
+    }
+}
+
 /// The pages and the API.
 pub fn router(state: Arc<State>) -> Router {
     let api = Router::new()

@@ -38,9 +38,7 @@ use super::api;
 use super::auth::Person;
 use super::error::{ApiError, ApiResult};
 use super::objects::{environments, get_in, list_all, list_each, list_in, projects};
-use crate::commands::diff;
 use crate::kube_client::resources;
-use crate::release_delivery::RepoArgs;
 
 type Answer<T> = ApiResult<Json<T>>;
 
@@ -355,17 +353,7 @@ async fn rendered_diff(person: &Person, state: &State, release: &Release) -> Opt
         Ok(catalog) => catalog,
         Err(e) => return Some(format!("no preview: {}", e.error)),
     };
-    let release = release.clone();
-    let repo = RepoArgs {
-        repo: None,
-        branch: None,
-        cache_dir: Some(state.git_cache.clone()),
-    };
-    let settings = state.gitops.clone();
-    let preview =
-        tokio::task::spawn_blocking(move || diff::preview(&catalog, &release, &repo, settings))
-            .await;
-    Some(match preview {
+    Some(match state.preview(catalog, release.clone()).await {
         Ok(Ok(p)) if p.unified.is_empty() => {
             "no change: the repository already holds what this release renders".into()
         }
@@ -614,22 +602,16 @@ pub async fn preview_values(
         &values,
     )?;
     let environment = release.spec.environment.clone();
-    let repo = RepoArgs {
-        repo: None,
-        branch: None,
-        cache_dir: Some(state.git_cache.clone()),
-    };
-    let settings = state.gitops.clone();
-    let preview =
-        tokio::task::spawn_blocking(move || diff::preview(&edited, &release, &repo, settings))
-            .await
-            .map_err(|e| anyhow::anyhow!("the preview stopped: {e}"))?
-            .map_err(|e| {
-                ApiError::bad_request(
-                    format!("no preview of workload {workload} in {project}: {e:#}"),
-                    "check the values first: the findings say what does not render",
-                )
-            })?;
+    let preview = state
+        .preview(edited, release)
+        .await
+        .map_err(|e| anyhow::anyhow!("the preview stopped: {e}"))?
+        .map_err(|e| {
+            ApiError::bad_request(
+                format!("no preview of workload {workload} in {project}: {e:#}"),
+                "check the values first: the findings say what does not render",
+            )
+        })?;
     Ok(Json(api::ValuesPreview {
         environment,
         summary: preview.objects.summary(),
