@@ -102,8 +102,8 @@ pub struct ScopeVariables {
 /// What the person may do in each scope, asked as them (see [`EditAccess`]): RBAC on the
 /// Variables objects, and the `release` grant per environment.
 pub struct ScopeAccess<'a> {
-    /// `patch` on the scope's object (or `create` when the scope has none yet).
-    pub may_write: &'a dyn Fn(&VariablesScope, Option<&str>) -> bool,
+    /// `patch` on the named object (or `create` when the scope has none yet: `None`).
+    pub may_write: &'a dyn Fn(Option<&str>) -> bool,
     /// A project grant gives them `release` in this environment.
     pub holds_release: &'a dyn Fn(&str) -> bool,
 }
@@ -186,7 +186,7 @@ pub fn scopes(
                 &scope,
                 stored,
                 EditAccess {
-                    may_patch: (access.may_write)(&scope, stored.map(|o| o.name_any()).as_deref()),
+                    may_patch: (access.may_write)(stored.map(|o| o.name_any()).as_deref()),
                     holds_release: environment
                         .as_deref()
                         .is_some_and(|e| (access.holds_release)(e)),
@@ -207,6 +207,14 @@ pub fn scopes(
             }
         })
         .collect()
+}
+
+/// The namespace of `project`'s objects.
+pub fn namespace_of(catalog: &Catalog, project: &str) -> String {
+    catalog
+        .project(project)
+        .map(|p| p.namespace_name())
+        .unwrap_or_else(|| project.to_string())
 }
 
 /// The environment a scope's values render in.
@@ -303,7 +311,7 @@ pub fn edit_check(
         .unwrap_or_else(|| project.to_string());
     let mut proposed = stored.cloned().unwrap_or_else(|| {
         let mut new = Variables::new(
-            &scope.object_name(),
+            &free_name(catalog, project, scope),
             VariablesSpec {
                 environment: scope.environment.clone(),
                 tenant: scope.tenant.clone(),
@@ -397,6 +405,10 @@ pub enum VariableEditError {
         "variable {name} is not defined in {scope}: there is nothing to remove; reload the page"
     )]
     NothingToRemove { name: String, scope: String },
+    #[error(
+        "variables {object} does not exist in project {project}, or you may not read it: reload the page (it may have been deleted meanwhile)"
+    )]
+    NoObject { object: String, project: String },
 }
 
 /// The scalar `text` stands for, read as YAML reads it.
@@ -424,12 +436,26 @@ pub enum VariableWrite {
     Create(Box<Variables>),
 }
 
-/// Checks `edit` and returns the write it becomes in `namespace`.
+/// Checks `edit` against `catalog` (the object it names must be one of `project`'s) and
+/// returns the write it becomes: a patch of that object, or, when it names none, the scope's
+/// first object under the name [`scopes`] offers as the scope's target.
 pub fn plan_edit(
-    namespace: &str,
+    catalog: &Catalog,
+    project: &str,
     edit: &VariableEdit,
-    stored: Option<&Variables>,
 ) -> Result<VariableWrite, VariableEditError> {
+    let stored = match &edit.object {
+        Some(object) => Some(
+            catalog
+                .variables_of(project)
+                .find(|v| v.name_any() == *object)
+                .ok_or_else(|| VariableEditError::NoObject {
+                    object: object.clone(),
+                    project: project.to_string(),
+                })?,
+        ),
+        None => None,
+    };
     let name = edit.name.trim();
     if !valid_name(name) {
         return Err(VariableEditError::Name(edit.name.clone()));
@@ -467,8 +493,8 @@ pub fn plan_edit(
             (None, None)
         }
     };
-    match (stored, &edit.object) {
-        (Some(stored), _) => {
+    match stored {
+        Some(stored) => {
             let mut metadata = json!({});
             if let Some(version) = &edit.resource_version {
                 metadata["resourceVersion"] = json!(version);
@@ -496,7 +522,7 @@ pub fn plan_edit(
                 patch: json!({"metadata": metadata, "spec": spec}),
             })
         }
-        (None, object) => {
+        None => {
             let mut spec = VariablesSpec {
                 environment: edit.scope.environment.clone(),
                 tenant: edit.scope.tenant.clone(),
@@ -508,9 +534,8 @@ pub fn plan_edit(
             if let Some(secret) = secret {
                 spec.secret_refs.insert(name.to_string(), secret);
             }
-            let object_name = object.clone().unwrap_or_else(|| edit.scope.object_name());
-            let mut created = Variables::new(&object_name, spec);
-            created.metadata.namespace = Some(namespace.to_string());
+            let mut created = Variables::new(&free_name(catalog, project, &edit.scope), spec);
+            created.metadata.namespace = Some(namespace_of(catalog, project));
             Ok(VariableWrite::Create(Box::new(created)))
         }
     }

@@ -11,7 +11,7 @@ use gitopshq_crds::consts::GROUP;
 use gitopshq_crds::variables::Variables;
 use gitopshq_engine::outcome::Attempt;
 use gitopshq_engine::rbac::verbs;
-use gitopshq_engine::variables_edit::{self, ScopeAccess, VariableWrite, VariablesScope};
+use gitopshq_engine::variables_edit::{self, ScopeAccess, VariableWrite, namespace_of};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 
@@ -23,13 +23,6 @@ use super::pages::catalog_of;
 use crate::kube_client::resources;
 
 const RESOURCE: &str = "variables";
-
-fn namespace_of(catalog: &gitopshq_engine::catalog::Catalog, project: &str) -> String {
-    catalog
-        .project(project)
-        .map(|p| p.namespace_name())
-        .unwrap_or_else(|| project.to_string())
-}
 
 /// Every scope of the project with its variables and whether the person may change it.
 pub async fn scopes(
@@ -64,7 +57,7 @@ pub async fn scopes(
         person.can("create", GROUP, RESOURCE, &namespace, None)
     )?;
     let patches: BTreeMap<String, bool> = patches.into_iter().collect();
-    let may_write = |_: &VariablesScope, object: Option<&str>| match object {
+    let may_write = |object: Option<&str>| match object {
         Some(name) => patches.get(name).copied().unwrap_or(false),
         None => may_create,
     };
@@ -91,18 +84,7 @@ pub async fn change(
 ) -> ApiResult<Json<api::VariableScopes>> {
     let catalog = catalog_of(&person, &project).await?;
     let namespace = namespace_of(&catalog, &project);
-    let stored = edit.object.as_deref().and_then(|name| {
-        catalog
-            .variables_of(&project)
-            .find(|v| v.name_any() == name)
-    });
-    if let (Some(name), None) = (&edit.object, stored) {
-        return Err(ApiError::bad_request(
-            format!("variables {name} does not exist in project {project}, or you may not read it"),
-            "reload the page: the object may have been deleted meanwhile",
-        ));
-    }
-    let write = variables_edit::plan_edit(&namespace, &edit, stored).map_err(|e| {
+    let write = variables_edit::plan_edit(&catalog, &project, &edit).map_err(|e| {
         ApiError::bad_request(
             format!("{}: {e}; nothing was saved", edit.scope.label()),
             "fix the field and save again",

@@ -26,7 +26,7 @@ spec:
     catalog
 }
 
-fn everything(_: &VariablesScope, _: Option<&str>) -> bool {
+fn everything(_: Option<&str>) -> bool {
     true
 }
 
@@ -128,7 +128,7 @@ fn a_scope_that_renders_in_an_environment_needs_the_release_grant_there() {
 #[test]
 fn without_rbac_the_reason_names_the_verb_and_the_object() {
     let catalog = shop();
-    let nothing = |_: &VariablesScope, _: Option<&str>| false;
+    let nothing = |_: Option<&str>| false;
     let all = scopes(
         &catalog,
         &alice(),
@@ -161,18 +161,11 @@ fn edit(scope: VariablesScope, name: &str, change: VariableChange) -> VariableEd
     }
 }
 
-fn project_object(catalog: &Catalog) -> &Variables {
-    catalog
-        .variables_of("shop")
-        .find(|v| v.name_any() == "project")
-        .unwrap()
-}
-
 #[test]
 fn a_value_is_typed_as_yaml_reads_it_and_replaces_a_secret_reference_of_that_name() {
     let catalog = shop();
-    let stored = project_object(&catalog);
     let write = plan_edit(
+        &catalog,
         "shop",
         &edit(
             VariablesScope::default(),
@@ -181,7 +174,6 @@ fn a_value_is_typed_as_yaml_reads_it_and_replaces_a_secret_reference_of_that_nam
                 text: "'5432'".into(),
             },
         ),
-        Some(stored),
     )
     .unwrap();
     assert_eq!(
@@ -195,6 +187,7 @@ fn a_value_is_typed_as_yaml_reads_it_and_replaces_a_secret_reference_of_that_nam
         }
     );
     let VariableWrite::Patch { patch, .. } = plan_edit(
+        &catalog,
         "shop",
         &edit(
             VariablesScope::default(),
@@ -203,7 +196,6 @@ fn a_value_is_typed_as_yaml_reads_it_and_replaces_a_secret_reference_of_that_nam
                 text: "6543".into(),
             },
         ),
-        Some(stored),
     )
     .unwrap() else {
         panic!("a patch");
@@ -214,8 +206,8 @@ fn a_value_is_typed_as_yaml_reads_it_and_replaces_a_secret_reference_of_that_nam
 #[test]
 fn a_secret_reference_and_a_removal_patch_only_that_name() {
     let catalog = shop();
-    let stored = project_object(&catalog);
     let VariableWrite::Patch { patch, .. } = plan_edit(
+        &catalog,
         "shop",
         &edit(
             VariablesScope::default(),
@@ -225,7 +217,6 @@ fn a_secret_reference_and_a_removal_patch_only_that_name() {
                 key: "port".into(),
             },
         ),
-        Some(stored),
     )
     .unwrap() else {
         panic!("a patch");
@@ -235,13 +226,13 @@ fn a_secret_reference_and_a_removal_patch_only_that_name() {
         json!({"values": {"PORT": null}, "secretRefs": {"PORT": {"name": "db", "key": "port"}}})
     );
     let VariableWrite::Patch { patch, .. } = plan_edit(
+        &catalog,
         "shop",
         &edit(
             VariablesScope::default(),
             "LOG_LEVEL",
             VariableChange::Remove,
         ),
-        Some(stored),
     )
     .unwrap() else {
         panic!("a patch");
@@ -249,9 +240,9 @@ fn a_secret_reference_and_a_removal_patch_only_that_name() {
     assert_eq!(patch["spec"], json!({"values": {"LOG_LEVEL": null}}));
     assert_eq!(
         plan_edit(
+            &catalog,
             "shop",
-            &edit(VariablesScope::default(), "NOPE", VariableChange::Remove),
-            Some(stored),
+            &edit(VariablesScope::default(), "NOPE", VariableChange::Remove)
         ),
         Err(VariableEditError::NothingToRemove {
             name: "NOPE".into(),
@@ -274,7 +265,7 @@ fn the_first_variable_of_a_scope_creates_its_object() {
         },
     );
     first.object = None;
-    let VariableWrite::Create(created) = plan_edit("shop", &first, None).unwrap() else {
+    let VariableWrite::Create(created) = plan_edit(&catalog(), "shop", &first).unwrap() else {
         panic!("a new object");
     };
     assert_eq!(created.name_any(), "dev");
@@ -286,12 +277,11 @@ fn the_first_variable_of_a_scope_creates_its_object() {
 #[test]
 fn bad_names_values_and_references_are_refused_naming_the_variable() {
     let catalog = shop();
-    let stored = Some(project_object(&catalog));
     let refused = |name: &str, change: VariableChange| {
         plan_edit(
+            &catalog,
             "shop",
             &edit(VariablesScope::default(), name, change),
-            stored,
         )
         .unwrap_err()
         .to_string()
@@ -313,5 +303,47 @@ fn bad_names_values_and_references_are_refused_naming_the_variable() {
     assert!(
         secret.contains("TOKEN") && secret.contains("key"),
         "{secret}"
+    );
+}
+
+#[test]
+fn a_first_object_takes_the_name_the_page_offers_and_a_gone_object_is_said() {
+    let mut catalog = shop();
+    // A tenant's object already holds the name an environment's first object would get.
+    catalog.variables.push(object(
+        "metadata: {name: dev, namespace: shop}\nspec: {tenant: dev-1, values: {X: 1}}",
+    ));
+    let dev = VariablesScope {
+        environment: Some("dev".into()),
+        tenant: None,
+    };
+    let offered = scopes_with(&catalog, &|_| true)
+        .into_iter()
+        .find(|s| s.scope == dev)
+        .unwrap()
+        .target;
+    assert_eq!(offered, "dev-2");
+    let mut first = edit(
+        dev,
+        "FEATURE_X",
+        VariableChange::Value { text: "on".into() },
+    );
+    first.object = None;
+    let VariableWrite::Create(created) = plan_edit(&catalog, "shop", &first).unwrap() else {
+        panic!("a new object");
+    };
+    assert_eq!(
+        created.name_any(),
+        offered,
+        "created under the name offered"
+    );
+    let mut gone = first.clone();
+    gone.object = Some("deleted-meanwhile".into());
+    assert_eq!(
+        plan_edit(&catalog, "shop", &gone),
+        Err(VariableEditError::NoObject {
+            object: "deleted-meanwhile".into(),
+            project: "shop".into()
+        })
     );
 }
