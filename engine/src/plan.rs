@@ -304,7 +304,12 @@ pub fn tenant_runs_any(tenant: &Tenant, workloads: &[String]) -> bool {
     tenant.spec.workloads.is_empty() || workloads.iter().any(|w| tenant_runs(tenant, w))
 }
 
-fn find_tenant<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Tenant> {
+/// `project`'s tenant `name`, or the error naming it.
+pub(crate) fn find_tenant<'a>(
+    catalog: &'a Catalog,
+    project: &str,
+    name: &str,
+) -> Result<&'a Tenant> {
     catalog
         .tenant(project, name)
         .ok_or_else(|| tenant_not_found(project, name))
@@ -341,7 +346,12 @@ fn check_tenant_environment(t: &Tenant, project: &str, environment: &str) -> Res
     Ok(())
 }
 
-fn find_workload<'a>(catalog: &'a Catalog, project: &str, name: &str) -> Result<&'a Workload> {
+/// `project`'s workload `name`, or the error naming it.
+pub(crate) fn find_workload<'a>(
+    catalog: &'a Catalog,
+    project: &str,
+    name: &str,
+) -> Result<&'a Workload> {
     catalog
         .workload(project, name)
         .ok_or_else(|| PlanError::WorkloadNotFound {

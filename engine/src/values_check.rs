@@ -82,13 +82,7 @@ pub fn check_values(
     tenant: Option<&str>,
     text: &str,
 ) -> Result<ValuesCheck, PlanError> {
-    let original =
-        catalog
-            .workload(project, workload)
-            .ok_or_else(|| PlanError::WorkloadNotFound {
-                project: project.to_string(),
-                workload: workload.to_string(),
-            })?;
+    let original = plan::find_workload(catalog, project, workload)?;
     let tenant = preview_tenant(catalog, project, original, scope, tenant)?;
     let mut check = ValuesCheck {
         tenant: tenant.map(|t| t.name_any()),
@@ -118,25 +112,7 @@ pub fn check_values(
 
     let mut edited = original.clone();
     let mut edited_tenant = tenant.clone();
-    match scope {
-        ValuesScope::Workload => edited.spec.values = values,
-        ValuesScope::Environment(environment) => {
-            edited
-                .spec
-                .environments
-                .entry(environment.clone())
-                .or_default()
-                .values = values;
-        }
-        ValuesScope::Tenant(_) => {
-            edited_tenant
-                .spec
-                .workloads
-                .entry(workload.to_string())
-                .or_default()
-                .values = values;
-        }
-    }
+    set_layer(scope, &mut edited, Some(&mut edited_tenant), values);
     let release = ReleaseInfo {
         release_type: "Deploy".into(),
         ..ReleaseInfo::default()
@@ -180,6 +156,37 @@ pub fn check_values(
     Ok(check)
 }
 
+/// Replaces `scope`'s layer of `workload` by `values`: on the Workload for its own or an
+/// environment's layer, on `tenant` for that tenant's override of it.
+pub(crate) fn set_layer(
+    scope: &ValuesScope,
+    workload: &mut Workload,
+    tenant: Option<&mut Tenant>,
+    values: Values,
+) {
+    match scope {
+        ValuesScope::Workload => workload.spec.values = values,
+        ValuesScope::Environment(environment) => {
+            workload
+                .spec
+                .environments
+                .entry(environment.clone())
+                .or_default()
+                .values = values;
+        }
+        ValuesScope::Tenant(_) => {
+            if let Some(tenant) = tenant {
+                tenant
+                    .spec
+                    .workloads
+                    .entry(workload.name_any())
+                    .or_default()
+                    .values = values;
+            }
+        }
+    }
+}
+
 /// The tenant to render for: the one named (it must run the workload and sit in the scope's
 /// environment), else the first by name that fits.
 fn preview_tenant<'a>(
@@ -204,12 +211,7 @@ fn preview_tenant<'a>(
         tenant_runs(t, &workload.name_any()) && environment.is_none_or(|e| t.spec.environment == e)
     };
     if let Some(name) = name {
-        let tenant = catalog
-            .tenant(project, name)
-            .ok_or_else(|| PlanError::TenantNotFound {
-                project: project.to_string(),
-                tenant: name.to_string(),
-            })?;
+        let tenant = plan::find_tenant(catalog, project, name)?;
         if let Some(environment) = environment.filter(|e| tenant.spec.environment != *e) {
             return Err(PlanError::TenantInOtherEnvironment {
                 project: project.to_string(),

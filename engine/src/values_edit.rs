@@ -17,7 +17,7 @@ use crate::admission::{
     Grant, Operation, Request, Requester, Rule, Snapshot, require, submit_verb, validate_workload,
 };
 use crate::catalog::Catalog;
-use crate::plan::PlanError;
+use crate::plan::{PlanError, find_tenant, find_workload};
 use crate::rbac::verbs;
 use crate::values_check::ValuesScope;
 
@@ -72,9 +72,9 @@ pub enum Disabling {
     Every,
 }
 
-/// The webhook's answer to `judge`, asked beforehand over `catalog` with the person's grant of
-/// `verb` in `environment` as their only grant (when `holds` says they hold it): the same
-/// rule the click will be judged by, never a substitute for it.
+/// The webhook's answer to `judge`, asked beforehand over `catalog` with `grant` (a verb and
+/// an environment the person holds it in, when they do) as their only grant: the same rule
+/// the click will be judged by, never a substitute for it.
 pub(crate) fn asked_beforehand(
     catalog: &Catalog,
     user: &Requester,
@@ -134,16 +134,12 @@ pub fn layer(
     workload: &str,
     scope: &ValuesScope,
 ) -> Result<ValuesLayer, PlanError> {
-    let found = catalog
-        .workload(project, workload)
-        .ok_or_else(|| PlanError::WorkloadNotFound {
-            project: project.to_string(),
-            workload: workload.to_string(),
-        })?;
+    let found = find_workload(catalog, project, workload)?;
     match scope {
-        ValuesScope::Tenant(tenant) => {
-            Ok(tenant_layer(tenant_of(catalog, project, tenant)?, workload))
-        }
+        ValuesScope::Tenant(tenant) => Ok(tenant_layer(
+            find_tenant(catalog, project, tenant)?,
+            workload,
+        )),
         ValuesScope::Environment(environment) => {
             crate::plan::check_environment(catalog, project, environment)?;
             Ok(workload_layer(found, scope))
@@ -188,19 +184,6 @@ pub fn tenant_layer(tenant: &Tenant, workload: &str) -> ValuesLayer {
         ),
         resource_version: tenant.resource_version(),
     }
-}
-
-fn tenant_of<'a>(
-    catalog: &'a Catalog,
-    project: &str,
-    tenant: &str,
-) -> Result<&'a Tenant, PlanError> {
-    catalog
-        .tenant(project, tenant)
-        .ok_or_else(|| PlanError::TenantNotFound {
-            project: project.to_string(),
-            tenant: tenant.to_string(),
-        })
 }
 
 /// A values map as the editor shows it: YAML, nothing for an empty map.
@@ -382,13 +365,7 @@ pub fn release_of_edit(
     tenant: Option<&str>,
     values: &Values,
 ) -> Result<(Catalog, Release), PlanError> {
-    let stored =
-        catalog
-            .workload(project, workload)
-            .ok_or_else(|| PlanError::WorkloadNotFound {
-                project: project.to_string(),
-                workload: workload.to_string(),
-            })?;
+    let stored = find_workload(catalog, project, workload)?;
     let namespace = stored.namespace().unwrap_or_default();
     let runs = |t: &&Tenant| crate::plan::tenant_runs(t, workload) && !t.spec.suspended;
     let (environment, tenants) = match scope {
@@ -397,12 +374,12 @@ pub fn release_of_edit(
             (environment.clone(), Vec::new())
         }
         ValuesScope::Tenant(name) => {
-            let found = tenant_of(catalog, project, name)?;
+            let found = find_tenant(catalog, project, name)?;
             (found.spec.environment.clone(), vec![name.clone()])
         }
         ValuesScope::Workload => {
             let found = match tenant {
-                Some(name) => Some(tenant_of(catalog, project, name)?),
+                Some(name) => Some(find_tenant(catalog, project, name)?),
                 None => catalog
                     .tenants_of(project)
                     .filter(runs)
@@ -417,38 +394,19 @@ pub fn release_of_edit(
         }
     };
     let mut edited = catalog.clone();
-    match scope {
-        ValuesScope::Tenant(name) => {
-            if let Some(t) = edited
-                .tenants
-                .iter_mut()
-                .find(|t| t.name_any() == *name && t.namespace() == stored.namespace())
-            {
-                t.spec
-                    .workloads
-                    .entry(workload.to_string())
-                    .or_default()
-                    .values = values.clone();
-            }
-        }
-        _ => {
-            if let Some(w) = edited
-                .workloads
-                .iter_mut()
-                .find(|w| w.name_any() == workload && w.namespace() == stored.namespace())
-            {
-                match scope {
-                    ValuesScope::Environment(environment) => {
-                        w.spec
-                            .environments
-                            .entry(environment.clone())
-                            .or_default()
-                            .values = values.clone();
-                    }
-                    _ => w.spec.values = values.clone(),
-                }
-            }
-        }
+    let here = |m: &kube::api::ObjectMeta, name: &str| {
+        m.name.as_deref() == Some(name) && m.namespace == stored.metadata.namespace
+    };
+    let overridden = match scope {
+        ValuesScope::Tenant(name) => edited.tenants.iter_mut().find(|t| here(&t.metadata, name)),
+        _ => None,
+    };
+    if let Some(w) = edited
+        .workloads
+        .iter_mut()
+        .find(|w| here(&w.metadata, workload))
+    {
+        crate::values_check::set_layer(scope, w, overridden, values.clone());
     }
     let mut release = Release::new(
         "values-preview",

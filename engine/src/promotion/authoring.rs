@@ -104,10 +104,7 @@ fn target_check(
 ) -> EditCheck {
     let namespace = release.namespace().unwrap_or_default();
     let name = release.name_any();
-    let refused = |reason: String| EditCheck {
-        allowed: false,
-        reason: Some(reason),
-    };
+    let refused = EditCheck::refused;
     if release
         .status
         .as_ref()
