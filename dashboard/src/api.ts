@@ -11,6 +11,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Any failure as an ApiError (a network or code error has status 0). */
+export function toApiError(e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError(0, String(e), '');
+}
+
 type Listener = () => void;
 const unauthorizedListeners = new Set<Listener>();
 export function onUnauthorized(fn: Listener): () => void {

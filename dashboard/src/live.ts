@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, get, type Change, type ChangedKind } from './api';
+import { ApiError, get, toApiError, type Change, type ChangedKind } from './api';
 
 // One EventSource per signed-in tab. Every `change` event schedules one refetch of what the
 // page shows, debounced so a burst of watch events costs one round of requests.
@@ -119,7 +119,7 @@ export function useApi<T>(path: string | null, live = true, relevant?: (e: Chang
       },
       (e: unknown) => {
         if (mine !== gen.current) return;
-        setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+        setError(toApiError(e));
         setLoading(false);
       },
     );

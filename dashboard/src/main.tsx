@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, del, get, onUnauthorized, post, type Session, type SignIn } from './api';
+import { ApiError, del, get, onUnauthorized, post, toApiError, type Session, type SignIn } from './api';
 import { startEvents, stopEvents, useRoute, type Route } from './live';
 import { ErrorBox, Page } from './ui';
 import { BreakGlassBanner, Header, Nav, Palette } from './shell';
@@ -187,7 +187,7 @@ function App() {
       if (e instanceof ApiError && e.status === 401) setSession(null);
       else {
         setSession(null);
-        setBootError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+        setBootError(toApiError(e));
       }
     });
     return onUnauthorized(() => {

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
-import { ApiError, type Fleet } from './api';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, toApiError, type Fleet } from './api';
 import { useApi } from './live';
 
 export function ErrorBox({ error }: { error: ApiError | undefined | null }) {
@@ -234,4 +234,22 @@ export function TextField({
       ) : null}
     </div>
   );
+}
+
+// One button's request: busy while it runs, its error kept to show.
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | undefined>();
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (e) {
+      setError(toApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
 }

@@ -9,8 +9,7 @@ import {
   type PromotionWritten,
 } from '../api';
 import { changed } from '../live';
-import { Badge, Empty, ErrorBox } from '../ui';
-import { useAction } from './release';
+import { Badge, Empty, ErrorBox, useAction } from '../ui';
 
 /** The promotions of a release so far, batch by batch. */
 function PromotionList({ namespace, promotions }: { namespace: string; promotions: PromotionObject[] }) {

@@ -3,6 +3,7 @@ import {
   ApiError,
   enc,
   post,
+  toApiError,
   type CancelRelease,
   type Decided,
   type DecisionBody,
@@ -16,7 +17,7 @@ import {
   type RollbackBody,
 } from '../api';
 import { changed, navigate, useApi, type ChangeEvent } from '../live';
-import { Badge, Empty, ErrorBox, Loading, Page, Time } from '../ui';
+import { Badge, Empty, ErrorBox, Loading, Page, Time, useAction } from '../ui';
 import { PromotePanel } from './promote';
 
 // Why a decision is refused (or a note about it), as the server's check gives it.
@@ -96,7 +97,7 @@ export function DecisionPanel({
       onDone?.();
       changed();
     } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
+      setError(toApiError(e));
     } finally {
       setBusy(false);
     }
@@ -158,24 +159,6 @@ export function DecisionPanel({
       <ErrorBox error={error} />
     </div>
   );
-}
-
-// One button's request: busy while it runs, its error kept to show.
-export function useAction() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | undefined>();
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await action();
-    } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError(0, String(e), ''));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, run };
 }
 
 // Submit a Draft as the person. The button says beforehand when their grants do not allow it;

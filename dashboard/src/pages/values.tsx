@@ -5,6 +5,7 @@ import {
   enc,
   post,
   qs,
+  toApiError,
   type CheckValues,
   type CreateRelease,
   type ReleaseWritten,
@@ -30,10 +31,6 @@ const PREVIEW_DELAY_MS = 600;
 
 function layerHash(project: string, workload: string, params: Record<string, string | undefined>): string {
   return `#/projects/${enc(project)}/workloads/${enc(workload)}/values${qs(params)}`;
-}
-
-function toApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError(0, String(e), '');
 }
 
 /** A text put into the editor from outside (opened, reloaded, saved); a new object each time. */

@@ -1,6 +1,5 @@
 import { useState } from 'preact/hooks';
 import {
-  ApiError,
   post,
   type ScopeVariable,
   type ScopeVariables,
@@ -9,13 +8,9 @@ import {
   type VariableScopes,
 } from '../api';
 import { useApi } from '../live';
-import { Empty, ErrorBox, Loading, Value } from '../ui';
+import { Empty, ErrorBox, Loading, Value, useAction } from '../ui';
 
 const enc = encodeURIComponent;
-
-function toApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError(0, String(e), '');
-}
 
 /** Every scope of `project` with its variables; each scope can be changed where allowed. */
 export function ScopesEditor({ project }: { project: string }) {
@@ -66,18 +61,15 @@ function draftOf(v: ScopeVariable): Draft {
 
 function ScopeCard({ scope, send }: { scope: ScopeVariables; send: (e: VariableEdit) => Promise<void> }) {
   const [draft, setDraft] = useState<Draft>(blank);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | undefined>();
+  const { busy, error, run } = useAction();
   const [done, setDone] = useState<string | undefined>();
   const id = scope.label.replace(/[^a-z0-9-]/gi, '-');
   const allowed = scope.edit.allowed;
   const reason = scope.edit.reason ?? '';
 
-  const write = async (name: string, change: VariableChange, object: string | null, what: string) => {
-    setBusy(true);
-    setError(undefined);
-    setDone(undefined);
-    try {
+  const write = (name: string, change: VariableChange, object: string | null, what: string) =>
+    run(async () => {
+      setDone(undefined);
       await send({
         scope: scope.scope,
         object,
@@ -87,12 +79,7 @@ function ScopeCard({ scope, send }: { scope: ScopeVariables; send: (e: VariableE
       });
       setDone(what);
       setDraft(blank);
-    } catch (e) {
-      setError(toApiError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const target = Object.prototype.hasOwnProperty.call(scope.objects, scope.target) ? scope.target : null;
   const holder = (name: string) => scope.variables.find((v) => v.name === name)?.object ?? target;
   const save = () => {
