@@ -345,15 +345,8 @@ pub async fn rollback_to(
     Path((namespace, name)): Path<(String, String)>,
     Json(body): Json<api::RollbackBody>,
 ) -> ApiResult<(StatusCode, Json<api::ReleaseWritten>)> {
+    let target = release_read(&person, &namespace, &name).await?;
     let api: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
-    let target = person
-        .session(&namespace)
-        .call(
-            Attempt::new("get", resources::RELEASES, Some(&namespace))
-                .on(format!("release {name}")),
-            api.get(&name),
-        )
-        .await?;
     let request = RollbackRequest {
         workload: body.workload.clone(),
         tenants: body.tenants,
@@ -392,15 +385,7 @@ pub async fn promote(
     Path((namespace, name)): Path<(String, String)>,
     Json(body): Json<api::PromoteRequest>,
 ) -> ApiResult<(StatusCode, Json<api::PromotionWritten>)> {
-    let releases: Api<Release> = Api::namespaced(person.client.clone(), &namespace);
-    let source = person
-        .session(&namespace)
-        .call(
-            Attempt::new("get", resources::RELEASES, Some(&namespace))
-                .on(format!("release {name}")),
-            releases.get(&name),
-        )
-        .await?;
+    let source = release_read(&person, &namespace, &name).await?;
     let promotion = promotion_of(&body, &source).map_err(|e| {
         ApiError::bad_request(
             format!("promotion of release {name}: {e}; nothing was created"),
@@ -421,4 +406,16 @@ pub async fn promote(
         StatusCode::CREATED,
         Json(api::PromotionWritten { promotion: created }),
     ))
+}
+
+/// The release a rollback or a promotion starts from, read as the person.
+async fn release_read(person: &Person, namespace: &str, name: &str) -> ApiResult<Release> {
+    let api: Api<Release> = Api::namespaced(person.client.clone(), namespace);
+    Ok(person
+        .session(namespace)
+        .call(
+            Attempt::new("get", resources::RELEASES, Some(namespace)).on(format!("release {name}")),
+            api.get(name),
+        )
+        .await?)
 }
