@@ -12,12 +12,12 @@ use kube::ResourceExt;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RepoArgs {
-    /// The GitOps repository: any URL git can push to, or a local path (a bare repository, or
-    /// a repository whose target branch is not checked out). Defaults to the Project's
-    /// spec.repository.url.
+    /// The GitOps repository: any URL git can fetch (and, to deliver, push to), or a local path
+    /// (a bare repository, or a repository whose target branch is not checked out). Defaults to
+    /// the Project's spec.repository.url.
     #[arg(long, value_name = "REPO")]
     pub repo: Option<String>,
-    /// Branch to read and commit to; defaults to the Project's spec.repository.branch.
+    /// Branch; defaults to the Project's spec.repository.branch.
     #[arg(long)]
     pub branch: Option<String>,
     /// Where clones of remotes are cached.

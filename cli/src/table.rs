@@ -3,6 +3,13 @@
 
 use std::fmt;
 
+/// What a command prints: a table (or text) for a person, or JSON for a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,

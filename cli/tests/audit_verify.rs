@@ -6,41 +6,20 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{Fixture, development_release};
+use gitopshq_localplane::command_line::{git_as_ok, ssh_keygen};
 
+/// Mallory rewrites the history.
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Mallory")
-        .env("GIT_AUTHOR_EMAIL", "mallory@example.com")
-        .env("GIT_COMMITTER_NAME", "Mallory")
-        .env("GIT_COMMITTER_EMAIL", "mallory@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    git_as_ok("Mallory", dir, args)
 }
 
 /// `ssh-keygen -t ed25519 -N ''` in `dir`, and an allowed signers file listing its public half.
 fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
     let key = dir.join("signing-key");
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "gitopshq", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ssh_keygen(&key, &["-t", "ed25519", "-N", "", "-C", "gitopshq"]);
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let allowed = dir.join("allowed_signers");
     std::fs::write(&allowed, format!("gitopshq@localhost {public}")).unwrap();

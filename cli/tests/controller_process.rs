@@ -78,6 +78,21 @@ fn kubectl(env: &TestEnv, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn lease_holder(env: &TestEnv) -> String {
+    kubectl(
+        env,
+        &[
+            "-n",
+            "default",
+            "get",
+            "lease",
+            "gitopshq-controller",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_reconciles_and_the_other_takes_over() {
     let env = TestEnv::start().await.expect("control plane");
@@ -93,21 +108,7 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
     // Standing by: alive, not ready.
     let (code, body) = get(second.port, "/readyz").unwrap();
     assert_eq!(code, 503, "{body}");
-    assert_eq!(
-        kubectl(
-            &env,
-            &[
-                "-n",
-                "default",
-                "get",
-                "lease",
-                "gitopshq-controller",
-                "-o",
-                "jsonpath={.spec.holderIdentity}"
-            ]
-        ),
-        "replica-a"
-    );
+    assert_eq!(lease_holder(&env), "replica-a");
 
     // The holder reconciles: an Environment gets its status, and the metrics count it.
     let applied = env
@@ -158,21 +159,7 @@ async fn one_replica_reconciles_and_the_other_takes_over() {
         Duration::from_secs(60),
         || get(second.port, "/readyz").is_some_and(|(code, _)| code == 200),
     );
-    assert_eq!(
-        kubectl(
-            &env,
-            &[
-                "-n",
-                "default",
-                "get",
-                "lease",
-                "gitopshq-controller",
-                "-o",
-                "jsonpath={.spec.holderIdentity}"
-            ]
-        ),
-        "replica-b"
-    );
+    assert_eq!(lease_holder(&env), "replica-b");
     drop(second);
 }
 

@@ -60,15 +60,6 @@ where
         }
     }
 
-    fn is_loaded(&self) -> bool {
-        *self.loaded.borrow()
-    }
-
-    async fn until_loaded(&self) {
-        let mut loaded = self.loaded.clone();
-        let _ = loaded.wait_for(|done| *done).await;
-    }
-
     /// Every event of this kind, for one controller.
     ///
     /// # Panics
@@ -229,29 +220,16 @@ impl Index {
     }
 
     async fn load(&self) {
-        let all = async {
-            tokio::join!(
-                self.environments.until_loaded(),
-                self.clusters.until_loaded(),
-                self.projects.until_loaded(),
-                self.charts.until_loaded(),
-                self.chart_versions.until_loaded(),
-                self.policies.until_loaded(),
-                self.approval_policies.until_loaded(),
-                self.workloads.until_loaded(),
-                self.tenants.until_loaded(),
-                self.variables.until_loaded(),
-                self.releases.until_loaded(),
-                self.approval_requests.until_loaded(),
-                self.sessions.until_loaded(),
-                self.promotions.until_loaded(),
-            );
-        };
+        let all = futures::future::join_all(self.loaded_flags().into_iter().map(
+            |(_, mut loaded)| async move {
+                let _ = loaded.wait_for(|done| *done).await;
+            },
+        ));
         tokio::pin!(all);
         let started = std::time::Instant::now();
         loop {
             match tokio::time::timeout(std::time::Duration::from_secs(10), &mut all).await {
-                Ok(()) => return,
+                Ok(_) => return,
                 // Expected while the API server and the CRDs come up; worth a warning later.
                 Err(_) if started.elapsed() < WARM_UP => {
                     info!(kinds = ?self.not_ready(), "waiting for the watch caches to load")
@@ -263,18 +241,21 @@ impl Index {
 
     /// The kinds whose store has not received its first full list.
     fn not_ready(&self) -> Vec<&'static str> {
-        macro_rules! pending {
-            ($($field:ident),*) => {{
-                let mut out = Vec::new();
-                $(
-                    if !self.$field.is_loaded() {
-                        out.push(stringify!($field));
-                    }
-                )*
-                out
-            }};
+        self.loaded_flags()
+            .into_iter()
+            .filter(|(_, loaded)| !*loaded.borrow())
+            .map(|(kind, _)| kind)
+            .collect()
+    }
+
+    /// Every store's name with its "first full list received" flag.
+    fn loaded_flags(&self) -> [(&'static str, tokio::sync::watch::Receiver<bool>); 14] {
+        macro_rules! flags {
+            ($($field:ident),*) => {
+                [$((stringify!($field), self.$field.loaded.clone())),*]
+            };
         }
-        pending!(
+        flags!(
             environments,
             clusters,
             projects,

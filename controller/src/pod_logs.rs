@@ -11,6 +11,7 @@ use gitopshq_crds::cluster::Cluster;
 use gitopshq_crds::release::Release;
 use gitopshq_crds::tenant::Tenant;
 use gitopshq_crds::workload::Workload;
+use gitopshq_engine::admission::{changed_workloads, restores_workloads_of};
 use gitopshq_engine::logs::{LIMIT_BYTES, LogRequest, MAX_PODS, Source, Target};
 use gitopshq_engine::plan;
 use jiff::Timestamp;
@@ -176,26 +177,15 @@ async fn targets(
                     format!("list them: kubectl get releases -n {ns}"),
                 ));
             };
-            let mut workloads: Vec<String> = release
-                .spec
-                .changes
-                .iter()
-                .map(|c| c.workload.clone())
-                .collect();
-            if workloads.is_empty()
-                && let Some(to) = &release.spec.rollback_to
-                && let Some(earlier) = releases
-                    .get_opt(&to.release)
+            let workloads = match restores_workloads_of(&release) {
+                None => changed_workloads(&release),
+                Some(target) => releases
+                    .get_opt(target)
                     .await
                     .map_err(LogError::Management)?
-            {
-                workloads = earlier
-                    .spec
-                    .changes
-                    .iter()
-                    .map(|c| c.workload.clone())
-                    .collect();
-            }
+                    .map(|earlier| changed_workloads(&earlier))
+                    .unwrap_or_default(),
+            };
             let delivered: Vec<String> = release
                 .status
                 .as_ref()

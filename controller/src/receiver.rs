@@ -386,27 +386,21 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let too_large = || {
-        format!(
-            "the body is larger than {limit} bytes; registries send a few KiB, so this is not a push event (raise --receiver-max-body if it is)"
+        refuse(
+            &receiver,
+            name,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is larger than {limit} bytes; registries send a few KiB, so this is not a push event (raise --receiver-max-body if it is)"
+            ),
         )
     };
     if declared.is_some_and(|d| d > limit) {
-        return refuse(
-            &receiver,
-            name,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            too_large(),
-        );
+        return too_large();
     }
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return refuse(
-            &receiver,
-            name,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            too_large(),
-        );
+        return too_large();
     };
     let secret = match receiver.source_secret(source).await {
         Ok(secret) => secret,

@@ -169,6 +169,20 @@ pub struct LogEntry {
     pub parsed: ParsedCommit,
 }
 
+impl LogEntry {
+    /// What the audit chain and the signature check read of the commit.
+    pub fn into_record(self) -> gitopshq_engine::audit::CommitRecord {
+        gitopshq_engine::audit::CommitRecord {
+            commit: self.commit,
+            parents: self.parents,
+            tree: self.tree,
+            time: self.time,
+            author: self.author.name,
+            parsed: self.parsed,
+        }
+    }
+}
+
 /// Delivery errors. Each names the remote and branch and says what to do next; variant names
 /// are stable (metric labels).
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 mod git_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use git_support::*;
@@ -14,6 +14,7 @@ use gitopshq_delivery::git::{self, CommitMeta, RetryPolicy, SigningKey, SigningK
 use gitopshq_engine::audit::CommitRecord;
 use gitopshq_engine::layout::DeliveryMode;
 use gitopshq_engine::signatures::{self, AllowedSigners, SignatureProblem, SignatureReport};
+use gitopshq_localplane::command_line::{git_as, git_as_ok, ssh_keygen};
 
 /// A key pair made by `ssh-keygen` in a temp dir, and an allowed signers file listing it.
 struct Keys {
@@ -25,7 +26,7 @@ impl Keys {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let private = dir.path().join("signing-key");
-        ssh_keygen(&["-t", "ed25519", "-N", "", "-C", "gitopshq"], &private);
+        ssh_keygen(&private, &["-t", "ed25519", "-N", "", "-C", "gitopshq"]);
         Self { dir, private }
     }
 
@@ -48,40 +49,12 @@ impl Keys {
     }
 }
 
-fn ssh_keygen(args: &[&str], file: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-f"])
-        .arg(file)
-        .args(args)
-        .output()
-        .expect("ssh-keygen runs");
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Mallory")
-        .env("GIT_AUTHOR_EMAIL", "mallory@example.com")
-        .env("GIT_COMMITTER_NAME", "Mallory")
-        .env("GIT_COMMITTER_EMAIL", "mallory@example.com")
-        .output()
-        .expect("git runs")
+    git_as("Mallory", dir, args)
 }
 
 fn git_ok(dir: &Path, args: &[&str]) -> String {
-    let out = git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    git_as_ok("Mallory", dir, args)
 }
 
 /// The machine's `git verify-commit`, with the allowed signers file as its only trust.
@@ -125,17 +98,7 @@ fn check(remote: &Remote, allowed_signers: &Path) -> SignatureReport {
     let log = git::log_with_objects(&remote.remote(), cache().path(), usize::MAX).unwrap();
     let records: Vec<(CommitRecord, Vec<u8>)> = log
         .into_iter()
-        .map(|(entry, object)| {
-            let record = CommitRecord {
-                commit: entry.commit,
-                parents: entry.parents,
-                tree: entry.tree,
-                time: entry.time,
-                author: entry.author.name,
-                parsed: entry.parsed,
-            };
-            (record, object)
-        })
+        .map(|(entry, object)| (entry.into_record(), object))
         .collect();
     signatures::check_history(
         records.iter().map(|(r, o)| (r, o.as_slice())),
@@ -394,9 +357,9 @@ fn an_unsigned_delivery_and_rewrites_without_the_key_are_named() {
 fn keys_that_cannot_sign_are_refused_with_the_way_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let encrypted = dir.path().join("encrypted");
-    ssh_keygen(&["-t", "ed25519", "-N", "correct horse"], &encrypted);
+    ssh_keygen(&encrypted, &["-t", "ed25519", "-N", "correct horse"]);
     let rsa = dir.path().join("rsa");
-    ssh_keygen(&["-t", "rsa", "-b", "2048", "-N", ""], &rsa);
+    ssh_keygen(&rsa, &["-t", "rsa", "-b", "2048", "-N", ""]);
 
     let error = SigningKey::read_file(&encrypted).unwrap_err();
     assert!(

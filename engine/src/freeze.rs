@@ -358,4 +358,4 @@ fn merged_end(windows: &[ParsedWindow<'_>], mut until: Timestamp) -> Timestamp {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

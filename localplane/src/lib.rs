@@ -25,6 +25,8 @@
 
 mod argocd;
 mod binaries;
+#[cfg(feature = "testing")]
+pub mod command_line;
 mod crds;
 mod env;
 mod error;

@@ -23,7 +23,8 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use crate::kube_client::{Failure, KubeArgs, Session, block_on, parse_duration, resources};
-use crate::table::Table;
+use crate::release_delivery::RepoArgs;
+use crate::table::{Format, Table};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -80,23 +81,11 @@ pub struct TrailArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: Format,
-    /// The GitOps repository to read delivery commits from; default: the Project's.
-    #[arg(long, value_name = "REPO")]
-    pub repo: Option<String>,
-    /// Branch; default: the Project's.
-    #[arg(long)]
-    pub branch: Option<String>,
-    /// Where clones of remotes are cached.
-    #[arg(long, env = "GITOPSHQ_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    // The GitOps repository to read delivery commits from; default: the Project's.
+    #[command(flatten)]
+    pub repository: RepoArgs,
     #[command(flatten)]
     pub kube: KubeArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,7 +139,7 @@ pub fn history(remote: &GitRemote, cache: &std::path::Path) -> Result<Vec<Commit
             remote.url, remote.branch
         )
     })?;
-    Ok(log.into_iter().map(record).collect())
+    Ok(log.into_iter().map(LogEntry::into_record).collect())
 }
 
 /// [`history`] with each commit's object as stored, for the signature check.
@@ -166,7 +155,7 @@ fn history_with_objects(
     })?;
     Ok(log
         .into_iter()
-        .map(|(entry, object)| (record(entry), object))
+        .map(|(entry, object)| (entry.into_record(), object))
         .unzip())
 }
 
@@ -186,17 +175,6 @@ fn read_allowed_signers(path: &Path) -> Result<AllowedSigners> {
         ));
     }
     Ok(signers)
-}
-
-fn record(entry: LogEntry) -> CommitRecord {
-    CommitRecord {
-        commit: entry.commit,
-        parents: entry.parents,
-        tree: entry.tree,
-        time: entry.time,
-        author: entry.author.name,
-        parsed: entry.parsed,
-    }
 }
 
 fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
@@ -389,13 +367,19 @@ pub async fn collect_as(
         )
         .await;
     let repository = project.ok().flatten().map(|p| p.spec.repository);
-    let url = args.repo.clone().map(|r| repo_url(&r)).or_else(|| {
-        repository
-            .as_ref()
-            .map(|r| r.url.clone())
-            .filter(|u| !u.is_empty())
-    });
+    let url = args
+        .repository
+        .repo
+        .clone()
+        .map(|r| repo_url(&r))
+        .or_else(|| {
+            repository
+                .as_ref()
+                .map(|r| r.url.clone())
+                .filter(|u| !u.is_empty())
+        });
     let branch = args
+        .repository
         .branch
         .clone()
         .or_else(|| repository.as_ref().map(|r| r.branch.clone()))
@@ -406,7 +390,7 @@ pub async fn collect_as(
         )),
         Some(url) => {
             let remote = GitRemote::new(url.clone(), branch.clone());
-            let cache = cache_dir(&args.cache_dir);
+            let cache = args.repository.cache_dir();
             let read = tokio::task::spawn_blocking(move || history(&remote, &cache)).await?;
             match read {
                 Ok(history) => {

@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::kube_client::{KubeArgs, block_on, resources};
-use crate::table::Table;
+use crate::table::{Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,12 +24,6 @@ pub struct Args {
     pub output: Format,
     #[command(flatten)]
     pub kube: KubeArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

@@ -19,6 +19,8 @@ use super::error::{ApiError, ApiResult};
 use super::objects::projects;
 use crate::commands::{audit, logs};
 use crate::kube_client::{KubeArgs, parse_duration};
+use crate::release_delivery::RepoArgs;
+use crate::table::Format;
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
@@ -61,10 +63,12 @@ pub async fn trail(
         environment: some(query.environment),
         since: duration("since", query.since, parse_duration)?,
         user: some(query.user),
-        output: audit::Format::Json,
-        repo: None,
-        branch: None,
-        cache_dir: Some(state.git_cache.clone()),
+        output: Format::Json,
+        repository: RepoArgs {
+            repo: None,
+            branch: None,
+            cache_dir: Some(state.git_cache.clone()),
+        },
         kube: KubeArgs::default(),
     };
     let namespaces = match some(query.project) {

@@ -129,7 +129,14 @@ impl Fixture {
 }
 
 fn git(args: &[&str]) -> String {
-    let out = Command::new("git").args(args).output().unwrap();
+    git_succeeds(&mut Command::new("git"), args)
+}
+
+/// `git` (with whatever folder or identity the caller gave it) run with `args`, which must
+/// succeed; returns stdout.
+#[track_caller]
+pub fn git_succeeds(git: &mut Command, args: &[&str]) -> String {
+    let out = git.args(args).output().unwrap();
     assert!(
         out.status.success(),
         "git {args:?}: {}",

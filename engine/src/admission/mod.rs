@@ -31,8 +31,8 @@ pub use objects::{
 pub use permission::require;
 pub use promotion::{mutate_promotion, validate_promotion};
 pub use release::{
-    FreezeCheck, delivery_freeze, is_submission, mutate_release, named_session, release_authors,
-    release_workloads, submit_verb, validate_release,
+    FreezeCheck, changed_workloads, delivery_freeze, is_submission, mutate_release, named_session,
+    release_authors, release_workloads, restores_workloads_of, submit_verb, validate_release,
 };
 
 use jiff::Timestamp;

@@ -38,39 +38,49 @@ pub fn release_workloads(
     release: &Release,
     directory: &dyn Directory,
 ) -> Result<Vec<String>, Verdict> {
+    let Some(target) = restores_workloads_of(release) else {
+        return Ok(changed_workloads(release));
+    };
+    let namespace = release.namespace().unwrap_or_default();
+    let Some(restored) = directory.release(&namespace, target) else {
+        return Err(Verdict::deny(
+            Rule::NotFound,
+            format!(
+                "release {} denied: spec.rollbackTo.release {target:?} does not exist in namespace {namespace}; name a release that was delivered (kubectl get releases -n {namespace})",
+                release.name_any()
+            ),
+        ));
+    };
+    Ok(changed_workloads(&restored))
+}
+
+/// The workloads a release's own changes name, sorted, each once.
+pub fn changed_workloads(release: &Release) -> Vec<String> {
     let mut workloads: Vec<String> = release
         .spec
         .changes
         .iter()
         .map(|c| c.workload.clone())
         .collect();
-    if workloads.is_empty() && release.spec.type_ == ReleaseType::Rollback {
-        let namespace = release.namespace().unwrap_or_default();
-        let target = release
+    workloads.sort();
+    workloads.dedup();
+    workloads
+}
+
+/// The release whose workloads `release` touches instead of its own: a Rollback that names no
+/// change restores its target's workloads. `None`: the release's changes say it.
+pub fn restores_workloads_of(release: &Release) -> Option<&str> {
+    if !release.spec.changes.is_empty() || release.spec.type_ != ReleaseType::Rollback {
+        return None;
+    }
+    Some(
+        release
             .spec
             .rollback_to
             .as_ref()
             .map(|r| r.release.as_str())
-            .unwrap_or_default();
-        let Some(restored) = directory.release(&namespace, target) else {
-            return Err(Verdict::deny(
-                Rule::NotFound,
-                format!(
-                    "release {} denied: spec.rollbackTo.release {target:?} does not exist in namespace {namespace}; name a release that was delivered (kubectl get releases -n {namespace})",
-                    release.name_any()
-                ),
-            ));
-        };
-        workloads = restored
-            .spec
-            .changes
-            .iter()
-            .map(|c| c.workload.clone())
-            .collect();
-    }
-    workloads.sort();
-    workloads.dedup();
-    Ok(workloads)
+            .unwrap_or_default(),
+    )
 }
 
 /// Everyone a release counts as its own: its creator, its submitter and every author. None of

@@ -23,7 +23,7 @@ use gitopshq_crds::break_glass_session::{
     BreakGlassSessionStatus, Severity,
 };
 use gitopshq_crds::common::Time;
-use gitopshq_crds::environment::{Environment, EnvironmentSpec, FreezeWindow, RecurringWindow};
+use gitopshq_crds::environment::{Environment, EnvironmentSpec, FreezeWindow};
 use gitopshq_crds::release::{
     Release, ReleasePhase, ReleaseSpec, ReleaseStatus, ReleaseType, RollbackTarget, WorkloadChange,
 };
@@ -33,6 +33,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::*;
+use crate::freeze::tests::recurring;
 use crate::policy::{EvalLimits, PolicyEngine};
 
 /// The project every namespaced test object lives in (its namespace is the project's name).
@@ -482,17 +483,9 @@ impl EnvironmentBuilder for Environment {
         duration: &str,
         zone: Option<&str>,
     ) -> Self {
-        self.spec.freeze_windows.push(FreezeWindow {
-            name: window.into(),
-            start: None,
-            end: None,
-            reason: None,
-            recurring: Some(RecurringWindow {
-                cron: cron.into(),
-                duration: duration.into(),
-                time_zone: zone.map(str::to_string),
-            }),
-        });
+        self.spec
+            .freeze_windows
+            .push(recurring(window, cron, duration, zone));
         self
     }
 }

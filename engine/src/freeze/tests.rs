@@ -15,7 +15,12 @@ fn absolute(name: &str, start: &str, end: &str) -> FreezeWindow {
     }
 }
 
-fn recurring(name: &str, cron: &str, duration: &str, zone: Option<&str>) -> FreezeWindow {
+pub(crate) fn recurring(
+    name: &str,
+    cron: &str,
+    duration: &str,
+    zone: Option<&str>,
+) -> FreezeWindow {
     FreezeWindow {
         name: name.into(),
         start: None,
