@@ -404,6 +404,20 @@ impl Platform {
         }
     }
 
+    /// The bootstrap example's project, chart, workload, variables and cluster eu-west-1,
+    /// without its tenants and release, for a scenario that places tenants of its own.
+    pub fn bootstrap_without_tenants_or_release(&self) -> String {
+        self.example(&[
+            "bootstrap/00-namespaces.yaml",
+            "bootstrap/10-environments.yaml",
+            "bootstrap/20-cluster.yaml",
+            "bootstrap/30-project.yaml",
+            "bootstrap/40-chart.yaml",
+            "bootstrap/50-workload.yaml",
+            "bootstrap/70-variables.yaml",
+        ])
+    }
+
     /// The governance scenario's platform, as the platform team sets it up: the bootstrap
     /// objects, the governed project ([`GOVERNED_PROJECT`]), the resource-limits policy and
     /// the two-team approval policy; returns once the Project is Ready.
@@ -595,6 +609,25 @@ impl Platform {
         })
     }
 
+    /// Sets the image of `container` in Deployment `namespace/deployment` of the workload
+    /// cluster by hand (`kubectl set image`), as someone working around GitOpsHQ would.
+    pub fn set_workload_image_by_hand(
+        &self,
+        namespace: &str,
+        deployment: &str,
+        container: &str,
+        image: &str,
+    ) {
+        ok(self.workload_admin().args([
+            "-n",
+            namespace,
+            "set",
+            "image",
+            &format!("deployment/{deployment}"),
+            &format!("{container}={image}"),
+        ]));
+    }
+
     /// The pods of `namespace` in the workload cluster whose labels match `selector`, not being
     /// deleted: `(name, ready, waiting reason, restart count)` of each pod's first container.
     pub fn workload_pods(
@@ -627,6 +660,46 @@ impl Platform {
                 )
             })
             .collect()
+    }
+
+    /// The reasons of the Events in `namespace` of the management cluster that match
+    /// `field_selector`, space-separated.
+    pub fn event_reasons(&self, namespace: &str, field_selector: &str) -> String {
+        ok(self.admin().args([
+            "-n",
+            namespace,
+            "get",
+            "events",
+            "--field-selector",
+            field_selector,
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ]))
+    }
+
+    /// Runs `gitopshq ARGS --kubeconfig <user's>` with nothing taken from the caller's
+    /// environment (no KUBECONFIG, no GITOPSHQ_PROJECT, HOME in the platform's folder); it must
+    /// succeed. Returns stdout.
+    #[track_caller]
+    pub fn gitopshq_as(&self, user: &str, args: &[&str]) -> String {
+        let kubeconfig = self.management.kubeconfig_for(user).expect("a test user");
+        let out = Command::new(gitopshq_binary())
+            .env_remove("KUBECONFIG")
+            .env_remove("GITOPSHQ_PROJECT")
+            .env("HOME", self.dir())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .output()
+            .expect("gitopshq runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "gitopshq {args:?} as {user} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
     }
 
     /// `git log` of the GitOps repository's main branch: full messages, newest first.

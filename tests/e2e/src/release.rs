@@ -41,6 +41,14 @@ impl Release<'_> {
         self.wait_for("{.status.phase}", phase);
     }
 
+    /// Waits until the release is Failed, which must be for `reason`; returns its message.
+    #[track_caller]
+    pub fn wait_failed(&self, reason: &str) -> String {
+        self.wait_phase("Failed");
+        assert_eq!(self.get("{.status.reason}"), reason);
+        self.get("{.status.message}")
+    }
+
     /// Waits until `path` of the release reads `want`.
     pub fn wait_for(&self, path: &str, want: &str) {
         self.platform
@@ -63,6 +71,22 @@ impl Release<'_> {
     /// phase.
     pub fn wait_delivered(&self) -> String {
         self.platform.wait_delivered(self.namespace, self.name)
+    }
+
+    /// Merges `patch` into the release's status as the admin, the way only the controller
+    /// should write it.
+    pub fn patch_status(&self, patch: &str) {
+        crate::ok(self.platform.admin().args([
+            "-n",
+            self.namespace,
+            "patch",
+            "release",
+            self.name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            patch,
+        ]));
     }
 
     /// `kubectl get approvalrequest -o jsonpath=PATH` of the release's request, as the admin.

@@ -72,26 +72,13 @@ spec:
             "apiVersion: gitopshq.io/v1alpha1\nkind: Release\nmetadata: {{name: {RELEASE}, namespace: {NS}, annotations: {{gitopshq.io/build-url: 'https://ci.example.com/payment-api/pipelines/77'}}}}\nspec:\n  title: hotfix\n  notes: 'CI build: https://ci.example.com/payment-api/pipelines/77'\n  environment: production\n  changes:\n    - workload: payment-api\n      values: {{image: {{tag: v1.0.1}}}}\n  submitted: true\n"
         ),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
+    let release = platform.release(NS, RELEASE);
+    release.wait_phase("PendingApproval");
+    release.wait_for(
         "{.status.conditions[?(@.type==\"ApprovalOverdue\")].status}",
         "True",
     );
-    let message = platform.get(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.conditions[?(@.type==\"ApprovalOverdue\")].message}",
-    );
+    let message = release.get("{.status.conditions[?(@.type==\"ApprovalOverdue\")].message}");
     assert!(
         message.contains("past the 15s SLA of ApprovalPolicy production-sla")
             && message.contains("0 of 1 approvals received"),

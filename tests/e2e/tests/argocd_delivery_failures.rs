@@ -59,12 +59,7 @@ async fn argo_cd_refuses_another_tenants_namespace_and_the_release_fails_with_it
     platform.wait_for(Some(NS), "release", BOOTSTRAP, "{.status.phase}", "Healthy");
 
     platform.apply("admin", OTHER_NAMESPACE);
-    platform.wait_for(Some(NS), "release", RELEASE, "{.status.phase}", "Failed");
-    assert_eq!(
-        platform.get(Some(NS), "release", RELEASE, "{.status.reason}"),
-        "SyncFailed"
-    );
-    let message = platform.get(Some(NS), "release", RELEASE, "{.status.message}");
+    let message = platform.release(NS, RELEASE).wait_failed("SyncFailed");
     assert!(
         message.contains(&format!(
             "release {RELEASE} could not be applied to tenant eu-development: Argo CD could not sync commit"

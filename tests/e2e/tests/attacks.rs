@@ -488,17 +488,7 @@ fn a_forged_approved_phase_delivers_nothing() {
         &release_yaml(NS, RELEASE, "production", "v5.0.0", true),
     );
     release.wait_phase("PendingApproval");
-    ok(platform.admin().args([
-        "-n",
-        NS,
-        "patch",
-        "release",
-        RELEASE,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Approved","reason":"Approved"}}"#,
-    ]));
+    release.patch_status(r#"{"status":{"phase":"Approved","reason":"Approved"}}"#);
     // The controller counts the decisions again before anything is delivered.
     release.wait_until(
         "{.status.timeline[*].phase}",

@@ -420,15 +420,9 @@ fn the_post_incident_report_covers_the_session_and_the_rollback(
         "Healthy",
     );
     let report_file = platform.dir().join("inc-2847.md");
-    let kubeconfig = platform
-        .management
-        .kubeconfig_for("bob")
-        .expect("a test user");
-    let out = std::process::Command::new(gitopshq_e2e::gitopshq_binary())
-        .env_remove("KUBECONFIG")
-        .env_remove("GITOPSHQ_PROJECT")
-        .env("HOME", platform.dir())
-        .args([
+    platform.gitopshq_as(
+        "bob",
+        &[
             "audit",
             "report",
             "--breakglass",
@@ -436,16 +430,8 @@ fn the_post_incident_report_covers_the_session_and_the_rollback(
             "-n",
             NS,
             "--output",
-        ])
-        .arg(&report_file)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .output()
-        .expect("gitopshq runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            &report_file.display().to_string(),
+        ],
     );
     let report = std::fs::read_to_string(&report_file).expect("the report is written");
     let mut at = 0;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gitopshq_e2e::{Platform, ok};
+use gitopshq_e2e::Platform;
 
 const NS: &str = "payment-service";
 const RELEASE: &str = "ledger-worker-v0-9-0-limits";
@@ -128,16 +128,10 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let events = loop {
-        let events = ok(platform.admin().args([
-            "-n",
+        let events = platform.event_reasons(
             NS,
-            "get",
-            "events",
-            "--field-selector",
             &format!("involvedObject.name={RELEASE},involvedObject.kind=Release"),
-            "-o",
-            "jsonpath={.items[*].reason}",
-        ]));
+        );
         if events.contains("Cancelled") || std::time::Instant::now() > deadline {
             break events;
         }
@@ -201,13 +195,8 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
     );
 
     // A delivered release cannot be cancelled, even by an Admin: roll it back instead.
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Healthy",
-    );
+    let first = platform.release(NS, "payment-api-v1-0-0-dev");
+    first.wait_phase("Healthy");
     let delivered = gitopshq(
         &platform,
         "carol",
@@ -223,25 +212,12 @@ async fn a_pending_release_is_cancelled_and_a_delivered_one_is_refused() {
             )),
         "{delivered}"
     );
-    let phase = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-    );
+    let phase = first.phase();
     assert!(
         delivered.contains(&format!("it is {phase}")),
         "the refusal names the phase {phase}: {delivered}"
     );
-    assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            "payment-api-v1-0-0-dev",
-            "{.spec.cancellation}"
-        ),
-        ""
-    );
+    assert_eq!(first.get("{.spec.cancellation}"), "");
     // kubectl users meet the same rule.
     let by_kubectl = platform
         .kubectl("carol")

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
+use gitopshq_e2e::scenarios::incident_rollback::{self, BAD, GOOD};
 use gitopshq_e2e::{Platform, git, ok};
 
 const NS: &str = "payment-service";
@@ -795,10 +796,6 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The good and the bad release of the incident.
-const GOOD: &str = "checkout-v3-1-0";
-const BAD: &str = "checkout-v3-2-0";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
     let platform = Platform::start().await;
@@ -819,16 +816,7 @@ async fn an_incident_is_diagnosed_rolled_back_and_reviewed_with_the_cli() {
 }
 
 fn a_good_checkout_release_is_followed_by_a_degraded_one(platform: &Platform) {
-    platform.apply(
-        "admin",
-        &platform.example(&[
-            "bootstrap",
-            "incident-rollback/10-checkout-service.yaml",
-            "incident-rollback/30-approval-policy.yaml",
-        ]),
-    );
-    platform.release(NS, GOOD).wait_phase("Healthy");
-
+    incident_rollback::the_good_checkout_release_is_healthy(platform);
     platform.apply_server_side(
         "admin",
         &platform.example(&["incident-rollback/20-bad-release.yaml"]),
@@ -1242,11 +1230,6 @@ fn the_next_days_review_has_one_trail_for_the_workload(cli: &Cli<'_>) {
         !trail.contains("payment-api"),
         "only checkout-service:\n{trail}"
     );
-    let verified = stdout(&succeeded(
-        cli.bare()
-            .args(["audit", "verify", "--repo", &repo])
-            .output()
-            .expect("runs"),
-    ));
+    let verified = stdout(&succeeded(audit_verify(cli, &repo)));
     assert!(verified.contains("delivery commits verified"), "{verified}");
 }

@@ -206,18 +206,7 @@ async fn a_cluster_registered_in_one_command_has_exactly_its_rights_delivers_rot
     let kubeconfig = both_clusters(&platform);
     // The project, its catalog and cluster eu-west-1 (the same workload cluster, registered
     // by hand), without the example's tenants and release.
-    platform.apply(
-        "admin",
-        &platform.example(&[
-            "bootstrap/00-namespaces.yaml",
-            "bootstrap/10-environments.yaml",
-            "bootstrap/20-cluster.yaml",
-            "bootstrap/30-project.yaml",
-            "bootstrap/40-chart.yaml",
-            "bootstrap/50-workload.yaml",
-            "bootstrap/70-variables.yaml",
-        ]),
-    );
+    platform.apply("admin", &platform.bootstrap_without_tenants_or_release());
 
     // Observe mode: read only, no Secrets.
     let register_observe = [

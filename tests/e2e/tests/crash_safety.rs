@@ -2,7 +2,7 @@
 //! one step with an effect outside the API, the commit, is found in the repository history
 //! before it is made again. No second commit, no lost transition.
 
-use gitopshq_e2e::{Platform, ok};
+use gitopshq_e2e::Platform;
 
 const NS: &str = "payment-service";
 const RELEASE: &str = "payment-api-v1-0-0-dev";
@@ -39,10 +39,9 @@ async fn a_restart_after_the_commit_makes_no_second_commit() {
 
     // A crash between the commit and the status write: the status still says Deploying.
     platform.stop_controllers().await;
-    ok(platform.admin().args([
-        "-n", NS, "patch", "release", RELEASE, "--subresource=status", "--type=merge",
-        "-p", r#"{"status":{"phase":"Deploying","reason":"Progressing","commit":null,"shortCommit":null}}"#,
-    ]));
+    platform.release(NS, RELEASE).patch_status(
+        r#"{"status":{"phase":"Deploying","reason":"Progressing","commit":null,"shortCommit":null}}"#,
+    );
     assert_eq!(
         platform.get(Some(NS), "release", RELEASE, "{.status.phase}"),
         "Deploying"
@@ -68,17 +67,9 @@ async fn a_restart_after_the_commit_makes_no_second_commit() {
 
     // A crash before the Deploying write (status still Approved): the same.
     platform.stop_controllers().await;
-    ok(platform.admin().args([
-        "-n",
-        NS,
-        "patch",
-        "release",
-        RELEASE,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Approved","reason":"NoApprovalNeeded"}}"#,
-    ]));
+    platform
+        .release(NS, RELEASE)
+        .patch_status(r#"{"status":{"phase":"Approved","reason":"NoApprovalNeeded"}}"#);
     platform.start_controllers().await;
     delivered(&platform);
     assert_eq!(platform.commits().len(), commits);

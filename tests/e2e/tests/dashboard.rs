@@ -170,20 +170,9 @@ async fn people_approve_open_break_glass_and_compare_in_a_real_browser() {
         "carol",
         &platform.example(&["governance/releases/2-with-limits.yaml"]),
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        RELEASE,
-        "{.status.phase}",
-        "PendingApproval",
-    );
-    platform.wait_for(
-        Some(NS),
-        "approvalrequest",
-        RELEASE,
-        "{.spec.policy}",
-        "production-two-teams",
-    );
+    let release = platform.release(NS, RELEASE);
+    release.wait_phase("PendingApproval");
+    release.wait_approval_request("{.spec.policy}", "production-two-teams");
 
     let dashboard = Dashboard::start(&platform);
     let token = |user: &str| {

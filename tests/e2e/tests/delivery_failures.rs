@@ -89,12 +89,7 @@ async fn a_refused_sync_and_a_missed_progress_deadline_fail_the_release_with_the
     // Flux cannot apply the commit: the cluster serves no ServiceMonitor.
     platform.apply("admin", UNSERVED_KIND);
     let release = "metrics-api-v1-0-0-dev";
-    platform.wait_for(Some(NS), "release", release, "{.status.phase}", "Failed");
-    assert_eq!(
-        platform.get(Some(NS), "release", release, "{.status.reason}"),
-        "SyncFailed"
-    );
-    let message = platform.get(Some(NS), "release", release, "{.status.message}");
+    let message = platform.release(NS, release).wait_failed("SyncFailed");
     assert!(
         message.contains(&format!(
             "release {release} could not be applied to tenant eu-development: Flux could not apply commit"
@@ -116,12 +111,9 @@ async fn a_refused_sync_and_a_missed_progress_deadline_fail_the_release_with_the
     );
     platform.apply("admin", UNSCHEDULABLE);
     let release = "payment-api-gpu-staging";
-    platform.wait_for(Some(NS), "release", release, "{.status.phase}", "Failed");
-    assert_eq!(
-        platform.get(Some(NS), "release", release, "{.status.reason}"),
-        "ProgressDeadlineExceeded"
-    );
-    let message = platform.get(Some(NS), "release", release, "{.status.message}");
+    let message = platform
+        .release(NS, release)
+        .wait_failed("ProgressDeadlineExceeded");
     assert!(
         message.contains(&format!(
             "release {release} is not synced and healthy on tenant eu-staging after 20s (Environment staging spec.progressDeadline)"

@@ -13,6 +13,19 @@ fn release(name: &str, values: &str) -> String {
     )
 }
 
+/// `jsonpath` of the live payment-api Deployment; kubectl must succeed.
+fn payment_api_deployment(platform: &Platform, jsonpath: &str) -> String {
+    ok(platform.workload_admin().args([
+        "-n",
+        "payments-dev",
+        "get",
+        "deployment",
+        "payment-api",
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secret() {
     let platform = Platform::start().await;
@@ -24,14 +37,10 @@ async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secr
             "autoscaling:\n          enabled: true",
         );
     platform.apply("admin", &direct);
-    platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
+    let first = platform.release(NS, "payment-api-v1-0-0-dev");
+    first.wait_delivered();
     assert_eq!(
-        platform.get(
-            Some(NS),
-            "release",
-            "payment-api-v1-0-0-dev",
-            "{.status.conditions[?(@.type==\"Delivered\")].reason}"
-        ),
+        first.get("{.status.conditions[?(@.type==\"Delivered\")].reason}"),
         "Applied"
     );
     let live = ok(platform.workload_admin().args([
@@ -48,60 +57,27 @@ async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secr
             && live.contains("horizontalpodautoscaler.autoscaling/payment-api"),
         "{live}"
     );
-    let manager = ok(platform.workload_admin().args([
-        "-n",
-        "payments-dev",
-        "get",
-        "deployment",
-        "payment-api",
-        "-o",
-        "jsonpath={.metadata.managedFields[*].manager}",
-    ]));
+    let manager = payment_api_deployment(&platform, "{.metadata.managedFields[*].manager}");
     assert!(manager.contains("gitopshq"), "{manager}");
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Healthy",
-    );
+    first.wait_phase("Healthy");
 
     // Someone changes the image by hand: drift, with the field.
-    ok(platform.workload_admin().args([
-        "-n",
+    platform.set_workload_image_by_hand(
         "payments-dev",
-        "set",
-        "image",
-        "deployment/payment-api",
-        "payment-api=registry.example.com/payment-api:hotfix",
-    ]));
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
+        "payment-api",
+        "payment-api",
+        "registry.example.com/payment-api:hotfix",
+    );
+    first.wait_for(
         "{.status.conditions[?(@.type==\"Drifted\")].status}",
         "True",
     );
-    let drift = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.conditions[?(@.type==\"Drifted\")].message}",
-    );
+    let drift = first.get("{.status.conditions[?(@.type==\"Drifted\")].message}");
     assert!(
         drift.contains("Deployment payments-dev/payment-api differs: spec.template.spec.containers[payment-api].image: want \"registry.example.com/payment-api:v1.0.0\", found \"registry.example.com/payment-api:hotfix\""),
         "{drift}"
     );
-    let events = ok(platform.admin().args([
-        "-n",
-        NS,
-        "get",
-        "events",
-        "--field-selector",
-        "reason=DriftDetected",
-        "-o",
-        "name",
-    ]));
+    let events = platform.event_reasons(NS, "reason=DriftDetected");
     assert!(!events.trim().is_empty(), "a DriftDetected event");
 
     // The next release turns autoscaling off: the HPA is pruned, the rest re-applied.
@@ -109,52 +85,22 @@ async fn direct_delivery_applies_prunes_reports_drift_and_survives_a_broken_secr
         "admin",
         &release("payment-api-no-hpa", "{autoscaling: {enabled: false}}"),
     );
-    platform.wait_until(
-        Some(NS),
-        "release",
-        "payment-api-no-hpa",
-        "{.status.phase}",
-        |p| p == "Deployed" || p == "Healthy" || p == "Degraded",
-        "delivered",
-    );
-    let message = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-no-hpa",
-        "{.status.timeline[?(@.phase==\"Deployed\")].message}",
-    );
-    let timeline = platform.get(
-        Some(NS),
-        "release",
-        "payment-api-no-hpa",
-        "{.status.timeline}",
-    );
+    let no_hpa = platform.release(NS, "payment-api-no-hpa");
+    no_hpa.wait_delivered();
+    let message = no_hpa.get("{.status.timeline[?(@.phase==\"Deployed\")].message}");
+    let timeline = no_hpa.get("{.status.timeline}");
     assert!(message.contains("pruned 1"), "{message}\n{timeline}");
     let left =
         ok(platform
             .workload_admin()
             .args(["-n", "payments-dev", "get", "hpa", "-o", "name"]));
     assert!(left.trim().is_empty(), "the HPA is gone: {left}");
-    let image = ok(platform.workload_admin().args([
-        "-n",
-        "payments-dev",
-        "get",
-        "deployment",
-        "payment-api",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]));
+    let image = payment_api_deployment(&platform, "{.spec.template.spec.containers[0].image}");
     assert_eq!(
         image, "registry.example.com/payment-api:v1.0.0",
         "server-side apply with force restores the delivered value"
     );
-    platform.wait_for(
-        Some(NS),
-        "release",
-        "payment-api-v1-0-0-dev",
-        "{.status.phase}",
-        "Superseded",
-    );
+    first.wait_phase("Superseded");
 
     // The kubeconfig Secret goes away: the Cluster says so, and what to do.
     ok(platform.admin().args([

@@ -3,7 +3,7 @@
 //! second member of the same team are refused), is committed with the approvers and policy
 //! verdicts in its trailers, and becomes Healthy.
 
-use gitopshq_e2e::{Platform, ok};
+use gitopshq_e2e::Platform;
 
 const NS: &str = "payment-service";
 const RELEASE: &str = "ledger-worker-v0-9-0-limits";
@@ -122,16 +122,7 @@ async fn a_governed_production_release_is_blocked_fixed_approved_by_two_teams_an
     let actors = release.get("{.status.timeline[*].actor}");
     assert!(actors.starts_with("alice carol "), "{actors}");
     assert_eq!(release.get("{.status.policyResults[0].verdict}"), "Pass");
-    let events = ok(platform.admin().args([
-        "-n",
-        NS,
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={RELEASE}"),
-        "-o",
-        "jsonpath={.items[*].reason}",
-    ]));
+    let events = platform.event_reasons(NS, &format!("involvedObject.name={RELEASE}"));
     assert!(
         events.contains("AwaitingApproval")
             && events.contains("Approved")

@@ -4,10 +4,9 @@
 //! soaks; a Promotion with `toEnvironment: production` is refused before the soak and admitted
 //! after it, and its batch release delivers exactly the state staging recorded.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gitopshq_e2e::{Platform, WAIT, gitopshq_binary, with_stdin};
+use gitopshq_e2e::{Platform, WAIT, with_stdin};
 
 const NS: &str = "payment-service";
 const SOAK_SECONDS: u64 = 20;
@@ -45,25 +44,22 @@ async fn production_takes_only_what_soaked_healthy_in_staging() {
     platform.wait_delivered(NS, "payment-api-v1-0-0-dev");
 
     // alice releases v2.0.0 to staging; the real loop makes it Healthy.
-    let kubeconfig = platform.management.kubeconfig_for("alice").expect("alice");
-    let out = Command::new(gitopshq_binary())
-        .args(["release", "create", "stg-v2", "-n", NS, "--env", "staging"])
-        .args([
+    platform.gitopshq_as(
+        "alice",
+        &[
+            "release",
+            "create",
+            "stg-v2",
+            "-n",
+            NS,
+            "--env",
+            "staging",
             "--workload",
             "payment-api",
             "--set",
             "image.tag=v2.0.0",
             "--submit",
-        ])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("gitopshq runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     platform.wait_for(Some(NS), "release", "stg-v2", "{.status.phase}", "Healthy");
     platform.wait_until(

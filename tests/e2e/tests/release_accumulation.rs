@@ -22,25 +22,20 @@ const STATE: &str = "projects/payment-service/development/eu-development/payment
 /// `gitopshq release create NAME --env development --workload payment-api ARGS --submit` as
 /// alice (backend-team, ReleaseManager in development), then waits for its delivery.
 fn release(platform: &Platform, name: &str, args: &[&str]) {
-    let kubeconfig = platform
-        .management
-        .kubeconfig_for("alice")
-        .expect("a test user");
-    let out = Command::new(gitopshq_binary())
-        .args(["release", "create", name, "-n", NS, "--env", "development"])
-        .args(["--workload", "payment-api", "--submit"])
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("gitopshq runs");
-    assert!(
-        out.status.success(),
-        "release create {name}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut create = vec![
+        "release",
+        "create",
+        name,
+        "-n",
+        NS,
+        "--env",
+        "development",
+        "--workload",
+        "payment-api",
+        "--submit",
+    ];
+    create.extend_from_slice(args);
+    platform.gitopshq_as("alice", &create);
     platform.wait_delivered(NS, name);
 }
 

@@ -196,13 +196,7 @@ fn flux_objects(platform: &Platform) {
             && kustomization.contains("name: gitopshq-kubeconfig-eu-west-1"),
         "the tenant's Kustomization applies to its cluster: {kustomization}"
     );
-    platform.wait_for(
-        None,
-        "project",
-        NS,
-        "{.status.conditions[?(@.type==\"GitOpsReady\")].status}",
-        "True",
-    );
+    wait_gitops_ready(platform);
     let flux_objects = ok(platform.admin().args([
         "-n",
         Engine::Flux.namespace(),
@@ -236,13 +230,7 @@ fn argocd_objects(platform: &Platform) {
             && application.contains("name: eu-west-1"),
         "the tenant's Application belongs to its own AppProject and names its cluster: {application}"
     );
-    platform.wait_for(
-        None,
-        "project",
-        NS,
-        "{.status.conditions[?(@.type==\"GitOpsReady\")].status}",
-        "True",
-    );
+    wait_gitops_ready(platform);
     let argocd = Engine::ArgoCd.namespace();
     // The tenant's Application comes from the repository, through the root, a moment later.
     platform.wait_for(
@@ -371,15 +359,24 @@ fn argocd_self_heals(platform: &Platform) {
     assert_eq!(platform.commits().len(), 2, "self-heal needs no commit");
 }
 
+/// The engine's objects exist once the Project says GitOpsReady.
+fn wait_gitops_ready(platform: &Platform) {
+    platform.wait_for(
+        None,
+        "project",
+        NS,
+        "{.status.conditions[?(@.type==\"GitOpsReady\")].status}",
+        "True",
+    );
+}
+
 fn change_image_behind_the_engines_back(platform: &Platform) {
-    ok(platform.workload_admin().args([
-        "-n",
+    platform.set_workload_image_by_hand(
         "payments-dev",
-        "set",
-        "image",
-        "deployment/payment-api",
-        "payment-api=registry.example.com/payment-api:hotfix",
-    ]));
+        "payment-api",
+        "payment-api",
+        "registry.example.com/payment-api:hotfix",
+    );
 }
 
 fn deployed_image(platform: &Platform) -> String {

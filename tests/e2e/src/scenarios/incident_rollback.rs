@@ -8,8 +8,9 @@
 use crate::{Engine, Platform, git};
 
 const NS: &str = "payment-service";
-const GOOD: &str = "checkout-v3-1-0";
-const BAD: &str = "checkout-v3-2-0";
+/// The good and the bad release of the incident.
+pub const GOOD: &str = "checkout-v3-1-0";
+pub const BAD: &str = "checkout-v3-2-0";
 const ROLLBACK: &str = "rollback-checkout-v3-2-0";
 const TENANT_DIR: &str = "projects/payment-service/production/eu-checkout";
 
@@ -25,9 +26,9 @@ fn deployment_at(platform: &Platform, commit: &str) -> String {
     )
 }
 
-/// Runs the scenario on a platform delivering with `engine`.
-pub async fn run(engine: Engine) {
-    let platform = Platform::start_with(engine).await;
+/// Before the incident: the bootstrap project with checkout-service and its rollback approval
+/// policy, and the good release Healthy.
+pub fn the_good_checkout_release_is_healthy(platform: &Platform) {
     platform.apply(
         "admin",
         &platform.example(&[
@@ -36,8 +37,13 @@ pub async fn run(engine: Engine) {
             "incident-rollback/30-approval-policy.yaml",
         ]),
     );
-
     platform.wait_for(Some(NS), "release", GOOD, "{.status.phase}", "Healthy");
+}
+
+/// Runs the scenario on a platform delivering with `engine`.
+pub async fn run(engine: Engine) {
+    let platform = Platform::start_with(engine).await;
+    the_good_checkout_release_is_healthy(&platform);
     assert_eq!(
         platform.workload_get(
             "checkout",
