@@ -7,9 +7,10 @@ use rcgen::{
 
 use crate::Result;
 
-/// The first address of `--service-cluster-ip-range`: the in-cluster `kubernetes` Service, which
-/// the serving certificate must name for in-cluster clients.
-pub(crate) const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
+/// `--service-cluster-ip-range`: room for a fleet's Services (a /24 ran out at 254, a quarter of
+/// the fleet benchmark's tenants on one cluster). Its first address is the in-cluster
+/// `kubernetes` Service, which the serving certificate must name for in-cluster clients.
+pub(crate) const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/16";
 const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 /// Fresh key material for one control plane; nothing is shared between environments.

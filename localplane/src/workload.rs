@@ -425,7 +425,7 @@ fn start_kwok(env: &TestEnv, binary: &KwokBinary) -> Result<(Process, u16)> {
         // port: KWOK's own server, on loopback, answers there instead of a dead address.
         .arg("--node-ip=127.0.0.1")
         .arg(format!("--node-port={port}"))
-        // Outside the Service range (`--service-cluster-ip-range=10.0.0.0/24`).
+        // Outside the Service range (`--service-cluster-ip-range=10.0.0.0/16`).
         .arg("--cidr=10.1.0.0/16")
         .arg("--node-lease-duration-seconds=40")
         .arg(format!("--server-address=127.0.0.1:{port}"))
