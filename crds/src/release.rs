@@ -141,8 +141,14 @@ pub struct Cancellation {
     pub time: Option<Time>,
 }
 
+/// How many tenants `spec.tenants` may name: a promotion's batch release names each tenant of
+/// its batch (a tenth of a 10,000-tenant environment, or all of a 5,000-tenant one), while the
+/// object stays far below the API server's 1.5 MB request limit.
+pub const MAX_TENANTS: usize = 5_000;
+
 fn tenant_names(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = crate::schema::name_set(generator);
+    schema.insert("maxItems".into(), MAX_TENANTS.into());
     schema.insert(
         "items".into(),
         serde_json::json!({

@@ -9,7 +9,9 @@ use gitopshq_crds::consts::{annotations, conditions as types, labels, reasons};
 use gitopshq_crds::promotion::{
     BatchPhase, BatchStatus, Promotion, PromotionPhase, PromotionStatus,
 };
-use gitopshq_crds::release::{Release, ReleasePhase, ReleaseSpec, ReleaseType, WorkloadChange};
+use gitopshq_crds::release::{
+    self, Release, ReleasePhase, ReleaseSpec, ReleaseType, WorkloadChange,
+};
 use gitopshq_crds::tenant::Tenant;
 use jiff::Timestamp;
 use kube::api::ObjectMeta;
@@ -85,10 +87,32 @@ pub fn batch_tenants(
                 eligible.iter().map(|t| t.name_any()).collect()
             };
             let picked: Vec<String> = picked.into_iter().filter(|t| !taken.contains(t)).collect();
+            if picked.len() > release::MAX_TENANTS {
+                return Err(format!(
+                    "batch {}: {} tenants, but one batch release names at most {}; split it into smaller batches in spec.batches",
+                    batch.name,
+                    picked.len(),
+                    release::MAX_TENANTS
+                ));
+            }
             taken.extend(picked.iter().cloned());
             Ok(picked)
         })
         .collect()
+}
+
+/// How many of a batch's tenants a sentence names before it counts the rest.
+const NAMED_TENANTS: usize = 10;
+
+/// A batch's tenants in a sentence that does not grow with the fleet: "t-1, t-2" or
+/// "t-1, …, t-10 and 90 more" (every name stays in `status.batches[].tenants` and the batch
+/// release's `spec.tenants`).
+pub fn tenant_list(tenants: &[String]) -> String {
+    let named = tenants[..tenants.len().min(NAMED_TENANTS)].join(", ");
+    match tenants.len().saturating_sub(NAMED_TENANTS) {
+        0 => named,
+        more => format!("{named} and {more} more"),
+    }
 }
 
 /// The name of the release of batch `index`: `<promotion>-b<n>-<batch>` (n from 1), unlikely to
@@ -159,7 +183,7 @@ pub fn batch_release(
                 promotion.name_any(),
                 source.name_any(),
                 index + 1,
-                tenants.join(", "),
+                tenant_list(tenants),
                 source
                     .spec
                     .notes
@@ -265,7 +289,7 @@ pub fn decide(
                     Err(problem) => break 'decide Outcome::failed(problem.clone()),
                 };
                 entry.release = Some(batch_release_name(promotion, index));
-                entry.message = Some(format!("delivering to {}", batch_tenants.join(", ")));
+                entry.message = Some(format!("delivering to {}", tenant_list(&batch_tenants)));
                 action = Action::Create(Box::new(batch_release(
                     promotion,
                     source,
@@ -280,7 +304,7 @@ pub fn decide(
                         "batch {} ({}/{total}) started: {}",
                         spec.name,
                         index + 1,
-                        batch_tenants.join(", ")
+                        tenant_list(&batch_tenants)
                     ),
                 );
             };

@@ -62,7 +62,7 @@ pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<R
                     let note = format!(
                         "created release {} for {}",
                         batch.name_any(),
-                        batch.spec.tenants.join(", ")
+                        promotion::tenant_list(&batch.spec.tenants)
                     );
                     ctx.event(promotion.as_ref(), false, reasons::BATCH_STARTED, note)
                         .await;

@@ -120,6 +120,55 @@ fn batches_take_named_selected_and_remaining_tenants_once() {
     );
 }
 
+#[test]
+fn a_batch_a_release_cannot_name_fails_the_promotion_and_says_to_split_it() {
+    let fleet: Vec<Tenant> = (0..=release::MAX_TENANTS)
+        .map(|i| tenant(&format!("t-{i:05}"), "standard"))
+        .collect();
+    let refs: Vec<&Tenant> = fleet.iter().collect();
+    let mut p = promotion(false);
+    p.spec.batches.truncate(1);
+    p.spec.batches[0].tenants.clear();
+    let resolved = batch_tenants(&p, "production", &refs);
+    let problem = resolved[0].as_ref().unwrap_err();
+    assert!(
+        problem.contains("canary")
+            && problem.contains("5001 tenants")
+            && problem.contains("spec.batches"),
+        "{problem}"
+    );
+    let decision = decide(
+        &p,
+        Some(&release("checkout-v2-canary", ReleasePhase::Healthy)),
+        &resolved,
+        &[None],
+        at(0),
+    );
+    assert_eq!(decision.status.phase, Some(PromotionPhase::Failed));
+    assert!(matches!(decision.action, Action::None));
+
+    // One fewer is a batch release's whole fleet.
+    let refs = &refs[1..];
+    assert_eq!(
+        batch_tenants(&p, "production", refs)[0]
+            .as_ref()
+            .map(Vec::len),
+        Ok(release::MAX_TENANTS)
+    );
+}
+
+#[test]
+fn a_batchs_tenants_are_named_up_to_ten_and_the_rest_counted() {
+    let names = |n: usize| (1..=n).map(|i| format!("t-{i}")).collect::<Vec<_>>();
+    assert_eq!(tenant_list(&names(2)), "t-1, t-2");
+    assert_eq!(tenant_list(&names(10)), names(10).join(", "));
+    assert_eq!(
+        tenant_list(&names(100)),
+        format!("{} and 90 more", names(10).join(", "))
+    );
+    assert_eq!(tenant_list(&[]), "");
+}
+
 fn tenants() -> Vec<Result<Vec<String>, String>> {
     vec![
         Ok(vec!["alpha".into()]),
