@@ -8,30 +8,22 @@
 //! each case; what BENCHMARKS.md reports against the p99 targets)
 //! `cargo bench -p gitopshq-engine --bench policy -- --export DIR` (writes the same policies
 //! and inputs as files, for `scripts/bench-opa.sh` to run them through `opa bench`)
+//! `cargo bench -p gitopshq-engine --bench policy -- --rvm` (regorus alone: the review on the
+//! interpreter and on regorus's compiled VM, `rvm`; `--rvm-probes`: rules that error, on both)
 
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use gitopshq_crds::policy::{EnforcementMode, Policy, PolicyBinding, PolicySpec};
 use gitopshq_engine::policy::{
-    CompiledPolicy, EvalLimits, PolicyEngine, ReleaseSubject, SubjectTarget, pod_spec,
-    workload_input,
+    CompiledPolicy, EvalLimits, PolicyEngine, ReleaseSubject, SEED_REGO as SEED, SubjectTarget,
+    pod_spec, workload_input,
 };
 use gitopshq_engine::{CompiledChart, RenderOutput};
 use serde_json::Value;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-
-const SEED: &str = r#"package gitopshq.workload
-
-deny[msg] {
-  input.environment == "production"
-  container := input.spec.containers[_]
-  not container.resources.limits
-  msg := sprintf("Container '%s' in production must have resource limits", [container.name])
-}
-"#;
 
 const TENANTS: usize = 20;
 const POLICIES: usize = 50;
@@ -477,6 +469,200 @@ fn one_query_comparison() {
     });
 }
 
+/// regorus alone (no gitopshq layer, no cache, one thread): the review judged by the
+/// interpreter (`set_input` + `eval_rule` per object and rule, on one engine per policy) and by
+/// regorus's compiled VM (`rvm`: each policy compiled once to a program with `deny`/`warn` entry
+/// points, `set_input` + `execute_entry_point_by_name` per object and rule, one VM per policy).
+/// Both must give the same value for every (policy, rule, object). `--rvm`
+fn rvm_comparison() {
+    use regorus::languages::rego::compiler::Compiler;
+    use regorus::rvm::vm::RegoVM;
+    use serde::Deserialize;
+    let fixture = Fixture::new();
+    let inputs: Vec<regorus::Value> = fixture
+        .review_inputs()
+        .iter()
+        .map(|v| regorus::Value::deserialize(v).expect("converts"))
+        .collect();
+    struct Judge {
+        interpreter: regorus::Engine,
+        vm: RegoVM,
+        rules: Vec<String>,
+    }
+    let started = Instant::now();
+    let mut judges: Vec<Judge> = fixture
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let rego = &p.spec.rego;
+            let mut interpreter = regorus::Engine::new();
+            interpreter.set_rego_v0(!rego.contains("rego.v1"));
+            interpreter
+                .add_policy("policy.rego".into(), rego.clone())
+                .expect("parses");
+            let rules: Vec<String> = ["deny", "warn"]
+                .into_iter()
+                .filter(|r| rego.contains(&format!("\n{r}")))
+                .map(|r| format!("data.gitopshq.p{i:02}.workload.{r}"))
+                .collect();
+            let compiled = interpreter
+                .clone()
+                .compile_with_entrypoint(&rules[0].as_str().into())
+                .expect("compiles");
+            let entry_points: Vec<&str> = rules.iter().map(String::as_str).collect();
+            let program =
+                Compiler::compile_from_policy(&compiled, &entry_points).expect("rvm compiles");
+            let mut vm = RegoVM::new();
+            vm.load_program(program);
+            vm.set_max_instructions(usize::MAX);
+            vm.set_strict_builtin_errors(true);
+            Judge {
+                interpreter,
+                vm,
+                rules,
+            }
+        })
+        .collect();
+    println!(
+        "rvm: 50 policies compiled to programs in {} µs",
+        started.elapsed().as_micros()
+    );
+    type Values = Vec<(usize, String, usize, regorus::Value)>;
+    let interpreted = |judges: &mut Vec<Judge>| -> Values {
+        let mut out = Vec::new();
+        for (p, judge) in judges.iter_mut().enumerate() {
+            for (o, input) in inputs.iter().enumerate() {
+                judge.interpreter.set_input(input.clone());
+                for rule in &judge.rules {
+                    let value = judge
+                        .interpreter
+                        .eval_rule(rule.clone())
+                        .expect("evaluates");
+                    out.push((p, rule.clone(), o, value));
+                }
+            }
+        }
+        out
+    };
+    let compiled = |judges: &mut Vec<Judge>| -> Values {
+        let mut out = Vec::new();
+        for (p, judge) in judges.iter_mut().enumerate() {
+            for (o, input) in inputs.iter().enumerate() {
+                judge.vm.set_input(input.clone());
+                for rule in &judge.rules {
+                    let value = judge
+                        .vm
+                        .execute_entry_point_by_name(rule)
+                        .expect("evaluates");
+                    out.push((p, rule.clone(), o, value));
+                }
+            }
+        }
+        out
+    };
+    let (a, b) = (interpreted(&mut judges), compiled(&mut judges));
+    assert_eq!(a, b, "rvm gives the interpreter's values on the review");
+    println!("rvm: the same {} (policy, rule, object) values", a.len());
+    percentiles("regorus-only-review-interpreter", 300, || {
+        std::hint::black_box(interpreted(&mut judges));
+    });
+    percentiles("regorus-only-review-rvm", 300, || {
+        std::hint::black_box(compiled(&mut judges));
+    });
+}
+
+/// Rules that error in the interpreter on some input (which gitopshq turns into a denial under
+/// `Enforce`), and what rvm gives on the same input. `--rvm-probes`
+fn rvm_error_probes() {
+    use regorus::languages::rego::compiler::Compiler;
+    use regorus::rvm::vm::RegoVM;
+    let probes: &[(&str, &str)] = &[
+        (
+            "to_number",
+            "deny contains msg if {\n  n := to_number(input.s)\n  msg := sprintf(\"%v\", [n])\n}\n",
+        ),
+        (
+            "conflict",
+            "deny := \"a\" if input.x\ndeny := \"b\" if input.x\n",
+        ),
+        (
+            "add-type",
+            "deny contains msg if {\n  n := input.s + 1\n  msg := sprintf(\"%v\", [n])\n}\n",
+        ),
+        (
+            "endswith-type",
+            "deny contains \"x\" if endswith(input.n, \"x\")\n",
+        ),
+        (
+            "object-conflict",
+            "deny[k] := v if { some v in [1, 2]; k := \"a\" }\n",
+        ),
+        (
+            "sprintf-type",
+            "deny contains msg if { msg := sprintf(\"%d\", [input.s]) }\n",
+        ),
+        (
+            "div-zero",
+            "deny contains msg if { n := 1 / input.zero; msg := sprintf(\"%v\", [n]) }\n",
+        ),
+        (
+            "two-bodies",
+            "deny contains \"ok\" if true\ndeny contains msg if { msg := to_number(input.s) }\n",
+        ),
+        (
+            "function-conflict",
+            "f(x) := 1 if x\nf(x) := 2 if x\ndeny contains \"y\" if f(input.x) == 1\n",
+        ),
+        (
+            "every",
+            "deny contains \"all\" if { every c in input.cs { c > 1 } }\n",
+        ),
+        (
+            "default",
+            "default allow := false\nallow if input.x\ndeny contains \"not allowed\" if not allow\n",
+        ),
+    ];
+    let input = regorus::Value::from_json_str(
+        r#"{"s": "many", "x": true, "n": 3, "zero": 0, "cs": [2, 3]}"#,
+    )
+    .expect("json");
+    for (name, body) in probes {
+        let rego = format!("package probe\nimport rego.v1\n\n{body}");
+        let mut engine = regorus::Engine::new();
+        engine
+            .add_policy("policy.rego".into(), rego)
+            .expect("parses");
+        engine.set_input(input.clone());
+        let interpreted = engine.eval_rule("data.probe.deny".into());
+        let compiled = engine
+            .clone()
+            .compile_with_entrypoint(&"data.probe.deny".into())
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                Compiler::compile_from_policy(&c, &["data.probe.deny"]).map_err(|e| e.to_string())
+            });
+        let vm = compiled.and_then(|program| {
+            let mut vm = RegoVM::new();
+            vm.load_program(program);
+            vm.set_max_instructions(usize::MAX);
+            vm.set_strict_builtin_errors(true);
+            vm.set_input(input.clone());
+            vm.execute_entry_point_by_name("data.probe.deny")
+                .map_err(|e| e.to_string())
+        });
+        let show = |result: Result<regorus::Value, String>| match result {
+            Ok(value) => value.to_json_str().unwrap_or_else(|e| e.to_string()),
+            Err(error) => format!("error: {}", error.lines().last().unwrap_or_default()),
+        };
+        println!(
+            "rvm probe {name:<18} interpreter: {:<60} rvm: {}",
+            show(interpreted.map_err(|e| format!("{e:#}"))),
+            show(vm)
+        );
+    }
+}
+
 /// Messages of the review, all policies together: the same count comes out of OPA's review
 /// (`scripts/bench-opa.sh`).
 fn review_messages(p: &Prepared, subject: &ReleaseSubject<'_>) -> usize {
@@ -493,6 +679,14 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--export") {
         let dir = args.get(i + 1).expect("--export needs a directory");
         export(std::path::Path::new(dir)).expect("export");
+        return;
+    }
+    if args.iter().any(|a| a == "--rvm-probes") {
+        rvm_error_probes();
+        return;
+    }
+    if args.iter().any(|a| a == "--rvm") {
+        rvm_comparison();
         return;
     }
     if args.iter().any(|a| a == "--one-query") {

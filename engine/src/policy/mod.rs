@@ -182,9 +182,10 @@ impl PolicyEngine {
     }
 }
 
-/// The seed's policy (the developer playbook's example), verbatim: the Rego most tests judge.
-#[cfg(test)]
-pub(crate) const SEED_REGO: &str = r#"package gitopshq.workload
+/// The seed's policy (the developer playbook's example), verbatim: the Rego most tests and the
+/// policy benchmark judge.
+#[doc(hidden)]
+pub const SEED_REGO: &str = r#"package gitopshq.workload
 
 deny[msg] {
   input.environment == "production"
