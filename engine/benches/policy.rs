@@ -392,17 +392,8 @@ fn one_query_comparison() {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let rego = &p.spec.rego;
-            let mut per_object = regorus::Engine::new();
-            per_object.set_rego_v0(!rego.contains("rego.v1"));
-            per_object
-                .add_policy("policy.rego".into(), rego.clone())
-                .expect("parses");
-            let rules: Vec<String> = ["deny", "warn"]
-                .into_iter()
-                .filter(|r| rego.contains(&format!("\n{r}")))
-                .map(String::from)
-                .collect();
+            let (per_object, defined) = interpreter_of(&p.spec.rego);
+            let rules: Vec<String> = defined.into_iter().map(String::from).collect();
             let mut one_query = per_object.clone();
             one_query.set_rego_v0(false);
             let mut wrapper = String::from("package gitopshq_review\nimport rego.v1\n");
@@ -469,6 +460,20 @@ fn one_query_comparison() {
     });
 }
 
+/// A policy on regorus's interpreter, and which of `deny` and `warn` it defines.
+fn interpreter_of(rego: &str) -> (regorus::Engine, Vec<&'static str>) {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(!rego.contains("rego.v1"));
+    engine
+        .add_policy("policy.rego".into(), rego.to_string())
+        .expect("parses");
+    let rules = ["deny", "warn"]
+        .into_iter()
+        .filter(|r| rego.contains(&format!("\n{r}")))
+        .collect();
+    (engine, rules)
+}
+
 /// regorus alone (no gitopshq layer, no cache, one thread): the review judged by the
 /// interpreter (`set_input` + `eval_rule` per object and rule, on one engine per policy) and by
 /// regorus's compiled VM (`rvm`: each policy compiled once to a program with `deny`/`warn` entry
@@ -495,15 +500,9 @@ fn rvm_comparison() {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let rego = &p.spec.rego;
-            let mut interpreter = regorus::Engine::new();
-            interpreter.set_rego_v0(!rego.contains("rego.v1"));
-            interpreter
-                .add_policy("policy.rego".into(), rego.clone())
-                .expect("parses");
-            let rules: Vec<String> = ["deny", "warn"]
+            let (interpreter, defined) = interpreter_of(&p.spec.rego);
+            let rules: Vec<String> = defined
                 .into_iter()
-                .filter(|r| rego.contains(&format!("\n{r}")))
                 .map(|r| format!("data.gitopshq.p{i:02}.workload.{r}"))
                 .collect();
             let compiled = interpreter
