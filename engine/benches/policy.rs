@@ -367,13 +367,8 @@ fn export(dir: &std::path::Path) -> std::io::Result<()> {
 /// `deny[i] := d if { some i, obj in input.objects; d := data.<pkg>.deny with input as obj }`.
 /// Both must give the same messages per object. `--one-query`
 fn one_query_comparison() {
-    use serde::Deserialize;
     let fixture = Fixture::new();
-    let inputs: Vec<regorus::Value> = fixture
-        .review_inputs()
-        .iter()
-        .map(|v| regorus::Value::deserialize(v).expect("converts"))
-        .collect();
+    let inputs = regorus_inputs(&fixture);
     let objects = regorus::Value::from(
         [(
             regorus::Value::from("objects"),
@@ -413,25 +408,21 @@ fn one_query_comparison() {
         })
         .collect();
     let mut judges = judges;
-    // Messages per (policy, rule, object index).
-    type Messages = Vec<(usize, String, usize, regorus::Value)>;
-    let per_object = |judges: &mut Vec<Judge>| -> Messages {
-        let mut out = Vec::new();
-        for (p, judge) in judges.iter_mut().enumerate() {
-            for (o, input) in inputs.iter().enumerate() {
-                judge.per_object.set_input(input.clone());
-                for rule in &judge.rules {
-                    let value = judge
-                        .per_object
-                        .eval_rule(format!("data.gitopshq.p{p:02}.workload.{rule}"))
-                        .expect("evaluates");
-                    out.push((p, rule.clone(), o, value));
-                }
-            }
-        }
-        out
+    let per_object = |judges: &mut Vec<Judge>| -> Values {
+        per_object_values(
+            judges,
+            &inputs,
+            |judge| judge.rules.as_slice(),
+            |judge, input| judge.per_object.set_input(input),
+            |judge, p, rule| {
+                judge
+                    .per_object
+                    .eval_rule(format!("data.gitopshq.p{p:02}.workload.{rule}"))
+                    .expect("evaluates")
+            },
+        )
     };
-    let one_query = |judges: &mut Vec<Judge>| -> Messages {
+    let one_query = |judges: &mut Vec<Judge>| -> Values {
         let mut out = Vec::new();
         for (p, judge) in judges.iter_mut().enumerate() {
             judge.one_query.set_input(objects.clone());
@@ -460,6 +451,42 @@ fn one_query_comparison() {
     });
 }
 
+/// The review's objects as regorus values.
+fn regorus_inputs(fixture: &Fixture) -> Vec<regorus::Value> {
+    use serde::Deserialize;
+    fixture
+        .review_inputs()
+        .iter()
+        .map(|v| regorus::Value::deserialize(v).expect("converts"))
+        .collect()
+}
+
+/// Values per (policy, rule, object index).
+type Values = Vec<(usize, String, usize, regorus::Value)>;
+
+/// One query per (policy, rule, object): for each judge (a policy) and each input, `set_input`,
+/// then `eval(judge, policy index, rule)` for each of its `rules`.
+fn per_object_values<J>(
+    judges: &mut [J],
+    inputs: &[regorus::Value],
+    rules: impl Fn(&J) -> &[String],
+    set_input: impl Fn(&mut J, regorus::Value),
+    eval: impl Fn(&mut J, usize, &str) -> regorus::Value,
+) -> Values {
+    let mut out = Vec::new();
+    for (p, judge) in judges.iter_mut().enumerate() {
+        for (o, input) in inputs.iter().enumerate() {
+            set_input(judge, input.clone());
+            for r in 0..rules(judge).len() {
+                let rule = rules(judge)[r].clone();
+                let value = eval(judge, p, &rule);
+                out.push((p, rule, o, value));
+            }
+        }
+    }
+    out
+}
+
 /// A policy on regorus's interpreter, and which of `deny` and `warn` it defines.
 fn interpreter_of(rego: &str) -> (regorus::Engine, Vec<&'static str>) {
     let mut engine = regorus::Engine::new();
@@ -482,13 +509,8 @@ fn interpreter_of(rego: &str) -> (regorus::Engine, Vec<&'static str>) {
 fn rvm_comparison() {
     use regorus::languages::rego::compiler::Compiler;
     use regorus::rvm::vm::RegoVM;
-    use serde::Deserialize;
     let fixture = Fixture::new();
-    let inputs: Vec<regorus::Value> = fixture
-        .review_inputs()
-        .iter()
-        .map(|v| regorus::Value::deserialize(v).expect("converts"))
-        .collect();
+    let inputs = regorus_inputs(&fixture);
     struct Judge {
         interpreter: regorus::Engine,
         vm: RegoVM,
@@ -527,38 +549,28 @@ fn rvm_comparison() {
         "rvm: 50 policies compiled to programs in {} µs",
         started.elapsed().as_micros()
     );
-    type Values = Vec<(usize, String, usize, regorus::Value)>;
     let interpreted = |judges: &mut Vec<Judge>| -> Values {
-        let mut out = Vec::new();
-        for (p, judge) in judges.iter_mut().enumerate() {
-            for (o, input) in inputs.iter().enumerate() {
-                judge.interpreter.set_input(input.clone());
-                for rule in &judge.rules {
-                    let value = judge
-                        .interpreter
-                        .eval_rule(rule.clone())
-                        .expect("evaluates");
-                    out.push((p, rule.clone(), o, value));
-                }
-            }
-        }
-        out
+        per_object_values(
+            judges,
+            &inputs,
+            |judge| judge.rules.as_slice(),
+            |judge, input| judge.interpreter.set_input(input),
+            |judge, _, rule| judge.interpreter.eval_rule(rule.into()).expect("evaluates"),
+        )
     };
     let compiled = |judges: &mut Vec<Judge>| -> Values {
-        let mut out = Vec::new();
-        for (p, judge) in judges.iter_mut().enumerate() {
-            for (o, input) in inputs.iter().enumerate() {
-                judge.vm.set_input(input.clone());
-                for rule in &judge.rules {
-                    let value = judge
-                        .vm
-                        .execute_entry_point_by_name(rule)
-                        .expect("evaluates");
-                    out.push((p, rule.clone(), o, value));
-                }
-            }
-        }
-        out
+        per_object_values(
+            judges,
+            &inputs,
+            |judge| judge.rules.as_slice(),
+            |judge, input| judge.vm.set_input(input),
+            |judge, _, rule| {
+                judge
+                    .vm
+                    .execute_entry_point_by_name(rule)
+                    .expect("evaluates")
+            },
+        )
     };
     let (a, b) = (interpreted(&mut judges), compiled(&mut judges));
     assert_eq!(a, b, "rvm gives the interpreter's values on the review");
