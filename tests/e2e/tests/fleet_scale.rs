@@ -104,12 +104,8 @@ impl Fleet {
     }
 }
 
-/// Resident memory now and at its peak (MiB), and CPU seconds used, of this process.
-fn process_usage() -> (f64, f64, f64) {
-    usage_of("self")
-}
-
-/// [`process_usage`] of the process `pid` (a number, or `self`).
+/// Resident memory now and at its peak (MiB), and CPU seconds used, of the process `pid` (a
+/// number, or `self`).
 fn usage_of(pid: &str) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = |key: &str| {
@@ -208,7 +204,7 @@ impl Controllers {
     /// Resident MiB, peak MiB and CPU seconds: of the test process, then of each controller
     /// process.
     fn usage(&self) -> Vec<(String, (f64, f64, f64))> {
-        let mut out = vec![("test process".to_string(), process_usage())];
+        let mut out = vec![("test process".to_string(), usage_of("self"))];
         if let Controllers::Processes(processes) = self {
             for (shard, usage) in processes.usage().into_iter().enumerate() {
                 out.push((format!("controller shard {shard}"), usage));
