@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use gitopshq_crds::consts::{FIELD_MANAGER, labels};
-use gitopshq_engine::health::ObjectKey;
+use gitopshq_engine::health::{self, ObjectKey};
 use gitopshq_engine::manifest::kind_rank;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::{Api, Client};
@@ -195,6 +196,7 @@ impl<'a> WatchedCluster<'a> {
         resource: &'a ApiResource,
         namespace: Option<&'a str>,
         selector: Option<&'a str>,
+        trim: fn(&mut DynamicObject),
     ) -> Watched<'a> {
         Watched {
             cluster: self.name,
@@ -203,8 +205,56 @@ impl<'a> WatchedCluster<'a> {
             resource,
             namespace,
             selector,
+            trim,
         }
     }
+
+    /// Whether these credentials may list pods in every namespace: asked once (a LIST of at
+    /// most one pod's metadata), then remembered until the credentials change. A kubeconfig
+    /// written by hand for the tenant namespaces only is refused (403) and answered per
+    /// namespace.
+    async fn lists_pods_everywhere(&self, watches: &WorkloadWatches) -> Result<bool, RemoteError> {
+        if let Some(known) = watches.pods_everywhere(self.name, self.credentials) {
+            return Ok(known);
+        }
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let everywhere = match pods.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(status)) if status.code == 403 => false,
+            Err(source) => {
+                return Err(RemoteError::Request {
+                    object: "pods in every namespace".to_string(),
+                    action: "list",
+                    source,
+                });
+            }
+        };
+        watches.remember_pods_everywhere(self.name, self.credentials, everywhere);
+        Ok(everywhere)
+    }
+}
+
+/// What a cache of delivered objects keeps: all but the managed fields, never read and the
+/// largest part of most objects' metadata.
+fn trim_object(object: &mut DynamicObject) {
+    object.metadata.managed_fields = None;
+}
+
+/// What a cache of pods keeps: the metadata health reads (name, namespace, labels, deletion
+/// timestamp; the resource version and uid that identify it) and the spec and status it reads
+/// ([`health::slim_pod`]), so a cache of every pod of a cluster stays small.
+fn trim_pod(pod: &mut DynamicObject) {
+    let metadata = std::mem::take(&mut pod.metadata);
+    pod.metadata = ObjectMeta {
+        name: metadata.name,
+        namespace: metadata.namespace,
+        labels: metadata.labels,
+        deletion_timestamp: metadata.deletion_timestamp,
+        resource_version: metadata.resource_version,
+        uid: metadata.uid,
+        ..ObjectMeta::default()
+    };
+    health::slim_pod(&mut pod.data);
 }
 
 /// The live objects under `keys` that exist on the cluster, from its watch caches.
@@ -230,7 +280,7 @@ pub async fn live_objects(
         // One cache per kind for every tenant of the cluster: what GitOpsHQ rendered carries
         // the tenant label (an object that lost it reads as missing: it drifted).
         let store = watches
-            .objects(&cluster.watched(&resource, None, Some(labels::TENANT)))
+            .objects(&cluster.watched(&resource, None, Some(labels::TENANT), trim_object))
             .await?;
         if let Some(object) = workload_watches::get(&store, &resource, namespace, &key.name) {
             let mut value = serde_json::to_value(&object).unwrap_or_default();
@@ -243,19 +293,26 @@ pub async fn live_objects(
     Ok(found)
 }
 
-/// The pods of `namespace`, as JSON, from the cluster's watch cache.
+/// The pods of `namespace`, as JSON (trimmed to what health reads), from the cluster's watch
+/// cache of pods: one for the whole cluster, so a thousand tenant namespaces cost one watch,
+/// not a thousand; one per namespace when the credentials may not list pods everywhere.
 pub async fn pods(
     watches: &WorkloadWatches,
     cluster: &WatchedCluster<'_>,
     namespace: &str,
 ) -> Result<Vec<Value>, RemoteError> {
     let resource = ApiResource::erase::<Pod>(&());
+    let scope = match cluster.lists_pods_everywhere(watches).await? {
+        true => None,
+        false => Some(namespace),
+    };
     let store = watches
-        .objects(&cluster.watched(&resource, Some(namespace), None))
+        .objects(&cluster.watched(&resource, scope, None, trim_pod))
         .await?;
     let mut pods: Vec<Value> = store
         .state()
         .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
         .map(|p| {
             let mut v = serde_json::to_value(p.as_ref()).unwrap_or_default();
             v["apiVersion"] = "v1".into();

@@ -256,7 +256,8 @@ fn describe(expected: &VecDeque<Exchange>) -> String {
 
 /// A workload cluster's API server on 127.0.0.1, for what reaches a cluster through its
 /// kubeconfig (the heartbeat, health and drift) and so cannot go through the scripted API: it
-/// answers a GET of a listed path with that path's JSON, holds a watch (`watch=true`) open
+/// answers a GET of a listed path with that path's JSON (a `Status` from [`api_error`] with its
+/// code, whatever the request), holds a watch (`watch=true`) open
 /// without sending an event (a cache stays as its list left it), and answers anything else
 /// 404. It records the requests (`GET /path?query`) for the test to check.
 pub(crate) struct LoopbackCluster {
@@ -289,6 +290,13 @@ impl LoopbackCluster {
                 .split('&')
                 .any(|p| p == "watch=true" || p == "watch=1");
             match answers.get(&path) {
+                Some(status) if status["kind"] == "Status" => {
+                    let code = status["code"]
+                        .as_u64()
+                        .and_then(|c| StatusCode::from_u16(c as u16).ok())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    (code, axum::Json(status.clone())).into_response()
+                }
                 Some(_) if watch => {
                     let quiet = futures::stream::pending::<
                         std::result::Result<axum::body::Bytes, std::convert::Infallible>,
@@ -303,10 +311,7 @@ impl LoopbackCluster {
                     axum::Json(found.clone()).into_response()
                 }
                 _ => {
-                    let (_, status) = answer(
-                        Reply::Error(StatusCode::NOT_FOUND, format!("{path} not found")),
-                        &Value::Null,
-                    );
+                    let status = api_error(StatusCode::NOT_FOUND, &format!("{path} not found"));
                     (StatusCode::NOT_FOUND, axum::Json(status)).into_response()
                 }
             }
@@ -340,6 +345,11 @@ impl Drop for LoopbackCluster {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The API server's answer to a refused request: a `Status` with `code` and `message`.
+pub(crate) fn api_error(code: StatusCode, message: &str) -> Value {
+    answer(Reply::Error(code, message.to_string()), &Value::Null).1
 }
 
 /// A kubeconfig (one context, a token) for the API server at `server`.

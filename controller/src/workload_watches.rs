@@ -1,7 +1,8 @@
 //! Watch caches of the workload clusters that health and drift read: per cluster, one for each
 //! kind GitOpsHQ delivers (across namespaces, only the objects carrying its tenant label) and
-//! one for the pods of each tenant namespace; started the first time a tenant is observed
-//! there and stopped once nobody has read it for [`IDLE`]. Reading
+//! one for its pods (across namespaces, trimmed to what health reads; one per tenant namespace
+//! when the cluster's credentials may not list pods everywhere); started the first time a
+//! tenant is observed there and stopped once nobody has read it for [`IDLE`]. Reading
 //! health costs the workload cluster nothing after the first list, and a change there (a pod
 //! crashing, an object edited by hand) wakes the releases observing that namespace at once.
 
@@ -62,6 +63,8 @@ pub struct WorkloadWatches {
 
 struct Caches {
     running: HashMap<CacheKey, Cache>,
+    /// Per (cluster, credentials): whether they may list pods in every namespace.
+    pods_everywhere: HashMap<(String, String), bool>,
     /// When idle caches were last looked for: reads do it at most once a [`SWEEP`].
     swept: Instant,
 }
@@ -74,6 +77,7 @@ impl Default for WorkloadWatches {
         Self {
             caches: Mutex::new(Caches {
                 running: HashMap::new(),
+                pods_everywhere: HashMap::new(),
                 swept: Instant::now(),
             }),
             changes: broadcast::channel(CHANGES).0,
@@ -99,6 +103,8 @@ pub struct Watched<'a> {
     pub namespace: Option<&'a str>,
     /// A label selector the watched objects match.
     pub selector: Option<&'a str>,
+    /// Drops from each object what is never read, before it is cached.
+    pub trim: fn(&mut DynamicObject),
 }
 
 impl WorkloadWatches {
@@ -110,6 +116,22 @@ impl WorkloadWatches {
     /// How many caches run (a metric, and tests).
     pub fn running(&self) -> usize {
         self.lock().running.len()
+    }
+
+    /// Whether `cluster`'s `credentials` were found to list pods in every namespace, if asked.
+    pub fn pods_everywhere(&self, cluster: &str, credentials: &str) -> Option<bool> {
+        let key = (cluster.to_string(), credentials.to_string());
+        self.lock().pods_everywhere.get(&key).copied()
+    }
+
+    /// Remembers what [`Self::pods_everywhere`] answers for `cluster`'s `credentials`.
+    pub fn remember_pods_everywhere(&self, cluster: &str, credentials: &str, everywhere: bool) {
+        let mut caches = self.lock();
+        // Credentials rotated away are forgotten.
+        caches.pods_everywhere.retain(|(c, _), _| c != cluster);
+        caches
+            .pods_everywhere
+            .insert((cluster.to_string(), credentials.to_string()), everywhere);
     }
 
     /// The objects of `watched`'s kind, from its cache (started and listed first when new).
@@ -181,6 +203,7 @@ impl WorkloadWatches {
         let store = writer.as_reader();
         let changes = self.changes.clone();
         let cluster = key.cluster.clone();
+        let trim = watched.trim;
         let span = tracing::debug_span!(
             "workload_watch",
             cluster = %key.cluster,
@@ -191,10 +214,7 @@ impl WorkloadWatches {
             async move {
                 let events = watcher(api, config)
                     .default_backoff()
-                    .modify(|object: &mut DynamicObject| {
-                        // Never read; the largest part of most objects' metadata.
-                        object.metadata.managed_fields = None;
-                    })
+                    .modify(trim)
                     .reflect(writer);
                 futures::pin_mut!(events);
                 while let Some(event) = events.next().await {

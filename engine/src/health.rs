@@ -311,6 +311,51 @@ fn pod_failure(pod: &Value) -> (Option<&str>, bool) {
     (failing, !statuses.is_empty())
 }
 
+/// Keeps of a pod's `spec` and `status` only what [`tenant_health`] reads of the pods it is
+/// given (the containers' names and images, the phase and conditions, the containers' states),
+/// so a watch cache of every pod of a cluster stays small: a pod's volumes, environment,
+/// probes and addresses are most of its size and are never read here. The metadata is the
+/// caller's: health reads its name, namespace, labels and deletion timestamp.
+pub fn slim_pod(pod: &mut Value) {
+    let Some(pod) = pod.as_object_mut() else {
+        return;
+    };
+    let containers = |list: Option<&Value>, fields: &[&str]| -> Value {
+        let kept = list
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                fields
+                    .iter()
+                    .filter_map(|f| Some((f.to_string(), c.get(*f)?.clone())))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            })
+            .collect::<Vec<Value>>();
+        Value::Array(kept)
+    };
+    if let Some(spec) = pod.get("spec") {
+        let kept = containers(spec.get("containers"), &["name", "image"]);
+        pod.insert("spec".into(), serde_json::json!({ "containers": kept }));
+    }
+    if let Some(status) = pod.get("status") {
+        let mut kept = serde_json::Map::new();
+        for field in ["phase", "conditions"] {
+            if let Some(value) = status.get(field) {
+                kept.insert(field.into(), value.clone());
+            }
+        }
+        for field in ["initContainerStatuses", "containerStatuses"] {
+            if status.get(field).is_some() {
+                let statuses = containers(status.get(field), &["name", "state", "ready"]);
+                kept.insert(field.into(), statuses);
+            }
+        }
+        pod.insert("status".into(), Value::Object(kept));
+    }
+}
+
 /// Whether `pod` runs the workload's current template: not on its way out (a terminating pod's
 /// failures are its revision's past), and every container the template names runs the
 /// template's image (while a rollout replaces an older revision, its pods still run the old

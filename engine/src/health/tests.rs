@@ -239,3 +239,51 @@ fn pods_of_an_older_revision_or_on_their_way_out_do_not_count() {
         "Deployment shop/checkout: 1 of 1 pods ImagePullBackOff"
     );
 }
+
+#[test]
+fn a_slimmed_pod_reads_as_the_full_one() {
+    let live = live_of(&[deployment(3, 2, 1, 1)]);
+    let full = |name: &str, image: &str, waiting: Option<&str>| {
+        let mut p = pod(name, waiting);
+        p["spec"] = json!({
+            "containers": [{"name": "app", "image": image,
+                "env": [{"name": "MODE", "value": "live"}],
+                "resources": {"limits": {"cpu": "1"}},
+                "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}],
+            "volumes": [{"name": "token", "projected": {"sources": []}}],
+            "nodeName": "node-1",
+        });
+        p["status"]["podIP"] = json!("10.0.0.7");
+        p["status"]["containerStatuses"][0]["image"] = json!(image);
+        p["status"]["containerStatuses"][0]["restartCount"] = json!(4);
+        p
+    };
+    let mut leaving = full("gone", "checkout:2", Some("CrashLoopBackOff"));
+    leaving["metadata"]["deletionTimestamp"] = json!("2026-12-06T10:00:00Z");
+    let pods = vec![
+        full("a", "checkout:2", Some("CrashLoopBackOff")),
+        full("b", "checkout:2", None),
+        full("old", "checkout:1", Some("ImagePullBackOff")),
+        leaving,
+    ];
+    let slimmed: Vec<Value> = pods
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            slim_pod(&mut p);
+            p
+        })
+        .collect();
+    assert_eq!(
+        slimmed[0]["spec"],
+        json!({"containers": [{"name": "app", "image": "checkout:2"}]})
+    );
+    assert_eq!(slimmed[0]["status"].get("podIP"), None);
+    assert_eq!(
+        slimmed[0]["status"]["containerStatuses"],
+        json!([{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}])
+    );
+    let report = tenant_health(&[delivered()], &live, &pods);
+    assert_eq!(report.health, Health::Degraded, "{}", report.message);
+    assert_eq!(tenant_health(&[delivered()], &live, &slimmed), report);
+}

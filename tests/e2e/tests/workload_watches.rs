@@ -11,15 +11,22 @@ const NS: &str = "payment-service";
 const RELEASE: &str = "payment-api-v1-0-0-dev";
 const POD_NAMESPACE: &str = "payments-dev";
 
-/// `apiserver_request_total` of the workload API server for LISTs of pods, all codes summed.
-fn pod_lists(platform: &Platform) -> f64 {
+/// `apiserver_request_total` of the workload API server for `verb`s of pods whose series
+/// contain `also` (a scope, or nothing more), all codes summed.
+fn pod_requests(platform: &Platform, verb: &str, also: &str) -> f64 {
     let metrics = ok(platform.workload_admin().args(["get", "--raw", "/metrics"]));
     metrics
         .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| l.contains("resource=\"pods\"") && l.contains("verb=\"LIST\""))
+        .filter(|l| l.contains("resource=\"pods\"") && l.contains(&format!("verb=\"{verb}\"")))
+        .filter(|l| l.contains(also))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// LISTs of pods the workload API server answered, all codes summed.
+fn pod_lists(platform: &Platform) -> f64 {
+    pod_requests(platform, "LIST", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,6 +43,15 @@ async fn health_reads_watch_caches_and_a_crash_reaches_the_release_at_once() {
     assert!(
         listed < 2.0,
         "{listed} LISTs of pods in 8 s of steady state: health should read the watch cache"
+    );
+    // One watch of the cluster's pods, not one per tenant namespace: nothing on this cluster
+    // lists or watches pods of one namespace (its controller-manager, scheduler and KWOK watch
+    // them everywhere too).
+    let per_namespace = pod_requests(&platform, "WATCH", "scope=\"namespace\"")
+        + pod_requests(&platform, "LIST", "scope=\"namespace\"");
+    assert_eq!(
+        per_namespace, 0.0,
+        "pods were listed or watched per namespace: the pods of a cluster are one watch"
     );
 
     // Checked only every hour from now on: what the release sees sooner, a change told it.

@@ -173,8 +173,49 @@ fn synced_application(revision: &str) -> Reply {
 }
 
 /// Workload cluster `eu`'s API server: it serves ConfigMaps and Pods, holds `configmaps` (with
-/// the tenant label) and no pod in `eu-1`.
+/// the tenant label) and no pod in `eu-1` (one in another namespace).
 async fn workload_cluster(configmaps: Vec<Value>) -> LoopbackCluster {
+    let elsewhere = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "api", "namespace": "eu-2", "uid": "uid-eu-2-api",
+            "resourceVersion": "95", "labels": {"app": "api"}},
+        "spec": {"containers": [{"name": "api", "image": "api:1"}]},
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "api", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]},
+    });
+    serving(configmaps, ("/api/v1/pods", pod_list(vec![elsewhere]))).await
+}
+
+/// Workload cluster `eu`'s API server for credentials that may read pods only in the tenant's
+/// namespace, as a kubeconfig written by hand for it would: listing pods everywhere is refused.
+async fn namespace_only_cluster(configmaps: Vec<Value>) -> LoopbackCluster {
+    let refused = mock_api::api_error(
+        StatusCode::FORBIDDEN,
+        "pods is forbidden: cannot list resource \"pods\" at the cluster scope",
+    );
+    serving(configmaps, ("/api/v1/pods", refused)).await
+}
+
+/// Whether `request` is the list of at most one pod of any namespace that finds out whether
+/// the credentials may list pods everywhere.
+fn asks_whether_pods_list_everywhere(request: &str) -> bool {
+    request.starts_with("GET /api/v1/pods?")
+        && request.split(['?', '&']).any(|p| p == "limit=1")
+        && !request.contains("watch=true")
+}
+
+fn pod_list(items: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "metadata": {"resourceVersion": "100"},
+        "items": items,
+    })
+}
+
+/// Serves discovery of ConfigMaps and Pods, `configmaps`, the tenant namespace's pods (none)
+/// and `pods_everywhere`, the answer to a list of pods in every namespace.
+async fn serving(configmaps: Vec<Value>, pods_everywhere: (&str, Value)) -> LoopbackCluster {
     let resource = |name: &str, kind: &str| {
         json!({
             "name": name,
@@ -203,7 +244,8 @@ async fn workload_cluster(configmaps: Vec<Value>) -> LoopbackCluster {
             }),
         ),
         ("/api/v1/configmaps", list("ConfigMap", configmaps)),
-        ("/api/v1/namespaces/eu-1/pods", list("Pod", Vec::new())),
+        ("/api/v1/namespaces/eu-1/pods", pod_list(Vec::new())),
+        pods_everywhere,
     ])
     .await
 }
@@ -288,6 +330,14 @@ impl ArgoCdDelivery {
         }
     }
 
+    /// The same, through credentials that may read pods only in `eu-1`.
+    async fn through_namespace_only_credentials(configmaps: Vec<Value>) -> Self {
+        Self {
+            repository: repository(),
+            api: namespace_only_cluster(configmaps).await,
+        }
+    }
+
     fn commit(&self) -> &str {
         &self.repository.commit
     }
@@ -349,7 +399,9 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
     let (action, seen) = run(argocd.index(), release, scenario).await;
 
     // Health was read from the cluster's caches: discovery, then one list (and a watch) of
-    // the tenant-labelled ConfigMaps and of the tenant namespace's pods.
+    // the tenant-labelled ConfigMaps and, once the credentials were found to list pods
+    // everywhere (a list of at most one), one of the cluster's pods; the crash-looping pod of
+    // another namespace is not the tenant's.
     let asked = argocd.api.requests();
     assert_eq!(asked[0], "GET /api/v1?");
     assert!(
@@ -360,12 +412,18 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
                 && !r.contains("watch=true")),
         "{asked:#?}"
     );
+    let pod_reads: Vec<&String> = asked.iter().filter(|r| r.contains("pods")).collect();
     assert!(
-        asked.iter().any(
-            |r| r.starts_with("GET /api/v1/namespaces/eu-1/pods?") && !r.contains("watch=true")
-        ),
+        asks_whether_pods_list_everywhere(pod_reads[0]),
         "{asked:#?}"
     );
+    assert!(
+        pod_reads[1..]
+            .iter()
+            .all(|r| r.starts_with("GET /api/v1/pods?") && !asks_whether_pods_list_everywhere(r)),
+        "{asked:#?}"
+    );
+    assert!(pod_reads.len() >= 2, "{asked:#?}");
     let status = &seen[2].body["status"];
     assert_eq!(status["phase"], "Healthy");
     assert_eq!(status["reason"], reasons::HEALTHY);
@@ -397,6 +455,33 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
     assert_eq!(seen.len(), 6);
     // Settled: looked at again at the health interval.
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn credentials_that_may_not_list_pods_everywhere_are_read_per_namespace() {
+    let argocd =
+        ArgoCdDelivery::through_namespace_only_credentials(vec![live_configmap("v2")]).await;
+    let release = argocd.release("2026-12-01T09:58:00Z", json!({}));
+    let scenario = argocd.phase_change(&release);
+
+    let (_, seen) = run(argocd.index(), release, scenario).await;
+
+    let asked = argocd.api.requests();
+    let pod_reads: Vec<&String> = asked.iter().filter(|r| r.contains("pods")).collect();
+    assert!(
+        asks_whether_pods_list_everywhere(pod_reads[0]),
+        "{asked:#?}"
+    );
+    assert!(
+        pod_reads[1..]
+            .iter()
+            .all(|r| r.starts_with("GET /api/v1/namespaces/eu-1/pods?")),
+        "{asked:#?}"
+    );
+    assert!(pod_reads.len() >= 2, "{asked:#?}");
+    let status = &seen[2].body["status"];
+    assert_eq!(status["phase"], "Healthy", "{status:#}");
+    assert_eq!(status["tenants"][0]["health"], "Healthy");
 }
 
 #[tokio::test]
