@@ -282,9 +282,7 @@ pub async fn live_objects(
         let store = watches
             .objects(&cluster.watched(&resource, None, Some(labels::TENANT), trim_object))
             .await?;
-        if let Some(object) = workload_watches::get(&store, &resource, namespace, &key.name) {
-            let mut value = serde_json::to_value(&object).unwrap_or_default();
-            // DynamicObject keeps apiVersion/kind in `types`; make sure they are on the value.
+        if let Some(mut value) = workload_watches::get(&store, &resource, namespace, &key.name) {
             value["apiVersion"] = Value::String(key.api_version.clone());
             value["kind"] = Value::String(key.kind.clone());
             found.insert(key.clone(), value);
@@ -309,17 +307,11 @@ pub async fn pods(
     let store = watches
         .objects(&cluster.watched(&resource, scope, None, trim_pod))
         .await?;
-    let mut pods: Vec<Value> = store
-        .state()
-        .iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-        .map(|p| {
-            let mut v = serde_json::to_value(p.as_ref()).unwrap_or_default();
-            v["apiVersion"] = "v1".into();
-            v["kind"] = "Pod".into();
-            v
-        })
-        .collect();
+    let mut pods = workload_watches::in_namespace(&store, namespace);
+    for pod in &mut pods {
+        pod["apiVersion"] = "v1".into();
+        pod["kind"] = "Pod".into();
+    }
     // The order a list would give, so what is reported does not depend on the cache's.
     pods.sort_by(|a, b| {
         let name = |v: &Value| {

@@ -15,6 +15,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -214,7 +215,10 @@ impl WorkloadWatches {
             async move {
                 let events = watcher(api, config)
                     .default_backoff()
-                    .modify(trim)
+                    .modify(move |object: &mut DynamicObject| {
+                        trim(object);
+                        pack(object);
+                    })
                     .reflect(writer);
                 futures::pin_mut!(events);
                 while let Some(event) = events.next().await {
@@ -245,17 +249,74 @@ impl WorkloadWatches {
     }
 }
 
-/// The object `name` of a cache's store.
+/// Keeps what a cached object holds besides its metadata as its JSON text: a parsed JSON tree
+/// takes several times the memory of its text, a cache holds every delivered object of a
+/// cluster, and a health check reads a few of them. [`as_json`] reads it back.
+fn pack(object: &mut DynamicObject) {
+    if !object.data.is_string() {
+        let text = serde_json::to_string(&object.data).unwrap_or_default();
+        object.data = Value::String(text);
+    }
+}
+
+/// A cached object as JSON: its metadata and the rest [`pack`] kept.
+fn as_json(object: &DynamicObject) -> Value {
+    let mut value = match &object.data {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+        other => other.clone(),
+    };
+    if !value.is_object() {
+        value = Value::Object(Default::default());
+    }
+    value["metadata"] = serde_json::to_value(&object.metadata).unwrap_or_default();
+    value
+}
+
+/// The object `name` of a cache's store, as JSON (`apiVersion` and `kind` are the caller's).
 pub fn get(
     store: &Store<DynamicObject>,
     resource: &ApiResource,
     namespace: Option<&str>,
     name: &str,
-) -> Option<DynamicObject> {
+) -> Option<Value> {
     let reference = ObjectRef::new_with(name, resource.clone());
     let reference = match namespace {
         Some(ns) => reference.within(ns),
         None => reference,
     };
-    store.get(&reference).map(|o| (*o).clone())
+    store.get(&reference).map(|o| as_json(&o))
+}
+
+/// The objects of `namespace` in a cache's store, as JSON, in no particular order.
+pub fn in_namespace(store: &Store<DynamicObject>, namespace: &str) -> Vec<Value> {
+    store
+        .state()
+        .iter()
+        .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+        .map(|o| as_json(o))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_object_reads_back_as_it_was_listed() {
+        let listed = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "eu-1", "labels": {"gitopshq.io/tenant": "eu-1"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}},
+            "status": {"availableReplicas": 2},
+        });
+        let mut object: DynamicObject = serde_json::from_value(listed.clone()).unwrap();
+        pack(&mut object);
+        assert!(object.data.is_string());
+        pack(&mut object);
+        let mut read = as_json(&object);
+        read["apiVersion"] = listed["apiVersion"].clone();
+        read["kind"] = listed["kind"].clone();
+        assert_eq!(read, listed);
+    }
 }
