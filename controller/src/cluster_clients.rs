@@ -1,9 +1,12 @@
 //! Clients of the registered workload clusters, built from their kubeconfig Secrets and kept
-//! while the Secret does not change.
+//! while the Secret does not change. Whether it changed is read at most once per
+//! [`VERIFIED_FOR`] per cluster (and at every heartbeat, which the Secret's changes trigger):
+//! a health check reads a cluster once per tenant, and a release across a thousand tenants
+//! would otherwise read the Secret a thousand times per check.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gitopshq_crds::cluster::Cluster;
 use gitopshq_engine::cluster_access;
@@ -14,6 +17,12 @@ use kube::{Api, Client, Config, ResourceExt};
 
 /// How long a request to a workload cluster may take before it counts as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long clients built from a kubeconfig Secret are used without reading the Secret again.
+/// The heartbeat always reads it, and a change of the Secret triggers one at once, so a rotated
+/// token is in use before `gitopshq cluster rotate` sees the cluster Connected and revokes the
+/// old one; this bounds how long other readers (the logs API) may keep the old token.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(2);
 
 /// Why a cluster cannot be used. Each names the Secret or the server and what to do.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -96,10 +105,34 @@ impl ClusterError {
 }
 
 struct Entry {
+    /// The Secret (namespace, name, key) the clients were built from.
+    source: (String, String, String),
     /// The Secret's resourceVersion the client was built from.
     version: String,
+    /// When the Secret was last read and still held this version.
+    verified: Instant,
     client: Client,
     watch_client: Client,
+}
+
+impl Entry {
+    fn clients(&self) -> ClusterClients {
+        ClusterClients {
+            client: self.client.clone(),
+            watch_client: self.watch_client.clone(),
+            credentials: self.version.clone(),
+        }
+    }
+}
+
+/// The Secret reference of `cluster`, as an [`Entry`] records it.
+fn source_of(cluster: &Cluster) -> (String, String, String) {
+    let reference = &cluster.spec.kubeconfig_secret_ref;
+    (
+        reference.namespace.clone(),
+        reference.name.clone(),
+        reference.key.clone(),
+    )
 }
 
 /// The clients of a workload cluster.
@@ -132,9 +165,44 @@ impl ClusterPool {
         self.clients(cluster).await.map(|c| c.client)
     }
 
-    /// The clients of `cluster`, for requests and for watches, rebuilt when its kubeconfig
-    /// Secret changed.
+    /// The clients of `cluster`, for requests and for watches: those built before while their
+    /// Secret was read within [`VERIFIED_FOR`], or built from the Secret now.
     pub async fn clients(&self, cluster: &Cluster) -> Result<ClusterClients, ClusterError> {
+        match self.recent(cluster) {
+            Some(clients) => Ok(clients),
+            None => self.read(cluster).await,
+        }
+    }
+
+    /// The clients built before from the Secret `cluster` names, if it was read recently. The
+    /// first caller after [`VERIFIED_FOR`] reads it again; callers meanwhile keep these.
+    fn recent(&self, cluster: &Cluster) -> Option<ClusterClients> {
+        let mut entries = self.lock();
+        let entry = entries.get_mut(&cluster.name_any())?;
+        if entry.source != source_of(cluster) {
+            return None;
+        }
+        if entry.verified.elapsed() >= VERIFIED_FOR {
+            entry.verified = Instant::now();
+            return None;
+        }
+        Some(entry.clients())
+    }
+
+    /// Reads the cluster's kubeconfig Secret and returns clients of the version it holds,
+    /// building them when it changed. A Secret gone or unusable forgets the clients; one that
+    /// could not be read this time (the management API server busy) keeps them.
+    async fn read(&self, cluster: &Cluster) -> Result<ClusterClients, ClusterError> {
+        let read = self.read_secret(cluster).await;
+        if let Err(error) = &read
+            && !matches!(error, ClusterError::SecretUnreadable { .. })
+        {
+            self.remove(&cluster.name_any());
+        }
+        read
+    }
+
+    async fn read_secret(&self, cluster: &Cluster) -> Result<ClusterClients, ClusterError> {
         let reference = &cluster.spec.kubeconfig_secret_ref;
         let api: Api<Secret> = Api::namespaced(self.management.clone(), &reference.namespace);
         let secret = api
@@ -152,14 +220,12 @@ impl ClusterPool {
             })?;
         let version = secret.resource_version().unwrap_or_default();
         let name = cluster.name_any();
-        if let Some(entry) = self.lock().get(&name)
+        if let Some(entry) = self.lock().get_mut(&name)
             && entry.version == version
+            && entry.source == source_of(cluster)
         {
-            return Ok(ClusterClients {
-                client: entry.client.clone(),
-                watch_client: entry.watch_client.clone(),
-                credentials: version,
-            });
+            entry.verified = Instant::now();
+            return Ok(entry.clients());
         }
         let invalid = |reason: String| ClusterError::InvalidKubeconfig {
             namespace: reference.namespace.clone(),
@@ -218,7 +284,9 @@ impl ClusterPool {
         self.lock().insert(
             name,
             Entry {
+                source: source_of(cluster),
                 version: version.clone(),
+                verified: Instant::now(),
                 client: client.clone(),
                 watch_client: watch_client.clone(),
             },
@@ -230,9 +298,10 @@ impl ClusterPool {
         })
     }
 
-    /// Asks the cluster's API server for its version: the heartbeat.
+    /// Asks the cluster's API server for its version: the heartbeat, always with the clients
+    /// of the Secret as it is now.
     pub async fn probe(&self, cluster: &Cluster) -> Result<String, ClusterError> {
-        let client = self.client(cluster).await?;
+        let client = self.read(cluster).await?.client;
         let info = tokio::time::timeout(REQUEST_TIMEOUT, client.apiserver_version())
             .await
             .map_err(|_| ClusterError::Unreachable {

@@ -283,3 +283,26 @@ async fn a_cluster_being_deleted_is_neither_asked_nor_written() {
     assert!(seen.is_empty());
     assert_eq!(action, Action::await_change());
 }
+
+#[tokio::test]
+async fn health_checks_reuse_the_clients_and_the_heartbeat_reads_the_secret_again() {
+    let api = LoopbackCluster::serve(vec![("/version", version())]).await;
+    let cluster = cluster();
+    // One read for the checks of a thousand tenants in a moment, one for the heartbeat.
+    let scenario = Scenario::new()
+        .expect(Method::GET, SECRET, kubeconfig_of(&api))
+        .expect(Method::GET, SECRET, kubeconfig_of(&api));
+    let cache = tempfile::tempdir().unwrap();
+    let (ctx, server) = mock_api::context(Index::new(), cache.path());
+    let verifier = server.run(scenario);
+
+    let first = ctx.clusters.clients(&cluster).await.unwrap();
+    for _ in 0..1000 {
+        let again = ctx.clusters.clients(&cluster).await.unwrap();
+        assert_eq!(again.credentials, first.credentials);
+    }
+    assert_eq!(ctx.clusters.probe(&cluster).await.unwrap(), "v1.34.1");
+    drop(ctx);
+    let seen = verifier.finish().await;
+    assert_eq!(seen.len(), 2);
+}
