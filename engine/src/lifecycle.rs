@@ -466,6 +466,23 @@ fn delivery_order(
     (delivered.or(created), created, release.name_any())
 }
 
+/// Whether `release` may record itself as the last release where `recorded` is recorded now
+/// (a tenant's `status.lastRelease`, a workload's release in an environment; `None`: nothing,
+/// or a release that no longer exists): only when it was delivered after `recorded`. An older
+/// release that is still observed (it stays current for another workload of the same tenants)
+/// would otherwise take the record back at every check, and the newer release again at its
+/// next, each time a write that wakes every release of the environment.
+pub fn may_record(release: &Release, recorded: Option<&Release>) -> bool {
+    let Some(recorded) = recorded else {
+        return true;
+    };
+    let order = |r: &Release| {
+        let delivered = r.status.as_ref().and_then(|s| s.delivered_at.as_ref());
+        delivery_order(r, delivered.map(|t| t.0))
+    };
+    recorded.name_any() == release.name_any() || order(release) > order(recorded)
+}
+
 /// The release to roll `release` back to: among `others`, the last one delivered before it, in
 /// its namespace and environment, that changed one of `workloads` and was Healthy at some
 /// point. `delivered` is when `release` itself was delivered.

@@ -618,3 +618,16 @@ fn a_change_on_a_workload_cluster_wakes_the_delivered_releases_running_there() {
         [("payments".to_string(), "degraded-on-us".to_string())]
     );
 }
+
+#[test]
+fn only_the_release_delivered_last_records_itself() {
+    let initial = delivered_release("initial", 0, 5, true);
+    // Created before `initial` was delivered, delivered after it.
+    let batch = delivered_release("batch", 3, 20, false);
+    assert!(may_record(&batch, None));
+    assert!(may_record(&batch, Some(&batch)));
+    assert!(may_record(&batch, Some(&initial)));
+    // The older release, still observed for another workload, leaves the record alone.
+    assert!(!may_record(&initial, Some(&batch)));
+    assert!(may_record(&initial, Some(&initial)));
+}

@@ -349,6 +349,15 @@ fn describe_drift(report: &TenantHealth) -> String {
         .join("; ")
 }
 
+/// The release `name` of `namespace`, as the index holds it.
+fn recorded(ctx: &Context, namespace: &str, name: &Option<String>) -> Option<Arc<Release>> {
+    let name = name.as_deref()?;
+    ctx.index
+        .releases
+        .store
+        .get(&kube::runtime::reflector::ObjectRef::new(name).within(namespace))
+}
+
 /// `Drifted` condition and a `DriftDetected` Event when live objects stop matching.
 async fn record_drift(work: &mut Work, ctx: &Context, drifted: &[String]) {
     let generation = work.release.metadata.generation;
@@ -431,6 +440,12 @@ async fn update_tenants_and_workloads(
             continue;
         };
         let mut status = tenant.status.clone().unwrap_or_default();
+        if !lifecycle::may_record(
+            &work.release,
+            recorded(ctx, &namespace, &status.last_release).as_deref(),
+        ) {
+            continue;
+        }
         status.last_release = Some(name.clone());
         status.commit = commit.clone();
         status.health = Some(*health);
@@ -459,6 +474,12 @@ async fn update_tenants_and_workloads(
         let mut status = workload.status.clone().unwrap_or_default();
         let environment = &work.release.spec.environment;
         let entry = status.environments.entry(environment.clone()).or_default();
+        if !lifecycle::may_record(
+            &work.release,
+            recorded(ctx, &namespace, &entry.release).as_deref(),
+        ) {
+            continue;
+        }
         // The version that runs is what the delivery recorded for the release's tenants.
         let recorded = reports
             .iter()

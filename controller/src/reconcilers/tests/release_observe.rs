@@ -196,12 +196,24 @@ async fn namespace_only_cluster(configmaps: Vec<Value>) -> LoopbackCluster {
     serving(configmaps, ("/api/v1/pods", refused)).await
 }
 
-/// Whether `request` is the list of at most one pod of any namespace that finds out whether
-/// the credentials may list pods everywhere.
-fn asks_whether_pods_list_everywhere(request: &str) -> bool {
-    request.starts_with("GET /api/v1/pods?")
-        && request.split(['?', '&']).any(|p| p == "limit=1")
-        && !request.contains("watch=true")
+/// Checks that the cluster was first asked whether the credentials may list pods everywhere
+/// (a list of at most one pod of any namespace), then had its pods listed and watched at
+/// `path` only.
+fn assert_pods_read_from(asked: &[String], path: &str) {
+    let probe = |r: &str| {
+        r.starts_with("GET /api/v1/pods?")
+            && r.split(['?', '&']).any(|p| p == "limit=1")
+            && !r.contains("watch=true")
+    };
+    let pod_reads: Vec<&String> = asked.iter().filter(|r| r.contains("pods")).collect();
+    assert!(pod_reads.len() >= 2 && probe(pod_reads[0]), "{asked:#?}");
+    let prefix = format!("GET {path}?");
+    assert!(
+        pod_reads[1..]
+            .iter()
+            .all(|r| r.starts_with(&prefix) && !probe(r)),
+        "{asked:#?}"
+    );
 }
 
 fn pod_list(items: Vec<Value>) -> Value {
@@ -412,18 +424,7 @@ async fn a_deployed_release_synced_by_argocd_whose_objects_run_becomes_healthy()
                 && !r.contains("watch=true")),
         "{asked:#?}"
     );
-    let pod_reads: Vec<&String> = asked.iter().filter(|r| r.contains("pods")).collect();
-    assert!(
-        asks_whether_pods_list_everywhere(pod_reads[0]),
-        "{asked:#?}"
-    );
-    assert!(
-        pod_reads[1..]
-            .iter()
-            .all(|r| r.starts_with("GET /api/v1/pods?") && !asks_whether_pods_list_everywhere(r)),
-        "{asked:#?}"
-    );
-    assert!(pod_reads.len() >= 2, "{asked:#?}");
+    assert_pods_read_from(&asked, "/api/v1/pods");
     let status = &seen[2].body["status"];
     assert_eq!(status["phase"], "Healthy");
     assert_eq!(status["reason"], reasons::HEALTHY);
@@ -466,19 +467,7 @@ async fn credentials_that_may_not_list_pods_everywhere_are_read_per_namespace() 
 
     let (_, seen) = run(argocd.index(), release, scenario).await;
 
-    let asked = argocd.api.requests();
-    let pod_reads: Vec<&String> = asked.iter().filter(|r| r.contains("pods")).collect();
-    assert!(
-        asks_whether_pods_list_everywhere(pod_reads[0]),
-        "{asked:#?}"
-    );
-    assert!(
-        pod_reads[1..]
-            .iter()
-            .all(|r| r.starts_with("GET /api/v1/namespaces/eu-1/pods?")),
-        "{asked:#?}"
-    );
-    assert!(pod_reads.len() >= 2, "{asked:#?}");
+    assert_pods_read_from(&argocd.api.requests(), "/api/v1/namespaces/eu-1/pods");
     let status = &seen[2].body["status"];
     assert_eq!(status["phase"], "Healthy", "{status:#}");
     assert_eq!(status["tenants"][0]["health"], "Healthy");
