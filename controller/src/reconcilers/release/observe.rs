@@ -350,7 +350,7 @@ fn describe_drift(report: &TenantHealth) -> String {
 }
 
 /// The release `name` of `namespace`, as the index holds it.
-fn recorded(ctx: &Context, namespace: &str, name: &Option<String>) -> Option<Arc<Release>> {
+fn release_named(ctx: &Context, namespace: &str, name: &Option<String>) -> Option<Arc<Release>> {
     let name = name.as_deref()?;
     ctx.index
         .releases
@@ -442,7 +442,7 @@ async fn update_tenants_and_workloads(
         let mut status = tenant.status.clone().unwrap_or_default();
         if !lifecycle::may_record(
             &work.release,
-            recorded(ctx, &namespace, &status.last_release).as_deref(),
+            release_named(ctx, &namespace, &status.last_release).as_deref(),
         ) {
             continue;
         }
@@ -476,7 +476,7 @@ async fn update_tenants_and_workloads(
         let entry = status.environments.entry(environment.clone()).or_default();
         if !lifecycle::may_record(
             &work.release,
-            recorded(ctx, &namespace, &entry.release).as_deref(),
+            release_named(ctx, &namespace, &entry.release).as_deref(),
         ) {
             continue;
         }
