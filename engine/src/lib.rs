@@ -13,6 +13,7 @@ pub mod values_check;
 pub mod values_edit;
 pub mod variables;
 pub mod variables_edit;
+mod yaml_reader;
 mod yaml_writer;
 
 pub use diff::{

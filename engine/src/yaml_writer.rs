@@ -192,7 +192,7 @@ fn plain_allowed(s: &[u8]) -> bool {
 /// Whether `yaml_serde` would read `s`, written plain, as null, a boolean or a number (or as a
 /// string only by YAML 1.2's leading-zero rule): it then quotes it. Follows `yaml_serde`'s own
 /// scalar resolution (`de::visit_untagged_scalar`).
-fn reads_as_another_type(s: &str) -> bool {
+pub(crate) fn reads_as_another_type(s: &str) -> bool {
     let Some(first) = s.bytes().next() else {
         return true;
     };

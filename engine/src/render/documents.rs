@@ -43,6 +43,11 @@ pub(crate) struct ParseError {
 }
 
 pub(crate) fn parse(doc: &Document<'_>) -> Result<Value, ParseError> {
+    if let Some(value) = crate::yaml_reader::from_str(doc.text) {
+        #[cfg(debug_assertions)]
+        same_as_yaml_serde(doc.text, &value);
+        return Ok(value);
+    }
     yaml_serde::from_str::<Value>(doc.text).map_err(|e| {
         let location = e.location();
         ParseError {
@@ -51,6 +56,17 @@ pub(crate) fn parse(doc: &Document<'_>) -> Result<Value, ParseError> {
             message: e.to_string(),
         }
     })
+}
+
+/// Debug builds (every test) check the direct reader against `yaml_serde` on each document.
+#[cfg(debug_assertions)]
+fn same_as_yaml_serde(text: &str, value: &Value) {
+    let expected = yaml_serde::from_str::<Value>(text).map(|v| v.to_string());
+    assert_eq!(
+        Ok(value.to_string()),
+        expected.map_err(|e| e.to_string()),
+        "the direct YAML reader and yaml_serde disagree on {text:?}"
+    );
 }
 
 #[cfg(test)]
