@@ -14,6 +14,8 @@ pub mod values_edit;
 pub mod variables;
 pub mod variables_edit;
 mod yaml_reader;
+#[cfg(test)]
+mod yaml_strategies;
 mod yaml_writer;
 
 pub use diff::{

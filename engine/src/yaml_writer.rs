@@ -280,6 +280,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::yaml_strategies::value;
 
     fn same_as_yaml_serde(value: &Value) {
         let expected = yaml_serde::to_string(value).unwrap();
@@ -407,35 +408,6 @@ mod tests {
         ] {
             same_as_yaml_serde(&json!({ s: s, "list": [s] }));
         }
-    }
-
-    fn scalar_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[ -~]{0,12}",
-            "[-+.0-9xobe_]{0,8}",
-            "[a-z :#-]{0,8}",
-            Just("true".to_owned()),
-            Just("null".to_owned()),
-            "é?[a-z]{0,3}\n?[a-z]{0,3}",
-        ]
-    }
-
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            (-1e6f64..1e6).prop_map(Value::from),
-            scalar_string().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec((scalar_string(), inner), 0..5)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {

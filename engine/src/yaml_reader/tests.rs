@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::from_str;
+use crate::yaml_strategies::value;
 
 /// The same value in the same key order (map equality alone ignores the order).
 fn same(a: &Value, b: &Value) -> bool {
@@ -140,35 +141,6 @@ fn misplaced_lines_are_not_guessed() {
         assert!(from_str(text).is_none(), "read: {text:?}");
         assert!(yaml_serde::from_str::<Value>(text).is_err(), "{text:?}");
     }
-}
-
-fn scalar_string() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[ -~]{0,12}",
-        "[-+.0-9xobe_]{0,8}",
-        "[a-z :#'\"-]{0,8}",
-        Just("true".to_owned()),
-        Just("null".to_owned()),
-        Just("~".to_owned()),
-        "[a-z]{0,3}\n[a-z ]{0,3}\n?",
-    ]
-}
-
-fn value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        scalar_string().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((scalar_string(), inner), 0..5)
-                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-        ]
-    })
 }
 
 /// The same document in the other styles templates write: lists inside maps indented, strings
