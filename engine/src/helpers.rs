@@ -110,10 +110,7 @@ pub fn text(value: &Value) -> String {
 
 /// `value` as YAML without the trailing newline.
 pub fn yaml_text(value: &Value) -> Result<String, String> {
-    let mut yaml = match crate::yaml_writer::to_string(value) {
-        Some(text) => text,
-        None => yaml_serde::to_string(value).map_err(|e| e.to_string())?,
-    };
+    let mut yaml = crate::yaml_writer::to_yaml(value).map_err(|e| e.to_string())?;
     while yaml.ends_with('\n') {
         yaml.pop();
     }

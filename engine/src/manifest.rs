@@ -214,10 +214,7 @@ pub(crate) struct DocumentOrigin<'a> {
 }
 
 fn serialize(kind: &str, namespace: Option<&str>, name: &str, object: &Value) -> Result<String> {
-    if let Some(text) = crate::yaml_writer::to_string(object) {
-        return Ok(text);
-    }
-    yaml_serde::to_string(object).map_err(|e| RenderError::Serialize {
+    crate::yaml_writer::to_yaml(object).map_err(|e| RenderError::Serialize {
         what: match namespace {
             Some(ns) => format!("{kind} {ns}/{name}"),
             None => format!("{kind} {name}"),

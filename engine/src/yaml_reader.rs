@@ -23,13 +23,6 @@ pub(crate) fn from_str(text: &str) -> Option<Value> {
     {
         return None;
     }
-    // Document markers, and what might read as one, are the splitter's and yaml_serde's.
-    if text
-        .split('\n')
-        .any(|line| line.starts_with("---") || line.starts_with("..."))
-    {
-        return None;
-    }
     let lines: Vec<Line<'_>> = text
         .split('\n')
         .map(|raw| {
@@ -41,6 +34,13 @@ pub(crate) fn from_str(text: &str) -> Option<Value> {
             }
         })
         .collect();
+    // Document markers, and what might read as one, are the splitter's and yaml_serde's.
+    if lines
+        .iter()
+        .any(|line| line.raw.starts_with("---") || line.raw.starts_with("..."))
+    {
+        return None;
+    }
     let mut reader = Reader { lines, at: 0 };
     reader.skip_blank();
     let Some(first) = reader.current() else {

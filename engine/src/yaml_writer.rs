@@ -19,9 +19,18 @@ use serde_json::{Map, Value};
 /// libyaml writes keys longer than this as complex keys (`? key`).
 const MAX_SIMPLE_KEY: usize = 128;
 
+/// What `yaml_serde::to_string(value)` gives: written here where this writer can, else by
+/// `yaml_serde`.
+pub(crate) fn to_yaml(value: &Value) -> Result<String, yaml_serde::Error> {
+    match to_string(value) {
+        Some(text) => Ok(text),
+        None => yaml_serde::to_string(value),
+    }
+}
+
 /// The YAML `yaml_serde::to_string(value)` gives, or `None` where `value` holds something this
 /// writer leaves to `yaml_serde`.
-pub(crate) fn to_string(value: &Value) -> Option<String> {
+fn to_string(value: &Value) -> Option<String> {
     let mut out = String::with_capacity(512);
     match value {
         Value::Object(map) if !map.is_empty() => write_map(map, 0, false, &mut out)?,

@@ -83,10 +83,7 @@ fn metadata(req: &LayoutRequest, tenant: &TenantRender, namespace: &str) -> Valu
 }
 
 fn to_yaml(what: String, doc: &Value) -> Result<Vec<u8>, LayoutError> {
-    if let Some(text) = crate::yaml_writer::to_string(doc) {
-        return Ok(text.into_bytes());
-    }
-    yaml_serde::to_string(doc)
+    crate::yaml_writer::to_yaml(doc)
         .map(String::into_bytes)
         .map_err(|e| LayoutError::Serialize {
             what,
