@@ -15,7 +15,10 @@
 //! **Each transition is notified once.** A transition is identified by the channel, the
 //! object's uid, the event and the time the transition happened as the status records it
 //! ([`Occurrence::key`]), so re-reading the same status (every watch event, every resync) finds
-//! the same keys, which the notifier remembers while it runs. Across restarts the memory is the
+//! the same keys, which the notifier remembers while it runs. A channel created while the
+//! notifier runs may come into its view after the objects whose transitions it should get (a
+//! release deployed in the second the channel was applied): when it arrives, the notifier reads
+//! every release and session again for that channel. Across restarts the memory is the
 //! channel's own status: when the notifier first sees a channel, it takes as its floor the
 //! channel's last verdict, `status.lastSentTime` or the time its `Ready` condition turned
 //! `DeadLetter` (or, for a channel that has neither, its creation time) and only sends
@@ -145,15 +148,22 @@ async fn run(
 ) {
     let (store, writer) = reflector::store();
     let api: Api<NotificationChannel> = Api::all(ctx.client.clone());
+    let (arrivals, mut arrived) = mpsc::unbounded_channel();
     let channel_watch = tokio::spawn(
         watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer)
             .for_each({
                 let mut failures = WatchFailures::default();
+                let mut arrival = Arrival::default();
                 move |event| {
                     match event {
-                        Ok(_) => failures.succeeded(),
+                        Ok(event) => {
+                            failures.succeeded();
+                            if let Some(channel) = arrival.of(event) {
+                                let _ = arrivals.send(channel);
+                            }
+                        }
                         Err(error) => failures.failed("NotificationChannel", &error),
                     }
                     std::future::ready(())
@@ -197,8 +207,9 @@ async fn run(
     let mut sessions = sessions.boxed();
     loop {
         tokio::select! {
-            Some(release) = releases.next() => notifier.observe_release(&release),
-            Some(session) = sessions.next() => notifier.observe_session(&session),
+            Some(release) = releases.next() => notifier.observe_release(&release, None),
+            Some(session) = sessions.next() => notifier.observe_session(&session, None),
+            Some(channel) = arrived.recv() => notifier.observe_all_for(&channel),
             _ = &mut shutdown => break,
         }
     }
@@ -212,8 +223,54 @@ async fn run(
     channel_watch.abort();
 }
 
+/// Tells which channel events bring a channel the notifier has not seen since its first full
+/// list: those channels were created (or came into view) while it ran.
+#[derive(Default)]
+struct Arrival {
+    seen: std::collections::HashSet<String>,
+    listed: bool,
+}
+
+impl Arrival {
+    /// The channel `event` brings for the first time, once the first full list is in.
+    fn of(&mut self, event: watcher::Event<NotificationChannel>) -> Option<NotificationChannel> {
+        let (channel, listing) = match event {
+            watcher::Event::Apply(channel) => (channel, false),
+            watcher::Event::InitApply(channel) => (channel, true),
+            watcher::Event::InitDone => {
+                self.listed = true;
+                return None;
+            }
+            watcher::Event::Init | watcher::Event::Delete(_) => return None,
+        };
+        let uid = channel.uid().unwrap_or_else(|| channel.name_any());
+        let new = self.seen.insert(uid);
+        // The first list is what the notifier starts from: the objects it reads next are
+        // matched against all of it. A relist after a watch outage may bring channels created
+        // meanwhile.
+        (new && (self.listed || !listing)).then_some(channel)
+    }
+}
+
 impl Notifier {
-    fn observe_release(&self, release: &Release) {
+    /// A channel that appeared while the notifier ran: the transitions that happened since its
+    /// creation (its floor) but were read before the channel was, are sent to it now.
+    fn observe_all_for(&self, channel: &NotificationChannel) {
+        info!(
+            kind = "NotificationChannel",
+            name = %channel.name_any(),
+            "channel added; reading the releases and sessions again for it"
+        );
+        for release in self.ctx.index.releases.store.state() {
+            self.observe_release(&release, Some(channel));
+        }
+        for session in self.ctx.index.sessions.store.state() {
+            self.observe_session(&session, Some(channel));
+        }
+    }
+
+    /// `only`: the one channel to notify, else every channel that wants it.
+    fn observe_release(&self, release: &Release, only: Option<&NotificationChannel>) {
         let Some(status) = &release.status else {
             return;
         };
@@ -253,11 +310,11 @@ impl Notifier {
             let mut notification =
                 notifications::for_release_occurrence(&occurrence, release, status, link.clone());
             notification.page = page.clone();
-            self.enqueue(&uid, &occurrence, notification);
+            self.enqueue(&uid, &occurrence, notification, only);
         }
     }
 
-    fn observe_session(&self, session: &BreakGlassSession) {
+    fn observe_session(&self, session: &BreakGlassSession, only: Option<&NotificationChannel>) {
         let Some(status) = &session.status else {
             return;
         };
@@ -274,14 +331,24 @@ impl Notifier {
             if let Some(notification) =
                 notifications::for_session_occurrence(&occurrence, session, status)
             {
-                self.enqueue(&uid, &occurrence, notification);
+                self.enqueue(&uid, &occurrence, notification, only);
             }
         }
     }
 
     /// Queues `notification` for every channel that wants it and has not had it.
-    fn enqueue(&self, object_uid: &str, occurrence: &Occurrence, notification: Notification) {
-        for channel in self.channels.state() {
+    fn enqueue(
+        &self,
+        object_uid: &str,
+        occurrence: &Occurrence,
+        notification: Notification,
+        only: Option<&NotificationChannel>,
+    ) {
+        let channels = match only {
+            Some(channel) => vec![Arc::new(channel.clone())],
+            None => self.channels.state(),
+        };
+        for channel in channels {
             if !notifications::wants(&channel.spec, &notification) {
                 continue;
             }
@@ -569,4 +636,75 @@ fn jitter() -> f64 {
             .unwrap_or_default(),
     );
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn channel(uid: &str) -> NotificationChannel {
+        let mut channel = NotificationChannel::new(uid, Default::default());
+        channel.metadata = ObjectMeta {
+            name: Some(uid.to_string()),
+            uid: Some(uid.to_string()),
+            ..Default::default()
+        };
+        channel
+    }
+
+    fn arrived(
+        arrival: &mut Arrival,
+        event: watcher::Event<NotificationChannel>,
+    ) -> Option<String> {
+        arrival.of(event).and_then(|c| c.metadata.uid)
+    }
+
+    #[test]
+    fn a_channel_arrives_once_when_it_is_not_in_the_first_list() {
+        let mut arrival = Arrival::default();
+        assert_eq!(arrived(&mut arrival, watcher::Event::Init), None);
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::InitApply(channel("listed"))),
+            None,
+            "the first list is where the notifier starts from"
+        );
+        assert_eq!(arrived(&mut arrival, watcher::Event::InitDone), None);
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::Apply(channel("new"))).as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::Apply(channel("new"))),
+            None,
+            "a status or spec change is no arrival"
+        );
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::Apply(channel("listed"))),
+            None
+        );
+        // A relist after a watch outage brings a channel created meanwhile.
+        assert_eq!(arrived(&mut arrival, watcher::Event::Init), None);
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::InitApply(channel("listed"))),
+            None
+        );
+        assert_eq!(
+            arrived(
+                &mut arrival,
+                watcher::Event::InitApply(channel("meanwhile"))
+            )
+            .as_deref(),
+            Some("meanwhile")
+        );
+    }
+
+    #[test]
+    fn a_channel_applied_before_the_first_list_ends_arrives() {
+        let mut arrival = Arrival::default();
+        assert_eq!(
+            arrived(&mut arrival, watcher::Event::Apply(channel("early"))).as_deref(),
+            Some("early")
+        );
+    }
 }

@@ -577,6 +577,48 @@ async fn slack_gets_each_transition_once_and_the_channel_says_sent(
         "the injected failure is retried once: {requests:#?}"
     );
     each_transition_once(&requests);
+    the_bootstrap_deploy_reaches_slack_if_the_channel_was_there(platform, slack).await;
+}
+
+/// The bootstrap release to development was applied in the same `kubectl apply` as the Slack
+/// channel, so it may be deployed just before or after the channel exists (and before the
+/// controller's view of channels has it): a deploy in or after the channel's creation second
+/// is sent, one before it is not.
+async fn the_bootstrap_deploy_reaches_slack_if_the_channel_was_there(
+    platform: &Platform,
+    slack: &Slack,
+) {
+    const DEV: &str = "payment-api-v1-0-0-dev";
+    platform.wait_delivered(NS, DEV);
+    let second = |time: &str| {
+        time.parse::<jiff::Timestamp>()
+            .unwrap_or_else(|e| panic!("{time:?}: {e}"))
+            .as_second()
+    };
+    let deployed = second(&platform.get(
+        Some(NS),
+        "release",
+        DEV,
+        "{.status.timeline[?(@.phase==\"Deployed\")].time}",
+    ));
+    let created = second(&platform.get(
+        None,
+        "notificationchannel",
+        "payment-releases-slack",
+        "{.metadata.creationTimestamp}",
+    ));
+    let headline = "Release deployed: Initial deployment of payment-api v1.0.0";
+    if deployed >= created {
+        slack.wait_for(headline).await;
+    } else {
+        assert!(
+            !slack
+                .requests()
+                .iter()
+                .any(|b| b["blocks"][0]["text"]["text"] == headline),
+            "deployed at {deployed}, before the channel (created at {created})"
+        );
+    }
 }
 
 /// Every answered message is a transition of its own: the text names the event, the release
