@@ -97,6 +97,14 @@ pub struct ControllerArgs {
     /// link to the release's page there.
     #[arg(long, env = "GITOPSHQ_DASHBOARD_URL", value_name = "URL")]
     pub dashboard_url: Option<String>,
+    /// Serve the per-tenant Flux artifacts (`--flux-artifacts-url`) on this address (plain
+    /// HTTP, as Flux's own artifact servers; they hold what Git holds, Secrets SOPS-encrypted).
+    #[arg(
+        long,
+        env = "GITOPSHQ_FLUX_ARTIFACTS_ADDRESS",
+        default_value = "0.0.0.0:9090"
+    )]
+    pub flux_artifacts_address: SocketAddr,
 }
 
 impl ControllerArgs {
@@ -126,6 +134,14 @@ impl ControllerArgs {
             argocd_namespace: self.gitops.argocd_namespace.clone(),
             flux_namespace: self.gitops.flux_namespace.clone(),
             flux_interval: self.gitops.flux_interval.clone(),
+            flux_artifacts: self
+                .gitops
+                .flux_artifacts_url
+                .clone()
+                .map(|url| FluxArtifacts {
+                    url,
+                    address: self.flux_artifacts_address,
+                }),
             health_interval: Duration::from_secs(self.health_interval.max(1)),
             cluster_heartbeat: Duration::from_secs(self.cluster_heartbeat.max(1)),
             shard: Shard {
@@ -148,6 +164,14 @@ impl ControllerArgs {
             secret_derivation_key: None,
         }
     }
+}
+
+/// Per-tenant Flux artifacts: the base URL Flux fetches them from, and the address the
+/// controller serves them on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxArtifacts {
+    pub url: String,
+    pub address: SocketAddr,
 }
 
 /// Which projects this replica reconciles.
@@ -190,6 +214,8 @@ pub struct Settings {
     pub flux_namespace: String,
     /// Flux's reconcile interval in the objects the operator writes (a Go duration).
     pub flux_interval: String,
+    /// Per-tenant Flux artifacts: where they are served, and where the server listens.
+    pub flux_artifacts: Option<FluxArtifacts>,
     pub health_interval: Duration,
     /// Between two heartbeats of a connected workload cluster.
     pub cluster_heartbeat: Duration,
@@ -211,6 +237,7 @@ impl Settings {
             argocd_namespace: self.argocd_namespace.clone(),
             flux_namespace: self.flux_namespace.clone(),
             flux_interval: self.flux_interval.clone(),
+            flux_tenant_artifacts: self.flux_artifacts.is_some(),
             ..gitopshq_engine::layout::GitOpsSettings::default()
         }
     }
@@ -238,6 +265,7 @@ impl Settings {
             argocd_namespace: "argocd".into(),
             flux_namespace: "flux-system".into(),
             flux_interval: "5m".into(),
+            flux_artifacts: None,
             health_interval: Duration::from_secs(2),
             cluster_heartbeat: Duration::from_secs(30),
             shard: Shard::ALL,
@@ -272,6 +300,12 @@ pub struct GitOpsArgs {
     /// as a Go duration. New commits do not wait for it: the operator asks Flux to sync at once.
     #[arg(long, env = "GITOPSHQ_FLUX_INTERVAL", default_value = "5m", value_parser = go_duration)]
     pub flux_interval: String,
+    /// Publish each Flux tenant as its own `ExternalArtifact`, served by the controller at this
+    /// base URL (as Flux's kustomize-controller reaches it, e.g.
+    /// `http://gitopshq-artifacts.gitopshq-system.svc`), so a commit reconciles only the
+    /// tenants it changed. Needs kustomize-controller with `--feature-gates=ExternalArtifact=true`.
+    #[arg(long, env = "GITOPSHQ_FLUX_ARTIFACTS_URL", value_name = "URL", value_parser = artifacts_url)]
+    pub flux_artifacts_url: Option<String>,
 }
 
 impl GitOpsArgs {
@@ -280,9 +314,24 @@ impl GitOpsArgs {
             argocd_namespace: self.argocd_namespace.clone(),
             flux_namespace: self.flux_namespace.clone(),
             flux_interval: self.flux_interval.clone(),
+            flux_tenant_artifacts: self.flux_artifacts_url.is_some(),
             ..gitopshq_engine::layout::GitOpsSettings::default()
         }
     }
+}
+
+/// An `http(s)://host[:port][/path]` base URL, kept without its trailing `/`.
+fn artifacts_url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or_else(|| format!("{value:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{value:?} is not a base URL (http://host[:port][/path], no query)"
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_string())
 }
 
 fn go_duration(value: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@ pub mod context;
 pub mod engine_namespace;
 pub mod error;
 pub mod flux;
+pub mod flux_artifacts;
 pub mod index;
 pub mod logs_api;
 pub mod manager;
@@ -28,6 +29,6 @@ pub mod signing_key;
 pub mod warm_up;
 pub mod workload_watches;
 
-pub use config::{ControllerArgs, Settings, Shard};
+pub use config::{ControllerArgs, FluxArtifacts, Settings, Shard};
 pub use context::Context;
 pub use manager::{Running, start};

@@ -33,11 +33,28 @@ pub struct Running {
     pub context: Arc<Context>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    artifacts: Option<crate::receiver::Serving>,
 }
 
 impl Running {
+    /// Serves the per-tenant Flux artifacts when the settings ask for them
+    /// ([`crate::Settings::flux_artifacts`]); stopped with the controllers.
+    pub async fn serve_flux_artifacts(&mut self) -> Result<(), crate::receiver::Error> {
+        if let Some(artifacts) = &self.context.settings.flux_artifacts
+            && self.artifacts.is_none()
+        {
+            self.artifacts = Some(
+                crate::flux_artifacts::serve(Arc::clone(&self.context), artifacts.address).await?,
+            );
+        }
+        Ok(())
+    }
+
     /// Stops every controller (in-flight reconciliations finish) and waits for them.
     pub async fn stop(mut self) {
+        if let Some(artifacts) = self.artifacts.take() {
+            artifacts.stop().await;
+        }
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take()
             && tokio::time::timeout(Duration::from_secs(30), task)
@@ -109,6 +126,7 @@ pub async fn start_with(
         context,
         stop,
         task: Some(task),
+        artifacts: None,
     }
 }
 
@@ -498,7 +516,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
         info!(%lease, %identity, "holding the Lease: reconciling");
         leadership = Some((leader, task));
     }
-    let running = start_with(
+    let mut running = start_with(
         client,
         settings,
         args.scope(),
@@ -520,6 +538,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), RunError> {
         }
         None => None,
     };
+    running.serve_flux_artifacts().await?;
     let lost = async {
         match &mut leadership {
             Some((leader, _)) => {

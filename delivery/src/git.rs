@@ -531,6 +531,75 @@ fn read_files(
     read().map_err(Error::git(remote, "reading the tree"))
 }
 
+/// The tree id of each of `dirs` (repository-relative folders) at `commit`, `None` where the
+/// commit has no such folder. A `commit` the local copy does not know yet is fetched once.
+pub fn tree_ids_at(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    commit: &str,
+    dirs: &[String],
+) -> Result<Vec<Option<String>>> {
+    at_commit(remote, cache_dir, commit, |_, tree| {
+        Ok(dirs
+            .iter()
+            .map(|dir| {
+                tree.get_path(Path::new(dir.trim_matches('/')))
+                    .ok()
+                    .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                    .map(|e| e.id().to_string())
+            })
+            .collect())
+    })
+}
+
+/// Every file under the folder `dir` at `commit`, keyed by its path inside `dir`; empty when
+/// the commit has no such folder. A `commit` the local copy does not know yet is fetched
+/// once; one the remote does not have either is [`Error::UnknownCommit`].
+pub fn files_at(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    commit: &str,
+    dir: &str,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    at_commit(remote, cache_dir, commit, |repo, tree| {
+        let mut out = BTreeMap::new();
+        let Ok(entry) = tree.get_path(Path::new(dir.trim_matches('/'))) else {
+            return Ok(out);
+        };
+        if entry.kind() == Some(git2::ObjectType::Tree) {
+            let sub = repo.find_tree(entry.id())?;
+            tree::collect_blobs(repo, &sub, "", &|_| true, &mut out)?;
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `read` on the tree of `commit`, fetching once when the local copy lacks it.
+fn at_commit<T>(
+    remote: &GitRemote,
+    cache_dir: &Path,
+    commit: &str,
+    read: impl FnOnce(&Repository, &git2::Tree<'_>) -> Result<T, git2::Error>,
+) -> Result<T> {
+    let unknown = || Error::UnknownCommit {
+        url: remote.url.clone(),
+        branch: remote.branch.clone(),
+        commit: commit.to_string(),
+    };
+    let oid = Oid::from_str(commit).map_err(|_| unknown())?;
+    let _guard = remote::lock(cache_dir, &remote.url);
+    let target = remote::target(remote, false)?;
+    let repo = remote::open(remote, cache_dir, &target)?;
+    if repo.find_commit(oid).is_err() {
+        remote::head(&repo, remote, &target)?;
+    }
+    let found = repo.find_commit(oid).map_err(|_| unknown())?;
+    let tree = found
+        .tree()
+        .map_err(Error::git(remote, "reading the tree"))?;
+    read(&repo, &tree).map_err(Error::git(remote, "reading the tree"))
+}
+
 /// Whether the history of `descendant` holds `ancestor` (or they are the same commit): a
 /// GitOps engine that applied `descendant` applied what `ancestor` delivered. A `descendant`
 /// the local copy does not know yet is fetched once.

@@ -6,6 +6,7 @@
 //! Kubernetes API calls: callers read the objects and hand them in.
 #![forbid(unsafe_code)]
 
+pub mod artifact;
 pub mod git;
 pub mod preview;
 pub mod sops;

@@ -31,6 +31,7 @@ pub use values::{ValueLayer, ValuePath, merge_layers};
 pub use variables::{Scope, VariableScopes, VariableUse, resolve_variables, variable_uses};
 
 // GitOps repository layout: which files a release writes where.
+pub mod flux_artifacts;
 pub mod layout;
 pub mod logs;
 

@@ -92,13 +92,15 @@ impl Flux {
             &dir.path().join("source-controller.log"),
         )?;
         let kustomize_health = free_port()?;
-        let kustomize = controller(
+        let mut kustomize = controller(
             &binaries.kustomize_controller,
             dir.path(),
             "kustomize-controller",
             kubeconfig,
             kustomize_health,
         )?;
+        // Tenants may follow their own ExternalArtifact (GitOpsHQ's per-tenant artifacts).
+        kustomize.arg("--feature-gates=ExternalArtifact=true");
         let kustomize_controller = Process::spawn(
             "kustomize-controller",
             kustomize,

@@ -42,6 +42,10 @@ pub struct GitOpsSettings {
     pub flux_source_secret: Option<String>,
     /// Flux reconcile interval (Go duration).
     pub flux_interval: String,
+    /// Each tenant's Kustomization follows the tenant's own `ExternalArtifact` (published by
+    /// the controller, see [`crate::flux_artifacts`]) instead of the project's
+    /// `GitRepository`: a commit then reconciles the tenants it changed, not all of them.
+    pub flux_tenant_artifacts: bool,
 }
 
 impl Default for GitOpsSettings {
@@ -52,6 +56,7 @@ impl Default for GitOpsSettings {
             flux_source_name: None,
             flux_source_secret: None,
             flux_interval: "5m".into(),
+            flux_tenant_artifacts: false,
         }
     }
 }
@@ -136,13 +141,23 @@ pub(super) fn flux_kustomization(
     tenant: &TenantRender,
 ) -> Result<Vec<u8>, LayoutError> {
     let s = &req.settings;
+    let (source, path) = if s.flux_tenant_artifacts {
+        // The artifact holds the tenant's folder alone.
+        let name = gitops_object_name(&req.project, &req.environment, &tenant.name);
+        (("ExternalArtifact", name), "./".to_string())
+    } else {
+        (
+            ("GitRepository", flux_source_name(req)),
+            format!("./{}", tenant_dir(root, &req.environment, &tenant.name)),
+        )
+    };
     let mut spec = json!({
         "interval": s.flux_interval,
-        "path": format!("./{}", tenant_dir(root, &req.environment, &tenant.name)),
+        "path": path,
         "prune": true,
         "sourceRef": {
-            "kind": "GitRepository",
-            "name": flux_source_name(req),
+            "kind": source.0,
+            "name": source.1,
             "namespace": s.flux_namespace,
         },
         "targetNamespace": tenant.namespace,

@@ -789,7 +789,7 @@ async fn start_controllers_with(
     management: &TestEnv,
     settings: gitopshq_controller::Settings,
 ) -> Running {
-    gitopshq_controller::start(
+    let mut running = gitopshq_controller::start(
         management
             .client_as(gitopshq_localplane::CONTROLLER)
             .await
@@ -797,7 +797,24 @@ async fn start_controllers_with(
         settings,
         Scope::All,
     )
-    .await
+    .await;
+    running
+        .serve_flux_artifacts()
+        .await
+        .expect("the Flux artifact server starts");
+    running
+}
+
+/// Per-tenant Flux artifacts (`--flux-artifacts-url`) served on a free loopback port, for
+/// [`Platform::start_controllers_with`].
+pub fn flux_artifacts() -> gitopshq_controller::FluxArtifacts {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    gitopshq_controller::FluxArtifacts {
+        url: format!("http://{address}"),
+        address,
+    }
 }
 
 /// The webhook's settings on the platform: the controller is the harness's controller user.

@@ -176,6 +176,29 @@ pub(crate) async fn deliver(work: &mut Work, ctx: &Arc<Context>) -> Result<Next>
         {
             notes.push(format!("Flux is not ready to sync it: {problem}"));
         }
+        // Without its artifact Flux never sees the commit: like a failed apply, the
+        // delivery is tried again (the commit is in history by then).
+        let targeted: Vec<String> = work.status.tenants.iter().map(|t| t.name.clone()).collect();
+        match crate::flux_artifacts::publish(
+            ctx,
+            &project,
+            &catalog,
+            &work.release.spec.environment,
+            &commit,
+            &targeted,
+        )
+        .await
+        {
+            Ok(Some(published)) => tracing::info!(%published, "Flux artifacts"),
+            Ok(None) => {}
+            Err(problem) => {
+                ctx.metrics.delivered("Failed", started.elapsed());
+                work.status.commit = Some(commit.clone());
+                work.status.short_commit = Some(short);
+                let problem = format!("the tenants' Flux artifacts were not published: {problem}");
+                return retry_later(work, ctx, problem).await;
+            }
+        }
         crate::flux::request_sync(ctx, &namespace).await;
     }
     if project.spec.delivery == DeliveryMode::ArgoCD {
