@@ -194,7 +194,22 @@ pub async fn publish(
         })?;
         published += 1;
     }
-    debug!(project = %name, environment, published, "Flux artifacts published");
+    // A tenant removed from the environment (deleted, or moved to another) leaves its
+    // artifact behind: its Kustomization is pruned from the repository by this commit.
+    let mut removed = 0;
+    for gone in existing
+        .keys()
+        .filter(|name| !folders.iter().any(|f| &f.name == *name))
+    {
+        match api.delete(gone, &Default::default()).await {
+            Ok(_) => removed += 1,
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                warn!(name = %gone, %e, "could not delete the ExternalArtifact of a removed tenant")
+            }
+        }
+    }
+    debug!(project = %name, environment, published, removed, "Flux artifacts published");
     Ok(Some(format!(
         "{published} of {} tenant artifact(s) of {environment} published",
         folders.len()

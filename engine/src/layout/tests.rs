@@ -291,6 +291,29 @@ fn flux_kustomization_and_source_documents() {
 }
 
 #[test]
+fn with_tenant_artifacts_a_kustomization_follows_its_own_external_artifact() {
+    let mut r = request(DeliveryMode::Flux);
+    r.settings.flux_tenant_artifacts = true;
+    let layout = release_layout(&r).unwrap();
+    let doc: serde_json::Value = yaml_serde::from_str(&text(
+        &layout,
+        "projects/payments/production/_kustomizations/acme.yaml",
+    ))
+    .unwrap();
+    assert_eq!(
+        doc["spec"]["sourceRef"],
+        serde_json::json!({
+            "kind": "ExternalArtifact",
+            "name": "payments-production-acme",
+            "namespace": "flux-system",
+        })
+    );
+    // The artifact holds the tenant's folder alone.
+    assert_eq!(doc["spec"]["path"], "./");
+    assert_eq!(doc["spec"]["targetNamespace"], "acme-ns");
+}
+
+#[test]
 fn rejects_unsafe_names_and_files() {
     let mut r = request(DeliveryMode::ArgoCd);
     r.tenants[0].name = "../etc".into();

@@ -16,6 +16,9 @@
 //! so every tenant runs within minutes and the controller's memory is measured with every
 //! tenant's objects and pods watched.
 //!
+//! `GITOPSHQ_FLEET_FLUX_ARTIFACTS=1` gives each tenant its own Flux artifact
+//! (`--flux-artifacts-url`): a commit then reconciles the tenants it changed, not all of them.
+//!
 //! `GITOPSHQ_FLEET_TENANTS=1000 cargo test --release -p gitopshq-e2e --test fleet_scale -- --ignored --nocapture`
 
 use std::collections::BTreeMap;
@@ -24,7 +27,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gitopshq_e2e::{
-    Platform, SIGNING_KEY_NAMESPACE, SIGNING_KEY_SECRET, apiserver_requests, with_stdin,
+    Platform, SIGNING_KEY_NAMESPACE, SIGNING_KEY_SECRET, apiserver_requests, flux_artifacts,
+    with_stdin,
 };
 use gitopshq_localplane::{CONTROLLER, WorkloadCluster};
 
@@ -152,8 +156,15 @@ impl ControllerProcesses {
                 let log =
                     std::fs::File::create(platform.dir().join(format!("controller-{shard}.log")))
                         .expect("log file");
-                Command::new(binary)
-                    .args(["controller", "--metrics-address", "127.0.0.1:0"])
+                let mut command = Command::new(binary);
+                command.args(["controller", "--metrics-address", "127.0.0.1:0"]);
+                if per_tenant_artifacts() {
+                    let artifacts = flux_artifacts();
+                    command
+                        .args(["--flux-artifacts-url", &artifacts.url])
+                        .args(["--flux-artifacts-address", &artifacts.address.to_string()]);
+                }
+                command
                     .args(["--identity", &format!("fleet-controller-{shard}")])
                     .args(["--shard-index", &shard.to_string()])
                     .args(["--shard-count", &shards.to_string()])
@@ -298,7 +309,10 @@ async fn a_thousand_tenants_on_the_real_loop() {
         }
         None => {
             platform
-                .start_controllers_with(|settings| settings.flux_interval = "10m".into())
+                .start_controllers_with(|settings| {
+                    settings.flux_interval = "10m".into();
+                    settings.flux_artifacts = per_tenant_artifacts().then(flux_artifacts);
+                })
                 .await;
             Controllers::InProcess
         }
@@ -522,4 +536,9 @@ fn promote(platform: &Platform, controllers: &Controllers, tenants: usize) {
             )
         );
     }
+}
+
+/// Whether each tenant follows its own Flux artifact (`GITOPSHQ_FLEET_FLUX_ARTIFACTS=1`).
+fn per_tenant_artifacts() -> bool {
+    std::env::var("GITOPSHQ_FLEET_FLUX_ARTIFACTS").as_deref() == Ok("1")
 }

@@ -208,7 +208,8 @@ fn chart_lints_and_renders_defaults_and_every_option() {
     for set in [
         "",
         ALL_ON,
-        "controller.shards=3,controller.watchNamespace=payment-service",
+        "controller.shards=3,controller.watchNamespace=payment-service,controller.flux.rbac=true,\
+controller.flux.artifacts.enabled=true,networkPolicy.enabled=true",
     ] {
         let mut cmd = Command::new(helm());
         cmd.args(["lint", "--strict"]).arg(chart());
@@ -372,6 +373,64 @@ fn chart_lints_and_renders_defaults_and_every_option() {
 }
 
 /// `kubectl kustomize config/default` installs what the chart installs with its defaults.
+/// Per-tenant Flux artifacts: each shard serves its own projects' archives behind a Service of
+/// its own, which its controller advertises; only Flux's namespace may reach the port.
+#[test]
+fn flux_artifacts_are_served_per_shard() {
+    let rendered = docs(&template(
+        "gitopshq",
+        NAMESPACE,
+        &[
+            "controller.shards=2,controller.flux.rbac=true,controller.flux.artifacts.enabled=true,\
+networkPolicy.enabled=true",
+        ],
+    ));
+    for shard in 0..2 {
+        let name = format!("gitopshq-controller-{shard}");
+        let service = find(&rendered, "Service", &format!("{name}-artifacts"));
+        assert_eq!(
+            service["spec"]["selector"]["gitopshq.io/shard"],
+            shard.to_string()
+        );
+        assert_eq!(service["spec"]["ports"][0]["port"], 9090);
+        let container = &find(&rendered, "Deployment", &name)["spec"]["template"]["spec"]
+            ["containers"][0];
+        let env = env_of(container);
+        assert_eq!(
+            env["GITOPSHQ_FLUX_ARTIFACTS_URL"],
+            format!("http://{name}-artifacts.{NAMESPACE}.svc:9090")
+        );
+        assert_eq!(env["GITOPSHQ_FLUX_ARTIFACTS_ADDRESS"], "0.0.0.0:9090");
+    }
+    let policy = find(&rendered, "NetworkPolicy", "gitopshq-controller");
+    let artifacts = policy["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["ports"][0]["port"] == "artifacts")
+        .expect("an ingress rule for the artifact port");
+    assert_eq!(
+        artifacts["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "flux-system"
+    );
+    let role = find(&rendered, "Role", "gitopshq-controller-flux");
+    assert!(
+        role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"][0] == "externalartifacts/status"),
+        "{role}"
+    );
+    // Off by default: no Service, no flag.
+    let defaults = docs(&template("gitopshq", NAMESPACE, &[]));
+    assert!(
+        !defaults
+            .iter()
+            .any(|d| d["metadata"]["name"] == "gitopshq-controller-artifacts")
+    );
+}
+
 #[test]
 fn kustomize_install_matches_the_chart() {
     let kustomized = docs(&kustomize(&root().join("config/default")));
