@@ -393,8 +393,8 @@ networkPolicy.enabled=true",
             shard.to_string()
         );
         assert_eq!(service["spec"]["ports"][0]["port"], 9090);
-        let container = &find(&rendered, "Deployment", &name)["spec"]["template"]["spec"]
-            ["containers"][0];
+        let container =
+            &find(&rendered, "Deployment", &name)["spec"]["template"]["spec"]["containers"][0];
         let env = env_of(container);
         assert_eq!(
             env["GITOPSHQ_FLUX_ARTIFACTS_URL"],
