@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -39,6 +39,7 @@ fn external_artifacts() -> ApiResource {
 
 /// Archives built lately, by their path on the server: Flux fetches an archive right after
 /// it is published, so the one built for its digest is usually still here.
+#[derive(Default)]
 struct Recent {
     archives: HashMap<String, Arc<Vec<u8>>>,
     order: VecDeque<String>,
@@ -48,15 +49,10 @@ struct Recent {
 /// What [`Recent`] keeps at most.
 const RECENT_BYTES: usize = 64 << 20;
 
-static RECENT: Mutex<Option<Recent>> = Mutex::new(None);
+static RECENT: LazyLock<Mutex<Recent>> = LazyLock::new(Mutex::default);
 
 fn remember(path: &str, archive: Arc<Vec<u8>>) {
     let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    let recent = recent.get_or_insert_with(|| Recent {
-        archives: HashMap::new(),
-        order: VecDeque::new(),
-        bytes: 0,
-    });
     if recent.archives.contains_key(path) || archive.len() > RECENT_BYTES {
         return;
     }
@@ -75,7 +71,7 @@ fn remember(path: &str, archive: Arc<Vec<u8>>) {
 
 fn recalled(path: &str) -> Option<Arc<Vec<u8>>> {
     let recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    recent.as_ref()?.archives.get(path).cloned()
+    recent.archives.get(path).cloned()
 }
 
 /// One tenant of the environment: its folder and its `ExternalArtifact`'s name.
